@@ -1,0 +1,576 @@
+/*
+ * task-xml: a <task> document (JobProxy's JAXB form) to a cJSON tree, with
+ * libxml2. Element names are the JSON field names; leaves become strings
+ * (the validator reads numbers from strings); cmd is text or <arg> list;
+ * env and tags are <entry key="k">v</entry> or <entry><key/><value/></entry>
+ * maps; container ports/mounts/volumes are repeated elements or a wrapper
+ * of port/mount/volume items and always become arrays. Namespaces and
+ * attributes are ignored. A DOCTYPE is refused before its internal subset
+ * is read, so no entity is ever declared (billion laughs, XXE), and
+ * nothing is loaded from the network or the disk.
+ */
+#include "task.h"
+#include "util/hashmap.h"
+
+#include <limits.h>
+#include <pthread.h>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+
+#define XML_MAX_DEPTH 64
+
+/* Per call: where libxml2's errors go instead of stderr. */
+struct xml_errors {
+    bool doctype;
+    bool have;
+    int line;
+    int column;
+    char msg[256];
+};
+
+enum xml_kind {
+    XML_KIND_GENERIC,   /* a leaf is a string, anything else an object */
+    XML_KIND_CONTAINER, /* an object with container's fields */
+    XML_KIND_CMD,       /* text, or a list of <arg> */
+    XML_KIND_MAP,       /* <entry> pairs */
+    XML_KIND_LIST,      /* repeated, or a wrapper of items; always an array */
+};
+
+struct xml_field {
+    const char *name;
+    enum xml_kind kind;
+    const char *item; /* XML_KIND_LIST: the element name inside a wrapper */
+};
+
+static const struct xml_field task_fields[] = {
+    {"cmd", XML_KIND_CMD, NULL},
+    {"env", XML_KIND_MAP, NULL},
+    {"tags", XML_KIND_MAP, NULL},
+    {"container", XML_KIND_CONTAINER, NULL},
+    {},
+};
+
+static const struct xml_field container_fields[] = {
+    {"cmd", XML_KIND_CMD, NULL},
+    {"ports", XML_KIND_LIST, "port"},
+    {"mounts", XML_KIND_LIST, "mount"},
+    {"volumes", XML_KIND_LIST, "volume"},
+    {},
+};
+
+static const struct xml_field no_fields[] = {{}};
+
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_init(void)
+{
+    xmlInitParser();
+}
+
+static void cjson_deletep_(cJSON **j)
+{
+    cJSON_Delete(*j);
+}
+
+static void hashmap_freep_(struct hashmap **m)
+{
+    hashmap_free(*m);
+}
+
+static void xml_freep_(xmlChar **s)
+{
+    if (*s)
+        xmlFree(*s);
+}
+
+static void xml_collect_error(void *data, xmlErrorPtr e)
+{
+    struct xml_errors *c = data;
+
+    /* Keep the first fatal error: later ones are consequences of it. */
+    if (!c || !e || c->have || e->level < XML_ERR_ERROR)
+        return;
+    c->have = true;
+    c->line = e->line;
+    c->column = e->int2;
+    snprintf(c->msg, sizeof(c->msg), "%s", e->message ? e->message : "malformed document");
+    c->msg[strcspn(c->msg, "\r\n")] = '\0';
+}
+
+/* The SAX internalSubset callback: a DOCTYPE stops the parser before any
+ * markup declaration in it is read. */
+static void xml_reject_doctype(void *ctx, const xmlChar *name, const xmlChar *external_id,
+                               const xmlChar *system_id)
+{
+    xmlParserCtxtPtr ctxt = ctx;
+    struct xml_errors *c = ctxt->_private;
+
+    if (c)
+        c->doctype = true;
+    xmlStopParser(ctxt);
+}
+
+static long node_line(const xmlNode *n)
+{
+    return xmlGetLineNo(n);
+}
+
+/* "XML: <what> <name> at line N" for the element n. */
+static int node_error(struct error *err, const xmlNode *n, const char *what)
+{
+    return error_set(err, -EBADMSG, "XML: %s <%.64s> at line %ld", what,
+                     n->name ? (const char *) n->name : "", node_line(n));
+}
+
+static bool is_blank(const xmlChar *s)
+{
+    for (; s && *s; s++)
+        if (!strchr(" \t\r\n", *s))
+            return false;
+    return true;
+}
+
+/* What an element holds: element children and/or non-blank text. Comments
+ * and processing instructions are skipped; anything else (an entity
+ * reference cannot occur without a DOCTYPE) is refused. */
+static int scan_children(const xmlNode *n, bool *ret_elements, bool *ret_text, struct error *err)
+{
+    bool elements = false, text = false;
+
+    for (const xmlNode *c = n->children; c; c = c->next)
+        switch (c->type) {
+        case XML_ELEMENT_NODE:
+            elements = true;
+            break;
+        case XML_TEXT_NODE:
+        case XML_CDATA_SECTION_NODE:
+            if (!is_blank(c->content))
+                text = true;
+            break;
+        case XML_COMMENT_NODE:
+        case XML_PI_NODE:
+        case XML_XINCLUDE_START:
+        case XML_XINCLUDE_END:
+            break;
+        case XML_ATTRIBUTE_NODE:
+        case XML_ENTITY_REF_NODE:
+        case XML_ENTITY_NODE:
+        case XML_DOCUMENT_NODE:
+        case XML_DOCUMENT_TYPE_NODE:
+        case XML_DOCUMENT_FRAG_NODE:
+        case XML_NOTATION_NODE:
+        case XML_HTML_DOCUMENT_NODE:
+        case XML_DTD_NODE:
+        case XML_ELEMENT_DECL:
+        case XML_ATTRIBUTE_DECL:
+        case XML_ENTITY_DECL:
+        case XML_NAMESPACE_DECL:
+        case XML_DOCB_DOCUMENT_NODE:
+        default:
+            return node_error(err, n, "unexpected node in");
+        }
+    *ret_elements = elements;
+    *ret_text = text;
+    return 0;
+}
+
+/* The text of a leaf element, exactly as written; "" when empty. */
+static int leaf_to_cjson(const xmlNode *n, cJSON **ret, struct error *err)
+{
+    _cleanup_(xml_freep_) xmlChar *s = xmlNodeGetContent(n);
+    cJSON *j = cJSON_CreateString(s ? (const char *) s : "");
+
+    if (!j)
+        return error_set(err, -ENOMEM, "XML: out of memory");
+    *ret = j;
+    return 0;
+}
+
+static int element_to_cjson(const xmlNode *n, enum xml_kind kind, const char *item, unsigned depth,
+                            cJSON **ret, struct error *err);
+
+static const struct xml_field *field_lookup(const struct xml_field *fields, const char *name)
+{
+    for (; fields->name; fields++)
+        if (streq(fields->name, name))
+            return fields;
+    return NULL;
+}
+
+static int add_item(cJSON *obj, struct hashmap *seen, const char *name, cJSON *item,
+                    struct error *err)
+{
+    if (!cJSON_AddItemToObject(obj, name, item)) {
+        cJSON_Delete(item);
+        return error_set(err, -ENOMEM, "XML: out of memory");
+    }
+    (void) hashmap_put(seen, item->string, item);
+    return 0;
+}
+
+/* The element children of n as the members of an object. A name may occur
+ * once, except the list fields, which collect every occurrence. */
+static int object_to_cjson(const xmlNode *n, const struct xml_field *fields, unsigned depth,
+                           cJSON **ret, struct error *err)
+{
+    _cleanup_(cjson_deletep_) cJSON *obj = cJSON_CreateObject();
+    _cleanup_(hashmap_freep_) struct hashmap *seen = hashmap_new();
+    bool elements, text;
+    int r;
+
+    if (!obj)
+        return error_set(err, -ENOMEM, "XML: out of memory");
+    r = scan_children(n, &elements, &text, err);
+    if (r < 0)
+        return r;
+    if (text)
+        return node_error(err, n, "text not allowed in");
+
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        const char *name = (const char *) c->name;
+        const struct xml_field *f;
+        cJSON *prev, *value = NULL;
+
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        f = field_lookup(fields, name);
+        prev = hashmap_get(seen, name);
+        if (f && f->kind == XML_KIND_LIST) {
+            if (!prev) {
+                prev = cJSON_CreateArray();
+                if (!prev)
+                    return error_set(err, -ENOMEM, "XML: out of memory");
+                r = add_item(obj, seen, name, prev, err);
+                if (r < 0)
+                    return r;
+            }
+            /* The list items are added straight into the array. */
+            r = element_to_cjson(c, XML_KIND_LIST, f->item, depth + 1, &prev, err);
+            if (r < 0)
+                return r;
+            continue;
+        }
+        if (prev)
+            return error_set(err, -EBADMSG, "XML: element <%.64s> repeated at line %ld", name,
+                             node_line(c));
+        r = element_to_cjson(c, f ? f->kind : XML_KIND_GENERIC, NULL, depth + 1, &value, err);
+        if (r < 0)
+            return r;
+        r = add_item(obj, seen, name, value, err);
+        if (r < 0)
+            return r;
+    }
+    *ret = TAKE_PTR(obj);
+    return 0;
+}
+
+/* cmd: text for a shell command, or <arg> children for an argument vector. */
+static int cmd_to_cjson(const xmlNode *n, unsigned depth, cJSON **ret, struct error *err)
+{
+    _cleanup_(cjson_deletep_) cJSON *arr = NULL;
+    bool elements, text;
+    int r;
+
+    r = scan_children(n, &elements, &text, err);
+    if (r < 0)
+        return r;
+    if (!elements)
+        return leaf_to_cjson(n, ret, err);
+    if (text)
+        return node_error(err, n, "text mixed with elements in");
+
+    arr = cJSON_CreateArray();
+    if (!arr)
+        return error_set(err, -ENOMEM, "XML: out of memory");
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        cJSON *arg = NULL;
+        bool sub_elements, sub_text;
+
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (!streq((const char *) c->name, "arg"))
+            return error_set(
+                err, -EBADMSG,
+                "XML: <%.64s> may only contain <arg> elements, not <%.64s>, at line %ld",
+                (const char *) n->name, (const char *) c->name, node_line(c));
+        if (depth + 1 > XML_MAX_DEPTH)
+            return node_error(err, c, "nesting too deep at");
+        r = scan_children(c, &sub_elements, &sub_text, err);
+        if (r < 0)
+            return r;
+        if (sub_elements)
+            return node_error(err, c, "text expected in");
+        r = leaf_to_cjson(c, &arg, err);
+        if (r < 0)
+            return r;
+        cJSON_AddItemToArray(arr, arg);
+    }
+    *ret = TAKE_PTR(arr);
+    return 0;
+}
+
+/* The text of the only child element of entry called name; NULL if none. */
+static int entry_part(const xmlNode *entry, const char *name, const xmlNode **ret,
+                      struct error *err)
+{
+    const xmlNode *found = NULL;
+
+    for (const xmlNode *c = entry->children; c; c = c->next) {
+        bool elements, text;
+        int r;
+
+        if (c->type != XML_ELEMENT_NODE || !streq((const char *) c->name, name))
+            continue;
+        if (found)
+            return error_set(err, -EBADMSG, "XML: element <%.64s> repeated at line %ld", name,
+                             node_line(c));
+        r = scan_children(c, &elements, &text, err);
+        if (r < 0)
+            return r;
+        if (elements)
+            return node_error(err, c, "text expected in");
+        found = c;
+    }
+    *ret = found;
+    return 0;
+}
+
+static int entry_to_pair(const xmlNode *entry, xmlChar **ret_key, xmlChar **ret_value,
+                         struct error *err)
+{
+    _cleanup_(xml_freep_) xmlChar *key = xmlGetProp(entry, (const xmlChar *) "key");
+    const xmlNode *k = NULL, *v = NULL;
+    bool elements, text;
+    int r;
+
+    r = scan_children(entry, &elements, &text, err);
+    if (r < 0)
+        return r;
+    if (key) {
+        /* <entry key="k">v</entry> */
+        if (elements)
+            return node_error(err, entry, "text expected in");
+        *ret_value = xmlNodeGetContent(entry);
+        *ret_key = TAKE_PTR(key);
+        return 0;
+    }
+
+    /* <entry><key>k</key><value>v</value></entry> */
+    if (!elements)
+        return node_error(err, entry, "key attribute or <key> missing in");
+    if (text)
+        return node_error(err, entry, "text mixed with elements in");
+    for (const xmlNode *c = entry->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !streq((const char *) c->name, "key") &&
+            !streq((const char *) c->name, "value"))
+            return error_set(
+                err, -EBADMSG,
+                "XML: <entry> may only contain <key> and <value>, not <%.64s>, at line %ld",
+                (const char *) c->name, node_line(c));
+    r = entry_part(entry, "key", &k, err);
+    if (r < 0)
+        return r;
+    r = entry_part(entry, "value", &v, err);
+    if (r < 0)
+        return r;
+    if (!k)
+        return node_error(err, entry, "key attribute or <key> missing in");
+    *ret_key = xmlNodeGetContent(k);
+    *ret_value = v ? xmlNodeGetContent(v) : NULL;
+    return 0;
+}
+
+/* env, tags: a wrapper of <entry> elements to an object. */
+static int map_to_cjson(const xmlNode *n, unsigned depth, cJSON **ret, struct error *err)
+{
+    _cleanup_(cjson_deletep_) cJSON *obj = cJSON_CreateObject();
+    _cleanup_(hashmap_freep_) struct hashmap *seen = hashmap_new();
+    bool elements, text;
+    int r;
+
+    if (!obj)
+        return error_set(err, -ENOMEM, "XML: out of memory");
+    r = scan_children(n, &elements, &text, err);
+    if (r < 0)
+        return r;
+    if (text)
+        return node_error(err, n, "<entry> elements expected in");
+    if (elements && depth + 2 > XML_MAX_DEPTH)
+        return node_error(err, n, "nesting too deep at");
+
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        _cleanup_(xml_freep_) xmlChar *key = NULL;
+        _cleanup_(xml_freep_) xmlChar *value = NULL;
+        cJSON *v;
+
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        if (!streq((const char *) c->name, "entry"))
+            return error_set(
+                err, -EBADMSG,
+                "XML: <%.64s> may only contain <entry> elements, not <%.64s>, at line %ld",
+                (const char *) n->name, (const char *) c->name, node_line(c));
+        r = entry_to_pair(c, &key, &value, err);
+        if (r < 0)
+            return r;
+        if (!key)
+            return error_set(err, -ENOMEM, "XML: out of memory");
+        if (hashmap_get(seen, (const char *) key))
+            return error_set(err, -EBADMSG, "XML: duplicate key \"%.64s\" in <%.64s> at line %ld",
+                             (const char *) key, (const char *) n->name, node_line(c));
+        v = cJSON_CreateString(value ? (const char *) value : "");
+        if (!v)
+            return error_set(err, -ENOMEM, "XML: out of memory");
+        r = add_item(obj, seen, (const char *) key, v, err);
+        if (r < 0)
+            return r;
+    }
+    *ret = TAKE_PTR(obj);
+    return 0;
+}
+
+/* One occurrence of a list field, appended to the array *arr: either one
+ * item (<ports><host/>...</ports>) or a wrapper of items
+ * (<ports><port>...</port><port>...</port></ports>). An empty wrapper adds
+ * nothing. */
+static int list_to_cjson(const xmlNode *n, const char *item, unsigned depth, cJSON *arr,
+                         struct error *err)
+{
+    bool elements, text, wrapper = true;
+    cJSON *v = NULL;
+    int r;
+
+    r = scan_children(n, &elements, &text, err);
+    if (r < 0)
+        return r;
+    if (!elements) {
+        if (!text)
+            return 0;
+        r = leaf_to_cjson(n, &v, err);
+        if (r < 0)
+            return r;
+        cJSON_AddItemToArray(arr, v);
+        return 0;
+    }
+    if (text)
+        return node_error(err, n, "text mixed with elements in");
+
+    for (const xmlNode *c = n->children; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE && !streq((const char *) c->name, item))
+            wrapper = false;
+    if (!wrapper) {
+        r = object_to_cjson(n, no_fields, depth, &v, err);
+        if (r < 0)
+            return r;
+        cJSON_AddItemToArray(arr, v);
+        return 0;
+    }
+    for (const xmlNode *c = n->children; c; c = c->next) {
+        if (c->type != XML_ELEMENT_NODE)
+            continue;
+        r = element_to_cjson(c, XML_KIND_GENERIC, NULL, depth + 1, &v, err);
+        if (r < 0)
+            return r;
+        cJSON_AddItemToArray(arr, v);
+    }
+    return 0;
+}
+
+/* Converts the element n of the given kind. For XML_KIND_LIST, *ret is the
+ * array the items are appended to. */
+static int element_to_cjson(const xmlNode *n, enum xml_kind kind, const char *item, unsigned depth,
+                            cJSON **ret, struct error *err)
+{
+    bool elements, text;
+    int r;
+
+    if (depth > XML_MAX_DEPTH)
+        return node_error(err, n, "nesting too deep at");
+
+    switch (kind) {
+    case XML_KIND_CMD:
+        return cmd_to_cjson(n, depth, ret, err);
+    case XML_KIND_MAP:
+        return map_to_cjson(n, depth, ret, err);
+    case XML_KIND_LIST:
+        return list_to_cjson(n, item, depth, *ret, err);
+    case XML_KIND_CONTAINER:
+    case XML_KIND_GENERIC:
+    default:
+        r = scan_children(n, &elements, &text, err);
+        if (r < 0)
+            return r;
+        if (!elements)
+            return leaf_to_cjson(n, ret, err);
+        return object_to_cjson(n, kind == XML_KIND_CONTAINER ? container_fields : no_fields, depth,
+                               ret, err);
+    }
+}
+
+static int doc_to_cjson(const xmlDoc *doc, cJSON **ret, struct error *err)
+{
+    const xmlNode *root = xmlDocGetRootElement(doc);
+
+    if (doc->intSubset || doc->extSubset)
+        return error_set(err, -EBADMSG, "XML: DOCTYPE is not allowed");
+    if (!root)
+        return error_set(err, -EBADMSG, "XML: no root element");
+    if (!root->name || !streq((const char *) root->name, "task"))
+        return error_set(err, -EBADMSG, "XML: root element must be <task>, not <%.64s>",
+                         root->name ? (const char *) root->name : "");
+    return object_to_cjson(root, task_fields, 1, ret, err);
+}
+
+int task_xml_parse(const char *buf, size_t len, cJSON **ret, struct error *err)
+{
+    struct xml_errors errors = {};
+    xmlStructuredErrorFunc saved_handler;
+    void *saved_context;
+    xmlParserCtxtPtr ctxt;
+    xmlDocPtr doc;
+    cJSON *root = NULL;
+    int r;
+
+    if (len > INT_MAX)
+        return error_set(err, -EBADMSG, "XML: document too large");
+    if (!buf || len == 0)
+        return error_set(err, -EBADMSG, "XML: empty document");
+
+    (void) pthread_once(&xml_once, xml_init);
+
+    /* The structured error handler is per thread in libxml2: route this
+     * thread's messages to us for the duration of the call. */
+    saved_handler = xmlStructuredError;
+    saved_context = xmlStructuredErrorContext;
+    xmlSetStructuredErrorFunc(&errors, xml_collect_error);
+
+    ctxt = xmlNewParserCtxt();
+    if (!ctxt) {
+        xmlSetStructuredErrorFunc(saved_context, saved_handler);
+        return error_set(err, -ENOMEM, "XML: out of memory");
+    }
+    ctxt->sax->internalSubset = xml_reject_doctype;
+    ctxt->_private = &errors;
+
+    doc = xmlCtxtReadMemory(ctxt, buf, (int) len, NULL, NULL, XML_PARSE_NONET | XML_PARSE_NOBLANKS);
+
+    if (errors.doctype || (doc && (doc->intSubset || doc->extSubset)))
+        r = error_set(err, -EBADMSG, "XML: DOCTYPE is not allowed");
+    else if (!doc && errors.have)
+        r = error_set(err, -EBADMSG, "XML: %s at line %d column %d", errors.msg, errors.line,
+                      errors.column);
+    else if (!doc)
+        r = error_set(err, -EBADMSG, "XML: malformed document");
+    else
+        r = doc_to_cjson(doc, &root, err);
+
+    xmlFreeDoc(doc);
+    xmlFreeParserCtxt(ctxt);
+    xmlSetStructuredErrorFunc(saved_context, saved_handler);
+    if (r < 0)
+        return r;
+    *ret = root;
+    return 0;
+}

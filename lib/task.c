@@ -1,0 +1,741 @@
+/*
+ * task: the Task model and its one validator.
+ *
+ * task_from_cjson() is the only place that knows the fields, their
+ * spellings ("mounts" or "volumes"), their units and their limits; the
+ * JSON, YAML and XML front ends only build a cJSON tree for it. Every
+ * error names the field by its path, as a person would point at it:
+ * "container.ports[1].host: must be an integer between 1 and 65535".
+ */
+#include "task.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+
+static const char *const task_state_table[_TASK_STATE_MAX] = {
+    [TASK_QUEUED] = "QUEUED",
+    [TASK_INITIALIZING] = "INITIALIZING",
+    [TASK_RUNNING] = "RUNNING",
+    [TASK_COMPLETE] = "COMPLETE",
+    [TASK_EXECUTOR_ERROR] = "EXECUTOR_ERROR",
+    [TASK_SYSTEM_ERROR] = "SYSTEM_ERROR",
+    [TASK_CANCELING] = "CANCELING",
+    [TASK_CANCELED] = "CANCELED",
+};
+DEFINE_STRING_TABLE_LOOKUP(task_state, enum task_state, task_state_table)
+
+bool task_state_is_final(enum task_state s)
+{
+    return s == TASK_COMPLETE || s == TASK_EXECUTOR_ERROR || s == TASK_SYSTEM_ERROR ||
+           s == TASK_CANCELED;
+}
+
+static const char *const mount_mode_table[_MOUNT_MODE_MAX] = {
+    [MOUNT_RW] = "RW",
+    [MOUNT_RO] = "RO",
+};
+DEFINE_STRING_TABLE_LOOKUP(mount_mode, enum mount_mode, mount_mode_table)
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+struct task *task_new(void)
+{
+    return xcalloc(1, sizeof(struct task));
+}
+
+static void kv_free(struct task_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].value);
+    }
+    free(kv);
+}
+
+static struct task_container *container_free(struct task_container *c)
+{
+    if (!c)
+        return NULL;
+    free(c->image);
+    strv_free(c->cmd.argv);
+    free(c->ports);
+    for (size_t i = 0; i < c->n_mounts; i++) {
+        free(c->mounts[i].host);
+        free(c->mounts[i].container);
+    }
+    free(c->mounts);
+    free(c);
+    return NULL;
+}
+
+static void container_freep(struct task_container **c)
+{
+    container_free(*c);
+}
+
+struct task *task_free(struct task *t)
+{
+    if (!t)
+        return NULL;
+    free(t->user);
+    free(t->name);
+    strv_free(t->cmd.argv);
+    container_free(t->container);
+    free(t->stdout_path);
+    free(t->stderr_path);
+    free(t->workdir);
+    kv_free(t->env, t->n_env);
+    kv_free(t->tags, t->n_tags);
+    free(t);
+    return NULL;
+}
+
+static char *strdup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static struct task_kv *kv_copy(const struct task_kv *kv, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    struct task_kv *c = xcalloc(n, sizeof(*c));
+    for (size_t i = 0; i < n; i++) {
+        c[i].key = xstrdup(kv[i].key);
+        c[i].value = xstrdup(kv[i].value);
+    }
+    return c;
+}
+
+struct task *task_copy(const struct task *t)
+{
+    struct task *c = task_new();
+
+    c->user = strdup_or_null(t->user);
+    c->name = strdup_or_null(t->name);
+    c->cmd.argv = strv_copy(t->cmd.argv);
+    c->cmd.shell = t->cmd.shell;
+    if (t->container) {
+        const struct task_container *o = t->container;
+        struct task_container *n = xcalloc(1, sizeof(*n));
+        n->image = xstrdup(o->image);
+        n->cmd.argv = strv_copy(o->cmd.argv);
+        n->cmd.shell = o->cmd.shell;
+        if (o->n_ports) {
+            n->ports = xcalloc(o->n_ports, sizeof(*n->ports));
+            memcpy(n->ports, o->ports, o->n_ports * sizeof(*n->ports));
+        }
+        n->n_ports = o->n_ports;
+        if (o->n_mounts)
+            n->mounts = xcalloc(o->n_mounts, sizeof(*n->mounts));
+        for (size_t i = 0; i < o->n_mounts; i++) {
+            n->mounts[i].host = xstrdup(o->mounts[i].host);
+            n->mounts[i].container = xstrdup(o->mounts[i].container);
+            n->mounts[i].mode = o->mounts[i].mode;
+        }
+        n->n_mounts = o->n_mounts;
+        c->container = n;
+    }
+    c->cores = t->cores;
+    c->memory = t->memory;
+    c->cputime = t->cputime;
+    c->walltime = t->walltime;
+    c->stdout_path = strdup_or_null(t->stdout_path);
+    c->stderr_path = strdup_or_null(t->stderr_path);
+    c->workdir = strdup_or_null(t->workdir);
+    c->env = kv_copy(t->env, t->n_env);
+    c->n_env = t->n_env;
+    c->tags = kv_copy(t->tags, t->n_tags);
+    c->n_tags = t->n_tags;
+    return c;
+}
+
+/* ---- the validator ------------------------------------------------------------------------- */
+
+/* A field's path for messages: "container.ports[1].host". */
+struct path {
+    const struct path *parent;
+    const char *key; /* NULL for an array element */
+    int index;
+};
+
+static void path_format(const struct path *p, char *buf, size_t size)
+{
+    if (!p) {
+        buf[0] = '\0';
+        return;
+    }
+    path_format(p->parent, buf, size);
+    size_t n = strlen(buf);
+    if (p->key)
+        snprintf(buf + n, size - n, "%s%s", n ? "." : "", p->key);
+    else
+        snprintf(buf + n, size - n, "[%d]", p->index);
+}
+
+_printf_(3, 4) static int field_error(struct error *err, const struct path *p, const char *fmt,
+                                      ...)
+{
+    char where[256];
+    va_list ap;
+
+    path_format(p, where, sizeof(where));
+    va_start(ap, fmt);
+    _cleanup_free_ char *what = xvasprintf(fmt, ap);
+    va_end(ap);
+    return error_set(err, -EINVAL, "%s: %s", where[0] ? where : "task", what);
+}
+
+static const char *type_name(const cJSON *j)
+{
+    if (cJSON_IsString(j))
+        return "a string";
+    if (cJSON_IsNumber(j))
+        return "a number";
+    if (cJSON_IsBool(j))
+        return "a boolean";
+    if (cJSON_IsArray(j))
+        return "a list";
+    if (cJSON_IsObject(j))
+        return "an object";
+    return "null";
+}
+
+/* Strings: present, no NUL inside (cJSON cannot carry one), bounded, printable enough. */
+static int get_string(const cJSON *j, const struct path *p, size_t max, bool allow_empty,
+                      char **ret, struct error *err)
+{
+    if (!cJSON_IsString(j))
+        return field_error(err, p, "must be a string, not %s", type_name(j));
+    size_t n = strlen(j->valuestring);
+    if (n == 0 && !allow_empty)
+        return field_error(err, p, "must not be empty");
+    if (n > max)
+        return field_error(err, p, "is too long (%zu bytes, at most %zu)", n, max);
+    *ret = xstrdup(j->valuestring);
+    return 0;
+}
+
+/* A number given as a JSON number or as a numeric string (YAML, XML). */
+static int get_number_text(const cJSON *j, const struct path *p, char buf[static 64],
+                           const char **ret, struct error *err)
+{
+    if (cJSON_IsNumber(j)) {
+        if (!isfinite(j->valuedouble) || j->valuedouble < 0)
+            return field_error(err, p, "must not be negative");
+        snprintf(buf, 64, "%.17Lg", (long double) j->valuedouble);
+        *ret = buf;
+        return 0;
+    }
+    if (cJSON_IsString(j)) {
+        *ret = j->valuestring;
+        return 0;
+    }
+    return field_error(err, p, "must be a number or a string, not %s", type_name(j));
+}
+
+static int get_absolute_path(const cJSON *j, const struct path *p, char **ret,
+                             struct error *err)
+{
+    _cleanup_free_ char *s = NULL;
+    int r = get_string(j, p, 4096, false, &s, err);
+    if (r < 0)
+        return r;
+    if (s[0] != '/')
+        return field_error(err, p, "must be an absolute path");
+    /* ".." would make path checks lie about where a file is. */
+    for (const char *c = s; (c = strstr(c, "..")); c += 2)
+        if (c[-1] == '/' && (c[2] == '/' || c[2] == '\0'))
+            return field_error(err, p, "must not contain \"..\"");
+    *ret = TAKE_PTR(s);
+    return 0;
+}
+
+static int parse_cmd(const cJSON *j, const struct path *p, struct task_cmd *ret,
+                     struct error *err)
+{
+    _cleanup_strv_ char **argv = NULL;
+
+    if (cJSON_IsString(j)) {
+        char *s;
+        int r = get_string(j, p, TASK_MAX_STRING, false, &s, err);
+        if (r < 0)
+            return r;
+        argv = xcalloc(2, sizeof(char *));
+        argv[0] = s;
+        ret->argv = TAKE_PTR(argv);
+        ret->shell = true;
+        return 0;
+    }
+    if (!cJSON_IsArray(j))
+        return field_error(err, p, "must be a string or a list of strings, not %s",
+                           type_name(j));
+    int n = cJSON_GetArraySize(j);
+    if (n == 0)
+        return field_error(err, p, "must not be empty");
+    if (n > TASK_MAX_ARGS)
+        return field_error(err, p, "has too many arguments (%d, at most %d)", n, TASK_MAX_ARGS);
+    argv = xcalloc(n + 1, sizeof(char *));
+    int i = 0;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, j) {
+        struct path ap = { p, NULL, i };
+        int r = get_string(a, &ap, TASK_MAX_STRING, i > 0, &argv[i], err);
+        if (r < 0)
+            return r;
+        i++;
+    }
+    ret->argv = TAKE_PTR(argv);
+    ret->shell = false;
+    return 0;
+}
+
+static bool env_name_ok(const char *s)
+{
+    if (!*s || isdigit((unsigned char) *s))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char) *s) && *s != '_')
+            return false;
+    return true;
+}
+
+static int parse_map(const cJSON *j, const struct path *p, size_t max, bool env,
+                     struct task_kv **ret, size_t *ret_n, struct error *err)
+{
+    if (!cJSON_IsObject(j))
+        return field_error(err, p, "must be an object of names to strings, not %s",
+                           type_name(j));
+    int n = cJSON_GetArraySize(j);
+    if ((size_t) n > max)
+        return field_error(err, p, "has too many entries (%d, at most %zu)", n, max);
+
+    struct task_kv *kv = n ? xcalloc(n, sizeof(*kv)) : NULL;
+    size_t k = 0;
+    const cJSON *e;
+    int r = 0;
+    cJSON_ArrayForEach(e, j) {
+        struct path ep = { p, e->string, 0 };
+        char buf[64];
+        if (env ? !env_name_ok(e->string)
+                : (!*e->string || strlen(e->string) > TASK_MAX_NAME)) {
+            r = field_error(err, &ep, env ? "is not a valid environment variable name"
+                                          : "is not a valid tag name");
+            break;
+        }
+        for (size_t i = 0; i < k; i++)
+            if (streq(kv[i].key, e->string)) {
+                r = field_error(err, &ep, "is given twice");
+                goto out;
+            }
+        char *value;
+        if (cJSON_IsNumber(e)) {
+            const char *txt;
+            r = get_number_text(e, &ep, buf, &txt, err);
+            if (r < 0)
+                break;
+            value = xstrdup(txt);
+        } else if (cJSON_IsBool(e)) {
+            value = xstrdup(cJSON_IsTrue(e) ? "true" : "false");
+        } else {
+            r = get_string(e, &ep, TASK_MAX_STRING, true, &value, err);
+            if (r < 0)
+                break;
+        }
+        kv[k].key = xstrdup(e->string);
+        kv[k].value = value;
+        k++;
+    }
+out:
+    if (r < 0) {
+        kv_free(kv, k);
+        return r;
+    }
+    *ret = kv;
+    *ret_n = k;
+    return 0;
+}
+
+static int parse_port_number(const cJSON *j, const struct path *p, uint16_t *ret,
+                             struct error *err)
+{
+    char buf[64];
+    const char *txt;
+    int r = get_number_text(j, p, buf, &txt, err);
+    if (r < 0)
+        return field_error(err, p, "must be an integer between 1 and 65535");
+    char *end;
+    errno = 0;
+    unsigned long v = isdigit((unsigned char) txt[0]) ? strtoul(txt, &end, 10) : 0;
+    if (v < 1 || v > 65535 || errno || *end)
+        return field_error(err, p, "must be an integer between 1 and 65535");
+    *ret = (uint16_t) v;
+    return 0;
+}
+
+/* Walks an object's members, refusing unknown keys and skipping nulls. */
+#define FOREACH_FIELD(m, obj) \
+    for (const cJSON *m = (obj)->child; m; m = m->next) \
+        if (!cJSON_IsNull(m))
+
+static int parse_ports(const cJSON *j, const struct path *p, struct task_container *c,
+                       struct error *err)
+{
+    if (!cJSON_IsArray(j))
+        return field_error(err, p, "must be a list, not %s", type_name(j));
+    int n = cJSON_GetArraySize(j);
+    if (n > TASK_MAX_PORTS)
+        return field_error(err, p, "has too many entries (%d, at most %d)", n, TASK_MAX_PORTS);
+    c->ports = n ? xcalloc(n, sizeof(*c->ports)) : NULL;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j) {
+        struct path ep = { p, NULL, (int) c->n_ports };
+        struct task_port *port = &c->ports[c->n_ports];
+        bool host = false, cont = false;
+        int r;
+
+        if (!cJSON_IsObject(e))
+            return field_error(err, &ep, "must be an object {host, container}, not %s",
+                               type_name(e));
+        FOREACH_FIELD(m, e) {
+            struct path mp = { &ep, m->string, 0 };
+            if (streq(m->string, "host")) {
+                r = parse_port_number(m, &mp, &port->host, err);
+                host = true;
+            } else if (streq(m->string, "container")) {
+                r = parse_port_number(m, &mp, &port->container, err);
+                cont = true;
+            } else {
+                r = field_error(err, &mp, "unknown field");
+            }
+            if (r < 0)
+                return r;
+        }
+        if (!cont) {
+            struct path mp = { &ep, "container", 0 };
+            return field_error(err, &mp, "is required");
+        }
+        if (!host)
+            port->host = port->container; /* Docker's -p 80 publishes the same number */
+        for (size_t i = 0; i < c->n_ports; i++)
+            if (c->ports[i].host == port->host) {
+                struct path mp = { &ep, "host", 0 };
+                return field_error(err, &mp, "port %u is published twice", port->host);
+            }
+        c->n_ports++;
+    }
+    return 0;
+}
+
+static int parse_mounts(const cJSON *j, const struct path *p, struct task_container *c,
+                        struct error *err)
+{
+    if (!cJSON_IsArray(j))
+        return field_error(err, p, "must be a list, not %s", type_name(j));
+    int n = cJSON_GetArraySize(j);
+    if (n > TASK_MAX_MOUNTS)
+        return field_error(err, p, "has too many entries (%d, at most %d)", n,
+                           TASK_MAX_MOUNTS);
+    c->mounts = n ? xcalloc(n, sizeof(*c->mounts)) : NULL;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, j) {
+        struct path ep = { p, NULL, (int) c->n_mounts };
+        struct task_mount *mnt = &c->mounts[c->n_mounts];
+        int r;
+
+        if (!cJSON_IsObject(e))
+            return field_error(err, &ep, "must be an object {host, container, mode}, not %s",
+                               type_name(e));
+        /* Counted before filling so that task_free() releases partial entries. */
+        c->n_mounts++;
+        mnt->mode = MOUNT_RW;
+        FOREACH_FIELD(m, e) {
+            struct path mp = { &ep, m->string, 0 };
+            if (streq(m->string, "host")) {
+                free(mnt->host), mnt->host = NULL;
+                r = get_absolute_path(m, &mp, &mnt->host, err);
+            } else if (streq(m->string, "container")) {
+                free(mnt->container), mnt->container = NULL;
+                r = get_absolute_path(m, &mp, &mnt->container, err);
+            } else if (streq(m->string, "mode")) {
+                r = cJSON_IsString(m) ? mount_mode_from_string(m->valuestring) : -EINVAL;
+                if (r < 0)
+                    r = field_error(err, &mp, "must be RW or RO");
+                else
+                    mnt->mode = r;
+            } else {
+                r = field_error(err, &mp, "unknown field");
+            }
+            if (r < 0)
+                return r;
+        }
+        if (!mnt->host) {
+            struct path mp = { &ep, "host", 0 };
+            return field_error(err, &mp, "is required");
+        }
+        if (!mnt->container) {
+            struct path mp = { &ep, "container", 0 };
+            return field_error(err, &mp, "is required");
+        }
+        for (size_t i = 0; i + 1 < c->n_mounts; i++)
+            if (streq(c->mounts[i].container, mnt->container)) {
+                struct path mp = { &ep, "container", 0 };
+                return field_error(err, &mp, "%s is mounted twice", mnt->container);
+            }
+    }
+    return 0;
+}
+
+static int parse_container(const cJSON *j, const struct path *p, struct task_container **ret,
+                           struct error *err)
+{
+    _cleanup_(container_freep) struct task_container *c = NULL;
+    bool have_mounts = false;
+    int r;
+
+    if (!cJSON_IsObject(j))
+        return field_error(err, p, "must be an object, not %s", type_name(j));
+    c = xcalloc(1, sizeof(*c));
+    FOREACH_FIELD(m, j) {
+        struct path mp = { p, m->string, 0 };
+        if (streq(m->string, "image")) {
+            r = get_string(m, &mp, 1024, false, &c->image, err);
+            if (r >= 0 && strpbrk(c->image, " \t\n\r"))
+                r = field_error(err, &mp, "must not contain white space");
+        } else if (streq(m->string, "cmd")) {
+            r = parse_cmd(m, &mp, &c->cmd, err);
+        } else if (streq(m->string, "ports")) {
+            r = parse_ports(m, &mp, c, err);
+        } else if (streq(m->string, "mounts") || streq(m->string, "volumes")) {
+            if (have_mounts)
+                return field_error(err, &mp, "give either mounts or volumes, not both");
+            have_mounts = true;
+            r = parse_mounts(m, &mp, c, err);
+        } else {
+            r = field_error(err, &mp, "unknown field");
+        }
+        if (r < 0)
+            return r;
+    }
+    if (!c->image) {
+        struct path mp = { p, "image", 0 };
+        return field_error(err, &mp, "is required");
+    }
+    *ret = TAKE_PTR(c);
+    return 0;
+}
+
+static int parse_cores(const cJSON *j, const struct path *p, double *ret, struct error *err)
+{
+    char buf[64], *end;
+    const char *txt;
+    int r = get_number_text(j, p, buf, &txt, err);
+    if (r < 0)
+        return r;
+    errno = 0;
+    double v = isdigit((unsigned char) txt[0]) || txt[0] == '.' ? strtod(txt, &end) : NAN;
+    if (errno || isnan(v) || *end)
+        return field_error(err, p, "must be a number of CPUs such as 2 or 0.5");
+    if (v <= 0 || v > TASK_MAX_CORES)
+        return field_error(err, p, "must be more than 0 and at most %g", TASK_MAX_CORES);
+    if (v < 0.01)
+        return field_error(err, p, "must be at least 0.01");
+    *ret = v;
+    return 0;
+}
+
+static int parse_memory(const cJSON *j, const struct path *p, uint64_t *ret, struct error *err)
+{
+    char buf[64], b1[32], b2[32];
+    const char *txt;
+    uint64_t v;
+    int r = get_number_text(j, p, buf, &txt, err);
+    if (r < 0)
+        return r;
+    r = parse_size(txt, 1ULL << 30, &v);
+    if (r == -ERANGE || (r >= 0 && v > TASK_MAX_MEMORY))
+        return field_error(err, p, "is too large (at most %s)",
+                           format_size(TASK_MAX_MEMORY, b1));
+    if (r < 0)
+        return field_error(err, p,
+                           "must be a size such as \"256M\" or \"1.5G\" (a bare number is GB)");
+    if (v < TASK_MIN_MEMORY)
+        return field_error(err, p, "%s is too small (at least %s)", format_size(v, b2),
+                           format_size(TASK_MIN_MEMORY, b1));
+    *ret = v;
+    return 0;
+}
+
+static int parse_time(const cJSON *j, const struct path *p, uint64_t *ret, struct error *err)
+{
+    char buf[64];
+    const char *txt;
+    uint64_t v;
+    int r = get_number_text(j, p, buf, &txt, err);
+    if (r < 0)
+        return r;
+    r = parse_duration(txt, 3600, &v);
+    if (r == -ERANGE || (r >= 0 && v > TASK_MAX_DURATION))
+        return field_error(err, p, "is too long (at most 366 days)");
+    if (r < 0)
+        return field_error(err, p,
+                           "must be a duration such as \"90s\", \"15m\" or \"2h\" "
+                           "(a bare number is hours)");
+    if (v == 0)
+        return field_error(err, p, "must be more than 0");
+    *ret = v;
+    return 0;
+}
+
+static bool user_name_ok(const char *s)
+{
+    /* POSIX portable names plus what useradd accepts by default. */
+    if (!*s || *s == '-' || strlen(s) > TASK_MAX_USER)
+        return false;
+    for (const char *c = s; *c; c++)
+        if (!isalnum((unsigned char) *c) && !strchr("._-", *c) && !(c[1] == '\0' && *c == '$'))
+            return false;
+    return !streq(s, ".") && !streq(s, "..");
+}
+
+int task_from_cjson(const cJSON *root, struct task **ret, struct error *err)
+{
+    _cleanup_task_ struct task *t = NULL;
+    bool have_cmd = false;
+    int r;
+
+    if (!cJSON_IsObject(root))
+        return error_set(err, -EINVAL, "task: must be an object, not %s", type_name(root));
+
+    t = task_new();
+    FOREACH_FIELD(m, root) {
+        struct path mp = { NULL, m->string, 0 };
+        const char *k = m->string;
+
+        if (streq(k, "user")) {
+            r = get_string(m, &mp, TASK_MAX_USER, false, &t->user, err);
+            if (r >= 0 && !user_name_ok(t->user))
+                r = field_error(err, &mp, "is not a valid user name");
+        } else if (streq(k, "name")) {
+            r = get_string(m, &mp, TASK_MAX_NAME, true, &t->name, err);
+        } else if (streq(k, "cmd")) {
+            r = parse_cmd(m, &mp, &t->cmd, err);
+            have_cmd = true;
+        } else if (streq(k, "container")) {
+            r = parse_container(m, &mp, &t->container, err);
+        } else if (streq(k, "cores")) {
+            r = parse_cores(m, &mp, &t->cores, err);
+        } else if (streq(k, "memory")) {
+            r = parse_memory(m, &mp, &t->memory, err);
+        } else if (streq(k, "cputime")) {
+            r = parse_time(m, &mp, &t->cputime, err);
+        } else if (streq(k, "walltime")) {
+            r = parse_time(m, &mp, &t->walltime, err);
+        } else if (streq(k, "stdout")) {
+            r = get_absolute_path(m, &mp, &t->stdout_path, err);
+        } else if (streq(k, "stderr")) {
+            r = get_absolute_path(m, &mp, &t->stderr_path, err);
+        } else if (streq(k, "workdir")) {
+            r = get_absolute_path(m, &mp, &t->workdir, err);
+        } else if (streq(k, "env")) {
+            r = parse_map(m, &mp, TASK_MAX_ENV, true, &t->env, &t->n_env, err);
+        } else if (streq(k, "tags")) {
+            r = parse_map(m, &mp, TASK_MAX_TAGS, false, &t->tags, &t->n_tags, err);
+        } else {
+            r = field_error(err, &mp, "unknown field");
+        }
+        if (r < 0)
+            return r;
+    }
+
+    if (!t->user)
+        return error_set(err, -EINVAL, "user: is required");
+    if (have_cmd && t->container)
+        return error_set(err, -EINVAL,
+                         "cmd: give either cmd or container, not both (a container's command "
+                         "goes in container.cmd)");
+    if (!have_cmd && !t->container)
+        return error_set(err, -EINVAL, "cmd: one of cmd or container is required");
+    *ret = TAKE_PTR(t);
+    return 0;
+}
+
+/* ---- the normalised form ------------------------------------------------------------------- */
+
+static cJSON *cmd_to_cjson(const struct task_cmd *c)
+{
+    if (c->shell)
+        return cJSON_CreateString(c->argv[0]);
+    cJSON *a = cJSON_CreateArray();
+    STRV_FOREACH(s, c->argv)
+        cJSON_AddItemToArray(a, cJSON_CreateString(*s));
+    return a;
+}
+
+static cJSON *kv_to_cjson(const struct task_kv *kv, size_t n)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddStringToObject(o, kv[i].key, kv[i].value);
+    return o;
+}
+
+cJSON *task_to_cjson(const struct task *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    char buf[32];
+
+    if (!o)
+        abort();
+    cJSON_AddStringToObject(o, "user", t->user);
+    if (t->name)
+        cJSON_AddStringToObject(o, "name", t->name);
+    if (t->cmd.argv)
+        cJSON_AddItemToObject(o, "cmd", cmd_to_cjson(&t->cmd));
+    if (t->container) {
+        const struct task_container *c = t->container;
+        cJSON *co = cJSON_AddObjectToObject(o, "container");
+        cJSON_AddStringToObject(co, "image", c->image);
+        if (c->cmd.argv)
+            cJSON_AddItemToObject(co, "cmd", cmd_to_cjson(&c->cmd));
+        if (c->n_ports) {
+            cJSON *a = cJSON_AddArrayToObject(co, "ports");
+            for (size_t i = 0; i < c->n_ports; i++) {
+                cJSON *p = cJSON_CreateObject();
+                cJSON_AddNumberToObject(p, "host", c->ports[i].host);
+                cJSON_AddNumberToObject(p, "container", c->ports[i].container);
+                cJSON_AddItemToArray(a, p);
+            }
+        }
+        if (c->n_mounts) {
+            cJSON *a = cJSON_AddArrayToObject(co, "mounts");
+            for (size_t i = 0; i < c->n_mounts; i++) {
+                cJSON *m = cJSON_CreateObject();
+                cJSON_AddStringToObject(m, "host", c->mounts[i].host);
+                cJSON_AddStringToObject(m, "container", c->mounts[i].container);
+                cJSON_AddStringToObject(m, "mode", mount_mode_to_string(c->mounts[i].mode));
+                cJSON_AddItemToArray(a, m);
+            }
+        }
+    }
+    if (t->cores > 0)
+        cJSON_AddNumberToObject(o, "cores", t->cores);
+    if (t->memory)
+        cJSON_AddStringToObject(o, "memory", format_size(t->memory, buf));
+    if (t->cputime)
+        cJSON_AddStringToObject(o, "cputime", format_duration(t->cputime, buf));
+    if (t->walltime)
+        cJSON_AddStringToObject(o, "walltime", format_duration(t->walltime, buf));
+    if (t->stdout_path)
+        cJSON_AddStringToObject(o, "stdout", t->stdout_path);
+    if (t->stderr_path)
+        cJSON_AddStringToObject(o, "stderr", t->stderr_path);
+    if (t->workdir)
+        cJSON_AddStringToObject(o, "workdir", t->workdir);
+    if (t->n_env)
+        cJSON_AddItemToObject(o, "env", kv_to_cjson(t->env, t->n_env));
+    if (t->n_tags)
+        cJSON_AddItemToObject(o, "tags", kv_to_cjson(t->tags, t->n_tags));
+    return o;
+}

@@ -1,0 +1,274 @@
+/*
+ * config: defaults, the YAML file, and the machine's capacity. The file
+ * goes through the same YAML reader as tasks (task_yaml_parse) and the
+ * same unit parsers, so "8G" and "10s" mean the same everywhere.
+ */
+#include "config.h"
+#include "task.h"
+#include "util/log.h"
+
+#include <sys/sysinfo.h>
+
+void config_init(struct config *c)
+{
+    *c = (struct config){
+        .data_dir = xstrdup(CONFIG_DEFAULT_DATA_DIR),
+        .log_level = LOG_LEVEL_INFO,
+        .default_cores = 1,
+        .default_memory = 1ULL << 30,
+        .kill_grace = 10,
+        .max_body = 1 << 20,
+        .http_connections = 1024,
+        .pids_limit = 4096,
+        .cgroup_name = xstrdup("ocps-proxy"),
+    };
+}
+
+void config_done(struct config *c)
+{
+    strv_free(c->listen);
+    strv_free(c->denied_users);
+    free(c->data_dir);
+    free(c->cgroup_name);
+    free(c->shim_path);
+    memset(c, 0, sizeof(*c));
+}
+
+/* A scalar as text: YAML gives strings, but accept numbers too. */
+static int scalar(const cJSON *v, const char *key, char buf[static 64], const char **ret,
+                  struct error *err)
+{
+    if (cJSON_IsString(v)) {
+        *ret = v->valuestring;
+        return 0;
+    }
+    if (cJSON_IsNumber(v)) {
+        snprintf(buf, 64, "%.17g", v->valuedouble);
+        *ret = buf;
+        return 0;
+    }
+    if (cJSON_IsBool(v)) {
+        *ret = cJSON_IsTrue(v) ? "true" : "false";
+        return 0;
+    }
+    return error_set(err, -EINVAL, "%s: must be a scalar", key);
+}
+
+static int get_string(const cJSON *v, const char *key, char **dst, struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = scalar(v, key, buf, &s, err);
+    if (r < 0)
+        return r;
+    if (isempty(s))
+        return error_set(err, -EINVAL, "%s: must not be empty", key);
+    free(*dst);
+    *dst = xstrdup(s);
+    return 0;
+}
+
+static int get_bool(const cJSON *v, const char *key, bool *dst, struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = scalar(v, key, buf, &s, err);
+    if (r < 0)
+        return r;
+    if (strcaseeq(s, "true") || strcaseeq(s, "yes") || strcaseeq(s, "on"))
+        *dst = true;
+    else if (strcaseeq(s, "false") || strcaseeq(s, "no") || strcaseeq(s, "off"))
+        *dst = false;
+    else
+        return error_set(err, -EINVAL, "%s: must be true or false, not \"%s\"", key, s);
+    return 0;
+}
+
+static int get_size(const cJSON *v, const char *key, uint64_t unit, uint64_t *dst,
+                    struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = scalar(v, key, buf, &s, err);
+    if (r < 0)
+        return r;
+    if (parse_size(s, unit, dst) < 0)
+        return error_set(err, -EINVAL, "%s: invalid size \"%s\"", key, s);
+    return 0;
+}
+
+static int get_seconds(const cJSON *v, const char *key, unsigned *dst, struct error *err)
+{
+    char buf[64];
+    const char *s;
+    uint64_t u;
+    int r = scalar(v, key, buf, &s, err);
+    if (r < 0)
+        return r;
+    if (parse_duration(s, 1, &u) < 0 || u > 24 * 3600)
+        return error_set(err, -EINVAL, "%s: invalid duration \"%s\"", key, s);
+    *dst = (unsigned) u;
+    return 0;
+}
+
+static int get_cores(const cJSON *v, const char *key, double *dst, struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = scalar(v, key, buf, &s, err);
+    if (r < 0)
+        return r;
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || end == s || *end || !(d > 0) || d > TASK_MAX_CORES)
+        return error_set(err, -EINVAL, "%s: must be a positive number of cores, not \"%s\"", key,
+                         s);
+    *dst = d;
+    return 0;
+}
+
+static int get_strv(const cJSON *v, const char *key, char ***dst, struct error *err)
+{
+    _cleanup_strv_ char **l = NULL;
+    if (cJSON_IsString(v))
+        strv_push(&l, v->valuestring);
+    else if (cJSON_IsArray(v)) {
+        const cJSON *i;
+        cJSON_ArrayForEach(i, v)
+        {
+            if (!cJSON_IsString(i) || isempty(i->valuestring))
+                return error_set(err, -EINVAL, "%s: must be a list of strings", key);
+            strv_push(&l, i->valuestring);
+        }
+    } else if (!cJSON_IsNull(v))
+        return error_set(err, -EINVAL, "%s: must be a string or a list of strings", key);
+    strv_free(*dst);
+    *dst = TAKE_PTR(l);
+    return 0;
+}
+
+static int expect_object(const cJSON *v, const char *key, struct error *err)
+{
+    if (!cJSON_IsObject(v))
+        return error_set(err, -EINVAL, "%s: must be a mapping", key);
+    return 0;
+}
+
+static int load_section(struct config *c, const char *section, const cJSON *obj,
+                        struct error *err)
+{
+    const cJSON *v;
+    int r = expect_object(obj, section, err);
+    if (r < 0)
+        return r;
+    cJSON_ArrayForEach(v, obj)
+    {
+        const char *k = v->string;
+        _cleanup_free_ char *key = xasprintf("%s.%s", section, k);
+        if (streq(section, "capacity") && streq(k, "cores"))
+            r = get_cores(v, key, &c->capacity_cores, err);
+        else if (streq(section, "capacity") && streq(k, "memory"))
+            r = get_size(v, key, 1ULL << 30, &c->capacity_memory, err);
+        else if (streq(section, "defaults") && streq(k, "cores"))
+            r = get_cores(v, key, &c->default_cores, err);
+        else if (streq(section, "defaults") && streq(k, "memory"))
+            r = get_size(v, key, 1ULL << 30, &c->default_memory, err);
+        else if (streq(section, "process") && streq(k, "pids_limit")) {
+            uint64_t n;
+            r = get_size(v, key, 1, &n, err);
+            c->pids_limit = n;
+        } else if (streq(section, "process") && streq(k, "cgroup"))
+            r = get_string(v, key, &c->cgroup_name, err);
+        else if (streq(section, "process") && streq(k, "shim"))
+            r = get_string(v, key, &c->shim_path, err);
+        else
+            r = error_set(err, -EINVAL, "unknown setting \"%s\"", key);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+int config_load_file(struct config *c, const char *path, struct error *err)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    int r = read_file(path, 1 << 20, &text, &len);
+    if (r < 0)
+        return error_set_errno(err, r, "config %s", path);
+    cJSON *root = NULL;
+    r = task_yaml_parse(text, len, &root, err);
+    if (r < 0)
+        return error_wrap(err, "config %s", path);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return error_set(err, -EINVAL, "config %s: must be a mapping of settings", path);
+    }
+
+    const cJSON *v;
+    cJSON_ArrayForEach(v, root)
+    {
+        const char *k = v->string;
+        if (cJSON_IsNull(v))
+            continue;
+        if (streq(k, "listen"))
+            r = get_strv(v, k, &c->listen, err);
+        else if (streq(k, "data_dir"))
+            r = get_string(v, k, &c->data_dir, err);
+        else if (streq(k, "log_level")) {
+            char buf[64];
+            const char *s;
+            r = scalar(v, k, buf, &s, err);
+            if (r >= 0) {
+                int l = log_level_from_string(s);
+                if (l < 0)
+                    r = error_set(err, -EINVAL, "log_level: must be error, warn, info or debug");
+                else
+                    c->log_level = l;
+            }
+        } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "process"))
+            r = load_section(c, k, v, err);
+        else if (streq(k, "kill_grace"))
+            r = get_seconds(v, k, &c->kill_grace, err);
+        else if (streq(k, "max_body")) {
+            uint64_t n;
+            r = get_size(v, k, 1, &n, err);
+            if (r >= 0 && (n < 1024 || n > (256ULL << 20)))
+                r = error_set(err, -EINVAL, "max_body: must be between 1K and 256M");
+            c->max_body = (size_t) n;
+        } else if (streq(k, "http_connections")) {
+            uint64_t n;
+            r = get_size(v, k, 1, &n, err);
+            if (r >= 0 && (n < 1 || n > 65536))
+                r = error_set(err, -EINVAL, "http_connections: must be between 1 and 65536");
+            c->http_connections = (unsigned) n;
+        } else if (streq(k, "allow_root"))
+            r = get_bool(v, k, &c->allow_root, err);
+        else if (streq(k, "denied_users"))
+            r = get_strv(v, k, &c->denied_users, err);
+        else
+            r = error_set(err, -EINVAL, "unknown setting \"%s\"", k);
+        if (r < 0)
+            break;
+    }
+    cJSON_Delete(root);
+    if (r < 0)
+        return error_wrap(err, "config %s", path);
+    return 0;
+}
+
+void config_resolve_capacity(struct config *c)
+{
+    if (c->capacity_cores <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->capacity_cores = n > 0 ? (double) n : 1;
+    }
+    if (c->capacity_memory == 0) {
+        struct sysinfo si;
+        if (sysinfo(&si) == 0)
+            c->capacity_memory = (uint64_t) si.totalram * si.mem_unit;
+        else
+            c->capacity_memory = 1ULL << 30;
+    }
+}

@@ -1,0 +1,83 @@
+/*
+ * store: the durable record of every task, in SQLite (WAL mode) under the
+ * data directory.
+ *
+ * Writes go through ONE writer thread that takes whatever is queued and
+ * commits it as one transaction (group commit): concurrent submits share
+ * one fsync. store_insert() and store_delete() return only once their
+ * transaction is on disk (synchronous=FULL); state updates are queued
+ * and applied in order without waiting, and are retried if the disk
+ * refuses them, so a transition is never dropped while the daemon runs.
+ * A write the disk cannot take fails with -ENOSPC/-EROFS/-EIO (503).
+ *
+ * Reads use a connection per calling thread (opened on first use, closed
+ * when the thread exits), so readers never wait for the writer.
+ */
+#pragma once
+
+#include "task.h"
+#include "util/error.h"
+#include "util/timeutil.h"
+
+struct store;
+
+struct task_record {
+    int64_t seq;      /* insertion order; pages and the FIFO queue follow it */
+    char id[37];
+    char *user;
+    char *name;       /* may be NULL */
+    char *backend;
+    enum task_state state;
+    int exit_code;    /* -1 = none */
+    char *reason;     /* may be NULL */
+    usec_t created, started, finished; /* 0 = not yet */
+    char *spec;       /* the normalised task as JSON text */
+    char *stdout_path, *stderr_path; /* effective output files */
+    char *handle;     /* the backend's, may be NULL */
+};
+
+void task_record_done(struct task_record *r);
+struct task_record *task_record_free(struct task_record *r);
+static inline void task_record_freep(struct task_record **r)
+{
+    task_record_free(*r);
+}
+#define _cleanup_record_ _cleanup_(task_record_freep)
+
+/* Opens (creating and migrating) the database at path and starts the writer. */
+int store_open(const char *path, struct store **ret, struct error *err);
+/* Flushes queued writes and closes. Accepts NULL. */
+void store_close(struct store *s);
+
+/* Durable: returns once the record is committed. r->seq is set. */
+int store_insert(struct store *s, struct task_record *r, struct error *err);
+/* Durable: -ENOENT if there was no such record. */
+int store_delete(struct store *s, const char *id, struct error *err);
+
+/* Queued, in order. Fields: state, exit code, reason, started, finished;
+ * started/finished 0 leave the stored value alone. */
+void store_update_state(struct store *s, const char *id, enum task_state state, int exit_code,
+                        const char *reason, usec_t started, usec_t finished);
+void store_update_handle(struct store *s, const char *id, const char *handle);
+/* Waits until everything queued so far is committed (or has failed). */
+int store_sync(struct store *s);
+
+/* -ENOENT when unknown. */
+int store_get(struct store *s, const char *id, struct task_record **ret, struct error *err);
+
+struct store_filter {
+    int state;          /* -1 = any */
+    const char *user;   /* NULL = any */
+    bool active_only;   /* QUEUED, INITIALIZING, RUNNING, CANCELING */
+    int64_t after_seq;  /* records with seq > after_seq */
+    size_t limit;
+};
+
+/* Calls f for each matching record in seq order; stops early when f
+ * returns non-zero (that value is returned). */
+int store_list(struct store *s, const struct store_filter *f,
+               int (*fn)(const struct task_record *r, void *userdata), void *userdata,
+               struct error *err);
+
+/* Number of records (for the benchmark and tests). */
+int64_t store_count(struct store *s);

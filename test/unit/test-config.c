@@ -1,0 +1,87 @@
+/* Unit tests: config defaults, the YAML file, and its errors. */
+#include "config.h"
+#include "tap.h"
+#include "util/log.h"
+
+static char *write_tmp(const char *text)
+{
+    char *path = xstrdup("/tmp/ocps-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0 || loop_write(fd, text, strlen(text)) < 0)
+        abort();
+    close(fd);
+    return path;
+}
+
+static int load(struct config *c, const char *text, struct error *err)
+{
+    _cleanup_free_ char *p = write_tmp(text);
+    int r = config_load_file(c, p, err);
+    (void) unlink(p);
+    return r;
+}
+
+int main(void)
+{
+    struct config c;
+    config_init(&c);
+    ok(c.kill_grace == 10 && c.max_body == 1 << 20 && !c.allow_root, "defaults");
+    ok(streq(c.data_dir, CONFIG_DEFAULT_DATA_DIR), "default data dir");
+
+    _cleanup_error_ struct error err = ERROR_INIT;
+    int r = load(&c,
+                 "listen: [\"127.0.0.1:9000\", \"unix:/tmp/x.sock\"]\n"
+                 "data_dir: /tmp/d\n"
+                 "log_level: debug\n"
+                 "capacity: {cores: 3, memory: 8G}\n"
+                 "defaults:\n  cores: 0.5\n  memory: 256M\n"
+                 "kill_grace: 2s\n"
+                 "max_body: 64K\n"
+                 "allow_root: yes\n"
+                 "denied_users: [daemon, bin]\n"
+                 "process: {pids_limit: 100, cgroup: test-cg, shim: /x/shim}\n",
+                 &err);
+    ok(r == 0, "full config loads: %s", error_message(&err));
+    ok(strv_length(c.listen) == 2 && streq(c.listen[1], "unix:/tmp/x.sock"), "listen list");
+    ok(streq(c.data_dir, "/tmp/d") && c.log_level == LOG_LEVEL_DEBUG, "data dir, log level");
+    ok(c.capacity_cores == 3 && c.capacity_memory == 8ULL << 30, "capacity");
+    ok(c.default_cores == 0.5 && c.default_memory == 256ULL << 20, "defaults");
+    ok(c.kill_grace == 2 && c.max_body == 64 << 10 && c.allow_root, "grace, body, root");
+    ok(strv_contains(c.denied_users, "bin") && c.pids_limit == 100 &&
+           streq(c.cgroup_name, "test-cg") && streq(c.shim_path, "/x/shim"),
+       "users and process settings");
+
+    static const struct {
+        const char *text;
+        const char *needle;
+    } bad[] = {
+        { "bogus: 1\n", "bogus" },
+        { "capacity: {cores: -1}\n", "capacity.cores" },
+        { "capacity: {disk: 1}\n", "capacity.disk" },
+        { "defaults: {memory: lots}\n", "defaults.memory" },
+        { "kill_grace: forever\n", "kill_grace" },
+        { "allow_root: maybe\n", "allow_root" },
+        { "max_body: 1\n", "max_body" },
+        { "log_level: loud\n", "log_level" },
+        { "listen: {a: b}\n", "listen" },
+        { "- a\n- b\n", "mapping" },
+        { "a: [unclosed\n", "YAML" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        error_clear(&err);
+        r = load(&c, bad[i].text, &err);
+        ok(r == -EINVAL || r == -EBADMSG, "bad config %zu refused", i);
+        ok(err.msg && strstr(err.msg, bad[i].needle), "message names %s: %s", bad[i].needle,
+           error_message(&err));
+    }
+    error_clear(&err);
+    ok(config_load_file(&c, "/nonexistent/config.yaml", &err) == -ENOENT, "missing file");
+
+    struct config d;
+    config_init(&d);
+    config_resolve_capacity(&d);
+    ok(d.capacity_cores >= 1 && d.capacity_memory > (64ULL << 20), "machine capacity found");
+    config_done(&d);
+    config_done(&c);
+    return tap_done();
+}

@@ -1,0 +1,157 @@
+/*
+ * confine: account lookup and the privilege drop before exec (confine.h).
+ * The order of the steps is the one REFERENCE.md records as working:
+ * no_new_privs, bounding set (needs CAP_SETPCAP, so while still root),
+ * ambient, groups, gid, uid, then whatever capabilities remain.
+ */
+#include "confine.h"
+#include "util/util.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/capability.h>
+#include <sys/prctl.h>
+
+void confine_user_done(struct confine_user *u)
+{
+    free(u->groups);
+    free(u->name);
+    free(u->home);
+    free(u->shell);
+    *u = (struct confine_user){ 0 };
+}
+
+static int lookup(const char *name, uid_t uid, bool by_uid, struct confine_user *ret,
+                  struct error *err)
+{
+    struct passwd pw, *res = NULL;
+    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
+    if (size < 16384)
+        size = 16384;
+    _cleanup_free_ char *buf = xmalloc(size);
+    int r = by_uid ? getpwuid_r(uid, &pw, buf, size, &res) : getpwnam_r(name, &pw, buf, size, &res);
+    if (r != 0)
+        return error_set_errno(err, -r, "look up account %s", name ? name : "(self)");
+    if (!res)
+        return error_set(err, -EINVAL, "user: no account named \"%s\" on this host",
+                         name ? name : "(self)");
+
+    int n = 32;
+    gid_t *groups = NULL;
+    for (;;) {
+        groups = xrealloc(groups, n * sizeof(gid_t));
+        int got = n;
+        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &got) >= 0) {
+            n = got;
+            break;
+        }
+        if (got <= n || got > 65536) {
+            free(groups);
+            return error_set(err, -EIO, "cannot list the groups of %s", pw.pw_name);
+        }
+        n = got;
+    }
+    *ret = (struct confine_user){
+        .uid = pw.pw_uid,
+        .gid = pw.pw_gid,
+        .groups = groups,
+        .n_groups = n,
+        .name = xstrdup(pw.pw_name),
+        .home = xstrdup(pw.pw_dir && *pw.pw_dir ? pw.pw_dir : "/"),
+        .shell = xstrdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh"),
+    };
+    return 0;
+}
+
+int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
+                        struct confine_user *ret, struct error *err)
+{
+    struct confine_user u;
+    int r;
+
+    if (geteuid() != 0) {
+        /* Unprivileged daemon: everything runs as us; "user" only records the owner. */
+        r = lookup(NULL, geteuid(), true, &u, err);
+        if (r < 0)
+            return r;
+        u.change = false;
+        *ret = u;
+        return 0;
+    }
+
+    if (strv_contains(denied, name))
+        return error_set(err, -EACCES, "user: %s may not run tasks on this host", name);
+    r = lookup(name, 0, false, &u, err);
+    if (r < 0)
+        return r;
+    if (u.uid == 0 && !allow_root) {
+        confine_user_done(&u);
+        return error_set(err, -EACCES,
+                         "user: tasks may not run as root here (set allow_root in the config)");
+    }
+    if (strv_contains(denied, u.name)) {
+        confine_user_done(&u);
+        return error_set(err, -EACCES, "user: %s may not run tasks on this host", name);
+    }
+    u.change = true;
+    *ret = u;
+    return 0;
+}
+
+int confine_apply(const struct confine_user *u, const char **ret_step)
+{
+    const char *step = "";
+    int r = 0;
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        step = "set no_new_privs";
+        goto fail;
+    }
+    if (CAP_IS_SUPPORTED(CAP_SETPCAP)) {
+        for (cap_value_t c = 0; c <= CAP_LAST_CAP; c++) {
+            if (!CAP_IS_SUPPORTED(c))
+                continue;
+            if (cap_drop_bound(c) < 0 && errno != EINVAL) {
+                if (errno == EPERM && geteuid() != 0)
+                    break; /* unprivileged: nothing to drop that we could use */
+                step = "drop the capability bounding set";
+                goto fail;
+            }
+        }
+    }
+    if (cap_reset_ambient() < 0 && errno != EINVAL) {
+        step = "clear ambient capabilities";
+        goto fail;
+    }
+    if (u->change) {
+        if (setgroups(u->n_groups, u->groups) < 0) {
+            step = "setgroups";
+            goto fail;
+        }
+        if (setresgid(u->gid, u->gid, u->gid) < 0) {
+            step = "setresgid";
+            goto fail;
+        }
+        if (setresuid(u->uid, u->uid, u->uid) < 0) {
+            step = "setresuid";
+            goto fail;
+        }
+    }
+    cap_t empty = cap_init();
+    if (!empty) {
+        step = "cap_init";
+        goto fail;
+    }
+    r = cap_set_proc(empty);
+    cap_free(empty);
+    if (r < 0) {
+        step = "clear capabilities";
+        goto fail;
+    }
+    return 0;
+fail:
+    r = -errno;
+    if (ret_step)
+        *ret_step = step;
+    return r ? r : -EPERM;
+}

@@ -1,0 +1,41 @@
+/*
+ * confine: who a task runs as and what it may do.
+ *
+ * When the daemon is root a task runs as the Unix account its "user"
+ * names, with that account's supplementary groups; root itself and the
+ * config's denied accounts are refused. When the daemon is not root,
+ * tasks run as the daemon's own user. Either way a task gets no new
+ * privileges, an empty bounding set and no ambient capabilities.
+ */
+#pragma once
+
+#include "util/error.h"
+
+#include <sys/types.h>
+
+struct confine_user {
+    bool change;        /* switch to uid/gid/groups (the daemon is root) */
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    int n_groups;
+    char *name;
+    char *home;
+    char *shell;
+};
+
+/*
+ * Resolves 'name'. -EINVAL for an unknown account; -EACCES for root
+ * (unless allow_root) and for names in 'denied'. When the daemon is not
+ * root the result describes the daemon's own account.
+ */
+int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
+                        struct confine_user *ret, struct error *err);
+void confine_user_done(struct confine_user *u);
+
+/*
+ * In the task's process, just before exec: no new privileges, drop the
+ * bounding set and ambient capabilities, switch groups/gid/uid, clear the
+ * rest. On failure returns -errno and names the step in *ret_step.
+ */
+int confine_apply(const struct confine_user *u, const char **ret_step);

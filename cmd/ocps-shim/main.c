@@ -1,0 +1,7 @@
+/* ocps-shim: the per-task parent process; see backends/process/shim.h. */
+#include "process/shim.h"
+
+int main(int argc, char **argv)
+{
+    return shim_main(argc, argv);
+}

@@ -1,0 +1,119 @@
+/*
+ * backend: the interface every way of running a task implements.
+ *
+ * A backend is a struct of function pointers (struct backend_ops) plus an
+ * opaque state pointer, as redis's ConnectionType and crun's handlers.
+ * Required slots: name, init, free, handles, check, start, cancel,
+ * recover. Optional slots (callers test for NULL): release.
+ *
+ * Threads: the supervisor calls every slot from its own thread, one call
+ * at a time. A backend watches its tasks however it likes (its own
+ * thread, pidfds, an event stream) and reports back through the
+ * listener, whose callbacks are safe to call from any thread and copy
+ * what they are given.
+ *
+ * Life of a task in a backend:
+ *   check()   at submit time; cheap, no side effects. Refuses what this
+ *             backend will never run: -EACCES (403) for a refused user,
+ *             -EINVAL (400) for an unknown account or a bad field.
+ *   start()   the supervisor has admitted the task (state INITIALIZING).
+ *             Returns quickly; later the listener hears running() once
+ *             the command runs and ended() exactly once when it is over.
+ *             A failure to start that is the task's fault (command not
+ *             found, bad workdir) is reported through ended() as
+ *             EXECUTOR_ERROR; start() itself fails only when the backend
+ *             cannot try (-EREMOTEIO and friends: SYSTEM_ERROR).
+ *   cancel()  asynchronous: SIGTERM to the whole tree, SIGKILL after the
+ *             grace period; ended() then reports CANCELED with the
+ *             reason "cancelled by request".
+ *   recover() after a daemon restart, for every task the store says was
+ *             INITIALIZING, RUNNING or CANCELING: reattach and report as
+ *             usual. A task that ended while the daemon was away is
+ *             reported through ended() with its real outcome. Returns
+ *             -ENOENT when the task provably never started (the
+ *             supervisor then starts it: nothing runs twice).
+ *   release() optional: drop what is left (cgroup, container) once the
+ *             outcome is recorded.
+ */
+#pragma once
+
+#include "config.h"
+#include "task.h"
+#include "util/timeutil.h"
+
+struct task_outcome {
+    enum task_state state; /* COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR or CANCELED */
+    int exit_code;         /* -1 when there is none (signal, never started) */
+    int signal;            /* the signal that ended it, 0 if none */
+    const char *reason;    /* "exited with status 3", "killed: memory limit 64M exceeded (OOM)",
+                              "killed: cputime limit 2 s exceeded",
+                              "killed: walltime limit 10 s exceeded", "killed by signal 9",
+                              "cancelled by request", "exec /x: No such file or directory" */
+    usec_t started;        /* 0 if it never ran */
+    usec_t finished;
+};
+
+struct backend_listener {
+    void (*running)(void *userdata, const char *id, usec_t started);
+    void (*ended)(void *userdata, const char *id, const struct task_outcome *o);
+    void *userdata;
+};
+
+/* What the supervisor hands a backend to start (or recover) a task. */
+struct backend_start {
+    const char *id;
+    const struct task *task;  /* validated, defaults applied: cores > 0, memory > 0 */
+    const char *task_dir;     /* <data_dir>/tasks/<id>, exists, mode 0700, owned by the daemon */
+    const char *stdout_path;  /* task->stdout_path, or <task_dir>/stdout */
+    const char *stderr_path;
+};
+
+struct backend_ops {
+    const char *name;
+    int (*init)(const struct config *cfg, const struct backend_listener *l, void **ret_state,
+                struct error *err);
+    void (*free)(void *state);
+    bool (*handles)(const struct task *t);
+    int (*check)(void *state, const struct task *t, struct error *err);
+    int (*start)(void *state, const struct backend_start *s, char **ret_handle,
+                 struct error *err);
+    int (*cancel)(void *state, const char *id, const char *handle, struct error *err);
+    int (*recover)(void *state, const struct backend_start *s, const char *handle,
+                   struct error *err);
+    void (*release)(void *state, const char *id, const char *handle);
+};
+
+struct backend {
+    const struct backend_ops *ops;
+    void *state;
+};
+
+/* The built-in backends, NULL-terminated, in the order they are asked. */
+extern const struct backend_ops *const backend_table[];
+
+const struct backend_ops *backend_ops_by_name(const char *name);
+
+static inline int backend_check(struct backend *b, const struct task *t, struct error *err)
+{
+    return b->ops->check(b->state, t, err);
+}
+static inline int backend_start(struct backend *b, const struct backend_start *s,
+                                char **ret_handle, struct error *err)
+{
+    return b->ops->start(b->state, s, ret_handle, err);
+}
+static inline int backend_cancel(struct backend *b, const char *id, const char *handle,
+                                 struct error *err)
+{
+    return b->ops->cancel(b->state, id, handle, err);
+}
+static inline int backend_recover(struct backend *b, const struct backend_start *s,
+                                  const char *handle, struct error *err)
+{
+    return b->ops->recover(b->state, s, handle, err);
+}
+static inline void backend_release(struct backend *b, const char *id, const char *handle)
+{
+    if (b->ops->release)
+        b->ops->release(b->state, id, handle);
+}

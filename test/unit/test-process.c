@@ -1,0 +1,354 @@
+/*
+ * test-process: the process backend driven directly, without the daemon:
+ * real shims, real cgroups, real users. Checks who may run, outcomes and
+ * their reasons, outputs, confinement, cancel (polite and forced), and
+ * recovery of a shim by a new backend instance. Needs root.
+ */
+#include "process/process.h"
+#include "tap.h"
+#include "util/util.h"
+
+#include <pthread.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <time.h>
+
+struct ev {
+    char id[37];
+    bool running, ended;
+    usec_t started;
+    struct task_outcome o;
+    char reason[512];
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static struct ev evs[64];
+static size_t n_evs;
+
+static struct ev *ev_find(const char *id)
+{
+    for (size_t i = 0; i < n_evs; i++)
+        if (streq(evs[i].id, id))
+            return &evs[i];
+    if (n_evs == ELEMENTSOF(evs))
+        abort();
+    struct ev *e = &evs[n_evs++];
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    return e;
+}
+
+static void on_running(void *ud, const char *id, usec_t started)
+{
+    pthread_mutex_lock(&mu);
+    struct ev *e = ev_find(id);
+    e->running = true;
+    e->started = started;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&mu);
+}
+
+static void on_ended(void *ud, const char *id, const struct task_outcome *o)
+{
+    pthread_mutex_lock(&mu);
+    struct ev *e = ev_find(id);
+    e->ended = true;
+    e->o = *o;
+    snprintf(e->reason, sizeof(e->reason), "%s", o->reason ? o->reason : "");
+    e->o.reason = e->reason;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&mu);
+}
+
+/* Waits until the task is running (want_end = false) or ended; false on timeout. */
+static bool wait_for(const char *id, bool want_end, int seconds, struct ev *ret)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += seconds;
+    pthread_mutex_lock(&mu);
+    struct ev *e = ev_find(id);
+    while (!(want_end ? e->ended : e->running || e->ended))
+        if (pthread_cond_timedwait(&cond, &mu, &deadline) != 0)
+            break;
+    bool done = want_end ? e->ended : e->running || e->ended;
+    if (ret)
+        *ret = *e, ret->o.reason = ret->reason;
+    pthread_mutex_unlock(&mu);
+    return done;
+}
+
+static char *data_dir;
+static struct config cfg;
+static const struct backend_listener listener = { on_running, on_ended, NULL };
+
+struct run {
+    char id[37];
+    char *dir, *out, *err;
+    struct task *task;
+};
+
+static void run_done(struct run *r)
+{
+    free(r->dir);
+    free(r->out);
+    free(r->err);
+    task_free(r->task);
+}
+
+static struct task *parse(const char *json)
+{
+    cJSON *j = cJSON_Parse(json);
+    struct task *t = NULL;
+    struct error err = ERROR_INIT;
+    if (!j || task_from_cjson(j, &t, &err) < 0) {
+        diag("bad test task %s: %s", json, error_message(&err));
+        abort();
+    }
+    cJSON_Delete(j);
+    error_clear(&err);
+    if (t->cores == 0)
+        t->cores = 1;
+    if (t->memory == 0)
+        t->memory = 256ULL << 20;
+    return t;
+}
+
+static int start(void *state, const char *json, struct run *r, struct error *err)
+{
+    uuid_v4(r->id);
+    r->dir = xasprintf("%s/%s", data_dir, r->id);
+    mkdir(r->dir, 0700);
+    r->out = xasprintf("%s/stdout", r->dir);
+    r->err = xasprintf("%s/stderr", r->dir);
+    r->task = parse(json);
+    struct backend_start s = { r->id, r->task, r->dir, r->task->stdout_path ?: r->out,
+                               r->task->stderr_path ?: r->err };
+    _cleanup_free_ char *handle = NULL;
+    return process_backend_ops.start(state, &s, &handle, err);
+}
+
+static char *slurp(const char *path)
+{
+    char *data = NULL;
+    if (read_file(path, 1 << 20, &data, NULL) < 0)
+        return xstrdup("");
+    return data;
+}
+
+static void test_check(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct task *t = parse("{\"user\":\"root\",\"cmd\":\"true\"}");
+    int r = process_backend_ops.check(state, t, &err);
+    ok(r == -EACCES, "root is refused: %s", error_message(&err));
+    task_free(t);
+    t = parse("{\"user\":\"no-such-user-ocps\",\"cmd\":\"true\"}");
+    r = process_backend_ops.check(state, t, &err);
+    ok(r == -EINVAL, "an unknown account is 400: %s", error_message(&err));
+    task_free(t);
+    t = parse("{\"user\":\"nobody\",\"cmd\":\"true\"}");
+    ok(process_backend_ops.check(state, t, &err) == 0, "nobody may run tasks");
+    strv_push(&cfg.denied_users, "nobody");
+    r = process_backend_ops.check(state, t, &err);
+    ok(r == -EACCES, "a denied account is refused: %s", error_message(&err));
+    cfg.denied_users = strv_free(cfg.denied_users);
+    task_free(t);
+    error_clear(&err);
+}
+
+static void test_outcomes(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = { 0 };
+    struct ev e;
+
+    int rc = start(state, "{\"user\":\"nobody\",\"cmd\":\"echo out; echo err >&2; exit 3\"}", &r,
+                   &err);
+    ok(rc == 0, "start a task: %s", error_message(&err));
+    ok(wait_for(r.id, true, 30, &e), "it ends");
+    ok(e.running && e.started > 0, "running() was reported first");
+    ok(e.o.state == TASK_EXECUTOR_ERROR && e.o.exit_code == 3, "exit 3 is EXECUTOR_ERROR");
+    ok(streq(e.reason, "exited with status 3"), "reason: %s", e.reason);
+    ok(e.o.finished >= e.started, "finished after it started");
+    _cleanup_free_ char *out = slurp(r.out), *er = slurp(r.err);
+    ok(streq(out, "out\n") && streq(er, "err\n"), "stdout and stderr are captured");
+    run_done(&r);
+
+    r = (struct run){ 0 };
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":[\"/nonexistent/prog\",\"x\"]}", &r, &err) == 0,
+       "start a task whose program does not exist");
+    ok(wait_for(r.id, true, 30, &e), "it ends");
+    ok(e.o.state == TASK_EXECUTOR_ERROR && strstr(e.reason, "exec /nonexistent/prog") &&
+           strstr(e.reason, "No such file"),
+       "reason: %s", e.reason);
+    ok(!e.running, "it was never running");
+    run_done(&r);
+
+    r = (struct run){ 0 };
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"true\",\"workdir\":\"/nonexistent\"}", &r,
+             &err) == 0,
+       "start a task with a missing workdir");
+    ok(wait_for(r.id, true, 30, &e), "it ends");
+    ok(e.o.state == TASK_EXECUTOR_ERROR && strstr(e.reason, "workdir /nonexistent"), "reason: %s",
+       e.reason);
+    run_done(&r);
+
+    r = (struct run){ 0 };
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"true\",\"stdout\":\"/root/ocps-forbidden\"}",
+             &r, &err) == 0,
+       "start a task writing its stdout where its user may not");
+    ok(wait_for(r.id, true, 30, &e), "it ends");
+    ok(e.o.state == TASK_EXECUTOR_ERROR && strstr(e.reason, "stdout /root/ocps-forbidden") &&
+           strstr(e.reason, "Permission denied"),
+       "reason: %s", e.reason);
+    ok(access("/root/ocps-forbidden", F_OK) < 0, "and nothing was written there");
+    run_done(&r);
+    error_clear(&err);
+}
+
+static void test_environment(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = { 0 };
+    struct ev e;
+    _cleanup_free_ char *user_out = xasprintf("/tmp/ocps-test-process-%d.out", getpid());
+    _cleanup_free_ char *json = xasprintf(
+        "{\"user\":\"nobody\",\"stdout\":\"%s\",\"env\":{\"GREETING\":\"hello\"},"
+        "\"workdir\":\"/tmp\",\"cmd\":[\"sh\",\"-c\",\"echo $GREETING $OCPS_TASK_ID $USER $(pwd); "
+        "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs)' /proc/self/status\"]}",
+        user_out);
+
+    unlink(user_out);
+    ok(start(state, json, &r, &err) == 0, "start a task with env, workdir and its own stdout");
+    ok(wait_for(r.id, true, 30, &e) && e.o.state == TASK_COMPLETE, "it completes: %s", e.reason);
+    _cleanup_free_ char *out = slurp(user_out);
+    _cleanup_free_ char *first = xasprintf("hello %s nobody /tmp\n", r.id);
+    ok(startswith(out, first), "env, OCPS_TASK_ID, USER and workdir are set: %s", out);
+    ok(strstr(out, "CapBnd:\t0000000000000000") != NULL, "the bounding set is empty");
+    ok(strstr(out, "CapAmb:\t0000000000000000") != NULL, "no ambient capabilities");
+    ok(strstr(out, "CapEff:\t0000000000000000") != NULL, "no effective capabilities");
+    ok(strstr(out, "NoNewPrivs:\t1") != NULL, "no new privileges");
+    struct stat st;
+    struct passwd *pw = getpwnam("nobody");
+    ok(stat(user_out, &st) == 0 && pw && st.st_uid == pw->pw_uid,
+       "the user's stdout file belongs to the user");
+    unlink(user_out);
+    run_done(&r);
+    error_clear(&err);
+}
+
+static void test_cancel(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = { 0 }, r2 = { 0 };
+    struct ev e;
+
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"sleep 100\"}", &r, &err) == 0, "start a sleeper");
+    ok(wait_for(r.id, false, 30, &e) && e.running, "it runs");
+    usec_t t0 = now_monotonic();
+    ok(process_backend_ops.cancel(state, r.id, NULL, &err) == 0, "cancel it");
+    ok(wait_for(r.id, true, 30, &e), "it ends");
+    ok(e.o.state == TASK_CANCELED && streq(e.reason, "cancelled by request"), "CANCELED: %s",
+       e.reason);
+    ok(now_monotonic() - t0 < 900 * USEC_PER_MSEC, "SIGTERM ended it before the grace period");
+
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"trap '' TERM; sleep 100 & sleep 100\"}", &r2,
+             &err) == 0,
+       "start a tree that ignores SIGTERM");
+    ok(wait_for(r2.id, false, 30, &e) && e.running, "it runs");
+    usleep(200000);
+    t0 = now_monotonic();
+    ok(process_backend_ops.cancel(state, r2.id, NULL, &err) == 0, "cancel it");
+    ok(wait_for(r2.id, true, 30, &e), "it ends");
+    usec_t took = now_monotonic() - t0;
+    ok(e.o.state == TASK_CANCELED, "CANCELED: %s", e.reason);
+    ok(took >= 900 * USEC_PER_MSEC, "SIGKILL came after the 1 s grace period (%lld ms)",
+       (long long) (took / USEC_PER_MSEC));
+    ok(process_backend_ops.cancel(state, r2.id, NULL, &err) == -ENOENT,
+       "cancelling an ended task is -ENOENT");
+    run_done(&r);
+    run_done(&r2);
+    error_clear(&err);
+}
+
+static void test_recover(void **state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = { 0 };
+    struct ev e;
+
+    ok(start(*state, "{\"user\":\"nobody\",\"cmd\":\"sleep 1; echo survived\"}", &r, &err) == 0,
+       "start a task");
+    ok(wait_for(r.id, false, 30, &e) && e.running, "it runs");
+    /* The daemon goes away; the shim does not. */
+    process_backend_ops.free(*state);
+    *state = NULL;
+    ok(process_backend_ops.init(&cfg, &listener, state, &err) == 0, "a new backend instance");
+    pthread_mutex_lock(&mu);
+    ev_find(r.id)->running = false;
+    pthread_mutex_unlock(&mu);
+    struct backend_start s = { r.id, r.task, r.dir, r.out, r.err };
+    int rc = process_backend_ops.recover(*state, &s, NULL, &err);
+    ok(rc == 0, "recover the running task: %s", error_message(&err));
+    ok(wait_for(r.id, true, 30, &e), "it ends");
+    ok(e.running, "recovery reported it running");
+    ok(e.o.state == TASK_COMPLETE, "and its real outcome: %s", e.reason);
+    _cleanup_free_ char *out = slurp(r.out);
+    ok(streq(out, "survived\n"), "its output is complete");
+
+    /* Recovering it again after it ended gives the recorded outcome, once more. */
+    pthread_mutex_lock(&mu);
+    ev_find(r.id)->ended = false;
+    pthread_mutex_unlock(&mu);
+    ok(process_backend_ops.recover(*state, &s, NULL, &err) == 0, "recover an ended task");
+    ok(wait_for(r.id, true, 5, &e) && e.o.state == TASK_COMPLETE, "its outcome is read back");
+
+    struct run never = { 0 };
+    uuid_v4(never.id);
+    never.dir = xasprintf("%s/%s", data_dir, never.id);
+    mkdir(never.dir, 0700);
+    s = (struct backend_start){ never.id, r.task, never.dir, r.out, r.err };
+    ok(process_backend_ops.recover(*state, &s, NULL, &err) == -ENOENT,
+       "a task that never started is -ENOENT (the supervisor starts it)");
+    run_done(&never);
+    run_done(&r);
+    error_clear(&err);
+}
+
+int main(void)
+{
+    struct error err = ERROR_INIT;
+    void *state = NULL;
+
+    if (geteuid() != 0)
+        tap_skip_all("needs root (users, cgroups)");
+    if (!getenv("OCPS_SHIM"))
+        tap_skip_all("OCPS_SHIM is not set (run through meson test)");
+    char tmpl[] = "/tmp/ocps-test-process-XXXXXX";
+    data_dir = xstrdup(mkdtemp(tmpl));
+
+    config_init(&cfg);
+    free(cfg.shim_path);
+    cfg.shim_path = xstrdup(getenv("OCPS_SHIM"));
+    free(cfg.cgroup_name);
+    cfg.cgroup_name = xasprintf("ocps-test-%d", getpid());
+    cfg.kill_grace = 1;
+
+    int r = process_backend_ops.init(&cfg, &listener, &state, &err);
+    ok(r == 0, "init: %s", error_message(&err));
+    if (!state)
+        return tap_done();
+    test_check(state);
+    test_outcomes(state);
+    test_environment(state);
+    test_cancel(state);
+    test_recover(&state);
+    process_backend_ops.free(state);
+
+    rm_rf(data_dir);
+    free(data_dir);
+    config_done(&cfg);
+    error_clear(&err);
+    return tap_done();
+}

@@ -1,0 +1,185 @@
+/*
+ * ocps-proxyd: the task proxy daemon. Reads the flags and the config,
+ * opens the store, starts the supervisor (which reattaches to running
+ * tasks) and the HTTP server, and waits for SIGTERM/SIGINT. Stopping
+ * leaves running tasks running: their shims record how they end, and the
+ * next start picks them up.
+ */
+#include "config.h"
+#include "http/http.h"
+#include "store.h"
+#include "supervisor.h"
+#include "util/log.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <malloc.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+static void help(void)
+{
+    printf("Usage: ocps-proxyd [OPTION]...\n"
+           "Run the ocps-proxy daemon: the JobProxy REST API in front of this host's compute.\n"
+           "\n"
+           "  -c, --config FILE      read settings from a YAML file (flags override it)\n"
+           "  -l, --listen ADDR      listen on HOST:PORT, [IPv6]:PORT or unix:/path;\n"
+           "                         repeat for several (default " CONFIG_DEFAULT_LISTEN ")\n"
+           "  -d, --data-dir DIR     the store and task files (default " CONFIG_DEFAULT_DATA_DIR
+           ")\n"
+           "      --log-level LEVEL  error, warn, info (default) or debug\n"
+           "  -h, --help             show this help and exit\n"
+           "  -V, --version          show the version and exit\n"
+           "\n"
+           "Example:\n"
+           "  ocps-proxyd --listen 127.0.0.1:8080 --data-dir /var/lib/ocps-proxy\n"
+           "  curl -s -H 'Content-Type: application/json' \\\n"
+           "       -d '{\"user\":\"nobody\",\"cmd\":\"echo hello\"}' "
+           "http://127.0.0.1:8080/v1/jobproxy/submit\n"
+           "\n"
+           "Tasks keep running when the daemon stops; the next start reattaches to them.\n");
+}
+
+static int parse_args(int argc, char **argv, struct config *cfg, struct error *err)
+{
+    enum { OPT_LOG_LEVEL = 0x100 };
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "listen", required_argument, NULL, 'l' },
+        { "data-dir", required_argument, NULL, 'd' },
+        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        {},
+    };
+    /* The config file first, so that flags override it wherever they stand. */
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "c:l:d:hV", opts, NULL)) >= 0)
+        if (c == 'c') {
+            int r = config_load_file(cfg, optarg, err);
+            if (r < 0)
+                return r;
+        }
+    optind = 0;
+    opterr = 1;
+    _cleanup_strv_ char **listen = NULL;
+    while ((c = getopt_long(argc, argv, "c:l:d:hV", opts, NULL)) >= 0) {
+        switch (c) {
+        case 'c':
+            break;
+        case 'l':
+            strv_push(&listen, optarg);
+            break;
+        case 'd':
+            free(cfg->data_dir);
+            cfg->data_dir = xstrdup(optarg);
+            break;
+        case OPT_LOG_LEVEL: {
+            int l = log_level_from_string(optarg);
+            if (l < 0)
+                return error_set(err, -EINVAL,
+                                 "--log-level: must be error, warn, info or debug, not \"%s\"",
+                                 optarg);
+            cfg->log_level = l;
+            break;
+        }
+        case 'h':
+            help();
+            exit(EXIT_SUCCESS);
+        case 'V':
+            printf("ocps-proxyd %s\n", OCPS_VERSION);
+            exit(EXIT_SUCCESS);
+        default:
+            return error_set(err, -EINVAL, "try 'ocps-proxyd --help'");
+        }
+    }
+    if (optind < argc)
+        return error_set(err, -EINVAL, "unexpected argument \"%s\"; try 'ocps-proxyd --help'",
+                         argv[optind]);
+    if (listen) {
+        strv_free(cfg->listen);
+        cfg->listen = TAKE_PTR(listen);
+    }
+    if (!cfg->listen)
+        strv_push(&cfg->listen, CONFIG_DEFAULT_LISTEN);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct config cfg;
+
+    /* Thread-per-connection would otherwise give each busy thread a malloc arena
+     * of its own, and the daemon's footprint would grow with its peak load. */
+    (void) mallopt(M_ARENA_MAX, 2);
+    config_init(&cfg);
+    if (parse_args(argc, argv, &cfg, &err) < 0) {
+        fprintf(stderr, "ocps-proxyd: %s\n", error_message(&err));
+        config_done(&cfg);
+        return 2;
+    }
+    log_set_level((enum log_level) cfg.log_level);
+    config_resolve_capacity(&cfg);
+
+    /* A client that hangs up must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    /* Blocked before any thread starts, so only sigwait() below sees them. */
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+
+    int status = EXIT_FAILURE;
+    struct store *store = NULL;
+    struct supervisor *sv = NULL;
+    struct http_server *http = NULL;
+    _cleanup_free_ char *tasks_dir = xasprintf("%s/tasks", cfg.data_dir);
+    _cleanup_free_ char *db = xasprintf("%s/ocps-proxy.db", cfg.data_dir);
+
+    int r = mkdir_p(tasks_dir, 0700);
+    if (r < 0) {
+        error_set_errno(&err, r, "data dir %s", cfg.data_dir);
+        goto out;
+    }
+    r = store_open(db, &store, &err);
+    if (r >= 0)
+        r = supervisor_new(&cfg, store, &sv, &err);
+    if (r >= 0)
+        r = supervisor_start(sv, &err);
+    if (r >= 0) {
+        struct http_ctx ctx = { .cfg = &cfg, .store = store, .sv = sv };
+        r = http_server_start(&ctx, &http, &err);
+    }
+    if (r < 0)
+        goto out;
+    log_info("ocps-proxyd %s started (pid %d, data dir %s, capacity %g cores, %" PRIu64
+             " MiB)",
+             OCPS_VERSION, (int) getpid(), cfg.data_dir, cfg.capacity_cores,
+             cfg.capacity_memory >> 20);
+
+    for (;;) {
+        int sig;
+        if (sigwait(&mask, &sig) != 0)
+            continue;
+        if (sig == SIGHUP)
+            continue;
+        log_info("received %s, stopping (tasks keep running)", strsignal(sig));
+        break;
+    }
+    status = EXIT_SUCCESS;
+out:
+    if (err.code < 0)
+        log_error("%s", error_message(&err));
+    http_server_stop(http);
+    supervisor_free(sv);
+    store_close(store);
+    config_done(&cfg);
+    if (status == EXIT_SUCCESS)
+        log_info("stopped");
+    return status;
+}

@@ -1,0 +1,551 @@
+/*
+ * handlers: the JobProxy endpoints under /v1/jobproxy. Each handler gets
+ * a request whose route, reply format and body the router has settled,
+ * and answers errors through http_reply_error() only.
+ */
+#include "http.h"
+#include "util/log.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+
+#define LIST_DEFAULT_LIMIT 256
+#define LIST_MAX_LIMIT     2048
+#define TAIL_MAX_LINES     1000000
+
+static bool valid_id(const char *id)
+{
+    if (!id || strlen(id) != 36)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!(('0' <= *p && *p <= '9') || ('a' <= *p && *p <= 'f') || *p == '-'))
+            return false;
+    return true;
+}
+
+static const char *query(struct request *r, const char *key)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static void add_time(cJSON *j, const char *key, usec_t t)
+{
+    char buf[32];
+    if (t > 0)
+        cJSON_AddStringToObject(j, key, format_rfc3339(t, buf));
+    else
+        cJSON_AddNullToObject(j, key);
+}
+
+static const char *const state_words[_TASK_STATE_MAX] = {
+    [TASK_QUEUED] = "queued",
+    [TASK_INITIALIZING] = "starting",
+    [TASK_RUNNING] = "running",
+    [TASK_COMPLETE] = "completed",
+    [TASK_EXECUTOR_ERROR] = "failed",
+    [TASK_SYSTEM_ERROR] = "failed in the proxy or its backend",
+    [TASK_CANCELING] = "being cancelled",
+    [TASK_CANCELED] = "cancelled",
+};
+
+/* JobProxy's State {id, code, description, stdout, stderr} and our additions. */
+static cJSON *state_json(struct request *r, const struct task_record *rec)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "id", rec->id);
+    cJSON_AddStringToObject(j, "code", task_state_to_string(rec->state));
+    _cleanup_free_ char *queued =
+        rec->state == TASK_QUEUED ? supervisor_describe(r->ctx->sv, rec->id) : NULL;
+    cJSON_AddStringToObject(j, "description",
+                            rec->reason ? rec->reason : queued ? queued : state_words[rec->state]);
+    cJSON_AddStringToObject(j, "stdout", rec->stdout_path ? rec->stdout_path : "");
+    cJSON_AddStringToObject(j, "stderr", rec->stderr_path ? rec->stderr_path : "");
+    if (rec->exit_code >= 0)
+        cJSON_AddNumberToObject(j, "exit_code", rec->exit_code);
+    else
+        cJSON_AddNullToObject(j, "exit_code");
+    if (rec->reason)
+        cJSON_AddStringToObject(j, "reason", rec->reason);
+    else
+        cJSON_AddNullToObject(j, "reason");
+    cJSON_AddStringToObject(j, "user", rec->user);
+    if (rec->name)
+        cJSON_AddStringToObject(j, "name", rec->name);
+    cJSON_AddStringToObject(j, "backend", rec->backend);
+    add_time(j, "created", rec->created);
+    add_time(j, "started", rec->started);
+    add_time(j, "finished", rec->finished);
+    return j;
+}
+
+/* A unix-socket peer that is not root sees and touches only its own tasks. */
+static int check_owner(struct request *r, const char *user, struct error *err)
+{
+    if (!r->peer_restricted)
+        return 0;
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwuid_r(r->peer_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return error_set(err, -EACCES, "caller uid %u has no account", (unsigned) r->peer_uid);
+    if (!streq(res->pw_name, user))
+        return error_set(err, -EACCES, "user %s may not act for user %s", res->pw_name, user);
+    return 0;
+}
+
+static int load(struct request *r, struct task_record **ret, struct error *err)
+{
+    if (!valid_id(r->param))
+        return error_set(err, -ENOENT, "no task %s", r->param);
+    _cleanup_record_ struct task_record *rec = NULL;
+    int q = store_get(r->ctx->store, r->param, &rec, err);
+    if (q < 0)
+        return q;
+    /* Someone else's task does not exist, as far as a restricted caller knows. */
+    if (check_owner(r, rec->user, err) < 0)
+        return error_set(err, -ENOENT, "no task %s", r->param);
+    *ret = TAKE_PTR(rec);
+    return 0;
+}
+
+static enum MHD_Result h_ping(struct request *r)
+{
+    char ts[32];
+    char *text = xasprintf("alive (%s)\n", format_rfc3339(now_realtime(), ts));
+    return http_reply_text(r, 200, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static enum MHD_Result h_submit(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_task_ struct task *t = NULL;
+    _cleanup_record_ struct task_record *rec = NULL;
+    enum task_format fmt;
+
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    int q = task_format_from_content_type(ct, &fmt);
+    if (q < 0)
+        q = error_set(&err, q,
+                      isempty(ct) ? "missing Content-Type: use application/json, "
+                                    "application/xml or application/yaml%s"
+                                  : "unsupported Content-Type \"%s\": use application/json, "
+                                    "application/xml or application/yaml",
+                      isempty(ct) ? "" : ct);
+    if (q >= 0 && r->len == 0)
+        q = error_set(&err, -EINVAL, "empty request body: a task is required");
+    if (q >= 0)
+        q = task_parse(fmt, r->body, r->len, &t, &err);
+    if (q >= 0)
+        q = check_owner(r, t->user, &err);
+    if (q >= 0)
+        q = supervisor_submit(r->ctx->sv, t, &rec, &err);
+    if (q < 0 && !rec)
+        return http_reply_error(r, &err);
+
+    _cleanup_free_ char *location = xasprintf("/v1/jobproxy/state/%s", rec->id);
+    struct MHD_Response *resp;
+    if (q < 0) {
+        /* Stored but not runnable here (a container task without Docker): 501, with where. */
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddNumberToObject(j, "code", error_http_status(q));
+        cJSON_AddStringToObject(j, "message", error_message(&err));
+        cJSON_AddStringToObject(j, "id", rec->id);
+        char *text = r->out == MEDIA_XML ? http_json_to_xml(j, "error") : cJSON_PrintUnformatted(j);
+        cJSON_Delete(j);
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                       r->out == MEDIA_XML ? "application/xml"
+                                                           : "application/json");
+        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+        return http_queue(r, (unsigned) error_http_status(q), resp);
+    }
+
+    char *text;
+    const char *type;
+    if (r->out == MEDIA_TEXT) {
+        /* JobProxy's own reply: the id alone. */
+        text = xasprintf("%s\n", rec->id);
+        type = "text/plain; charset=utf-8";
+    } else {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "id", rec->id);
+        cJSON_AddStringToObject(j, "state", task_state_to_string(rec->state));
+        if (r->out == MEDIA_XML) {
+            text = http_json_to_xml(j, "task");
+            type = "application/xml";
+        } else {
+            char *s = cJSON_PrintUnformatted(j);
+            text = xasprintf("%s\n", s);
+            free(s);
+            type = "application/json";
+        }
+        cJSON_Delete(j);
+    }
+    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
+    return http_queue(r, 200, resp);
+}
+
+static enum MHD_Result h_state(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_record_ struct task_record *rec = NULL;
+    if (load(r, &rec, &err) < 0)
+        return http_reply_error(r, &err);
+    return http_reply_json(r, 200, state_json(r, rec), "state");
+}
+
+struct list_ctx {
+    struct request *r;
+    cJSON *states;
+    size_t n, limit;
+    int64_t last_seq;
+    bool more;
+};
+
+static int list_one(const struct task_record *rec, void *userdata)
+{
+    struct list_ctx *c = userdata;
+    if (c->n == c->limit) {
+        c->more = true;
+        return 1;
+    }
+    cJSON_AddItemToArray(c->states, state_json(c->r, rec));
+    c->n++;
+    c->last_seq = rec->seq;
+    return 0;
+}
+
+static enum MHD_Result h_list(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct store_filter f = { .state = -1, .limit = LIST_DEFAULT_LIMIT };
+
+    const char *code = query(r, "code");
+    if (code) {
+        f.state = task_state_from_string(code);
+        if (f.state < 0)
+            return http_reply_status(r, 400,
+                                     "code: unknown state \"%s\" (QUEUED, INITIALIZING, RUNNING, "
+                                     "COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, CANCELING, CANCELED)",
+                                     code);
+    }
+    const char *user = query(r, "user");
+    if (user && isempty(user))
+        return http_reply_status(r, 400, "user: must not be empty");
+    if (r->peer_restricted) {
+        /* A restricted caller lists its own tasks only. */
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwuid_r(r->peer_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+            return http_reply_status(r, 403, "caller uid %u has no account",
+                                     (unsigned) r->peer_uid);
+        if (user && !streq(user, res->pw_name))
+            return http_reply_status(r, 403, "user %s may not list the tasks of %s", res->pw_name,
+                                     user);
+        f.user = xstrdup(res->pw_name);
+    } else if (user)
+        f.user = xstrdup(user);
+    _cleanup_free_ char *owned_user = (char *) f.user;
+
+    const char *limit = query(r, "limit");
+    if (limit) {
+        char *end;
+        errno = 0;
+        long n = strtol(limit, &end, 10);
+        if (errno || end == limit || *end || n < 1 || n > LIST_MAX_LIMIT)
+            return http_reply_status(r, 400, "limit: must be an integer from 1 to %d, not \"%s\"",
+                                     LIST_MAX_LIMIT, limit);
+        f.limit = (size_t) n;
+    }
+    const char *token = query(r, "page_token");
+    if (token && *token) {
+        char *end;
+        errno = 0;
+        long long seq = token[0] == 's' ? strtoll(token + 1, &end, 10) : -1;
+        if (seq < 0 || errno || *end || end == token + 1)
+            return http_reply_status(r, 400, "page_token: \"%s\" is not a token this server gave",
+                                     token);
+        f.after_seq = seq;
+    }
+
+    struct list_ctx c = { .r = r, .states = cJSON_CreateArray(), .limit = f.limit };
+    size_t want = f.limit;
+    f.limit = want + 1; /* one more, to know whether a next page exists */
+    int q = store_list(r->ctx->store, &f, list_one, &c, &err);
+    if (q < 0) {
+        cJSON_Delete(c.states);
+        return http_reply_error(r, &err);
+    }
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "count", (double) c.n);
+    cJSON_AddItemToObject(j, "state", c.states);
+    if (c.more) {
+        char tok[32];
+        snprintf(tok, sizeof(tok), "s%" PRId64, c.last_seq);
+        cJSON_AddStringToObject(j, "next_page_token", tok);
+    } else
+        cJSON_AddNullToObject(j, "next_page_token");
+    return http_reply_json(r, 200, j, "states");
+}
+
+static enum MHD_Result h_delete(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_record_ struct task_record *rec = NULL;
+    if (load(r, &rec, &err) < 0 || supervisor_delete(r->ctx->sv, rec->id, &err) < 0)
+        return http_reply_error(r, &err);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    return http_queue(r, 204, resp);
+}
+
+static enum MHD_Result h_task(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_record_ struct task_record *rec = NULL;
+    if (load(r, &rec, &err) < 0)
+        return http_reply_error(r, &err);
+    cJSON *j = cJSON_Parse(rec->spec);
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        error_set(&err, -EIO, "stored task %s is damaged", rec->id);
+        return http_reply_error(r, &err);
+    }
+    /* The id first, then the normalised task, then its State. */
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddStringToObject(out, "id", rec->id);
+    while (j->child) {
+        cJSON *item = cJSON_DetachItemViaPointer(j, j->child);
+        cJSON_AddItemToObject(out, item->string, item);
+    }
+    cJSON_Delete(j);
+    cJSON_AddItemToObject(out, "state", state_json(r, rec));
+    return http_reply_json(r, 200, out, "task");
+}
+
+/* ---- logs ---- */
+
+struct follow {
+    struct supervisor *sv;
+    char id[37];
+    char *path;
+    int fd;
+    int inotify_fd;
+    int conn_fd;
+    off_t offset;
+    bool ended;
+    uid_t owner;     /* the uid a user-given output file must belong to; -1: default file */
+};
+
+static void follow_free(void *cls)
+{
+    struct follow *f = cls;
+    if (f->fd >= 0)
+        close(f->fd);
+    if (f->inotify_fd >= 0)
+        close(f->inotify_fd);
+    free(f->path);
+    free(f);
+}
+
+/* Opens an output file for reading without letting a task point us elsewhere. */
+static int open_output(const char *path, uid_t owner, struct error *err)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return error_set_errno(err, -errno, "open %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return error_set_errno(err, -errno, "stat %s", path);
+    if (!S_ISREG(st.st_mode))
+        return error_set(err, -EACCES, "%s is not a regular file", path);
+    if (owner != (uid_t) -1 && st.st_uid != owner)
+        return error_set(err, -EACCES, "%s does not belong to the task's user", path);
+    return TAKE_FD(fd);
+}
+
+static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct follow *f = cls;
+    for (;;) {
+        if (f->fd < 0) {
+            struct error err = ERROR_INIT;
+            f->fd = open_output(f->path, f->owner, &err);
+            if (f->fd < 0 && err.code != -ENOENT) {
+                error_clear(&err);
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
+            error_clear(&err);
+        }
+        if (f->fd >= 0) {
+            ssize_t n = pread(f->fd, buf, max, f->offset);
+            if (n > 0) {
+                f->offset += n;
+                return n;
+            }
+            if (n < 0 && errno != EINTR && errno != EAGAIN)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        if (f->ended)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        if (!supervisor_is_active(f->sv, f->id)) {
+            /* One more read after the end, for what was written last. */
+            f->ended = true;
+            continue;
+        }
+        /* Wait for output, the client hanging up, or a second for the task's state. */
+        struct pollfd p[2] = {
+            { .fd = f->inotify_fd, .events = POLLIN },
+            { .fd = f->conn_fd, .events = POLLRDHUP },
+        };
+        int n = poll(p, f->conn_fd >= 0 ? 2 : 1, 1000);
+        if (n > 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (n > 0 && (p[0].revents & POLLIN)) {
+            char ev[4096];
+            while (read(f->inotify_fd, ev, sizeof(ev)) > 0)
+                ;
+        }
+    }
+}
+
+/* Where the last n lines of fd start. */
+static off_t tail_offset(int fd, long lines)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size == 0)
+        return 0;
+    off_t end = st.st_size, pos = end;
+    char buf[8192];
+    long seen = 0;
+    /* A final newline ends the last line; it does not start another. */
+    bool skip_last = true;
+    while (pos > 0) {
+        size_t n = (size_t) MIN((off_t) sizeof(buf), pos);
+        pos -= (off_t) n;
+        if (pread(fd, buf, n, pos) != (ssize_t) n)
+            return 0;
+        for (size_t i = n; i-- > 0;) {
+            if (buf[i] != '\n')
+                continue;
+            if (skip_last && pos + (off_t) i == end - 1) {
+                skip_last = false;
+                continue;
+            }
+            if (++seen == lines)
+                return pos + (off_t) i + 1;
+        }
+    }
+    return 0;
+}
+
+static enum MHD_Result h_logs(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_record_ struct task_record *rec = NULL;
+    if (load(r, &rec, &err) < 0)
+        return http_reply_error(r, &err);
+
+    const char *stream = query(r, "stream");
+    if (stream && !streq(stream, "stdout") && !streq(stream, "stderr"))
+        return http_reply_status(r, 400, "stream: must be stdout or stderr, not \"%s\"", stream);
+    bool err_stream = stream && streq(stream, "stderr");
+    const char *path = err_stream ? rec->stderr_path : rec->stdout_path;
+
+    long tail = -1;
+    const char *t = query(r, "tail");
+    if (t) {
+        char *end;
+        errno = 0;
+        tail = strtol(t, &end, 10);
+        if (errno || end == t || *end || tail < 0 || tail > TAIL_MAX_LINES)
+            return http_reply_status(r, 400, "tail: must be an integer from 0 to %d, not \"%s\"",
+                                     TAIL_MAX_LINES, t);
+    }
+    const char *fl = query(r, "follow");
+    bool follow = fl && (streq(fl, "1") || streq(fl, "true"));
+    if (fl && !follow && !streq(fl, "0") && !streq(fl, "false"))
+        return http_reply_status(r, 400, "follow: must be 1 or 0, not \"%s\"", fl);
+
+    /* Default files live in the daemon's own data dir; a file the request named must
+     * belong to the task's user, so the logs endpoint never reads what the user could not. */
+    _cleanup_free_ char *default_dir = xasprintf("%s/tasks/%s/", r->ctx->cfg->data_dir, rec->id);
+    uid_t owner = (uid_t) -1;
+    if (!startswith(path, default_dir)) {
+        if (geteuid() == 0) {
+            struct passwd pw, *res = NULL;
+            char buf[4096];
+            if (getpwnam_r(rec->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+                return http_reply_status(r, 403, "the task's user %s has no account", rec->user);
+            owner = res->pw_uid;
+        } else
+            owner = geteuid();
+    }
+
+    struct follow *f = xcalloc(1, sizeof(*f));
+    f->sv = r->ctx->sv;
+    memcpy(f->id, rec->id, sizeof(f->id));
+    f->path = xstrdup(path);
+    f->owner = owner;
+    f->inotify_fd = -1;
+    f->conn_fd = -1;
+    f->fd = open_output(path, owner, &err);
+    if (f->fd < 0 && err.code != -ENOENT) {
+        follow_free(f);
+        return http_reply_error(r, &err);
+    }
+    if (f->fd >= 0 && tail >= 0)
+        f->offset = tail == 0 ? lseek(f->fd, 0, SEEK_END) : tail_offset(f->fd, tail);
+
+    struct MHD_Response *resp;
+    if (!follow) {
+        if (f->fd < 0) {
+            follow_free(f);
+            resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        } else {
+            struct stat st;
+            if (fstat(f->fd, &st) < 0)
+                st.st_size = f->offset;
+            resp = MHD_create_response_from_fd_at_offset64(
+                (uint64_t) (st.st_size - f->offset), TAKE_FD(f->fd), (uint64_t) f->offset);
+            follow_free(f);
+        }
+    } else {
+        /* Watch the data dir entry's parent for the file to appear and grow. */
+        f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (f->inotify_fd >= 0) {
+            _cleanup_free_ char *dir = xstrdup(path);
+            char *slash = strrchr(dir, '/');
+            if (slash && slash != dir)
+                *slash = '\0';
+            (void) inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
+        }
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        f->conn_fd = ci ? ci->connect_fd : -1;
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, follow_read, f,
+                                                 follow_free);
+    }
+    if (!resp)
+        return MHD_NO;
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                   "text/plain; charset=utf-8");
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    return http_queue(r, 200, resp);
+}
+
+const struct route http_routes[] = {
+    { "GET", "/v1/jobproxy/ping", h_ping, MEDIA_TEXT, false },
+    { "POST", "/v1/jobproxy/submit", h_submit, MEDIA_JSON | MEDIA_XML | MEDIA_TEXT, true },
+    { "GET", "/v1/jobproxy/state", h_list, MEDIA_JSON | MEDIA_XML, false },
+    { "GET", "/v1/jobproxy/state/*", h_state, MEDIA_JSON | MEDIA_XML, false },
+    { "DELETE", "/v1/jobproxy/delete/*", h_delete, MEDIA_JSON | MEDIA_XML, false },
+    { "GET", "/v1/jobproxy/task/*", h_task, MEDIA_JSON | MEDIA_XML, false },
+    { "GET", "/v1/jobproxy/logs/*", h_logs, MEDIA_TEXT, false },
+    {},
+};

@@ -1,0 +1,160 @@
+/*
+ * server: listening sockets and the MHD daemons on them. We open the
+ * sockets ourselves (MHD_OPTION_LISTEN_SOCKET) so that one code path
+ * serves IPv4, IPv6 and unix sockets alike.
+ */
+#include "http.h"
+#include "util/log.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+struct http_server {
+    struct http_ctx ctx;
+    struct MHD_Daemon **daemons;
+    size_t n;
+    char **unix_paths; /* removed at stop */
+};
+
+static int listen_unix(const char *path, struct error *err)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return error_set(err, -EINVAL, "unix socket path too long: %s", path);
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    /* A socket left by an earlier run is ours to replace; any other file is not. */
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return error_set(err, -EEXIST, "%s exists and is not a socket", path);
+        (void) unlink(path);
+    }
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return error_set_errno(err, -errno, "socket");
+    /* Anyone may connect; what a caller may do is decided from its SO_PEERCRED. */
+    mode_t old = umask(0111);
+    int r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+    umask(old);
+    if (r < 0)
+        return error_set_errno(err, -errno, "bind %s", path);
+    if (listen(fd, 512) < 0)
+        return error_set_errno(err, -errno, "listen %s", path);
+    return TAKE_FD(fd);
+}
+
+static int listen_tcp(const char *addr, struct error *err)
+{
+    _cleanup_free_ char *host = NULL;
+    const char *port;
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+        if (!end || end[1] != ':')
+            return error_set(err, -EINVAL, "listen: bad address \"%s\" (use [::1]:8080)", addr);
+        host = xstrndup(addr + 1, (size_t) (end - addr - 1));
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(addr, ':');
+        if (!colon)
+            return error_set(err, -EINVAL, "listen: \"%s\" is not HOST:PORT or unix:/path", addr);
+        host = xstrndup(addr, (size_t) (colon - addr));
+        port = colon + 1;
+    }
+    if (isempty(port))
+        return error_set(err, -EINVAL, "listen: \"%s\" has no port", addr);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC,
+                              .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo *res = NULL;
+    int g = getaddrinfo(isempty(host) ? NULL : host, port, &hints, &res);
+    if (g != 0)
+        return error_set(err, -EINVAL, "listen %s: %s", addr, gai_strerror(g));
+    int r = -EINVAL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        _cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            r = error_set_errno(err, -errno, "socket");
+            continue;
+        }
+        int one = 1;
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ai->ai_family == AF_INET6)
+            (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+            r = error_set_errno(err, -errno, "bind %s", addr);
+            continue;
+        }
+        if (listen(fd, 512) < 0) {
+            r = error_set_errno(err, -errno, "listen %s", addr);
+            continue;
+        }
+        r = TAKE_FD(fd);
+        break;
+    }
+    freeaddrinfo(res);
+    return r;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    log_debug("http: %s", buf);
+}
+
+int http_server_start(const struct http_ctx *ctx, struct http_server **ret, struct error *err)
+{
+    struct http_server *s = xcalloc(1, sizeof(*s));
+    s->ctx = *ctx;
+    size_t n = strv_length(ctx->cfg->listen);
+    s->daemons = xcalloc(n, sizeof(struct MHD_Daemon *));
+    int r = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *addr = ctx->cfg->listen[i];
+        bool is_unix = startswith(addr, "unix:");
+        int fd = is_unix ? listen_unix(addr + 5, err) : listen_tcp(addr, err);
+        if (fd < 0) {
+            r = fd;
+            break;
+        }
+        if (is_unix)
+            strv_push(&s->unix_paths, addr + 5);
+        struct MHD_Daemon *d = MHD_start_daemon(
+            MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
+                MHD_USE_ERROR_LOG,
+            0, NULL, NULL, http_dispatch, &s->ctx, MHD_OPTION_LISTEN_SOCKET, fd,
+            MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
+            ctx->cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
+            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_THREAD_STACK_SIZE,
+            (size_t) (1024 * 1024), MHD_OPTION_END);
+        if (!d) {
+            (void) close(fd);
+            r = error_set(err, -EIO, "cannot start the HTTP server on %s", addr);
+            break;
+        }
+        s->daemons[s->n++] = d;
+        log_info("listening on %s", addr);
+    }
+    if (r < 0) {
+        http_server_stop(s);
+        return r;
+    }
+    *ret = s;
+    return 0;
+}
+
+void http_server_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        MHD_stop_daemon(s->daemons[i]);
+    }
+    STRV_FOREACH (p, s->unix_paths)
+        (void) unlink(*p);
+    strv_free(s->unix_paths);
+    free(s->daemons);
+    free(s);
+}

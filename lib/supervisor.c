@@ -1,0 +1,709 @@
+/*
+ * supervisor: see supervisor.h.
+ *
+ * Locking: sv->lock guards the active map, the queue, the capacity
+ * counters and the event list. HTTP threads take it briefly to admit or
+ * cancel; backend threads only append events under it. Backend slots are
+ * called by the supervisor thread without the lock held (backend.h).
+ */
+#include "supervisor.h"
+#include "util/hashmap.h"
+#include "util/log.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+struct sv_task {
+    char id[37];
+    int64_t seq;
+    enum task_state state;
+    double cores;
+    uint64_t memory;
+    struct backend *backend;
+    char *handle;
+    bool cancel_pending; /* a cancel waits for the supervisor thread */
+    struct sv_task *qprev, *qnext; /* the queue, while QUEUED */
+};
+
+enum event_kind {
+    EV_SCHEDULE,
+    EV_CANCEL,
+    EV_RUNNING,
+    EV_ENDED,
+};
+
+struct event {
+    enum event_kind kind;
+    char id[37];
+    usec_t started;
+    struct task_outcome outcome; /* reason owned */
+    struct event *next;
+};
+
+struct supervisor {
+    const struct config *cfg;
+    struct store *store;
+    struct backend *backends; /* one per entry of backend_table that initialised */
+    size_t n_backends;
+    struct backend_listener listener;
+
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct hashmap *active; /* id -> sv_task */
+    struct sv_task *qhead, *qtail;
+    size_t n_queued;
+    double used_cores;
+    uint64_t used_memory;
+    struct event *ev_head, *ev_tail;
+    bool stopping;
+    bool started;
+    pthread_t thread;
+};
+
+static struct sv_task *sv_task_free(struct sv_task *t)
+{
+    if (t) {
+        free(t->handle);
+        free(t);
+    }
+    return NULL;
+}
+
+static char *task_dir(const struct supervisor *sv, const char *id)
+{
+    return xasprintf("%s/tasks/%s", sv->cfg->data_dir, id);
+}
+
+/* ---- events (any thread) ---- */
+
+static void post(struct supervisor *sv, struct event *e)
+{
+    pthread_mutex_lock(&sv->lock);
+    if (sv->ev_tail)
+        sv->ev_tail->next = e;
+    else
+        sv->ev_head = e;
+    sv->ev_tail = e;
+    pthread_cond_signal(&sv->wake);
+    pthread_mutex_unlock(&sv->lock);
+}
+
+static void post_kind(struct supervisor *sv, enum event_kind k, const char *id)
+{
+    struct event *e = xcalloc(1, sizeof(*e));
+    e->kind = k;
+    if (id)
+        snprintf(e->id, sizeof(e->id), "%s", id);
+    post(sv, e);
+}
+
+static void on_running(void *userdata, const char *id, usec_t started)
+{
+    struct event *e = xcalloc(1, sizeof(*e));
+    e->kind = EV_RUNNING;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->started = started;
+    post(userdata, e);
+}
+
+static void on_ended(void *userdata, const char *id, const struct task_outcome *o)
+{
+    struct event *e = xcalloc(1, sizeof(*e));
+    e->kind = EV_ENDED;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->outcome = *o;
+    e->outcome.reason = o->reason ? xstrdup(o->reason) : NULL;
+    post(userdata, e);
+}
+
+/* ---- queue (lock held) ---- */
+
+static void queue_insert(struct supervisor *sv, struct sv_task *t)
+{
+    /* Keep seq order: concurrent submits may commit out of order. */
+    struct sv_task *after = sv->qtail;
+    while (after && after->seq > t->seq)
+        after = after->qprev;
+    t->qprev = after;
+    t->qnext = after ? after->qnext : sv->qhead;
+    if (t->qnext)
+        t->qnext->qprev = t;
+    else
+        sv->qtail = t;
+    if (after)
+        after->qnext = t;
+    else
+        sv->qhead = t;
+    sv->n_queued++;
+}
+
+static void queue_remove(struct supervisor *sv, struct sv_task *t)
+{
+    if (t->qprev)
+        t->qprev->qnext = t->qnext;
+    else
+        sv->qhead = t->qnext;
+    if (t->qnext)
+        t->qnext->qprev = t->qprev;
+    else
+        sv->qtail = t->qprev;
+    t->qprev = t->qnext = NULL;
+    sv->n_queued--;
+}
+
+static bool fits(const struct supervisor *sv, const struct sv_task *t)
+{
+    /* A small epsilon so that 0.1 + 0.2 cores fit in 0.3. */
+    return sv->used_cores + t->cores <= sv->cfg->capacity_cores + 1e-9 &&
+           sv->used_memory + t->memory <= sv->cfg->capacity_memory;
+}
+
+static void hold(struct supervisor *sv, struct sv_task *t)
+{
+    sv->used_cores += t->cores;
+    sv->used_memory += t->memory;
+}
+
+static void unhold(struct supervisor *sv, struct sv_task *t)
+{
+    sv->used_cores -= t->cores;
+    if (sv->used_cores < 1e-9)
+        sv->used_cores = 0;
+    sv->used_memory -= MIN(sv->used_memory, t->memory);
+}
+
+/* ---- the supervisor thread ---- */
+
+static int load_task(struct supervisor *sv, const char *id, struct task_record **ret_rec,
+                     struct task **ret_task, struct error *err)
+{
+    _cleanup_record_ struct task_record *rec = NULL;
+    int r = store_get(sv->store, id, &rec, err);
+    if (r < 0)
+        return r;
+    cJSON *j = cJSON_Parse(rec->spec);
+    if (!j)
+        return error_set(err, -EIO, "stored task %s is not valid JSON", id);
+    r = task_from_cjson(j, ret_task, err);
+    cJSON_Delete(j);
+    if (r < 0)
+        return error_wrap(err, "stored task %s", id);
+    *ret_rec = TAKE_PTR(rec);
+    return 0;
+}
+
+static void end_task(struct supervisor *sv, struct sv_task *t, const struct task_outcome *o)
+{
+    log_info("task %s %s: %s", t->id, task_state_to_string(o->state),
+             o->reason ? o->reason : "");
+    store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started,
+                       o->finished ? o->finished : now_realtime());
+    if (t->backend)
+        backend_release(t->backend, t->id, t->handle);
+    pthread_mutex_lock(&sv->lock);
+    if (t->state != TASK_QUEUED)
+        unhold(sv, t);
+    hashmap_remove(sv->active, t->id);
+    pthread_mutex_unlock(&sv->lock);
+    sv_task_free(t);
+}
+
+static void fail_task(struct supervisor *sv, struct sv_task *t, enum task_state st,
+                      const char *reason)
+{
+    struct task_outcome o = {
+        .state = st,
+        .exit_code = -1,
+        .reason = reason,
+        .finished = now_realtime(),
+    };
+    end_task(sv, t, &o);
+}
+
+static void start_one(struct supervisor *sv, struct sv_task *t)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_record_ struct task_record *rec = NULL;
+    _cleanup_task_ struct task *task = NULL;
+    _cleanup_free_ char *dir = task_dir(sv, t->id);
+    _cleanup_free_ char *handle = NULL;
+
+    int r = load_task(sv, t->id, &rec, &task, &err);
+    if (r == -ENOENT) {
+        /* Deleted meanwhile: nothing to run. */
+        pthread_mutex_lock(&sv->lock);
+        unhold(sv, t);
+        hashmap_remove(sv->active, t->id);
+        pthread_mutex_unlock(&sv->lock);
+        sv_task_free(t);
+        return;
+    }
+    if (r >= 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+        r = error_set_errno(&err, -errno, "mkdir %s", dir);
+    if (r >= 0) {
+        store_update_state(sv->store, t->id, TASK_INITIALIZING, -1, NULL, 0, 0);
+        struct backend_start s = {
+            .id = t->id,
+            .task = task,
+            .task_dir = dir,
+            .stdout_path = rec->stdout_path,
+            .stderr_path = rec->stderr_path,
+        };
+        r = backend_start(t->backend, &s, &handle, &err);
+    }
+    if (r < 0) {
+        log_error("task %s: start: %s", t->id, error_message(&err));
+        _cleanup_free_ char *reason = xasprintf("start failed: %s", error_message(&err));
+        fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        return;
+    }
+    log_info("task %s INITIALIZING on %s (cores %g, memory %" PRIu64 " bytes)", t->id,
+             t->backend->ops->name, t->cores, t->memory);
+    if (handle)
+        store_update_handle(sv->store, t->id, handle);
+    pthread_mutex_lock(&sv->lock);
+    t->handle = TAKE_PTR(handle);
+    pthread_mutex_unlock(&sv->lock);
+}
+
+static void schedule(struct supervisor *sv)
+{
+    for (;;) {
+        pthread_mutex_lock(&sv->lock);
+        struct sv_task *t = sv->qhead;
+        if (!t || sv->stopping || !fits(sv, t)) {
+            pthread_mutex_unlock(&sv->lock);
+            return;
+        }
+        queue_remove(sv, t);
+        t->state = TASK_INITIALIZING;
+        hold(sv, t);
+        pthread_mutex_unlock(&sv->lock);
+        start_one(sv, t);
+    }
+}
+
+static void handle_event(struct supervisor *sv, struct event *e)
+{
+    pthread_mutex_lock(&sv->lock);
+    struct sv_task *t = hashmap_get(sv->active, e->id);
+    pthread_mutex_unlock(&sv->lock);
+
+    switch (e->kind) {
+    case EV_SCHEDULE:
+        break;
+    case EV_RUNNING:
+        if (!t)
+            break;
+        pthread_mutex_lock(&sv->lock);
+        bool canceling = t->state == TASK_CANCELING;
+        if (!canceling)
+            t->state = TASK_RUNNING;
+        pthread_mutex_unlock(&sv->lock);
+        store_update_state(sv->store, t->id, canceling ? TASK_CANCELING : TASK_RUNNING, -1, NULL,
+                           e->started, 0);
+        if (!canceling)
+            log_info("task %s RUNNING", t->id);
+        break;
+    case EV_ENDED:
+        if (!t) {
+            log_warn("task %s: end reported for a task that is not active", e->id);
+            break;
+        }
+        end_task(sv, t, &e->outcome);
+        break;
+    case EV_CANCEL: {
+        if (!t)
+            break;
+        _cleanup_error_ struct error err = ERROR_INIT;
+        pthread_mutex_lock(&sv->lock);
+        t->cancel_pending = false;
+        _cleanup_free_ char *handle = t->handle ? xstrdup(t->handle) : NULL;
+        pthread_mutex_unlock(&sv->lock);
+        if (backend_cancel(t->backend, t->id, handle, &err) < 0) {
+            log_error("task %s: cancel: %s", t->id, error_message(&err));
+            /* The backend lost it: say so rather than leave it CANCELING forever. */
+            _cleanup_free_ char *reason = xasprintf("cancel failed: %s", error_message(&err));
+            fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        }
+        break;
+    }
+    }
+    free((char *) e->outcome.reason);
+    free(e);
+}
+
+static void *supervisor_main(void *arg)
+{
+    struct supervisor *sv = arg;
+    pthread_mutex_lock(&sv->lock);
+    while (!sv->stopping) {
+        if (!sv->ev_head) {
+            pthread_cond_wait(&sv->wake, &sv->lock);
+            continue;
+        }
+        struct event *list = sv->ev_head;
+        sv->ev_head = sv->ev_tail = NULL;
+        pthread_mutex_unlock(&sv->lock);
+        for (struct event *e = list, *n; e; e = n) {
+            n = e->next;
+            handle_event(sv, e);
+        }
+        schedule(sv);
+        pthread_mutex_lock(&sv->lock);
+    }
+    pthread_mutex_unlock(&sv->lock);
+    return NULL;
+}
+
+/* ---- public ---- */
+
+int supervisor_new(const struct config *cfg, struct store *store, struct supervisor **ret,
+                   struct error *err)
+{
+    struct supervisor *sv = xcalloc(1, sizeof(*sv));
+    sv->cfg = cfg;
+    sv->store = store;
+    sv->listener = (struct backend_listener){ on_running, on_ended, sv };
+    pthread_mutex_init(&sv->lock, NULL);
+    pthread_cond_init(&sv->wake, NULL);
+    sv->active = hashmap_new();
+
+    size_t n = 0;
+    while (backend_table[n])
+        n++;
+    sv->backends = xcalloc(n, sizeof(struct backend));
+    for (size_t i = 0; i < n; i++) {
+        const struct backend_ops *ops = backend_table[i];
+        void *state = NULL;
+        int r = ops->init(cfg, &sv->listener, &state, err);
+        if (r < 0) {
+            error_wrap(err, "backend %s", ops->name);
+            supervisor_free(sv);
+            return r;
+        }
+        sv->backends[sv->n_backends++] = (struct backend){ ops, state };
+    }
+    *ret = sv;
+    return 0;
+}
+
+static void free_active(void *value, void *userdata)
+{
+    sv_task_free(value);
+}
+
+void supervisor_free(struct supervisor *sv)
+{
+    if (!sv)
+        return;
+    if (sv->started) {
+        pthread_mutex_lock(&sv->lock);
+        sv->stopping = true;
+        pthread_cond_signal(&sv->wake);
+        pthread_mutex_unlock(&sv->lock);
+        pthread_join(sv->thread, NULL);
+    }
+    for (size_t i = 0; i < sv->n_backends; i++)
+        sv->backends[i].ops->free(sv->backends[i].state);
+    free(sv->backends);
+    for (struct event *e = sv->ev_head, *n; e; e = n) {
+        n = e->next;
+        free((char *) e->outcome.reason);
+        free(e);
+    }
+    hashmap_foreach(sv->active, free_active, NULL);
+    hashmap_free(sv->active);
+    pthread_mutex_destroy(&sv->lock);
+    pthread_cond_destroy(&sv->wake);
+    free(sv);
+}
+
+struct backend *supervisor_backend(struct supervisor *sv, const char *name)
+{
+    for (size_t i = 0; i < sv->n_backends; i++)
+        if (streq(sv->backends[i].ops->name, name))
+            return &sv->backends[i];
+    return NULL;
+}
+
+struct recover_ctx {
+    struct supervisor *sv;
+    struct task_record **recs;
+    size_t n, alloc;
+};
+
+static int collect(const struct task_record *r, void *userdata)
+{
+    struct recover_ctx *c = userdata;
+    c->recs = xgrow(c->recs, &c->alloc, c->n + 1, sizeof(*c->recs));
+    struct task_record *copy = xcalloc(1, sizeof(*copy));
+    *copy = *r;
+    copy->user = r->user ? xstrdup(r->user) : NULL;
+    copy->name = r->name ? xstrdup(r->name) : NULL;
+    copy->backend = r->backend ? xstrdup(r->backend) : NULL;
+    copy->reason = r->reason ? xstrdup(r->reason) : NULL;
+    copy->spec = r->spec ? xstrdup(r->spec) : NULL;
+    copy->stdout_path = r->stdout_path ? xstrdup(r->stdout_path) : NULL;
+    copy->stderr_path = r->stderr_path ? xstrdup(r->stderr_path) : NULL;
+    copy->handle = r->handle ? xstrdup(r->handle) : NULL;
+    c->recs[c->n++] = copy;
+    return 0;
+}
+
+/* Reattaches to one task the store says is active. */
+static void recover_one(struct supervisor *sv, struct task_record *rec)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct sv_task *t = xcalloc(1, sizeof(*t));
+    snprintf(t->id, sizeof(t->id), "%s", rec->id);
+    t->seq = rec->seq;
+    t->state = rec->state;
+    t->handle = rec->handle ? xstrdup(rec->handle) : NULL;
+    t->backend = supervisor_backend(sv, rec->backend);
+
+    _cleanup_task_ struct task *task = NULL;
+    cJSON *j = cJSON_Parse(rec->spec);
+    int r = j ? task_from_cjson(j, &task, &err) : error_set(&err, -EIO, "spec is not JSON");
+    cJSON_Delete(j);
+    if (r >= 0) {
+        t->cores = task->cores;
+        t->memory = task->memory;
+    }
+    pthread_mutex_lock(&sv->lock);
+    hashmap_put(sv->active, t->id, t);
+    pthread_mutex_unlock(&sv->lock);
+
+    if (r < 0) {
+        _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
+        t->state = TASK_QUEUED; /* holds no capacity */
+        fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        return;
+    }
+    if (!t->backend) {
+        _cleanup_free_ char *reason =
+            xasprintf("cannot recover: backend %s is not available", rec->backend);
+        t->state = TASK_QUEUED;
+        fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        return;
+    }
+
+    _cleanup_free_ char *dir = task_dir(sv, t->id);
+    struct backend_start s = {
+        .id = t->id,
+        .task = task,
+        .task_dir = dir,
+        .stdout_path = rec->stdout_path,
+        .stderr_path = rec->stderr_path,
+    };
+    r = backend_recover(t->backend, &s, t->handle, &err);
+    if (r == -ENOENT) {
+        /* It never started: it goes back in the queue, in its place. */
+        if (rec->state != TASK_QUEUED) {
+            log_info("task %s never started; queued again", t->id);
+            store_update_state(sv->store, t->id, TASK_QUEUED, -1, NULL, 0, 0);
+        }
+        if (rec->state == TASK_CANCELING) {
+            t->state = TASK_QUEUED;
+            struct task_outcome o = { .state = TASK_CANCELED,
+                                      .exit_code = -1,
+                                      .reason = "cancelled by request",
+                                      .finished = now_realtime() };
+            end_task(sv, t, &o);
+            return;
+        }
+        pthread_mutex_lock(&sv->lock);
+        t->state = TASK_QUEUED;
+        queue_insert(sv, t);
+        pthread_mutex_unlock(&sv->lock);
+        return;
+    }
+    pthread_mutex_lock(&sv->lock);
+    if (t->state == TASK_QUEUED)
+        t->state = TASK_INITIALIZING;
+    hold(sv, t);
+    pthread_mutex_unlock(&sv->lock);
+    if (r < 0) {
+        _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
+        log_error("task %s: %s", t->id, reason);
+        fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        return;
+    }
+    log_info("task %s recovered (%s)", t->id, task_state_to_string(t->state));
+    if (t->state == TASK_CANCELING)
+        post_kind(sv, EV_CANCEL, t->id);
+}
+
+int supervisor_start(struct supervisor *sv, struct error *err)
+{
+    struct recover_ctx c = { .sv = sv };
+    struct store_filter f = { .state = -1, .active_only = true };
+    int r = store_list(sv->store, &f, collect, &c, err);
+    if (r >= 0)
+        for (size_t i = 0; i < c.n; i++)
+            recover_one(sv, c.recs[i]);
+    for (size_t i = 0; i < c.n; i++)
+        task_record_free(c.recs[i]);
+    free(c.recs);
+    if (r < 0)
+        return error_wrap(err, "recover");
+    if (pthread_create(&sv->thread, NULL, supervisor_main, sv) != 0)
+        return error_set(err, -EAGAIN, "cannot start the supervisor thread");
+    sv->started = true;
+    post_kind(sv, EV_SCHEDULE, NULL);
+    return 0;
+}
+
+static struct backend *pick_backend(struct supervisor *sv, const struct task *t)
+{
+    for (size_t i = 0; i < sv->n_backends; i++)
+        if (sv->backends[i].ops->handles(t))
+            return &sv->backends[i];
+    return NULL;
+}
+
+int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record **ret,
+                      struct error *err)
+{
+    const struct config *cfg = sv->cfg;
+    char buf[32], cap[32];
+
+    if (t->cores <= 0)
+        t->cores = cfg->default_cores;
+    if (t->memory == 0)
+        t->memory = cfg->default_memory;
+    if (t->cores > cfg->capacity_cores + 1e-9)
+        return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g cores",
+                         t->cores, cfg->capacity_cores);
+    if (t->memory > cfg->capacity_memory)
+        return error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
+                         format_size(t->memory, buf), format_size(cfg->capacity_memory, cap));
+
+    struct backend *b = pick_backend(sv, t);
+    int r = 0;
+    if (b) {
+        r = backend_check(b, t, err);
+        if (r < 0)
+            return r;
+    }
+
+    _cleanup_record_ struct task_record *rec = xcalloc(1, sizeof(*rec));
+    uuid_v4(rec->id);
+    rec->user = xstrdup(t->user);
+    rec->name = t->name ? xstrdup(t->name) : NULL;
+    rec->backend = xstrdup(b ? b->ops->name : "docker");
+    rec->state = b ? TASK_QUEUED : TASK_SYSTEM_ERROR;
+    rec->exit_code = -1;
+    rec->reason = b ? NULL : xstrdup("no container backend configured");
+    rec->created = now_realtime();
+    if (!b)
+        rec->finished = rec->created;
+    cJSON *j = task_to_cjson(t);
+    rec->spec = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!rec->spec)
+        abort();
+    rec->stdout_path = t->stdout_path ? xstrdup(t->stdout_path)
+                                      : xasprintf("%s/tasks/%s/stdout", cfg->data_dir, rec->id);
+    rec->stderr_path = t->stderr_path ? xstrdup(t->stderr_path)
+                                      : xasprintf("%s/tasks/%s/stderr", cfg->data_dir, rec->id);
+
+    r = store_insert(sv->store, rec, err);
+    if (r < 0)
+        return r;
+
+    if (!b) {
+        log_info("task %s SYSTEM_ERROR: %s", rec->id, rec->reason);
+        *ret = TAKE_PTR(rec);
+        return error_set(err, -ENOSYS, "no container backend configured");
+    }
+
+    struct sv_task *st = xcalloc(1, sizeof(*st));
+    memcpy(st->id, rec->id, sizeof(st->id));
+    st->seq = rec->seq;
+    st->state = TASK_QUEUED;
+    st->cores = t->cores;
+    st->memory = t->memory;
+    st->backend = b;
+    pthread_mutex_lock(&sv->lock);
+    hashmap_put(sv->active, st->id, st);
+    queue_insert(sv, st);
+    pthread_mutex_unlock(&sv->lock);
+    log_info("task %s QUEUED (user %s, %s)", rec->id, rec->user, b->ops->name);
+    post_kind(sv, EV_SCHEDULE, NULL);
+    *ret = TAKE_PTR(rec);
+    return 0;
+}
+
+int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
+{
+    pthread_mutex_lock(&sv->lock);
+    struct sv_task *t = hashmap_get(sv->active, id);
+    if (t && t->state == TASK_QUEUED) {
+        /* Never started: cancelled on the spot. */
+        queue_remove(sv, t);
+        hashmap_remove(sv->active, id);
+        pthread_mutex_unlock(&sv->lock);
+        log_info("task %s CANCELED: cancelled by request (was queued)", id);
+        store_update_state(sv->store, id, TASK_CANCELED, -1, "cancelled by request", 0,
+                           now_realtime());
+        sv_task_free(t);
+        return store_sync(sv->store);
+    }
+    if (t) {
+        bool first = t->state != TASK_CANCELING;
+        if (first) {
+            t->state = TASK_CANCELING;
+            t->cancel_pending = true;
+        }
+        pthread_mutex_unlock(&sv->lock);
+        if (first) {
+            log_info("task %s CANCELING", id);
+            store_update_state(sv->store, id, TASK_CANCELING, -1, NULL, 0, 0);
+            post_kind(sv, EV_CANCEL, id);
+        }
+        return store_sync(sv->store);
+    }
+    pthread_mutex_unlock(&sv->lock);
+
+    /* Ended (or unknown): remove the record, then its files. */
+    int r = store_delete(sv->store, id, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *dir = task_dir(sv, id);
+    r = rm_rf(dir);
+    if (r < 0)
+        log_warn("task %s: remove %s: %s", id, dir, strerror(-r));
+    log_info("task %s deleted", id);
+    return 0;
+}
+
+bool supervisor_is_active(struct supervisor *sv, const char *id)
+{
+    pthread_mutex_lock(&sv->lock);
+    bool r = hashmap_get(sv->active, id) != NULL;
+    pthread_mutex_unlock(&sv->lock);
+    return r;
+}
+
+char *supervisor_describe(struct supervisor *sv, const char *id)
+{
+    char *s = NULL;
+    pthread_mutex_lock(&sv->lock);
+    struct sv_task *t = hashmap_get(sv->active, id);
+    if (t && t->state == TASK_QUEUED) {
+        /* O(1): a GET must not walk a queue of 100,000 tasks under the lock. */
+        if (t != sv->qhead)
+            s = xasprintf("waiting in the queue behind earlier tasks (%zu queued)", sv->n_queued);
+        else {
+            char want[32], left[32];
+            s = xasprintf("waiting for capacity: needs %g cores and %s; %g cores and %s free",
+                          t->cores, format_size(t->memory, want),
+                          MAX(sv->cfg->capacity_cores - sv->used_cores, 0.0),
+                          format_size(sv->cfg->capacity_memory - sv->used_memory, left));
+        }
+    }
+    pthread_mutex_unlock(&sv->lock);
+    return s;
+}

@@ -1,0 +1,56 @@
+/*
+ * supervisor: admission control, the FIFO queue, state transitions and
+ * recovery after a restart.
+ *
+ * The host's capacity (cores and memory, from the config) is shared out
+ * among the tasks that hold it: INITIALIZING, RUNNING and CANCELING. A
+ * task that does not fit waits QUEUED; the queue is strict FIFO by
+ * submission order (the store's seq), so a large task at the head is not
+ * overtaken. The supervisor thread starts tasks and applies what the
+ * backends report; it never polls: it sleeps until a submit, a cancel or
+ * a backend event wakes it.
+ *
+ * Only active tasks live in memory (an id, a few numbers and the
+ * backend's handle); everything else is read from the store.
+ */
+#pragma once
+
+#include "backend.h"
+#include "config.h"
+#include "store.h"
+
+struct supervisor;
+
+/* Initialises the built-in backends. cfg and store must outlive it. */
+int supervisor_new(const struct config *cfg, struct store *store, struct supervisor **ret,
+                   struct error *err);
+/* Reattaches to the tasks the store says are active, then starts the thread. */
+int supervisor_start(struct supervisor *sv, struct error *err);
+/* Stops the thread and the backends; tasks keep running. Accepts NULL. */
+void supervisor_free(struct supervisor *sv);
+
+/*
+ * Admits a validated task: applies the defaults, checks it against the
+ * host's capacity (-EINVAL) and its backend (-EACCES, -EINVAL), stores it
+ * durably (-ENOSPC/-EROFS/-EIO) and queues it. *ret holds the stored
+ * record. A container task with no container backend is stored as
+ * SYSTEM_ERROR and answered -ENOSYS (501), with *ret set.
+ */
+int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record **ret,
+                      struct error *err);
+
+/*
+ * DELETE: an active task is cancelled (QUEUED ones at once, running ones
+ * through their backend) and stays queryable; a task that has ended is
+ * removed with its files. -ENOENT for an unknown id.
+ */
+int supervisor_delete(struct supervisor *sv, const char *id, struct error *err);
+
+/* Whether the task is still QUEUED..CANCELING (for following its logs). */
+bool supervisor_is_active(struct supervisor *sv, const char *id);
+
+/* A short description of why a queued task waits (NULL if it does not). Caller frees. */
+char *supervisor_describe(struct supervisor *sv, const char *id);
+
+/* The backend a task went to, by name ("process", "docker"). */
+struct backend *supervisor_backend(struct supervisor *sv, const char *name);

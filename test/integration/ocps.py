@@ -1,0 +1,232 @@
+"""Integration test helpers: start the real ocps-proxyd built by meson on a
+free loopback port with a temporary data dir, talk to it over real HTTP,
+and report TAP. Only 127.0.0.1 is ever contacted; only processes this
+harness started are ever signalled, by their PID."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+DAEMON = os.environ.get("OCPS_PROXYD", "")
+SHIM = os.environ.get("OCPS_SHIM", "")
+
+
+class Tap:
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, what, detail=None):
+        self.n += 1
+        print(("ok" if cond else "not ok") + " %d - %s" % (self.n, what), flush=True)
+        if not cond:
+            self.failed += 1
+            if detail is not None:
+                for line in str(detail).splitlines()[:40]:
+                    print("#   " + line, flush=True)
+        return cond
+
+    def eq(self, got, want, what):
+        return self.ok(got == want, what, "got  %r\nwant %r" % (got, want))
+
+    def diag(self, msg):
+        for line in str(msg).splitlines():
+            print("# " + line, flush=True)
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        sys.exit(1 if self.failed else 0)
+
+    @staticmethod
+    def skip_all(why):
+        print("1..0 # SKIP " + why, flush=True)
+        sys.exit(77)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.body[:300])
+
+
+class Daemon:
+    """One ocps-proxyd process with its own data dir and port."""
+
+    def __init__(self, config=None, data_dir=None, extra_args=()):
+        if not DAEMON:
+            Tap.skip_all("OCPS_PROXYD not set")
+        self.own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="ocps-it-")
+        self.port = free_port()
+        self.config = config
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "daemon.log")
+
+    def start(self):
+        args = [DAEMON, "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir,
+                "--log-level", "debug"] + self.extra_args
+        if self.config is not None:
+            path = os.path.join(self.data_dir, "config.yaml")
+            with open(path, "w") as f:
+                f.write(self.config)
+            args += ["--config", path]
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 30
+        delay = 0.01
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("daemon exited with %s:\n%s" % (self.proc.returncode, self.logs()))
+            try:
+                r = self.request("GET", "/v1/jobproxy/ping")
+                if r.status == 200:
+                    return self
+            except OSError:
+                pass
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        raise RuntimeError("daemon did not answer:\n" + self.logs())
+
+    def logs(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")[-6000:]
+        except OSError:
+            return ""
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                return self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                return None
+        return self.proc.returncode if self.proc else None
+
+    def cleanup(self):
+        self.stop()
+        if self.own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # ---- HTTP ----
+    def request(self, method, path, body=None, headers=None, timeout=60):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            if isinstance(body, (dict, list)):
+                body = json.dumps(body)
+                headers = dict(headers or {})
+                headers.setdefault("Content-Type", "application/json")
+            if isinstance(body, str):
+                body = body.encode()
+            try:
+                c.request(method, path, body=body, headers=headers or {})
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer (413) and close before reading a body
+                # it will not take; its answer is still in our receive buffer.
+                pass
+            r = c.getresponse()
+            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+        finally:
+            c.close()
+
+    def submit(self, task, ctype="application/json", accept="application/json"):
+        body = json.dumps(task) if isinstance(task, dict) else task
+        return self.request("POST", "/v1/jobproxy/submit", body,
+                            {"Content-Type": ctype, "Accept": accept})
+
+    def submit_id(self, task):
+        r = self.submit(task)
+        if r.status != 200:
+            raise RuntimeError("submit failed: %r" % r)
+        return r.json()["id"]
+
+    def state(self, tid):
+        r = self.request("GET", "/v1/jobproxy/state/" + tid)
+        return r.json() if r.status == 200 else None
+
+    def wait(self, tid, codes=("COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"),
+             timeout=60):
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        st = None
+        while time.monotonic() < deadline:
+            st = self.state(tid)
+            if st and st["code"] in codes:
+                return st
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+        return st
+
+    def output(self, tid, stream="stdout"):
+        r = self.request("GET", "/v1/jobproxy/logs/%s?stream=%s" % (tid, stream))
+        return r.text if r.status == 200 else None
+
+
+def run(tests, **daemon_kw):
+    """Runs test functions (each taking tap, daemon) against one daemon."""
+    tap = Tap()
+    d = Daemon(**daemon_kw)
+    try:
+        d.start()
+        for t in tests:
+            try:
+                t(tap, d)
+            except Exception as e:  # a crash in a test is a failure, not a hang
+                import traceback
+                tap.ok(False, "%s raised %s" % (t.__name__, e), traceback.format_exc())
+        tap.ok(d.proc.poll() is None, "daemon still running after the tests", d.logs())
+    except Exception as e:
+        tap.ok(False, "daemon start: %s" % e)
+    finally:
+        rc = d.stop()
+        tap.ok(rc == 0, "daemon stops cleanly on SIGTERM (exit %r)" % rc, d.logs())
+        d.cleanup()
+    tap.done()
+
+
+def require_root():
+    if os.geteuid() != 0:
+        Tap.skip_all("needs root (cgroups, setuid)")
+
+
+def ensure_user(name="ocpstest"):
+    """A non-root account for tasks; created once if missing."""
+    import pwd
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name], check=True)
+        return pwd.getpwnam(name)

@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""A store that cannot take writes answers 503 and loses nothing it
+accepted: the data dir is a small tmpfs that the test fills up."""
+
+import os
+import subprocess
+import tempfile
+
+import ocps
+
+USER = "ocpstest"
+
+
+def main():
+    tap = ocps.Tap()
+    mnt = tempfile.mkdtemp(prefix="ocps-full-")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt]).returncode != 0:
+        ocps.Tap.skip_all("cannot mount a tmpfs")
+    d = ocps.Daemon(data_dir=os.path.join(mnt, "data"),
+                    config="capacity: {cores: 1}\n")
+    os.makedirs(d.data_dir)
+    d.log_path = os.path.join(mnt, "..", os.path.basename(mnt) + ".log")
+    filler = os.path.join(mnt, "filler")
+    try:
+        d.start()
+        # One task holds the capacity so the rest stay queued and create no files.
+        blocker = d.submit_id({"user": USER, "cmd": "sleep 600", "cores": 1})
+        accepted = [d.submit_id({"user": USER, "cmd": "true", "cores": 1}) for _ in range(5)]
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        statuses = []
+        for i in range(40):
+            r = d.submit({"user": USER, "cmd": "true", "cores": 1, "name": "x" * 200,
+                          "env": {"PAD%d" % j: "y" * 200 for j in range(50)}})
+            statuses.append(r.status)
+            if r.status == 503:
+                tap.ok("store" in r.json()["message"], "503 names the store", r)
+                break
+        tap.ok(503 in statuses, "a full disk gives 503 (%s)" % statuses)
+        tap.ok(200 not in statuses[statuses.index(503):] if 503 in statuses else False,
+               "nothing is acknowledged that was not stored")
+        r = d.request("GET", "/v1/jobproxy/ping")
+        tap.eq(r.status, 200, "the daemon keeps serving")
+        os.unlink(filler)
+        tid = d.submit_id({"user": USER, "cmd": "true", "cores": 1})
+        tap.ok(tid is not None, "writes work again once there is room")
+        for t in accepted + [blocker, tid]:
+            tap.ok(d.state(t) is not None, "accepted task %s is still there" % t[:8])
+        d.request("DELETE", "/v1/jobproxy/delete/" + blocker)
+        for t in accepted + [tid]:
+            st = d.wait(t, timeout=60)
+            good = bool(st and st["code"] == "COMPLETE")
+            why = "" if good else "\n".join(
+                [str(st)] + [l for l in d.logs().splitlines() if t in l])
+            tap.ok(good, "queued task %s ran" % t[:8], why)
+    except Exception as e:
+        import traceback
+        tap.ok(False, "raised %s" % e, traceback.format_exc() + d.logs())
+    finally:
+        rc = d.stop()
+        tap.ok(rc == 0, "clean stop", d.logs())
+        subprocess.run(["umount", mnt])
+        os.rmdir(mnt)
+        try:
+            os.unlink(d.log_path)
+        except OSError:
+            pass
+    tap.done()
+
+
+ocps.require_root()
+ocps.ensure_user(USER)
+main()

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the build and test dependencies from Debian 12 if any is missing.
+set -euo pipefail
+pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libcjson-dev libyaml-dev
+      libxml2-dev libsqlite3-dev libcap-dev libcurl4-openssl-dev python3 passwd procps)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -554,22 +554,25 @@ int shim_main(int argc, char **argv)
     sigset_t mask;
     int r;
 
-    if (argc != 2 || argv[1][0] != '/') {
-        fprintf(stderr, "usage: ocps-shim TASK_DIR (started by ocps-proxyd, not by hand)\n");
+    if (argc != 3 || argv[1][0] != '/') {
+        fprintf(stderr, "usage: ocps-shim TASK_DIR PARENT_PID (started by ocps-proxyd, not by hand)\n");
         return 2;
     }
     sh.task_dir = argv[1];
+    /* Until shim.pid exists a dying daemon takes us with it; if it died
+     * before this line, our parent is no longer the pid it gave us. */
+    (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != (pid_t) strtol(argv[2], NULL, 10))
+        return 1;
     signal(SIGPIPE, SIG_IGN); /* the daemon may be gone */
     (void) setsid();
 
-    /* Refuse to run twice: the daemon's child took the lock before exec. */
+    /* Refuse to run twice: one shim per task directory holds shim.lock. */
     if (flock(SHIM_LOCK_FD, LOCK_EX | LOCK_NB) < 0) {
-        fprintf(stderr, "ocps-shim: %s/shim.lock is not held: %m\n", sh.task_dir);
+        fprintf(stderr, "ocps-shim: cannot lock %s/shim.lock: %m\n", sh.task_dir);
         return 1;
     }
-    /* Until shim.pid exists a dying daemon takes us with it (PDEATHSIG, set
-     * by its child before exec): a restarted daemon that finds the lock held
-     * always finds our pid. */
+    /* A restarted daemon that finds the lock held always finds our pid. */
     char pidbuf[24];
     int pidlen = snprintf(pidbuf, sizeof(pidbuf), "%d", getpid());
     _cleanup_free_ char *pidpath = xasprintf("%s/shim.pid", sh.task_dir);

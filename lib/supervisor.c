@@ -14,15 +14,17 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+/* One per active task; 100,000 queued tasks keep 100,000 of these, so
+ * the layout is kept tight (96 bytes). */
 struct sv_task {
     char id[37];
-    int64_t seq;
-    enum task_state state;
+    uint8_t state;       /* enum task_state */
+    bool cancel_pending; /* a cancel waits for the supervisor thread */
     double cores;
+    int64_t seq;
     uint64_t memory;
     struct backend *backend;
     char *handle;
-    bool cancel_pending; /* a cancel waits for the supervisor thread */
     struct sv_task *qprev, *qnext; /* the queue, while QUEUED */
 };
 
@@ -56,6 +58,7 @@ struct supervisor {
     double used_cores;
     uint64_t used_memory;
     struct event *ev_head, *ev_tail;
+    bool schedule_pending;
     bool stopping;
     bool started;
     pthread_t thread;
@@ -86,6 +89,17 @@ static void post(struct supervisor *sv, struct event *e)
         sv->ev_head = e;
     sv->ev_tail = e;
     pthread_cond_signal(&sv->wake);
+    pthread_mutex_unlock(&sv->lock);
+}
+
+/* A request to look at the queue: a flag, not an event per submit. */
+static void post_schedule(struct supervisor *sv)
+{
+    pthread_mutex_lock(&sv->lock);
+    if (!sv->schedule_pending) {
+        sv->schedule_pending = true;
+        pthread_cond_signal(&sv->wake);
+    }
     pthread_mutex_unlock(&sv->lock);
 }
 
@@ -339,12 +353,13 @@ static void *supervisor_main(void *arg)
     struct supervisor *sv = arg;
     pthread_mutex_lock(&sv->lock);
     while (!sv->stopping) {
-        if (!sv->ev_head) {
+        if (!sv->ev_head && !sv->schedule_pending) {
             pthread_cond_wait(&sv->wake, &sv->lock);
             continue;
         }
         struct event *list = sv->ev_head;
         sv->ev_head = sv->ev_tail = NULL;
+        sv->schedule_pending = false;
         pthread_mutex_unlock(&sv->lock);
         for (struct event *e = list, *n; e; e = n) {
             n = e->next;
@@ -551,7 +566,7 @@ int supervisor_start(struct supervisor *sv, struct error *err)
     if (pthread_create(&sv->thread, NULL, supervisor_main, sv) != 0)
         return error_set(err, -EAGAIN, "cannot start the supervisor thread");
     sv->started = true;
-    post_kind(sv, EV_SCHEDULE, NULL);
+    post_schedule(sv);
     return 0;
 }
 
@@ -631,7 +646,7 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
     queue_insert(sv, st);
     pthread_mutex_unlock(&sv->lock);
     log_info("task %s QUEUED (user %s, %s)", rec->id, rec->user, b->ops->name);
-    post_kind(sv, EV_SCHEDULE, NULL);
+    post_schedule(sv);
     *ret = TAKE_PTR(rec);
     return 0;
 }

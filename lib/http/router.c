@@ -283,16 +283,16 @@ static struct request *request_new(struct MHD_Connection *conn, const struct htt
     r->conn = conn;
     r->ctx = ctx;
     r->out = MEDIA_JSON;
+    /* Peer credentials matter on unix sockets only; MHD kept the peer's
+     * address from accept(), so TCP requests cost no extra syscall. */
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci) {
+    if (ai && ai->client_addr && ai->client_addr->sa_family == AF_UNIX && ci) {
         struct ucred cred;
         socklen_t len = sizeof(cred);
-        struct sockaddr_storage sa;
-        socklen_t salen = sizeof(sa);
-        if (getsockname(ci->connect_fd, (struct sockaddr *) &sa, &salen) == 0 &&
-            sa.ss_family == AF_UNIX &&
-            getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+        if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
             r->peer_uid = cred.uid;
             r->peer_restricted = cred.uid != 0 && cred.uid != geteuid();
         }

@@ -1,15 +1,18 @@
-/* hashmap: see hashmap.h. FNV-1a hashing, power-of-two buckets, load <= 1. */
+/*
+ * hashmap: see hashmap.h. FNV-1a hashing, open addressing with linear
+ * probing in a power-of-two table kept at most 3/4 full, backward-shift
+ * deletion (no tombstones). No allocation per entry: 16 bytes a slot.
+ */
 #include "hashmap.h"
 
-struct entry {
-    const char *key;
+struct slot {
+    const char *key; /* NULL = empty */
     void *value;
-    struct entry *next;
 };
 
 struct hashmap {
-    struct entry **buckets;
-    size_t n_buckets;
+    struct slot *slots;
+    size_t n_slots; /* a power of two */
     size_t size;
 };
 
@@ -26,8 +29,8 @@ static size_t hash(const char *s)
 struct hashmap *hashmap_new(void)
 {
     struct hashmap *m = xcalloc(1, sizeof(*m));
-    m->n_buckets = 64;
-    m->buckets = xcalloc(m->n_buckets, sizeof(struct entry *));
+    m->n_slots = 16;
+    m->slots = xcalloc(m->n_slots, sizeof(struct slot));
     return m;
 }
 
@@ -35,70 +38,76 @@ struct hashmap *hashmap_free(struct hashmap *m)
 {
     if (!m)
         return NULL;
-    for (size_t i = 0; i < m->n_buckets; i++)
-        for (struct entry *e = m->buckets[i], *n; e; e = n) {
-            n = e->next;
-            free(e);
-        }
-    free(m->buckets);
+    free(m->slots);
     free(m);
     return NULL;
 }
 
-static void grow(struct hashmap *m)
+/* The slot holding key, or the empty slot where it would go. */
+static size_t find(const struct hashmap *m, const char *key)
 {
-    size_t nb = m->n_buckets * 2;
-    struct entry **b = xcalloc(nb, sizeof(struct entry *));
-    for (size_t i = 0; i < m->n_buckets; i++)
-        for (struct entry *e = m->buckets[i], *n; e; e = n) {
-            n = e->next;
-            size_t j = hash(e->key) & (nb - 1);
-            e->next = b[j];
-            b[j] = e;
-        }
-    free(m->buckets);
-    m->buckets = b;
-    m->n_buckets = nb;
+    size_t mask = m->n_slots - 1;
+    size_t i = hash(key) & mask;
+    while (m->slots[i].key && !streq(m->slots[i].key, key))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static void resize(struct hashmap *m, size_t n_slots)
+{
+    struct slot *old = m->slots;
+    size_t n_old = m->n_slots;
+    m->slots = xcalloc(n_slots, sizeof(struct slot));
+    m->n_slots = n_slots;
+    for (size_t i = 0; i < n_old; i++)
+        if (old[i].key)
+            m->slots[find(m, old[i].key)] = old[i];
+    free(old);
 }
 
 void *hashmap_put(struct hashmap *m, const char *key, void *value)
 {
-    size_t i = hash(key) & (m->n_buckets - 1);
-    for (struct entry *e = m->buckets[i]; e; e = e->next)
-        if (streq(e->key, key)) {
-            void *old = e->value;
-            e->key = key;
-            e->value = value;
-            return old;
-        }
-    struct entry *e = xmalloc(sizeof(*e));
-    *e = (struct entry){ key, value, m->buckets[i] };
-    m->buckets[i] = e;
-    if (++m->size > m->n_buckets)
-        grow(m);
+    size_t i = find(m, key);
+    if (m->slots[i].key) {
+        void *prev = m->slots[i].value;
+        m->slots[i] = (struct slot){ key, value };
+        return prev;
+    }
+    m->slots[i] = (struct slot){ key, value };
+    if (++m->size * 4 > m->n_slots * 3)
+        resize(m, m->n_slots * 2);
     return NULL;
 }
 
 void *hashmap_get(const struct hashmap *m, const char *key)
 {
-    for (struct entry *e = m->buckets[hash(key) & (m->n_buckets - 1)]; e; e = e->next)
-        if (streq(e->key, key))
-            return e->value;
-    return NULL;
+    size_t i = find(m, key);
+    return m->slots[i].key ? m->slots[i].value : NULL;
 }
 
 void *hashmap_remove(struct hashmap *m, const char *key)
 {
-    for (struct entry **p = &m->buckets[hash(key) & (m->n_buckets - 1)]; *p; p = &(*p)->next)
-        if (streq((*p)->key, key)) {
-            struct entry *e = *p;
-            void *v = e->value;
-            *p = e->next;
-            free(e);
-            m->size--;
-            return v;
+    size_t mask = m->n_slots - 1;
+    size_t i = find(m, key);
+    if (!m->slots[i].key)
+        return NULL;
+    void *value = m->slots[i].value;
+
+    /* Backward shift: move later members of the probe run into the hole
+     * unless that would put them before their home slot. */
+    for (size_t j = (i + 1) & mask; m->slots[j].key; j = (j + 1) & mask) {
+        size_t home = hash(m->slots[j].key) & mask;
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            m->slots[i] = m->slots[j];
+            i = j;
         }
-    return NULL;
+    }
+    m->slots[i] = (struct slot){ NULL, NULL };
+    m->size--;
+    /* Give memory back after a burst (a drained queue), never below 16. */
+    if (m->n_slots > 16 && m->size * 8 < m->n_slots)
+        resize(m, m->n_slots / 2);
+    return value;
 }
 
 size_t hashmap_size(const struct hashmap *m)
@@ -108,7 +117,7 @@ size_t hashmap_size(const struct hashmap *m)
 
 void hashmap_foreach(const struct hashmap *m, void (*f)(void *value, void *userdata), void *userdata)
 {
-    for (size_t i = 0; i < m->n_buckets; i++)
-        for (struct entry *e = m->buckets[i]; e; e = e->next)
-            f(e->value, userdata);
+    for (size_t i = 0; i < m->n_slots; i++)
+        if (m->slots[i].key)
+            f(m->slots[i].value, userdata);
 }

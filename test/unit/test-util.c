@@ -99,6 +99,34 @@ static void test_hashmap(void)
     ok(all, "every entry found after growing");
     ok(hashmap_remove(m, "k500") == &keys[500] && !hashmap_get(m, "k500"), "remove");
     ok(hashmap_size(m) == 999, "size after remove");
+    ok(hashmap_put(m, "k1", &keys[2]) == &keys[1] && hashmap_get(m, "k1") == &keys[2] &&
+           hashmap_size(m) == 999,
+       "put of an existing key replaces and returns the old value");
+    hashmap_put(m, keys[1], &keys[1]);
+
+    /* Removals in a pseudo-random order, checking every survivor each
+     * round: backward-shift deletion must never strand an entry. */
+    bool present[1000];
+    for (int i = 0; i < 1000; i++)
+        present[i] = i != 500;
+    unsigned x = 12345;
+    bool consistent = true;
+    for (int round = 0; round < 990; round++) {
+        x = x * 1103515245 + 12345;
+        int k = (int) ((x >> 8) % 1000);
+        void *got = hashmap_remove(m, keys[k]);
+        consistent = consistent && (got == (present[k] ? &keys[k] : NULL));
+        present[k] = false;
+        if (round % 50 == 0)
+            for (int i = 0; i < 1000; i++)
+                consistent = consistent && hashmap_get(m, keys[i]) == (present[i] ? &keys[i] : NULL);
+    }
+    size_t n = 0;
+    for (int i = 0; i < 1000; i++) {
+        n += present[i];
+        consistent = consistent && hashmap_get(m, keys[i]) == (present[i] ? &keys[i] : NULL);
+    }
+    ok(consistent && hashmap_size(m) == n, "random removals keep every other entry findable (%zu left)", n);
     hashmap_free(m);
 }
 

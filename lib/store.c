@@ -469,7 +469,7 @@ int store_open(const char *path, struct store **ret, struct error *err)
         return r;
     /* WAL: readers never block the writer; FULL: a commit is on disk when it returns. */
     r = exec_sql(s->db,
-                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-1024;",
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;",
                  err);
     if (r >= 0) {
         sqlite3_stmt *st;

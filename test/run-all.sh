@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing (Debian 12, as root),
-# builds with AddressSanitizer and UBSan, and runs every test suite.
+# starts dockerd and a loopback registry for the container tests, builds
+# with AddressSanitizer and UBSan, and runs every test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# The container tests need a real dockerd, a loopback registry and the
+# offline busybox image; stop afterwards only what this run started.
+bash test/docker/setup.sh
+trap 'bash test/docker/teardown.sh' EXIT
 builddir=${BUILDDIR:-build-ci}
 if [ ! -d "$builddir" ]; then
   meson setup "$builddir" -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug

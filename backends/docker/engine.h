@@ -1,0 +1,79 @@
+/*
+ * engine: a small Docker Engine API client over the unix socket (libcurl).
+ *
+ * Every path is prefixed with the API version: /v1.41 pinned, lowered to
+ * the daemon's own when /_ping says it is older. Bodies are JSON (cJSON)
+ * sent with Content-Type: application/json. A call returns the HTTP
+ * status (>= 0) and, for 4xx/5xx, fills err with the daemon's "message";
+ * it returns -EREMOTEIO when dockerd cannot be reached at all.
+ *
+ * An engine holds no curl handle: each call makes its own, so any thread
+ * may call at any time (libcurl: one easy handle per thread), and a long
+ * call (wait, events, logs) never holds up a short one.
+ */
+#pragma once
+
+#include "util/error.h"
+#include "util/util.h"
+
+#include <cjson/cJSON.h>
+
+#define ENGINE_API_VERSION "1.41"
+#define ENGINE_DEFAULT_SOCKET "/var/run/docker.sock"
+
+struct engine;
+
+/* socket: a path, "unix:///path", or NULL for $DOCKER_HOST (unix:// only)
+ * and then the default. Does not connect. */
+int engine_new(const char *socket, struct engine **ret, struct error *err);
+struct engine *engine_free(struct engine *e);
+static inline void engine_freep(struct engine **e)
+{
+    engine_free(*e);
+}
+const char *engine_socket(const struct engine *e);
+/* "1.41", or the daemon's older version once engine_ping has run. */
+const char *engine_api_version(const struct engine *e);
+
+/* GET /_ping; negotiates the API version down. 0 or -EREMOTEIO. */
+int engine_ping(struct engine *e, struct error *err);
+
+/* One request with a JSON body (or none) and a JSON reply (or none: 204,
+ * empty, or not JSON). ret_json may be NULL. */
+int engine_call(struct engine *e, const char *method, const char *path, const cJSON *body,
+                cJSON **ret_json, struct error *err);
+
+/* A request whose reply is a stream of JSON objects, one per line (pull
+ * progress, events): line() is called for each complete line; a non-zero
+ * return stops the stream (that value is returned). headers_done(), if
+ * set, is called once the reply's headers have arrived, which for
+ * wait?condition=next-exit proves the wait is registered. abort_fd, if
+ * >= 0, stops the call when it becomes readable (-ECANCELED). */
+struct engine_stream {
+    int (*line)(void *userdata, const char *line, size_t len);
+    void (*headers_done)(void *userdata, long status);
+    void *userdata;
+    int abort_fd;
+};
+int engine_stream(struct engine *e, const char *method, const char *path, const cJSON *body,
+                  const struct engine_stream *s, struct error *err);
+
+/* GET /containers/{id}/logs of a container without a TTY, demultiplexed:
+ * stream 1 to out_fd, 2 to err_fd. Returns the HTTP status. */
+int engine_logs(struct engine *e, const char *id, int out_fd, int err_fd, struct error *err);
+
+/* The frame decoder behind engine_logs, exposed for tests: feed it
+ * arbitrary slices of a multiplexed stream. */
+struct engine_demux {
+    int fds[3]; /* [1] stdout, [2] stderr; [0] unused */
+    unsigned char header[8];
+    size_t have;     /* header bytes collected */
+    size_t left;     /* payload bytes left in the current frame */
+    int stream;      /* of the current frame */
+    int error;       /* a negative errno once a write failed */
+};
+void engine_demux_init(struct engine_demux *d, int out_fd, int err_fd);
+void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len);
+
+/* URL-encodes s into a new string (query parameters: filters, image names). */
+char *engine_escape(const char *s);

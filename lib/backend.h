@@ -53,6 +53,14 @@ struct task_outcome {
     usec_t finished;
 };
 
+/* <task_dir>/exit.json: a backend records the outcome there (fsync'd)
+ * before it lets go of the task, so a daemon restarted at any moment
+ * finds it. read: -ENOENT when none was written; o->reason is allocated. */
+int task_outcome_write(const char *task_dir, const struct task_outcome *o);
+int task_outcome_read(const char *task_dir, struct task_outcome *o);
+/* "64 MiB", "1 GiB", "1000 bytes": sizes in reasons, the same for every backend. */
+char *task_outcome_bytes(uint64_t b);
+
 struct backend_listener {
     void (*running)(void *userdata, const char *id, usec_t started);
     void (*ended)(void *userdata, const char *id, const struct task_outcome *o);

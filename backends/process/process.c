@@ -91,7 +91,7 @@ static void add_task(struct process_state *ps, struct ptask *t)
 static void report_end(struct process_state *ps, struct ptask *t)
 {
     struct task_outcome o;
-    int r = shim_read_outcome(t->task_dir, &o);
+    int r = task_outcome_read(t->task_dir, &o);
     if (r < 0) {
         /* The shim died without a word (killed by someone): make sure nothing of the
          * task outlives it, then say what we know. */
@@ -108,7 +108,7 @@ static void report_end(struct process_state *ps, struct ptask *t)
             .reason = xstrdup(t->cancel_requested
                                   ? "cancelled by request"
                                   : "the task's shim ended without recording an outcome "
-                                    "(see shim.log in the task directory)"),
+                                    "(see its system log: logs?stream=system)"),
             .started = started,
             .finished = now_realtime(),
         };
@@ -406,7 +406,7 @@ static int spawn_shim(struct process_state *ps, const struct backend_start *s,
     unlink_in(s->task_dir, "shim.pid");
 
     _cleanup_free_ char *lock_path = xasprintf("%s/shim.lock", s->task_dir);
-    _cleanup_free_ char *log_path = xasprintf("%s/shim.log", s->task_dir);
+    _cleanup_free_ char *log_path = xasprintf("%s/system.log", s->task_dir);
     _cleanup_close_ int lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -540,7 +540,7 @@ static int process_recover(void *state, const struct backend_start *s, const cha
     if (flock(lockfd, LOCK_EX | LOCK_NB) == 0) {
         /* Nobody holds it: the shim is gone. */
         struct task_outcome o;
-        if (shim_read_outcome(s->task_dir, &o) >= 0) {
+        if (task_outcome_read(s->task_dir, &o) >= 0) {
             ps->listener.ended(ps->listener.userdata, s->id, &o);
             free((char *) o.reason);
             return 0;

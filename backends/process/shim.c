@@ -274,63 +274,6 @@ static char *describe_child_error(const struct shim_spec *s, const struct child_
 
 /* ---- the outcome --------------------------------------------------------------------------- */
 
-static char *format_bytes_human(uint64_t b)
-{
-    if (b % (1ULL << 30) == 0)
-        return xasprintf("%" PRIu64 " GiB", b >> 30);
-    if (b % (1ULL << 20) == 0)
-        return xasprintf("%" PRIu64 " MiB", b >> 20);
-    if (b % (1ULL << 10) == 0)
-        return xasprintf("%" PRIu64 " KiB", b >> 10);
-    return xasprintf("%" PRIu64 " bytes", b);
-}
-
-static int write_outcome(const char *task_dir, const struct task_outcome *o)
-{
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "state", task_state_to_string(o->state));
-    cJSON_AddNumberToObject(j, "exit_code", o->exit_code);
-    cJSON_AddNumberToObject(j, "signal", o->signal);
-    cJSON_AddStringToObject(j, "reason", o->reason);
-    cJSON_AddNumberToObject(j, "started", (double) o->started);
-    cJSON_AddNumberToObject(j, "finished", (double) o->finished);
-    _cleanup_free_ char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    _cleanup_free_ char *path = xasprintf("%s/exit.json", task_dir);
-    return write_file_atomic(path, text, strlen(text), 0600);
-}
-
-int shim_read_outcome(const char *task_dir, struct task_outcome *o)
-{
-    _cleanup_free_ char *path = xasprintf("%s/exit.json", task_dir);
-    _cleanup_free_ char *data = NULL;
-    int r = read_file(path, 1 << 20, &data, NULL);
-    if (r < 0)
-        return r;
-    cJSON *j = cJSON_Parse(data);
-    if (!j)
-        return -EBADMSG;
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "state");
-    const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "exit_code");
-    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(j, "signal");
-    const char *reason = get_str(j, "reason");
-    int state = cJSON_IsString(st) ? task_state_from_string(st->valuestring) : -EINVAL;
-    if (state < 0 || !task_state_is_final(state) || !cJSON_IsNumber(ec)) {
-        cJSON_Delete(j);
-        return -EBADMSG;
-    }
-    *o = (struct task_outcome){
-        .state = state,
-        .exit_code = ec->valueint,
-        .signal = cJSON_IsNumber(sg) ? sg->valueint : 0,
-        .reason = xstrdup(reason ? reason : ""),
-        .started = (usec_t) get_u64(j, "started"),
-        .finished = (usec_t) get_u64(j, "finished"),
-    };
-    cJSON_Delete(j);
-    return 0;
-}
-
 int shim_read_started(const char *task_dir, usec_t *ret)
 {
     _cleanup_free_ char *path = xasprintf("%s/started", task_dir);
@@ -423,7 +366,7 @@ static void classify(struct shim *sh, struct task_outcome *o, char **reason)
     int st = sh->main_status;
     uint64_t ooms = sh->oom_kills;
     usec_t cpu = sh->cpu_used;
-    _cleanup_free_ char *mem = format_bytes_human(s->memory);
+    _cleanup_free_ char *mem = task_outcome_bytes(s->memory);
 
     o->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     o->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
@@ -589,7 +532,7 @@ int shim_main(int argc, char **argv)
         reason = xasprintf("the shim cannot read its spec: %s", strerror(-r));
         o.reason = reason;
         o.finished = now_realtime();
-        (void) write_outcome(sh.task_dir, &o);
+        (void) task_outcome_write(sh.task_dir, &o);
         return 1;
     }
     (void) prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -655,7 +598,7 @@ done:
     o.reason = reason ? reason : "shim failed";
     o.finished = now_realtime();
     log_info("task %s: %s: %s", sh.spec.id, task_state_to_string(o.state), o.reason);
-    r = write_outcome(sh.task_dir, &o);
+    r = task_outcome_write(sh.task_dir, &o);
     if (r < 0)
         log_error("task %s: cannot record the outcome: %s", sh.spec.id, strerror(-r));
     spec_done(&sh.spec);

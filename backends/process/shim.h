@@ -12,11 +12,11 @@
  *
  * Files in the task directory:
  *   shim.json  the spec, written by the daemon before the shim starts
- *   shim.lock  flock()ed by the shim (taken before exec by the daemon's child)
- *   shim.pid   the shim's pid, written before the lock is taken
- *   shim.log   the shim's own stderr
+ *   shim.lock  flock()ed by the shim first thing, for its whole life
+ *   shim.pid   the shim's pid, written once the lock is held
+ *   system.log the shim's own stderr (GET logs?stream=system)
  *   started    written once the task's command has been exec'd (start time)
- *   exit.json  the outcome
+ *   exit.json  the outcome (task_outcome_write)
  * fd 3, when open, is a pipe to the daemon: "R <usec>\n" once running.
  */
 #pragma once
@@ -29,8 +29,5 @@
 /* The ocps-shim program. */
 int shim_main(int argc, char **argv);
 
-/* Reads <task_dir>/exit.json. -ENOENT when the shim has not written it. o->reason is
- * allocated (free it). */
-int shim_read_outcome(const char *task_dir, struct task_outcome *o);
 /* Reads <task_dir>/started. */
 int shim_read_started(const char *task_dir, usec_t *ret);

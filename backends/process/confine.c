@@ -8,6 +8,8 @@
 #include "util/util.h"
 
 #include <grp.h>
+#include <pthread.h>
+#include <sys/syscall.h>
 #include <pwd.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
@@ -63,25 +65,14 @@ static int lookup(const char *name, uid_t uid, bool by_uid, struct confine_user 
     return 0;
 }
 
-int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
-                        struct confine_user *ret, struct error *err)
+int confine_account_lookup(const char *name, bool allow_root, char *const *denied,
+                           struct confine_user *ret, struct error *err)
 {
     struct confine_user u;
-    int r;
-
-    if (geteuid() != 0) {
-        /* Unprivileged daemon: everything runs as us; "user" only records the owner. */
-        r = lookup(NULL, geteuid(), true, &u, err);
-        if (r < 0)
-            return r;
-        u.change = false;
-        *ret = u;
-        return 0;
-    }
 
     if (strv_contains(denied, name))
         return error_set(err, -EACCES, "user: %s may not run tasks on this host", name);
-    r = lookup(name, 0, false, &u, err);
+    int r = lookup(name, 0, false, &u, err);
     if (r < 0)
         return r;
     if (u.uid == 0 && !allow_root) {
@@ -96,6 +87,63 @@ int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
     u.change = true;
     *ret = u;
     return 0;
+}
+
+int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
+                        struct confine_user *ret, struct error *err)
+{
+    if (geteuid() != 0) {
+        /* Unprivileged daemon: everything runs as us; "user" only records the owner. */
+        struct confine_user u;
+        int r = lookup(NULL, geteuid(), true, &u, err);
+        if (r < 0)
+            return r;
+        u.change = false;
+        *ret = u;
+        return 0;
+    }
+    return confine_account_lookup(name, allow_root, denied, ret, err);
+}
+
+struct as_user {
+    const struct confine_user *u;
+    int (*f)(void *arg);
+    void *arg;
+    int r;
+};
+
+static void *as_user_main(void *p)
+{
+    struct as_user *a = p;
+    const struct confine_user *u = a->u;
+    /* Raw syscalls: glibc's setgroups() would change every thread of the
+     * daemon; the kernel's changes only this one, which then exits. */
+    if (syscall(SYS_setgroups, (size_t) u->n_groups, u->groups) < 0) {
+        a->r = -errno;
+        return NULL;
+    }
+    (void) syscall(SYS_setfsgid, u->gid);
+    (void) syscall(SYS_setfsuid, u->uid);
+    if ((uid_t) syscall(SYS_setfsuid, (uid_t) -1) != u->uid ||
+        (gid_t) syscall(SYS_setfsgid, (gid_t) -1) != u->gid) {
+        a->r = -EPERM;
+        return NULL;
+    }
+    a->r = a->f(a->arg);
+    return NULL;
+}
+
+int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg)
+{
+    if (!u->change)
+        return f(arg);
+    struct as_user a = { u, f, arg, 0 };
+    pthread_t t;
+    int r = pthread_create(&t, NULL, as_user_main, &a);
+    if (r != 0)
+        return -r;
+    pthread_join(t, NULL);
+    return a.r;
 }
 
 int confine_apply(const struct confine_user *u, const char **ret_step)

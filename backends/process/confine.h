@@ -33,6 +33,18 @@ int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
                         struct confine_user *ret, struct error *err);
 void confine_user_done(struct confine_user *u);
 
+/* The same refusals for an account whatever the daemon runs as (a
+ * container's user): -EINVAL when no such account exists. */
+int confine_account_lookup(const char *name, bool allow_root, char *const *denied,
+                           struct confine_user *ret, struct error *err);
+
+/* Runs f(arg) in a short-lived thread whose filesystem identity (fsuid,
+ * fsgid, supplementary groups) is u's, so that opening or checking a path
+ * follows u's permissions, not the daemon's. Returns f's result, or a
+ * negative errno if the identity could not be taken. When u->change is
+ * false, calls f directly. */
+int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg);
+
 /*
  * In the task's process, just before exec: no new privileges, drop the
  * bounding set and ambient capabilities, switch groups/gid/uid, clear the

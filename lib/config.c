@@ -21,6 +21,8 @@ void config_init(struct config *c)
         .http_connections = 1024,
         .pids_limit = 4096,
         .cgroup_name = xstrdup("ocps-proxy"),
+        .docker_pull = DOCKER_PULL_IF_NOT_PRESENT,
+        .docker_port_address = xstrdup("127.0.0.1"),
     };
 }
 
@@ -31,6 +33,16 @@ void config_done(struct config *c)
     free(c->data_dir);
     free(c->cgroup_name);
     free(c->shim_path);
+    free(c->docker_socket);
+    free(c->docker_port_address);
+    free(c->docker_network);
+    free(c->docker_instance);
+    for (size_t i = 0; i < c->n_docker_registries; i++) {
+        free(c->docker_registries[i].host);
+        free(c->docker_registries[i].username);
+        free(c->docker_registries[i].password);
+    }
+    free(c->docker_registries);
     memset(c, 0, sizeof(*c));
 }
 
@@ -155,6 +167,48 @@ static int expect_object(const cJSON *v, const char *key, struct error *err)
     return 0;
 }
 
+/* docker.registries: {HOST: {username: U, password: P}, ...} */
+static int load_registries(struct config *c, const char *key, const cJSON *obj, struct error *err)
+{
+    const cJSON *v;
+    int r = expect_object(obj, key, err);
+    if (r < 0)
+        return r;
+    cJSON_ArrayForEach(v, obj)
+    {
+        _cleanup_free_ char *k = xasprintf("%s.%s", key, v->string);
+        r = expect_object(v, k, err);
+        if (r < 0)
+            return r;
+        struct config_registry reg = { .host = xstrdup(v->string) };
+        const cJSON *f;
+        cJSON_ArrayForEach(f, v)
+        {
+            _cleanup_free_ char *fk = xasprintf("%s.%s", k, f->string);
+            if (streq(f->string, "username"))
+                r = get_string(f, fk, &reg.username, err);
+            else if (streq(f->string, "password"))
+                r = get_string(f, fk, &reg.password, err);
+            else
+                r = error_set(err, -EINVAL, "unknown setting \"%s\"", fk);
+            if (r < 0)
+                break;
+        }
+        if (r >= 0 && (!reg.username || !reg.password))
+            r = error_set(err, -EINVAL, "%s: needs username and password", k);
+        if (r < 0) {
+            free(reg.host);
+            free(reg.username);
+            free(reg.password);
+            return r;
+        }
+        c->docker_registries = xrealloc(c->docker_registries,
+                                        (c->n_docker_registries + 1) * sizeof(reg));
+        c->docker_registries[c->n_docker_registries++] = reg;
+    }
+    return 0;
+}
+
 static int load_section(struct config *c, const char *section, const cJSON *obj,
                         struct error *err)
 {
@@ -182,6 +236,39 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
             r = get_string(v, key, &c->cgroup_name, err);
         else if (streq(section, "process") && streq(k, "shim"))
             r = get_string(v, key, &c->shim_path, err);
+        else if (streq(section, "docker") && streq(k, "socket"))
+            r = get_string(v, key, &c->docker_socket, err);
+        else if (streq(section, "docker") && streq(k, "pull")) {
+            char buf[64];
+            const char *p;
+            r = scalar(v, key, buf, &p, err);
+            if (r >= 0 && streq(p, "if-not-present"))
+                c->docker_pull = DOCKER_PULL_IF_NOT_PRESENT;
+            else if (r >= 0 && streq(p, "always"))
+                c->docker_pull = DOCKER_PULL_ALWAYS;
+            else if (r >= 0 && streq(p, "never"))
+                c->docker_pull = DOCKER_PULL_NEVER;
+            else if (r >= 0)
+                r = error_set(err, -EINVAL,
+                              "%s: must be if-not-present, always or never, not \"%s\"", key, p);
+        } else if (streq(section, "docker") && streq(k, "port_address"))
+            r = get_string(v, key, &c->docker_port_address, err);
+        else if (streq(section, "docker") && streq(k, "network"))
+            r = get_string(v, key, &c->docker_network, err);
+        else if (streq(section, "docker") && streq(k, "keep_containers"))
+            r = get_bool(v, key, &c->docker_keep_containers, err);
+        else if (streq(section, "docker") && streq(k, "when_down")) {
+            char buf[64];
+            const char *p;
+            r = scalar(v, key, buf, &p, err);
+            if (r >= 0 && (streq(p, "reject") || streq(p, "queue")))
+                c->docker_queue_when_down = streq(p, "queue");
+            else if (r >= 0)
+                r = error_set(err, -EINVAL, "%s: must be reject or queue, not \"%s\"", key, p);
+        } else if (streq(section, "docker") && streq(k, "instance"))
+            r = get_string(v, key, &c->docker_instance, err);
+        else if (streq(section, "docker") && streq(k, "registries"))
+            r = load_registries(c, key, v, err);
         else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", key);
         if (r < 0)
@@ -227,7 +314,8 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                 else
                     c->log_level = l;
             }
-        } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "process"))
+        } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "process") ||
+                   streq(k, "docker"))
             r = load_section(c, k, v, err);
         else if (streq(k, "kill_grace"))
             r = get_seconds(v, k, &c->kill_grace, err);

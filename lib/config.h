@@ -35,6 +35,30 @@ struct config {
     uint64_t pids_limit;     /* per task; 0 = no limit */
     char *cgroup_name;       /* our cgroup, under the daemon's own */
     char *shim_path;         /* NULL = next to the daemon binary, then the install path */
+
+    /* Docker backend. */
+    char *docker_socket;     /* NULL = $DOCKER_HOST (unix://), then /var/run/docker.sock */
+    int docker_pull;         /* enum docker_pull */
+    char *docker_port_address; /* host address of port bindings */
+    char *docker_network;    /* NetworkMode of containers; NULL = Docker's default */
+    bool docker_keep_containers; /* keep finished containers (debugging) */
+    bool docker_queue_when_down; /* accept submits while dockerd is down (else 502) */
+    char *docker_instance;   /* the label value naming this proxy's containers */
+    struct config_registry *docker_registries;
+    size_t n_docker_registries;
+};
+
+enum docker_pull {
+    DOCKER_PULL_IF_NOT_PRESENT,
+    DOCKER_PULL_ALWAYS,
+    DOCKER_PULL_NEVER,
+};
+
+/* Credentials for one registry host ("127.0.0.1:5000", "docker.io"). */
+struct config_registry {
+    char *host;
+    char *username;
+    char *password;
 };
 
 /* Fills in the defaults. */

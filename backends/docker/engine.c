@@ -101,6 +101,7 @@ struct call {
     bool headers_seen;
     /* logs */
     struct engine_demux *demux;
+    int abort_fd; /* when not streaming; -1 for none */
     /* /_ping */
     char api_version[16];
 };
@@ -178,9 +179,10 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
                        curl_off_t ulnow)
 {
     struct call *c = userdata;
-    if (!c->stream || c->stream->abort_fd < 0)
+    int fd = c->stream ? c->stream->abort_fd : c->abort_fd;
+    if (fd < 0)
         return 0;
-    struct pollfd p = { .fd = c->stream->abort_fd, .events = POLLIN };
+    struct pollfd p = { .fd = fd, .events = POLLIN };
     return poll(&p, 1, 0) > 0 ? 1 : 0;
 }
 
@@ -211,6 +213,8 @@ static int perform(struct engine *e, const char *method, const char *path, const
     char errbuf[CURL_ERROR_SIZE] = "";
 
     hdrs = curl_slist_append(hdrs, "Expect:");
+    if (c->stream && c->stream->header)
+        hdrs = curl_slist_append(hdrs, c->stream->header);
     if (json)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     (void) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, e->socket);
@@ -232,7 +236,7 @@ static int perform(struct engine *e, const char *method, const char *path, const
     (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
     (void) curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header_stream);
     (void) curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
-    if (c->stream && c->stream->abort_fd >= 0) {
+    if ((c->stream && c->stream->abort_fd >= 0) || (!c->stream && c->abort_fd >= 0)) {
         (void) curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         (void) curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
         (void) curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
@@ -290,7 +294,7 @@ static void set_reply_error(struct call *c, long status, const char *method, con
 
 int engine_ping(struct engine *e, struct error *err)
 {
-    struct call c = { 0 };
+    struct call c = { .abort_fd = -1 };
     long status = 0;
     int r = perform(e, "GET", "/_ping", NULL, &c, true, &status, err);
     free(c.body);
@@ -310,7 +314,7 @@ int engine_ping(struct engine *e, struct error *err)
 int engine_call(struct engine *e, const char *method, const char *path, const cJSON *body,
                 cJSON **ret_json, struct error *err)
 {
-    struct call c = { 0 };
+    struct call c = { .abort_fd = -1 };
     long status = 0;
     int r = perform(e, method, path, body, &c, false, &status, err);
     if (r < 0) {
@@ -328,7 +332,7 @@ int engine_call(struct engine *e, const char *method, const char *path, const cJ
 int engine_stream(struct engine *e, const char *method, const char *path, const cJSON *body,
                   const struct engine_stream *s, struct error *err)
 {
-    struct call c = { .stream = s };
+    struct call c = { .stream = s, .abort_fd = -1 };
     long status = 0;
     int r = perform(e, method, path, body, &c, false, &status, err);
     if (r == 0 && c.line_len > 0 && c.stopped == 0 && s->line && status < 400) {
@@ -385,13 +389,15 @@ void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len)
     }
 }
 
-int engine_logs(struct engine *e, const char *id, int out_fd, int err_fd, struct error *err)
+int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd,
+                int abort_fd, struct error *err)
 {
     struct engine_demux d;
     engine_demux_init(&d, out_fd, err_fd);
-    struct call c = { .demux = &d };
+    struct call c = { .demux = &d, .abort_fd = abort_fd };
     long status = 0;
-    _cleanup_free_ char *path = xasprintf("/containers/%s/logs?stdout=1&stderr=1", id);
+    _cleanup_free_ char *path =
+        xasprintf("/containers/%s/logs?stdout=1&stderr=1%s", id, follow ? "&follow=1" : "");
     int r = perform(e, "GET", path, NULL, &c, false, &status, err);
     if (r < 0)
         return r;

@@ -54,13 +54,17 @@ struct engine_stream {
     void (*headers_done)(void *userdata, long status);
     void *userdata;
     int abort_fd;
+    const char *header; /* one extra request header ("X-Registry-Auth: ..."), or NULL */
 };
 int engine_stream(struct engine *e, const char *method, const char *path, const cJSON *body,
                   const struct engine_stream *s, struct error *err);
 
 /* GET /containers/{id}/logs of a container without a TTY, demultiplexed:
- * stream 1 to out_fd, 2 to err_fd. Returns the HTTP status. */
-int engine_logs(struct engine *e, const char *id, int out_fd, int err_fd, struct error *err);
+ * stream 1 to out_fd, 2 to err_fd. With follow, returns once the
+ * container has stopped (or abort_fd, if >= 0, became readable).
+ * Returns the HTTP status. */
+int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd,
+                int abort_fd, struct error *err);
 
 /* The frame decoder behind engine_logs, exposed for tests: feed it
  * arbitrary slices of a multiplexed stream. */

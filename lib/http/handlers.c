@@ -452,10 +452,16 @@ static enum MHD_Result h_logs(struct request *r)
         return http_reply_error(r, &err);
 
     const char *stream = query(r, "stream");
-    if (stream && !streq(stream, "stdout") && !streq(stream, "stderr"))
-        return http_reply_status(r, 400, "stream: must be stdout or stderr, not \"%s\"", stream);
-    bool err_stream = stream && streq(stream, "stderr");
-    const char *path = err_stream ? rec->stderr_path : rec->stdout_path;
+    if (stream && !streq(stream, "stdout") && !streq(stream, "stderr") && !streq(stream, "system"))
+        return http_reply_status(r, 400, "stream: must be stdout, stderr or system, not \"%s\"",
+                                 stream);
+    /* system: what the proxy and backend did for the task (image pulls,
+     * container events, the shim's messages), kept in its directory. */
+    _cleanup_free_ char *system_path =
+        xasprintf("%s/tasks/%s/system.log", r->ctx->cfg->data_dir, rec->id);
+    const char *path = !stream || streq(stream, "stdout") ? rec->stdout_path
+                       : streq(stream, "stderr")          ? rec->stderr_path
+                                                          : system_path;
 
     long tail = -1;
     const char *t = query(r, "tail");

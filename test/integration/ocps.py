@@ -24,6 +24,12 @@ class Tap:
         self.failed = 0
 
     def ok(self, cond, what, detail=None):
+        # One line per assertion: anything after the first line of a
+        # description (an exception's message) goes into the diagnostics.
+        what = str(what)
+        if "\n" in what:
+            first, rest = what.split("\n", 1)
+            what, detail = first, rest + ("\n" + str(detail) if detail is not None else "")
         self.n += 1
         print(("ok" if cond else "not ok") + " %d - %s" % (self.n, what), flush=True)
         if not cond:

@@ -144,7 +144,10 @@ def t_logs(tap, d):
     r = d.request("GET", "/v1/jobproxy/logs/%s?tail=2" % tid)
     tap.eq(r.text, "line4\nline5\n", "tail=2")
     r = d.request("GET", "/v1/jobproxy/logs/%s?stream=bogus" % tid)
-    tap.eq(r.status, 400, "bad stream is 400")
+    tap.ok(r.status == 400 and "stream" in r.text, "bad stream is 400 naming the parameter", r)
+    r = d.request("GET", "/v1/jobproxy/logs/%s?stream=system" % tid)
+    tap.ok(r.status == 200 and r.headers.get("content-type", "").startswith("text/plain"),
+           "stream=system serves the task's system log", r)
     tid = d.submit_id({"user": USER, "cmd": "echo a; sleep 1; echo b; sleep 1; echo c"})
     t0 = time.monotonic()
     r = d.request("GET", "/v1/jobproxy/logs/%s?follow=1" % tid)
@@ -200,14 +203,19 @@ def t_errors(tap, d):
           "cores")
     check(d.submit({"user": "root", "cmd": "true"}), 403, "root refused")
     check(d.submit({"user": "no-such-account-x", "cmd": "true"}), 400, "unknown account", "user")
+    # This daemon's dockerd socket does not exist: container tasks are refused, not queued.
+    before = d.request("GET", "/v1/jobproxy/state?limit=2048").json()["count"]
     r = d.submit({"user": USER, "container": {"image": "busybox"}})
-    tap.eq(r.status, 501, "a container task without a container backend is 501")
-    tap.ok("no container backend configured" in r.text, "501 says why", r)
-    tid = r.json().get("id")
-    st = d.state(tid) if tid else None
-    tap.ok(st is not None and st["code"] == "SYSTEM_ERROR", "the container task is stored", st)
+    tap.eq(r.status, 502, "a container task while dockerd is unreachable is 502")
+    tap.ok("container backend is unavailable" in r.text and "/nonexistent/docker.sock" in r.text,
+           "502 says why, naming the socket", r)
+    after = d.request("GET", "/v1/jobproxy/state?limit=2048").json()["count"]
+    tap.eq(after, before, "a refused container task is not stored")
+    check(d.submit({"user": USER, "container": {"image": "Bad Image"}}), 400, "bad image name",
+          "container.image")
 
 
 ocps.require_root()
 ocps.ensure_user(USER)
-ocps.run([t_ping, t_submit_and_run, t_accept, t_formats, t_list, t_logs, t_delete, t_errors])
+ocps.run([t_ping, t_submit_and_run, t_accept, t_formats, t_list, t_logs, t_delete, t_errors],
+         config="docker: {socket: /nonexistent/docker.sock}\n")

@@ -182,7 +182,7 @@ static void test_container(void)
     free(w.reply);
 
     int out = memfd_create("out", MFD_CLOEXEC), errfd = memfd_create("err", MFD_CLOEXEC);
-    st = engine_logs(e, id, out, errfd, &err);
+    st = engine_logs(e, id, false, out, errfd, -1, &err);
     _cleanup_free_ char *o = fd_text(out), *x = fd_text(errfd);
     ok(st == 200 && streq(o, "out\n") && streq(x, "err\n"),
        "logs demultiplexed: stdout \"%s\" stderr \"%s\"", o, x);

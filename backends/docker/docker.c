@@ -1,0 +1,1201 @@
+/*
+ * docker: the Docker backend. Tasks with a container run as Docker
+ * containers through the Engine API (engine.h).
+ *
+ * One runner thread per task does the whole life of its container:
+ *
+ *   image    inspect, pull by policy (progress into <task_dir>/system.log;
+ *            a pull fails on an "error" line even after a 200)
+ *   create   name ocps-<task id>, labels org.ocps-proxy.instance/.task,
+ *            every Task field mapped and enforced (see build_create)
+ *   wait     POST wait?condition=next-exit; once its reply headers have
+ *            arrived the wait is registered, and only then
+ *   start    so no exit can be missed; then logs?follow=1 into the
+ *            task's stdout/stderr files, live, in a second thread
+ *   end      the wait returns (or walltime/cancel: stop with the grace
+ *            period), inspect gives the outcome, <task_dir>/exit.json
+ *            records it, the container is removed, ended() is told.
+ *
+ * A lost connection to dockerd (dockerd stopped) does not end a task: the
+ * runner waits for dockerd to answer again and then looks at what became
+ * of its container. After a daemon restart recover() finds each task's
+ * container by name and label and follows it the same way; the outcome
+ * file makes "the container is gone" unambiguous. The backend only ever
+ * touches containers that carry its instance label.
+ */
+#include "docker.h"
+#include "engine.h"
+#include "process/confine.h"
+#include "util/log.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+
+#define LABEL_INSTANCE "org.ocps-proxy.instance"
+#define LABEL_TASK     "org.ocps-proxy.task"
+#define NOBODY_ID      65534
+
+struct dtask;
+
+struct docker_state {
+    const struct config *cfg;
+    struct backend_listener listener;
+    struct engine *engine;
+    char *instance;
+    pthread_mutex_t lock;
+    struct dtask *tasks;
+    int shutdown_fd;        /* eventfd: the daemon is stopping; runners let go */
+    atomic_bool stopping;
+};
+
+enum runner_mode {
+    RUN_START,   /* image, create, wait, start */
+    RUN_FOLLOW,  /* recovered: the container runs */
+    RUN_FINISH,  /* recovered: the container has ended */
+};
+
+struct dtask {
+    struct docker_state *ds;
+    char id[37];
+    char name[48];          /* container name: ocps-<id> */
+    char *container;        /* its Docker id, once created */
+    struct task *task;
+    char *task_dir;
+    char *out_path, *err_path;
+    struct confine_user user; /* uid:gid in the container, file access on the host */
+    enum runner_mode mode;
+    usec_t started;
+
+    int cancel_fd;          /* eventfd: cancel requested */
+    int wall_fd;            /* timerfd: walltime */
+    int abort_fd;           /* epoll over both and the shutdown: what long calls watch */
+    bool cancel;            /* under ds->lock */
+    bool walltime_hit;
+    bool dockerd_lost;      /* the connection broke while the container ran */
+    char *start_error;      /* dockerd refused to start it */
+
+    pthread_t thread;
+    pthread_t log_thread;
+    bool log_running;
+    struct dtask *next;
+};
+
+/* ---- helpers ---- */
+
+static void dtask_free(struct dtask *t)
+{
+    if (!t)
+        return;
+    free(t->container);
+    task_free(t->task);
+    free(t->task_dir);
+    free(t->out_path);
+    free(t->err_path);
+    free(t->start_error);
+    confine_user_done(&t->user);
+    closep(&t->cancel_fd);
+    closep(&t->wall_fd);
+    closep(&t->abort_fd);
+    free(t);
+}
+
+static void syslog_line(const struct dtask *t, const char *fmt, ...) _printf_(2, 3);
+static void syslog_line(const struct dtask *t, const char *fmt, ...)
+{
+    char ts[32];
+    va_list ap;
+    _cleanup_free_ char *path = xasprintf("%s/system.log", t->task_dir);
+    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    va_start(ap, fmt);
+    _cleanup_free_ char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    va_end(ap);
+    _cleanup_free_ char *line = xasprintf("%s %s\n", format_rfc3339(now_realtime(), ts),
+                                          msg ? msg : "");
+    (void) loop_write(fd, line, strlen(line));
+}
+
+void image_ref_done(struct image_ref *r)
+{
+    free(r->name);
+    free(r->tag);
+    free(r->registry);
+}
+
+static bool ref_component_ok(const char *s, size_t n)
+{
+    /* [a-z0-9]+ ([._-]|__)[a-z0-9]+ ... as Docker's reference grammar */
+    if (n == 0 || !(islower(s[0]) || isdigit(s[0])) ||
+        !(islower(s[n - 1]) || isdigit(s[n - 1])))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!(islower(s[i]) || isdigit(s[i]) || strchr("._-", s[i])))
+            return false;
+    return true;
+}
+
+int docker_image_ref_parse(const char *ref, struct image_ref *ret)
+{
+    if (isempty(ref) || strlen(ref) > 255)
+        return -EINVAL;
+    _cleanup_free_ char *s = xstrdup(ref);
+    char *tag = NULL;
+    char *at = strchr(s, '@');
+    if (at) {
+        *at = '\0';
+        tag = at + 1;
+        if (!startswith(tag, "sha256:") || strlen(tag) != 7 + 64 ||
+            strspn(tag + 7, "0123456789abcdef") != 64)
+            return -EINVAL;
+    } else {
+        char *slash = strrchr(s, '/');
+        char *colon = strrchr(slash ? slash : s, ':');
+        if (colon) {
+            *colon = '\0';
+            tag = colon + 1;
+            size_t n = strlen(tag);
+            if (n == 0 || n > 128 || !(isalnum(tag[0]) || tag[0] == '_'))
+                return -EINVAL;
+            for (size_t i = 0; i < n; i++)
+                if (!(isalnum(tag[i]) || strchr("_.-", tag[i])))
+                    return -EINVAL;
+        }
+    }
+    /* The first component is a registry host if it looks like one. */
+    const char *path = s;
+    _cleanup_free_ char *registry = NULL;
+    char *slash = strchr(s, '/');
+    if (slash && (memchr(s, '.', slash - s) || memchr(s, ':', slash - s) ||
+                  ((size_t) (slash - s) == strlen("localhost") && startswith(s, "localhost")))) {
+        registry = xstrndup(s, slash - s);
+        for (const char *c = registry; *c; c++)
+            if (!(isalnum(*c) || strchr(".-:[]", *c)))
+                return -EINVAL;
+        path = slash + 1;
+    }
+    for (const char *c = path;;) {
+        const char *e = strchr(c, '/');
+        size_t n = e ? (size_t) (e - c) : strlen(c);
+        if (!ref_component_ok(c, n))
+            return -EINVAL;
+        if (!e)
+            break;
+        c = e + 1;
+    }
+    *ret = (struct image_ref){
+        .name = xstrdup(s),
+        .tag = xstrdup(tag ? tag : "latest"),
+        .registry = registry ? TAKE_PTR(registry) : xstrdup("docker.io"),
+    };
+    return 0;
+}
+
+static const char *json_str(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Docker's never-set time is 0001-01-01T00:00:00Z. */
+static usec_t docker_time(const char *s)
+{
+    usec_t t;
+    if (!s || startswith(s, "0001-") || parse_rfc3339(s, &t) < 0)
+        return 0;
+    return t;
+}
+
+/* ---- files as the task's user ---- */
+
+struct open_args {
+    const char *path;
+    int flags;
+    int fd;
+};
+
+static int open_as(void *p)
+{
+    struct open_args *a = p;
+    a->fd = open(a->path, a->flags | O_CLOEXEC | O_NOCTTY, 0640);
+    return a->fd < 0 ? -errno : 0;
+}
+
+/* The task's own output paths are opened as its user (a request must not
+ * write where its user may not); the defaults under the data dir as us. */
+static int open_output(struct dtask *t, const char *path, bool user_path, int *ret_fd)
+{
+    struct open_args a = { path, O_WRONLY | O_CREAT | O_TRUNC, -1 };
+    int r = user_path ? confine_as_user(&t->user, open_as, &a) : open_as(&a);
+    if (r < 0)
+        return r;
+    *ret_fd = a.fd;
+    return 0;
+}
+
+struct access_args {
+    const char *path;
+    int mode;
+};
+
+static int access_as(void *p)
+{
+    struct access_args *a = p;
+    return faccessat(AT_FDCWD, a->path, a->mode, AT_EACCESS) < 0 ? -errno : 0;
+}
+
+/* ---- the engine calls of a task ---- */
+
+static char *registry_auth_header(struct docker_state *ds, const char *registry)
+{
+    for (size_t i = 0; i < ds->cfg->n_docker_registries; i++) {
+        const struct config_registry *r = &ds->cfg->docker_registries[i];
+        if (!streq(r->host, registry))
+            continue;
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "username", r->username);
+        cJSON_AddStringToObject(j, "password", r->password);
+        cJSON_AddStringToObject(j, "serveraddress", r->host);
+        _cleanup_free_ char *text = cJSON_PrintUnformatted(j);
+        cJSON_Delete(j);
+        /* base64url, as the Engine API asks */
+        static const char b64[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        size_t n = strlen(text);
+        char *out = xmalloc(strlen("X-Registry-Auth: ") + (n + 2) / 3 * 4 + 1);
+        char *o = stpcpy(out, "X-Registry-Auth: ");
+        for (size_t k = 0; k < n; k += 3) {
+            uint32_t v = (uint32_t) (unsigned char) text[k] << 16;
+            if (k + 1 < n)
+                v |= (uint32_t) (unsigned char) text[k + 1] << 8;
+            if (k + 2 < n)
+                v |= (unsigned char) text[k + 2];
+            *o++ = b64[(v >> 18) & 63];
+            *o++ = b64[(v >> 12) & 63];
+            *o++ = k + 1 < n ? b64[(v >> 6) & 63] : '=';
+            *o++ = k + 2 < n ? b64[v & 63] : '=';
+        }
+        *o = '\0';
+        return out;
+    }
+    return NULL;
+}
+
+struct pull {
+    struct dtask *t;
+    char *error;
+    char last[256];
+};
+
+static int pull_line(void *userdata, const char *line, size_t len)
+{
+    struct pull *p = userdata;
+    cJSON *j = cJSON_ParseWithLength(line, len);
+    if (!j)
+        return 0;
+    const char *error = json_str(j, "error");
+    const cJSON *detail = cJSON_GetObjectItemCaseSensitive(j, "errorDetail");
+    if (!error)
+        error = json_str(detail, "message");
+    if (error) {
+        free(p->error);
+        p->error = xstrdup(error);
+        syslog_line(p->t, "pull: error: %s", error);
+    } else {
+        const char *status = json_str(j, "status"), *id = json_str(j, "id");
+        char now[256];
+        snprintf(now, sizeof(now), "%s%s%s", id ? id : "", id ? ": " : "", status ? status : "");
+        /* Progress ticks repeat the status: one line per change. */
+        if (status && !streq(now, p->last)) {
+            syslog_line(p->t, "pull: %s", now);
+            snprintf(p->last, sizeof(p->last), "%s", now);
+        }
+    }
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* Makes the image present by the pull policy. -ENOENT/-EINVAL are the
+ * task's fault (no such image, refused by the registry), the rest the
+ * system's. */
+static int ensure_image(struct dtask *t, struct error *err)
+{
+    struct docker_state *ds = t->ds;
+    const char *image = t->task->container->image;
+    _cleanup_free_ char *esc = engine_escape(image);
+    _cleanup_free_ char *path = xasprintf("/images/%s/json", esc);
+    int st = 0;
+
+    if (ds->cfg->docker_pull != DOCKER_PULL_ALWAYS) {
+        st = engine_call(ds->engine, "GET", path, NULL, NULL, err);
+        if (st < 0)
+            return st;
+        if (st == 200)
+            return 0;
+        if (st != 404)
+            return error_set(err, -EREMOTEIO, "inspect image %s: %s", image, error_message(err));
+        if (ds->cfg->docker_pull == DOCKER_PULL_NEVER)
+            return error_set(err, -ENOENT,
+                             "image %s is not present on this host and the pull policy is never",
+                             image);
+    }
+
+    struct image_ref ref;
+    if (docker_image_ref_parse(image, &ref) < 0)
+        return error_set(err, -EINVAL, "invalid image reference \"%s\"", image);
+    _cleanup_free_ char *n = engine_escape(ref.name), *tag = engine_escape(ref.tag);
+    _cleanup_free_ char *create = xasprintf("/images/create?fromImage=%s&tag=%s", n, tag);
+    _cleanup_free_ char *auth = registry_auth_header(ds, ref.registry);
+    image_ref_done(&ref);
+
+    struct pull p = { .t = t };
+    struct engine_stream s = { .line = pull_line, .userdata = &p, .abort_fd = t->abort_fd,
+                               .header = auth };
+    syslog_line(t, "pull: %s", image);
+    st = engine_stream(ds->engine, "POST", create, NULL, &s, err);
+    if (st < 0) {
+        free(p.error);
+        return st;
+    }
+    if (st >= 400 || p.error) {
+        int code = st == 404 || st == 400 || p.error ? -ENOENT : -EREMOTEIO;
+        int r = error_set(err, code, "pull %s: %s", image,
+                          p.error ? p.error : error_message(err));
+        free(p.error);
+        return r;
+    }
+    syslog_line(t, "pull: %s done", image);
+    return 0;
+}
+
+static cJSON *build_create(struct dtask *t)
+{
+    struct docker_state *ds = t->ds;
+    const struct task *task = t->task;
+    const struct task_container *c = task->container;
+    char buf[64];
+
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "Image", c->image);
+    if (c->cmd.argv) {
+        cJSON *cmd = cJSON_AddArrayToObject(j, "Cmd");
+        if (c->cmd.shell) {
+            cJSON_AddItemToArray(cmd, cJSON_CreateString("/bin/sh"));
+            cJSON_AddItemToArray(cmd, cJSON_CreateString("-c"));
+        }
+        for (char **a = c->cmd.argv; *a; a++)
+            cJSON_AddItemToArray(cmd, cJSON_CreateString(*a));
+    }
+    cJSON *env = cJSON_AddArrayToObject(j, "Env");
+    for (size_t i = 0; i < task->n_env; i++) {
+        _cleanup_free_ char *kv = xasprintf("%s=%s", task->env[i].key, task->env[i].value);
+        cJSON_AddItemToArray(env, cJSON_CreateString(kv));
+    }
+    _cleanup_free_ char *idenv = xasprintf("OCPS_TASK_ID=%s", t->id);
+    cJSON_AddItemToArray(env, cJSON_CreateString(idenv));
+    if (task->workdir)
+        cJSON_AddStringToObject(j, "WorkingDir", task->workdir);
+    snprintf(buf, sizeof(buf), "%u:%u", (unsigned) t->user.uid, (unsigned) t->user.gid);
+    cJSON_AddStringToObject(j, "User", buf);
+    cJSON_AddBoolToObject(j, "Tty", false);
+    cJSON_AddBoolToObject(j, "AttachStdin", false);
+    cJSON_AddBoolToObject(j, "OpenStdin", false);
+    cJSON *labels = cJSON_AddObjectToObject(j, "Labels");
+    cJSON_AddStringToObject(labels, LABEL_INSTANCE, ds->instance);
+    cJSON_AddStringToObject(labels, LABEL_TASK, t->id);
+    for (size_t i = 0; i < task->n_tags; i++) {
+        _cleanup_free_ char *k = xasprintf("org.ocps-proxy.tag.%s", task->tags[i].key);
+        cJSON_AddStringToObject(labels, k, task->tags[i].value);
+    }
+
+    cJSON *hc = cJSON_AddObjectToObject(j, "HostConfig");
+    if (c->n_ports) {
+        cJSON *exposed = cJSON_AddObjectToObject(j, "ExposedPorts");
+        cJSON *bindings = cJSON_AddObjectToObject(hc, "PortBindings");
+        for (size_t i = 0; i < c->n_ports; i++) {
+            snprintf(buf, sizeof(buf), "%u/tcp", (unsigned) c->ports[i].container);
+            if (!cJSON_GetObjectItemCaseSensitive(exposed, buf))
+                cJSON_AddObjectToObject(exposed, buf);
+            cJSON *list = cJSON_GetObjectItemCaseSensitive(bindings, buf);
+            if (!list)
+                list = cJSON_AddArrayToObject(bindings, buf);
+            cJSON *b = cJSON_CreateObject();
+            cJSON_AddStringToObject(b, "HostIp", ds->cfg->docker_port_address);
+            char port[16];
+            snprintf(port, sizeof(port), "%u", (unsigned) c->ports[i].host);
+            cJSON_AddStringToObject(b, "HostPort", port);
+            cJSON_AddItemToArray(list, b);
+        }
+    }
+    if (c->n_mounts) {
+        /* Mounts, not Binds: a missing source is an error, never a new directory. */
+        cJSON *mounts = cJSON_AddArrayToObject(hc, "Mounts");
+        for (size_t i = 0; i < c->n_mounts; i++) {
+            cJSON *m = cJSON_CreateObject();
+            cJSON_AddStringToObject(m, "Type", "bind");
+            cJSON_AddStringToObject(m, "Source", c->mounts[i].host);
+            cJSON_AddStringToObject(m, "Target", c->mounts[i].container);
+            cJSON_AddBoolToObject(m, "ReadOnly", c->mounts[i].mode == MOUNT_RO);
+            cJSON_AddItemToArray(mounts, m);
+        }
+    }
+    if (ds->cfg->docker_network)
+        cJSON_AddStringToObject(hc, "NetworkMode", ds->cfg->docker_network);
+    cJSON_AddNumberToObject(hc, "NanoCpus", (double) (int64_t) (task->cores * 1e9 + 0.5));
+    cJSON_AddNumberToObject(hc, "Memory", (double) task->memory);
+    cJSON_AddNumberToObject(hc, "MemorySwap", (double) task->memory); /* no hidden swap */
+    if (ds->cfg->pids_limit)
+        cJSON_AddNumberToObject(hc, "PidsLimit", (double) ds->cfg->pids_limit);
+    if (task->cputime) {
+        /* Soft below hard: SIGXCPU (exit 152) at the limit names the cause. */
+        cJSON *ul = cJSON_AddArrayToObject(hc, "Ulimits");
+        cJSON *cpu = cJSON_CreateObject();
+        cJSON_AddStringToObject(cpu, "Name", "cpu");
+        cJSON_AddNumberToObject(cpu, "Soft", (double) task->cputime);
+        cJSON_AddNumberToObject(cpu, "Hard", (double) task->cputime + 1);
+        cJSON_AddItemToArray(ul, cpu);
+    }
+    if (t->user.n_groups > 0) {
+        cJSON *ga = cJSON_AddArrayToObject(hc, "GroupAdd");
+        for (int i = 0; i < t->user.n_groups; i++) {
+            snprintf(buf, sizeof(buf), "%u", (unsigned) t->user.groups[i]);
+            cJSON_AddItemToArray(ga, cJSON_CreateString(buf));
+        }
+    }
+    cJSON *capdrop = cJSON_AddArrayToObject(hc, "CapDrop");
+    cJSON_AddItemToArray(capdrop, cJSON_CreateString("ALL"));
+    cJSON *secopt = cJSON_AddArrayToObject(hc, "SecurityOpt");
+    cJSON_AddItemToArray(secopt, cJSON_CreateString("no-new-privileges"));
+    cJSON_AddBoolToObject(hc, "Init", true);
+    cJSON_AddBoolToObject(hc, "AutoRemove", false);
+    return j;
+}
+
+/* ---- outcome ---- */
+
+static void classify(struct dtask *t, const cJSON *state, struct task_outcome *o, char **reason)
+{
+    const struct task *task = t->task;
+    const cJSON *ec = cJSON_GetObjectItemCaseSensitive(state, "ExitCode");
+    int code = cJSON_IsNumber(ec) ? ec->valueint : -1;
+    bool oom = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "OOMKilled"));
+    const char *error = json_str(state, "Error");
+    usec_t started = docker_time(json_str(state, "StartedAt"));
+    usec_t finished = docker_time(json_str(state, "FinishedAt"));
+
+    o->exit_code = code;
+    o->signal = code > 128 && code < 128 + 65 ? code - 128 : 0;
+    o->started = started ? started : t->started;
+    o->finished = finished ? finished : now_realtime();
+    o->state = TASK_EXECUTOR_ERROR;
+    _cleanup_free_ char *mem = task_outcome_bytes(task->memory);
+
+    bool cancel;
+    pthread_mutex_lock(&t->ds->lock);
+    cancel = t->cancel;
+    pthread_mutex_unlock(&t->ds->lock);
+
+    if (cancel) {
+        o->state = TASK_CANCELED;
+        *reason = xstrdup("cancelled by request");
+    } else if (t->walltime_hit) {
+        *reason = xasprintf("killed: walltime limit %" PRIu64 " s exceeded", task->walltime);
+    } else if (t->start_error || (!started && error && *error)) {
+        o->exit_code = -1;
+        o->signal = 0;
+        *reason = xasprintf("start failed: %s", t->start_error ? t->start_error : error);
+    } else if (oom) {
+        *reason = xasprintf("killed: memory limit %s exceeded (OOM)", mem);
+    } else if (task->cputime && o->signal == SIGXCPU) {
+        *reason = xasprintf("killed: cputime limit %" PRIu64 " s exceeded", task->cputime);
+    } else if (t->dockerd_lost) {
+        o->state = TASK_SYSTEM_ERROR;
+        *reason = xasprintf("dockerd stopped while the task ran; its container ended with "
+                            "status %d",
+                            code);
+    } else if (o->signal) {
+        *reason = xasprintf("killed by signal %d (%s)", o->signal,
+                            sigabbrev_np(o->signal) ? sigabbrev_np(o->signal) : "?");
+    } else if (code == 0) {
+        o->state = TASK_COMPLETE;
+        *reason = xstrdup("exited with status 0");
+    } else {
+        *reason = xasprintf("exited with status %d", code);
+    }
+    o->reason = *reason;
+}
+
+static void remove_container(struct dtask *t);
+
+/* The outcome file first (a restart finds it), then the container goes,
+ * then the supervisor hears: nothing is left to do after ended(). */
+static void report(struct dtask *t, const struct task_outcome *o)
+{
+    int r = task_outcome_write(t->task_dir, o);
+    if (r < 0)
+        log_error("task %s: cannot record the outcome: %s", t->id, strerror(-r));
+    syslog_line(t, "%s: %s", task_state_to_string(o->state), o->reason);
+    remove_container(t);
+    t->ds->listener.ended(t->ds->listener.userdata, t->id, o);
+}
+
+static void fail(struct dtask *t, enum task_state state, const char *reason)
+{
+    struct task_outcome o = {
+        .state = state,
+        .exit_code = -1,
+        .reason = reason,
+        .started = t->started,
+        .finished = now_realtime(),
+    };
+    report(t, &o);
+}
+
+/* ---- the runner ---- */
+
+static void *log_main(void *arg)
+{
+    struct dtask *t = arg;
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_close_ int out = -1, errfd = -1;
+    int r = open_output(t, t->out_path, t->task->stdout_path != NULL, &out);
+    if (r >= 0)
+        r = open_output(t, t->err_path, t->task->stderr_path != NULL, &errfd);
+    if (r < 0) {
+        syslog_line(t, "cannot open the output files: %s", strerror(-r));
+        return NULL;
+    }
+    r = engine_logs(t->ds->engine, t->container, true, out, errfd, t->ds->shutdown_fd, &err);
+    if (r < 0 || r >= 400)
+        syslog_line(t, "logs: %s", error_message(&err));
+    return NULL;
+}
+
+static void start_logs(struct dtask *t)
+{
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    t->log_running = pthread_create(&t->log_thread, &a, log_main, t) == 0;
+    pthread_attr_destroy(&a);
+}
+
+static void running(struct dtask *t)
+{
+    if (!t->started)
+        t->started = now_realtime();
+    t->ds->listener.running(t->ds->listener.userdata, t->id, t->started);
+}
+
+struct waiter {
+    struct dtask *t;
+    bool start;        /* start the container once the wait is registered */
+    bool started;
+    long exit_code;
+    bool have_exit;
+};
+
+static int wait_line(void *userdata, const char *line, size_t len)
+{
+    struct waiter *w = userdata;
+    cJSON *j = cJSON_ParseWithLength(line, len);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "StatusCode");
+    if (cJSON_IsNumber(c)) {
+        w->exit_code = (long) c->valuedouble;
+        w->have_exit = true;
+    }
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* The wait's headers are in: it is registered, so starting now cannot
+ * lose the exit. (A second easy handle inside a callback of the first is
+ * fine: they share nothing.) */
+static void wait_registered(void *userdata, long status)
+{
+    struct waiter *w = userdata;
+    struct dtask *t = w->t;
+    if (!w->start || w->started)
+        return;
+    w->started = true;
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *path = xasprintf("/containers/%s/start", t->container);
+    int st = engine_call(t->ds->engine, "POST", path, NULL, NULL, &err);
+    if (st == 204 || st == 304) {
+        running(t);
+        start_logs(t);
+        return;
+    }
+    /* Nothing will exit: stop waiting. */
+    t->start_error = xstrdup(st < 0 ? error_message(&err) : error_message(&err));
+    (void) eventfd_write(t->cancel_fd, 1);
+}
+
+static int stop_container(struct dtask *t)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *path =
+        xasprintf("/containers/%s/stop?t=%u", t->container, t->ds->cfg->kill_grace);
+    int st = engine_call(t->ds->engine, "POST", path, NULL, NULL, &err);
+    if (st < 0 || (st >= 400 && st != 404))
+        log_warn("task %s: stop: %s", t->id, error_message(&err));
+    return st;
+}
+
+/* Until dockerd answers again (true) or the daemon stops (false). A
+ * cancel waits too: only dockerd can stop the container. */
+static bool wait_for_dockerd(struct dtask *t)
+{
+    for (unsigned delay = 200;; delay = MIN(delay * 2, 5000)) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        if (engine_ping(t->ds->engine, &err) >= 0)
+            return true;
+        struct pollfd p = { .fd = t->ds->shutdown_fd, .events = POLLIN };
+        if (poll(&p, 1, (int) delay) > 0 || atomic_load(&t->ds->stopping))
+            return false;
+    }
+}
+
+static int inspect(struct dtask *t, cJSON **ret, struct error *err)
+{
+    _cleanup_free_ char *path = xasprintf("/containers/%s/json", t->container);
+    return engine_call(t->ds->engine, "GET", path, NULL, ret, err);
+}
+
+static void remove_container(struct dtask *t)
+{
+    if (t->ds->cfg->docker_keep_containers || !t->container)
+        return;
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *path = xasprintf("/containers/%s?force=1&v=1", t->container);
+    int st = engine_call(t->ds->engine, "DELETE", path, NULL, NULL, &err);
+    if (st < 0 || (st >= 400 && st != 404))
+        log_warn("task %s: remove container %s: %s", t->id, t->container, error_message(&err));
+}
+
+/* Create, then wait-and-start. Returns 0 with the container started and
+ * the wait done (or aborted), or a negative errno with err set: -ENOENT
+ * and -EINVAL are the task's fault. */
+static int create_container(struct dtask *t, struct error *err)
+{
+    cJSON *body = build_create(t);
+    _cleanup_free_ char *path = xasprintf("/containers/create?name=%s", t->name);
+    cJSON *reply = NULL;
+    int st = engine_call(t->ds->engine, "POST", path, body, &reply, err);
+    if (st == 409) {
+        /* Left over from an attempt that provably never ran (recover). */
+        _cleanup_free_ char *del = xasprintf("/containers/%s?force=1&v=1", t->name);
+        (void) engine_call(t->ds->engine, "DELETE", del, NULL, NULL, err);
+        st = engine_call(t->ds->engine, "POST", path, body, &reply, err);
+    }
+    cJSON_Delete(body);
+    if (st < 0)
+        return st;
+    if (st != 201) {
+        cJSON_Delete(reply);
+        return error_set(err, st == 400 || st == 404 ? -EINVAL : -EREMOTEIO, "create: %s",
+                         error_message(err));
+    }
+    const char *id = json_str(reply, "Id");
+    t->container = xstrdup(id ? id : t->name);
+    cJSON_Delete(reply);
+    syslog_line(t, "container %s created", t->container);
+    return 0;
+}
+
+/* Follows the container to its end: a wait (next-exit when we start it,
+ * not-running otherwise), walltime and cancel through abort_fd, dockerd
+ * going away and coming back. */
+static bool follow(struct dtask *t, bool start)
+{
+    struct waiter w = { .t = t, .start = start };
+    for (;;) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        _cleanup_free_ char *path = xasprintf("/containers/%s/wait?condition=%s", t->container,
+                                              w.start && !w.started ? "next-exit" : "not-running");
+        struct engine_stream s = { .line = wait_line, .headers_done = wait_registered,
+                                   .userdata = &w, .abort_fd = t->abort_fd };
+        int st = engine_stream(t->ds->engine, "POST", path, NULL, &s, &err);
+        if (st >= 200 && st < 300 && w.have_exit)
+            return true;
+        if (atomic_load(&t->ds->stopping))
+            return false; /* the container runs on; the next daemon follows it */
+        if (st == -ECANCELED) {
+            if (t->start_error)
+                return true;
+            uint64_t v;
+            if (eventfd_read(t->wall_fd, &v) == 0 || t->walltime_hit) {
+                t->walltime_hit = true;
+                syslog_line(t, "walltime limit %" PRIu64 " s reached: stopping",
+                            t->task->walltime);
+            } else
+                syslog_line(t, "cancelled: stopping (grace %u s)", t->ds->cfg->kill_grace);
+            if (stop_container(t) >= 0)
+                return true;
+            /* dockerd is gone: fall through to wait for it */
+        } else if (st == 404) {
+            return true; /* removed behind our back: inspect will say so */
+        } else if (st >= 0) {
+            log_warn("task %s: wait: HTTP %d %s", t->id, st, error_message(&err));
+        }
+        /* The connection broke: dockerd stopped or restarted. */
+        if (!t->dockerd_lost)
+            syslog_line(t, "lost dockerd (%s); waiting for it", error_message(&err));
+        t->dockerd_lost = true;
+        if (!wait_for_dockerd(t))
+            return false;
+        syslog_line(t, "dockerd answers again");
+        cJSON *info = NULL;
+        int ist = inspect(t, &info, &err);
+        const cJSON *state = cJSON_GetObjectItemCaseSensitive(info, "State");
+        bool live = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "Running"));
+        cJSON_Delete(info);
+        if (ist == 404 || (ist == 200 && !live))
+            return true;
+        if (ist == 200 && live) {
+            t->dockerd_lost = false; /* it survived (live-restore): follow on */
+            w.start = false;
+        }
+    }
+}
+
+/* Docker's init (tini, HostConfig.Init) runs the command, so an exec that
+ * fails is its exit 127 with "[FATAL tini (N)] exec X failed: why" as the
+ * first line of stderr, not an error from start: read it back as one. */
+static char *init_exec_error(struct dtask *t, int exit_code)
+{
+    if (exit_code != 127)
+        return NULL;
+    _cleanup_free_ char *data = NULL;
+    if (read_file(t->err_path, 4096, &data, NULL) < 0 && !data)
+        return NULL;
+    if (!data || !startswith(data, "[FATAL tini ("))
+        return NULL;
+    const char *msg = strstr(data, "] ");
+    if (!msg)
+        return NULL;
+    msg += 2;
+    return xstrndup(msg, strcspn(msg, "\n"));
+}
+
+static void finish(struct dtask *t)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    if (t->log_running) {
+        pthread_join(t->log_thread, NULL);
+        t->log_running = false;
+    }
+    cJSON *info = NULL;
+    int st = inspect(t, &info, &err);
+    if (st == -EREMOTEIO) {
+        /* dockerd went away as the container ended: it stopped it. */
+        t->dockerd_lost = true;
+        syslog_line(t, "lost dockerd (%s); waiting for it", error_message(&err));
+        if (!wait_for_dockerd(t))
+            return;
+        st = inspect(t, &info, &err);
+    }
+    if (st == 404 || st < 0 || st >= 400) {
+        cJSON_Delete(info);
+        _cleanup_free_ char *reason =
+            st == 404 ? xstrdup("its container disappeared (removed outside the proxy)")
+                      : xasprintf("cannot inspect its container: %s", error_message(&err));
+        fail(t, TASK_SYSTEM_ERROR, reason);
+        return;
+    }
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(info, "State");
+    if (t->mode == RUN_FINISH)
+        log_main(t); /* ended while we were away: the files whole from dockerd's copy */
+    const cJSON *ec = cJSON_GetObjectItemCaseSensitive(state, "ExitCode");
+    if (!t->start_error)
+        t->start_error = init_exec_error(t, cJSON_IsNumber(ec) ? ec->valueint : -1);
+    struct task_outcome o = { 0 };
+    _cleanup_free_ char *reason = NULL;
+    classify(t, state, &o, &reason);
+    cJSON_Delete(info);
+    report(t, &o);
+}
+
+static void *runner_main(void *arg)
+{
+    struct dtask *t = arg;
+    _cleanup_error_ struct error err = ERROR_INIT;
+
+    if (t->mode == RUN_START) {
+        int r = ensure_image(t, &err);
+        if (r >= 0)
+            r = create_container(t, &err);
+        if (r == -ECANCELED && atomic_load(&t->ds->stopping))
+            return NULL; /* no container yet: the next daemon starts it afresh */
+        if (r == -ECANCELED) {
+            fail(t, TASK_CANCELED, "cancelled by request");
+            return NULL;
+        }
+        if (r < 0) {
+            bool task_fault = r == -ENOENT || r == -EINVAL;
+            _cleanup_free_ char *reason = xstrdup(error_message(&err));
+            log_warn("task %s: %s", t->id, reason);
+            fail(t, task_fault ? TASK_EXECUTOR_ERROR : TASK_SYSTEM_ERROR, reason);
+            return NULL;
+        }
+        if (!follow(t, true))
+            return NULL;
+    } else if (t->mode == RUN_FOLLOW) {
+        running(t);
+        start_logs(t);
+        if (!follow(t, false))
+            return NULL;
+    }
+    finish(t);
+    return NULL;
+}
+
+/* ---- backend slots ---- */
+
+static struct dtask *find(struct docker_state *ds, const char *id)
+{
+    for (struct dtask *t = ds->tasks; t; t = t->next)
+        if (streq(t->id, id))
+            return t;
+    return NULL;
+}
+
+static int docker_init(const struct config *cfg, const struct backend_listener *l,
+                       void **ret_state, struct error *err)
+{
+    struct docker_state *ds = xcalloc(1, sizeof(*ds));
+    ds->cfg = cfg;
+    ds->listener = *l;
+    pthread_mutex_init(&ds->lock, NULL);
+    ds->shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (ds->shutdown_fd < 0) {
+        int r = error_set_errno(err, -errno, "eventfd");
+        free(ds);
+        return r;
+    }
+    int r = engine_new(cfg->docker_socket, &ds->engine, err);
+    if (r < 0) {
+        close(ds->shutdown_fd);
+        free(ds);
+        return r;
+    }
+    if (cfg->docker_instance)
+        ds->instance = xstrdup(cfg->docker_instance);
+    else {
+        /* Stable per data dir: two proxies on one host never share containers. */
+        uint64_t h = 1469598103934665603ULL;
+        for (const char *c = cfg->data_dir; *c; c++)
+            h = (h ^ (unsigned char) *c) * 1099511628211ULL;
+        ds->instance = xasprintf("%016" PRIx64, h);
+    }
+    _cleanup_error_ struct error perr = ERROR_INIT;
+    if (engine_ping(ds->engine, &perr) < 0)
+        log_warn("docker backend: %s; container tasks are refused until it answers",
+                 error_message(&perr));
+    else
+        log_info("docker backend: dockerd at %s, API %s, instance %s",
+                 engine_socket(ds->engine), engine_api_version(ds->engine), ds->instance);
+    *ret_state = ds;
+    return 0;
+}
+
+static void docker_free(void *state)
+{
+    struct docker_state *ds = state;
+    if (!ds)
+        return;
+    /* Runners let go of their containers (which keep running and are
+     * recovered by the next daemon) and end. */
+    atomic_store(&ds->stopping, true);
+    (void) eventfd_write(ds->shutdown_fd, 1);
+    pthread_mutex_lock(&ds->lock);
+    struct dtask *list = ds->tasks;
+    ds->tasks = NULL;
+    pthread_mutex_unlock(&ds->lock);
+    for (struct dtask *t = list, *n; t; t = n) {
+        n = t->next;
+        pthread_join(t->thread, NULL);
+        if (t->log_running)
+            pthread_join(t->log_thread, NULL);
+        dtask_free(t);
+    }
+    closep(&ds->shutdown_fd);
+    engine_free(ds->engine);
+    free(ds->instance);
+    pthread_mutex_destroy(&ds->lock);
+    free(ds);
+}
+
+static bool docker_handles(const struct task *t)
+{
+    return t->container != NULL;
+}
+
+static int lookup_user(struct docker_state *ds, const char *name, struct confine_user *ret,
+                       struct error *err)
+{
+    int r = confine_account_lookup(name, ds->cfg->allow_root, ds->cfg->denied_users, ret, err);
+    if (r == -EINVAL) {
+        /* No such account here: the container runs as nobody. */
+        error_clear(err);
+        *ret = (struct confine_user){ .uid = NOBODY_ID, .gid = NOBODY_ID, .name = xstrdup(name) };
+        r = 0;
+    }
+    /* change: host file access is checked as this account (needs root). */
+    if (r >= 0)
+        ret->change = geteuid() == 0;
+    return r;
+}
+
+static int docker_check(void *state, const struct task *t, struct error *err)
+{
+    struct docker_state *ds = state;
+    struct image_ref ref;
+    if (docker_image_ref_parse(t->container->image, &ref) < 0)
+        return error_set(err, -EINVAL, "container.image: \"%s\" is not a valid image reference",
+                         t->container->image);
+    image_ref_done(&ref);
+
+    struct confine_user u;
+    int r = lookup_user(ds, t->user, &u, err);
+    if (r < 0)
+        return r;
+    /* A mount shows the container what its user could reach on the host,
+     * nothing more: checked as that user, path and all. */
+    for (size_t i = 0; i < t->container->n_mounts && r >= 0; i++) {
+        const struct task_mount *m = &t->container->mounts[i];
+        struct stat st;
+        if (stat(m->host, &st) < 0) {
+            r = error_set_errno(err, -errno == -ENOENT ? -EINVAL : -errno,
+                                "container.mounts[%zu].host: %s", i, m->host);
+            break;
+        }
+        int mode = R_OK | (S_ISDIR(st.st_mode) ? X_OK : 0) | (m->mode == MOUNT_RW ? W_OK : 0);
+        struct access_args a = { m->host, mode };
+        int ar = confine_as_user(&u, access_as, &a);
+        if (ar < 0)
+            r = error_set(err, -EACCES, "container.mounts[%zu].host: user %s may not %s %s", i,
+                          t->user, m->mode == MOUNT_RW ? "read and write" : "read", m->host);
+    }
+    confine_user_done(&u);
+    if (r < 0)
+        return r;
+
+    _cleanup_error_ struct error perr = ERROR_INIT;
+    if (!ds->cfg->docker_queue_when_down && engine_ping(ds->engine, &perr) < 0)
+        return error_set(err, -EREMOTEIO, "the container backend is unavailable: %s",
+                         error_message(&perr));
+    return 0;
+}
+
+static struct dtask *dtask_new(struct docker_state *ds, const struct backend_start *s,
+                               enum runner_mode mode, struct error *err)
+{
+    struct dtask *t = xcalloc(1, sizeof(*t));
+    t->ds = ds;
+    t->cancel_fd = t->wall_fd = t->abort_fd = -1;
+    snprintf(t->id, sizeof(t->id), "%s", s->id);
+    snprintf(t->name, sizeof(t->name), "ocps-%s", s->id);
+    t->task = task_copy(s->task);
+    t->task_dir = xstrdup(s->task_dir);
+    t->out_path = xstrdup(s->stdout_path);
+    t->err_path = xstrdup(s->stderr_path);
+    t->mode = mode;
+    if (lookup_user(ds, s->task->user, &t->user, err) < 0) {
+        dtask_free(t);
+        return NULL;
+    }
+    t->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    t->abort_fd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = { .events = EPOLLIN };
+    if (t->cancel_fd < 0 || t->wall_fd < 0 || t->abort_fd < 0 ||
+        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, t->cancel_fd, &ev) < 0 ||
+        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, t->wall_fd, &ev) < 0 ||
+        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, ds->shutdown_fd, &ev) < 0) {
+        error_set_errno(err, -errno, "task %s: eventfd/timerfd/epoll", s->id);
+        dtask_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void arm_walltime(struct dtask *t, usec_t started)
+{
+    if (!t->task->walltime)
+        return;
+    usec_t limit = (usec_t) t->task->walltime * USEC_PER_SEC;
+    usec_t used = started ? MAX(now_realtime() - started, 0) : 0;
+    usec_t left = MAX(limit - used, 1);
+    struct itimerspec its = { .it_value = { left / USEC_PER_SEC, (left % USEC_PER_SEC) * 1000 } };
+    (void) timerfd_settime(t->wall_fd, 0, &its, NULL);
+}
+
+/* The runner owns t from here; it unlinks itself in release(). */
+static int launch(struct docker_state *ds, struct dtask *t, struct error *err)
+{
+    pthread_mutex_lock(&ds->lock);
+    t->next = ds->tasks;
+    ds->tasks = t;
+    pthread_mutex_unlock(&ds->lock);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    int r = pthread_create(&t->thread, &a, runner_main, t);
+    pthread_attr_destroy(&a);
+    if (r != 0) {
+        pthread_mutex_lock(&ds->lock);
+        for (struct dtask **p = &ds->tasks; *p; p = &(*p)->next)
+            if (*p == t) {
+                *p = t->next;
+                break;
+            }
+        pthread_mutex_unlock(&ds->lock);
+        dtask_free(t);
+        return error_set_errno(err, -r, "cannot start a runner thread");
+    }
+    return 0;
+}
+
+static int docker_start(void *state, const struct backend_start *s, char **ret_handle,
+                        struct error *err)
+{
+    struct docker_state *ds = state;
+    struct dtask *t = dtask_new(ds, s, RUN_START, err);
+    if (!t)
+        return err->code;
+    arm_walltime(t, 0);
+    char *handle = xstrdup(t->name);
+    int r = launch(ds, t, err);
+    if (r < 0) {
+        free(handle);
+        return r;
+    }
+    *ret_handle = handle;
+    return 0;
+}
+
+static int docker_cancel(void *state, const char *id, const char *handle, struct error *err)
+{
+    struct docker_state *ds = state;
+    pthread_mutex_lock(&ds->lock);
+    struct dtask *t = find(ds, id);
+    if (t) {
+        t->cancel = true;
+        (void) eventfd_write(t->cancel_fd, 1);
+    }
+    pthread_mutex_unlock(&ds->lock);
+    if (!t)
+        return error_set(err, -ENOENT, "task %s has no runner", id);
+    return 0;
+}
+
+static int docker_recover(void *state, const struct backend_start *s, const char *handle,
+                          struct error *err)
+{
+    struct docker_state *ds = state;
+    struct task_outcome o;
+
+    /* Recorded before the container was removed: the outcome stands. */
+    if (task_outcome_read(s->task_dir, &o) >= 0) {
+        ds->listener.ended(ds->listener.userdata, s->id, &o);
+        free((char *) o.reason);
+        _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", s->id);
+        (void) engine_call(ds->engine, "DELETE", del, NULL, NULL, err);
+        error_clear(err);
+        return 0;
+    }
+    int r = engine_ping(ds->engine, err);
+    if (r < 0)
+        return error_wrap(err, "recover");
+
+    struct dtask *t = dtask_new(ds, s, RUN_FOLLOW, err);
+    if (!t)
+        return err->code;
+    cJSON *info = NULL;
+    _cleanup_free_ char *path = xasprintf("/containers/%s/json", t->name);
+    int st = engine_call(ds->engine, "GET", path, NULL, &info, err);
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(info, "Config"), "Labels");
+    const char *inst = json_str(labels, LABEL_INSTANCE), *tid = json_str(labels, LABEL_TASK);
+    if (st == 404 || (st == 200 && (!inst || !streq(inst, ds->instance) || !tid ||
+                                    !streq(tid, s->id)))) {
+        /* No container of ours: it was never created (the image was being
+         * pulled), so it never ran. */
+        cJSON_Delete(info);
+        dtask_free(t);
+        error_clear(err);
+        return -ENOENT;
+    }
+    if (st != 200) {
+        cJSON_Delete(info);
+        dtask_free(t);
+        return st < 0 ? st : error_set(err, -EREMOTEIO, "inspect %s", path);
+    }
+    const char *cid = json_str(info, "Id");
+    t->container = xstrdup(cid ? cid : t->name);
+    const cJSON *cstate = cJSON_GetObjectItemCaseSensitive(info, "State");
+    _cleanup_free_ char *status = json_str(cstate, "Status") ? xstrdup(json_str(cstate, "Status"))
+                                                               : NULL;
+    t->started = docker_time(json_str(cstate, "StartedAt"));
+    cJSON_Delete(info);
+
+    if (status && streq(status, "created")) {
+        /* Created but never started: safe to start from scratch. */
+        _cleanup_free_ char *del = xasprintf("/containers/%s?force=1&v=1", t->container);
+        (void) engine_call(ds->engine, "DELETE", del, NULL, NULL, err);
+        error_clear(err);
+        dtask_free(t);
+        return -ENOENT;
+    }
+    bool live = status && (streq(status, "running") || streq(status, "paused") ||
+                           streq(status, "restarting"));
+    t->mode = live ? RUN_FOLLOW : RUN_FINISH;
+    if (live)
+        arm_walltime(t, t->started);
+    log_info("task %s: container %.12s is %s", s->id, t->container, status ? status : "?");
+    return launch(ds, t, err);
+}
+
+static void docker_release(void *state, const char *id, const char *handle)
+{
+    struct docker_state *ds = state;
+    pthread_mutex_lock(&ds->lock);
+    struct dtask *t = NULL;
+    for (struct dtask **p = &ds->tasks; *p; p = &(*p)->next)
+        if (streq((*p)->id, id)) {
+            t = *p;
+            *p = t->next;
+            break;
+        }
+    pthread_mutex_unlock(&ds->lock);
+    if (!t)
+        return;
+    /* ended() came from the runner's last steps: it is about to return. */
+    pthread_join(t->thread, NULL);
+    dtask_free(t);
+}
+
+const struct backend_ops docker_backend_ops = {
+    .name = "docker",
+    .init = docker_init,
+    .free = docker_free,
+    .handles = docker_handles,
+    .check = docker_check,
+    .start = docker_start,
+    .cancel = docker_cancel,
+    .recover = docker_recover,
+    .release = docker_release,
+};

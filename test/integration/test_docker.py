@@ -1,0 +1,332 @@
+#!/usr/bin/env python3
+"""The Docker backend against the real dockerd (test/docker/setup.sh starts
+one with no bridge and imports the busybox test image; a registry on
+127.0.0.1:5000 holds a copy for pulls). Each mapping is checked twice: in
+the container the proxy created (inspected over the Engine API) and by
+what the task does. Containers run with network none; the test removes
+only containers labelled with its own daemon's instance."""
+
+import http.client
+import json
+import os
+import pwd
+import shutil
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+
+import ocps
+from ocps import Daemon, Tap
+
+SOCK = "/var/run/docker.sock"
+IMAGE = "ocps-test/busybox:1"
+REG_IMAGE = "127.0.0.1:5000/ocps-test/busybox:1"
+USER = "ocpstest"
+STATE_DIR = os.environ.get("OCPS_DOCKER_STATE", "/tmp/ocps-docker")
+CONFIG = "docker: {network: none, pull: never, instance: %s}\nkill_grace: 3\n"
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=60)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(self.path)
+
+
+def engine(method, path, body=None):
+    c = UnixHTTP(SOCK)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        c.request(method, "/v1.41" + path, json.dumps(body) if body is not None else None, headers)
+        r = c.getresponse()
+        data = r.read()
+        try:
+            return r.status, json.loads(data) if data else None
+        except ValueError:
+            return r.status, data.decode("utf-8", "replace")
+    finally:
+        c.close()
+
+
+def dockerd_up():
+    try:
+        c = UnixHTTP(SOCK)
+        c.request("GET", "/_ping")
+        ok = c.getresponse().status == 200
+        c.close()
+        return ok
+    except OSError:
+        return False
+
+
+def container(tid):
+    st, info = engine("GET", "/containers/ocps-%s/json" % tid)
+    return info if st == 200 else None
+
+
+def wait_for(pred, timeout=30, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def t_basic(tap, d):
+    tid = d.submit_id({"user": USER, "container": {
+        "image": IMAGE, "cmd": "echo hello; echo oops >&2; exit 3"}})
+    st = d.wait(tid)
+    tap.eq((st["code"], st["exit_code"], st["reason"]),
+           ("EXECUTOR_ERROR", 3, "exited with status 3"), "a container exiting 3 is EXECUTOR_ERROR")
+    tap.eq(st["backend"], "docker", "state names the docker backend")
+    tap.eq(d.output(tid), "hello\n", "stdout is demultiplexed into the task's stdout")
+    tap.eq(d.output(tid, "stderr"), "oops\n", "stderr is demultiplexed into the task's stderr")
+    tap.ok(container(tid) is None, "the container is removed once its output is collected")
+
+    tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": ["sh", "-c", "exit 0"]}})
+    st = d.wait(tid)
+    tap.eq((st["code"], st["exit_code"]), ("COMPLETE", 0), "an array cmd runs directly; exit 0 is COMPLETE")
+
+    tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": ["/no/such/program"]}})
+    st = d.wait(tid)
+    tap.ok(st["code"] == "EXECUTOR_ERROR" and "start failed" in st["reason"] and
+           "no such file" in st["reason"].lower(),
+           "a missing executable is EXECUTOR_ERROR with Docker's message", st)
+    tap.ok(container(tid) is None, "the container that could not start is removed too")
+
+
+def t_mapping(tap, d):
+    tmp = tempfile.mkdtemp(prefix="ocps-dk-")
+    acct = pwd.getpwnam(USER)
+    ro = os.path.join(tmp, "ro")
+    rw = os.path.join(tmp, "rw")
+    os.makedirs(ro)
+    os.makedirs(rw)
+    with open(os.path.join(ro, "in.txt"), "w") as f:
+        f.write("input\n")
+    os.chown(rw, acct.pw_uid, acct.pw_gid)
+    os.chmod(tmp, 0o755)
+    try:
+        task = {"user": USER, "cores": 0.5, "memory": "64M", "cputime": "30s", "walltime": "2m",
+                "env": {"GREETING": "hi there"}, "workdir": "/tmp",
+                "container": {"image": IMAGE,
+                              "cmd": "cat /in/in.txt; echo $GREETING; pwd; id -u; id -g; "
+                                     "echo made > /out/made.txt; "
+                                     "if echo x > /in/new 2>/dev/null; then echo RO-WRITABLE; "
+                                     "else echo ro-refused; fi; sleep 30",
+                              "ports": [{"host": 18555, "container": 80}],
+                              "mounts": [{"host": ro, "container": "/in", "mode": "RO"},
+                                         {"host": rw, "container": "/out", "mode": "RW"}]}}
+        tid = d.submit_id(task)
+        tap.ok(d.wait(tid, ("RUNNING",), 30), "the long container reaches RUNNING")
+        info = wait_for(lambda: container(tid))
+        if not tap.ok(info is not None, "the proxy's container is there, named ocps-<id>"):
+            return
+        hc, cfg = info["HostConfig"], info["Config"]
+        tap.eq(hc["NanoCpus"], 500000000, "cores 0.5 -> NanoCpus")
+        tap.eq((hc["Memory"], hc["MemorySwap"]), (64 << 20, 64 << 20), "memory -> Memory = MemorySwap (no swap)")
+        tap.ok(hc.get("PidsLimit") and hc["PidsLimit"] > 0, "a pids limit is set", hc.get("PidsLimit"))
+        tap.eq(hc.get("Ulimits"), [{"Name": "cpu", "Soft": 30, "Hard": 31}], "cputime -> cpu ulimit, soft below hard")
+        tap.eq(hc.get("CapDrop"), ["ALL"], "every capability dropped")
+        tap.eq(hc.get("SecurityOpt"), ["no-new-privileges"], "no-new-privileges")
+        tap.eq(hc.get("PortBindings"), {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18555"}]},
+               "ports -> bindings on the configured host address")
+        mounts = sorted((m["Source"], m["Target"], m.get("ReadOnly", False)) for m in hc.get("Mounts") or [])
+        tap.eq(mounts, [(ro, "/in", True), (rw, "/out", False)], "mounts -> bind mounts RO/RW")
+        tap.eq(cfg["User"], "%d:%d" % (acct.pw_uid, acct.pw_gid), "user -> the account's uid:gid")
+        tap.ok("GREETING=hi there" in cfg["Env"] and ("OCPS_TASK_ID=" + tid) in cfg["Env"],
+               "env and OCPS_TASK_ID", cfg["Env"])
+        tap.eq(cfg["WorkingDir"], "/tmp", "workdir -> WorkingDir")
+        tap.eq(cfg["Labels"].get("org.ocps-proxy.task"), tid, "labelled with the task id")
+        tap.ok(cfg["Labels"].get("org.ocps-proxy.instance"), "labelled with the proxy instance")
+        tap.eq(hc.get("NetworkMode"), "none", "network none (the test config)")
+
+        out = wait_for(lambda: (lambda s: s if s and "refused" in s or s and "WRITABLE" in s else None)(d.output(tid)), 20)
+        lines = (out or "").splitlines()
+        tap.eq(lines[:6], ["input", "hi there", "/tmp", str(acct.pw_uid), str(acct.pw_gid), "ro-refused"],
+               "the task reads RO input, sees env/workdir/uid/gid, and cannot write the RO mount")
+        made = os.path.join(rw, "made.txt")
+        tap.ok(os.path.exists(made) and os.stat(made).st_uid == acct.pw_uid,
+               "a file written to the RW mount belongs to the task's user")
+        r = d.request("DELETE", "/v1/jobproxy/delete/" + tid)
+        tap.eq(r.status, 204, "delete of a running container task")
+        st = d.wait(tid, timeout=30)
+        tap.eq((st["code"], st["reason"]), ("CANCELED", "cancelled by request"), "it ends CANCELED")
+        tap.ok(wait_for(lambda: container(tid) is None, 10), "its container is removed")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def t_limits(tap, d):
+    tid = d.submit_id({"user": USER, "memory": "64M", "container": {
+        "image": IMAGE, "cmd": "head -c 400000000 /dev/zero | tail -n 1 >/dev/null"}})
+    st = d.wait(tid, timeout=60)
+    tap.ok(st["code"] == "EXECUTOR_ERROR" and st["reason"] == "killed: memory limit 64 MiB exceeded (OOM)",
+           "a container past its memory limit is reported as an OOM kill", st)
+
+    tid = d.submit_id({"user": USER, "cputime": "2s", "container": {
+        "image": IMAGE, "cmd": "while :; do :; done"}})
+    st = d.wait(tid, timeout=60)
+    tap.ok(st["code"] == "EXECUTOR_ERROR" and st["reason"] == "killed: cputime limit 2 s exceeded",
+           "a spinner with cputime 2s is killed for cputime", st)
+
+    t0 = time.monotonic()
+    tid = d.submit_id({"user": USER, "walltime": "3s", "container": {"image": IMAGE, "cmd": "sleep 60"}})
+    st = d.wait(tid, timeout=60)
+    tap.ok(st["code"] == "EXECUTOR_ERROR" and st["reason"] == "killed: walltime limit 3 s exceeded",
+           "a container over its walltime is stopped and says so", st)
+    tap.ok(time.monotonic() - t0 < 30, "walltime stop within the grace period")
+
+
+def t_refusals(tap, d):
+    def check(task, status, want):
+        r = d.submit(task)
+        tap.ok(r.status == status and want in r.text, "%d: %s" % (status, want), r)
+
+    check({"user": USER, "container": {"image": "UPPER/case"}}, 400, "container.image")
+    check({"user": USER, "container": {"image": IMAGE, "mounts": [
+        {"host": "/no/such/dir", "container": "/x", "mode": "RO"}]}}, 400, "container.mounts[0].host")
+    os.makedirs("/root/ocps-secret", exist_ok=True)
+    os.chmod("/root", 0o700)
+    check({"user": USER, "container": {"image": IMAGE, "mounts": [
+        {"host": "/root/ocps-secret", "container": "/x", "mode": "RO"}]}}, 403,
+        "may not read /root/ocps-secret")
+    os.rmdir("/root/ocps-secret")
+    check({"user": "root", "container": {"image": IMAGE}}, 403, "root")
+
+    tid = d.submit_id({"user": USER, "container": {"image": "ocps-test/absent:1"}})
+    st = d.wait(tid)
+    tap.ok(st["code"] == "EXECUTOR_ERROR" and "pull policy is never" in st["reason"],
+           "a missing image with pull policy never fails the task, saying why", st)
+
+
+def t_pull(tap, d):
+    """A second daemon with pull if-not-present, against the loopback registry."""
+    if subprocess.run(["curl", "-sf", "http://127.0.0.1:5000/v2/"], capture_output=True).returncode:
+        tap.ok(True, "# SKIP no registry on 127.0.0.1:5000")
+        return
+    # The tag must come from the registry, not from an earlier test.
+    engine("DELETE", "/images/" + REG_IMAGE.replace("/", "%2F"))
+    p = Daemon(config="docker: {network: none, pull: if-not-present, instance: %s-pull}\n" % d.instance)
+    try:
+        p.start()
+        tid = p.submit_id({"user": USER, "container": {"image": REG_IMAGE, "cmd": "echo pulled"}})
+        st = p.wait(tid, timeout=120)
+        tap.eq((st["code"], p.output(tid)), ("COMPLETE", "pulled\n"), "an image pulled from the registry runs")
+        log = p.output(tid, "system") or ""
+        tap.ok("pull: " + REG_IMAGE in log and "done" in log and "created" in log,
+               "the pull is in the task's system log (logs?stream=system)", log)
+        tid = p.submit_id({"user": USER, "container": {"image": "127.0.0.1:5000/ocps-test/busybox:nope"}})
+        st = p.wait(tid, timeout=120)
+        tap.ok(st["code"] == "EXECUTOR_ERROR" and "pull 127.0.0.1:5000/ocps-test/busybox:nope" in st["reason"]
+               and "manifest unknown" in st["reason"], "a tag the registry lacks fails with its message", st)
+    finally:
+        p.cleanup()
+        engine("DELETE", "/images/" + REG_IMAGE.replace("/", "%2F"))
+
+
+def t_restart(tap, d):
+    """kill -9 of the proxy with containers running; one ends while it is away."""
+    a = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "echo a-start; sleep 8; echo a-end"}})
+    b = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "echo b; sleep 3; exit 4"}})
+    tap.ok(d.wait(a, ("RUNNING",), 30) and d.wait(b, ("RUNNING",), 30), "two containers run")
+    d.kill9()
+    time.sleep(4)  # b ends meanwhile
+    tap.ok(container(a) is not None and container(b) is not None, "containers outlive the proxy")
+    d.start()
+    st = d.wait(b, timeout=30)
+    tap.eq((st["code"], st["exit_code"]), ("EXECUTOR_ERROR", 4), "a container that ended while the proxy was down: its real exit code")
+    tap.eq(d.output(b), "b\n", "... and its output")
+    st = d.wait(a, timeout=30)
+    tap.eq((st["code"], st["exit_code"]), ("COMPLETE", 0), "a container still running is followed to its end")
+    tap.eq(d.output(a), "a-start\na-end\n", "... with all of its output, once")
+    tap.ok(container(a) is None and container(b) is None, "both containers removed afterwards")
+
+    # A clean stop (SIGTERM) lets go of running containers the same way.
+    c = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "sleep 4; echo c-end"}})
+    tap.ok(d.wait(c, ("RUNNING",), 30), "a container runs")
+    t0 = time.monotonic()
+    rc = d.stop()
+    tap.ok(rc == 0 and time.monotonic() - t0 < 10, "SIGTERM stops the proxy promptly with a container running (exit %r)" % rc, d.logs())
+    info = container(c)
+    tap.ok(info is not None and info["State"]["Running"], "the container keeps running without the proxy")
+    d.start()
+    st = d.wait(c, timeout=30)
+    tap.eq((st["code"], d.output(c)), ("COMPLETE", "c-end\n"), "the next proxy follows it to its end")
+
+
+def t_dockerd_restart(tap, d):
+    pidfile = os.path.join(STATE_DIR, "dockerd.pid")
+    if not os.path.exists(pidfile):
+        tap.ok(True, "# SKIP dockerd was not started by test/docker/setup.sh: not ours to stop")
+        return
+    tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "sleep 60"}})
+    tap.ok(d.wait(tid, ("RUNNING",), 30), "a container runs")
+    with open(pidfile) as f:
+        pid = int(f.read())
+    os.kill(pid, 15)
+    tap.ok(wait_for(lambda: not os.path.exists("/proc/%d" % pid), 60, 0.5), "dockerd stopped")
+    r = d.submit({"user": USER, "container": {"image": IMAGE, "cmd": "true"}})
+    tap.ok(r.status == 502 and "container backend is unavailable" in r.text,
+           "a submit while dockerd is down is 502, not accepted and lost", r)
+    tap.eq(d.request("GET", "/v1/jobproxy/ping").status, 200, "the proxy keeps serving")
+    subprocess.run(["bash", os.path.join(os.path.dirname(__file__), "..", "docker", "setup.sh")],
+                   check=True, capture_output=True)
+    st = d.wait(tid, timeout=60)
+    # dockerd stops its containers (SIGTERM) before it goes: the proxy sees
+    # either the exit and then no dockerd, or only the lost connection.
+    tap.ok(st and st["code"] == "SYSTEM_ERROR" and "dockerd stopped while the task ran" in st["reason"],
+           "the task ended by dockerd's stop is reported as such", st)
+    tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "echo back"}})
+    st = d.wait(tid, timeout=60)
+    tap.eq((st["code"], d.output(tid)), ("COMPLETE", "back\n"), "container tasks run again after dockerd returns")
+
+
+def cleanup_containers(instance):
+    flt = json.dumps({"label": ["org.ocps-proxy.instance=" + instance]})
+    st, lst = engine("GET", "/containers/json?all=1&filters=" + __import__("urllib.parse").parse.quote(flt))
+    for c in lst or []:
+        engine("DELETE", "/containers/%s?force=1&v=1" % c["Id"])
+
+
+def main():
+    ocps.require_root()
+    if not dockerd_up():
+        Tap.skip_all("no dockerd at %s (run test/docker/setup.sh)" % SOCK)
+    if engine("GET", "/images/%s/json" % IMAGE.replace("/", "%2F"))[0] != 200:
+        Tap.skip_all("image %s missing (run test/docker/setup.sh)" % IMAGE)
+    ocps.ensure_user(USER)
+    instance = "ocps-test-%d" % os.getpid()
+    tap = Tap()
+    d = Daemon(config=CONFIG % instance)
+    d.instance = instance
+    try:
+        d.start()
+        for t in (t_basic, t_mapping, t_limits, t_refusals, t_pull, t_restart, t_dockerd_restart):
+            try:
+                t(tap, d)
+            except Exception as e:
+                import traceback
+                tap.ok(False, "%s raised %s" % (t.__name__, e), traceback.format_exc() + d.logs())
+        tap.ok(d.proc.poll() is None, "daemon still running after the tests", d.logs())
+    except Exception as e:
+        tap.ok(False, "daemon start: %s" % e, d.logs())
+    finally:
+        rc = d.stop()
+        tap.ok(rc == 0, "daemon stops cleanly on SIGTERM (exit %r)" % rc, d.logs())
+        if dockerd_up():
+            cleanup_containers(instance)
+        d.cleanup()
+    tap.done()
+
+
+if __name__ == "__main__":
+    main()

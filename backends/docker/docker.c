@@ -56,6 +56,9 @@ struct docker_state {
     struct dtask *tasks;
     int shutdown_fd;        /* eventfd: the daemon is stopping; runners let go */
     atomic_bool stopping;
+    pthread_cond_t back;    /* broadcast when the events stream (re)connects */
+    pthread_t events_thread;
+    bool events_running;
 };
 
 enum runner_mode {
@@ -656,16 +659,33 @@ static int stop_container(struct dtask *t)
 
 /* Until dockerd answers again (true) or the daemon stops (false). A
  * cancel waits too: only dockerd can stop the container. */
-static bool wait_for_dockerd(struct dtask *t)
+static bool dockerd_wait(struct docker_state *ds)
 {
     for (unsigned delay = 200;; delay = MIN(delay * 2, 5000)) {
         _cleanup_error_ struct error err = ERROR_INIT;
-        if (engine_ping(t->ds->engine, &err) >= 0)
-            return true;
-        struct pollfd p = { .fd = t->ds->shutdown_fd, .events = POLLIN };
-        if (poll(&p, 1, (int) delay) > 0 || atomic_load(&t->ds->stopping))
+        if (atomic_load(&ds->stopping))
             return false;
+        if (engine_ping(ds->engine, &err) >= 0)
+            return true;
+        /* Woken early when the events stream reconnects or at shutdown. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += delay / 1000;
+        until.tv_nsec += (long) (delay % 1000) * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&ds->lock);
+        if (!atomic_load(&ds->stopping))
+            (void) pthread_cond_timedwait(&ds->back, &ds->lock, &until);
+        pthread_mutex_unlock(&ds->lock);
     }
+}
+
+static bool wait_for_dockerd(struct dtask *t)
+{
+    return dockerd_wait(t->ds);
 }
 
 static int inspect(struct dtask *t, cJSON **ret, struct error *err)
@@ -862,6 +882,91 @@ static void *runner_main(void *arg)
     return NULL;
 }
 
+/* ---- the events stream ---- */
+
+static struct dtask *find(struct docker_state *ds, const char *id);
+
+static int event_line(void *userdata, const char *line, size_t len)
+{
+    struct docker_state *ds = userdata;
+    cJSON *j = cJSON_ParseWithLength(line, len);
+    const char *action = json_str(j, "Action");
+    const cJSON *actor = cJSON_GetObjectItemCaseSensitive(j, "Actor");
+    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(actor, "Attributes");
+    const char *tid = json_str(attrs, LABEL_TASK);
+    if (action && tid) {
+        const char *code = json_str(attrs, "exitCode");
+        pthread_mutex_lock(&ds->lock);
+        struct dtask *t = find(ds, tid);
+        if (t)
+            syslog_line(t, "event: %s%s%s", action, code ? ", exit code " : "", code ? code : "");
+        pthread_mutex_unlock(&ds->lock);
+    }
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* Run at every (re)connection of the events stream: one list call says
+ * which of our containers exist; runners waiting for dockerd look again
+ * now rather than at their next backoff. Containers of ours that no
+ * runner owns are reported, never touched: their task may be one the
+ * supervisor has yet to recover. */
+static void reconcile(struct docker_state *ds)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *label = xasprintf("{\"label\":[\"%s=%s\"]}", LABEL_INSTANCE, ds->instance);
+    _cleanup_free_ char *esc = engine_escape(label);
+    _cleanup_free_ char *path = xasprintf("/containers/json?all=1&filters=%s", esc);
+    cJSON *list = NULL;
+    int st = engine_call(ds->engine, "GET", path, NULL, &list, &err);
+    if (st == 200) {
+        size_t n = 0, owned = 0;
+        const cJSON *c;
+        pthread_mutex_lock(&ds->lock);
+        cJSON_ArrayForEach(c, list)
+        {
+            const char *tid = json_str(cJSON_GetObjectItemCaseSensitive(c, "Labels"), LABEL_TASK);
+            n++;
+            owned += tid && find(ds, tid);
+        }
+        pthread_cond_broadcast(&ds->back);
+        pthread_mutex_unlock(&ds->lock);
+        log_debug("docker backend: %zu containers of ours, %zu followed", n, owned);
+    }
+    cJSON_Delete(list);
+}
+
+static void events_connected(void *userdata, long status)
+{
+    reconcile(userdata);
+}
+
+static void *events_main(void *arg)
+{
+    struct docker_state *ds = arg;
+    _cleanup_free_ char *filters =
+        xasprintf("{\"type\":[\"container\"],\"label\":[\"%s=%s\"]}", LABEL_INSTANCE, ds->instance);
+    _cleanup_free_ char *esc = engine_escape(filters);
+    _cleanup_free_ char *path = xasprintf("/events?filters=%s", esc);
+    bool lost = false;
+    while (!atomic_load(&ds->stopping)) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        struct engine_stream s = { .line = event_line, .headers_done = events_connected,
+                                   .userdata = ds, .abort_fd = ds->shutdown_fd };
+        if (lost)
+            log_info("docker backend: dockerd answers again");
+        lost = false;
+        (void) engine_stream(ds->engine, "GET", path, NULL, &s, &err);
+        if (atomic_load(&ds->stopping))
+            break;
+        log_warn("docker backend: lost dockerd's event stream (%s)", error_message(&err));
+        lost = true;
+        if (!dockerd_wait(ds))
+            break;
+    }
+    return NULL;
+}
+
 /* ---- backend slots ---- */
 
 static struct dtask *find(struct docker_state *ds, const char *id)
@@ -879,6 +984,7 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
     ds->cfg = cfg;
     ds->listener = *l;
     pthread_mutex_init(&ds->lock, NULL);
+    pthread_cond_init(&ds->back, NULL);
     ds->shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ds->shutdown_fd < 0) {
         int r = error_set_errno(err, -errno, "eventfd");
@@ -907,6 +1013,11 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
     else
         log_info("docker backend: dockerd at %s, API %s, instance %s",
                  engine_socket(ds->engine), engine_api_version(ds->engine), ds->instance);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    ds->events_running = pthread_create(&ds->events_thread, &a, events_main, ds) == 0;
+    pthread_attr_destroy(&a);
     *ret_state = ds;
     return 0;
 }
@@ -923,7 +1034,10 @@ static void docker_free(void *state)
     pthread_mutex_lock(&ds->lock);
     struct dtask *list = ds->tasks;
     ds->tasks = NULL;
+    pthread_cond_broadcast(&ds->back);
     pthread_mutex_unlock(&ds->lock);
+    if (ds->events_running)
+        pthread_join(ds->events_thread, NULL);
     for (struct dtask *t = list, *n; t; t = n) {
         n = t->next;
         pthread_join(t->thread, NULL);
@@ -934,6 +1048,7 @@ static void docker_free(void *state)
     closep(&ds->shutdown_fd);
     engine_free(ds->engine);
     free(ds->instance);
+    pthread_cond_destroy(&ds->back);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
 }

@@ -90,6 +90,9 @@ def t_basic(tap, d):
     tap.eq(d.output(tid), "hello\n", "stdout is demultiplexed into the task's stdout")
     tap.eq(d.output(tid, "stderr"), "oops\n", "stderr is demultiplexed into the task's stderr")
     tap.ok(container(tid) is None, "the container is removed once its output is collected")
+    log = d.output(tid, "system") or ""
+    tap.ok("created" in log and "event: start" in log and "EXECUTOR_ERROR: exited with status 3" in log,
+           "the system log has the container's life, from dockerd's event stream too", log)
 
     tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": ["sh", "-c", "exit 0"]}})
     st = d.wait(tid)

@@ -373,7 +373,9 @@ static int ensure_image(struct dtask *t, struct error *err)
         return st;
     }
     if (st >= 400 || p.error) {
-        int code = st == 404 || st == 400 || p.error ? -ENOENT : -EREMOTEIO;
+        /* dockerd answered: the registry or the name refused the image
+         * (unknown tag, no credentials), which is the task's to fix. */
+        int code = -ENOENT;
         int r = error_set(err, code, "pull %s: %s", image,
                           p.error ? p.error : error_message(err));
         free(p.error);

@@ -236,6 +236,98 @@ def t_pull(tap, d):
         engine("DELETE", "/images/" + REG_IMAGE.replace("/", "%2F"))
 
 
+def registry_auth(user, password):
+    """The X-Registry-Auth header value: base64url of the credentials JSON."""
+    import base64
+    return base64.urlsafe_b64encode(json.dumps(
+        {"username": user, "password": password, "serveraddress": "127.0.0.1:5001"}).encode()).decode()
+
+
+def t_registry_auth(tap, d):
+    """Credentials from the config, per registry host, against a registry of
+    our own on 127.0.0.1:5001 that wants a password."""
+    binary = shutil.which("docker-registry")
+    if not binary:
+        tap.ok(True, "# SKIP docker-registry not installed")
+        return
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import crypt
+        hashed = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH))
+    tmp = tempfile.mkdtemp(prefix="ocps-reg-")
+    with open(os.path.join(tmp, "htpasswd"), "w") as f:
+        f.write("ocps:%s\n" % hashed)
+    with open(os.path.join(tmp, "config.yml"), "w") as f:
+        f.write("version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s/data}}\n"
+                "http: {addr: 127.0.0.1:5001}\nauth: {htpasswd: {realm: ocps-test, path: %s/htpasswd}}\n"
+                % (tmp, tmp))
+    log = open(os.path.join(tmp, "registry.log"), "wb")
+    reg = subprocess.Popen([binary, "serve", os.path.join(tmp, "config.yml")], stdout=log, stderr=log)
+    image = "127.0.0.1:5001/ocps-test/busybox"
+    daemons = []
+    try:
+        up = wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                              "http://127.0.0.1:5001/v2/"], capture_output=True).stdout == b"401", 30)
+        if not tap.ok(up, "a registry that wants a password answers on 127.0.0.1:5001"):
+            return
+        engine("POST", "/images/%s/tag?repo=%s&tag=auth" % (IMAGE.replace("/", "%2F"), image))
+        c = UnixHTTP(SOCK)
+        c.request("POST", "/v1.41/images/%s/push?tag=auth" % image, None,
+                  {"X-Registry-Auth": registry_auth("ocps", "s3cret")})
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        tap.ok(r.status == 200 and '"error"' not in body, "the test image is pushed with credentials", body[-300:])
+        engine("DELETE", "/images/%s:auth" % image.replace("/", "%2F"))
+
+        with_creds = Daemon(config="docker: {network: none, pull: always, instance: %s-auth, "
+                                   "registries: {\"127.0.0.1:5001\": {username: ocps, password: s3cret}}}\n"
+                                   % d.instance)
+        without = Daemon(config="docker: {network: none, pull: always, instance: %s-noauth}\n" % d.instance)
+        daemons = [with_creds, without]
+        for x in daemons:
+            x.start()
+        tid = with_creds.submit_id({"user": USER, "container": {"image": image + ":auth", "cmd": "echo private"}})
+        st = with_creds.wait(tid, timeout=120)
+        tap.eq((st["code"], with_creds.output(tid)), ("COMPLETE", "private\n"),
+               "the config's credentials for 127.0.0.1:5001 pull the image")
+        engine("DELETE", "/images/%s:auth" % image.replace("/", "%2F"))
+        tid = without.submit_id({"user": USER, "container": {"image": image + ":auth"}})
+        st = without.wait(tid, timeout=120)
+        tap.ok(st["code"] == "EXECUTOR_ERROR" and "pull " + image in st["reason"] and
+               ("no basic auth credentials" in st["reason"] or "unauthorized" in st["reason"]),
+               "without credentials the pull fails with the registry's refusal", st)
+    finally:
+        for x in daemons:
+            x.cleanup()
+        engine("DELETE", "/images/%s:auth" % image.replace("/", "%2F"))
+        reg.terminate()
+        reg.wait(20)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def t_admission(tap, d):
+    """Container tasks count against the same capacity as processes."""
+    a = Daemon(config="capacity: {cores: 1}\ndocker: {network: none, pull: never, instance: %s-adm}\n"
+                      % d.instance)
+    try:
+        a.start()
+        c1 = a.submit_id({"user": USER, "cores": 1, "container": {"image": IMAGE, "cmd": "sleep 3"}})
+        tap.ok(a.wait(c1, ("RUNNING",), 30), "a 1-core container runs on a 1-core host")
+        c2 = a.submit_id({"user": USER, "cores": 1, "container": {"image": IMAGE, "cmd": "true"}})
+        p1 = a.submit_id({"user": USER, "cores": 0.5, "cmd": "true"})
+        time.sleep(1)
+        tap.eq((a.state(c2)["code"], a.state(p1)["code"]), ("QUEUED", "QUEUED"),
+               "another container and a process wait QUEUED while it holds the core")
+        tap.ok("waiting" in a.state(c2)["description"], "the queued task says it waits", a.state(c2))
+        st = [a.wait(t, timeout=60)["code"] for t in (c1, c2, p1)]
+        tap.eq(st, ["COMPLETE"] * 3, "all three run, in turn")
+    finally:
+        a.cleanup()
+
+
 def t_restart(tap, d):
     """kill -9 of the proxy with containers running; one ends while it is away."""
     a = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "echo a-start; sleep 8; echo a-end"}})
@@ -313,7 +405,8 @@ def main():
     d.instance = instance
     try:
         d.start()
-        for t in (t_basic, t_mapping, t_limits, t_refusals, t_pull, t_restart, t_dockerd_restart):
+        for t in (t_basic, t_mapping, t_limits, t_refusals, t_pull, t_registry_auth, t_admission,
+                  t_restart, t_dockerd_restart):
             try:
                 t(tap, d)
             except Exception as e:

@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 
 /* One per active task; 100,000 queued tasks keep 100,000 of these, so
@@ -26,6 +27,13 @@ struct sv_task {
     struct backend *backend;
     char *handle;
     struct sv_task *qprev, *qnext; /* the queue, while QUEUED */
+};
+
+struct watch {
+    char id[37];
+    int fd;
+    bool ended;
+    struct watch *next;
 };
 
 enum event_kind {
@@ -58,6 +66,8 @@ struct supervisor {
     double used_cores;
     uint64_t used_memory;
     struct event *ev_head, *ev_tail;
+    struct watch *watches;   /* readers waiting for a task's end */
+    bool watch_ended;        /* a watched task ended: sync the store, then tell */
     bool schedule_pending;
     bool stopping;
     bool started;
@@ -219,8 +229,31 @@ static void end_task(struct supervisor *sv, struct sv_task *t, const struct task
     if (t->state != TASK_QUEUED)
         unhold(sv, t);
     hashmap_remove(sv->active, t->id);
+    for (struct watch *w = sv->watches; w; w = w->next)
+        if (streq(w->id, t->id)) {
+            w->ended = true;
+            sv->watch_ended = true;
+        }
     pthread_mutex_unlock(&sv->lock);
     sv_task_free(t);
+}
+
+/* After a batch of events: watchers of tasks that ended hear of it once
+ * their final state is on disk (one store sync for the whole batch). */
+static void notify_watches(struct supervisor *sv)
+{
+    pthread_mutex_lock(&sv->lock);
+    bool any = sv->watch_ended;
+    sv->watch_ended = false;
+    pthread_mutex_unlock(&sv->lock);
+    if (!any)
+        return;
+    (void) store_sync(sv->store);
+    pthread_mutex_lock(&sv->lock);
+    for (struct watch *w = sv->watches; w; w = w->next)
+        if (w->ended)
+            (void) eventfd_write(w->fd, 1);
+    pthread_mutex_unlock(&sv->lock);
 }
 
 static void fail_task(struct supervisor *sv, struct sv_task *t, enum task_state st,
@@ -365,6 +398,7 @@ static void *supervisor_main(void *arg)
             n = e->next;
             handle_event(sv, e);
         }
+        notify_watches(sv);
         schedule(sv);
         pthread_mutex_lock(&sv->lock);
     }
@@ -427,6 +461,10 @@ void supervisor_free(struct supervisor *sv)
         n = e->next;
         free((char *) e->outcome.reason);
         free(e);
+    }
+    for (struct watch *w = sv->watches, *n; w; w = n) {
+        n = w->next;
+        free(w); /* their fds belong to the readers */
     }
     hashmap_foreach(sv->active, free_active, NULL);
     hashmap_free(sv->active);
@@ -700,6 +738,43 @@ bool supervisor_is_active(struct supervisor *sv, const char *id)
     bool r = hashmap_get(sv->active, id) != NULL;
     pthread_mutex_unlock(&sv->lock);
     return r;
+}
+
+int supervisor_watch_end(struct supervisor *sv, const char *id)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    struct watch *w = xcalloc(1, sizeof(*w));
+    snprintf(w->id, sizeof(w->id), "%s", id);
+    w->fd = fd;
+    pthread_mutex_lock(&sv->lock);
+    bool active = hashmap_get(sv->active, id) != NULL;
+    w->next = sv->watches;
+    sv->watches = w;
+    pthread_mutex_unlock(&sv->lock);
+    if (!active) {
+        /* Ended already; its last update may still be queued. */
+        (void) store_sync(sv->store);
+        (void) eventfd_write(fd, 1);
+    }
+    return fd;
+}
+
+void supervisor_unwatch(struct supervisor *sv, int fd)
+{
+    if (fd < 0)
+        return;
+    pthread_mutex_lock(&sv->lock);
+    for (struct watch **p = &sv->watches; *p; p = &(*p)->next)
+        if ((*p)->fd == fd) {
+            struct watch *w = *p;
+            *p = w->next;
+            free(w);
+            break;
+        }
+    pthread_mutex_unlock(&sv->lock);
+    close(fd);
 }
 
 char *supervisor_describe(struct supervisor *sv, const char *id)

@@ -49,6 +49,13 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err);
 /* Whether the task is still QUEUED..CANCELING (for following its logs). */
 bool supervisor_is_active(struct supervisor *sv, const char *id);
 
+/* An eventfd that becomes readable once the task has ended and its final
+ * state is committed to the store (at once if it is not active), so a
+ * reader of its output learns of the end without polling. Release it with
+ * supervisor_unwatch(). Negative errno on failure. */
+int supervisor_watch_end(struct supervisor *sv, const char *id);
+void supervisor_unwatch(struct supervisor *sv, int fd);
+
 /* A short description of why a queued task waits (NULL if it does not). Caller frees. */
 char *supervisor_describe(struct supervisor *sv, const char *id);
 

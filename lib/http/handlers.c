@@ -7,6 +7,7 @@
 #include "util/log.h"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pwd.h>
@@ -337,6 +338,7 @@ struct follow {
     int fd;
     int inotify_fd;
     int conn_fd;
+    int end_fd;      /* readable once the task has ended (supervisor_watch_end) */
     off_t offset;
     bool ended;
     uid_t owner;     /* the uid a user-given output file must belong to; -1: default file */
@@ -349,6 +351,7 @@ static void follow_free(void *cls)
         close(f->fd);
     if (f->inotify_fd >= 0)
         close(f->inotify_fd);
+    supervisor_unwatch(f->sv, f->end_fd);
     free(f->path);
     free(f);
 }
@@ -393,18 +396,21 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (f->ended)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (!supervisor_is_active(f->sv, f->id)) {
+        uint64_t v;
+        if (f->end_fd >= 0 ? eventfd_read(f->end_fd, &v) == 0
+                           : !supervisor_is_active(f->sv, f->id)) {
             /* One more read after the end, for what was written last. */
             f->ended = true;
             continue;
         }
-        /* Wait for output, the client hanging up, or a second for the task's state. */
-        struct pollfd p[2] = {
+        /* Wait for output, the task's end, or the client hanging up. */
+        struct pollfd p[3] = {
             { .fd = f->inotify_fd, .events = POLLIN },
+            { .fd = f->end_fd, .events = POLLIN },
             { .fd = f->conn_fd, .events = POLLRDHUP },
         };
-        int n = poll(p, f->conn_fd >= 0 ? 2 : 1, 1000);
-        if (n > 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)))
+        int n = poll(p, 3, f->end_fd >= 0 ? -1 : 1000);
+        if (n > 0 && (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR)))
             return MHD_CONTENT_READER_END_WITH_ERROR;
         if (n > 0 && (p[0].revents & POLLIN)) {
             char ev[4096];
@@ -500,6 +506,7 @@ static enum MHD_Result h_logs(struct request *r)
     f->owner = owner;
     f->inotify_fd = -1;
     f->conn_fd = -1;
+    f->end_fd = -1;
     f->fd = open_output(path, owner, &err);
     if (f->fd < 0 && err.code != -ENOENT) {
         follow_free(f);
@@ -534,6 +541,7 @@ static enum MHD_Result h_logs(struct request *r)
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         f->conn_fd = ci ? ci->connect_fd : -1;
+        f->end_fd = supervisor_watch_end(f->sv, f->id);
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, follow_read, f,
                                                  follow_free);
     }

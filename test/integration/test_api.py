@@ -152,6 +152,16 @@ def t_logs(tap, d):
     t0 = time.monotonic()
     r = d.request("GET", "/v1/jobproxy/logs/%s?follow=1" % tid)
     tap.eq(r.text, "a\nb\nc\n", "follow streams until the task ends")
+    st = d.state(tid)
+    tap.eq(st and st["code"], "COMPLETE", "when a follow ends, the task's final state is already recorded")
+    for _ in range(5):  # each follow of a short task ends with it, every time
+        tid = d.submit_id({"user": USER, "cmd": "echo once"})
+        r = d.request("GET", "/v1/jobproxy/logs/%s?follow=1" % tid)
+        st = d.state(tid)
+        if r.text != "once\n" or st["code"] != "COMPLETE":
+            break
+    tap.ok(r.text == "once\n" and st["code"] == "COMPLETE",
+           "follow of a short task: all its output, then its final state", (r.text, st))
     tap.ok(time.monotonic() - t0 >= 1.5, "follow waited for the task")
 
 

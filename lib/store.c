@@ -15,7 +15,7 @@ enum op_kind {
     OP_INSERT,
     OP_DELETE,
     OP_STATE,
-    OP_HANDLE,
+    OP_HANDLE, /* started: the handle, and QUEUED becomes INITIALIZING */
     OP_SYNC,
 };
 
@@ -45,6 +45,7 @@ struct store {
     char *path;
     sqlite3 *db; /* the writer's */
     sqlite3_stmt *ins, *del, *upd, *upd_handle;
+    bool sync_full; /* the writer connection's synchronous mode */
 
     pthread_mutex_t lock;
     pthread_cond_t wake;     /* the writer waits on it */
@@ -247,6 +248,24 @@ static void op_free(struct op *o)
 /* Runs a batch as one transaction. Returns 0 or the SQLite code that sank it. */
 static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
 {
+    /* Submits and deletes are answered only once on disk (synchronous=FULL:
+     * the WAL is fsync'd at commit). A batch of state updates only is
+     * committed without the fsync (NORMAL; still atomic, and safe against
+     * a crash of the daemon): after a power loss the backends' own records
+     * (exit.json, fsync'd; the shim's lock; the container) put a state
+     * right at the next start, so an fsync per transition buys nothing. */
+    bool full = false, writes = false;
+    for (struct op *o = batch; o; o = o->next) {
+        full = full || o->kind == OP_INSERT || o->kind == OP_DELETE;
+        writes = writes || o->kind != OP_SYNC;
+    }
+    if (!writes)
+        return SQLITE_OK; /* only waiters for what came before: nothing to commit */
+    if (full != s->sync_full) {
+        (void) sqlite3_exec(s->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                            NULL, NULL, NULL);
+        s->sync_full = full;
+    }
     int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     if (rc == SQLITE_OK)
         for (struct op *o = batch; o; o = o->next) {
@@ -273,6 +292,7 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
+    (void) pthread_setname_np(pthread_self(), "ocps-store");
     struct op *retry = NULL; /* async ops the disk refused, oldest first */
     usec_t retry_at = 0;
 
@@ -467,10 +487,12 @@ int store_open(const char *path, struct store **ret, struct error *err)
     int r = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db, err);
     if (r < 0)
         return r;
-    /* WAL: readers never block the writer; FULL: a commit is on disk when it returns. */
+    /* WAL: readers never block the writer; FULL: a commit is on disk when it
+     * returns (commit_batch relaxes it for batches of state updates). */
     r = exec_sql(s->db,
                  "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;",
                  err);
+    s->sync_full = true;
     if (r >= 0) {
         sqlite3_stmt *st;
         int version = 0;
@@ -505,7 +527,8 @@ int store_open(const char *path, struct store **ret, struct error *err)
                     " finished = CASE WHEN ?5 > 0 THEN ?5 ELSE finished END WHERE id = ?6",
                     &s->upd, err);
     if (r >= 0)
-        r = prepare(s->db, "UPDATE tasks SET handle = ?1 WHERE id = ?2", &s->upd_handle, err);
+        r = prepare(s->db, "UPDATE tasks SET handle = ?1, state = CASE state WHEN 'QUEUED' THEN "
+                    "'INITIALIZING' ELSE state END WHERE id = ?2", &s->upd_handle, err);
     if (r < 0) {
         sqlite3_finalize(s->ins);
         sqlite3_finalize(s->del);
@@ -597,7 +620,7 @@ void store_update_state(struct store *s, const char *id, enum task_state state, 
     enqueue(s, o);
 }
 
-void store_update_handle(struct store *s, const char *id, const char *handle)
+void store_update_started(struct store *s, const char *id, const char *handle)
 {
     struct op *o = xcalloc(1, sizeof(*o));
     o->kind = OP_HANDLE;

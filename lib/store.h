@@ -6,7 +6,9 @@
  * commits it as one transaction (group commit): concurrent submits share
  * one fsync. store_insert() and store_delete() return only once their
  * transaction is on disk (synchronous=FULL); state updates are queued
- * and applied in order without waiting, and are retried if the disk
+ * and applied in order without waiting, committed without an fsync of
+ * their own (a crash of the daemon cannot lose them; after a power loss
+ * the backends' records restore them), and are retried if the disk
  * refuses them, so a transition is never dropped while the daemon runs.
  * A write the disk cannot take fails with -ENOSPC/-EROFS/-EIO (503).
  *
@@ -58,7 +60,8 @@ int store_delete(struct store *s, const char *id, struct error *err);
  * started/finished 0 leave the stored value alone. */
 void store_update_state(struct store *s, const char *id, enum task_state state, int exit_code,
                         const char *reason, usec_t started, usec_t finished);
-void store_update_handle(struct store *s, const char *id, const char *handle);
+/* The backend took the task: INITIALIZING, with the backend's handle. */
+void store_update_started(struct store *s, const char *id, const char *handle);
 /* Waits until everything queued so far is committed (or has failed). */
 int store_sync(struct store *s);
 

@@ -289,7 +289,6 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     if (r >= 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
         r = error_set_errno(&err, -errno, "mkdir %s", dir);
     if (r >= 0) {
-        store_update_state(sv->store, t->id, TASK_INITIALIZING, -1, NULL, 0, 0);
         struct backend_start s = {
             .id = t->id,
             .task = task,
@@ -307,8 +306,9 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     }
     log_info("task %s INITIALIZING on %s (cores %g, memory %" PRIu64 " bytes)", t->id,
              t->backend->ops->name, t->cores, t->memory);
-    if (handle)
-        store_update_handle(sv->store, t->id, handle);
+    /* One update for both: a crash before it lands leaves the task QUEUED
+     * in the store, and recovery asks the backend, which knows. */
+    store_update_started(sv->store, t->id, handle);
     pthread_mutex_lock(&sv->lock);
     t->handle = TAKE_PTR(handle);
     pthread_mutex_unlock(&sv->lock);
@@ -384,6 +384,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
 static void *supervisor_main(void *arg)
 {
     struct supervisor *sv = arg;
+    (void) pthread_setname_np(pthread_self(), "ocps-supervise");
     pthread_mutex_lock(&sv->lock);
     while (!sv->stopping) {
         if (!sv->ev_head && !sv->schedule_pending) {

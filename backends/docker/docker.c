@@ -57,6 +57,8 @@ struct docker_state {
     int shutdown_fd;        /* eventfd: the daemon is stopping; runners let go */
     atomic_bool stopping;
     pthread_cond_t back;    /* broadcast when the events stream (re)connects */
+    atomic_bool connected;  /* the events stream is up: dockerd answers */
+    pthread_cond_t event;   /* broadcast when a die event is recorded */
     pthread_t events_thread;
     bool events_running;
 };
@@ -82,9 +84,18 @@ struct dtask {
     int cancel_fd;          /* eventfd: cancel requested */
     int wall_fd;            /* timerfd: walltime */
     int abort_fd;           /* epoll over both and the shutdown: what long calls watch */
+    int syslog_fd;          /* <task_dir>/system.log */
     bool cancel;            /* under ds->lock */
     bool walltime_hit;
     bool dockerd_lost;      /* the connection broke while the container ran */
+    /* What the event stream said (under ds->lock): the exit code and time
+     * of the container's death, and whether the kernel OOM-killed in it. */
+    bool ev_die, ev_oom;
+    int ev_exit;
+    int ev_kill;            /* the signal of a kill event, 0 if none */
+    bool stop_sent;         /* the runner itself stopped the container */
+    int external_kill;      /* a signal someone else sent the container */
+    usec_t ev_time;
     char *start_error;      /* dockerd refused to start it */
 
     pthread_t thread;
@@ -109,17 +120,18 @@ static void dtask_free(struct dtask *t)
     closep(&t->cancel_fd);
     closep(&t->wall_fd);
     closep(&t->abort_fd);
+    closep(&t->syslog_fd);
     free(t);
 }
 
+/* One line of the task's system log (opened once per task, O_APPEND: the
+ * runner and the events thread write whole lines). */
 static void syslog_line(const struct dtask *t, const char *fmt, ...) _printf_(2, 3);
 static void syslog_line(const struct dtask *t, const char *fmt, ...)
 {
     char ts[32];
     va_list ap;
-    _cleanup_free_ char *path = xasprintf("%s/system.log", t->task_dir);
-    _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (t->syslog_fd < 0)
         return;
     va_start(ap, fmt);
     _cleanup_free_ char *msg = NULL;
@@ -128,7 +140,7 @@ static void syslog_line(const struct dtask *t, const char *fmt, ...)
     va_end(ap);
     _cleanup_free_ char *line = xasprintf("%s %s\n", format_rfc3339(now_realtime(), ts),
                                           msg ? msg : "");
-    (void) loop_write(fd, line, strlen(line));
+    (void) loop_write(t->syslog_fd, line, strlen(line));
 }
 
 void image_ref_done(struct image_ref *r)
@@ -330,30 +342,13 @@ static int pull_line(void *userdata, const char *line, size_t len)
     return 0;
 }
 
-/* Makes the image present by the pull policy. -ENOENT/-EINVAL are the
- * task's fault (no such image, refused by the registry), the rest the
- * system's. */
-static int ensure_image(struct dtask *t, struct error *err)
+/* Pulls the task's image. -ENOENT is the task's fault (refused by the
+ * registry or by dockerd), the rest the system's. */
+static int pull_image(struct dtask *t, struct error *err)
 {
     struct docker_state *ds = t->ds;
     const char *image = t->task->container->image;
-    _cleanup_free_ char *esc = engine_escape(image);
-    _cleanup_free_ char *path = xasprintf("/images/%s/json", esc);
-    int st = 0;
-
-    if (ds->cfg->docker_pull != DOCKER_PULL_ALWAYS) {
-        st = engine_call(ds->engine, "GET", path, NULL, NULL, err);
-        if (st < 0)
-            return st;
-        if (st == 200)
-            return 0;
-        if (st != 404)
-            return error_set(err, -EREMOTEIO, "inspect image %s: %s", image, error_message(err));
-        if (ds->cfg->docker_pull == DOCKER_PULL_NEVER)
-            return error_set(err, -ENOENT,
-                             "image %s is not present on this host and the pull policy is never",
-                             image);
-    }
+    int st;
 
     struct image_ref ref;
     if (docker_image_ref_parse(image, &ref) < 0)
@@ -530,6 +525,13 @@ static void classify(struct dtask *t, const cJSON *state, struct task_outcome *o
         *reason = xasprintf("dockerd stopped while the task ran; its container ended with "
                             "status %d",
                             code);
+    } else if (t->external_kill) {
+        o->state = TASK_SYSTEM_ERROR;
+        *reason = xasprintf("stopped from outside the proxy by signal %d (%s): docker stop or "
+                            "kill, or dockerd shutting down; exit status %d",
+                            t->external_kill,
+                            sigabbrev_np(t->external_kill) ? sigabbrev_np(t->external_kill) : "?",
+                            code);
     } else if (o->signal) {
         *reason = xasprintf("killed by signal %d (%s)", o->signal,
                             sigabbrev_np(o->signal) ? sigabbrev_np(o->signal) : "?");
@@ -573,6 +575,7 @@ static void fail(struct dtask *t, enum task_state state, const char *reason)
 static void *log_main(void *arg)
 {
     struct dtask *t = arg;
+    (void) pthread_setname_np(pthread_self(), "ocps-dk-logs");
     _cleanup_error_ struct error err = ERROR_INIT;
     _cleanup_close_ int out = -1, errfd = -1;
     int r = open_output(t, t->out_path, t->task->stdout_path != NULL, &out);
@@ -727,7 +730,8 @@ static int create_container(struct dtask *t, struct error *err)
         return st;
     if (st != 201) {
         cJSON_Delete(reply);
-        return error_set(err, st == 400 || st == 404 ? -EINVAL : -EREMOTEIO, "create: %s",
+        /* 404 is "No such image": the caller pulls by the policy. */
+        return error_set(err, st == 404 ? -ENXIO : st == 400 ? -EINVAL : -EREMOTEIO, "create: %s",
                          error_message(err));
     }
     const char *id = json_str(reply, "Id");
@@ -764,6 +768,9 @@ static bool follow(struct dtask *t, bool start)
                             t->task->walltime);
             } else
                 syslog_line(t, "cancelled: stopping (grace %u s)", t->ds->cfg->kill_grace);
+            pthread_mutex_lock(&t->ds->lock);
+            t->stop_sent = true;
+            pthread_mutex_unlock(&t->ds->lock);
             if (stop_container(t) >= 0)
                 return true;
             /* dockerd is gone: fall through to wait for it */
@@ -812,6 +819,23 @@ static char *init_exec_error(struct dtask *t, int exit_code)
     return xstrndup(msg, strcspn(msg, "\n"));
 }
 
+/* Waits (briefly) for the container's die event, which the wait's reply
+ * races; false when the stream is down or it does not come. */
+static bool die_event(struct dtask *t)
+{
+    struct docker_state *ds = t->ds;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 2;
+    pthread_mutex_lock(&ds->lock);
+    while (!t->ev_die && atomic_load(&ds->connected) && !atomic_load(&ds->stopping))
+        if (pthread_cond_timedwait(&ds->event, &ds->lock, &until) == ETIMEDOUT)
+            break;
+    bool seen = t->ev_die;
+    pthread_mutex_unlock(&ds->lock);
+    return seen;
+}
+
 static void finish(struct dtask *t)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
@@ -820,7 +844,36 @@ static void finish(struct dtask *t)
         t->log_running = false;
     }
     cJSON *info = NULL;
-    int st = inspect(t, &info, &err);
+    int st = 0;
+    if (!t->start_error && t->mode != RUN_FINISH && !t->dockerd_lost && die_event(t)) {
+        /* dockerd's die event told the exit (and an oom event before it
+         * the OOM kill): the outcome needs no inspect call. */
+        pthread_mutex_lock(&t->ds->lock);
+        info = cJSON_CreateObject();
+        cJSON *state = cJSON_AddObjectToObject(info, "State");
+        cJSON_AddNumberToObject(state, "ExitCode", t->ev_exit);
+        cJSON_AddBoolToObject(state, "OOMKilled", t->ev_oom);
+        char ts[32];
+        cJSON_AddStringToObject(state, "FinishedAt", format_rfc3339(t->ev_time, ts));
+        if (t->ev_kill && !t->stop_sent)
+            t->external_kill = t->ev_kill;
+        pthread_mutex_unlock(&t->ds->lock);
+        st = 200;
+        if (t->external_kill) {
+            /* Killed, not by us: if dockerd is going away, that is why;
+             * its container is removed once it is back. */
+            _cleanup_error_ struct error perr = ERROR_INIT;
+            if (engine_ping(t->ds->engine, &perr) < 0) {
+                t->dockerd_lost = true;
+                syslog_line(t, "lost dockerd (%s); waiting for it", error_message(&perr));
+                if (!wait_for_dockerd(t)) {
+                    cJSON_Delete(info);
+                    return;
+                }
+            }
+        }
+    } else
+        st = inspect(t, &info, &err);
     if (st == -EREMOTEIO) {
         /* dockerd went away as the container ended: it stopped it. */
         t->dockerd_lost = true;
@@ -853,12 +906,25 @@ static void finish(struct dtask *t)
 static void *runner_main(void *arg)
 {
     struct dtask *t = arg;
+    (void) pthread_setname_np(pthread_self(), "ocps-dk-runner");
     _cleanup_error_ struct error err = ERROR_INIT;
 
     if (t->mode == RUN_START) {
-        int r = ensure_image(t, &err);
+        /* The image by the pull policy: always pulls first; otherwise create
+         * tells whether it is there (one call fewer per task than asking). */
+        enum docker_pull policy = t->ds->cfg->docker_pull;
+        int r = policy == DOCKER_PULL_ALWAYS ? pull_image(t, &err) : 0;
         if (r >= 0)
             r = create_container(t, &err);
+        if (r == -ENXIO && policy == DOCKER_PULL_NEVER)
+            r = error_set(&err, -ENOENT,
+                          "image %s is not present on this host and the pull policy is never",
+                          t->task->container->image);
+        else if (r == -ENXIO) {
+            r = pull_image(t, &err);
+            if (r >= 0)
+                r = create_container(t, &err);
+        }
         if (r == -ECANCELED && atomic_load(&t->ds->stopping))
             return NULL; /* no container yet: the next daemon starts it afresh */
         if (r == -ECANCELED) {
@@ -896,12 +962,27 @@ static int event_line(void *userdata, const char *line, size_t len)
     const cJSON *actor = cJSON_GetObjectItemCaseSensitive(j, "Actor");
     const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(actor, "Attributes");
     const char *tid = json_str(attrs, LABEL_TASK);
-    if (action && tid) {
+    /* The runner logs what it does; dockerd's word matters for what
+     * happens to the container: its exit, an OOM, a kill from outside. */
+    if (action && tid && (streq(action, "die") || streq(action, "oom") || streq(action, "kill"))) {
         const char *code = json_str(attrs, "exitCode");
+        const cJSON *tn = cJSON_GetObjectItemCaseSensitive(j, "timeNano");
         pthread_mutex_lock(&ds->lock);
         struct dtask *t = find(ds, tid);
-        if (t)
+        if (t) {
             syslog_line(t, "event: %s%s%s", action, code ? ", exit code " : "", code ? code : "");
+            if (streq(action, "oom"))
+                t->ev_oom = true;
+            const char *sig = json_str(attrs, "signal");
+            if (streq(action, "kill") && sig)
+                t->ev_kill = atoi(sig);
+            if (streq(action, "die") && code) {
+                t->ev_die = true;
+                t->ev_exit = atoi(code);
+                t->ev_time = cJSON_IsNumber(tn) ? (usec_t) (tn->valuedouble / 1000) : now_realtime();
+                pthread_cond_broadcast(&ds->event);
+            }
+        }
         pthread_mutex_unlock(&ds->lock);
     }
     cJSON_Delete(j);
@@ -940,14 +1021,19 @@ static void reconcile(struct docker_state *ds)
 
 static void events_connected(void *userdata, long status)
 {
-    reconcile(userdata);
+    struct docker_state *ds = userdata;
+    atomic_store(&ds->connected, true);
+    reconcile(ds);
 }
 
 static void *events_main(void *arg)
 {
     struct docker_state *ds = arg;
+    (void) pthread_setname_np(pthread_self(), "ocps-dk-events");
     _cleanup_free_ char *filters =
-        xasprintf("{\"type\":[\"container\"],\"label\":[\"%s=%s\"]}", LABEL_INSTANCE, ds->instance);
+        xasprintf("{\"type\":[\"container\"],\"event\":[\"die\",\"oom\",\"kill\"],"
+                  "\"label\":[\"%s=%s\"]}",
+                  LABEL_INSTANCE, ds->instance);
     _cleanup_free_ char *esc = engine_escape(filters);
     _cleanup_free_ char *path = xasprintf("/events?filters=%s", esc);
     bool lost = false;
@@ -959,6 +1045,7 @@ static void *events_main(void *arg)
             log_info("docker backend: dockerd answers again");
         lost = false;
         (void) engine_stream(ds->engine, "GET", path, NULL, &s, &err);
+        atomic_store(&ds->connected, false);
         if (atomic_load(&ds->stopping))
             break;
         log_warn("docker backend: lost dockerd's event stream (%s)", error_message(&err));
@@ -987,6 +1074,7 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
     ds->listener = *l;
     pthread_mutex_init(&ds->lock, NULL);
     pthread_cond_init(&ds->back, NULL);
+    pthread_cond_init(&ds->event, NULL);
     ds->shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ds->shutdown_fd < 0) {
         int r = error_set_errno(err, -errno, "eventfd");
@@ -1037,6 +1125,7 @@ static void docker_free(void *state)
     struct dtask *list = ds->tasks;
     ds->tasks = NULL;
     pthread_cond_broadcast(&ds->back);
+    pthread_cond_broadcast(&ds->event);
     pthread_mutex_unlock(&ds->lock);
     if (ds->events_running)
         pthread_join(ds->events_thread, NULL);
@@ -1051,6 +1140,7 @@ static void docker_free(void *state)
     engine_free(ds->engine);
     free(ds->instance);
     pthread_cond_destroy(&ds->back);
+    pthread_cond_destroy(&ds->event);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
 }
@@ -1110,8 +1200,10 @@ static int docker_check(void *state, const struct task *t, struct error *err)
     if (r < 0)
         return r;
 
+    /* A connected event stream says dockerd answers; otherwise ask it. */
     _cleanup_error_ struct error perr = ERROR_INIT;
-    if (!ds->cfg->docker_queue_when_down && engine_ping(ds->engine, &perr) < 0)
+    if (!ds->cfg->docker_queue_when_down && !atomic_load(&ds->connected) &&
+        engine_ping(ds->engine, &perr) < 0)
         return error_set(err, -EREMOTEIO, "the container backend is unavailable: %s",
                          error_message(&perr));
     return 0;
@@ -1123,6 +1215,8 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     struct dtask *t = xcalloc(1, sizeof(*t));
     t->ds = ds;
     t->cancel_fd = t->wall_fd = t->abort_fd = -1;
+    _cleanup_free_ char *log_path = xasprintf("%s/system.log", s->task_dir);
+    t->syslog_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     snprintf(t->id, sizeof(t->id), "%s", s->id);
     snprintf(t->name, sizeof(t->name), "ocps-%s", s->id);
     t->task = task_copy(s->task);

@@ -18,9 +18,66 @@ struct engine {
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
+/* Idle easy handles, shared by every thread: a handle keeps its
+ * connection to dockerd open (keep-alive), so a task's calls - and the
+ * next task's, from another thread - reuse it instead of connecting and
+ * setting up again. A handle is used by one call at a time. */
+#define POOL_MAX 16
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL *pool[POOL_MAX];
+static size_t pool_n;
+
+/* One connection cache for every handle (libcurl's share interface), so
+ * an idle keep-alive connection to dockerd serves the next call whatever
+ * thread or handle makes it. */
+static CURLSH *share;
+static pthread_mutex_t share_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void share_lock_fn(CURL *h, curl_lock_data data, curl_lock_access access, void *userptr)
+{
+    pthread_mutex_lock(&share_lock);
+}
+
+static void share_unlock_fn(CURL *h, curl_lock_data data, void *userptr)
+{
+    pthread_mutex_unlock(&share_lock);
+}
+
 static void curl_init_once(void)
 {
     (void) curl_global_init(CURL_GLOBAL_NOTHING);
+    share = curl_share_init();
+    if (share) {
+        (void) curl_share_setopt(share, CURLSHOPT_LOCKFUNC, share_lock_fn);
+        (void) curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, share_unlock_fn);
+        (void) curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    }
+}
+
+static CURL *handle_get(void)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (pool_n > 0)
+        h = pool[--pool_n];
+    pthread_mutex_unlock(&pool_lock);
+    if (h) {
+        curl_easy_reset(h);
+        return h;
+    }
+    return curl_easy_init();
+}
+
+static void handle_put(CURL *h)
+{
+    pthread_mutex_lock(&pool_lock);
+    if (pool_n < POOL_MAX) {
+        pool[pool_n++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (h)
+        curl_easy_cleanup(h);
 }
 
 int engine_new(const char *socket, struct engine **ret, struct error *err)
@@ -203,7 +260,7 @@ static size_t on_header_stream(char *data, size_t size, size_t n, void *userdata
 static int perform(struct engine *e, const char *method, const char *path, const cJSON *body,
                    struct call *c, bool unversioned, long *ret_status, struct error *err)
 {
-    CURL *h = curl_easy_init();
+    CURL *h = handle_get();
     if (!h)
         return error_set(err, -ENOMEM, "curl_easy_init failed");
     _cleanup_free_ char *url = unversioned ? xasprintf("http://localhost%s", path)
@@ -218,6 +275,8 @@ static int perform(struct engine *e, const char *method, const char *path, const
     if (json)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
     (void) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, e->socket);
+    if (share)
+        (void) curl_easy_setopt(h, CURLOPT_SHARE, share);
     (void) curl_easy_setopt(h, CURLOPT_URL, url);
     (void) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     (void) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
@@ -248,7 +307,7 @@ static int perform(struct engine *e, const char *method, const char *path, const
     long status = 0;
     (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    handle_put(h);
 
     if (rc == CURLE_COULDNT_CONNECT) {
         /* curl's words name "localhost port 80"; say what is wrong with the socket. */

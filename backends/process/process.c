@@ -137,6 +137,7 @@ static void read_status(struct process_state *ps, struct ptask *t)
 static void *monitor(void *userdata)
 {
     struct process_state *ps = userdata;
+    (void) pthread_setname_np(pthread_self(), "ocps-proc-mon");
     _cleanup_free_ struct pollfd *pfd = NULL;
     _cleanup_free_ struct ptask **owner = NULL;
     size_t n_alloc = 0;

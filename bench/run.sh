@@ -43,8 +43,8 @@ sleep 1
 idle_rss=$(peak_rss_kb)
 
 # (1) durable submits/s, 8 clients: a task holding all the capacity keeps the rest queued.
-curl -sf -H 'Content-Type: application/json' \
-  -d '{"user":"nobody","cmd":"sleep 3600","cores":2}' http://127.0.0.1:$port/v1/jobproxy/submit >/dev/null
+blocker=$(curl -sf -H 'Accept: text/plain' -H 'Content-Type: application/json' \
+  -d '{"user":"nobody","cmd":"sleep 3600","cores":2}' http://127.0.0.1:$port/v1/jobproxy/submit | tr -d '\n')
 submit_rps=$(wrk -t2 -c8 -d10s -s bench/submit.lua http://127.0.0.1:$port/v1/jobproxy/submit | rps)
 
 # (3) GET state/{id} against nginx serving a file of the same size.
@@ -74,6 +74,12 @@ fi
 stored=$(sqlite3 "$work/data/ocps-proxy.db" 'select count(*) from tasks')
 curl -sf "http://127.0.0.1:$port/v1/jobproxy/state?limit=2048" >/dev/null
 full_rss=$(peak_rss_kb)
+# Tasks outlive the daemon by design: cancel the one that held the capacity.
+curl -sf -X DELETE http://127.0.0.1:$port/v1/jobproxy/delete/$blocker >/dev/null
+for _ in $(seq 100); do
+  curl -sf http://127.0.0.1:$port/v1/jobproxy/state/$blocker | grep -q '"CANCELED"' && break
+  sleep 0.1
+done
 stop_daemon
 rm -rf "$work/data"
 

@@ -95,6 +95,7 @@ struct dtask {
     int ev_kill;            /* the signal of a kill event, 0 if none */
     bool stop_sent;         /* the runner itself stopped the container */
     int external_kill;      /* a signal someone else sent the container */
+    bool ran;               /* started (or found running): a die event will come */
     usec_t ev_time;
     char *start_error;      /* dockerd refused to start it */
 
@@ -602,6 +603,7 @@ static void start_logs(struct dtask *t)
 
 static void running(struct dtask *t)
 {
+    t->ran = true;
     if (!t->started)
         t->started = now_realtime();
     t->ds->listener.running(t->ds->listener.userdata, t->id, t->started);
@@ -845,7 +847,7 @@ static void finish(struct dtask *t)
     }
     cJSON *info = NULL;
     int st = 0;
-    if (!t->start_error && t->mode != RUN_FINISH && !t->dockerd_lost && die_event(t)) {
+    if (t->ran && !t->start_error && !t->dockerd_lost && die_event(t)) {
         /* dockerd's die event told the exit (and an oom event before it
          * the OOM kill): the outcome needs no inspect call. */
         pthread_mutex_lock(&t->ds->lock);
@@ -1056,6 +1058,29 @@ static void *events_main(void *arg)
     return NULL;
 }
 
+/* The first container task (submitted or recovered) connects: libcurl is
+ * loaded, dockerd asked, and its event stream followed from then on. */
+static void connect_once(struct docker_state *ds)
+{
+    pthread_mutex_lock(&ds->lock);
+    bool first = !ds->events_running && !atomic_load(&ds->stopping);
+    if (first) {
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 256 * 1024);
+        ds->events_running = pthread_create(&ds->events_thread, &a, events_main, ds) == 0;
+        pthread_attr_destroy(&a);
+    }
+    pthread_mutex_unlock(&ds->lock);
+    if (!first)
+        return;
+    _cleanup_error_ struct error err = ERROR_INIT;
+    if (engine_ping(ds->engine, &err) < 0)
+        log_warn("docker backend: %s", error_message(&err));
+    else
+        log_info("docker backend: dockerd answers, API %s", engine_api_version(ds->engine));
+}
+
 /* ---- backend slots ---- */
 
 static struct dtask *find(struct docker_state *ds, const char *id)
@@ -1096,18 +1121,8 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
             h = (h ^ (unsigned char) *c) * 1099511628211ULL;
         ds->instance = xasprintf("%016" PRIx64, h);
     }
-    _cleanup_error_ struct error perr = ERROR_INIT;
-    if (engine_ping(ds->engine, &perr) < 0)
-        log_warn("docker backend: %s; container tasks are refused until it answers",
-                 error_message(&perr));
-    else
-        log_info("docker backend: dockerd at %s, API %s, instance %s",
-                 engine_socket(ds->engine), engine_api_version(ds->engine), ds->instance);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 256 * 1024);
-    ds->events_running = pthread_create(&ds->events_thread, &a, events_main, ds) == 0;
-    pthread_attr_destroy(&a);
+    log_info("docker backend: dockerd at %s, instance %s (connects on the first container task)",
+             engine_socket(ds->engine), ds->instance);
     *ret_state = ds;
     return 0;
 }
@@ -1169,6 +1184,7 @@ static int lookup_user(struct docker_state *ds, const char *name, struct confine
 static int docker_check(void *state, const struct task *t, struct error *err)
 {
     struct docker_state *ds = state;
+    connect_once(ds);
     struct image_ref ref;
     if (docker_image_ref_parse(t->container->image, &ref) < 0)
         return error_set(err, -EINVAL, "container.image: \"%s\" is not a valid image reference",
@@ -1284,6 +1300,7 @@ static int docker_start(void *state, const struct backend_start *s, char **ret_h
                         struct error *err)
 {
     struct docker_state *ds = state;
+    connect_once(ds);
     struct dtask *t = dtask_new(ds, s, RUN_START, err);
     if (!t)
         return err->code;
@@ -1317,6 +1334,7 @@ static int docker_recover(void *state, const struct backend_start *s, const char
                           struct error *err)
 {
     struct docker_state *ds = state;
+    connect_once(ds);
     struct task_outcome o;
 
     /* Recorded before the container was removed: the outcome stands. */

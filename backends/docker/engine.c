@@ -1,13 +1,61 @@
 /*
  * engine: see engine.h. libcurl's easy interface, one handle per call,
  * CURLOPT_UNIX_SOCKET_PATH and http://localhost/v<version>/... URLs.
+ *
+ * libcurl (and the TLS, Kerberos and LDAP libraries Debian builds it
+ * with, ~5 MB resident) is opened on the first call, not when the daemon
+ * starts (util/dlopen.h): a daemon that runs no container task never
+ * maps it. The sym_ pointers stand in for the library's functions.
  */
 #include "engine.h"
+#include "util/dlopen.h"
 
+#define CURL_DISABLE_TYPECHECK /* its macros would call the real symbols */
 #include <curl/curl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/stat.h>
+
+static typeof(curl_global_init) *sym_curl_global_init;
+static typeof(curl_share_init) *sym_curl_share_init;
+static typeof(curl_share_setopt) *sym_curl_share_setopt;
+static typeof(curl_easy_init) *sym_curl_easy_init;
+static typeof(curl_easy_reset) *sym_curl_easy_reset;
+static typeof(curl_easy_setopt) *sym_curl_easy_setopt;
+static typeof(curl_easy_perform) *sym_curl_easy_perform;
+static typeof(curl_easy_getinfo) *sym_curl_easy_getinfo;
+static typeof(curl_easy_cleanup) *sym_curl_easy_cleanup;
+static typeof(curl_easy_strerror) *sym_curl_easy_strerror;
+static typeof(curl_slist_append) *sym_curl_slist_append;
+static typeof(curl_slist_free_all) *sym_curl_slist_free_all;
+
+static const struct dlsym_entry curl_syms[] = {
+    DLSYM_ENTRY(curl_global_init),   DLSYM_ENTRY(curl_share_init),
+    DLSYM_ENTRY(curl_share_setopt),  DLSYM_ENTRY(curl_easy_init),
+    DLSYM_ENTRY(curl_easy_reset),    DLSYM_ENTRY(curl_easy_setopt),
+    DLSYM_ENTRY(curl_easy_perform),  DLSYM_ENTRY(curl_easy_getinfo),
+    DLSYM_ENTRY(curl_easy_cleanup),  DLSYM_ENTRY(curl_easy_strerror),
+    DLSYM_ENTRY(curl_slist_append),  DLSYM_ENTRY(curl_slist_free_all),
+    {},
+};
+
+#undef curl_share_setopt /* curl.h's argument-count checks */
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+#define curl_global_init sym_curl_global_init
+#define curl_share_init sym_curl_share_init
+#define curl_share_setopt sym_curl_share_setopt
+#define curl_easy_init sym_curl_easy_init
+#define curl_easy_reset sym_curl_easy_reset
+#define curl_easy_setopt sym_curl_easy_setopt
+#define curl_easy_perform sym_curl_easy_perform
+#define curl_easy_getinfo sym_curl_easy_getinfo
+#define curl_easy_cleanup sym_curl_easy_cleanup
+#define curl_easy_strerror sym_curl_easy_strerror
+#define curl_slist_append sym_curl_slist_append
+#define curl_slist_free_all sym_curl_slist_free_all
+
+static struct error curl_load_error; /* set once, under curl_once */
 
 #define ENGINE_MAX_REPLY (64U << 20) /* an inspect or list is far smaller */
 
@@ -45,6 +93,8 @@ static void share_unlock_fn(CURL *h, curl_lock_data data, void *userptr)
 
 static void curl_init_once(void)
 {
+    if (dlopen_many("libcurl.so.4", curl_syms, &curl_load_error) < 0)
+        return;
     (void) curl_global_init(CURL_GLOBAL_NOTHING);
     share = curl_share_init();
     if (share) {
@@ -97,7 +147,6 @@ int engine_new(const char *socket, struct engine **ret, struct error *err)
         s += strlen("unix://");
     if (s[0] != '/')
         return error_set(err, -EINVAL, "docker socket \"%s\" is not an absolute path", s);
-    (void) pthread_once(&curl_once, curl_init_once);
     struct engine *e = xcalloc(1, sizeof(*e));
     e->socket = xstrdup(s);
     snprintf(e->version, sizeof(e->version), "%s", ENGINE_API_VERSION);
@@ -260,6 +309,10 @@ static size_t on_header_stream(char *data, size_t size, size_t n, void *userdata
 static int perform(struct engine *e, const char *method, const char *path, const cJSON *body,
                    struct call *c, bool unversioned, long *ret_status, struct error *err)
 {
+    (void) pthread_once(&curl_once, curl_init_once);
+    if (curl_load_error.code < 0)
+        return error_set(err, -EREMOTEIO, "cannot reach dockerd: %s",
+                         error_message(&curl_load_error));
     CURL *h = handle_get();
     if (!h)
         return error_set(err, -ENOMEM, "curl_easy_init failed");

@@ -98,6 +98,12 @@ def t_basic(tap, d):
     st = d.wait(tid)
     tap.eq((st["code"], st["exit_code"]), ("COMPLETE", 0), "an array cmd runs directly; exit 0 is COMPLETE")
 
+    tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "sleep 60"}})
+    r = d.request("DELETE", "/v1/jobproxy/delete/" + tid)
+    st = d.wait(tid, timeout=30)
+    tap.ok(r.status == 204 and st["code"] == "CANCELED" and container(tid) is None,
+           "a container task deleted at once ends CANCELED, its container gone", st)
+
     tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": ["/no/such/program"]}})
     st = d.wait(tid)
     tap.ok(st["code"] == "EXECUTOR_ERROR" and "start failed" in st["reason"] and

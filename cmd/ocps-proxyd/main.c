@@ -38,7 +38,11 @@ static void help(void)
            "       -d '{\"user\":\"nobody\",\"cmd\":\"echo hello\"}' "
            "http://127.0.0.1:8080/v1/jobproxy/submit\n"
            "\n"
-           "Tasks keep running when the daemon stops; the next start reattaches to them.\n");
+           "Backends: process (a command: a confined process under its own shim) and\n"
+           "docker (a task with a container: dockerd at $DOCKER_HOST or\n"
+           "/var/run/docker.sock, set docker.socket in the config).\n"
+           "Tasks and containers keep running when the daemon stops; the next start\n"
+           "reattaches to them.\n");
 }
 
 static int parse_args(int argc, char **argv, struct config *cfg, struct error *err)

@@ -553,7 +553,38 @@ static enum MHD_Result h_logs(struct request *r)
     return http_queue(r, 200, resp);
 }
 
+/* ---- the API contract ---- */
+
+static enum MHD_Result serve_static(struct request *r, const char *data, size_t len,
+                                    const char *content_type)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *) data, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    return http_queue(r, 200, resp);
+}
+
+static enum MHD_Result h_openapi_yaml(struct request *r)
+{
+    /* application/yaml unless the client named text/plain (to view it). */
+    const char *accept =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    bool text = r->out == MEDIA_TEXT && accept &&
+                (strstr(accept, "text/plain") || strstr(accept, "text/*"));
+    return serve_static(r, openapi_yaml, openapi_yaml_len,
+                        text ? "text/plain; charset=utf-8" : "application/yaml");
+}
+
+static enum MHD_Result h_openapi_json(struct request *r)
+{
+    return serve_static(r, openapi_json, openapi_json_len, "application/json");
+}
+
 const struct route http_routes[] = {
+    { "GET", "/v1/openapi.yaml", h_openapi_yaml, MEDIA_YAML | MEDIA_TEXT, false },
+    { "GET", "/v1/openapi.json", h_openapi_json, MEDIA_JSON, false },
     { "GET", "/v1/jobproxy/ping", h_ping, MEDIA_TEXT, false },
     { "POST", "/v1/jobproxy/submit", h_submit, MEDIA_JSON | MEDIA_XML | MEDIA_TEXT, true },
     { "GET", "/v1/jobproxy/state", h_list, MEDIA_JSON | MEDIA_XML, false },

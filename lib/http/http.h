@@ -65,6 +65,10 @@ struct route {
 
 extern const struct route http_routes[];
 
+/* openapi/ocps-proxy.yaml and its JSON form, built in (openapi/embed.py). */
+extern const char openapi_yaml[], openapi_json[];
+extern const size_t openapi_yaml_len, openapi_json_len;
+
 /* Replies. Each takes ownership of what it is given and returns MHD's result. */
 enum MHD_Result http_reply_json(struct request *r, unsigned status, cJSON *body,
                                 const char *xml_root);

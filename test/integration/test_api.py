@@ -225,7 +225,28 @@ def t_errors(tap, d):
           "container.image")
 
 
+def t_openapi(tap, d):
+    import os
+    src = os.path.join(os.path.dirname(__file__), "..", "..", "openapi", "ocps-proxy.yaml")
+    with open(src, "rb") as f:
+        text = f.read()
+    r = d.request("GET", "/v1/openapi.yaml")
+    tap.ok(r.status == 200 and r.headers.get("content-type") == "application/yaml" and r.body == text,
+           "GET /v1/openapi.yaml serves openapi/ocps-proxy.yaml as application/yaml", r)
+    r = d.request("GET", "/v1/openapi.json")
+    doc = r.json() if r.status == 200 else {}
+    tap.ok(r.headers.get("content-type") == "application/json" and doc.get("openapi", "").startswith("3.1")
+           and "/jobproxy/submit" in doc.get("paths", {}),
+           "GET /v1/openapi.json serves its JSON form", r)
+    try:
+        import yaml
+        tap.eq(doc, yaml.safe_load(text), "the JSON form is the YAML document, converted")
+    except ImportError:
+        tap.ok(True, "# SKIP python3-yaml is not installed")
+
+
 ocps.require_root()
 ocps.ensure_user(USER)
-ocps.run([t_ping, t_submit_and_run, t_accept, t_formats, t_list, t_logs, t_delete, t_errors],
+ocps.run([t_ping, t_submit_and_run, t_accept, t_formats, t_list, t_logs, t_delete, t_errors,
+          t_openapi],
          config="docker: {socket: /nonexistent/docker.sock}\n")

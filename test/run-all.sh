@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing (Debian 12, as root),
-# starts dockerd and a loopback registry for the container tests, builds
-# with AddressSanitizer and UBSan, and runs every test suite.
+# starts dockerd and a loopback registry for the container tests, installs
+# the OpenAPI linter and validator (npm ci), builds with AddressSanitizer
+# and UBSan, and runs every test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -9,6 +10,11 @@ bash scripts/install-deps.sh
 # offline busybox image; stop afterwards only what this run started.
 bash test/docker/setup.sh
 trap 'bash test/docker/teardown.sh' EXIT
+# The OpenAPI linter and response validator, pinned in openapi/package-lock.json.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+(cd openapi && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 builddir=${BUILDDIR:-build-ci}
 if [ ! -d "$builddir" ]; then
   meson setup "$builddir" -Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug

@@ -16,6 +16,13 @@ import time
 
 DAEMON = os.environ.get("OCPS_PROXYD", "")
 SHIM = os.environ.get("OCPS_SHIM", "")
+OPENAPI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "openapi")
+
+# Every exchange a test makes through Daemon.request, held against the
+# OpenAPI document when the test ends (Tap.done): the daemon and its
+# contract must agree on every status, content type and body.
+EXCHANGES = []
+CONTRACT = {}  # the document, as the first daemon served it
 
 
 class Tap:
@@ -46,7 +53,46 @@ class Tap:
         for line in str(msg).splitlines():
             print("# " + line, flush=True)
 
+    def check_contract(self):
+        """Validates EXCHANGES with openapi/validate.mjs (Ajv), one
+        assertion per exchange."""
+        if not EXCHANGES or not CONTRACT:
+            return
+        validator = os.path.join(OPENAPI_DIR, "validate.mjs")
+        if not shutil.which("node") or not os.path.isdir(os.path.join(OPENAPI_DIR, "node_modules", "ajv")):
+            self.diag("contract not checked: run `npm ci` in openapi/ (node and ajv)")
+            return
+        tmp = tempfile.mkdtemp(prefix="ocps-contract-")
+        try:
+            doc = os.path.join(tmp, "openapi.json")
+            with open(doc, "w") as f:
+                json.dump(CONTRACT, f)
+            exch = os.path.join(tmp, "exchanges.jsonl")
+            with open(exch, "w") as f:
+                for x in EXCHANGES:
+                    f.write(json.dumps(x) + "\n")
+            out = subprocess.run(["node", validator, doc, exch], capture_output=True, text=True)
+            what, detail = None, []
+            for line in out.stdout.splitlines() + ["ok 0 - (end)"]:
+                if line.startswith("#") and what is not None:
+                    detail.append(line[1:].strip())
+                    continue
+                if what is not None:
+                    self.ok(passed, "contract: " + what, "\n".join(detail) if detail else None)
+                    what, detail = None, []
+                if line.startswith("ok ") or line.startswith("not ok "):
+                    passed = line.startswith("ok ")
+                    what = line.split(" - ", 1)[1] if " - " in line else line
+                    if what == "(end)":
+                        what = None
+            if out.returncode not in (0, 1):
+                self.ok(False, "contract validator ran", out.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            EXCHANGES.clear()
+
     def done(self):
+        self.check_contract()
         print("1..%d" % self.n, flush=True)
         sys.exit(1 if self.failed else 0)
 
@@ -164,9 +210,25 @@ class Daemon:
                 # it will not take; its answer is still in our receive buffer.
                 pass
             r = c.getresponse()
-            return Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+            resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+            self.record(method, path, headers, body, resp)
+            return resp
         finally:
             c.close()
+
+    def record(self, method, path, headers, body, resp):
+        if not CONTRACT and path != "/v1/openapi.json":
+            r = self.request("GET", "/v1/openapi.json")
+            if r.status == 200:
+                CONTRACT.update(r.json())
+        text = lambda b: b.decode("utf-8", "replace") if isinstance(b, bytes) else (b or "")
+        EXCHANGES.append({
+            "method": method, "path": path,
+            "request_content_type": (headers or {}).get("Content-Type", ""),
+            "request_body": text(body)[:2000],
+            "status": resp.status, "content_type": resp.headers.get("content-type", ""),
+            "body": text(resp.body)[:200000],
+        })
 
     def submit(self, task, ctype="application/json", accept="application/json"):
         body = json.dumps(task) if isinstance(task, dict) else task

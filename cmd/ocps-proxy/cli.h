@@ -1,0 +1,94 @@
+/*
+ * ocps-proxy, the command-line client: shared declarations. main.c parses
+ * the global flags and dispatches through one table of subcommands; each
+ * subcommand returns the process's exit code.
+ */
+#pragma once
+
+#include "util/error.h"
+#include "util/util.h"
+
+#include <cjson/cJSON.h>
+
+/* Exit codes beyond a task's own. */
+#define EXIT_TASK_FAILED 1  /* ended in an error state without an exit code; server errors */
+#define EXIT_USAGE       2
+#define EXIT_UNREACHABLE 3
+
+enum output { OUTPUT_TABLE, OUTPUT_JSON, OUTPUT_YAML };
+
+struct cli {
+    const char *server;  /* as given: http://host:port or unix:/path */
+    enum output output;
+    bool color;
+};
+
+struct command {
+    const char *name;
+    const char *summary;
+    int (*run)(struct cli *c, int argc, char **argv);
+};
+
+/* ---- client.c: HTTP to the daemon (libcurl) ---- */
+
+struct reply {
+    long status;
+    char *body;
+    size_t len;
+    char *content_type;
+};
+void reply_done(struct reply *r);
+
+/* One request; body may be NULL. Returns 0 with *ret filled (any HTTP
+ * status), or EXIT_UNREACHABLE after printing which address was tried. */
+int cli_request(struct cli *c, const char *method, const char *path, const char *content_type,
+                const char *body, size_t len, struct reply *ret);
+/* GET path, writing the body to fd as it arrives (logs?follow=1). */
+int cli_stream(struct cli *c, const char *path, int fd, struct reply *ret);
+/* The body as JSON, or prints the server's error ("ocps-proxy: 404: no task x")
+ * and returns NULL. */
+cJSON *reply_json(const struct reply *r, long want_status);
+/* Prints "ocps-proxy: <status>: <message>" for an error reply. */
+void reply_print_error(const struct reply *r);
+
+/* ---- output.c ---- */
+
+void print_json(const cJSON *j);
+void print_yaml(const cJSON *j);
+/* A table: n_cols headers, rows of strings (NULL shows as "-"). */
+struct table {
+    size_t n_cols, n_rows;
+    const char **headers;
+    char **cells;  /* n_rows * n_cols, owned */
+    int state_col; /* coloured by state, -1 for none */
+};
+void table_add(struct table *t, char **row);
+void table_print(const struct table *t, bool color);
+void table_done(struct table *t);
+const char *state_color(const char *code);
+char *format_age(const char *rfc3339);
+
+/* ---- the subcommands ---- */
+
+int cmd_submit(struct cli *c, int argc, char **argv);
+int cmd_state(struct cli *c, int argc, char **argv);
+int cmd_list(struct cli *c, int argc, char **argv);
+int cmd_get(struct cli *c, int argc, char **argv);
+int cmd_logs(struct cli *c, int argc, char **argv);
+int cmd_wait(struct cli *c, int argc, char **argv);
+int cmd_delete(struct cli *c, int argc, char **argv);
+int cmd_ping(struct cli *c, int argc, char **argv);
+int cmd_watch(struct cli *c, int argc, char **argv);
+int cmd_version(struct cli *c, int argc, char **argv);
+
+/* Every task's State (all pages); only the active ones unless all. NULL
+ * after an error, with the exit code in *ret_exit. */
+cJSON *fetch_states(struct cli *c, bool all, int *ret_exit);
+/* The States as a table, JSON or YAML, by c->output. */
+void print_states(struct cli *c, cJSON *states);
+
+/* Shared by submit --wait and wait: follows the task to its end without
+ * polling (logs?follow=1), then returns its exit code (or 1). */
+int wait_task(struct cli *c, const char *id, bool follow_output);
+/* A usage error: prints it and the command's help hint; returns EXIT_USAGE. */
+int usage_error(const char *cmd, const char *fmt, ...) _printf_(2, 3);

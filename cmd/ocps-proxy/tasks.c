@@ -1,0 +1,441 @@
+/*
+ * The subcommands that look at and act on tasks: state, list, get, logs,
+ * wait, delete, ping, version.
+ */
+#include "cli.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+
+static bool final_state(const char *code)
+{
+    return code && (streq(code, "COMPLETE") || streq(code, "EXECUTOR_ERROR") ||
+                    streq(code, "SYSTEM_ERROR") || streq(code, "CANCELED"));
+}
+
+static const char *str(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+/* One help text per command; -h anywhere prints it. */
+static bool want_help(int argc, char **argv, const char *text)
+{
+    for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
+        if (streq(argv[i], "-h") || streq(argv[i], "--help")) {
+            fputs(text, stdout);
+            return true;
+        }
+    return false;
+}
+
+/* The table of States: what state, list and watch print. */
+static void states_table(struct cli *c, cJSON *states)
+{
+    static const char *headers[] = { "ID", "NAME", "USER", "STATE", "BACKEND", "AGE", "EXIT" };
+    struct table t = { .n_cols = 7, .headers = headers, .state_col = 3 };
+    const cJSON *s;
+    cJSON_ArrayForEach(s, states)
+    {
+        const cJSON *ec = cJSON_GetObjectItemCaseSensitive(s, "exit_code");
+        char *row[7] = {
+            dup_or_null(str(s, "id")),      dup_or_null(str(s, "name")),
+            dup_or_null(str(s, "user")),    dup_or_null(str(s, "code")),
+            dup_or_null(str(s, "backend")), format_age(str(s, "created")),
+            cJSON_IsNumber(ec) ? xasprintf("%d", ec->valueint) : NULL,
+        };
+        table_add(&t, row);
+    }
+    table_print(&t, c->color);
+    table_done(&t);
+}
+
+void print_states(struct cli *c, cJSON *states)
+{
+    if (c->output == OUTPUT_JSON)
+        print_json(states);
+    else if (c->output == OUTPUT_YAML)
+        print_yaml(states);
+    else
+        states_table(c, states);
+}
+
+/* Every task matching the query, following page tokens. NULL after an error. */
+static cJSON *fetch_all(struct cli *c, const char *query, int *ret_exit)
+{
+    cJSON *all = cJSON_CreateArray();
+    _cleanup_free_ char *token = NULL;
+    for (;;) {
+        _cleanup_free_ char *path = xasprintf("/v1/jobproxy/state?limit=2048%s%s%s", query,
+                                              token ? "&page_token=" : "", token ? token : "");
+        struct reply rep;
+        int r = cli_request(c, "GET", path, NULL, NULL, 0, &rep);
+        if (r != 0) {
+            *ret_exit = r;
+            cJSON_Delete(all);
+            return NULL;
+        }
+        cJSON *page = reply_json(&rep, 200);
+        reply_done(&rep);
+        if (!page) {
+            *ret_exit = EXIT_TASK_FAILED;
+            cJSON_Delete(all);
+            return NULL;
+        }
+        cJSON *list = cJSON_DetachItemFromObjectCaseSensitive(page, "state");
+        cJSON *s;
+        while (list && (s = cJSON_DetachItemFromArray(list, 0)))
+            cJSON_AddItemToArray(all, s);
+        cJSON_Delete(list);
+        free(token);
+        token = dup_or_null(str(page, "next_page_token"));
+        cJSON_Delete(page);
+        if (!token || !*token)
+            return all;
+    }
+}
+
+cJSON *fetch_states(struct cli *c, bool all, int *ret_exit)
+{
+    cJSON *states = fetch_all(c, "", ret_exit);
+    if (!states || all)
+        return states;
+    /* Without --all: the tasks that are not over yet. */
+    cJSON *active = cJSON_CreateArray();
+    cJSON *s;
+    while ((s = cJSON_DetachItemFromArray(states, 0)))
+        if (final_state(str(s, "code")))
+            cJSON_Delete(s);
+        else
+            cJSON_AddItemToArray(active, s);
+    cJSON_Delete(states);
+    return active;
+}
+
+static int get_state(struct cli *c, const char *id, cJSON **ret)
+{
+    _cleanup_free_ char *path = xasprintf("/v1/jobproxy/state/%s", id);
+    struct reply rep;
+    int r = cli_request(c, "GET", path, NULL, NULL, 0, &rep);
+    if (r != 0)
+        return r;
+    *ret = reply_json(&rep, 200);
+    reply_done(&rep);
+    return *ret ? 0 : EXIT_TASK_FAILED;
+}
+
+int cmd_state(struct cli *c, int argc, char **argv)
+{
+    if (want_help(argc, argv,
+                  "Usage: ocps-proxy state [ID...]\n"
+                  "The State of each task (all of them without IDs).\n\n"
+                  "Example:\n  ocps-proxy state 2f1c...  -o json\n"))
+        return 0;
+    if (argc < 2)
+        return cmd_list(c, argc, argv);
+    cJSON *states = cJSON_CreateArray();
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        cJSON *s = NULL;
+        int r = get_state(c, argv[i], &s);
+        if (r == EXIT_UNREACHABLE) {
+            cJSON_Delete(states);
+            return r;
+        }
+        if (r != 0)
+            rc = r;
+        else
+            cJSON_AddItemToArray(states, s);
+    }
+    if (cJSON_GetArraySize(states) > 0 || c->output != OUTPUT_TABLE)
+        print_states(c, states);
+    cJSON_Delete(states);
+    return rc;
+}
+
+int cmd_list(struct cli *c, int argc, char **argv)
+{
+    static const char help[] =
+        "Usage: ocps-proxy list [--code STATE] [--user USER] [--all]\n"
+        "Tasks that have not ended yet; --all adds the ended ones.\n\n"
+        "  --code STATE   only tasks in STATE (QUEUED, RUNNING, COMPLETE, ...)\n"
+        "  --user USER    only USER's tasks\n"
+        "  --all          ended tasks too\n\n"
+        "Example:\n  ocps-proxy list --all --user alice -o yaml\n";
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' }, { "code", required_argument, NULL, 'c' },
+        { "user", required_argument, NULL, 'u' }, { "all", no_argument, NULL, 'a' }, {},
+    };
+    const char *code = NULL, *user = NULL;
+    bool all = false;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "hc:u:a", opts, NULL)) >= 0) {
+        switch (o) {
+        case 'h':
+            fputs(help, stdout);
+            return 0;
+        case 'c':
+            code = optarg;
+            break;
+        case 'u':
+            user = optarg;
+            break;
+        case 'a':
+            all = true;
+            break;
+        default:
+            return usage_error("list", "unknown flag");
+        }
+    }
+    if (optind < argc)
+        return usage_error("list", "unexpected argument \"%s\"", argv[optind]);
+    _cleanup_free_ char *q = xasprintf("%s%s%s%s", code ? "&code=" : "", code ? code : "",
+                                       user ? "&user=" : "", user ? user : "");
+    int rc = 0;
+    cJSON *states = fetch_all(c, q, &rc);
+    if (!states)
+        return rc;
+    if (!all && !code) {
+        cJSON *active = cJSON_CreateArray(), *s;
+        while ((s = cJSON_DetachItemFromArray(states, 0)))
+            if (final_state(str(s, "code")))
+                cJSON_Delete(s);
+            else
+                cJSON_AddItemToArray(active, s);
+        cJSON_Delete(states);
+        states = active;
+    }
+    print_states(c, states);
+    cJSON_Delete(states);
+    return 0;
+}
+
+int cmd_get(struct cli *c, int argc, char **argv)
+{
+    if (want_help(argc, argv,
+                  "Usage: ocps-proxy get ID\n"
+                  "The task as the daemon understood it (normalised units), with its State.\n\n"
+                  "Example:\n  ocps-proxy get 2f1c... -o json\n"))
+        return 0;
+    if (argc != 2)
+        return usage_error("get", "get takes one task id");
+    _cleanup_free_ char *path = xasprintf("/v1/jobproxy/task/%s", argv[1]);
+    struct reply rep;
+    int r = cli_request(c, "GET", path, NULL, NULL, 0, &rep);
+    if (r != 0)
+        return r;
+    cJSON *j = reply_json(&rep, 200);
+    reply_done(&rep);
+    if (!j)
+        return EXIT_TASK_FAILED;
+    if (c->output == OUTPUT_JSON)
+        print_json(j);
+    else
+        print_yaml(j); /* nested: YAML reads best for people too */
+    cJSON_Delete(j);
+    return 0;
+}
+
+int cmd_logs(struct cli *c, int argc, char **argv)
+{
+    static const char help[] =
+        "Usage: ocps-proxy logs [-f] [--stderr|--system] [--tail N] ID\n"
+        "A task's output.\n\n"
+        "  -f, --follow   stream until the task ends\n"
+        "      --stderr   its stderr instead of stdout\n"
+        "      --system   what the proxy did for it (pulls, container events)\n"
+        "  -n, --tail N   only the last N lines\n\n"
+        "Example:\n  ocps-proxy logs -f --tail 20 2f1c...\n";
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' },   { "follow", no_argument, NULL, 'f' },
+        { "stderr", no_argument, NULL, 'e' }, { "system", no_argument, NULL, 's' },
+        { "tail", required_argument, NULL, 'n' }, {},
+    };
+    bool follow = false;
+    const char *stream = "stdout", *tail = NULL;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "hfn:", opts, NULL)) >= 0) {
+        switch (o) {
+        case 'h':
+            fputs(help, stdout);
+            return 0;
+        case 'f':
+            follow = true;
+            break;
+        case 'e':
+            stream = "stderr";
+            break;
+        case 's':
+            stream = "system";
+            break;
+        case 'n':
+            tail = optarg;
+            break;
+        default:
+            return usage_error("logs", "unknown flag");
+        }
+    }
+    if (optind + 1 != argc)
+        return usage_error("logs", "logs takes one task id");
+    _cleanup_free_ char *path = xasprintf("/v1/jobproxy/logs/%s?stream=%s%s%s%s", argv[optind],
+                                          stream, tail ? "&tail=" : "", tail ? tail : "",
+                                          follow ? "&follow=1" : "");
+    struct reply rep;
+    /* Collect first: an error reply must not be printed as output. */
+    int r = follow ? cli_stream(c, path, STDOUT_FILENO, &rep)
+                   : cli_request(c, "GET", path, NULL, NULL, 0, &rep);
+    if (r != 0)
+        return r;
+    if (rep.status != 200) {
+        reply_print_error(&rep);
+        reply_done(&rep);
+        return EXIT_TASK_FAILED;
+    }
+    if (!follow && rep.body)
+        (void) loop_write(STDOUT_FILENO, rep.body, rep.len);
+    reply_done(&rep);
+    return 0;
+}
+
+struct stream_arg {
+    struct cli *c;
+    char *path;
+    int fd;
+};
+
+static void *stream_main(void *p)
+{
+    struct stream_arg *a = p;
+    struct reply rep;
+    if (cli_stream(a->c, a->path, a->fd, &rep) == 0)
+        reply_done(&rep);
+    return NULL;
+}
+
+int wait_task(struct cli *c, const char *id, bool follow_output)
+{
+    /* The logs stream closes when the task ends: no polling. With output
+     * wanted, stderr follows in a second stream. */
+    _cleanup_free_ char *out = xasprintf("/v1/jobproxy/logs/%s?follow=1", id);
+    _cleanup_close_ int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    struct stream_arg err_arg = { c, xasprintf("/v1/jobproxy/logs/%s?stream=stderr&follow=1", id),
+                                  STDERR_FILENO };
+    pthread_t t;
+    bool err_thread = follow_output && pthread_create(&t, NULL, stream_main, &err_arg) == 0;
+    struct reply rep;
+    int r = cli_stream(c, out, follow_output ? STDOUT_FILENO : null, &rep);
+    if (err_thread)
+        pthread_join(t, NULL);
+    free(err_arg.path);
+    if (r != 0)
+        return r;
+    long status = rep.status;
+    reply_done(&rep);
+    if (status == 404) {
+        fprintf(stderr, "ocps-proxy: 404: no task %s\n", id);
+        return EXIT_TASK_FAILED;
+    }
+    cJSON *s = NULL;
+    r = get_state(c, id, &s);
+    if (r != 0)
+        return r;
+    const char *code = str(s, "code");
+    const cJSON *ec = cJSON_GetObjectItemCaseSensitive(s, "exit_code");
+    int rc = cJSON_IsNumber(ec) && ec->valueint >= 0 ? ec->valueint & 0xff : EXIT_TASK_FAILED;
+    if (code && streq(code, "COMPLETE"))
+        rc = 0;
+    if (!code || !final_state(code))
+        rc = EXIT_TASK_FAILED;
+    if (rc != 0 && code)
+        fprintf(stderr, "ocps-proxy: task %s %s: %s\n", id, code,
+                str(s, "description") ? str(s, "description") : "");
+    cJSON_Delete(s);
+    return rc;
+}
+
+int cmd_wait(struct cli *c, int argc, char **argv)
+{
+    if (want_help(argc, argv,
+                  "Usage: ocps-proxy wait ID...\n"
+                  "Wait for tasks to end. One task: exit with its exit code; several: 0 if\n"
+                  "all completed, else 1.\n\n"
+                  "Example:\n  ocps-proxy wait 2f1c... 9a0b...\n"))
+        return 0;
+    if (argc < 2)
+        return usage_error("wait", "wait takes task ids");
+    if (argc == 2)
+        return wait_task(c, argv[1], false);
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = wait_task(c, argv[i], false);
+        if (r == EXIT_UNREACHABLE)
+            return r;
+        if (r != 0)
+            rc = EXIT_TASK_FAILED;
+    }
+    return rc;
+}
+
+int cmd_delete(struct cli *c, int argc, char **argv)
+{
+    if (want_help(argc, argv,
+                  "Usage: ocps-proxy delete ID...\n"
+                  "Cancel tasks that are still active (they end CANCELED); remove ended ones.\n\n"
+                  "Example:\n  ocps-proxy delete 2f1c...\n"))
+        return 0;
+    if (argc < 2)
+        return usage_error("delete", "delete takes task ids");
+    int rc = 0;
+    for (int i = 1; i < argc; i++) {
+        _cleanup_free_ char *path = xasprintf("/v1/jobproxy/delete/%s", argv[i]);
+        struct reply rep;
+        int r = cli_request(c, "DELETE", path, NULL, NULL, 0, &rep);
+        if (r != 0)
+            return r;
+        if (rep.status == 204)
+            printf("%s\n", argv[i]);
+        else {
+            reply_print_error(&rep);
+            rc = EXIT_TASK_FAILED;
+        }
+        reply_done(&rep);
+    }
+    return rc;
+}
+
+int cmd_ping(struct cli *c, int argc, char **argv)
+{
+    if (want_help(argc, argv,
+                  "Usage: ocps-proxy ping\nIs the daemon there?\n\nExample:\n"
+                  "  ocps-proxy --server unix:/run/ocps-proxy.sock ping\n"))
+        return 0;
+    struct reply rep;
+    int r = cli_request(c, "GET", "/v1/jobproxy/ping", NULL, NULL, 0, &rep);
+    if (r != 0)
+        return r;
+    if (rep.status != 200) {
+        reply_print_error(&rep);
+        reply_done(&rep);
+        return EXIT_TASK_FAILED;
+    }
+    fputs(rep.body ? rep.body : "", stdout);
+    reply_done(&rep);
+    return 0;
+}
+
+int cmd_version(struct cli *c, int argc, char **argv)
+{
+    if (want_help(argc, argv, "Usage: ocps-proxy version\nThe client's version.\n"))
+        return 0;
+    printf("ocps-proxy %s\n", OCPS_VERSION);
+    return 0;
+}

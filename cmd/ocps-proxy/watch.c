@@ -1,0 +1,112 @@
+/*
+ * ocps-proxy watch: a live table of tasks. On a terminal it redraws in
+ * place every interval until interrupted; otherwise it prints one line per
+ * change of a task's state (plain lines for logs and pipes).
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <time.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    stop = 1;
+}
+
+static const char *str(const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    return cJSON_IsString(v) ? v->valuestring : "-";
+}
+
+int cmd_watch(struct cli *c, int argc, char **argv)
+{
+    static const char help[] =
+        "Usage: ocps-proxy watch [--all] [--interval SECONDS] [--count N]\n"
+        "A live table of tasks (id, name, user, state, backend, age, exit), redrawn on\n"
+        "a terminal until interrupted; one line per state change otherwise.\n\n"
+        "  --all            ended tasks too\n"
+        "  --interval S     seconds between looks (default 2)\n"
+        "  --count N        stop after N looks\n\n"
+        "Example:\n  ocps-proxy watch --all\n";
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' },       { "all", no_argument, NULL, 'a' },
+        { "interval", required_argument, NULL, 'i' },
+        { "count", required_argument, NULL, 'n' }, {},
+    };
+    bool all = false;
+    double interval = 2;
+    long count = -1;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "ha", opts, NULL)) >= 0) {
+        char *end;
+        switch (o) {
+        case 'h':
+            fputs(help, stdout);
+            return 0;
+        case 'a':
+            all = true;
+            break;
+        case 'i':
+            interval = strtod(optarg, &end);
+            if (*end || !(interval >= 0.1 && interval <= 3600))
+                return usage_error("watch", "--interval wants 0.1 to 3600 seconds");
+            break;
+        case 'n':
+            count = strtol(optarg, &end, 10);
+            if (*end || count < 1)
+                return usage_error("watch", "--count wants a positive number");
+            break;
+        default:
+            return usage_error("watch", "unknown flag");
+        }
+    }
+    if (optind < argc)
+        return usage_error("watch", "unexpected argument \"%s\"", argv[optind]);
+
+    bool tty = isatty(STDOUT_FILENO);
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    cJSON *seen = cJSON_CreateObject(); /* id -> last state printed */
+    int rc = 0;
+    for (long n = 0; !stop && (count < 0 || n < count); n++) {
+        cJSON *states = fetch_states(c, all || !tty, &rc);
+        if (!states)
+            break;
+        if (tty && c->output == OUTPUT_TABLE) {
+            fputs("\033[H\033[2J", stdout); /* home, clear */
+            print_states(c, states);
+        } else {
+            const cJSON *s;
+            cJSON_ArrayForEach(s, states)
+            {
+                const char *id = str(s, "id"), *code = str(s, "code");
+                const cJSON *was = cJSON_GetObjectItemCaseSensitive(seen, id);
+                if (cJSON_IsString(was) && streq(was->valuestring, code))
+                    continue;
+                cJSON_DeleteItemFromObjectCaseSensitive(seen, id);
+                cJSON_AddStringToObject(seen, id, code);
+                const cJSON *ec = cJSON_GetObjectItemCaseSensitive(s, "exit_code");
+                char exit[16] = "-";
+                if (cJSON_IsNumber(ec))
+                    snprintf(exit, sizeof(exit), "%d", ec->valueint);
+                printf("%s %s %s %s %s exit=%s\n", id, str(s, "name"), str(s, "user"), code,
+                       str(s, "backend"), exit);
+            }
+        }
+        fflush(stdout);
+        cJSON_Delete(states);
+        if (count >= 0 && n + 1 >= count)
+            break;
+        struct timespec ts = { (time_t) interval, (long) ((interval - (time_t) interval) * 1e9) };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stop)
+            ;
+    }
+    cJSON_Delete(seen);
+    return rc;
+}

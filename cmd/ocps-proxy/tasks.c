@@ -434,7 +434,9 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 
 int cmd_version(struct cli *c, int argc, char **argv)
 {
-    if (want_help(argc, argv, "Usage: ocps-proxy version\nThe client's version.\n"))
+    if (want_help(argc, argv,
+                  "Usage: ocps-proxy version\nThe client's version.\n\nExample:\n"
+                  "  ocps-proxy version\n"))
         return 0;
     printf("ocps-proxy %s\n", OCPS_VERSION);
     return 0;

@@ -141,6 +141,26 @@ def main():
         tap.ok(rc == 0 and any(l.startswith(tid + " ") and "EXECUTOR_ERROR" in l for l in lines)
                and "\033" not in out, "watch writes plain lines when not on a terminal", out)
 
+        # container flags, when a dockerd with the test image is here
+        if os.path.exists("/var/run/docker.sock") and subprocess.run(
+                ["curl", "-sf", "--unix-socket", "/var/run/docker.sock",
+                 "http://localhost/v1.41/images/ocps-test%2Fbusybox:1/json"],
+                capture_output=True).returncode == 0:
+            shared = tempfile.mkdtemp(prefix="ocps-cli-")
+            os.chmod(shared, 0o755)
+            with open(os.path.join(shared, "in.txt"), "w") as f:
+                f.write("from the host\n")
+            os.chmod(os.path.join(shared, "in.txt"), 0o644)
+            rc, out, err = run(S + ["submit", "--user", USER, "--image", "ocps-test/busybox:1",
+                                    "--mount", shared + ":/in:ro", "--port", "18557:80",
+                                    "--follow", "--", "cat", "/in/in.txt"], timeout=120)
+            tap.ok(rc == 0 and "from the host" in out, "submit --image --mount --port runs a container", (rc, out, err))
+            cid = json.loads(run(S + ["-o", "json", "list", "--all"])[1])[-1]
+            tap.eq(cid["backend"], "docker", "... on the docker backend")
+            subprocess.run(["rm", "-rf", shared])
+        else:
+            tap.ok(True, "# SKIP no dockerd with the test image: container flags untested here")
+
         # where the server is
         rc, out, err = run(["ping"], env={"OCPS_PROXY_URL": "http://127.0.0.1:%d" % d.port})
         tap.eq(rc, 0, "OCPS_PROXY_URL names the server")

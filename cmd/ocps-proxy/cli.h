@@ -9,6 +9,7 @@
 #include "util/util.h"
 
 #include <cjson/cJSON.h>
+#include <getopt.h>
 
 /* Exit codes beyond a task's own. */
 #define EXIT_TASK_FAILED 1  /* ended in an error state without an exit code; server errors */
@@ -27,7 +28,11 @@ struct command {
     const char *name;
     const char *summary;
     int (*run)(struct cli *c, int argc, char **argv);
+    const struct option *options; /* its long options (for completion), or NULL: --help only */
 };
+
+/* The commands' long options, shared with the completion generator. */
+extern const struct option submit_options[], list_options[], logs_options[], watch_options[];
 
 /* ---- client.c: HTTP to the daemon (libcurl) ---- */
 

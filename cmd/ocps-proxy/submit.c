@@ -129,31 +129,33 @@ static int read_stdin(char **ret)
     return 0;
 }
 
+/* Also read by `ocps-proxy completion bash`. */
+const struct option submit_options[] = {
+    { "help", no_argument, NULL, 'h' },       { "file", required_argument, NULL, 'f' },
+    { "user", required_argument, NULL, 'u' }, { "name", required_argument, NULL, OPT_NAME },
+    { "image", required_argument, NULL, OPT_IMAGE },
+    { "mount", required_argument, NULL, OPT_MOUNT },
+    { "port", required_argument, NULL, OPT_PORT },
+    { "cores", required_argument, NULL, OPT_CORES },
+    { "memory", required_argument, NULL, OPT_MEMORY },
+    { "cputime", required_argument, NULL, OPT_CPUTIME },
+    { "walltime", required_argument, NULL, OPT_WALLTIME },
+    { "stdout", required_argument, NULL, OPT_STDOUT },
+    { "stderr", required_argument, NULL, OPT_STDERR },
+    { "env", required_argument, NULL, 'e' },  { "workdir", required_argument, NULL, 'w' },
+    { "tag", required_argument, NULL, OPT_TAG },
+    { "wait", no_argument, NULL, OPT_WAIT },  { "follow", no_argument, NULL, OPT_FOLLOW },
+    {},
+};
+
 int cmd_submit(struct cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' },       { "file", required_argument, NULL, 'f' },
-        { "user", required_argument, NULL, 'u' }, { "name", required_argument, NULL, OPT_NAME },
-        { "image", required_argument, NULL, OPT_IMAGE },
-        { "mount", required_argument, NULL, OPT_MOUNT },
-        { "port", required_argument, NULL, OPT_PORT },
-        { "cores", required_argument, NULL, OPT_CORES },
-        { "memory", required_argument, NULL, OPT_MEMORY },
-        { "cputime", required_argument, NULL, OPT_CPUTIME },
-        { "walltime", required_argument, NULL, OPT_WALLTIME },
-        { "stdout", required_argument, NULL, OPT_STDOUT },
-        { "stderr", required_argument, NULL, OPT_STDERR },
-        { "env", required_argument, NULL, 'e' },  { "workdir", required_argument, NULL, 'w' },
-        { "tag", required_argument, NULL, OPT_TAG },
-        { "wait", no_argument, NULL, OPT_WAIT },  { "follow", no_argument, NULL, OPT_FOLLOW },
-        {},
-    };
     cJSON *task = cJSON_CreateObject();
     const char *file = NULL;
     bool wait = false, follow = false, have_user = false;
     int r = 0, o;
     optind = 1;
-    while (r == 0 && (o = getopt_long(argc, argv, "+hf:u:e:w:", opts, NULL)) >= 0) {
+    while (r == 0 && (o = getopt_long(argc, argv, "+hf:u:e:w:", submit_options, NULL)) >= 0) {
         switch (o) {
         case 'h':
             fputs(submit_help, stdout);

@@ -160,6 +160,12 @@ int cmd_state(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* Also read by `ocps-proxy completion bash`. */
+const struct option list_options[] = {
+    { "help", no_argument, NULL, 'h' }, { "code", required_argument, NULL, 'c' },
+    { "user", required_argument, NULL, 'u' }, { "all", no_argument, NULL, 'a' }, {},
+};
+
 int cmd_list(struct cli *c, int argc, char **argv)
 {
     static const char help[] =
@@ -169,15 +175,11 @@ int cmd_list(struct cli *c, int argc, char **argv)
         "  --user USER    only USER's tasks\n"
         "  --all          ended tasks too\n\n"
         "Example:\n  ocps-proxy list --all --user alice -o yaml\n";
-    static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' }, { "code", required_argument, NULL, 'c' },
-        { "user", required_argument, NULL, 'u' }, { "all", no_argument, NULL, 'a' }, {},
-    };
     const char *code = NULL, *user = NULL;
     bool all = false;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "hc:u:a", opts, NULL)) >= 0) {
+    while ((o = getopt_long(argc, argv, "hc:u:a", list_options, NULL)) >= 0) {
         switch (o) {
         case 'h':
             fputs(help, stdout);
@@ -244,6 +246,13 @@ int cmd_get(struct cli *c, int argc, char **argv)
     return 0;
 }
 
+/* Also read by `ocps-proxy completion bash`. */
+const struct option logs_options[] = {
+    { "help", no_argument, NULL, 'h' },   { "follow", no_argument, NULL, 'f' },
+    { "stderr", no_argument, NULL, 'e' }, { "system", no_argument, NULL, 's' },
+    { "tail", required_argument, NULL, 'n' }, {},
+};
+
 int cmd_logs(struct cli *c, int argc, char **argv)
 {
     static const char help[] =
@@ -254,16 +263,11 @@ int cmd_logs(struct cli *c, int argc, char **argv)
         "      --system   what the proxy did for it (pulls, container events)\n"
         "  -n, --tail N   only the last N lines\n\n"
         "Example:\n  ocps-proxy logs -f --tail 20 2f1c...\n";
-    static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' },   { "follow", no_argument, NULL, 'f' },
-        { "stderr", no_argument, NULL, 'e' }, { "system", no_argument, NULL, 's' },
-        { "tail", required_argument, NULL, 'n' }, {},
-    };
     bool follow = false;
     const char *stream = "stdout", *tail = NULL;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "hfn:", opts, NULL)) >= 0) {
+    while ((o = getopt_long(argc, argv, "hfn:", logs_options, NULL)) >= 0) {
         switch (o) {
         case 'h':
             fputs(help, stdout);

@@ -22,6 +22,13 @@ static const char *str(const cJSON *j, const char *key)
     return cJSON_IsString(v) ? v->valuestring : "-";
 }
 
+/* Also read by `ocps-proxy completion bash`. */
+const struct option watch_options[] = {
+    { "help", no_argument, NULL, 'h' },       { "all", no_argument, NULL, 'a' },
+    { "interval", required_argument, NULL, 'i' },
+    { "count", required_argument, NULL, 'n' }, {},
+};
+
 int cmd_watch(struct cli *c, int argc, char **argv)
 {
     static const char help[] =
@@ -32,17 +39,12 @@ int cmd_watch(struct cli *c, int argc, char **argv)
         "  --interval S     seconds between looks (default 2)\n"
         "  --count N        stop after N looks\n\n"
         "Example:\n  ocps-proxy watch --all\n";
-    static const struct option opts[] = {
-        { "help", no_argument, NULL, 'h' },       { "all", no_argument, NULL, 'a' },
-        { "interval", required_argument, NULL, 'i' },
-        { "count", required_argument, NULL, 'n' }, {},
-    };
     bool all = false;
     double interval = 2;
     long count = -1;
     int o;
     optind = 1;
-    while ((o = getopt_long(argc, argv, "ha", opts, NULL)) >= 0) {
+    while ((o = getopt_long(argc, argv, "ha", watch_options, NULL)) >= 0) {
         char *end;
         switch (o) {
         case 'h':

@@ -19,6 +19,7 @@ void config_init(struct config *c)
         .kill_grace = 10,
         .max_body = 1 << 20,
         .http_connections = 1024,
+        .http_timeout = 120,
         .pids_limit = 4096,
         .cgroup_name = xstrdup("ocps-proxy"),
         .docker_pull = DOCKER_PULL_IF_NOT_PRESENT,
@@ -331,7 +332,9 @@ int config_load_file(struct config *c, const char *path, struct error *err)
             if (r >= 0 && (n < 1 || n > 65536))
                 r = error_set(err, -EINVAL, "http_connections: must be between 1 and 65536");
             c->http_connections = (unsigned) n;
-        } else if (streq(k, "allow_root"))
+        } else if (streq(k, "http_timeout"))
+            r = get_seconds(v, k, &c->http_timeout, err);
+        else if (streq(k, "allow_root"))
             r = get_bool(v, k, &c->allow_root, err);
         else if (streq(k, "denied_users"))
             r = get_strv(v, k, &c->denied_users, err);

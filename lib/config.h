@@ -26,6 +26,7 @@ struct config {
     unsigned kill_grace;     /* seconds between SIGTERM and SIGKILL */
     size_t max_body;         /* request body cap, bytes */
     unsigned http_connections; /* concurrent HTTP connections per listener */
+    unsigned http_timeout;   /* seconds an idle connection is kept (not a followed log) */
 
     /* Who may run tasks. */
     bool allow_root;

@@ -542,6 +542,10 @@ static enum MHD_Result h_logs(struct request *r)
             MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         f->conn_fd = ci ? ci->connect_fd : -1;
         f->end_fd = supervisor_watch_end(f->sv, f->id);
+        /* A followed log may be silent for hours: the idle timeout that
+         * closes dead connections must not cut it (the client hanging up
+         * is noticed by follow_read's POLLRDHUP). */
+        (void) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned) 0);
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, follow_read, f,
                                                  follow_free);
     }

@@ -126,7 +126,7 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
                 MHD_USE_ERROR_LOG,
             0, NULL, NULL, http_dispatch, &s->ctx, MHD_OPTION_LISTEN_SOCKET, fd,
             MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
-            ctx->cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 120,
+            ctx->cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, ctx->cfg->http_timeout,
             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_THREAD_STACK_SIZE,
             (size_t) (1024 * 1024), MHD_OPTION_END);
         if (!d) {

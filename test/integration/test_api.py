@@ -225,7 +225,21 @@ def t_errors(tap, d):
           "container.image")
 
 
+def t_follow_idle():
+    """A followed log outlives the idle-connection timeout (2 s here)."""
+    tap, d = t_follow_idle.tap, ocps.Daemon(config="http_timeout: 2s\n")
+    try:
+        d.start()
+        tid = d.submit_id({"user": USER, "cmd": "echo start; sleep 4; echo end"})
+        r = d.request("GET", "/v1/jobproxy/logs/%s?follow=1" % tid)
+        tap.eq(r.text, "start\nend\n", "a log followed through 4 s of silence arrives whole")
+    finally:
+        d.cleanup()
+
+
 def t_openapi(tap, d):
+    t_follow_idle.tap = tap
+    t_follow_idle()
     import os
     src = os.path.join(os.path.dirname(__file__), "..", "..", "openapi", "ocps-proxy.yaml")
     with open(src, "rb") as f:

@@ -54,7 +54,7 @@ static void *wait_main(void *arg)
     struct error err = ERROR_INIT;
     char path[256];
     snprintf(path, sizeof(path), "/containers/%s/wait?condition=next-exit", w->id);
-    struct engine_stream s = { wait_line, wait_headers, w, -1, NULL };
+    struct engine_stream s = {wait_line, wait_headers, w, -1, NULL};
     w->status = engine_stream(w->e, "POST", path, NULL, &s, &err);
     error_clear(&err);
     wait_headers(w, 0);
@@ -85,8 +85,8 @@ static int one(struct engine *e)
     snprintf(id, sizeof(id), "%s", idj->valuestring);
     cJSON_Delete(reply);
 
-    struct waiter w = { .e = e, .id = id, .lock = PTHREAD_MUTEX_INITIALIZER,
-                        .cond = PTHREAD_COND_INITIALIZER };
+    struct waiter w = {
+        .e = e, .id = id, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
     pthread_t t;
     pthread_create(&t, NULL, wait_main, &w);
     pthread_mutex_lock(&w.lock);

@@ -20,7 +20,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
-static const char *v1_controllers[] = { "memory", "cpu", "pids" };
+static const char *v1_controllers[] = {"memory", "cpu", "pids"};
 static int v2;
 
 static void put(const char *dir, const char *file, const char *val)

@@ -70,9 +70,9 @@ struct backend_listener {
 /* What the supervisor hands a backend to start (or recover) a task. */
 struct backend_start {
     const char *id;
-    const struct task *task;  /* validated, defaults applied: cores > 0, memory > 0 */
-    const char *task_dir;     /* <data_dir>/tasks/<id>, exists, mode 0700, owned by the daemon */
-    const char *stdout_path;  /* task->stdout_path, or <task_dir>/stdout */
+    const struct task *task; /* validated, defaults applied: cores > 0, memory > 0 */
+    const char *task_dir;    /* <data_dir>/tasks/<id>, exists, mode 0700, owned by the daemon */
+    const char *stdout_path; /* task->stdout_path, or <task_dir>/stdout */
     const char *stderr_path;
 };
 
@@ -83,8 +83,7 @@ struct backend_ops {
     void (*free)(void *state);
     bool (*handles)(const struct task *t);
     int (*check)(void *state, const struct task *t, struct error *err);
-    int (*start)(void *state, const struct backend_start *s, char **ret_handle,
-                 struct error *err);
+    int (*start)(void *state, const struct backend_start *s, char **ret_handle, struct error *err);
     int (*cancel)(void *state, const char *id, const char *handle, struct error *err);
     int (*recover)(void *state, const struct backend_start *s, const char *handle,
                    struct error *err);
@@ -105,8 +104,8 @@ static inline int backend_check(struct backend *b, const struct task *t, struct 
 {
     return b->ops->check(b->state, t, err);
 }
-static inline int backend_start(struct backend *b, const struct backend_start *s,
-                                char **ret_handle, struct error *err)
+static inline int backend_start(struct backend *b, const struct backend_start *s, char **ret_handle,
+                                struct error *err)
 {
     return b->ops->start(b->state, s, ret_handle, err);
 }

@@ -181,7 +181,7 @@ static int load_registries(struct config *c, const char *key, const cJSON *obj, 
         r = expect_object(v, k, err);
         if (r < 0)
             return r;
-        struct config_registry reg = { .host = xstrdup(v->string) };
+        struct config_registry reg = {.host = xstrdup(v->string)};
         const cJSON *f;
         cJSON_ArrayForEach(f, v)
         {
@@ -203,15 +203,14 @@ static int load_registries(struct config *c, const char *key, const cJSON *obj, 
             free(reg.password);
             return r;
         }
-        c->docker_registries = xrealloc(c->docker_registries,
-                                        (c->n_docker_registries + 1) * sizeof(reg));
+        c->docker_registries =
+            xrealloc(c->docker_registries, (c->n_docker_registries + 1) * sizeof(reg));
         c->docker_registries[c->n_docker_registries++] = reg;
     }
     return 0;
 }
 
-static int load_section(struct config *c, const char *section, const cJSON *obj,
-                        struct error *err)
+static int load_section(struct config *c, const char *section, const cJSON *obj, struct error *err)
 {
     const cJSON *v;
     int r = expect_object(obj, section, err);

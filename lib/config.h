@@ -12,9 +12,9 @@
 #define CONFIG_DEFAULT_DATA_DIR "/var/lib/ocps-proxy"
 
 struct config {
-    char **listen;           /* "HOST:PORT" or "unix:/path" */
+    char **listen; /* "HOST:PORT" or "unix:/path" */
     char *data_dir;
-    int log_level;           /* enum log_level */
+    int log_level; /* enum log_level */
 
     /* Host capacity shared out by admission control (0 = what the machine has). */
     double capacity_cores;
@@ -23,28 +23,28 @@ struct config {
     double default_cores;
     uint64_t default_memory;
 
-    unsigned kill_grace;     /* seconds between SIGTERM and SIGKILL */
-    size_t max_body;         /* request body cap, bytes */
+    unsigned kill_grace;       /* seconds between SIGTERM and SIGKILL */
+    size_t max_body;           /* request body cap, bytes */
     unsigned http_connections; /* concurrent HTTP connections per listener */
-    unsigned http_timeout;   /* seconds an idle connection is kept (not a followed log) */
+    unsigned http_timeout;     /* seconds an idle connection is kept (not a followed log) */
 
     /* Who may run tasks. */
     bool allow_root;
     char **denied_users;
 
     /* Process backend. */
-    uint64_t pids_limit;     /* per task; 0 = no limit */
-    char *cgroup_name;       /* our cgroup, under the daemon's own */
-    char *shim_path;         /* NULL = next to the daemon binary, then the install path */
+    uint64_t pids_limit; /* per task; 0 = no limit */
+    char *cgroup_name;   /* our cgroup, under the daemon's own */
+    char *shim_path;     /* NULL = next to the daemon binary, then the install path */
 
     /* Docker backend. */
-    char *docker_socket;     /* NULL = $DOCKER_HOST (unix://), then /var/run/docker.sock */
-    int docker_pull;         /* enum docker_pull */
-    char *docker_port_address; /* host address of port bindings */
-    char *docker_network;    /* NetworkMode of containers; NULL = Docker's default */
+    char *docker_socket;         /* NULL = $DOCKER_HOST (unix://), then /var/run/docker.sock */
+    int docker_pull;             /* enum docker_pull */
+    char *docker_port_address;   /* host address of port bindings */
+    char *docker_network;        /* NetworkMode of containers; NULL = Docker's default */
     bool docker_keep_containers; /* keep finished containers (debugging) */
     bool docker_queue_when_down; /* accept submits while dockerd is down (else 502) */
-    char *docker_instance;   /* the label value naming this proxy's containers */
+    char *docker_instance;       /* the label value naming this proxy's containers */
     struct config_registry *docker_registries;
     size_t n_docker_registries;
 };

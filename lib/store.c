@@ -21,15 +21,15 @@ enum op_kind {
 
 struct op {
     enum op_kind kind;
-    bool waited;               /* a caller waits on it (lives on its stack) */
+    bool waited; /* a caller waits on it (lives on its stack) */
     bool done;
     int result;
-    char *msg;                 /* error words for a waited op */
-    struct task_record *rec;   /* OP_INSERT */
+    char *msg;               /* error words for a waited op */
+    struct task_record *rec; /* OP_INSERT */
     char id[37];
     enum task_state state;
     int exit_code;
-    char *text;                /* reason (OP_STATE) or handle (OP_HANDLE) */
+    char *text; /* reason (OP_STATE) or handle (OP_HANDLE) */
     usec_t started, finished;
     struct op *next;
 };
@@ -48,8 +48,8 @@ struct store {
     bool sync_full; /* the writer connection's synchronous mode */
 
     pthread_mutex_t lock;
-    pthread_cond_t wake;     /* the writer waits on it */
-    pthread_cond_t done;     /* waiters wait on it */
+    pthread_cond_t wake; /* the writer waits on it */
+    pthread_cond_t done; /* waiters wait on it */
     struct op *head, *tail;
     bool stopping;
     pthread_t writer;
@@ -58,25 +58,24 @@ struct store {
     struct reader *readers;
 };
 
-static const char *const schema_sql =
-    "CREATE TABLE IF NOT EXISTS tasks ("
-    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " id TEXT NOT NULL UNIQUE,"
-    " user TEXT NOT NULL,"
-    " name TEXT,"
-    " backend TEXT NOT NULL,"
-    " state TEXT NOT NULL,"
-    " exit_code INTEGER NOT NULL DEFAULT -1,"
-    " reason TEXT,"
-    " created INTEGER NOT NULL,"
-    " started INTEGER NOT NULL DEFAULT 0,"
-    " finished INTEGER NOT NULL DEFAULT 0,"
-    " spec TEXT NOT NULL,"
-    " stdout_path TEXT,"
-    " stderr_path TEXT,"
-    " handle TEXT);"
-    "CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state, seq);"
-    "CREATE INDEX IF NOT EXISTS tasks_user ON tasks(user, seq);";
+static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
+                                      " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                      " id TEXT NOT NULL UNIQUE,"
+                                      " user TEXT NOT NULL,"
+                                      " name TEXT,"
+                                      " backend TEXT NOT NULL,"
+                                      " state TEXT NOT NULL,"
+                                      " exit_code INTEGER NOT NULL DEFAULT -1,"
+                                      " reason TEXT,"
+                                      " created INTEGER NOT NULL,"
+                                      " started INTEGER NOT NULL DEFAULT 0,"
+                                      " finished INTEGER NOT NULL DEFAULT 0,"
+                                      " spec TEXT NOT NULL,"
+                                      " stdout_path TEXT,"
+                                      " stderr_path TEXT,"
+                                      " handle TEXT);"
+                                      "CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state, seq);"
+                                      "CREATE INDEX IF NOT EXISTS tasks_user ON tasks(user, seq);";
 
 #define RECORD_COLUMNS                                                                             \
     "seq, id, user, name, backend, state, exit_code, reason, created, started, finished, spec, "   \
@@ -489,8 +488,7 @@ int store_open(const char *path, struct store **ret, struct error *err)
         return r;
     /* WAL: readers never block the writer; FULL: a commit is on disk when it
      * returns (commit_batch relaxes it for batches of state updates). */
-    r = exec_sql(s->db,
-                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;",
+    r = exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;",
                  err);
     s->sync_full = true;
     if (r >= 0) {
@@ -527,8 +525,10 @@ int store_open(const char *path, struct store **ret, struct error *err)
                     " finished = CASE WHEN ?5 > 0 THEN ?5 ELSE finished END WHERE id = ?6",
                     &s->upd, err);
     if (r >= 0)
-        r = prepare(s->db, "UPDATE tasks SET handle = ?1, state = CASE state WHEN 'QUEUED' THEN "
-                    "'INITIALIZING' ELSE state END WHERE id = ?2", &s->upd_handle, err);
+        r = prepare(s->db,
+                    "UPDATE tasks SET handle = ?1, state = CASE state WHEN 'QUEUED' THEN "
+                    "'INITIALIZING' ELSE state END WHERE id = ?2",
+                    &s->upd_handle, err);
     if (r < 0) {
         sqlite3_finalize(s->ins);
         sqlite3_finalize(s->del);
@@ -580,7 +580,7 @@ void store_close(struct store *s)
 
 int store_insert(struct store *s, struct task_record *r, struct error *err)
 {
-    struct op o = { .kind = OP_INSERT, .rec = r };
+    struct op o = {.kind = OP_INSERT, .rec = r};
     int q = run_waited(s, &o, err);
     if (q == -EEXIST)
         return error_set(err, -EEXIST, "store: task %s exists", r->id);
@@ -589,7 +589,7 @@ int store_insert(struct store *s, struct task_record *r, struct error *err)
 
 int store_delete(struct store *s, const char *id, struct error *err)
 {
-    struct op o = { .kind = OP_DELETE };
+    struct op o = {.kind = OP_DELETE};
     snprintf(o.id, sizeof(o.id), "%s", id);
     int r = run_waited(s, &o, err);
     if (r == -ENOENT)
@@ -599,7 +599,7 @@ int store_delete(struct store *s, const char *id, struct error *err)
 
 int store_sync(struct store *s)
 {
-    struct op o = { .kind = OP_SYNC };
+    struct op o = {.kind = OP_SYNC};
     struct error err = ERROR_INIT;
     int r = run_waited(s, &o, &err);
     error_clear(&err);
@@ -676,7 +676,7 @@ int store_list(struct store *s, const struct store_filter *f,
         sqlite3_bind_int64(st, 4, (sqlite3_int64) f->limit);
     r = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct task_record rec = { 0 };
+        struct task_record rec = {0};
         read_record(st, &rec);
         r = fn(&rec, userdata);
         task_record_done(&rec);

@@ -24,18 +24,18 @@
 struct store;
 
 struct task_record {
-    int64_t seq;      /* insertion order; pages and the FIFO queue follow it */
+    int64_t seq; /* insertion order; pages and the FIFO queue follow it */
     char id[37];
     char *user;
-    char *name;       /* may be NULL */
+    char *name; /* may be NULL */
     char *backend;
     enum task_state state;
-    int exit_code;    /* -1 = none */
-    char *reason;     /* may be NULL */
+    int exit_code;                     /* -1 = none */
+    char *reason;                      /* may be NULL */
     usec_t created, started, finished; /* 0 = not yet */
-    char *spec;       /* the normalised task as JSON text */
-    char *stdout_path, *stderr_path; /* effective output files */
-    char *handle;     /* the backend's, may be NULL */
+    char *spec;                        /* the normalised task as JSON text */
+    char *stdout_path, *stderr_path;   /* effective output files */
+    char *handle;                      /* the backend's, may be NULL */
 };
 
 void task_record_done(struct task_record *r);
@@ -69,10 +69,10 @@ int store_sync(struct store *s);
 int store_get(struct store *s, const char *id, struct task_record **ret, struct error *err);
 
 struct store_filter {
-    int state;          /* -1 = any */
-    const char *user;   /* NULL = any */
-    bool active_only;   /* QUEUED, INITIALIZING, RUNNING, CANCELING */
-    int64_t after_seq;  /* records with seq > after_seq */
+    int state;         /* -1 = any */
+    const char *user;  /* NULL = any */
+    bool active_only;  /* QUEUED, INITIALIZING, RUNNING, CANCELING */
+    int64_t after_seq; /* records with seq > after_seq */
     size_t limit;
 };
 

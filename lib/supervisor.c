@@ -66,8 +66,8 @@ struct supervisor {
     double used_cores;
     uint64_t used_memory;
     struct event *ev_head, *ev_tail;
-    struct watch *watches;   /* readers waiting for a task's end */
-    bool watch_ended;        /* a watched task ended: sync the store, then tell */
+    struct watch *watches; /* readers waiting for a task's end */
+    bool watch_ended;      /* a watched task ended: sync the store, then tell */
     bool schedule_pending;
     bool stopping;
     bool started;
@@ -219,8 +219,7 @@ static int load_task(struct supervisor *sv, const char *id, struct task_record *
 
 static void end_task(struct supervisor *sv, struct sv_task *t, const struct task_outcome *o)
 {
-    log_info("task %s %s: %s", t->id, task_state_to_string(o->state),
-             o->reason ? o->reason : "");
+    log_info("task %s %s: %s", t->id, task_state_to_string(o->state), o->reason ? o->reason : "");
     store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started,
                        o->finished ? o->finished : now_realtime());
     if (t->backend)
@@ -415,7 +414,7 @@ int supervisor_new(const struct config *cfg, struct store *store, struct supervi
     struct supervisor *sv = xcalloc(1, sizeof(*sv));
     sv->cfg = cfg;
     sv->store = store;
-    sv->listener = (struct backend_listener){ on_running, on_ended, sv };
+    sv->listener = (struct backend_listener){on_running, on_ended, sv};
     pthread_mutex_init(&sv->lock, NULL);
     pthread_cond_init(&sv->wake, NULL);
     sv->active = hashmap_new();
@@ -433,7 +432,7 @@ int supervisor_new(const struct config *cfg, struct store *store, struct supervi
             supervisor_free(sv);
             return r;
         }
-        sv->backends[sv->n_backends++] = (struct backend){ ops, state };
+        sv->backends[sv->n_backends++] = (struct backend){ops, state};
     }
     *ret = sv;
     return 0;
@@ -560,10 +559,10 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         }
         if (rec->state == TASK_CANCELING) {
             t->state = TASK_QUEUED;
-            struct task_outcome o = { .state = TASK_CANCELED,
-                                      .exit_code = -1,
-                                      .reason = "cancelled by request",
-                                      .finished = now_realtime() };
+            struct task_outcome o = {.state = TASK_CANCELED,
+                                     .exit_code = -1,
+                                     .reason = "cancelled by request",
+                                     .finished = now_realtime()};
             end_task(sv, t, &o);
             return;
         }
@@ -591,8 +590,8 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
 
 int supervisor_start(struct supervisor *sv, struct error *err)
 {
-    struct recover_ctx c = { .sv = sv };
-    struct store_filter f = { .state = -1, .active_only = true };
+    struct recover_ctx c = {.sv = sv};
+    struct store_filter f = {.state = -1, .active_only = true};
     int r = store_list(sv->store, &f, collect, &c, err);
     if (r >= 0)
         for (size_t i = 0; i < c.n; i++)

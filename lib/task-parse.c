@@ -16,10 +16,10 @@ int task_format_from_content_type(const char *content_type, enum task_format *re
         const char *type;
         enum task_format format;
     } table[] = {
-        { "application/json", TASK_FORMAT_JSON },   { "text/json", TASK_FORMAT_JSON },
-        { "application/yaml", TASK_FORMAT_YAML },   { "application/x-yaml", TASK_FORMAT_YAML },
-        { "text/yaml", TASK_FORMAT_YAML },          { "text/x-yaml", TASK_FORMAT_YAML },
-        { "application/xml", TASK_FORMAT_XML },     { "text/xml", TASK_FORMAT_XML },
+        {"application/json", TASK_FORMAT_JSON}, {"text/json", TASK_FORMAT_JSON},
+        {"application/yaml", TASK_FORMAT_YAML}, {"application/x-yaml", TASK_FORMAT_YAML},
+        {"text/yaml", TASK_FORMAT_YAML},        {"text/x-yaml", TASK_FORMAT_YAML},
+        {"application/xml", TASK_FORMAT_XML},   {"text/xml", TASK_FORMAT_XML},
     };
 
     if (!content_type)

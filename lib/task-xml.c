@@ -63,20 +63,20 @@ static const struct dlsym_entry xml_syms[] = {
 
 /* From here on the library's names mean the pointers (the macro
  * xmlStructuredError expands to a call of __xmlStructuredError()). */
-#define xmlInitParser sym_xmlInitParser
-#define xmlFree (*sym_xmlFree)
-#define __xmlStructuredError sym___xmlStructuredError
+#define xmlInitParser               sym_xmlInitParser
+#define xmlFree                     (*sym_xmlFree)
+#define __xmlStructuredError        sym___xmlStructuredError
 #define __xmlStructuredErrorContext sym___xmlStructuredErrorContext
-#define xmlSetStructuredErrorFunc sym_xmlSetStructuredErrorFunc
-#define xmlStopParser sym_xmlStopParser
-#define xmlGetLineNo sym_xmlGetLineNo
-#define xmlNodeGetContent sym_xmlNodeGetContent
-#define xmlGetProp sym_xmlGetProp
-#define xmlNewParserCtxt sym_xmlNewParserCtxt
-#define xmlCtxtReadMemory sym_xmlCtxtReadMemory
-#define xmlFreeDoc sym_xmlFreeDoc
-#define xmlFreeParserCtxt sym_xmlFreeParserCtxt
-#define xmlDocGetRootElement sym_xmlDocGetRootElement
+#define xmlSetStructuredErrorFunc   sym_xmlSetStructuredErrorFunc
+#define xmlStopParser               sym_xmlStopParser
+#define xmlGetLineNo                sym_xmlGetLineNo
+#define xmlNodeGetContent           sym_xmlNodeGetContent
+#define xmlGetProp                  sym_xmlGetProp
+#define xmlNewParserCtxt            sym_xmlNewParserCtxt
+#define xmlCtxtReadMemory           sym_xmlCtxtReadMemory
+#define xmlFreeDoc                  sym_xmlFreeDoc
+#define xmlFreeParserCtxt           sym_xmlFreeParserCtxt
+#define xmlDocGetRootElement        sym_xmlDocGetRootElement
 
 #define XML_MAX_DEPTH 64
 

@@ -174,8 +174,7 @@ static void path_format(const struct path *p, char *buf, size_t size)
         snprintf(buf + n, size - n, "[%d]", p->index);
 }
 
-_printf_(3, 4) static int field_error(struct error *err, const struct path *p, const char *fmt,
-                                      ...)
+_printf_(3, 4) static int field_error(struct error *err, const struct path *p, const char *fmt, ...)
 {
     char where[256];
     va_list ap;
@@ -235,8 +234,7 @@ static int get_number_text(const cJSON *j, const struct path *p, char buf[static
     return field_error(err, p, "must be a number or a string, not %s", type_name(j));
 }
 
-static int get_absolute_path(const cJSON *j, const struct path *p, char **ret,
-                             struct error *err)
+static int get_absolute_path(const cJSON *j, const struct path *p, char **ret, struct error *err)
 {
     _cleanup_free_ char *s = NULL;
     int r = get_string(j, p, 4096, false, &s, err);
@@ -252,8 +250,7 @@ static int get_absolute_path(const cJSON *j, const struct path *p, char **ret,
     return 0;
 }
 
-static int parse_cmd(const cJSON *j, const struct path *p, struct task_cmd *ret,
-                     struct error *err)
+static int parse_cmd(const cJSON *j, const struct path *p, struct task_cmd *ret, struct error *err)
 {
     _cleanup_strv_ char **argv = NULL;
 
@@ -269,8 +266,7 @@ static int parse_cmd(const cJSON *j, const struct path *p, struct task_cmd *ret,
         return 0;
     }
     if (!cJSON_IsArray(j))
-        return field_error(err, p, "must be a string or a list of strings, not %s",
-                           type_name(j));
+        return field_error(err, p, "must be a string or a list of strings, not %s", type_name(j));
     int n = cJSON_GetArraySize(j);
     if (n == 0)
         return field_error(err, p, "must not be empty");
@@ -279,8 +275,9 @@ static int parse_cmd(const cJSON *j, const struct path *p, struct task_cmd *ret,
     argv = xcalloc(n + 1, sizeof(char *));
     int i = 0;
     const cJSON *a;
-    cJSON_ArrayForEach(a, j) {
-        struct path ap = { p, NULL, i };
+    cJSON_ArrayForEach(a, j)
+    {
+        struct path ap = {p, NULL, i};
         int r = get_string(a, &ap, TASK_MAX_STRING, i > 0, &argv[i], err);
         if (r < 0)
             return r;
@@ -305,8 +302,7 @@ static int parse_map(const cJSON *j, const struct path *p, size_t max, bool env,
                      struct task_kv **ret, size_t *ret_n, struct error *err)
 {
     if (!cJSON_IsObject(j))
-        return field_error(err, p, "must be an object of names to strings, not %s",
-                           type_name(j));
+        return field_error(err, p, "must be an object of names to strings, not %s", type_name(j));
     int n = cJSON_GetArraySize(j);
     if ((size_t) n > max)
         return field_error(err, p, "has too many entries (%d, at most %zu)", n, max);
@@ -315,13 +311,14 @@ static int parse_map(const cJSON *j, const struct path *p, size_t max, bool env,
     size_t k = 0;
     const cJSON *e;
     int r = 0;
-    cJSON_ArrayForEach(e, j) {
-        struct path ep = { p, e->string, 0 };
+    cJSON_ArrayForEach(e, j)
+    {
+        struct path ep = {p, e->string, 0};
         char buf[64];
-        if (env ? !env_name_ok(e->string)
-                : (!*e->string || strlen(e->string) > TASK_MAX_NAME)) {
-            r = field_error(err, &ep, env ? "is not a valid environment variable name"
-                                          : "is not a valid tag name");
+        if (env ? !env_name_ok(e->string) : (!*e->string || strlen(e->string) > TASK_MAX_NAME)) {
+            r = field_error(err, &ep,
+                            env ? "is not a valid environment variable name"
+                                : "is not a valid tag name");
             break;
         }
         for (size_t i = 0; i < k; i++)
@@ -357,8 +354,7 @@ out:
     return 0;
 }
 
-static int parse_port_number(const cJSON *j, const struct path *p, uint16_t *ret,
-                             struct error *err)
+static int parse_port_number(const cJSON *j, const struct path *p, uint16_t *ret, struct error *err)
 {
     char buf[64];
     const char *txt;
@@ -375,8 +371,8 @@ static int parse_port_number(const cJSON *j, const struct path *p, uint16_t *ret
 }
 
 /* Walks an object's members, refusing unknown keys and skipping nulls. */
-#define FOREACH_FIELD(m, obj) \
-    for (const cJSON *m = (obj)->child; m; m = m->next) \
+#define FOREACH_FIELD(m, obj)                                                                      \
+    for (const cJSON *m = (obj)->child; m; m = m->next)                                            \
         if (!cJSON_IsNull(m))
 
 static int parse_ports(const cJSON *j, const struct path *p, struct task_container *c,
@@ -389,8 +385,9 @@ static int parse_ports(const cJSON *j, const struct path *p, struct task_contain
         return field_error(err, p, "has too many entries (%d, at most %d)", n, TASK_MAX_PORTS);
     c->ports = n ? xcalloc(n, sizeof(*c->ports)) : NULL;
     const cJSON *e;
-    cJSON_ArrayForEach(e, j) {
-        struct path ep = { p, NULL, (int) c->n_ports };
+    cJSON_ArrayForEach(e, j)
+    {
+        struct path ep = {p, NULL, (int) c->n_ports};
         struct task_port *port = &c->ports[c->n_ports];
         bool host = false, cont = false;
         int r;
@@ -398,8 +395,9 @@ static int parse_ports(const cJSON *j, const struct path *p, struct task_contain
         if (!cJSON_IsObject(e))
             return field_error(err, &ep, "must be an object {host, container}, not %s",
                                type_name(e));
-        FOREACH_FIELD(m, e) {
-            struct path mp = { &ep, m->string, 0 };
+        FOREACH_FIELD(m, e)
+        {
+            struct path mp = {&ep, m->string, 0};
             if (streq(m->string, "host")) {
                 r = parse_port_number(m, &mp, &port->host, err);
                 host = true;
@@ -413,14 +411,14 @@ static int parse_ports(const cJSON *j, const struct path *p, struct task_contain
                 return r;
         }
         if (!cont) {
-            struct path mp = { &ep, "container", 0 };
+            struct path mp = {&ep, "container", 0};
             return field_error(err, &mp, "is required");
         }
         if (!host)
             port->host = port->container; /* Docker's -p 80 publishes the same number */
         for (size_t i = 0; i < c->n_ports; i++)
             if (c->ports[i].host == port->host) {
-                struct path mp = { &ep, "host", 0 };
+                struct path mp = {&ep, "host", 0};
                 return field_error(err, &mp, "port %u is published twice", port->host);
             }
         c->n_ports++;
@@ -435,12 +433,12 @@ static int parse_mounts(const cJSON *j, const struct path *p, struct task_contai
         return field_error(err, p, "must be a list, not %s", type_name(j));
     int n = cJSON_GetArraySize(j);
     if (n > TASK_MAX_MOUNTS)
-        return field_error(err, p, "has too many entries (%d, at most %d)", n,
-                           TASK_MAX_MOUNTS);
+        return field_error(err, p, "has too many entries (%d, at most %d)", n, TASK_MAX_MOUNTS);
     c->mounts = n ? xcalloc(n, sizeof(*c->mounts)) : NULL;
     const cJSON *e;
-    cJSON_ArrayForEach(e, j) {
-        struct path ep = { p, NULL, (int) c->n_mounts };
+    cJSON_ArrayForEach(e, j)
+    {
+        struct path ep = {p, NULL, (int) c->n_mounts};
         struct task_mount *mnt = &c->mounts[c->n_mounts];
         int r;
 
@@ -450,8 +448,9 @@ static int parse_mounts(const cJSON *j, const struct path *p, struct task_contai
         /* Counted before filling so that task_free() releases partial entries. */
         c->n_mounts++;
         mnt->mode = MOUNT_RW;
-        FOREACH_FIELD(m, e) {
-            struct path mp = { &ep, m->string, 0 };
+        FOREACH_FIELD(m, e)
+        {
+            struct path mp = {&ep, m->string, 0};
             if (streq(m->string, "host")) {
                 free(mnt->host), mnt->host = NULL;
                 r = get_absolute_path(m, &mp, &mnt->host, err);
@@ -471,16 +470,16 @@ static int parse_mounts(const cJSON *j, const struct path *p, struct task_contai
                 return r;
         }
         if (!mnt->host) {
-            struct path mp = { &ep, "host", 0 };
+            struct path mp = {&ep, "host", 0};
             return field_error(err, &mp, "is required");
         }
         if (!mnt->container) {
-            struct path mp = { &ep, "container", 0 };
+            struct path mp = {&ep, "container", 0};
             return field_error(err, &mp, "is required");
         }
         for (size_t i = 0; i + 1 < c->n_mounts; i++)
             if (streq(c->mounts[i].container, mnt->container)) {
-                struct path mp = { &ep, "container", 0 };
+                struct path mp = {&ep, "container", 0};
                 return field_error(err, &mp, "%s is mounted twice", mnt->container);
             }
     }
@@ -497,8 +496,9 @@ static int parse_container(const cJSON *j, const struct path *p, struct task_con
     if (!cJSON_IsObject(j))
         return field_error(err, p, "must be an object, not %s", type_name(j));
     c = xcalloc(1, sizeof(*c));
-    FOREACH_FIELD(m, j) {
-        struct path mp = { p, m->string, 0 };
+    FOREACH_FIELD(m, j)
+    {
+        struct path mp = {p, m->string, 0};
         if (streq(m->string, "image")) {
             r = get_string(m, &mp, 1024, false, &c->image, err);
             if (r >= 0 && strpbrk(c->image, " \t\n\r"))
@@ -519,7 +519,7 @@ static int parse_container(const cJSON *j, const struct path *p, struct task_con
             return r;
     }
     if (!c->image) {
-        struct path mp = { p, "image", 0 };
+        struct path mp = {p, "image", 0};
         return field_error(err, &mp, "is required");
     }
     *ret = TAKE_PTR(c);
@@ -555,8 +555,7 @@ static int parse_memory(const cJSON *j, const struct path *p, uint64_t *ret, str
         return r;
     r = parse_size(txt, 1ULL << 30, &v);
     if (r == -ERANGE || (r >= 0 && v > TASK_MAX_MEMORY))
-        return field_error(err, p, "is too large (at most %s)",
-                           format_size(TASK_MAX_MEMORY, b1));
+        return field_error(err, p, "is too large (at most %s)", format_size(TASK_MAX_MEMORY, b1));
     if (r < 0)
         return field_error(err, p,
                            "must be a size such as \"256M\" or \"1.5G\" (a bare number is GB)");
@@ -609,8 +608,9 @@ int task_from_cjson(const cJSON *root, struct task **ret, struct error *err)
         return error_set(err, -EINVAL, "task: must be an object, not %s", type_name(root));
 
     t = task_new();
-    FOREACH_FIELD(m, root) {
-        struct path mp = { NULL, m->string, 0 };
+    FOREACH_FIELD(m, root)
+    {
+        struct path mp = {NULL, m->string, 0};
         const char *k = m->string;
 
         if (streq(k, "user")) {
@@ -668,7 +668,7 @@ static cJSON *cmd_to_cjson(const struct task_cmd *c)
     if (c->shell)
         return cJSON_CreateString(c->argv[0]);
     cJSON *a = cJSON_CreateArray();
-    STRV_FOREACH(s, c->argv)
+    STRV_FOREACH (s, c->argv)
         cJSON_AddItemToArray(a, cJSON_CreateString(*s));
     return a;
 }

@@ -51,7 +51,7 @@ enum mount_mode {
     _MOUNT_MODE_INVALID = -EINVAL,
 };
 
-const char *mount_mode_to_string(enum mount_mode m); /* "RW", "RO" */
+const char *mount_mode_to_string(enum mount_mode m);   /* "RW", "RO" */
 enum mount_mode mount_mode_from_string(const char *s); /* case-insensitive */
 
 /*
@@ -80,7 +80,7 @@ struct task_kv {
 };
 
 struct task_container {
-    char *image; /* required */
+    char *image;         /* required */
     struct task_cmd cmd; /* optional: the image's default when absent */
     struct task_port *ports;
     size_t n_ports;
@@ -89,36 +89,36 @@ struct task_container {
 };
 
 struct task {
-    char *user;            /* required */
-    char *name;            /* optional */
-    struct task_cmd cmd;   /* exactly one of cmd or container */
+    char *user;          /* required */
+    char *name;          /* optional */
+    struct task_cmd cmd; /* exactly one of cmd or container */
     struct task_container *container;
-    double cores;          /* 0 = not given (the daemon's default applies) */
-    uint64_t memory;       /* bytes; 0 = not given */
-    uint64_t cputime;      /* seconds; 0 = no limit */
-    uint64_t walltime;     /* seconds; 0 = no limit */
-    char *stdout_path;     /* absolute; NULL = a file under the data dir */
+    double cores;      /* 0 = not given (the daemon's default applies) */
+    uint64_t memory;   /* bytes; 0 = not given */
+    uint64_t cputime;  /* seconds; 0 = no limit */
+    uint64_t walltime; /* seconds; 0 = no limit */
+    char *stdout_path; /* absolute; NULL = a file under the data dir */
     char *stderr_path;
-    char *workdir;         /* absolute; NULL = the user's home (or / ) */
-    struct task_kv *env;   /* in the order given; keys unique */
+    char *workdir;       /* absolute; NULL = the user's home (or / ) */
+    struct task_kv *env; /* in the order given; keys unique */
     size_t n_env;
-    struct task_kv *tags;  /* keys unique */
+    struct task_kv *tags; /* keys unique */
     size_t n_tags;
 };
 
 /* Limits of the validator (absurd values are 400, naming the field). */
-#define TASK_MAX_CORES       1024.0
-#define TASK_MIN_MEMORY      (4ULL << 20)  /* 4 MiB */
-#define TASK_MAX_MEMORY      (1ULL << 50)  /* 1 PiB */
-#define TASK_MAX_DURATION    (366ULL * 24 * 3600)
-#define TASK_MAX_ARGS        4096
-#define TASK_MAX_ENV         1024
-#define TASK_MAX_TAGS        64
-#define TASK_MAX_PORTS       256
-#define TASK_MAX_MOUNTS      256
-#define TASK_MAX_STRING      65536 /* any one string */
-#define TASK_MAX_NAME        256
-#define TASK_MAX_USER        32
+#define TASK_MAX_CORES    1024.0
+#define TASK_MIN_MEMORY   (4ULL << 20) /* 4 MiB */
+#define TASK_MAX_MEMORY   (1ULL << 50) /* 1 PiB */
+#define TASK_MAX_DURATION (366ULL * 24 * 3600)
+#define TASK_MAX_ARGS     4096
+#define TASK_MAX_ENV      1024
+#define TASK_MAX_TAGS     64
+#define TASK_MAX_PORTS    256
+#define TASK_MAX_MOUNTS   256
+#define TASK_MAX_STRING   65536 /* any one string */
+#define TASK_MAX_NAME     256
+#define TASK_MAX_USER     32
 
 struct task *task_new(void);
 struct task *task_free(struct task *t);

@@ -66,12 +66,27 @@ int parse_size(const char *s, uint64_t unit, uint64_t *ret)
         const char *suffix;
         uint64_t factor;
     } table[] = {
-        { "b", 1 },           { "k", 1ULL << 10 },  { "kb", 1ULL << 10 }, { "kib", 1ULL << 10 },
-        { "m", 1ULL << 20 },  { "mb", 1ULL << 20 }, { "mib", 1ULL << 20 }, { "g", 1ULL << 30 },
-        { "gb", 1ULL << 30 }, { "gib", 1ULL << 30 }, { "t", 1ULL << 40 }, { "tb", 1ULL << 40 },
-        { "tib", 1ULL << 40 }, { "p", 1ULL << 50 }, { "pb", 1ULL << 50 }, { "pib", 1ULL << 50 },
-        { "ki", 1ULL << 10 }, { "mi", 1ULL << 20 }, { "gi", 1ULL << 30 }, { "ti", 1ULL << 40 },
-        { "pi", 1ULL << 50 },
+        {"b", 1},
+        {"k", 1ULL << 10},
+        {"kb", 1ULL << 10},
+        {"kib", 1ULL << 10},
+        {"m", 1ULL << 20},
+        {"mb", 1ULL << 20},
+        {"mib", 1ULL << 20},
+        {"g", 1ULL << 30},
+        {"gb", 1ULL << 30},
+        {"gib", 1ULL << 30},
+        {"t", 1ULL << 40},
+        {"tb", 1ULL << 40},
+        {"tib", 1ULL << 40},
+        {"p", 1ULL << 50},
+        {"pb", 1ULL << 50},
+        {"pib", 1ULL << 50},
+        {"ki", 1ULL << 10},
+        {"mi", 1ULL << 20},
+        {"gi", 1ULL << 30},
+        {"ti", 1ULL << 40},
+        {"pi", 1ULL << 50},
     };
     long double v;
     uint64_t factor = unit;
@@ -102,7 +117,7 @@ int parse_size(const char *s, uint64_t unit, uint64_t *ret)
 /* "[d-]h:mm:ss", "h:mm:ss", "mm:ss" (Slurm's clock forms). */
 static int parse_clock(const char *s, uint64_t *ret)
 {
-    uint64_t parts[3] = { 0 }, days = 0;
+    uint64_t parts[3] = {0}, days = 0;
     size_t n = 0;
     const char *dash = strchr(s, '-');
     char *end;

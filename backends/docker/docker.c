@@ -54,26 +54,26 @@ struct docker_state {
     char *instance;
     pthread_mutex_t lock;
     struct dtask *tasks;
-    int shutdown_fd;        /* eventfd: the daemon is stopping; runners let go */
+    int shutdown_fd; /* eventfd: the daemon is stopping; runners let go */
     atomic_bool stopping;
-    pthread_cond_t back;    /* broadcast when the events stream (re)connects */
-    atomic_bool connected;  /* the events stream is up: dockerd answers */
-    pthread_cond_t event;   /* broadcast when a die event is recorded */
+    pthread_cond_t back;   /* broadcast when the events stream (re)connects */
+    atomic_bool connected; /* the events stream is up: dockerd answers */
+    pthread_cond_t event;  /* broadcast when a die event is recorded */
     pthread_t events_thread;
     bool events_running;
 };
 
 enum runner_mode {
-    RUN_START,   /* image, create, wait, start */
-    RUN_FOLLOW,  /* recovered: the container runs */
-    RUN_FINISH,  /* recovered: the container has ended */
+    RUN_START,  /* image, create, wait, start */
+    RUN_FOLLOW, /* recovered: the container runs */
+    RUN_FINISH, /* recovered: the container has ended */
 };
 
 struct dtask {
     struct docker_state *ds;
     char id[37];
-    char name[48];          /* container name: ocps-<id> */
-    char *container;        /* its Docker id, once created */
+    char name[48];   /* container name: ocps-<id> */
+    char *container; /* its Docker id, once created */
     struct task *task;
     char *task_dir;
     char *out_path, *err_path;
@@ -81,23 +81,23 @@ struct dtask {
     enum runner_mode mode;
     usec_t started;
 
-    int cancel_fd;          /* eventfd: cancel requested */
-    int wall_fd;            /* timerfd: walltime */
-    int abort_fd;           /* epoll over both and the shutdown: what long calls watch */
-    int syslog_fd;          /* <task_dir>/system.log */
-    bool cancel;            /* under ds->lock */
+    int cancel_fd; /* eventfd: cancel requested */
+    int wall_fd;   /* timerfd: walltime */
+    int abort_fd;  /* epoll over both and the shutdown: what long calls watch */
+    int syslog_fd; /* <task_dir>/system.log */
+    bool cancel;   /* under ds->lock */
     bool walltime_hit;
-    bool dockerd_lost;      /* the connection broke while the container ran */
+    bool dockerd_lost; /* the connection broke while the container ran */
     /* What the event stream said (under ds->lock): the exit code and time
      * of the container's death, and whether the kernel OOM-killed in it. */
     bool ev_die, ev_oom;
     int ev_exit;
-    int ev_kill;            /* the signal of a kill event, 0 if none */
-    bool stop_sent;         /* the runner itself stopped the container */
-    int external_kill;      /* a signal someone else sent the container */
-    bool ran;               /* started (or found running): a die event will come */
+    int ev_kill;       /* the signal of a kill event, 0 if none */
+    bool stop_sent;    /* the runner itself stopped the container */
+    int external_kill; /* a signal someone else sent the container */
+    bool ran;          /* started (or found running): a die event will come */
     usec_t ev_time;
-    char *start_error;      /* dockerd refused to start it */
+    char *start_error; /* dockerd refused to start it */
 
     pthread_t thread;
     pthread_t log_thread;
@@ -139,8 +139,8 @@ static void syslog_line(const struct dtask *t, const char *fmt, ...)
     if (vasprintf(&msg, fmt, ap) < 0)
         msg = NULL;
     va_end(ap);
-    _cleanup_free_ char *line = xasprintf("%s %s\n", format_rfc3339(now_realtime(), ts),
-                                          msg ? msg : "");
+    _cleanup_free_ char *line =
+        xasprintf("%s %s\n", format_rfc3339(now_realtime(), ts), msg ? msg : "");
     (void) loop_write(t->syslog_fd, line, strlen(line));
 }
 
@@ -154,8 +154,7 @@ void image_ref_done(struct image_ref *r)
 static bool ref_component_ok(const char *s, size_t n)
 {
     /* [a-z0-9]+ ([._-]|__)[a-z0-9]+ ... as Docker's reference grammar */
-    if (n == 0 || !(islower(s[0]) || isdigit(s[0])) ||
-        !(islower(s[n - 1]) || isdigit(s[n - 1])))
+    if (n == 0 || !(islower(s[0]) || isdigit(s[0])) || !(islower(s[n - 1]) || isdigit(s[n - 1])))
         return false;
     for (size_t i = 0; i < n; i++)
         if (!(islower(s[i]) || isdigit(s[i]) || strchr("._-", s[i])))
@@ -253,7 +252,7 @@ static int open_as(void *p)
  * write where its user may not); the defaults under the data dir as us. */
 static int open_output(struct dtask *t, const char *path, bool user_path, int *ret_fd)
 {
-    struct open_args a = { path, O_WRONLY | O_CREAT | O_TRUNC, -1 };
+    struct open_args a = {path, O_WRONLY | O_CREAT | O_TRUNC, -1};
     int r = user_path ? confine_as_user(&t->user, open_as, &a) : open_as(&a);
     if (r < 0)
         return r;
@@ -359,9 +358,9 @@ static int pull_image(struct dtask *t, struct error *err)
     _cleanup_free_ char *auth = registry_auth_header(ds, ref.registry);
     image_ref_done(&ref);
 
-    struct pull p = { .t = t };
-    struct engine_stream s = { .line = pull_line, .userdata = &p, .abort_fd = t->abort_fd,
-                               .header = auth };
+    struct pull p = {.t = t};
+    struct engine_stream s = {
+        .line = pull_line, .userdata = &p, .abort_fd = t->abort_fd, .header = auth};
     syslog_line(t, "pull: %s", image);
     st = engine_stream(ds->engine, "POST", create, NULL, &s, err);
     if (st < 0) {
@@ -372,8 +371,7 @@ static int pull_image(struct dtask *t, struct error *err)
         /* dockerd answered: the registry or the name refused the image
          * (unknown tag, no credentials), which is the task's to fix. */
         int code = -ENOENT;
-        int r = error_set(err, code, "pull %s: %s", image,
-                          p.error ? p.error : error_message(err));
+        int r = error_set(err, code, "pull %s: %s", image, p.error ? p.error : error_message(err));
         free(p.error);
         return r;
     }
@@ -528,11 +526,11 @@ static void classify(struct dtask *t, const cJSON *state, struct task_outcome *o
                             code);
     } else if (t->external_kill) {
         o->state = TASK_SYSTEM_ERROR;
-        *reason = xasprintf("stopped from outside the proxy by signal %d (%s): docker stop or "
-                            "kill, or dockerd shutting down; exit status %d",
-                            t->external_kill,
-                            sigabbrev_np(t->external_kill) ? sigabbrev_np(t->external_kill) : "?",
-                            code);
+        *reason =
+            xasprintf("stopped from outside the proxy by signal %d (%s): docker stop or "
+                      "kill, or dockerd shutting down; exit status %d",
+                      t->external_kill,
+                      sigabbrev_np(t->external_kill) ? sigabbrev_np(t->external_kill) : "?", code);
     } else if (o->signal) {
         *reason = xasprintf("killed by signal %d (%s)", o->signal,
                             sigabbrev_np(o->signal) ? sigabbrev_np(o->signal) : "?");
@@ -611,7 +609,7 @@ static void running(struct dtask *t)
 
 struct waiter {
     struct dtask *t;
-    bool start;        /* start the container once the wait is registered */
+    bool start; /* start the container once the wait is registered */
     bool started;
     long exit_code;
     bool have_exit;
@@ -733,8 +731,11 @@ static int create_container(struct dtask *t, struct error *err)
     if (st != 201) {
         cJSON_Delete(reply);
         /* 404 is "No such image": the caller pulls by the policy. */
-        return error_set(err, st == 404 ? -ENXIO : st == 400 ? -EINVAL : -EREMOTEIO, "create: %s",
-                         error_message(err));
+        return error_set(err,
+                         st == 404   ? -ENXIO
+                         : st == 400 ? -EINVAL
+                                     : -EREMOTEIO,
+                         "create: %s", error_message(err));
     }
     const char *id = json_str(reply, "Id");
     t->container = xstrdup(id ? id : t->name);
@@ -748,13 +749,15 @@ static int create_container(struct dtask *t, struct error *err)
  * going away and coming back. */
 static bool follow(struct dtask *t, bool start)
 {
-    struct waiter w = { .t = t, .start = start };
+    struct waiter w = {.t = t, .start = start};
     for (;;) {
         _cleanup_error_ struct error err = ERROR_INIT;
         _cleanup_free_ char *path = xasprintf("/containers/%s/wait?condition=%s", t->container,
                                               w.start && !w.started ? "next-exit" : "not-running");
-        struct engine_stream s = { .line = wait_line, .headers_done = wait_registered,
-                                   .userdata = &w, .abort_fd = t->abort_fd };
+        struct engine_stream s = {.line = wait_line,
+                                  .headers_done = wait_registered,
+                                  .userdata = &w,
+                                  .abort_fd = t->abort_fd};
         int st = engine_stream(t->ds->engine, "POST", path, NULL, &s, &err);
         if (st >= 200 && st < 300 && w.have_exit)
             return true;
@@ -766,8 +769,7 @@ static bool follow(struct dtask *t, bool start)
             uint64_t v;
             if (eventfd_read(t->wall_fd, &v) == 0 || t->walltime_hit) {
                 t->walltime_hit = true;
-                syslog_line(t, "walltime limit %" PRIu64 " s reached: stopping",
-                            t->task->walltime);
+                syslog_line(t, "walltime limit %" PRIu64 " s reached: stopping", t->task->walltime);
             } else
                 syslog_line(t, "cancelled: stopping (grace %u s)", t->ds->cfg->kill_grace);
             pthread_mutex_lock(&t->ds->lock);
@@ -898,7 +900,7 @@ static void finish(struct dtask *t)
     const cJSON *ec = cJSON_GetObjectItemCaseSensitive(state, "ExitCode");
     if (!t->start_error)
         t->start_error = init_exec_error(t, cJSON_IsNumber(ec) ? ec->valueint : -1);
-    struct task_outcome o = { 0 };
+    struct task_outcome o = {0};
     _cleanup_free_ char *reason = NULL;
     classify(t, state, &o, &reason);
     cJSON_Delete(info);
@@ -981,7 +983,8 @@ static int event_line(void *userdata, const char *line, size_t len)
             if (streq(action, "die") && code) {
                 t->ev_die = true;
                 t->ev_exit = atoi(code);
-                t->ev_time = cJSON_IsNumber(tn) ? (usec_t) (tn->valuedouble / 1000) : now_realtime();
+                t->ev_time =
+                    cJSON_IsNumber(tn) ? (usec_t) (tn->valuedouble / 1000) : now_realtime();
                 pthread_cond_broadcast(&ds->event);
             }
         }
@@ -1041,8 +1044,10 @@ static void *events_main(void *arg)
     bool lost = false;
     while (!atomic_load(&ds->stopping)) {
         _cleanup_error_ struct error err = ERROR_INIT;
-        struct engine_stream s = { .line = event_line, .headers_done = events_connected,
-                                   .userdata = ds, .abort_fd = ds->shutdown_fd };
+        struct engine_stream s = {.line = event_line,
+                                  .headers_done = events_connected,
+                                  .userdata = ds,
+                                  .abort_fd = ds->shutdown_fd};
         if (lost)
             log_info("docker backend: dockerd answers again");
         lost = false;
@@ -1091,8 +1096,8 @@ static struct dtask *find(struct docker_state *ds, const char *id)
     return NULL;
 }
 
-static int docker_init(const struct config *cfg, const struct backend_listener *l,
-                       void **ret_state, struct error *err)
+static int docker_init(const struct config *cfg, const struct backend_listener *l, void **ret_state,
+                       struct error *err)
 {
     struct docker_state *ds = xcalloc(1, sizeof(*ds));
     ds->cfg = cfg;
@@ -1172,7 +1177,7 @@ static int lookup_user(struct docker_state *ds, const char *name, struct confine
     if (r == -EINVAL) {
         /* No such account here: the container runs as nobody. */
         error_clear(err);
-        *ret = (struct confine_user){ .uid = NOBODY_ID, .gid = NOBODY_ID, .name = xstrdup(name) };
+        *ret = (struct confine_user){.uid = NOBODY_ID, .gid = NOBODY_ID, .name = xstrdup(name)};
         r = 0;
     }
     /* change: host file access is checked as this account (needs root). */
@@ -1206,7 +1211,7 @@ static int docker_check(void *state, const struct task *t, struct error *err)
             break;
         }
         int mode = R_OK | (S_ISDIR(st.st_mode) ? X_OK : 0) | (m->mode == MOUNT_RW ? W_OK : 0);
-        struct access_args a = { m->host, mode };
+        struct access_args a = {m->host, mode};
         int ar = confine_as_user(&u, access_as, &a);
         if (ar < 0)
             r = error_set(err, -EACCES, "container.mounts[%zu].host: user %s may not %s %s", i,
@@ -1247,7 +1252,7 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     t->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
     t->abort_fd = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = { .events = EPOLLIN };
+    struct epoll_event ev = {.events = EPOLLIN};
     if (t->cancel_fd < 0 || t->wall_fd < 0 || t->abort_fd < 0 ||
         epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, t->cancel_fd, &ev) < 0 ||
         epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, t->wall_fd, &ev) < 0 ||
@@ -1266,7 +1271,7 @@ static void arm_walltime(struct dtask *t, usec_t started)
     usec_t limit = (usec_t) t->task->walltime * USEC_PER_SEC;
     usec_t used = started ? MAX(now_realtime() - started, 0) : 0;
     usec_t left = MAX(limit - used, 1);
-    struct itimerspec its = { .it_value = { left / USEC_PER_SEC, (left % USEC_PER_SEC) * 1000 } };
+    struct itimerspec its = {.it_value = {left / USEC_PER_SEC, (left % USEC_PER_SEC) * 1000}};
     (void) timerfd_settime(t->wall_fd, 0, &its, NULL);
 }
 
@@ -1359,8 +1364,8 @@ static int docker_recover(void *state, const struct backend_start *s, const char
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(info, "Config"), "Labels");
     const char *inst = json_str(labels, LABEL_INSTANCE), *tid = json_str(labels, LABEL_TASK);
-    if (st == 404 || (st == 200 && (!inst || !streq(inst, ds->instance) || !tid ||
-                                    !streq(tid, s->id)))) {
+    if (st == 404 ||
+        (st == 200 && (!inst || !streq(inst, ds->instance) || !tid || !streq(tid, s->id)))) {
         /* No container of ours: it was never created (the image was being
          * pulled), so it never ran. */
         cJSON_Delete(info);
@@ -1376,8 +1381,8 @@ static int docker_recover(void *state, const struct backend_start *s, const char
     const char *cid = json_str(info, "Id");
     t->container = xstrdup(cid ? cid : t->name);
     const cJSON *cstate = cJSON_GetObjectItemCaseSensitive(info, "State");
-    _cleanup_free_ char *status = json_str(cstate, "Status") ? xstrdup(json_str(cstate, "Status"))
-                                                               : NULL;
+    _cleanup_free_ char *status =
+        json_str(cstate, "Status") ? xstrdup(json_str(cstate, "Status")) : NULL;
     t->started = docker_time(json_str(cstate, "StartedAt"));
     cJSON_Delete(info);
 

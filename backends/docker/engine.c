@@ -30,29 +30,35 @@ static typeof(curl_slist_append) *sym_curl_slist_append;
 static typeof(curl_slist_free_all) *sym_curl_slist_free_all;
 
 static const struct dlsym_entry curl_syms[] = {
-    DLSYM_ENTRY(curl_global_init),   DLSYM_ENTRY(curl_share_init),
-    DLSYM_ENTRY(curl_share_setopt),  DLSYM_ENTRY(curl_easy_init),
-    DLSYM_ENTRY(curl_easy_reset),    DLSYM_ENTRY(curl_easy_setopt),
-    DLSYM_ENTRY(curl_easy_perform),  DLSYM_ENTRY(curl_easy_getinfo),
-    DLSYM_ENTRY(curl_easy_cleanup),  DLSYM_ENTRY(curl_easy_strerror),
-    DLSYM_ENTRY(curl_slist_append),  DLSYM_ENTRY(curl_slist_free_all),
+    DLSYM_ENTRY(curl_global_init),
+    DLSYM_ENTRY(curl_share_init),
+    DLSYM_ENTRY(curl_share_setopt),
+    DLSYM_ENTRY(curl_easy_init),
+    DLSYM_ENTRY(curl_easy_reset),
+    DLSYM_ENTRY(curl_easy_setopt),
+    DLSYM_ENTRY(curl_easy_perform),
+    DLSYM_ENTRY(curl_easy_getinfo),
+    DLSYM_ENTRY(curl_easy_cleanup),
+    DLSYM_ENTRY(curl_easy_strerror),
+    DLSYM_ENTRY(curl_slist_append),
+    DLSYM_ENTRY(curl_slist_free_all),
     {},
 };
 
 #undef curl_share_setopt /* curl.h's argument-count checks */
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
-#define curl_global_init sym_curl_global_init
-#define curl_share_init sym_curl_share_init
-#define curl_share_setopt sym_curl_share_setopt
-#define curl_easy_init sym_curl_easy_init
-#define curl_easy_reset sym_curl_easy_reset
-#define curl_easy_setopt sym_curl_easy_setopt
-#define curl_easy_perform sym_curl_easy_perform
-#define curl_easy_getinfo sym_curl_easy_getinfo
-#define curl_easy_cleanup sym_curl_easy_cleanup
-#define curl_easy_strerror sym_curl_easy_strerror
-#define curl_slist_append sym_curl_slist_append
+#define curl_global_init    sym_curl_global_init
+#define curl_share_init     sym_curl_share_init
+#define curl_share_setopt   sym_curl_share_setopt
+#define curl_easy_init      sym_curl_easy_init
+#define curl_easy_reset     sym_curl_easy_reset
+#define curl_easy_setopt    sym_curl_easy_setopt
+#define curl_easy_perform   sym_curl_easy_perform
+#define curl_easy_getinfo   sym_curl_easy_getinfo
+#define curl_easy_cleanup   sym_curl_easy_cleanup
+#define curl_easy_strerror  sym_curl_easy_strerror
+#define curl_slist_append   sym_curl_slist_append
 #define curl_slist_free_all sym_curl_slist_free_all
 
 static struct error curl_load_error; /* set once, under curl_once */
@@ -137,8 +143,8 @@ int engine_new(const char *socket, struct engine **ret, struct error *err)
         const char *host = getenv("DOCKER_HOST");
         if (host && !isempty(host)) {
             if (!startswith(host, "unix://"))
-                return error_set(err, -EINVAL,
-                                 "DOCKER_HOST=%s: only unix:// sockets are supported", host);
+                return error_set(err, -EINVAL, "DOCKER_HOST=%s: only unix:// sockets are supported",
+                                 host);
             s = host;
         } else
             s = ENGINE_DEFAULT_SOCKET;
@@ -288,7 +294,7 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
     int fd = c->stream ? c->stream->abort_fd : c->abort_fd;
     if (fd < 0)
         return 0;
-    struct pollfd p = { .fd = fd, .events = POLLIN };
+    struct pollfd p = {.fd = fd, .events = POLLIN};
     return poll(&p, 1, 0) > 0 ? 1 : 0;
 }
 
@@ -365,9 +371,9 @@ static int perform(struct engine *e, const char *method, const char *path, const
     if (rc == CURLE_COULDNT_CONNECT) {
         /* curl's words name "localhost port 80"; say what is wrong with the socket. */
         struct stat st;
-        const char *why = stat(e->socket, &st) < 0  ? strerror(errno)
-                          : !S_ISSOCK(st.st_mode) ? "not a socket"
-                                                  : "connection refused (is dockerd running?)";
+        const char *why = stat(e->socket, &st) < 0 ? strerror(errno)
+                          : !S_ISSOCK(st.st_mode)  ? "not a socket"
+                                                   : "connection refused (is dockerd running?)";
         return error_set(err, -EREMOTEIO, "cannot reach dockerd at %s: %s", e->socket, why);
     }
     if (rc != CURLE_OK && status == 0 && rc != CURLE_WRITE_ERROR && rc != CURLE_ABORTED_BY_CALLBACK)
@@ -380,8 +386,8 @@ static int perform(struct engine *e, const char *method, const char *path, const
     if (rc == CURLE_WRITE_ERROR && c->demux && c->demux->error)
         return error_set_errno(err, c->demux->error, "%s %s: write the output", method, path);
     if (c->too_big || (rc == CURLE_WRITE_ERROR && c->stream))
-        return error_set(err, -EREMOTEIO, "%s %s: the reply is larger than %u bytes", method,
-                         path, ENGINE_MAX_REPLY);
+        return error_set(err, -EREMOTEIO, "%s %s: the reply is larger than %u bytes", method, path,
+                         ENGINE_MAX_REPLY);
     if (rc != CURLE_OK)
         return error_set(err, -EREMOTEIO, "%s %s: %s", method, path,
                          errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -395,8 +401,10 @@ static void set_reply_error(struct call *c, long status, const char *method, con
 {
     cJSON *j = c->body ? cJSON_Parse(c->body) : NULL;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
-    int code = status == 404 ? -ENOENT : status == 409 ? -EEXIST : status == 400 ? -EINVAL
-                                                                                 : -EREMOTEIO;
+    int code = status == 404   ? -ENOENT
+               : status == 409 ? -EEXIST
+               : status == 400 ? -EINVAL
+                               : -EREMOTEIO;
     if (cJSON_IsString(m))
         error_set(err, code, "%s", m->valuestring);
     else
@@ -406,15 +414,15 @@ static void set_reply_error(struct call *c, long status, const char *method, con
 
 int engine_ping(struct engine *e, struct error *err)
 {
-    struct call c = { .abort_fd = -1 };
+    struct call c = {.abort_fd = -1};
     long status = 0;
     int r = perform(e, "GET", "/_ping", NULL, &c, true, &status, err);
     free(c.body);
     if (r < 0)
         return r;
     if (status != 200)
-        return error_set(err, -EREMOTEIO, "dockerd at %s answered /_ping with HTTP %ld",
-                         e->socket, status);
+        return error_set(err, -EREMOTEIO, "dockerd at %s answered /_ping with HTTP %ld", e->socket,
+                         status);
     unsigned maj, min, pmaj, pmin;
     if (sscanf(c.api_version, "%u.%u", &maj, &min) == 2 &&
         sscanf(ENGINE_API_VERSION, "%u.%u", &pmaj, &pmin) == 2 &&
@@ -426,7 +434,7 @@ int engine_ping(struct engine *e, struct error *err)
 int engine_call(struct engine *e, const char *method, const char *path, const cJSON *body,
                 cJSON **ret_json, struct error *err)
 {
-    struct call c = { .abort_fd = -1 };
+    struct call c = {.abort_fd = -1};
     long status = 0;
     int r = perform(e, method, path, body, &c, false, &status, err);
     if (r < 0) {
@@ -444,7 +452,7 @@ int engine_call(struct engine *e, const char *method, const char *path, const cJ
 int engine_stream(struct engine *e, const char *method, const char *path, const cJSON *body,
                   const struct engine_stream *s, struct error *err)
 {
-    struct call c = { .stream = s, .abort_fd = -1 };
+    struct call c = {.stream = s, .abort_fd = -1};
     long status = 0;
     int r = perform(e, method, path, body, &c, false, &status, err);
     if (r == 0 && c.line_len > 0 && c.stopped == 0 && s->line && status < 400) {
@@ -467,7 +475,7 @@ int engine_stream(struct engine *e, const char *method, const char *path, const 
 
 void engine_demux_init(struct engine_demux *d, int out_fd, int err_fd)
 {
-    *d = (struct engine_demux){ .fds = { -1, out_fd, err_fd } };
+    *d = (struct engine_demux){.fds = {-1, out_fd, err_fd}};
 }
 
 void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len)
@@ -501,12 +509,12 @@ void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len)
     }
 }
 
-int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd,
-                int abort_fd, struct error *err)
+int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd, int abort_fd,
+                struct error *err)
 {
     struct engine_demux d;
     engine_demux_init(&d, out_fd, err_fd);
-    struct call c = { .demux = &d, .abort_fd = abort_fd };
+    struct call c = {.demux = &d, .abort_fd = abort_fd};
     long status = 0;
     _cleanup_free_ char *path =
         xasprintf("/containers/%s/logs?stdout=1&stderr=1%s", id, follow ? "&follow=1" : "");

@@ -18,7 +18,7 @@
 
 #include <cjson/cJSON.h>
 
-#define ENGINE_API_VERSION "1.41"
+#define ENGINE_API_VERSION    "1.41"
 #define ENGINE_DEFAULT_SOCKET "/var/run/docker.sock"
 
 struct engine;
@@ -63,18 +63,18 @@ int engine_stream(struct engine *e, const char *method, const char *path, const 
  * stream 1 to out_fd, 2 to err_fd. With follow, returns once the
  * container has stopped (or abort_fd, if >= 0, became readable).
  * Returns the HTTP status. */
-int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd,
-                int abort_fd, struct error *err);
+int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd, int abort_fd,
+                struct error *err);
 
 /* The frame decoder behind engine_logs, exposed for tests: feed it
  * arbitrary slices of a multiplexed stream. */
 struct engine_demux {
     int fds[3]; /* [1] stdout, [2] stderr; [0] unused */
     unsigned char header[8];
-    size_t have;     /* header bytes collected */
-    size_t left;     /* payload bytes left in the current frame */
-    int stream;      /* of the current frame */
-    int error;       /* a negative errno once a write failed */
+    size_t have; /* header bytes collected */
+    size_t left; /* payload bytes left in the current frame */
+    int stream;  /* of the current frame */
+    int error;   /* a negative errno once a write failed */
 };
 void engine_demux_init(struct engine_demux *d, int out_fd, int err_fd);
 void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len);

@@ -17,11 +17,11 @@
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
 
-#define CGROUP_ROOT "/sys/fs/cgroup"
+#define CGROUP_ROOT   "/sys/fs/cgroup"
 #define CPU_PERIOD_US 100000
 
 static const char *const controller_name[_CG_MAX] = {
-    [CG_MEMORY] = "memory", [CG_CPU] = "cpu", [CG_CPUACCT] = "cpuacct",
+    [CG_MEMORY] = "memory", [CG_CPU] = "cpu",         [CG_CPUACCT] = "cpuacct",
     [CG_PIDS] = "pids",     [CG_FREEZER] = "freezer",
 };
 
@@ -123,7 +123,7 @@ static int v2_parent_open(const char *name, struct cgroup *ret, struct error *er
 
 static int v1_parent_open(const char *name, struct cgroup *ret, struct error *err)
 {
-    struct cgroup cg = { .v2 = false };
+    struct cgroup cg = {.v2 = false};
     for (int i = 0; i < _CG_MAX; i++) {
         _cleanup_free_ char *own = NULL;
         _cleanup_free_ char *mnt = xasprintf(CGROUP_ROOT "/%s", controller_name[i]);
@@ -189,8 +189,8 @@ int cgroup_create(const struct cgroup *cg, const struct cgroup_limits *l, struct
         } else {
             r = file_write(cg->dir[CG_MEMORY], "memory.limit_in_bytes", buf);
             if (r >= 0) {
-                _cleanup_free_ char *p = xasprintf("%s/memory.memsw.limit_in_bytes",
-                                                   cg->dir[CG_MEMORY]);
+                _cleanup_free_ char *p =
+                    xasprintf("%s/memory.memsw.limit_in_bytes", cg->dir[CG_MEMORY]);
                 if (access(p, F_OK) == 0)
                     r = write_string_file(p, buf);
             }
@@ -297,7 +297,7 @@ int cgroup_signal(const struct cgroup *cg, int sig)
 
 static void sleep_ms(unsigned ms)
 {
-    struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
@@ -360,7 +360,8 @@ static int read_keyed(const char *dir, const char *file, const char *key, uint64
     if (r < 0)
         return r;
     size_t kl = strlen(key);
-    for (char *line = data; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+    for (char *line = data; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
         if (strncmp(line, key, kl) == 0 && line[kl] == ' ') {
             *ret = strtoull(line + kl + 1, NULL, 10);
             return 0;
@@ -419,7 +420,7 @@ cJSON *cgroup_to_cjson(const struct cgroup *cg)
 
 int cgroup_from_cjson(const cJSON *j, struct cgroup *ret)
 {
-    struct cgroup cg = { .v2 = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "v2")) };
+    struct cgroup cg = {.v2 = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "v2"))};
     for (int i = 0; i < _CG_MAX; i++) {
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, controller_name[i]);
         if (cJSON_IsString(d) && d->valuestring[0] == '/')

@@ -32,9 +32,9 @@ struct cgroup {
 };
 
 struct cgroup_limits {
-    uint64_t memory;     /* bytes, 0 = none */
-    double cores;        /* 0 = none */
-    uint64_t pids;       /* 0 = none */
+    uint64_t memory; /* bytes, 0 = none */
+    double cores;    /* 0 = none */
+    uint64_t pids;   /* 0 = none */
 };
 
 /*

@@ -20,7 +20,7 @@ void confine_user_done(struct confine_user *u)
     free(u->name);
     free(u->home);
     free(u->shell);
-    *u = (struct confine_user){ 0 };
+    *u = (struct confine_user){0};
 }
 
 static int lookup(const char *name, uid_t uid, bool by_uid, struct confine_user *ret,
@@ -137,7 +137,7 @@ int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg
 {
     if (!u->change)
         return f(arg);
-    struct as_user a = { u, f, arg, 0 };
+    struct as_user a = {u, f, arg, 0};
     pthread_t t;
     int r = pthread_create(&t, NULL, as_user_main, &a);
     if (r != 0)

@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 struct confine_user {
-    bool change;        /* switch to uid/gid/groups (the daemon is root) */
+    bool change; /* switch to uid/gid/groups (the daemon is root) */
     uid_t uid;
     gid_t gid;
     gid_t *groups;

@@ -105,10 +105,10 @@ static void report_end(struct process_state *ps, struct ptask *t)
         o = (struct task_outcome){
             .state = t->cancel_requested ? TASK_CANCELED : TASK_SYSTEM_ERROR,
             .exit_code = -1,
-            .reason = xstrdup(t->cancel_requested
-                                  ? "cancelled by request"
-                                  : "the task's shim ended without recording an outcome "
-                                    "(see its system log: logs?stream=system)"),
+            .reason =
+                xstrdup(t->cancel_requested ? "cancelled by request"
+                                            : "the task's shim ended without recording an outcome "
+                                              "(see its system log: logs?stream=system)"),
             .started = started,
             .finished = now_realtime(),
         };
@@ -131,7 +131,8 @@ static void read_status(struct process_state *ps, struct ptask *t)
     buf[n] = '\0';
     for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
         if (line[0] == 'R' && line[1] == ' ')
-            ps->listener.running(ps->listener.userdata, t->id, (usec_t) strtoll(line + 2, NULL, 10));
+            ps->listener.running(ps->listener.userdata, t->id,
+                                 (usec_t) strtoll(line + 2, NULL, 10));
 }
 
 static void *monitor(void *userdata)
@@ -158,17 +159,17 @@ static void *monitor(void *userdata)
             pfd = xgrow(pfd, &a, need, sizeof(*pfd));
             owner = xgrow(owner, &n_alloc, need, sizeof(*owner));
         }
-        pfd[n] = (struct pollfd){ ps->wake_fd, POLLIN, 0 };
+        pfd[n] = (struct pollfd){ps->wake_fd, POLLIN, 0};
         owner[n++] = NULL;
         /* Status pipes first, so "running" is reported before "ended". */
         for (struct ptask *t = ps->tasks; t; t = t->next)
             if (t->status_fd >= 0) {
-                pfd[n] = (struct pollfd){ t->status_fd, POLLIN, 0 };
+                pfd[n] = (struct pollfd){t->status_fd, POLLIN, 0};
                 owner[n++] = t;
             }
         size_t first_pidfd = n;
         for (struct ptask *t = ps->tasks; t; t = t->next) {
-            pfd[n] = (struct pollfd){ t->pidfd, POLLIN, 0 };
+            pfd[n] = (struct pollfd){t->pidfd, POLLIN, 0};
             owner[n++] = t;
         }
         pthread_mutex_unlock(&ps->lock);
@@ -267,8 +268,7 @@ static int process_init(const struct config *cfg, const struct backend_listener 
     pthread_mutex_init(&ps->lock, NULL);
     ps->shim_path = find_shim(cfg);
     if (access(ps->shim_path, X_OK) < 0) {
-        int r = error_set_errno(err, -errno, "the task shim %s is not executable",
-                                ps->shim_path);
+        int r = error_set_errno(err, -errno, "the task shim %s is not executable", ps->shim_path);
         process_free(ps);
         return r;
     }
@@ -320,13 +320,14 @@ static void env_set(cJSON *env, const char *key, const char *value)
 {
     size_t kl = strlen(key);
     cJSON *e;
-    cJSON_ArrayForEach(e, env)
-        if (strncmp(e->valuestring, key, kl) == 0 && e->valuestring[kl] == '=') {
-            cJSON_SetValuestring(e, "");
-            _cleanup_free_ char *kv = xasprintf("%s=%s", key, value);
-            cJSON_ReplaceItemViaPointer(env, e, cJSON_CreateString(kv));
-            return;
-        }
+    cJSON_ArrayForEach(e,
+                       env) if (strncmp(e->valuestring, key, kl) == 0 && e->valuestring[kl] == '=')
+    {
+        cJSON_SetValuestring(e, "");
+        _cleanup_free_ char *kv = xasprintf("%s=%s", key, value);
+        cJSON_ReplaceItemViaPointer(env, e, cJSON_CreateString(kv));
+        return;
+    }
     _cleanup_free_ char *kv = xasprintf("%s=%s", key, value);
     cJSON_AddItemToArray(env, cJSON_CreateString(kv));
 }
@@ -343,7 +344,7 @@ static cJSON *build_spec(struct process_state *ps, const struct backend_start *s
         cJSON_AddItemToArray(argv, cJSON_CreateString("/bin/sh"));
         cJSON_AddItemToArray(argv, cJSON_CreateString("-c"));
     }
-    STRV_FOREACH(a, t->cmd.argv)
+    STRV_FOREACH (a, t->cmd.argv)
         cJSON_AddItemToArray(argv, cJSON_CreateString(*a));
 
     /* What a login would set, then the task's own, then who we are (as Slurm does). */
@@ -420,7 +421,7 @@ static int spawn_shim(struct process_state *ps, const struct backend_start *s,
     status_w = status[1];
     char parent[24];
     snprintf(parent, sizeof(parent), "%d", (int) getpid());
-    char *const argv[] = { "ocps-shim", (char *) s->task_dir, parent, NULL };
+    char *const argv[] = {"ocps-shim", (char *) s->task_dir, parent, NULL};
 
     /* posix_spawn (clone with CLONE_VM|CLONE_VFORK in glibc): a fork of the
      * threaded daemon would copy its page tables and then fault on every
@@ -477,7 +478,7 @@ static int process_start(void *state, const struct backend_start *s, char **ret_
 {
     struct process_state *ps = state;
     struct confine_user u;
-    struct cgroup cg = { 0 };
+    struct cgroup cg = {0};
     int r;
 
     if (ps->cgroup_error)
@@ -489,7 +490,7 @@ static int process_start(void *state, const struct backend_start *s, char **ret_
         return r;
 
     cgroup_child(&ps->parent, s->id, &cg);
-    struct cgroup_limits lim = { s->task->memory, s->task->cores, ps->cfg->pids_limit };
+    struct cgroup_limits lim = {s->task->memory, s->task->cores, ps->cfg->pids_limit};
     r = cgroup_create(&cg, &lim, err);
     if (r < 0)
         error_wrap(err, "cgroup");

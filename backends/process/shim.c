@@ -57,9 +57,7 @@ static char **strv_from_cjson(const cJSON *a)
     char **v = xcalloc(cJSON_GetArraySize(a) + 1, sizeof(char *));
     size_t n = 0;
     const cJSON *e;
-    cJSON_ArrayForEach(e, a)
-        if (cJSON_IsString(e))
-            v[n++] = xstrdup(e->valuestring);
+    cJSON_ArrayForEach(e, a) if (cJSON_IsString(e)) v[n++] = xstrdup(e->valuestring);
     return v;
 }
 
@@ -93,8 +91,8 @@ static int spec_load(const char *task_dir, struct shim_spec *s)
     const char *id = get_str(j, "id"), *wd = get_str(j, "workdir");
     const char *out = get_str(j, "stdout"), *err = get_str(j, "stderr");
     r = -EBADMSG;
-    if (!cJSON_IsArray(argv) || cJSON_GetArraySize(argv) < 1 || !cJSON_IsArray(env) || !id ||
-        !wd || !out || !err || cgroup_from_cjson(cg, &s->cg) < 0)
+    if (!cJSON_IsArray(argv) || cJSON_GetArraySize(argv) < 1 || !cJSON_IsArray(env) || !id || !wd ||
+        !out || !err || cgroup_from_cjson(cg, &s->cg) < 0)
         goto out;
     s->id = xstrdup(id);
     s->argv = strv_from_cjson(argv);
@@ -111,8 +109,7 @@ static int spec_load(const char *task_dir, struct shim_spec *s)
     s->user.groups = xcalloc(s->user.n_groups + 1, sizeof(gid_t));
     int i = 0;
     const cJSON *g;
-    cJSON_ArrayForEach(g, groups)
-        s->user.groups[i++] = (gid_t) g->valuedouble;
+    cJSON_ArrayForEach(g, groups) s->user.groups[i++] = (gid_t) g->valuedouble;
     s->cputime = get_u64(j, "cputime");
     s->walltime = get_u64(j, "walltime");
     s->memory = get_u64(j, "memory");
@@ -145,7 +142,7 @@ struct child_error {
 
 static _noreturn_ void child_fail(int fd, enum child_stage stage, int error)
 {
-    struct child_error e = { stage, error > 0 ? error : -error };
+    struct child_error e = {stage, error > 0 ? error : -error};
     (void) !write(fd, &e, sizeof(e));
     _exit(127);
 }
@@ -166,7 +163,7 @@ static void exec_in_path(char **argv, char **env)
         execve(argv[0], argv, env);
         return;
     }
-    STRV_FOREACH(e, env)
+    STRV_FOREACH (e, env)
         if (startswith(*e, "PATH="))
             path = *e + 5;
     for (const char *p = path;; p++) {
@@ -198,7 +195,7 @@ static _noreturn_ void run_child(struct shim_spec *s, int errfd)
         child_fail(errfd, STAGE_CGROUP, r);
     if (s->cputime) {
         /* Hard above soft: SIGXCPU at the limit says "cputime"; SIGKILL one second later. */
-        struct rlimit rl = { s->cputime, s->cputime + 1 };
+        struct rlimit rl = {s->cputime, s->cputime + 1};
         if (setrlimit(RLIMIT_CPU, &rl) < 0)
             child_fail(errfd, STAGE_RLIMIT, errno);
     }
@@ -209,7 +206,7 @@ static _noreturn_ void run_child(struct shim_spec *s, int errfd)
     /* Outputs under the data dir are opened while privileged (the directory is
      * the daemon's); paths the user gave are opened as the user, so a request
      * cannot make us write where its user may not. */
-    int fds[2] = { -1, -1 };
+    int fds[2] = {-1, -1};
     for (int i = 0; i < 2; i++)
         if (!s->out_as_user[i] && (fds[i] = open_output(s->out_path[i])) < 0)
             child_fail(errfd, i ? STAGE_STDERR : STAGE_STDOUT, fds[i]);
@@ -301,7 +298,7 @@ struct shim {
 
 static void arm(int tfd, usec_t after)
 {
-    struct itimerspec its = { .it_value = { after / USEC_PER_SEC, (after % USEC_PER_SEC) * 1000 } };
+    struct itimerspec its = {.it_value = {after / USEC_PER_SEC, (after % USEC_PER_SEC) * 1000}};
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
         its.it_value.tv_nsec = 1;
     (void) timerfd_settime(tfd, 0, &its, NULL);
@@ -378,8 +375,7 @@ static void classify(struct shim *sh, struct task_outcome *o, char **reason)
     } else if (sh->walltime_hit) {
         o->state = TASK_EXECUTOR_ERROR;
         *reason = xasprintf("killed: walltime limit %" PRIu64 " s exceeded", s->walltime);
-    } else if (sh->cputime_hit || o->signal == SIGXCPU ||
-               (o->signal == SIGKILL && cpu_over)) {
+    } else if (sh->cputime_hit || o->signal == SIGXCPU || (o->signal == SIGKILL && cpu_over)) {
         o->state = TASK_EXECUTOR_ERROR;
         *reason = xasprintf("killed: cputime limit %" PRIu64 " s exceeded", s->cputime);
     } else if (o->signal == SIGKILL && ooms > 0) {
@@ -387,9 +383,8 @@ static void classify(struct shim *sh, struct task_outcome *o, char **reason)
         *reason = xasprintf("killed: memory limit %s exceeded (OOM)", mem);
     } else if (o->signal) {
         o->state = TASK_EXECUTOR_ERROR;
-        *reason = xasprintf("killed by signal %d (%s)", o->signal, sigabbrev_np(o->signal)
-                                                                      ? sigabbrev_np(o->signal)
-                                                                      : "?");
+        *reason = xasprintf("killed by signal %d (%s)", o->signal,
+                            sigabbrev_np(o->signal) ? sigabbrev_np(o->signal) : "?");
     } else if (o->exit_code == 0) {
         o->state = TASK_COMPLETE;
         *reason = xstrdup("exited with status 0");
@@ -436,10 +431,10 @@ static int event_loop(struct shim *sh)
 {
     while (!sh->main_done) {
         struct pollfd p[4] = {
-            { sh->sigfd, POLLIN, 0 },
-            { sh->wall_tfd, POLLIN, 0 },
-            { sh->cpu_tfd, POLLIN, 0 },
-            { sh->grace_tfd, POLLIN, 0 },
+            {sh->sigfd, POLLIN, 0},
+            {sh->wall_tfd, POLLIN, 0},
+            {sh->cpu_tfd, POLLIN, 0},
+            {sh->grace_tfd, POLLIN, 0},
         };
         if (poll(p, ELEMENTSOF(p), -1) < 0) {
             if (errno == EINTR)
@@ -489,16 +484,16 @@ static void notify_running(const char *task_dir, usec_t started)
 
 int shim_main(int argc, char **argv)
 {
-    struct shim sh = { .main_pid = -1, .sigfd = -1, .wall_tfd = -1, .cpu_tfd = -1,
-                       .grace_tfd = -1 };
-    struct task_outcome o = { .state = TASK_SYSTEM_ERROR, .exit_code = -1 };
+    struct shim sh = {.main_pid = -1, .sigfd = -1, .wall_tfd = -1, .cpu_tfd = -1, .grace_tfd = -1};
+    struct task_outcome o = {.state = TASK_SYSTEM_ERROR, .exit_code = -1};
     _cleanup_free_ char *reason = NULL;
-    int errpipe[2] = { -1, -1 };
+    int errpipe[2] = {-1, -1};
     sigset_t mask;
     int r;
 
     if (argc != 3 || argv[1][0] != '/') {
-        fprintf(stderr, "usage: ocps-shim TASK_DIR PARENT_PID (started by ocps-proxyd, not by hand)\n");
+        fprintf(stderr,
+                "usage: ocps-shim TASK_DIR PARENT_PID (started by ocps-proxyd, not by hand)\n");
         return 2;
     }
     sh.task_dir = argv[1];

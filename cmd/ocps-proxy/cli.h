@@ -12,14 +12,14 @@
 #include <getopt.h>
 
 /* Exit codes beyond a task's own. */
-#define EXIT_TASK_FAILED 1  /* ended in an error state without an exit code; server errors */
+#define EXIT_TASK_FAILED 1 /* ended in an error state without an exit code; server errors */
 #define EXIT_USAGE       2
 #define EXIT_UNREACHABLE 3
 
 enum output { OUTPUT_TABLE, OUTPUT_JSON, OUTPUT_YAML };
 
 struct cli {
-    const char *server;  /* as given: http://host:port or unix:/path */
+    const char *server; /* as given: http://host:port or unix:/path */
     enum output output;
     bool color;
 };

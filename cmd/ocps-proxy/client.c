@@ -12,7 +12,7 @@ void reply_done(struct reply *r)
 {
     free(r->body);
     free(r->content_type);
-    *r = (struct reply){ 0 };
+    *r = (struct reply){0};
 }
 
 struct sink {
@@ -48,8 +48,8 @@ static int perform(struct cli *c, const char *method, const char *path, const ch
         url = xasprintf("http://localhost%s", path);
     } else {
         size_t n = strlen(c->server);
-        url = xasprintf("%.*s%s", (int) (n && c->server[n - 1] == '/' ? n - 1 : n), c->server,
-                        path);
+        url =
+            xasprintf("%.*s%s", (int) (n && c->server[n - 1] == '/' ? n - 1 : n), c->server, path);
     }
     struct curl_slist *hdrs = NULL;
     _cleanup_free_ char *ct = ctype ? xasprintf("Content-Type: %s", ctype) : NULL;
@@ -57,8 +57,8 @@ static int perform(struct cli *c, const char *method, const char *path, const ch
         hdrs = curl_slist_append(hdrs, ct);
     hdrs = curl_slist_append(hdrs, "Accept: application/json, text/plain;q=0.5");
     hdrs = curl_slist_append(hdrs, "Expect:");
-    *ret = (struct reply){ 0 };
-    struct sink s = { .r = ret, .fd = fd };
+    *ret = (struct reply){0};
+    struct sink s = {.r = ret, .fd = fd};
     char errbuf[CURL_ERROR_SIZE] = "";
     (void) curl_easy_setopt(h, CURLOPT_URL, url);
     (void) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);

@@ -12,7 +12,8 @@ static const char submit_help[] =
     "Usage: ocps-proxy submit [FLAGS] -- CMD [ARG...]\n"
     "       ocps-proxy submit [FLAGS] -f FILE|-\n"
     "Submit a task and print its id.\n\n"
-    "  -f, --file FILE        the task as JSON, YAML or XML (by extension or content; - for stdin)\n"
+    "  -f, --file FILE        the task as JSON, YAML or XML (by extension or content; - for "
+    "stdin)\n"
     "  -u, --user USER        the account it runs as (default: you)\n"
     "      --name NAME        a name to find it by\n"
     "      --image IMAGE      run CMD in a container of IMAGE (Docker backend)\n"
@@ -32,8 +33,19 @@ static const char submit_help[] =
     "  ocps-proxy submit --memory 256M --cputime 10s --wait -- sh -c 'echo hi; exit 3'\n";
 
 enum {
-    OPT_NAME = 256, OPT_IMAGE, OPT_MOUNT, OPT_PORT, OPT_CORES, OPT_MEMORY, OPT_CPUTIME,
-    OPT_WALLTIME, OPT_STDOUT, OPT_STDERR, OPT_TAG, OPT_WAIT, OPT_FOLLOW,
+    OPT_NAME = 256,
+    OPT_IMAGE,
+    OPT_MOUNT,
+    OPT_PORT,
+    OPT_CORES,
+    OPT_MEMORY,
+    OPT_CPUTIME,
+    OPT_WALLTIME,
+    OPT_STDOUT,
+    OPT_STDERR,
+    OPT_TAG,
+    OPT_WAIT,
+    OPT_FOLLOW,
 };
 
 static int add_kv(cJSON *task, const char *field, const char *kv)
@@ -108,7 +120,9 @@ static const char *file_type(const char *path, const char *data)
     if (dot && streq(dot, ".xml"))
         return "application/xml";
     data += strspn(data, " \t\r\n");
-    return *data == '{' ? "application/json" : *data == '<' ? "application/xml" : "application/yaml";
+    return *data == '{'   ? "application/json"
+           : *data == '<' ? "application/xml"
+                          : "application/yaml";
 }
 
 static int read_stdin(char **ret)
@@ -131,20 +145,24 @@ static int read_stdin(char **ret)
 
 /* Also read by `ocps-proxy completion bash`. */
 const struct option submit_options[] = {
-    { "help", no_argument, NULL, 'h' },       { "file", required_argument, NULL, 'f' },
-    { "user", required_argument, NULL, 'u' }, { "name", required_argument, NULL, OPT_NAME },
-    { "image", required_argument, NULL, OPT_IMAGE },
-    { "mount", required_argument, NULL, OPT_MOUNT },
-    { "port", required_argument, NULL, OPT_PORT },
-    { "cores", required_argument, NULL, OPT_CORES },
-    { "memory", required_argument, NULL, OPT_MEMORY },
-    { "cputime", required_argument, NULL, OPT_CPUTIME },
-    { "walltime", required_argument, NULL, OPT_WALLTIME },
-    { "stdout", required_argument, NULL, OPT_STDOUT },
-    { "stderr", required_argument, NULL, OPT_STDERR },
-    { "env", required_argument, NULL, 'e' },  { "workdir", required_argument, NULL, 'w' },
-    { "tag", required_argument, NULL, OPT_TAG },
-    { "wait", no_argument, NULL, OPT_WAIT },  { "follow", no_argument, NULL, OPT_FOLLOW },
+    {"help", no_argument, NULL, 'h'},
+    {"file", required_argument, NULL, 'f'},
+    {"user", required_argument, NULL, 'u'},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"image", required_argument, NULL, OPT_IMAGE},
+    {"mount", required_argument, NULL, OPT_MOUNT},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"cores", required_argument, NULL, OPT_CORES},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"cputime", required_argument, NULL, OPT_CPUTIME},
+    {"walltime", required_argument, NULL, OPT_WALLTIME},
+    {"stdout", required_argument, NULL, OPT_STDOUT},
+    {"stderr", required_argument, NULL, OPT_STDERR},
+    {"env", required_argument, NULL, 'e'},
+    {"workdir", required_argument, NULL, 'w'},
+    {"tag", required_argument, NULL, OPT_TAG},
+    {"wait", no_argument, NULL, OPT_WAIT},
+    {"follow", no_argument, NULL, OPT_FOLLOW},
     {},
 };
 
@@ -188,8 +206,8 @@ int cmd_submit(struct cli *c, int argc, char **argv)
         case OPT_STDOUT:
         case OPT_STDERR: {
             /* Sent as strings: the daemon's one validator reads every unit form. */
-            static const char *const names[] = { "cores", "memory", "cputime",
-                                                 "walltime", "stdout", "stderr" };
+            static const char *const names[] = {"cores",    "memory", "cputime",
+                                                "walltime", "stdout", "stderr"};
             cJSON_AddStringToObject(task, names[o - OPT_CORES], optarg);
             break;
         }

@@ -39,16 +39,19 @@ static bool want_help(int argc, char **argv, const char *text)
 /* The table of States: what state, list and watch print. */
 static void states_table(struct cli *c, cJSON *states)
 {
-    static const char *headers[] = { "ID", "NAME", "USER", "STATE", "BACKEND", "AGE", "EXIT" };
-    struct table t = { .n_cols = 7, .headers = headers, .state_col = 3 };
+    static const char *headers[] = {"ID", "NAME", "USER", "STATE", "BACKEND", "AGE", "EXIT"};
+    struct table t = {.n_cols = 7, .headers = headers, .state_col = 3};
     const cJSON *s;
     cJSON_ArrayForEach(s, states)
     {
         const cJSON *ec = cJSON_GetObjectItemCaseSensitive(s, "exit_code");
         char *row[7] = {
-            dup_or_null(str(s, "id")),      dup_or_null(str(s, "name")),
-            dup_or_null(str(s, "user")),    dup_or_null(str(s, "code")),
-            dup_or_null(str(s, "backend")), format_age(str(s, "created")),
+            dup_or_null(str(s, "id")),
+            dup_or_null(str(s, "name")),
+            dup_or_null(str(s, "user")),
+            dup_or_null(str(s, "code")),
+            dup_or_null(str(s, "backend")),
+            format_age(str(s, "created")),
             cJSON_IsNumber(ec) ? xasprintf("%d", ec->valueint) : NULL,
         };
         table_add(&t, row);
@@ -162,8 +165,11 @@ int cmd_state(struct cli *c, int argc, char **argv)
 
 /* Also read by `ocps-proxy completion bash`. */
 const struct option list_options[] = {
-    { "help", no_argument, NULL, 'h' }, { "code", required_argument, NULL, 'c' },
-    { "user", required_argument, NULL, 'u' }, { "all", no_argument, NULL, 'a' }, {},
+    {"help", no_argument, NULL, 'h'},
+    {"code", required_argument, NULL, 'c'},
+    {"user", required_argument, NULL, 'u'},
+    {"all", no_argument, NULL, 'a'},
+    {},
 };
 
 int cmd_list(struct cli *c, int argc, char **argv)
@@ -248,9 +254,9 @@ int cmd_get(struct cli *c, int argc, char **argv)
 
 /* Also read by `ocps-proxy completion bash`. */
 const struct option logs_options[] = {
-    { "help", no_argument, NULL, 'h' },   { "follow", no_argument, NULL, 'f' },
-    { "stderr", no_argument, NULL, 'e' }, { "system", no_argument, NULL, 's' },
-    { "tail", required_argument, NULL, 'n' }, {},
+    {"help", no_argument, NULL, 'h'},       {"follow", no_argument, NULL, 'f'},
+    {"stderr", no_argument, NULL, 'e'},     {"system", no_argument, NULL, 's'},
+    {"tail", required_argument, NULL, 'n'}, {},
 };
 
 int cmd_logs(struct cli *c, int argc, char **argv)
@@ -290,9 +296,9 @@ int cmd_logs(struct cli *c, int argc, char **argv)
     }
     if (optind + 1 != argc)
         return usage_error("logs", "logs takes one task id");
-    _cleanup_free_ char *path = xasprintf("/v1/jobproxy/logs/%s?stream=%s%s%s%s", argv[optind],
-                                          stream, tail ? "&tail=" : "", tail ? tail : "",
-                                          follow ? "&follow=1" : "");
+    _cleanup_free_ char *path =
+        xasprintf("/v1/jobproxy/logs/%s?stream=%s%s%s%s", argv[optind], stream,
+                  tail ? "&tail=" : "", tail ? tail : "", follow ? "&follow=1" : "");
     struct reply rep;
     /* Collect first: an error reply must not be printed as output. */
     int r = follow ? cli_stream(c, path, STDOUT_FILENO, &rep)
@@ -331,8 +337,8 @@ int wait_task(struct cli *c, const char *id, bool follow_output)
      * wanted, stderr follows in a second stream. */
     _cleanup_free_ char *out = xasprintf("/v1/jobproxy/logs/%s?follow=1", id);
     _cleanup_close_ int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    struct stream_arg err_arg = { c, xasprintf("/v1/jobproxy/logs/%s?stream=stderr&follow=1", id),
-                                  STDERR_FILENO };
+    struct stream_arg err_arg = {c, xasprintf("/v1/jobproxy/logs/%s?stream=stderr&follow=1", id),
+                                 STDERR_FILENO};
     pthread_t t;
     bool err_thread = follow_output && pthread_create(&t, NULL, stream_main, &err_arg) == 0;
     struct reply rep;

@@ -24,9 +24,11 @@ static const char *str(const cJSON *j, const char *key)
 
 /* Also read by `ocps-proxy completion bash`. */
 const struct option watch_options[] = {
-    { "help", no_argument, NULL, 'h' },       { "all", no_argument, NULL, 'a' },
-    { "interval", required_argument, NULL, 'i' },
-    { "count", required_argument, NULL, 'n' }, {},
+    {"help", no_argument, NULL, 'h'},
+    {"all", no_argument, NULL, 'a'},
+    {"interval", required_argument, NULL, 'i'},
+    {"count", required_argument, NULL, 'n'},
+    {},
 };
 
 int cmd_watch(struct cli *c, int argc, char **argv)
@@ -71,7 +73,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
         return usage_error("watch", "unexpected argument \"%s\"", argv[optind]);
 
     bool tty = isatty(STDOUT_FILENO);
-    struct sigaction sa = { .sa_handler = on_signal };
+    struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     cJSON *seen = cJSON_CreateObject(); /* id -> last state printed */
@@ -105,7 +107,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
         cJSON_Delete(states);
         if (count >= 0 && n + 1 >= count)
             break;
-        struct timespec ts = { (time_t) interval, (long) ((interval - (time_t) interval) * 1e9) };
+        struct timespec ts = {(time_t) interval, (long) ((interval - (time_t) interval) * 1e9)};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stop)
             ;
     }

@@ -49,12 +49,12 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct error *e
 {
     enum { OPT_LOG_LEVEL = 0x100 };
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "listen", required_argument, NULL, 'l' },
-        { "data-dir", required_argument, NULL, 'd' },
-        { "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {},
     };
     /* The config file first, so that flags override it wherever they stand. */
@@ -156,13 +156,12 @@ int main(int argc, char **argv)
     if (r >= 0)
         r = supervisor_start(sv, &err);
     if (r >= 0) {
-        struct http_ctx ctx = { .cfg = &cfg, .store = store, .sv = sv };
+        struct http_ctx ctx = {.cfg = &cfg, .store = store, .sv = sv};
         r = http_server_start(&ctx, &http, &err);
     }
     if (r < 0)
         goto out;
-    log_info("ocps-proxyd %s started (pid %d, data dir %s, capacity %g cores, %" PRIu64
-             " MiB)",
+    log_info("ocps-proxyd %s started (pid %d, data dir %s, capacity %g cores, %" PRIu64 " MiB)",
              OCPS_VERSION, (int) getpid(), cfg.data_dir, cfg.capacity_cores,
              cfg.capacity_memory >> 20);
 

@@ -62,7 +62,9 @@ static cJSON *state_json(struct request *r, const struct task_record *rec)
     _cleanup_free_ char *queued =
         rec->state == TASK_QUEUED ? supervisor_describe(r->ctx->sv, rec->id) : NULL;
     cJSON_AddStringToObject(j, "description",
-                            rec->reason ? rec->reason : queued ? queued : state_words[rec->state]);
+                            rec->reason ? rec->reason
+                            : queued    ? queued
+                                        : state_words[rec->state]);
     cJSON_AddStringToObject(j, "stdout", rec->stdout_path ? rec->stdout_path : "");
     cJSON_AddStringToObject(j, "stderr", rec->stderr_path ? rec->stderr_path : "");
     if (rec->exit_code >= 0)
@@ -225,7 +227,7 @@ static int list_one(const struct task_record *rec, void *userdata)
 static enum MHD_Result h_list(struct request *r)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
-    struct store_filter f = { .state = -1, .limit = LIST_DEFAULT_LIMIT };
+    struct store_filter f = {.state = -1, .limit = LIST_DEFAULT_LIMIT};
 
     const char *code = query(r, "code");
     if (code) {
@@ -275,7 +277,7 @@ static enum MHD_Result h_list(struct request *r)
         f.after_seq = seq;
     }
 
-    struct list_ctx c = { .r = r, .states = cJSON_CreateArray(), .limit = f.limit };
+    struct list_ctx c = {.r = r, .states = cJSON_CreateArray(), .limit = f.limit};
     size_t want = f.limit;
     f.limit = want + 1; /* one more, to know whether a next page exists */
     int q = store_list(r->ctx->store, &f, list_one, &c, &err);
@@ -338,10 +340,10 @@ struct follow {
     int fd;
     int inotify_fd;
     int conn_fd;
-    int end_fd;      /* readable once the task has ended (supervisor_watch_end) */
+    int end_fd; /* readable once the task has ended (supervisor_watch_end) */
     off_t offset;
     bool ended;
-    uid_t owner;     /* the uid a user-given output file must belong to; -1: default file */
+    uid_t owner; /* the uid a user-given output file must belong to; -1: default file */
 };
 
 static void follow_free(void *cls)
@@ -405,9 +407,9 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         /* Wait for output, the task's end, or the client hanging up. */
         struct pollfd p[3] = {
-            { .fd = f->inotify_fd, .events = POLLIN },
-            { .fd = f->end_fd, .events = POLLIN },
-            { .fd = f->conn_fd, .events = POLLRDHUP },
+            {.fd = f->inotify_fd, .events = POLLIN},
+            {.fd = f->end_fd, .events = POLLIN},
+            {.fd = f->conn_fd, .events = POLLRDHUP},
         };
         int n = poll(p, 3, f->end_fd >= 0 ? -1 : 1000);
         if (n > 0 && (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR)))
@@ -524,8 +526,8 @@ static enum MHD_Result h_logs(struct request *r)
             struct stat st;
             if (fstat(f->fd, &st) < 0)
                 st.st_size = f->offset;
-            resp = MHD_create_response_from_fd_at_offset64(
-                (uint64_t) (st.st_size - f->offset), TAKE_FD(f->fd), (uint64_t) f->offset);
+            resp = MHD_create_response_from_fd_at_offset64((uint64_t) (st.st_size - f->offset),
+                                                           TAKE_FD(f->fd), (uint64_t) f->offset);
             follow_free(f);
         }
     } else {
@@ -551,8 +553,7 @@ static enum MHD_Result h_logs(struct request *r)
     }
     if (!resp)
         return MHD_NO;
-    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                   "text/plain; charset=utf-8");
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     return http_queue(r, 200, resp);
 }
@@ -587,14 +588,14 @@ static enum MHD_Result h_openapi_json(struct request *r)
 }
 
 const struct route http_routes[] = {
-    { "GET", "/v1/openapi.yaml", h_openapi_yaml, MEDIA_YAML | MEDIA_TEXT, false },
-    { "GET", "/v1/openapi.json", h_openapi_json, MEDIA_JSON, false },
-    { "GET", "/v1/jobproxy/ping", h_ping, MEDIA_TEXT, false },
-    { "POST", "/v1/jobproxy/submit", h_submit, MEDIA_JSON | MEDIA_XML | MEDIA_TEXT, true },
-    { "GET", "/v1/jobproxy/state", h_list, MEDIA_JSON | MEDIA_XML, false },
-    { "GET", "/v1/jobproxy/state/*", h_state, MEDIA_JSON | MEDIA_XML, false },
-    { "DELETE", "/v1/jobproxy/delete/*", h_delete, MEDIA_JSON | MEDIA_XML, false },
-    { "GET", "/v1/jobproxy/task/*", h_task, MEDIA_JSON | MEDIA_XML, false },
-    { "GET", "/v1/jobproxy/logs/*", h_logs, MEDIA_TEXT, false },
+    {"GET", "/v1/openapi.yaml", h_openapi_yaml, MEDIA_YAML | MEDIA_TEXT, false},
+    {"GET", "/v1/openapi.json", h_openapi_json, MEDIA_JSON, false},
+    {"GET", "/v1/jobproxy/ping", h_ping, MEDIA_TEXT, false},
+    {"POST", "/v1/jobproxy/submit", h_submit, MEDIA_JSON | MEDIA_XML | MEDIA_TEXT, true},
+    {"GET", "/v1/jobproxy/state", h_list, MEDIA_JSON | MEDIA_XML, false},
+    {"GET", "/v1/jobproxy/state/*", h_state, MEDIA_JSON | MEDIA_XML, false},
+    {"DELETE", "/v1/jobproxy/delete/*", h_delete, MEDIA_JSON | MEDIA_XML, false},
+    {"GET", "/v1/jobproxy/task/*", h_task, MEDIA_JSON | MEDIA_XML, false},
+    {"GET", "/v1/jobproxy/logs/*", h_logs, MEDIA_TEXT, false},
     {},
 };

@@ -44,9 +44,9 @@ struct request {
     struct MHD_Connection *conn;
     const struct http_ctx *ctx;
     const struct route *route;
-    const char *param;       /* the {id} of the path, inside url */
-    enum media out;          /* the negotiated reply format */
-    bool peer_restricted;    /* a unix-socket peer that is not root */
+    const char *param;    /* the {id} of the path, inside url */
+    enum media out;       /* the negotiated reply format */
+    bool peer_restricted; /* a unix-socket peer that is not root */
     uid_t peer_uid;
     char *body;
     size_t len, alloc;
@@ -57,10 +57,11 @@ typedef enum MHD_Result (*http_handler)(struct request *r);
 
 struct route {
     const char *method;
-    const char *path;  /* a trailing "*" matches one path segment: the id */
+    const char *path; /* a trailing "*" matches one path segment: the id */
     http_handler handler;
-    unsigned offers;   /* enum media bits; the first set bit in JSON, XML, TEXT order is the default */
-    bool body;         /* takes a request body */
+    unsigned
+        offers; /* enum media bits; the first set bit in JSON, XML, TEXT order is the default */
+    bool body;  /* takes a request body */
 };
 
 extern const struct route http_routes[];

@@ -26,8 +26,7 @@ enum MHD_Result http_queue(struct request *r, unsigned status, struct MHD_Respon
 enum MHD_Result http_reply_text(struct request *r, unsigned status, const char *content_type,
                                 char *text, size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(text);
         return MHD_NO;
@@ -209,10 +208,10 @@ static enum media negotiate(const char *accept, unsigned offers)
         enum media m;
         const char *types[3];
     } known[] = {
-        { MEDIA_JSON, { "application/json", NULL } },
-        { MEDIA_XML, { "application/xml", "text/xml", NULL } },
-        { MEDIA_TEXT, { "text/plain", NULL } },
-        { MEDIA_YAML, { "application/yaml", "application/x-yaml", "text/yaml" } },
+        {MEDIA_JSON, {"application/json", NULL}},
+        {MEDIA_XML, {"application/xml", "text/xml", NULL}},
+        {MEDIA_TEXT, {"text/plain", NULL}},
+        {MEDIA_YAML, {"application/yaml", "application/x-yaml", "text/yaml"}},
     };
     enum media first = 0;
     for (size_t i = 0; i < ELEMENTSOF(known); i++)
@@ -337,7 +336,8 @@ enum MHD_Result http_dispatch(void *cls, struct MHD_Connection *conn, const char
             _cleanup_free_ char *msg =
                 xasprintf("method %s not allowed on %s; allowed: %s", method, url, allow);
             cJSON_AddStringToObject(j, "message", msg);
-            char *text = r->out == MEDIA_XML ? http_json_to_xml(j, "error") : cJSON_PrintUnformatted(j);
+            char *text =
+                r->out == MEDIA_XML ? http_json_to_xml(j, "error") : cJSON_PrintUnformatted(j);
             cJSON_Delete(j);
             struct MHD_Response *resp =
                 MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
@@ -350,8 +350,8 @@ enum MHD_Result http_dispatch(void *cls, struct MHD_Connection *conn, const char
         enum media out = negotiate(accept, r->route->offers);
         if (!out) {
             r->out = MEDIA_JSON;
-            return http_reply_status(r, 406, "cannot answer in any type the Accept header names (%s)",
-                                     accept);
+            return http_reply_status(
+                r, 406, "cannot answer in any type the Accept header names (%s)", accept);
         }
         r->out = out;
 

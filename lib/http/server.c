@@ -20,7 +20,7 @@ struct http_server {
 
 static int listen_unix(const char *path, struct error *err)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path))
         return error_set(err, -EINVAL, "unix socket path too long: %s", path);
     strcpy(sa.sun_path, path);
@@ -64,9 +64,9 @@ static int listen_tcp(const char *addr, struct error *err)
     }
     if (isempty(port))
         return error_set(err, -EINVAL, "listen: \"%s\" has no port", addr);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC,
-                              .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     int g = getaddrinfo(isempty(host) ? NULL : host, port, &hints, &res);
     if (g != 0)

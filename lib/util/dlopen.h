@@ -19,7 +19,10 @@ struct dlsym_entry {
     const char *name;
 };
 
-#define DLSYM_ENTRY(f) { (void **) &sym_##f, #f }
+#define DLSYM_ENTRY(f)                                                                             \
+    {                                                                                              \
+        (void **) &sym_##f, #f                                                                     \
+    }
 
 /* Opens soname (kept open for the life of the process) and resolves every
  * entry up to the empty one. On failure no pointer is set and err names

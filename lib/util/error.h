@@ -22,7 +22,7 @@ struct error {
     char *msg; /* owned; NULL when no error is set */
 };
 
-#define ERROR_INIT ((struct error){ 0, NULL })
+#define ERROR_INIT ((struct error){0, NULL})
 
 /* Sets (replacing any earlier error) and returns code, which must be negative. */
 int error_set(struct error *err, int code, const char *fmt, ...) _printf_(3, 4);

@@ -70,10 +70,10 @@ void *hashmap_put(struct hashmap *m, const char *key, void *value)
     size_t i = find(m, key);
     if (m->slots[i].key) {
         void *prev = m->slots[i].value;
-        m->slots[i] = (struct slot){ key, value };
+        m->slots[i] = (struct slot){key, value};
         return prev;
     }
-    m->slots[i] = (struct slot){ key, value };
+    m->slots[i] = (struct slot){key, value};
     if (++m->size * 4 > m->n_slots * 3)
         resize(m, m->n_slots * 2);
     return NULL;
@@ -102,7 +102,7 @@ void *hashmap_remove(struct hashmap *m, const char *key)
             i = j;
         }
     }
-    m->slots[i] = (struct slot){ NULL, NULL };
+    m->slots[i] = (struct slot){NULL, NULL};
     m->size--;
     /* Give memory back after a burst (a drained queue), never below 16. */
     if (m->n_slots > 16 && m->size * 8 < m->n_slots)
@@ -115,7 +115,8 @@ size_t hashmap_size(const struct hashmap *m)
     return m->size;
 }
 
-void hashmap_foreach(const struct hashmap *m, void (*f)(void *value, void *userdata), void *userdata)
+void hashmap_foreach(const struct hashmap *m, void (*f)(void *value, void *userdata),
+                     void *userdata)
 {
     for (size_t i = 0; i < m->n_slots; i++)
         if (m->slots[i].key)

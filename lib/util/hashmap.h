@@ -19,4 +19,5 @@ void *hashmap_get(const struct hashmap *m, const char *key);
 void *hashmap_remove(struct hashmap *m, const char *key);
 size_t hashmap_size(const struct hashmap *m);
 /* Calls f for every value (in no particular order); f must not modify the map. */
-void hashmap_foreach(const struct hashmap *m, void (*f)(void *value, void *userdata), void *userdata);
+void hashmap_foreach(const struct hashmap *m, void (*f)(void *value, void *userdata),
+                     void *userdata);

@@ -34,7 +34,7 @@ char *format_rfc3339(usec_t t, char buf[static 32])
 
 int parse_rfc3339(const char *s, usec_t *ret)
 {
-    struct tm tm = { 0 };
+    struct tm tm = {0};
     const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
     if (!p)
         return -EINVAL;

@@ -29,7 +29,7 @@ static bool exists(const char *p)
 int main(void)
 {
     struct error err = ERROR_INIT;
-    struct cgroup parent = { 0 }, cg = { 0 };
+    struct cgroup parent = {0}, cg = {0};
     _cleanup_free_ char *name = xasprintf("ocps-test-%d", getpid());
 
     if (geteuid() != 0)
@@ -39,7 +39,7 @@ int main(void)
     diag("cgroup %s (%s)", parent.dir[CG_MEMORY], parent.v2 ? "v2" : "v1");
 
     cgroup_child(&parent, "task1", &cg);
-    struct cgroup_limits l = { .memory = 64ULL << 20, .cores = 0.5, .pids = 100 };
+    struct cgroup_limits l = {.memory = 64ULL << 20, .cores = 0.5, .pids = 100};
     ok(cgroup_create(&cg, &l, &err) == 0, "create with limits: %s", error_message(&err));
     if (cg.v2) {
         ok(file_has(cg.dir[CG_MEMORY], "memory.max", "67108864"), "memory.max is 64 MiB");
@@ -91,7 +91,7 @@ int main(void)
     ok(!cgroup_is_populated(&cg), "the grandchild in its own session is gone too");
 
     cJSON *j = cgroup_to_cjson(&cg);
-    struct cgroup back = { 0 };
+    struct cgroup back = {0};
     ok(cgroup_from_cjson(j, &back) == 0 && back.v2 == cg.v2 &&
            streq(back.dir[CG_MEMORY], cg.dir[CG_MEMORY]) &&
            streq(back.dir[CG_PIDS], cg.dir[CG_PIDS]),

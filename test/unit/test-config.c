@@ -55,17 +55,17 @@ int main(void)
         const char *text;
         const char *needle;
     } bad[] = {
-        { "bogus: 1\n", "bogus" },
-        { "capacity: {cores: -1}\n", "capacity.cores" },
-        { "capacity: {disk: 1}\n", "capacity.disk" },
-        { "defaults: {memory: lots}\n", "defaults.memory" },
-        { "kill_grace: forever\n", "kill_grace" },
-        { "allow_root: maybe\n", "allow_root" },
-        { "max_body: 1\n", "max_body" },
-        { "log_level: loud\n", "log_level" },
-        { "listen: {a: b}\n", "listen" },
-        { "- a\n- b\n", "mapping" },
-        { "a: [unclosed\n", "YAML" },
+        {"bogus: 1\n", "bogus"},
+        {"capacity: {cores: -1}\n", "capacity.cores"},
+        {"capacity: {disk: 1}\n", "capacity.disk"},
+        {"defaults: {memory: lots}\n", "defaults.memory"},
+        {"kill_grace: forever\n", "kill_grace"},
+        {"allow_root: maybe\n", "allow_root"},
+        {"max_body: 1\n", "max_body"},
+        {"log_level: loud\n", "log_level"},
+        {"listen: {a: b}\n", "listen"},
+        {"- a\n- b\n", "mapping"},
+        {"a: [unclosed\n", "YAML"},
     };
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
         error_clear(&err);

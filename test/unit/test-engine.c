@@ -27,11 +27,9 @@ static char *fd_text(int fd)
 static void test_demux(void)
 {
     static const unsigned char stream[] = {
-        1, 0, 0, 0, 0, 0, 0, 4, 'o', 'u', 't', '\n',
-        2, 0, 0, 0, 0, 0, 0, 4, 'e', 'r', 'r', '\n',
-        1, 0, 0, 0, 0, 0, 0, 0, /* an empty frame */
-        3, 0, 0, 0, 0, 0, 0, 5, 'o', 'o', 'p', 's', '\n',
-        1, 0, 0, 0, 0, 0, 0, 2, 'o', 'k',
+        1,    0, 0, 0, 0, 0, 0, 4, 'o', 'u', 't', '\n', 2,    0, 0, 0, 0, 0, 0, 4, 'e', 'r', 'r',
+        '\n', 1, 0, 0, 0, 0, 0, 0, 0, /* an empty frame */
+        3,    0, 0, 0, 0, 0, 0, 5, 'o', 'o', 'p', 's',  '\n', 1, 0, 0, 0, 0, 0, 0, 2,   'o', 'k',
     };
     bool all = true;
     for (size_t slice = 1; slice <= sizeof(stream); slice++) {
@@ -78,7 +76,8 @@ static void test_new(void)
     _cleanup_(engine_freep) struct engine *nowhere = NULL;
     (void) engine_new("/nonexistent/docker.sock", &nowhere, &err);
     r = engine_ping(nowhere, &err);
-    ok(r == -EREMOTEIO && strstr(error_message(&err), "cannot reach dockerd at /nonexistent/docker.sock: No such file"),
+    ok(r == -EREMOTEIO && strstr(error_message(&err),
+                                 "cannot reach dockerd at /nonexistent/docker.sock: No such file"),
        "an absent dockerd is -EREMOTEIO naming the socket (%s)", error_message(&err));
 }
 
@@ -118,7 +117,7 @@ static void *wait_main(void *arg)
     struct waiter *w = arg;
     struct error err = ERROR_INIT;
     _cleanup_free_ char *path = xasprintf("/containers/%s/wait?condition=next-exit", w->id);
-    struct engine_stream s = { wait_line, wait_headers, w, -1 };
+    struct engine_stream s = {wait_line, wait_headers, w, -1};
     w->status = engine_stream(w->e, "POST", path, NULL, &s, &err);
     error_clear(&err);
     wait_headers(w, 0); /* never leave the test waiting */
@@ -157,7 +156,8 @@ static void test_container(void)
     st = engine_call(e, "POST", "/containers/create", body, &created, &err);
     cJSON_Delete(body);
     const cJSON *idj = cJSON_GetObjectItemCaseSensitive(created, "Id");
-    if (!ok(st == 201 && cJSON_IsString(idj), "create: %d %s", st, st < 0 || st >= 400 ? error_message(&err) : "")) {
+    if (!ok(st == 201 && cJSON_IsString(idj), "create: %d %s", st,
+            st < 0 || st >= 400 ? error_message(&err) : "")) {
         cJSON_Delete(created);
         return;
     }
@@ -165,8 +165,11 @@ static void test_container(void)
     cJSON_Delete(created);
 
     /* create -> wait(next-exit) registered -> start: the exit cannot be missed. */
-    struct waiter w = { .e = e, .id = id, .lock = PTHREAD_MUTEX_INITIALIZER,
-                        .cond = PTHREAD_COND_INITIALIZER, .exit_code = -1 };
+    struct waiter w = {.e = e,
+                       .id = id,
+                       .lock = PTHREAD_MUTEX_INITIALIZER,
+                       .cond = PTHREAD_COND_INITIALIZER,
+                       .exit_code = -1};
     pthread_t t;
     pthread_create(&t, NULL, wait_main, &w);
     pthread_mutex_lock(&w.lock);

@@ -80,7 +80,7 @@ static bool wait_for(const char *id, bool want_end, int seconds, struct ev *ret)
 
 static char *data_dir;
 static struct config cfg;
-static const struct backend_listener listener = { on_running, on_ended, NULL };
+static const struct backend_listener listener = {on_running, on_ended, NULL};
 
 struct run {
     char id[37];
@@ -122,8 +122,8 @@ static int start(void *state, const char *json, struct run *r, struct error *err
     r->out = xasprintf("%s/stdout", r->dir);
     r->err = xasprintf("%s/stderr", r->dir);
     r->task = parse(json);
-    struct backend_start s = { r->id, r->task, r->dir, r->task->stdout_path ?: r->out,
-                               r->task->stderr_path ?: r->err };
+    struct backend_start s = {r->id, r->task, r->dir, r->task->stdout_path ?: r->out,
+                              r->task->stderr_path ?: r->err};
     _cleanup_free_ char *handle = NULL;
     return process_backend_ops.start(state, &s, &handle, err);
 }
@@ -160,11 +160,11 @@ static void test_check(void *state)
 static void test_outcomes(void *state)
 {
     struct error err = ERROR_INIT;
-    struct run r = { 0 };
+    struct run r = {0};
     struct ev e;
 
-    int rc = start(state, "{\"user\":\"nobody\",\"cmd\":\"echo out; echo err >&2; exit 3\"}", &r,
-                   &err);
+    int rc =
+        start(state, "{\"user\":\"nobody\",\"cmd\":\"echo out; echo err >&2; exit 3\"}", &r, &err);
     ok(rc == 0, "start a task: %s", error_message(&err));
     ok(wait_for(r.id, true, 30, &e), "it ends");
     ok(e.running && e.started > 0, "running() was reported first");
@@ -175,7 +175,7 @@ static void test_outcomes(void *state)
     ok(streq(out, "out\n") && streq(er, "err\n"), "stdout and stderr are captured");
     run_done(&r);
 
-    r = (struct run){ 0 };
+    r = (struct run){0};
     ok(start(state, "{\"user\":\"nobody\",\"cmd\":[\"/nonexistent/prog\",\"x\"]}", &r, &err) == 0,
        "start a task whose program does not exist");
     ok(wait_for(r.id, true, 30, &e), "it ends");
@@ -185,7 +185,7 @@ static void test_outcomes(void *state)
     ok(!e.running, "it was never running");
     run_done(&r);
 
-    r = (struct run){ 0 };
+    r = (struct run){0};
     ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"true\",\"workdir\":\"/nonexistent\"}", &r,
              &err) == 0,
        "start a task with a missing workdir");
@@ -194,7 +194,7 @@ static void test_outcomes(void *state)
        e.reason);
     run_done(&r);
 
-    r = (struct run){ 0 };
+    r = (struct run){0};
     ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"true\",\"stdout\":\"/root/ocps-forbidden\"}",
              &r, &err) == 0,
        "start a task writing its stdout where its user may not");
@@ -210,7 +210,7 @@ static void test_outcomes(void *state)
 static void test_environment(void *state)
 {
     struct error err = ERROR_INIT;
-    struct run r = { 0 };
+    struct run r = {0};
     struct ev e;
     _cleanup_free_ char *user_out = xasprintf("/tmp/ocps-test-process-%d.out", getpid());
     _cleanup_free_ char *json = xasprintf(
@@ -241,10 +241,11 @@ static void test_environment(void *state)
 static void test_cancel(void *state)
 {
     struct error err = ERROR_INIT;
-    struct run r = { 0 }, r2 = { 0 };
+    struct run r = {0}, r2 = {0};
     struct ev e;
 
-    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"sleep 100\"}", &r, &err) == 0, "start a sleeper");
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"sleep 100\"}", &r, &err) == 0,
+       "start a sleeper");
     ok(wait_for(r.id, false, 30, &e) && e.running, "it runs");
     usec_t t0 = now_monotonic();
     ok(process_backend_ops.cancel(state, r.id, NULL, &err) == 0, "cancel it");
@@ -275,7 +276,7 @@ static void test_cancel(void *state)
 static void test_recover(void **state)
 {
     struct error err = ERROR_INIT;
-    struct run r = { 0 };
+    struct run r = {0};
     struct ev e;
 
     ok(start(*state, "{\"user\":\"nobody\",\"cmd\":\"sleep 1; echo survived\"}", &r, &err) == 0,
@@ -288,7 +289,7 @@ static void test_recover(void **state)
     pthread_mutex_lock(&mu);
     ev_find(r.id)->running = false;
     pthread_mutex_unlock(&mu);
-    struct backend_start s = { r.id, r.task, r.dir, r.out, r.err };
+    struct backend_start s = {r.id, r.task, r.dir, r.out, r.err};
     int rc = process_backend_ops.recover(*state, &s, NULL, &err);
     ok(rc == 0, "recover the running task: %s", error_message(&err));
     ok(wait_for(r.id, true, 30, &e), "it ends");
@@ -304,11 +305,11 @@ static void test_recover(void **state)
     ok(process_backend_ops.recover(*state, &s, NULL, &err) == 0, "recover an ended task");
     ok(wait_for(r.id, true, 5, &e) && e.o.state == TASK_COMPLETE, "its outcome is read back");
 
-    struct run never = { 0 };
+    struct run never = {0};
     uuid_v4(never.id);
     never.dir = xasprintf("%s/%s", data_dir, never.id);
     mkdir(never.dir, 0700);
-    s = (struct backend_start){ never.id, r.task, never.dir, r.out, r.err };
+    s = (struct backend_start){never.id, r.task, never.dir, r.out, r.err};
     ok(process_backend_ops.recover(*state, &s, NULL, &err) == -ENOENT,
        "a task that never started is -ENOENT (the supervisor starts it)");
     run_done(&never);

@@ -71,8 +71,8 @@ int main(void)
     ok(store_get(s, "nope", &g, &err) == -ENOENT, "get unknown is -ENOENT");
 
     store_update_started(s, a->id, "{\"pid\":1}");
-    ok(store_sync(s) == 0 && store_get(s, a->id, &g, &err) == 0 &&
-           g->state == TASK_INITIALIZING && streq(g->handle, "{\"pid\":1}"),
+    ok(store_sync(s) == 0 && store_get(s, a->id, &g, &err) == 0 && g->state == TASK_INITIALIZING &&
+           streq(g->handle, "{\"pid\":1}"),
        "started: INITIALIZING with the backend's handle");
     task_record_free(g);
     g = NULL;
@@ -87,23 +87,23 @@ int main(void)
     g = NULL;
 
     int n = 0;
-    struct store_filter f = { .state = TASK_COMPLETE };
+    struct store_filter f = {.state = TASK_COMPLETE};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "filter by state");
     n = 0;
-    f = (struct store_filter){ .state = -1, .user = "bob" };
+    f = (struct store_filter){.state = -1, .user = "bob"};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "filter by user");
     n = 0;
-    f = (struct store_filter){ .state = -1, .active_only = true };
+    f = (struct store_filter){.state = -1, .active_only = true};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "active only");
     n = 0;
-    f = (struct store_filter){ .state = -1, .after_seq = a->seq };
+    f = (struct store_filter){.state = -1, .after_seq = a->seq};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "after_seq pages");
 
     /* Concurrent durable inserts: all land, committed in groups. */
     pthread_t th[8];
     struct writer_arg args[8];
     for (int i = 0; i < 8; i++) {
-        args[i] = (struct writer_arg){ s, 50, 0 };
+        args[i] = (struct writer_arg){s, 50, 0};
         pthread_create(&th[i], NULL, writer, &args[i]);
     }
     int failures = 0;

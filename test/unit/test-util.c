@@ -24,10 +24,9 @@ static void test_error(void)
         int code;
         int status;
     } rows[] = {
-        { -EINVAL, 400 }, { -EBADMSG, 400 },     { -EACCES, 403 }, { -EPERM, 403 },
-        { -ENOENT, 404 }, { -EEXIST, 409 },      { -E2BIG, 413 },  { -EMEDIUMTYPE, 415 },
-        { -ENOSYS, 501 }, { -EREMOTEIO, 502 },   { -ENOSPC, 503 }, { -EROFS, 503 },
-        { -EIO, 500 },    { -ENOMEM, 500 },
+        {-EINVAL, 400}, {-EBADMSG, 400}, {-EACCES, 403},      {-EPERM, 403},  {-ENOENT, 404},
+        {-EEXIST, 409}, {-E2BIG, 413},   {-EMEDIUMTYPE, 415}, {-ENOSYS, 501}, {-EREMOTEIO, 502},
+        {-ENOSPC, 503}, {-EROFS, 503},   {-EIO, 500},         {-ENOMEM, 500},
     };
     for (size_t i = 0; i < ELEMENTSOF(rows); i++)
         ok(error_http_status(rows[i].code) == rows[i].status, "errno %d -> %d", -rows[i].code,
@@ -50,8 +49,7 @@ static void test_time(void)
     ok(parse_rfc3339(buf, &back) == 0 && back == t - t % 1000, "rfc3339 round trip: %s", buf);
     ok(parse_rfc3339("2026-01-02T03:04:05Z", &back) == 0 && back == 1767323045 * USEC_PER_SEC,
        "whole seconds");
-    ok(parse_rfc3339("2026-01-02T04:04:05+01:00", &back) == 0 &&
-           back == 1767323045 * USEC_PER_SEC,
+    ok(parse_rfc3339("2026-01-02T04:04:05+01:00", &back) == 0 && back == 1767323045 * USEC_PER_SEC,
        "offsets");
     ok(parse_rfc3339("yesterday", &back) < 0, "garbage refused");
 }
@@ -119,14 +117,16 @@ static void test_hashmap(void)
         present[k] = false;
         if (round % 50 == 0)
             for (int i = 0; i < 1000; i++)
-                consistent = consistent && hashmap_get(m, keys[i]) == (present[i] ? &keys[i] : NULL);
+                consistent =
+                    consistent && hashmap_get(m, keys[i]) == (present[i] ? &keys[i] : NULL);
     }
     size_t n = 0;
     for (int i = 0; i < 1000; i++) {
         n += present[i];
         consistent = consistent && hashmap_get(m, keys[i]) == (present[i] ? &keys[i] : NULL);
     }
-    ok(consistent && hashmap_size(m) == n, "random removals keep every other entry findable (%zu left)", n);
+    ok(consistent && hashmap_size(m) == n,
+       "random removals keep every other entry findable (%zu left)", n);
     hashmap_free(m);
 }
 

@@ -70,6 +70,32 @@ void print_states(struct cli *c, cJSON *states)
         states_table(c, states);
 }
 
+/* GET path expecting 200 and JSON: 0 with *ret, or the exit code (the
+ * server's error already printed). */
+static int get_json(struct cli *c, const char *path, cJSON **ret)
+{
+    struct reply rep;
+    int r = cli_request(c, "GET", path, NULL, NULL, 0, &rep);
+    if (r != 0)
+        return r;
+    *ret = reply_json(&rep, 200);
+    reply_done(&rep);
+    return *ret ? 0 : EXIT_TASK_FAILED;
+}
+
+/* Keeps the tasks that are not over yet; consumes states. */
+static cJSON *only_active(cJSON *states)
+{
+    cJSON *active = cJSON_CreateArray(), *s;
+    while ((s = cJSON_DetachItemFromArray(states, 0)))
+        if (final_state(str(s, "code")))
+            cJSON_Delete(s);
+        else
+            cJSON_AddItemToArray(active, s);
+    cJSON_Delete(states);
+    return active;
+}
+
 /* Every task matching the query, following page tokens. NULL after an error. */
 static cJSON *fetch_all(struct cli *c, const char *query, int *ret_exit)
 {
@@ -78,17 +104,10 @@ static cJSON *fetch_all(struct cli *c, const char *query, int *ret_exit)
     for (;;) {
         _cleanup_free_ char *path = xasprintf("/v1/jobproxy/state?limit=2048%s%s%s", query,
                                               token ? "&page_token=" : "", token ? token : "");
-        struct reply rep;
-        int r = cli_request(c, "GET", path, NULL, NULL, 0, &rep);
+        cJSON *page = NULL;
+        int r = get_json(c, path, &page);
         if (r != 0) {
             *ret_exit = r;
-            cJSON_Delete(all);
-            return NULL;
-        }
-        cJSON *page = reply_json(&rep, 200);
-        reply_done(&rep);
-        if (!page) {
-            *ret_exit = EXIT_TASK_FAILED;
             cJSON_Delete(all);
             return NULL;
         }
@@ -108,30 +127,13 @@ static cJSON *fetch_all(struct cli *c, const char *query, int *ret_exit)
 cJSON *fetch_states(struct cli *c, bool all, int *ret_exit)
 {
     cJSON *states = fetch_all(c, "", ret_exit);
-    if (!states || all)
-        return states;
-    /* Without --all: the tasks that are not over yet. */
-    cJSON *active = cJSON_CreateArray();
-    cJSON *s;
-    while ((s = cJSON_DetachItemFromArray(states, 0)))
-        if (final_state(str(s, "code")))
-            cJSON_Delete(s);
-        else
-            cJSON_AddItemToArray(active, s);
-    cJSON_Delete(states);
-    return active;
+    return states && !all ? only_active(states) : states;
 }
 
 static int get_state(struct cli *c, const char *id, cJSON **ret)
 {
     _cleanup_free_ char *path = xasprintf("/v1/jobproxy/state/%s", id);
-    struct reply rep;
-    int r = cli_request(c, "GET", path, NULL, NULL, 0, &rep);
-    if (r != 0)
-        return r;
-    *ret = reply_json(&rep, 200);
-    reply_done(&rep);
-    return *ret ? 0 : EXIT_TASK_FAILED;
+    return get_json(c, path, ret);
 }
 
 int cmd_state(struct cli *c, int argc, char **argv)
@@ -211,16 +213,8 @@ int cmd_list(struct cli *c, int argc, char **argv)
     cJSON *states = fetch_all(c, q, &rc);
     if (!states)
         return rc;
-    if (!all && !code) {
-        cJSON *active = cJSON_CreateArray(), *s;
-        while ((s = cJSON_DetachItemFromArray(states, 0)))
-            if (final_state(str(s, "code")))
-                cJSON_Delete(s);
-            else
-                cJSON_AddItemToArray(active, s);
-        cJSON_Delete(states);
-        states = active;
-    }
+    if (!all && !code)
+        states = only_active(states);
     print_states(c, states);
     cJSON_Delete(states);
     return 0;
@@ -236,14 +230,10 @@ int cmd_get(struct cli *c, int argc, char **argv)
     if (argc != 2)
         return usage_error("get", "get takes one task id");
     _cleanup_free_ char *path = xasprintf("/v1/jobproxy/task/%s", argv[1]);
-    struct reply rep;
-    int r = cli_request(c, "GET", path, NULL, NULL, 0, &rep);
+    cJSON *j = NULL;
+    int r = get_json(c, path, &j);
     if (r != 0)
         return r;
-    cJSON *j = reply_json(&rep, 200);
-    reply_done(&rep);
-    if (!j)
-        return EXIT_TASK_FAILED;
     if (c->output == OUTPUT_JSON)
         print_json(j);
     else

@@ -74,15 +74,7 @@ static bool is_cgroup2(const char *path)
 static int file_write(const char *dir, const char *file, const char *value)
 {
     _cleanup_free_ char *p = xasprintf("%s/%s", dir, file);
-    int r;
-    /* v1 memory.limit_in_bytes answers EINTR when a signal (even a
-     * debugger's stop) reaches the writer during its reclaim loop. */
-    for (int i = 0; i < 5; i++) {
-        r = write_string_file(p, value);
-        if (r != -EINTR)
-            break;
-    }
-    return r;
+    return write_string_file(p, value);
 }
 
 static int v2_parent_open(const char *name, struct cgroup *ret, struct error *err)

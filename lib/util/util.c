@@ -214,7 +214,12 @@ int write_string_file(const char *path, const char *s)
     if (fd < 0)
         return -errno;
     size_t len = strlen(s);
-    ssize_t n = write(fd, s, len);
+    /* One write (kernel files take a value whole); a signal may interrupt
+     * it before anything is taken (cgroup v1's memory reclaim does). */
+    ssize_t n;
+    do
+        n = write(fd, s, len);
+    while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
     if ((size_t) n != len)

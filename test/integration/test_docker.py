@@ -213,12 +213,16 @@ def t_refusals(tap, d):
     check({"user": USER, "container": {"image": "UPPER/case"}}, 400, "container.image")
     check({"user": USER, "container": {"image": IMAGE, "mounts": [
         {"host": "/no/such/dir", "container": "/x", "mode": "RO"}]}}, 400, "container.mounts[0].host")
-    os.makedirs("/root/ocps-secret", exist_ok=True)
-    os.chmod("/root", 0o700)
+    # A world-readable directory behind one only its owner may enter: a bind
+    # mount must not reach past the closed parent (made here, not /root).
+    closed = tempfile.mkdtemp(prefix="ocps-closed-")
+    inner = os.path.join(closed, "secret")
+    os.makedirs(inner)
+    os.chmod(inner, 0o755)
+    os.chmod(closed, 0o700)
     check({"user": USER, "container": {"image": IMAGE, "mounts": [
-        {"host": "/root/ocps-secret", "container": "/x", "mode": "RO"}]}}, 403,
-        "may not read /root/ocps-secret")
-    os.rmdir("/root/ocps-secret")
+        {"host": inner, "container": "/x", "mode": "RO"}]}}, 403, "may not read " + inner)
+    shutil.rmtree(closed)
     check({"user": "root", "container": {"image": IMAGE}}, 403, "root")
 
     tid = d.submit_id({"user": USER, "container": {"image": "ocps-test/absent:1"}})

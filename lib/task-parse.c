@@ -2,9 +2,8 @@
  * task-parse: wire format selection and parse + validate in one call.
  *
  * Kept apart from task.c so that programs needing only the model (the
- * per-task shim) do not link the YAML and XML parsers and what they pull
- * in (libxml2 brings ICU): every exec of the shim would pay for loading
- * them.
+ * shim) do not link the YAML and XML parsers and what they pull in
+ * (libxml2 brings ICU).
  */
 #include "task.h"
 

@@ -2,13 +2,13 @@
  * process: the daemon's side of the process backend.
  *
  * start() makes the task's cgroup with its limits, writes the shim's spec
- * and spawns one ocps-shim, which takes <task_dir>/shim.lock first thing,
- * with PR_SET_PDEATHSIG until it has written its pid,
- * so that after a crash "lock held" always means "shim alive, pid known"
- * and "no lock file" means "never started". One monitor thread polls the
- * shims' pidfds and status pipes (no timers, no polling loops) and
- * reports running() and ended() to the supervisor. recover() reattaches
- * by pidfd to shims started by an earlier daemon.
+ * and hands the task to this daemon's ocps-shim (see shim.h), spawning it
+ * first when there is none: one long-lived shim runs every task, so a
+ * task costs one fork and one exec, as it would without us. One monitor
+ * thread reads the shims' messages ("R" running, "E" ended; no timers, no
+ * polling) and reports running() and ended() to the supervisor. After a
+ * restart, recover() reconnects to the shims an earlier daemon started
+ * (SHIM_DIR/<pid>.sock) and watches its tasks there.
  */
 #include "process.h"
 #include "cgroup.h"
@@ -16,6 +16,7 @@
 #include "shim.h"
 #include "util/log.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
@@ -24,20 +25,23 @@
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
-#include <sys/pidfd.h>
-#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
-#define OCPS_P_PIDFD ((idtype_t) 3) /* <linux/wait.h>; glibc 2.36 lacks it */
+/* One connection to a shim. */
+struct shim_conn {
+    pid_t pid;
+    int fd;
+    bool child; /* we spawned it: ours to reap */
+    bool dead;  /* hung up; the monitor frees it */
+    struct shim_conn *next;
+};
 
 struct ptask {
     char *id;
     char *task_dir;
-    pid_t pid;
-    int pidfd;
-    int status_fd; /* -1 after a restart or once closed */
-    bool child;    /* ours to reap */
+    struct shim_conn *shim;
     bool cancel_requested;
     struct ptask *next;
 };
@@ -48,9 +52,12 @@ struct process_state {
     struct cgroup parent;
     char *cgroup_error; /* why there are no cgroups (tasks are refused) */
     char *shim_path;
+    char *shim_dir; /* <data_dir>/shims: the shims' sockets and log */
 
-    pthread_mutex_t lock;
+    pthread_mutex_t lock; /* tasks, shims, own, stop; sends to shims */
     struct ptask *tasks;
+    struct shim_conn *shims;
+    struct shim_conn *own; /* where new tasks go; NULL until needed, or after it died */
     int wake_fd;
     bool stop;
     pthread_t thread;
@@ -61,10 +68,6 @@ static struct ptask *ptask_free(struct ptask *t)
 {
     if (!t)
         return NULL;
-    if (t->pidfd >= 0)
-        close(t->pidfd);
-    if (t->status_fd >= 0)
-        close(t->status_fd);
     free(t->id);
     free(t->task_dir);
     free(t);
@@ -77,13 +80,52 @@ static void wake(struct process_state *ps)
     (void) !write(ps->wake_fd, &one, sizeof(one));
 }
 
-static void add_task(struct process_state *ps, struct ptask *t)
+/* Under ps->lock. */
+static struct ptask *task_find(struct process_state *ps, const char *id, struct shim_conn *shim)
 {
-    pthread_mutex_lock(&ps->lock);
-    t->next = ps->tasks;
-    ps->tasks = t;
-    pthread_mutex_unlock(&ps->lock);
-    wake(ps);
+    for (struct ptask *t = ps->tasks; t; t = t->next)
+        if (streq(t->id, id) && (!shim || t->shim == shim))
+            return t;
+    return NULL;
+}
+
+/* Under ps->lock. */
+static void task_unlink(struct process_state *ps, struct ptask *t)
+{
+    for (struct ptask **p = &ps->tasks; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            return;
+        }
+}
+
+/* One message to a shim, with an fd to pass or -1. Under ps->lock. */
+static int shim_send(struct shim_conn *c, const char *text, int fd)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl = {0};
+    struct iovec iov = {(void *) text, strlen(text)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (c->dead)
+        return -EPIPE;
+    if (iov.iov_len > SHIM_MSG_MAX)
+        return -ENAMETOOLONG;
+    if (fd >= 0) {
+        mh.msg_control = &ctl;
+        mh.msg_controllen = sizeof(ctl);
+        struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
+        h->cmsg_level = SOL_SOCKET;
+        h->cmsg_type = SCM_RIGHTS;
+        h->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(h), &fd, sizeof(int));
+    }
+    ssize_t n;
+    do
+        n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : 0;
 }
 
 /* ---- monitor thread ------------------------------------------------------------------------ */
@@ -117,22 +159,89 @@ static void report_end(struct process_state *ps, struct ptask *t)
     free((char *) o.reason);
 }
 
-static void read_status(struct process_state *ps, struct ptask *t)
+/* The shim is gone: every task it had ends with what it recorded, or as lost. */
+static void shim_lost(struct process_state *ps, struct shim_conn *c)
 {
-    char buf[128];
-    ssize_t n = read(t->status_fd, buf, sizeof(buf) - 1);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        close(t->status_fd);
-        t->status_fd = -1;
-        return;
+    struct ptask *orphans = NULL;
+
+    pthread_mutex_lock(&ps->lock);
+    c->dead = true;
+    if (ps->own == c)
+        ps->own = NULL;
+    for (struct shim_conn **p = &ps->shims; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    for (struct ptask **p = &ps->tasks; *p;)
+        if ((*p)->shim == c) {
+            struct ptask *t = *p;
+            *p = t->next;
+            t->next = orphans;
+            orphans = t;
+        } else {
+            p = &(*p)->next;
+        }
+    close(c->fd);
+    pthread_mutex_unlock(&ps->lock);
+
+    if (c->child) /* it has closed its end: it is exiting */
+        (void) waitpid(c->pid, NULL, 0);
+    if (orphans)
+        log_warn("process backend: shim %d is gone", (int) c->pid);
+    while (orphans) {
+        struct ptask *t = orphans;
+        orphans = t->next;
+        report_end(ps, t);
+        ptask_free(t);
     }
-    buf[n] = '\0';
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-        if (line[0] == 'R' && line[1] == ' ')
-            ps->listener.running(ps->listener.userdata, t->id,
-                                 (usec_t) strtoll(line + 2, NULL, 10));
+    free(c);
+}
+
+static void handle_message(struct process_state *ps, struct shim_conn *c, char *msg)
+{
+    char *id = msg + 2, *arg;
+
+    if (msg[0] == 'R' && msg[1] == ' ' && (arg = strchr(id, ' '))) {
+        *arg++ = '\0';
+        pthread_mutex_lock(&ps->lock);
+        bool known = task_find(ps, id, c) != NULL;
+        pthread_mutex_unlock(&ps->lock);
+        /* Only this thread removes tasks: it is still there when reported. */
+        if (known)
+            ps->listener.running(ps->listener.userdata, id, (usec_t) strtoll(arg, NULL, 10));
+    } else if (msg[0] == 'E' && msg[1] == ' ') {
+        pthread_mutex_lock(&ps->lock);
+        struct ptask *t = task_find(ps, id, c);
+        if (t)
+            task_unlink(ps, t);
+        pthread_mutex_unlock(&ps->lock);
+        if (t) {
+            report_end(ps, t);
+            ptask_free(t);
+        }
+    } else {
+        log_warn("process backend: unknown message from shim %d: %.40s", (int) c->pid, msg);
+    }
+}
+
+/* Reads what the shim has said; false once it has hung up (and is freed). */
+static bool read_shim(struct process_state *ps, struct shim_conn *c)
+{
+    for (;;) {
+        char buf[SHIM_MSG_MAX + 1];
+        ssize_t n = recv(c->fd, buf, SHIM_MSG_MAX, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return true;
+        if (n <= 0) {
+            shim_lost(ps, c);
+            return false;
+        }
+        buf[n] = '\0';
+        handle_message(ps, c, buf);
+    }
 }
 
 static void *monitor(void *userdata)
@@ -140,7 +249,7 @@ static void *monitor(void *userdata)
     struct process_state *ps = userdata;
     (void) pthread_setname_np(pthread_self(), "ocps-proc-mon");
     _cleanup_free_ struct pollfd *pfd = NULL;
-    _cleanup_free_ struct ptask **owner = NULL;
+    _cleanup_free_ struct shim_conn **owner = NULL;
     size_t n_alloc = 0;
 
     for (;;) {
@@ -152,8 +261,8 @@ static void *monitor(void *userdata)
             break;
         }
         size_t need = 1;
-        for (struct ptask *t = ps->tasks; t; t = t->next)
-            need += 2;
+        for (struct shim_conn *c = ps->shims; c; c = c->next)
+            need++;
         if (need > n_alloc) {
             size_t a = n_alloc;
             pfd = xgrow(pfd, &a, need, sizeof(*pfd));
@@ -161,16 +270,9 @@ static void *monitor(void *userdata)
         }
         pfd[n] = (struct pollfd){ps->wake_fd, POLLIN, 0};
         owner[n++] = NULL;
-        /* Status pipes first, so "running" is reported before "ended". */
-        for (struct ptask *t = ps->tasks; t; t = t->next)
-            if (t->status_fd >= 0) {
-                pfd[n] = (struct pollfd){t->status_fd, POLLIN, 0};
-                owner[n++] = t;
-            }
-        size_t first_pidfd = n;
-        for (struct ptask *t = ps->tasks; t; t = t->next) {
-            pfd[n] = (struct pollfd){t->pidfd, POLLIN, 0};
-            owner[n++] = t;
+        for (struct shim_conn *c = ps->shims; c; c = c->next) {
+            pfd[n] = (struct pollfd){c->fd, POLLIN, 0};
+            owner[n++] = c;
         }
         pthread_mutex_unlock(&ps->lock);
 
@@ -184,32 +286,126 @@ static void *monitor(void *userdata)
             uint64_t v;
             (void) !read(ps->wake_fd, &v, sizeof(v));
         }
-        /* Only this thread removes tasks, so the pointers stay valid. */
-        for (size_t i = 1; i < first_pidfd; i++)
+        /* Only this thread frees connections, so the pointers stay valid. */
+        for (size_t i = 1; i < n; i++)
             if (pfd[i].revents)
-                read_status(ps, owner[i]);
-        for (size_t i = first_pidfd; i < n; i++) {
-            struct ptask *t = owner[i];
-            if (!pfd[i].revents)
-                continue;
-            if (t->status_fd >= 0) /* a last "running" may still be in the pipe */
-                read_status(ps, t);
-            if (t->child) {
-                siginfo_t si;
-                (void) waitid(OCPS_P_PIDFD, (id_t) t->pidfd, &si, WEXITED);
-            }
-            pthread_mutex_lock(&ps->lock);
-            for (struct ptask **p = &ps->tasks; *p; p = &(*p)->next)
-                if (*p == t) {
-                    *p = t->next;
-                    break;
-                }
-            pthread_mutex_unlock(&ps->lock);
-            report_end(ps, t);
-            ptask_free(t);
-        }
+                (void) read_shim(ps, owner[i]);
     }
     return NULL;
+}
+
+/* ---- the shims ----------------------------------------------------------------------------- */
+
+static struct shim_conn *conn_add(struct process_state *ps, pid_t pid, int fd, bool child)
+{
+    struct shim_conn *c = xcalloc(1, sizeof(*c));
+    c->pid = pid;
+    c->fd = fd;
+    c->child = child;
+    pthread_mutex_lock(&ps->lock);
+    c->next = ps->shims;
+    ps->shims = c;
+    if (child)
+        ps->own = c;
+    pthread_mutex_unlock(&ps->lock);
+    wake(ps);
+    return c;
+}
+
+/* Starts this daemon's shim. */
+static int spawn_shim(struct process_state *ps, struct shim_conn **ret, struct error *err)
+{
+    _cleanup_free_ char *log_path = xasprintf("%s/shim.log", ps->shim_dir);
+    _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    _cleanup_close_ int mine = -1;
+    _cleanup_close_ int theirs = -1;
+    int sp[2];
+    if (logfd < 0 || nullfd < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+        return error_set_errno(err, -errno, "prepare the shim's files in %s", ps->shim_dir);
+    mine = sp[0];
+    theirs = sp[1];
+    char parent[24];
+    snprintf(parent, sizeof(parent), "%d", (int) getpid());
+    char *const argv[] = {"ocps-shim", ps->shim_dir, parent, NULL};
+
+    /* posix_spawn (clone with CLONE_VM|CLONE_VFORK in glibc): a fork of the
+     * threaded daemon would copy its page tables. The shim sets its own
+     * PDEATHSIG and checks that `parent` is still its parent. */
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, ignored;
+    sigemptyset(&none);
+    sigemptyset(&ignored);
+    sigaddset(&ignored, SIGPIPE); /* the daemon's only ignored signal; glibc resets handled ones */
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_adddup2(&fa, nullfd, STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, logfd, STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, logfd, STDERR_FILENO);
+    posix_spawn_file_actions_adddup2(&fa, theirs, SHIM_CONTROL_FD);
+    posix_spawn_file_actions_addclosefrom_np(&fa, SHIM_CONTROL_FD + 1);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &ignored);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    int r = -posix_spawn(&pid, ps->shim_path, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (r < 0)
+        return error_set_errno(err, r, "spawn %s", ps->shim_path);
+    log_info("process backend: shim %d started", (int) pid);
+    *ret = conn_add(ps, pid, TAKE_FD(mine), true);
+    return 0;
+}
+
+/* A shim an earlier daemon started, by the pid a task's shim.pid names. */
+static int connect_shim(struct process_state *ps, pid_t pid, struct shim_conn **ret)
+{
+    pthread_mutex_lock(&ps->lock);
+    for (struct shim_conn *c = ps->shims; c; c = c->next)
+        if (c->pid == pid && !c->dead) {
+            *ret = c;
+            pthread_mutex_unlock(&ps->lock);
+            return 0;
+        }
+    pthread_mutex_unlock(&ps->lock);
+
+    _cleanup_free_ char *path = xasprintf("%s/%d.sock", ps->shim_dir, (int) pid);
+    _cleanup_close_ int dirfd = -1;
+    struct sockaddr_un sa;
+    int r = shim_sockaddr(path, &sa, &dirfd);
+    if (r < 0)
+        return r;
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+        return -errno;
+    log_info("process backend: reconnected to shim %d", (int) pid);
+    *ret = conn_add(ps, pid, TAKE_FD(fd), false);
+    return 0;
+}
+
+/* Sockets of shims killed from outside: nothing answers there any more. */
+static void remove_stale_sockets(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < STRLEN(".sock") || !streq(de->d_name + len - STRLEN(".sock"), ".sock"))
+            continue;
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, de->d_name);
+        _cleanup_close_ int dirfd = -1;
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        struct sockaddr_un sa;
+        if (fd >= 0 && shim_sockaddr(path, &sa, &dirfd) == 0 &&
+            connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno == ECONNREFUSED) {
+            log_info("process backend: removing %s (its shim is gone)", path);
+            (void) unlink(path);
+        }
+    }
+    if (d)
+        closedir(d);
 }
 
 /* ---- backend slots ------------------------------------------------------------------------- */
@@ -241,17 +437,25 @@ static void process_free(void *state)
         wake(ps);
         pthread_join(ps->thread, NULL);
     }
-    /* The shims keep running; a restarted daemon recovers them. */
+    /* The shims keep running; a restarted daemon reconnects to them. Ours
+     * sees us hang up and exits once its last task has ended. */
     while (ps->tasks) {
         struct ptask *t = ps->tasks;
         ps->tasks = t->next;
         ptask_free(t);
+    }
+    while (ps->shims) {
+        struct shim_conn *c = ps->shims;
+        ps->shims = c->next;
+        close(c->fd);
+        free(c);
     }
     if (ps->wake_fd >= 0)
         close(ps->wake_fd);
     cgroup_done(&ps->parent);
     free(ps->cgroup_error);
     free(ps->shim_path);
+    free(ps->shim_dir);
     pthread_mutex_destroy(&ps->lock);
     free(ps);
 }
@@ -272,6 +476,14 @@ static int process_init(const struct config *cfg, const struct backend_listener 
         process_free(ps);
         return r;
     }
+    ps->shim_dir = xasprintf("%s/shims", cfg->data_dir);
+    int r = mkdir_p(ps->shim_dir, 0700);
+    if (r < 0) {
+        r = error_set_errno(err, r, "mkdir %s", ps->shim_dir);
+        process_free(ps);
+        return r;
+    }
+    remove_stale_sockets(ps->shim_dir);
     if (cgroup_parent_open(cfg->cgroup_name, &ps->parent, &cgerr) < 0) {
         /* Without a cgroup, memory and cores cannot be enforced: refuse tasks rather
          * than run them unconfined, but keep serving the API. */
@@ -285,11 +497,11 @@ static int process_init(const struct config *cfg, const struct backend_listener 
     }
     ps->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ps->wake_fd < 0) {
-        int r = error_set_errno(err, -errno, "eventfd");
+        r = error_set_errno(err, -errno, "eventfd");
         process_free(ps);
         return r;
     }
-    int r = pthread_create(&ps->thread, NULL, monitor, ps);
+    r = pthread_create(&ps->thread, NULL, monitor, ps);
     if (r != 0) {
         r = error_set_errno(err, -r, "start the process monitor");
         process_free(ps);
@@ -390,10 +602,64 @@ static void unlink_in(const char *dir, const char *name)
     (void) unlink(p);
 }
 
-/* Writes the spec and spawns the shim; the task is then the monitor's. */
-static int spawn_shim(struct process_state *ps, const struct backend_start *s,
-                      const struct confine_user *u, const struct cgroup *cg, char **ret_handle,
-                      struct error *err)
+/* Hands the task to our shim, started first if there is none (or it died). */
+static int hand_over(struct process_state *ps, const struct backend_start *s, int lockfd,
+                     char **ret_handle, struct error *err)
+{
+    _cleanup_free_ char *msg = xasprintf("S %s %s", s->id, s->task_dir);
+    _cleanup_free_ char *pid_path = xasprintf("%s/shim.pid", s->task_dir);
+    struct ptask *t = xcalloc(1, sizeof(*t));
+    t->id = xstrdup(s->id);
+    t->task_dir = xstrdup(s->task_dir);
+
+    for (int attempt = 0;; attempt++) {
+        pthread_mutex_lock(&ps->lock);
+        struct shim_conn *c = ps->own;
+        pthread_mutex_unlock(&ps->lock);
+        int r = 0;
+        if (!c)
+            r = spawn_shim(ps, &c, err);
+        if (r < 0) {
+            ptask_free(t);
+            return r;
+        }
+        /* Before the lock leaves us: a daemon restarted after this finds the lock
+         * held and the pid of the shim that holds it. */
+        char pid[24];
+        int n = snprintf(pid, sizeof(pid), "%d", (int) c->pid);
+        r = write_file_replace(pid_path, pid, n, 0600);
+        if (r < 0) {
+            ptask_free(t);
+            return error_set_errno(err, r, "write %s", pid_path);
+        }
+        pthread_mutex_lock(&ps->lock);
+        t->shim = c;
+        t->next = ps->tasks;
+        ps->tasks = t;
+        r = shim_send(c, msg, lockfd);
+        if (r < 0) {
+            task_unlink(ps, t);
+            if (ps->own == c)
+                ps->own = NULL; /* the monitor hears it hang up */
+        }
+        pthread_mutex_unlock(&ps->lock);
+        if (r >= 0) {
+            *ret_handle = xasprintf("%d", (int) c->pid);
+            return 0;
+        }
+        if (attempt > 0 || r == -ENAMETOOLONG) {
+            ptask_free(t);
+            return error_set_errno(err, r, "hand the task to shim %d", (int) c->pid);
+        }
+        log_warn("process backend: shim %d does not answer (%s), starting another", (int) c->pid,
+                 strerror(-r));
+    }
+}
+
+/* Writes the spec, takes the task's lock and hands both to the shim. */
+static int submit_to_shim(struct process_state *ps, const struct backend_start *s,
+                          const struct confine_user *u, const struct cgroup *cg, char **ret_handle,
+                          struct error *err)
 {
     cJSON *spec = build_spec(ps, s, u, cg);
     _cleanup_free_ char *text = cJSON_PrintUnformatted(spec);
@@ -408,69 +674,14 @@ static int spawn_shim(struct process_state *ps, const struct backend_start *s,
     unlink_in(s->task_dir, "shim.pid");
 
     _cleanup_free_ char *lock_path = xasprintf("%s/shim.lock", s->task_dir);
-    _cleanup_free_ char *log_path = xasprintf("%s/system.log", s->task_dir);
     _cleanup_close_ int lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    _cleanup_close_ int status_r = -1;
-    _cleanup_close_ int status_w = -1;
-    int status[2];
-    if (lockfd < 0 || logfd < 0 || nullfd < 0 || pipe2(status, O_CLOEXEC) < 0)
-        return error_set_errno(err, -errno, "prepare the shim's files in %s", s->task_dir);
-    status_r = status[0];
-    status_w = status[1];
-    char parent[24];
-    snprintf(parent, sizeof(parent), "%d", (int) getpid());
-    char *const argv[] = {"ocps-shim", (char *) s->task_dir, parent, NULL};
-
-    /* posix_spawn (clone with CLONE_VM|CLONE_VFORK in glibc): a fork of the
-     * threaded daemon would copy its page tables and then fault on every
-     * page it touches, which costs more than the whole exec. The shim sets
-     * its own PDEATHSIG, checks that `parent` is still its parent and takes
-     * the lock on fd 4 before anything else. */
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, ignored;
-    sigemptyset(&none);
-    sigemptyset(&ignored);
-    sigaddset(&ignored, SIGPIPE); /* the daemon's only ignored signal; glibc resets handled ones */
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_adddup2(&fa, nullfd, STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, logfd, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, logfd, STDERR_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, status_w, SHIM_STATUS_FD);
-    posix_spawn_file_actions_adddup2(&fa, lockfd, SHIM_LOCK_FD);
-    posix_spawn_file_actions_addclosefrom_np(&fa, SHIM_LOCK_FD + 1);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &ignored);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid;
-    r = -posix_spawn(&pid, ps->shim_path, &fa, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (r < 0)
-        return error_set_errno(err, r, "spawn %s", ps->shim_path);
-
-    int pidfd = pidfd_open(pid, 0);
-    if (pidfd < 0) {
-        /* Cannot happen for our own unreaped child short of fd exhaustion. */
-        r = error_set_errno(err, -errno, "pidfd_open");
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return r;
-    }
-    struct ptask *t = xcalloc(1, sizeof(*t));
-    t->id = xstrdup(s->id);
-    t->task_dir = xstrdup(s->task_dir);
-    t->pid = pid;
-    t->pidfd = pidfd;
-    t->child = true;
-    t->status_fd = TAKE_FD(status_r);
-    (void) fcntl(t->status_fd, F_SETFL, O_NONBLOCK);
-    add_task(ps, t);
-    *ret_handle = xasprintf("%d", pid);
-    return 0;
+    if (lockfd < 0)
+        return error_set_errno(err, -errno, "open %s", lock_path);
+    if (flock(lockfd, LOCK_EX | LOCK_NB) < 0)
+        return error_set_errno(err, errno == EWOULDBLOCK ? -EBUSY : -errno,
+                               "lock %s (is the task already running?)", lock_path);
+    /* The shim now shares the locked file; ours closes on return. */
+    return hand_over(ps, s, lockfd, ret_handle, err);
 }
 
 static int process_start(void *state, const struct backend_start *s, char **ret_handle,
@@ -495,7 +706,7 @@ static int process_start(void *state, const struct backend_start *s, char **ret_
     if (r < 0)
         error_wrap(err, "cgroup");
     else
-        r = spawn_shim(ps, s, &u, &cg, ret_handle, err);
+        r = submit_to_shim(ps, s, &u, &cg, ret_handle, err);
     if (r < 0)
         (void) cgroup_destroy(&cg);
     cgroup_done(&cg);
@@ -509,21 +720,55 @@ static int process_cancel(void *state, const char *id, const char *handle, struc
     int r = -ENOENT;
 
     pthread_mutex_lock(&ps->lock);
-    for (struct ptask *t = ps->tasks; t; t = t->next)
-        if (streq(t->id, id)) {
-            t->cancel_requested = true;
-            /* The shim turns SIGTERM into "SIGTERM the tree, SIGKILL after the grace". */
-            if (pidfd_send_signal(t->pidfd, SIGTERM, NULL, 0) < 0 && errno != ESRCH)
-                r = -errno;
-            else
-                r = 0;
-            break;
-        }
+    struct ptask *t = task_find(ps, id, NULL);
+    if (t) {
+        t->cancel_requested = true;
+        /* The shim SIGTERMs the tree, and SIGKILLs it after the grace period. */
+        _cleanup_free_ char *msg = xasprintf("C %s", id);
+        r = shim_send(t->shim, msg, -1);
+        if (r == -EPIPE)
+            r = 0; /* the shim is gone: its tasks end now, as cancelled */
+    }
     pthread_mutex_unlock(&ps->lock);
     if (r == -ENOENT)
         return error_set(err, r, "task %s has no shim", id);
     if (r < 0)
-        return error_set_errno(err, r, "signal the shim of %s", id);
+        return error_set_errno(err, r, "ask the shim to cancel %s", id);
+    return 0;
+}
+
+/* The lock is free: the task ended (or never ran) while no daemon watched. */
+static int recover_unlocked(struct process_state *ps, const struct backend_start *s,
+                            const char *lock_path)
+{
+    struct task_outcome o;
+    if (task_outcome_read(s->task_dir, &o) >= 0) {
+        ps->listener.ended(ps->listener.userdata, s->id, &o);
+        free((char *) o.reason);
+        return 0;
+    }
+    usec_t started;
+    struct cgroup cg;
+    cgroup_child(&ps->parent, s->id, &cg);
+    if (!ps->cgroup_error) {
+        (void) cgroup_kill(&cg);
+        (void) cgroup_destroy(&cg);
+    }
+    cgroup_done(&cg);
+    if (shim_read_started(s->task_dir, &started) < 0) {
+        /* Its command never ran (the daemon died before the shim had the lock): safe
+         * to start again. */
+        unlink(lock_path);
+        return -ENOENT;
+    }
+    o = (struct task_outcome){
+        .state = TASK_SYSTEM_ERROR,
+        .exit_code = -1,
+        .reason = "the task's shim ended without recording an outcome",
+        .started = started,
+        .finished = now_realtime(),
+    };
+    ps->listener.ended(ps->listener.userdata, s->id, &o);
     return 0;
 }
 
@@ -536,71 +781,42 @@ static int process_recover(void *state, const struct backend_start *s, const cha
 
     if (lockfd < 0) {
         if (errno == ENOENT)
-            return -ENOENT; /* no shim was ever started */
+            return -ENOENT; /* no shim was ever asked */
         return error_set_errno(err, -errno, "open %s", lock_path);
     }
-    if (flock(lockfd, LOCK_EX | LOCK_NB) == 0) {
-        /* Nobody holds it: the shim is gone. */
-        struct task_outcome o;
-        if (task_outcome_read(s->task_dir, &o) >= 0) {
-            ps->listener.ended(ps->listener.userdata, s->id, &o);
-            free((char *) o.reason);
-            return 0;
-        }
-        usec_t started;
-        struct cgroup cg;
-        cgroup_child(&ps->parent, s->id, &cg);
-        if (!ps->cgroup_error) {
-            (void) cgroup_kill(&cg);
-            (void) cgroup_destroy(&cg);
-        }
-        cgroup_done(&cg);
-        if (shim_read_started(s->task_dir, &started) < 0) {
-            /* Its command never ran (the shim died before exec): safe to start again. */
-            unlink(lock_path);
-            return -ENOENT;
-        }
-        o = (struct task_outcome){
-            .state = TASK_SYSTEM_ERROR,
-            .exit_code = -1,
-            .reason = "the task's shim ended without recording an outcome",
-            .started = started,
-            .finished = now_realtime(),
-        };
-        ps->listener.ended(ps->listener.userdata, s->id, &o);
-        return 0;
-    }
+    if (flock(lockfd, LOCK_EX | LOCK_NB) == 0)
+        return recover_unlocked(ps, s, lock_path);
     if (errno != EWOULDBLOCK)
         return error_set_errno(err, -errno, "flock %s", lock_path);
 
-    /* Held: a live shim, which wrote its pid before it could outlive its daemon. */
+    /* Held: by a live shim, whose pid was written before it got the lock. */
     _cleanup_free_ char *pid_path = xasprintf("%s/shim.pid", s->task_dir);
     _cleanup_free_ char *data = NULL;
-    int r = -ENOENT;
-    /* The shim writes it right after it starts; the daemon's death may have met it there. */
-    for (int i = 0; i < 200 && r == -ENOENT; i++) {
-        r = read_file(pid_path, 32, &data, NULL);
-        if (r == -ENOENT)
-            usleep(10000);
-    }
+    int r = read_file(pid_path, 32, &data, NULL);
     if (r < 0)
         return error_set_errno(err, r, "read %s", pid_path);
     pid_t pid = (pid_t) strtol(data, NULL, 10);
-    int pidfd = pid > 0 ? pidfd_open(pid, 0) : -1;
-    if (pidfd < 0)
-        return error_set_errno(err, -errno, "pidfd_open %d", pid);
+    struct shim_conn *c = NULL;
+    r = pid > 0 ? connect_shim(ps, pid, &c) : -EBADMSG;
+    if (r < 0) {
+        /* It may have ended the task and exited in between. */
+        if (flock(lockfd, LOCK_EX | LOCK_NB) == 0)
+            return recover_unlocked(ps, s, lock_path);
+        return error_set_errno(err, r, "connect to shim %d", (int) pid);
+    }
 
     struct ptask *t = xcalloc(1, sizeof(*t));
     t->id = xstrdup(s->id);
     t->task_dir = xstrdup(s->task_dir);
-    t->pid = pid;
-    t->pidfd = pidfd;
-    t->status_fd = -1;
-    t->child = false;
-    usec_t started;
-    if (shim_read_started(s->task_dir, &started) >= 0)
-        ps->listener.running(ps->listener.userdata, s->id, started);
-    add_task(ps, t);
+    t->shim = c;
+    _cleanup_free_ char *msg = xasprintf("W %s", s->id);
+    pthread_mutex_lock(&ps->lock);
+    t->next = ps->tasks;
+    ps->tasks = t;
+    /* Answered "R" (running) or "E" (ended); a shim that hangs up instead
+     * leaves the task to report_end(). Either way the monitor reports it. */
+    (void) shim_send(c, msg, -1);
+    pthread_mutex_unlock(&ps->lock);
     return 0;
 }
 

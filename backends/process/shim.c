@@ -1,12 +1,15 @@
 /*
- * shim: the per-task parent process (see shim.h for its contract).
+ * shim: the long-lived parent of process tasks (see shim.h for its
+ * contract).
  *
- * Single-threaded and event driven: one poll() over a signalfd (SIGCHLD,
- * and SIGTERM/SIGINT/SIGHUP meaning "cancel") and timerfds (walltime,
- * the tree-wide cputime check, the kill grace period). As a child
- * subreaper it reaps every process of the task, including ones that
- * called setsid() or double-forked, so "the tree is gone" is a fact it
- * observes rather than assumes.
+ * Single-threaded and event driven: one epoll over a signalfd (SIGCHLD),
+ * the daemon's connections, the listening socket, and per task the
+ * exec-status pipe and the timerfds it needs (walltime, the tree-wide
+ * cputime check, the kill grace period, the wait for its cgroup to
+ * empty). As a child subreaper it reaps every process of every task,
+ * including ones that called setsid() or double-forked. Replies never
+ * block it: what a daemon is not reading yet waits in a per-connection
+ * queue.
  */
 #include "shim.h"
 #include "cgroup.h"
@@ -17,15 +20,20 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
-#include <poll.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+
+/* The soft RLIMIT_NOFILE we found: tasks get it back (select() users break above 1024). */
+static struct rlimit task_nofile;
 
 struct shim_spec {
     char *id;
@@ -167,9 +175,17 @@ static void exec_in_path(char **argv, char **env)
         if (startswith(*e, "PATH="))
             path = *e + 5;
     for (const char *p = path;; p++) {
+        /* No malloc here: this runs in a vfork()ed child, in the shim's memory. */
+        char full[PATH_MAX];
         const char *end = strchrnul(p, ':');
-        _cleanup_free_ char *full =
-            xasprintf("%.*s%s%s", (int) (end - p), p, end == p ? "" : "/", argv[0]);
+        if ((size_t) snprintf(full, sizeof(full), "%.*s%s%s", (int) (end - p), p,
+                              end == p ? "" : "/", argv[0]) >= sizeof(full)) {
+            last = ENAMETOOLONG;
+            if (!*end)
+                break;
+            p = end;
+            continue;
+        }
         execve(full, argv, env);
         if (errno != ENOENT && errno != ENOTDIR)
             last = errno;
@@ -187,6 +203,7 @@ static _noreturn_ void run_child(struct shim_spec *s, int errfd)
 
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
+    (void) setrlimit(RLIMIT_NOFILE, &task_nofile);
     signal(SIGPIPE, SIG_DFL);
     (void) setsid();
 
@@ -284,24 +301,109 @@ int shim_read_started(const char *task_dir, usec_t *ret)
 
 /* ---- the event loop ------------------------------------------------------------------------ */
 
-struct shim {
-    struct shim_spec spec;
-    const char *task_dir;
-    pid_t main_pid;
-    int main_status;
-    bool main_done;
-    bool canceled, walltime_hit, cputime_hit;
-    uint64_t oom_kills; /* read before the cgroup goes */
-    usec_t cpu_used;
-    int sigfd, wall_tfd, cpu_tfd, grace_tfd;
+enum source_kind {
+    SRC_SIGNAL,
+    SRC_LISTEN,
+    SRC_CLIENT,
+    SRC_EXEC,   /* the child's exec-status pipe */
+    SRC_WALL,   /* walltime */
+    SRC_CPU,    /* next cputime check */
+    SRC_GRACE,  /* end of the cancel grace period */
+    SRC_SETTLE, /* next look at whether the cgroup is empty */
 };
 
-static void arm(int tfd, usec_t after)
+struct source {
+    enum source_kind kind;
+    void *owner;
+};
+
+struct outmsg {
+    struct outmsg *next;
+    size_t len;
+    char data[];
+};
+
+struct client {
+    struct source src;
+    int fd;
+    bool owner; /* the daemon that started us */
+    bool dead;  /* removed; freed after the current batch of events */
+    struct outmsg *out, **out_tail;
+    struct client *next;
+};
+
+enum stask_phase {
+    PHASE_STARTING, /* forked, exec not yet confirmed */
+    PHASE_RUNNING,
+    PHASE_SETTLING, /* main process gone, waiting for the cgroup to empty */
+};
+
+struct stask {
+    struct shim_spec spec;
+    char *task_dir;
+    int lock_fd, log_fd, exec_fd;
+    int tfd[4]; /* SRC_WALL .. SRC_SETTLE, -1 until needed */
+    struct source src[5];
+    enum stask_phase phase;
+    pid_t main_pid;
+    int main_status;
+    bool main_done, canceled, walltime_hit, cputime_hit;
+    bool dead; /* finished; freed after the current batch of events */
+    unsigned settle_tries;
+    usec_t started;
+    char *fail_reason; /* the command could not be started */
+    enum task_state fail_state;
+    struct stask *next;
+};
+
+struct shim {
+    int epfd, sigfd, listen_fd;
+    char *sock_path;
+    struct source sig_src, listen_src;
+    struct client *clients;
+    struct stask *tasks;
+    bool owner_gone;
+    /* What events later in the same batch may still point to. */
+    struct client *dead_clients;
+    struct stask *dead_tasks;
+};
+
+static struct source *tsrc(struct stask *t, enum source_kind k)
 {
+    return &t->src[k - SRC_EXEC];
+}
+
+static int watch_fd(struct shim *sh, int fd, uint32_t events, struct source *src)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = src};
+    return epoll_ctl(sh->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+/* Arms one of the task's timers, creating it on first use. */
+static void arm(struct shim *sh, struct stask *t, enum source_kind k, usec_t after)
+{
+    int *fd = &t->tfd[k - SRC_WALL];
+    if (*fd < 0) {
+        *fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        if (*fd < 0 || watch_fd(sh, *fd, EPOLLIN, tsrc(t, k)) < 0) {
+            log_to(t->log_fd, LOG_LEVEL_ERROR, "task %s: cannot make a timer: %m", t->spec.id);
+            return;
+        }
+    }
     struct itimerspec its = {.it_value = {after / USEC_PER_SEC, (after % USEC_PER_SEC) * 1000}};
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
         its.it_value.tv_nsec = 1;
-    (void) timerfd_settime(tfd, 0, &its, NULL);
+    (void) timerfd_settime(*fd, 0, &its, NULL);
+}
+
+/* Closes fd after taking it out of the epoll set: a forked child still in
+ * its pre-exec window holds a copy, and close() alone would leave it in. */
+static void unwatch_close(struct shim *sh, int *fd)
+{
+    if (*fd < 0)
+        return;
+    (void) epoll_ctl(sh->epfd, EPOLL_CTL_DEL, *fd, NULL);
+    close(TAKE_FD(*fd));
 }
 
 static void drain(int fd)
@@ -310,72 +412,176 @@ static void drain(int fd)
     (void) !read(fd, &v, sizeof(v));
 }
 
-static void reap(struct shim *sh)
+/* ---- talking to daemons -------------------------------------------------------------------- */
+
+static void client_flush(struct client *c)
 {
-    for (;;) {
-        int status;
-        pid_t p = waitpid(-1, &status, WNOHANG);
-        if (p <= 0)
-            break;
-        if (p == sh->main_pid) {
-            sh->main_done = true;
-            sh->main_status = status;
+    while (c->out) {
+        struct outmsg *m = c->out;
+        if (send(c->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                return;
+            /* Gone: its hang-up is handled by the loop; drop what it would not read. */
         }
+        c->out = m->next;
+        free(m);
+    }
+    c->out_tail = &c->out;
+}
+
+static void client_queue(struct shim *sh, struct client *c, const char *text)
+{
+    size_t len = strlen(text);
+    struct outmsg *m = xmalloc(sizeof(*m) + len);
+    m->next = NULL;
+    m->len = len;
+    memcpy(m->data, text, len);
+    bool was_empty = !c->out;
+    *c->out_tail = m;
+    c->out_tail = &m->next;
+    client_flush(c);
+    if (c->out && was_empty) {
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = &c->src};
+        (void) epoll_ctl(sh->epfd, EPOLL_CTL_MOD, c->fd, &ev);
     }
 }
 
-static void cancel(struct shim *sh)
+static void client_send(struct shim *sh, struct client *c, const char *fmt, ...) _printf_(3, 4);
+static void client_send(struct shim *sh, struct client *c, const char *fmt, ...)
 {
-    if (sh->canceled)
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *text = xvasprintf(fmt, ap);
+    va_end(ap);
+    client_queue(sh, c, text);
+}
+
+/* To every connected daemon: normally one, two while a restarted one reconnects. */
+static void broadcast(struct shim *sh, const char *fmt, ...) _printf_(2, 3);
+static void broadcast(struct shim *sh, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    _cleanup_free_ char *text = xvasprintf(fmt, ap);
+    va_end(ap);
+    for (struct client *c = sh->clients; c; c = c->next)
+        client_queue(sh, c, text);
+}
+
+static struct client *client_add(struct shim *sh, int fd, bool owner)
+{
+    struct client *c = xcalloc(1, sizeof(*c));
+    c->src = (struct source){SRC_CLIENT, c};
+    c->fd = fd;
+    c->owner = owner;
+    c->out_tail = &c->out;
+    if (watch_fd(sh, fd, EPOLLIN, &c->src) < 0) {
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    c->next = sh->clients;
+    sh->clients = c;
+    return c;
+}
+
+static void client_remove(struct shim *sh, struct client *c)
+{
+    for (struct client **p = &sh->clients; *p; p = &(*p)->next)
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    if (c->owner)
+        sh->owner_gone = true;
+    while (c->out) {
+        struct outmsg *m = c->out;
+        c->out = m->next;
+        free(m);
+    }
+    unwatch_close(sh, &c->fd);
+    c->dead = true;
+    c->next = sh->dead_clients;
+    sh->dead_clients = c;
+}
+
+/* ---- one task ------------------------------------------------------------------------------ */
+
+static struct stask *task_find(struct shim *sh, const char *id)
+{
+    for (struct stask *t = sh->tasks; t; t = t->next)
+        if (streq(t->spec.id, id))
+            return t;
+    return NULL;
+}
+
+static void stask_free(struct shim *sh, struct stask *t)
+{
+    for (size_t i = 0; i < ELEMENTSOF(t->tfd); i++)
+        unwatch_close(sh, &t->tfd[i]);
+    unwatch_close(sh, &t->exec_fd);
+    if (t->log_fd >= 0)
+        close(t->log_fd);
+    if (t->lock_fd >= 0)
+        close(t->lock_fd);
+    spec_done(&t->spec);
+    free(t->task_dir);
+    free(t->fail_reason);
+    free(t);
+}
+
+static void cancel(struct shim *sh, struct stask *t)
+{
+    if (t->canceled || t->phase == PHASE_SETTLING)
         return;
-    sh->canceled = true;
-    log_info("task %s: cancel requested, SIGTERM to the tree", sh->spec.id);
-    (void) cgroup_signal(&sh->spec.cg, SIGTERM);
+    t->canceled = true;
+    log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: cancel requested, SIGTERM to the tree", t->spec.id);
+    (void) cgroup_signal(&t->spec.cg, SIGTERM);
     /* A process stopped with SIGSTOP would never see the SIGTERM. */
-    (void) cgroup_signal(&sh->spec.cg, SIGCONT);
-    if (sh->spec.kill_grace == 0)
-        (void) cgroup_kill(&sh->spec.cg);
+    (void) cgroup_signal(&t->spec.cg, SIGCONT);
+    if (t->spec.kill_grace == 0)
+        (void) cgroup_kill(&t->spec.cg);
     else
-        arm(sh->grace_tfd, (usec_t) sh->spec.kill_grace * USEC_PER_SEC);
+        arm(sh, t, SRC_GRACE, (usec_t) t->spec.kill_grace * USEC_PER_SEC);
 }
 
 /* Next look at the tree's CPU time: it cannot grow faster than 'cores' per second. */
-static void check_cputime(struct shim *sh)
+static void check_cputime(struct shim *sh, struct stask *t)
 {
-    usec_t used = 0, limit = (usec_t) sh->spec.cputime * USEC_PER_SEC;
-    if (cgroup_cpu_usage(&sh->spec.cg, &used) < 0)
+    usec_t used = 0, limit = (usec_t) t->spec.cputime * USEC_PER_SEC;
+    if (t->phase != PHASE_RUNNING || cgroup_cpu_usage(&t->spec.cg, &used) < 0)
         return;
     if (used >= limit) {
-        if (!sh->cputime_hit) {
-            sh->cputime_hit = true;
-            log_info("task %s: cputime limit reached by the process tree", sh->spec.id);
-            (void) cgroup_kill(&sh->spec.cg);
+        if (!t->cputime_hit) {
+            t->cputime_hit = true;
+            log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: cputime limit reached by the process tree",
+                   t->spec.id);
+            (void) cgroup_kill(&t->spec.cg);
         }
         return;
     }
-    usec_t wait = (usec_t) ((double) (limit - used) / sh->spec.cores);
-    arm(sh->cpu_tfd, MAX(wait, 50 * USEC_PER_MSEC));
+    usec_t wait = (usec_t) ((double) (limit - used) / t->spec.cores);
+    arm(sh, t, SRC_CPU, MAX(wait, 50 * USEC_PER_MSEC));
 }
 
-static void classify(struct shim *sh, struct task_outcome *o, char **reason)
+static void classify(const struct stask *t, uint64_t ooms, usec_t cpu, struct task_outcome *o,
+                     char **reason)
 {
-    const struct shim_spec *s = &sh->spec;
-    int st = sh->main_status;
-    uint64_t ooms = sh->oom_kills;
-    usec_t cpu = sh->cpu_used;
+    const struct shim_spec *s = &t->spec;
+    int st = t->main_status;
     _cleanup_free_ char *mem = task_outcome_bytes(s->memory);
 
     o->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     o->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
     bool cpu_over = s->cputime && cpu >= (usec_t) s->cputime * USEC_PER_SEC * 99 / 100;
 
-    if (sh->canceled) {
+    if (t->canceled) {
         o->state = TASK_CANCELED;
         *reason = xstrdup("cancelled by request");
-    } else if (sh->walltime_hit) {
+    } else if (t->walltime_hit) {
         o->state = TASK_EXECUTOR_ERROR;
         *reason = xasprintf("killed: walltime limit %" PRIu64 " s exceeded", s->walltime);
-    } else if (sh->cputime_hit || o->signal == SIGXCPU || (o->signal == SIGKILL && cpu_over)) {
+    } else if (t->cputime_hit || o->signal == SIGXCPU || (o->signal == SIGKILL && cpu_over)) {
         o->state = TASK_EXECUTOR_ERROR;
         *reason = xasprintf("killed: cputime limit %" PRIu64 " s exceeded", s->cputime);
     } else if (o->signal == SIGKILL && ooms > 0) {
@@ -400,202 +606,498 @@ static void classify(struct shim *sh, struct task_outcome *o, char **reason)
     o->reason = *reason;
 }
 
-/* Kills what is left of the tree and reaps it all (we are its subreaper). */
-static void finish_tree(struct shim *sh)
+/* The end of a task: outcome recorded, lock released, daemons told, task forgotten. */
+static void task_finish(struct shim *sh, struct stask *t)
 {
-    if (cgroup_is_populated(&sh->spec.cg))
-        (void) cgroup_kill(&sh->spec.cg);
-    for (;;) {
-        int status;
-        pid_t p = waitpid(-1, &status, 0);
-        if (p < 0 && errno == EINTR)
-            continue;
-        if (p < 0)
-            break;
-        if (p == sh->main_pid && !sh->main_done) {
-            sh->main_done = true;
-            sh->main_status = status;
-        }
+    struct task_outcome o = {.state = TASK_SYSTEM_ERROR, .exit_code = -1, .started = t->started};
+    _cleanup_free_ char *reason = NULL;
+    uint64_t ooms = 0;
+    usec_t cpu = 0;
+
+    if (t->spec.cg.dir[CG_MEMORY]) {
+        (void) cgroup_oom_kills(&t->spec.cg, &ooms);
+        (void) cgroup_cpu_usage(&t->spec.cg, &cpu);
+        int r = cgroup_destroy(&t->spec.cg);
+        if (r < 0)
+            log_to(t->log_fd, LOG_LEVEL_WARN, "task %s: cannot remove its cgroup: %s", t->spec.id,
+                   strerror(-r));
     }
-    /* Reaped is not yet uncharged: give the cgroup a moment to empty. */
-    for (int i = 0; i < 2000 && cgroup_is_populated(&sh->spec.cg); i++)
-        usleep(1000);
-    (void) cgroup_oom_kills(&sh->spec.cg, &sh->oom_kills);
-    (void) cgroup_cpu_usage(&sh->spec.cg, &sh->cpu_used);
-    int r = cgroup_destroy(&sh->spec.cg);
+    if (t->fail_reason) {
+        o.state = t->fail_state;
+        o.reason = t->fail_reason;
+    } else {
+        classify(t, ooms, cpu, &o, &reason);
+    }
+    o.finished = now_realtime();
+    log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: %s: %s", t->spec.id, task_state_to_string(o.state),
+           o.reason);
+    int r = task_outcome_write(t->task_dir, &o);
     if (r < 0)
-        log_warn("task %s: cannot remove its cgroup: %s", sh->spec.id, strerror(-r));
+        log_to(t->log_fd, LOG_LEVEL_ERROR, "task %s: cannot record the outcome: %s", t->spec.id,
+               strerror(-r));
+    /* exit.json first, then the lock: a free lock always finds the outcome written. */
+    close(TAKE_FD(t->lock_fd));
+    broadcast(sh, "E %s", t->spec.id);
+
+    for (struct stask **p = &sh->tasks; *p; p = &(*p)->next)
+        if (*p == t) {
+            *p = t->next;
+            break;
+        }
+    for (size_t i = 0; i < ELEMENTSOF(t->tfd); i++)
+        unwatch_close(sh, &t->tfd[i]);
+    unwatch_close(sh, &t->exec_fd);
+    t->dead = true;
+    t->next = sh->dead_tasks;
+    sh->dead_tasks = t;
 }
 
-static int event_loop(struct shim *sh)
+/* Waits (by timer, not by sleeping: other tasks go on) until the cgroup is empty. */
+static void settle(struct shim *sh, struct stask *t)
 {
-    while (!sh->main_done) {
-        struct pollfd p[4] = {
-            {sh->sigfd, POLLIN, 0},
-            {sh->wall_tfd, POLLIN, 0},
-            {sh->cpu_tfd, POLLIN, 0},
-            {sh->grace_tfd, POLLIN, 0},
-        };
-        if (poll(p, ELEMENTSOF(p), -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (p[0].revents & POLLIN) {
-            struct signalfd_siginfo si;
-            while (read(sh->sigfd, &si, sizeof(si)) == sizeof(si)) {
-                if (si.ssi_signo == SIGCHLD)
-                    reap(sh);
-                else
-                    cancel(sh);
-            }
-        }
-        if (p[1].revents & POLLIN) {
-            drain(sh->wall_tfd);
-            if (!sh->walltime_hit && !sh->canceled) {
-                sh->walltime_hit = true;
-                log_info("task %s: walltime limit reached", sh->spec.id);
-                (void) cgroup_kill(&sh->spec.cg);
-            }
-        }
-        if (p[2].revents & POLLIN) {
-            drain(sh->cpu_tfd);
-            check_cputime(sh);
-        }
-        if (p[3].revents & POLLIN) {
-            drain(sh->grace_tfd);
-            log_info("task %s: grace period over, SIGKILL to the tree", sh->spec.id);
-            (void) cgroup_kill(&sh->spec.cg);
-        }
+    if (t->main_pid > 0 && cgroup_is_populated(&t->spec.cg) && t->settle_tries++ < 2000) {
+        if (t->settle_tries == 1 || t->settle_tries % 100 == 0)
+            (void) cgroup_kill(&t->spec.cg);
+        arm(sh, t, SRC_SETTLE, USEC_PER_MSEC);
+        return;
     }
-    return 0;
+    task_finish(sh, t);
 }
 
-static void notify_running(const char *task_dir, usec_t started)
+static void on_running(struct shim *sh, struct stask *t)
 {
     char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRId64, (int64_t) started);
-    _cleanup_free_ char *path = xasprintf("%s/started", task_dir);
+    t->phase = PHASE_RUNNING;
+    t->started = now_realtime();
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, (int64_t) t->started);
+    _cleanup_free_ char *path = xasprintf("%s/started", t->task_dir);
     if (write_file_replace(path, buf, n, 0600) < 0)
-        log_warn("cannot write %s", path);
-    n = snprintf(buf, sizeof(buf), "R %" PRId64 "\n", (int64_t) started);
-    (void) !write(SHIM_STATUS_FD, buf, n);
+        log_to(t->log_fd, LOG_LEVEL_WARN, "task %s: cannot write %s: %m", t->spec.id, path);
+    broadcast(sh, "R %s %" PRId64, t->spec.id, (int64_t) t->started);
+    log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: running as pid %d", t->spec.id, t->main_pid);
+    if (t->spec.walltime)
+        arm(sh, t, SRC_WALL, (usec_t) t->spec.walltime * USEC_PER_SEC);
+    if (t->spec.cputime)
+        check_cputime(sh, t);
 }
 
-int shim_main(int argc, char **argv)
+/* The exec-status pipe: EOF means exec'd (close-on-exec), a record means it failed. */
+static void on_exec_status(struct shim *sh, struct stask *t)
 {
-    struct shim sh = {.main_pid = -1, .sigfd = -1, .wall_tfd = -1, .cpu_tfd = -1, .grace_tfd = -1};
-    struct task_outcome o = {.state = TASK_SYSTEM_ERROR, .exit_code = -1};
-    _cleanup_free_ char *reason = NULL;
-    int errpipe[2] = {-1, -1};
-    sigset_t mask;
-    int r;
-
-    if (argc != 3 || argv[1][0] != '/') {
-        fprintf(stderr,
-                "usage: ocps-shim TASK_DIR PARENT_PID (started by ocps-proxyd, not by hand)\n");
-        return 2;
+    struct child_error ce;
+    ssize_t n;
+    do
+        n = read(t->exec_fd, &ce, sizeof(ce));
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    unwatch_close(sh, &t->exec_fd);
+    if (n == sizeof(ce)) {
+        t->fail_reason = describe_child_error(&t->spec, &ce, &t->fail_state);
+        t->phase = PHASE_SETTLING;
+        return;
     }
-    sh.task_dir = argv[1];
-    /* Until shim.pid exists a dying daemon takes us with it; if it died
-     * before this line, our parent is no longer the pid it gave us. */
-    (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != (pid_t) strtol(argv[2], NULL, 10))
-        return 1;
-    signal(SIGPIPE, SIG_IGN); /* the daemon may be gone */
-    (void) setsid();
+    on_running(sh, t);
+}
 
-    /* Refuse to run twice: one shim per task directory holds shim.lock. */
-    if (flock(SHIM_LOCK_FD, LOCK_EX | LOCK_NB) < 0) {
-        fprintf(stderr, "ocps-shim: cannot lock %s/shim.lock: %m\n", sh.task_dir);
-        return 1;
+static void on_main_exit(struct shim *sh, struct stask *t, int status)
+{
+    t->main_done = true;
+    t->main_status = status;
+    if (t->exec_fd >= 0) {
+        /* The child is gone, so the pipe holds its last word: this cannot block. */
+        (void) fcntl(t->exec_fd, F_SETFL, 0);
+        on_exec_status(sh, t);
     }
-    /* A restarted daemon that finds the lock held always finds our pid. */
-    char pidbuf[24];
-    int pidlen = snprintf(pidbuf, sizeof(pidbuf), "%d", getpid());
-    _cleanup_free_ char *pidpath = xasprintf("%s/shim.pid", sh.task_dir);
-    if (write_file_replace(pidpath, pidbuf, pidlen, 0600) < 0) {
-        fprintf(stderr, "ocps-shim: cannot write %s: %m\n", pidpath);
-        return 1;
-    }
-    (void) prctl(PR_SET_PDEATHSIG, 0);
-    (void) fcntl(SHIM_LOCK_FD, F_SETFD, FD_CLOEXEC);
-    (void) fcntl(SHIM_STATUS_FD, F_SETFD, FD_CLOEXEC);
+    t->phase = PHASE_SETTLING;
+    settle(sh, t);
+}
 
-    r = spec_load(sh.task_dir, &sh.spec);
+static void reap(struct shim *sh)
+{
+    for (;;) {
+        int status;
+        pid_t p = waitpid(-1, &status, WNOHANG);
+        if (p <= 0)
+            break;
+        for (struct stask *t = sh->tasks; t; t = t->next)
+            if (t->main_pid == p && !t->main_done) {
+                on_main_exit(sh, t, status);
+                break;
+            }
+    }
+}
+
+/* "S <id> <task_dir>" with the locked shim.lock: start the task. */
+static void task_start(struct shim *sh, const char *id, const char *task_dir, int lock_fd)
+{
+    if (task_find(sh, id)) {
+        /* The daemon locks before it asks, so this is not a second start of the same
+         * task; refuse it all the same. */
+        log_warn("task %s: asked to start it twice, ignored", id);
+        close(lock_fd);
+        return;
+    }
+    struct stask *t = xcalloc(1, sizeof(*t));
+    t->task_dir = xstrdup(task_dir);
+    t->lock_fd = lock_fd;
+    t->exec_fd = -1;
+    t->main_pid = -1;
+    for (size_t i = 0; i < ELEMENTSOF(t->tfd); i++)
+        t->tfd[i] = -1;
+    for (int k = SRC_EXEC; k <= SRC_SETTLE; k++)
+        *tsrc(t, k) = (struct source){k, t};
+    _cleanup_free_ char *log_path = xasprintf("%s/system.log", task_dir);
+    t->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
+
+    int r = spec_load(task_dir, &t->spec);
+    if (r >= 0 && !streq(t->spec.id, id))
+        r = -EBADMSG;
     if (r < 0) {
-        reason = xasprintf("the shim cannot read its spec: %s", strerror(-r));
-        o.reason = reason;
-        o.finished = now_realtime();
-        (void) task_outcome_write(sh.task_dir, &o);
-        return 1;
+        spec_done(&t->spec);
+        t->spec = (struct shim_spec){.id = xstrdup(id)};
     }
-    (void) prctl(PR_SET_CHILD_SUBREAPER, 1);
+    t->next = sh->tasks;
+    sh->tasks = t;
+    if (r < 0) {
+        t->fail_reason = xasprintf("the shim cannot read the task's spec: %s", strerror(-r));
+        t->fail_state = TASK_SYSTEM_ERROR;
+        task_finish(sh, t);
+        return;
+    }
 
+    int errpipe[2];
+    if (pipe2(errpipe, O_CLOEXEC) < 0) {
+        t->fail_reason = xasprintf("shim: pipe: %m");
+        t->fail_state = TASK_SYSTEM_ERROR;
+        task_finish(sh, t);
+        return;
+    }
+    /* vfork: the child borrows our memory until it execs, so nothing is
+     * copied and we take no copy-on-write faults afterwards (with many tasks
+     * that was most of the shim's cost). run_child() allocates nothing it
+     * does not free and never returns. */
+    t->main_pid = vfork();
+    if (t->main_pid == 0) {
+        close(errpipe[0]);
+        run_child(&t->spec, errpipe[1]);
+    }
+    close(errpipe[1]);
+    if (t->main_pid < 0) {
+        close(errpipe[0]);
+        t->fail_reason = xasprintf("shim: vfork: %m");
+        t->fail_state = TASK_SYSTEM_ERROR;
+        task_finish(sh, t);
+        return;
+    }
+    t->exec_fd = errpipe[0];
+    (void) fcntl(t->exec_fd, F_SETFL, O_NONBLOCK);
+    if (watch_fd(sh, t->exec_fd, EPOLLIN, tsrc(t, SRC_EXEC)) < 0) {
+        (void) fcntl(t->exec_fd, F_SETFL, 0);
+        on_exec_status(sh, t); /* blocks until exec; it is short */
+    }
+}
+
+/* Reads every message already queued on the other connections (see "W"). */
+static void read_client(struct shim *sh, struct client *c);
+static void drain_others(struct shim *sh, struct client *except)
+{
+    for (struct client *c = sh->clients, *next; c; c = next) {
+        next = c->next;
+        if (c != except)
+            read_client(sh, c);
+    }
+}
+
+static void handle_message(struct shim *sh, struct client *c, char *msg, int fd)
+{
+    char *dir = msg[0] == 'S' && msg[1] == ' ' ? strchr(msg + 2, ' ') : NULL;
+    if (dir && dir[1] == '/' && fd >= 0) {
+        *dir++ = '\0';
+        task_start(sh, msg + 2, dir, fd);
+        return;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (msg[0] == 'C' && msg[1] == ' ') {
+        struct stask *t = task_find(sh, msg + 2);
+        if (t)
+            cancel(sh, t);
+    } else if (msg[0] == 'W' && msg[1] == ' ') {
+        /* A daemon that died right after a start request left it queued on its
+         * old connection: take it before saying "not here". */
+        struct stask *t = task_find(sh, msg + 2);
+        if (!t) {
+            drain_others(sh, c);
+            t = task_find(sh, msg + 2);
+        }
+        if (c->dead)
+            return;
+        if (!t)
+            client_send(sh, c, "E %s", msg + 2);
+        else if (t->phase == PHASE_RUNNING)
+            client_send(sh, c, "R %s %" PRId64, t->spec.id, (int64_t) t->started);
+        /* else starting or ending: its R or E goes to every daemon */
+    } else {
+        log_warn("unknown message from a daemon: %.40s", msg);
+    }
+}
+
+/* Reads the messages waiting on c, until none is left or it is gone. */
+static void read_client(struct shim *sh, struct client *c)
+{
+    while (!c->dead) {
+        char buf[SHIM_MSG_MAX + 1];
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        struct iovec iov = {buf, SHIM_MSG_MAX};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof(ctl)};
+        ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            client_remove(sh, c);
+            return;
+        }
+        int fd = -1;
+        for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
+            if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+                h->cmsg_len == CMSG_LEN(sizeof(int)))
+                memcpy(&fd, CMSG_DATA(h), sizeof(int));
+        buf[n] = '\0';
+        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || strlen(buf) != (size_t) n) {
+            log_warn("dropping a malformed message from a daemon");
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        handle_message(sh, c, buf, fd);
+    }
+}
+
+static void accept_client(struct shim *sh)
+{
+    int fd = accept4(sh->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0)
+        return;
+    /* The directory is the daemon's (0700); the daemon's uid only, all the same. */
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != geteuid()) {
+        close(fd);
+        return;
+    }
+    (void) client_add(sh, fd, false);
+}
+
+static bool source_dead(const struct source *src)
+{
+    switch (src->kind) {
+    case SRC_SIGNAL:
+    case SRC_LISTEN:
+        return false;
+    case SRC_CLIENT:
+        return ((const struct client *) src->owner)->dead;
+    case SRC_EXEC:
+    case SRC_WALL:
+    case SRC_CPU:
+    case SRC_GRACE:
+    case SRC_SETTLE:
+        break;
+    }
+    return ((const struct stask *) src->owner)->dead;
+}
+
+static void free_dead(struct shim *sh)
+{
+    while (sh->dead_clients) {
+        struct client *c = sh->dead_clients;
+        sh->dead_clients = c->next;
+        free(c);
+    }
+    while (sh->dead_tasks) {
+        struct stask *t = sh->dead_tasks;
+        sh->dead_tasks = t->next;
+        stask_free(sh, t);
+    }
+}
+
+static void dispatch(struct shim *sh, struct source *src, uint32_t events)
+{
+    struct stask *t = src->owner;
+    switch (src->kind) {
+    case SRC_SIGNAL: {
+        struct signalfd_siginfo si;
+        while (read(sh->sigfd, &si, sizeof(si)) == sizeof(si))
+            ; /* SIGCHLD, or a stop signal we do not obey */
+        reap(sh);
+        break;
+    }
+    case SRC_LISTEN:
+        accept_client(sh);
+        break;
+    case SRC_CLIENT: {
+        struct client *c = src->owner;
+        if (events & EPOLLOUT) {
+            client_flush(c);
+            if (!c->out) {
+                struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->src};
+                (void) epoll_ctl(sh->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+            }
+        }
+        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            read_client(sh, c);
+        break;
+    }
+    case SRC_EXEC:
+        /* On failure the child _exit()s right after: its SIGCHLD finishes the task. */
+        on_exec_status(sh, t);
+        break;
+    case SRC_WALL:
+        drain(t->tfd[0]);
+        if (!t->walltime_hit && !t->canceled && t->phase == PHASE_RUNNING) {
+            t->walltime_hit = true;
+            log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: walltime limit reached", t->spec.id);
+            (void) cgroup_kill(&t->spec.cg);
+        }
+        break;
+    case SRC_CPU:
+        drain(t->tfd[1]);
+        check_cputime(sh, t);
+        break;
+    case SRC_GRACE:
+        drain(t->tfd[2]);
+        if (t->phase != PHASE_SETTLING) {
+            log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: grace period over, SIGKILL to the tree",
+                   t->spec.id);
+            (void) cgroup_kill(&t->spec.cg);
+        }
+        break;
+    case SRC_SETTLE:
+        drain(t->tfd[3]);
+        settle(sh, t);
+        break;
+    }
+}
+
+static int setup(struct shim *sh, const char *dir)
+{
+    sigset_t mask;
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
+    /* Not ours to obey: the tasks would lose their parent. The daemon cancels by message. */
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
-    sh.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    sh.wall_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    sh.cpu_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    sh.grace_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    if (sh.sigfd < 0 || sh.wall_tfd < 0 || sh.cpu_tfd < 0 || sh.grace_tfd < 0 ||
-        pipe2(errpipe, O_CLOEXEC) < 0) {
-        reason = xasprintf("shim set-up failed: %m");
-        goto done;
-    }
-
-    sh.main_pid = fork();
-    if (sh.main_pid < 0) {
-        reason = xasprintf("fork: %m");
-        goto done;
-    }
-    if (sh.main_pid == 0) {
-        close(errpipe[0]);
-        run_child(&sh.spec, errpipe[1]);
-    }
-    close(errpipe[1]);
-
-    struct child_error ce;
-    ssize_t n;
-    do
-        n = read(errpipe[0], &ce, sizeof(ce));
-    while (n < 0 && errno == EINTR);
-    close(errpipe[0]);
-    if (n == sizeof(ce)) {
-        reason = describe_child_error(&sh.spec, &ce, &o.state);
-        finish_tree(&sh);
-        goto done;
-    }
-
-    o.started = now_realtime();
-    notify_running(sh.task_dir, o.started);
-    log_info("task %s: running as pid %d", sh.spec.id, sh.main_pid);
-    if (sh.spec.walltime)
-        arm(sh.wall_tfd, (usec_t) sh.spec.walltime * USEC_PER_SEC);
-    if (sh.spec.cputime)
-        check_cputime(&sh);
-
-    r = event_loop(&sh);
-    if (r < 0) {
-        reason = xasprintf("shim event loop: %s", strerror(-r));
-        (void) cgroup_kill(&sh.spec.cg);
-        finish_tree(&sh);
-        goto done;
-    }
-    finish_tree(&sh);
-    classify(&sh, &o, &reason);
-
-done:
-    o.reason = reason ? reason : "shim failed";
-    o.finished = now_realtime();
-    log_info("task %s: %s: %s", sh.spec.id, task_state_to_string(o.state), o.reason);
-    r = task_outcome_write(sh.task_dir, &o);
+    sh->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    sh->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (sh->sigfd < 0 || sh->epfd < 0)
+        return -errno;
+    sh->sig_src = (struct source){SRC_SIGNAL, NULL};
+    int r = watch_fd(sh, sh->sigfd, EPOLLIN, &sh->sig_src);
     if (r < 0)
-        log_error("task %s: cannot record the outcome: %s", sh.spec.id, strerror(-r));
-    spec_done(&sh.spec);
-    return r < 0 ? 1 : 0;
+        return r;
+
+    sh->sock_path = xasprintf("%s/%d.sock", dir, (int) getpid());
+    struct sockaddr_un sa;
+    _cleanup_close_ int dirfd = -1;
+    r = shim_sockaddr(sh->sock_path, &sa, &dirfd);
+    if (r < 0)
+        return r;
+    sh->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (sh->listen_fd < 0)
+        return -errno;
+    (void) unlink(sh->sock_path);
+    if (bind(sh->listen_fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+        listen(sh->listen_fd, 16) < 0)
+        return -errno;
+    sh->listen_src = (struct source){SRC_LISTEN, NULL};
+    r = watch_fd(sh, sh->listen_fd, EPOLLIN, &sh->listen_src);
+    if (r < 0)
+        return r;
+    (void) fcntl(SHIM_CONTROL_FD, F_SETFD, FD_CLOEXEC);
+    (void) fcntl(SHIM_CONTROL_FD, F_SETFL, O_NONBLOCK);
+    return client_add(sh, SHIM_CONTROL_FD, true) ? 0 : -EBADF;
+}
+
+int shim_sockaddr(const char *path, struct sockaddr_un *ret, int *ret_dirfd)
+{
+    *ret = (struct sockaddr_un){.sun_family = AF_UNIX};
+    *ret_dirfd = -1;
+    if (strlen(path) < sizeof(ret->sun_path)) {
+        strcpy(ret->sun_path, path);
+        return 0;
+    }
+    /* A long data dir: reach the socket through its directory's fd. */
+    const char *slash = strrchr(path, '/');
+    _cleanup_free_ char *dir = xstrndup(path, (size_t) (slash - path));
+    int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if ((size_t) snprintf(ret->sun_path, sizeof(ret->sun_path), "/proc/self/fd/%d/%s", fd,
+                          slash + 1) >= sizeof(ret->sun_path)) {
+        close(fd);
+        return -ENAMETOOLONG;
+    }
+    *ret_dirfd = fd;
+    return 0;
+}
+
+int shim_main(int argc, char **argv)
+{
+    struct shim sh = {.epfd = -1, .sigfd = -1, .listen_fd = -1};
+    int r;
+
+    if (argc != 3 || argv[1][0] != '/') {
+        fprintf(stderr,
+                "usage: ocps-shim SHIM_DIR PARENT_PID (started by ocps-proxyd, not by hand)\n");
+        return 2;
+    }
+    /* Until we listen, a dying daemon takes us with it (it has nothing to give
+     * us yet); if it died before this line, our parent is no longer the pid
+     * it gave us. */
+    (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != (pid_t) strtol(argv[2], NULL, 10))
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    (void) setsid();
+    (void) prctl(PR_SET_CHILD_SUBREAPER, 1);
+    (void) getrlimit(RLIMIT_NOFILE, &task_nofile);
+    struct rlimit most = {task_nofile.rlim_max, task_nofile.rlim_max};
+    (void) setrlimit(RLIMIT_NOFILE, &most); /* a few fds per task */
+
+    r = setup(&sh, argv[1]);
+    if (r < 0) {
+        log_error("ocps-shim: set-up failed: %s", strerror(-r));
+        return 1;
+    }
+    (void) prctl(PR_SET_PDEATHSIG, 0);
+    log_info("ocps-shim %d: listening on %s", (int) getpid(), sh.sock_path);
+
+    while (!(sh.owner_gone && !sh.tasks)) {
+        struct epoll_event ev[64];
+        int n = epoll_wait(sh.epfd, ev, ELEMENTSOF(ev), -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            log_error("ocps-shim: epoll_wait: %m");
+            break;
+        }
+        /* An event may end what a later one in the batch points to (a client
+         * gone, a task finished): those are kept, marked dead, until the batch is done. */
+        for (int i = 0; i < n; i++)
+            if (!source_dead(ev[i].data.ptr))
+                dispatch(&sh, ev[i].data.ptr, ev[i].events);
+        free_dead(&sh);
+    }
+    (void) unlink(sh.sock_path);
+    log_info("ocps-shim %d: no daemon and no tasks left, exiting", (int) getpid());
+    free(sh.sock_path);
+    return 0;
 }

@@ -1,33 +1,59 @@
 /*
- * shim: the small per-task parent process, as container shims are.
+ * shim: the long-lived parent of process tasks, as container shims are.
  *
- * The daemon starts one `ocps-shim <task_dir>` per task. The shim holds
- * <task_dir>/shim.lock for its whole life, runs the task in its cgroup,
- * enforces walltime and the tree-wide cputime, turns SIGTERM into a
- * cancel (SIGTERM to the tree, SIGKILL after the grace period), kills
- * whatever is left when the main process ends, and records the outcome
- * in <task_dir>/exit.json before it exits. It outlives the daemon, so a
- * daemon killed with -9 loses nothing: on restart it finds either a live
- * shim (the lock is held) or the recorded outcome.
+ * One `ocps-shim SHIM_DIR PARENT_PID` supervises many tasks (containerd's
+ * shim v2 groups containers the same way): the daemon starts one when it
+ * first needs it and hands it tasks over a SOCK_SEQPACKET connection on
+ * fd 3. For each task the shim forks the command into the task's cgroup,
+ * enforces walltime and the tree-wide cputime, cancels on request
+ * (SIGTERM to the tree, SIGKILL after the grace period), kills whatever
+ * is left when the main process ends, and records the outcome in
+ * <task_dir>/exit.json. It outlives the daemon: it listens on
+ * SHIM_DIR/<pid>.sock so that a restarted daemon can reconnect, and it
+ * exits once its daemon is gone and its last task has ended. SIGTERM,
+ * SIGINT and SIGHUP do not stop it (its tasks would lose their parent).
+ *
+ * Messages (one per datagram, text):
+ *   daemon -> shim  "S <task_dir>" with the task's locked shim.lock fd
+ *                   (SCM_RIGHTS): start the task whose spec is
+ *                   <task_dir>/shim.json;
+ *                   "C <id>": cancel; "W <id>": watch (a reconnected
+ *                   daemon): answered "R" if it runs, "E" if the shim no
+ *                   longer has it.
+ *   shim -> daemon  "R <id> <usec>" the command runs since <usec>;
+ *                   "E <id>" it ended, exit.json is written.
+ *
+ * Nothing runs twice: the daemon flock()s <task_dir>/shim.lock, writes
+ * the shim's pid to <task_dir>/shim.pid and passes the locked file to the
+ * shim with the start message, so the lock is held from before the start
+ * until after exit.json is written, across the daemon's death. A
+ * restarted daemon that finds the lock free and no `started` file knows
+ * the command never ran; finding it held, it reconnects to the pid in
+ * shim.pid.
  *
  * Files in the task directory:
- *   shim.json  the spec, written by the daemon before the shim starts
- *   shim.lock  flock()ed by the shim first thing, for its whole life
- *   shim.pid   the shim's pid, written once the lock is held
- *   system.log the shim's own stderr (GET logs?stream=system)
+ *   shim.json  the spec, written by the daemon
+ *   shim.lock  locked from the start request to the outcome
+ *   shim.pid   the pid of the shim holding the task
+ *   system.log the shim's messages about the task (GET logs?stream=system)
  *   started    written once the task's command has been exec'd (start time)
  *   exit.json  the outcome (task_outcome_write)
- * fd 3, when open, is a pipe to the daemon: "R <usec>\n" once running.
  */
 #pragma once
 
 #include "backend.h"
 
-#define SHIM_STATUS_FD 3
-#define SHIM_LOCK_FD   4
+#include <sys/un.h>
+
+#define SHIM_CONTROL_FD 3
+#define SHIM_MSG_MAX    4096
 
 /* The ocps-shim program. */
 int shim_main(int argc, char **argv);
 
 /* Reads <task_dir>/started. */
 int shim_read_started(const char *task_dir, usec_t *ret);
+
+/* Fills a sockaddr_un for path; paths longer than sun_path go through an
+ * O_PATH fd of their directory (*ret_dirfd, to be closed after use). */
+int shim_sockaddr(const char *path, struct sockaddr_un *ret, int *ret_dirfd);

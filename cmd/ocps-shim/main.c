@@ -1,4 +1,4 @@
-/* ocps-shim: the per-task parent process; see backends/process/shim.h. */
+/* ocps-shim: the long-lived parent of process tasks; see backends/process/shim.h. */
 #include "process/shim.h"
 
 int main(int argc, char **argv)

@@ -24,17 +24,12 @@ enum log_level log_get_level(void)
     return (enum log_level) atomic_load(&current_level);
 }
 
-void log_msg(enum log_level l, const char *fmt, ...)
+static void log_vwrite(int fd, enum log_level l, const char *fmt, va_list ap)
 {
-    if ((int) l > atomic_load(&current_level))
-        return;
     char ts[32], line[2048];
     format_rfc3339(now_realtime(), ts);
     int n = snprintf(line, sizeof(line), "%s %-5s ", ts, log_level_to_string(l));
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - (size_t) n - 1, fmt, ap);
-    va_end(ap);
     size_t len = (size_t) n + (size_t) MAX(m, 0);
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
@@ -43,5 +38,25 @@ void log_msg(enum log_level l, const char *fmt, ...)
         if (line[i] == '\n' || line[i] == '\r')
             line[i] = ' ';
     line[len++] = '\n';
-    (void) loop_write(STDERR_FILENO, line, len);
+    (void) loop_write(fd, line, len);
+}
+
+void log_msg(enum log_level l, const char *fmt, ...)
+{
+    if ((int) l > atomic_load(&current_level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(STDERR_FILENO, l, fmt, ap);
+    va_end(ap);
+}
+
+void log_to(int fd, enum log_level l, const char *fmt, ...)
+{
+    if (fd < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite(fd, l, fmt, ap);
+    va_end(ap);
 }

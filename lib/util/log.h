@@ -22,6 +22,8 @@ enum log_level log_level_from_string(const char *s);
 void log_set_level(enum log_level l);
 enum log_level log_get_level(void);
 void log_msg(enum log_level l, const char *fmt, ...) _printf_(2, 3);
+/* The same line format to another file (a task's own log), whatever the level. */
+void log_to(int fd, enum log_level l, const char *fmt, ...) _printf_(3, 4);
 
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)

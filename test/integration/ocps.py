@@ -188,6 +188,23 @@ class Daemon:
                 return None
         return self.proc.returncode if self.proc else None
 
+    def shim_pids(self):
+        """The pids of the shims this daemon's data dir knows (shims/<pid>.sock)."""
+        d = os.path.join(self.data_dir, "shims")
+        names = os.listdir(d) if os.path.isdir(d) else []
+        return [int(n[:-5]) for n in names if n.endswith(".sock") and n[:-5].isdigit()]
+
+    def wait_shims(self, pids, timeout=30):
+        """Waits until these shims have exited (they do once the daemon is gone
+        and their last task has ended); False on timeout. Take the pids while
+        the daemon runs: a shim removes its socket before it exits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not [p for p in pids if os.path.exists("/proc/%d" % p)]:
+                return True
+            time.sleep(0.05)
+        return False
+
     def cleanup(self):
         self.stop()
         if self.own_dir:

@@ -66,6 +66,28 @@ def main():
         tap.eq((st["code"], st["exit_code"]), ("EXECUTOR_ERROR", 7),
                "a task that ended while the daemon was down has its real exit code")
         tap.eq(d.output(tid), "done\n", "and its output")
+        # After a restart the old shim keeps its tasks and takes their cancel;
+        # new tasks go to the new daemon's own shim; the old one leaves with
+        # its last task.
+        keep = d.submit_id({"user": USER, "cores": 0.5, "cmd": "sleep 300"})
+        d.wait(keep, codes=("RUNNING",))
+        old_shims = d.shim_pids()
+        d.kill9()
+        time.sleep(0.5)
+        d.start()
+        tid = d.submit_id({"user": USER, "cores": 0.1, "cmd": "echo new"})
+        tap.eq(d.wait(tid)["code"], "COMPLETE", "a task submitted after the restart runs")
+        new_shims = set(d.shim_pids()) - set(old_shims)
+        tap.ok(len(old_shims) >= 1 and len(new_shims) == 1,
+               "in the new daemon's own shim (old %s, new %s)" % (old_shims, sorted(new_shims)))
+        tap.eq(d.state(keep)["code"], "RUNNING", "the task in the old shim still runs")
+        r = d.request("DELETE", "/v1/jobproxy/delete/" + keep)
+        st = d.wait(keep, timeout=30)
+        tap.eq((r.status, st["code"], st["description"]), (204, "CANCELED", "cancelled by request"),
+               "it is cancelled through the old shim")
+        tap.ok(d.wait_shims(old_shims), "the old shim leaves once its last task has ended")
+        tap.ok(all(os.path.exists("/proc/%d" % p) for p in new_shims),
+               "the new daemon's shim stays for the tasks to come")
         tap.ok(d.proc.poll() is None, "daemon running", d.logs())
     except Exception as e:
         import traceback

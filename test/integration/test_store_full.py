@@ -62,8 +62,18 @@ def main():
         import traceback
         tap.ok(False, "raised %s" % e, traceback.format_exc() + d.logs())
     finally:
+        shims = d.shim_pids()
         rc = d.stop()
         tap.ok(rc == 0, "clean stop", d.logs())
+        tap.ok(len(shims) == 1 and d.wait_shims(shims),
+               "the shim (%s) leaves once the daemon is gone and its tasks have ended" % shims)
+        try:
+            with open(os.path.join(d.data_dir, "shims", "shim.log")) as f:
+                shim_log = f.read()
+        except OSError as e:
+            shim_log = str(e)
+        tap.ok("listening on" in shim_log and "Sanitizer" not in shim_log,
+               "the shim's own log is clean (no sanitizer report)", shim_log)
         subprocess.run(["umount", mnt])
         os.rmdir(mnt)
         try:

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -23,7 +24,7 @@ struct ev {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static struct ev evs[64];
+static struct ev evs[256];
 static size_t n_evs;
 
 static struct ev *ev_find(const char *id)
@@ -79,11 +80,13 @@ static bool wait_for(const char *id, bool want_end, int seconds, struct ev *ret)
 }
 
 static char *data_dir;
+static pid_t killed_shim;
 static struct config cfg;
 static const struct backend_listener listener = {on_running, on_ended, NULL};
 
 struct run {
     char id[37];
+    char handle[24]; /* the shim's pid */
     char *dir, *out, *err;
     struct task *task;
 };
@@ -125,7 +128,9 @@ static int start(void *state, const char *json, struct run *r, struct error *err
     struct backend_start s = {r->id, r->task, r->dir, r->task->stdout_path ?: r->out,
                               r->task->stderr_path ?: r->err};
     _cleanup_free_ char *handle = NULL;
-    return process_backend_ops.start(state, &s, &handle, err);
+    int rc = process_backend_ops.start(state, &s, &handle, err);
+    snprintf(r->handle, sizeof(r->handle), "%s", handle ? handle : "");
+    return rc;
 }
 
 static char *slurp(const char *path)
@@ -273,6 +278,74 @@ static void test_cancel(void *state)
     error_clear(&err);
 }
 
+/* One shim runs them all, each with its own outcome. */
+static void test_one_shim(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r[24] = {0};
+    bool started = true, same_shim = true, outcomes = true, outputs = true;
+
+    for (size_t i = 0; i < ELEMENTSOF(r); i++) {
+        _cleanup_free_ char *json = xasprintf(
+            "{\"user\":\"nobody\",\"cmd\":\"sleep 0.%zu; echo task %zu; exit %zu\"}", i % 3, i, i);
+        started &= start(state, json, &r[i], &err) == 0;
+        same_shim &= streq(r[i].handle, r[0].handle);
+    }
+    ok(started, "start %zu tasks at once: %s", ELEMENTSOF(r), error_message(&err));
+    ok(same_shim && !isempty(r[0].handle), "one shim (pid %s) has them all", r[0].handle);
+    for (size_t i = 0; i < ELEMENTSOF(r); i++) {
+        struct ev e;
+        _cleanup_free_ char *want = xasprintf("task %zu\n", i), *out = NULL;
+        bool good = wait_for(r[i].id, true, 30, &e) && e.running && e.o.exit_code == (int) i &&
+                    e.o.state == (i ? TASK_EXECUTOR_ERROR : TASK_COMPLETE);
+        if (!good)
+            diag("task %zu: %s (exit %d)", i, e.reason, e.o.exit_code);
+        outcomes &= good;
+        out = slurp(r[i].out);
+        outputs &= streq(out, want);
+        run_done(&r[i]);
+    }
+    ok(outcomes, "each ended with its own exit status");
+    ok(outputs, "each wrote its own stdout");
+    error_clear(&err);
+}
+
+/* A shim killed from outside: its tasks end as lost, with nothing left
+ * running, and the next task gets a new shim. */
+static void test_shim_killed(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = {0}, r2 = {0};
+    struct ev e;
+
+    _cleanup_free_ char *pid_path = xasprintf("/tmp/ocps-test-process-%d.sleeper", getpid());
+    _cleanup_free_ char *json =
+        xasprintf("{\"user\":\"nobody\",\"cmd\":\"sleep 300 & echo $! > %s; wait\"}", pid_path);
+    ok(start(state, json, &r, &err) == 0, "start a task that forks a sleeper");
+    ok(wait_for(r.id, false, 30, &e) && e.running, "it runs");
+    _cleanup_free_ char *data = NULL;
+    for (int i = 0; i < 200 && read_file(pid_path, 32, &data, NULL) < 0; i++)
+        usleep(10000);
+    pid_t sleeper = data ? (pid_t) atoi(data) : 0;
+    pid_t shim = killed_shim = (pid_t) atoi(r.handle);
+    ok(shim > 1 && kill(shim, SIGKILL) == 0, "kill -9 its shim %d", (int) shim);
+    ok(wait_for(r.id, true, 30, &e), "the task ends");
+    ok(e.o.state == TASK_SYSTEM_ERROR && strstr(e.reason, "shim ended"), "as SYSTEM_ERROR: %s",
+       e.reason);
+    bool gone = false;
+    for (int i = 0; i < 200 && sleeper > 0 && !gone; i++, usleep(10000))
+        gone = kill(sleeper, 0) < 0 && errno == ESRCH;
+    ok(gone, "its process tree was killed (sleeper %d)", (int) sleeper);
+    (void) unlink(pid_path);
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"echo again\"}", &r2, &err) == 0,
+       "the next task starts");
+    ok(wait_for(r2.id, true, 30, &e) && e.o.state == TASK_COMPLETE, "and completes: %s", e.reason);
+    ok(!streq(r2.handle, r.handle), "in a new shim (%s, was %s)", r2.handle, r.handle);
+    run_done(&r);
+    run_done(&r2);
+    error_clear(&err);
+}
+
 static void test_recover(void **state)
 {
     struct error err = ERROR_INIT;
@@ -286,6 +359,8 @@ static void test_recover(void **state)
     process_backend_ops.free(*state);
     *state = NULL;
     ok(process_backend_ops.init(&cfg, &listener, state, &err) == 0, "a new backend instance");
+    _cleanup_free_ char *stale = xasprintf("%s/shims/%d.sock", data_dir, (int) killed_shim);
+    ok(killed_shim > 0 && access(stale, F_OK) < 0, "it removed the socket of the killed shim");
     pthread_mutex_lock(&mu);
     ev_find(r.id)->running = false;
     pthread_mutex_unlock(&mu);
@@ -330,6 +405,8 @@ int main(void)
     data_dir = xstrdup(mkdtemp(tmpl));
 
     config_init(&cfg);
+    free(cfg.data_dir);
+    cfg.data_dir = xstrdup(data_dir);
     free(cfg.shim_path);
     cfg.shim_path = xstrdup(getenv("OCPS_SHIM"));
     free(cfg.cgroup_name);
@@ -344,6 +421,8 @@ int main(void)
     test_outcomes(state);
     test_environment(state);
     test_cancel(state);
+    test_one_shim(state);
+    test_shim_killed(state);
     test_recover(&state);
     process_backend_ops.free(state);
 

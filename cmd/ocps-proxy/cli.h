@@ -67,7 +67,11 @@ struct table {
     char **cells;  /* n_rows * n_cols, owned */
     int state_col; /* coloured by state, -1 for none */
 };
+/* Takes the row's strings; shows them through term_safe(). */
 void table_add(struct table *t, char **row);
+/* A copy fit for a terminal: control characters (C0, DEL, C1) as "\xNN",
+ * NULL as "-". Anything a task's owner wrote goes through it. */
+char *term_safe(const char *s);
 void table_print(const struct table *t, bool color);
 void table_done(struct table *t);
 const char *state_color(const char *code);

@@ -94,11 +94,34 @@ void print_yaml(const cJSON *j)
     }
 }
 
+char *term_safe(const char *s)
+{
+    if (!s)
+        return xstrdup("-");
+    /* Every byte may become "\xNN". */
+    char *out = xmalloc(strlen(s) * 4 + 1), *o = out;
+    for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+        /* C0 controls, DEL, and C1 controls written in UTF-8 (U+0080..U+009F). */
+        bool c1 = p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+        if (*p < 0x20 || *p == 0x7f || c1) {
+            o += sprintf(o, "\\x%02x", c1 ? *++p : *p);
+            continue;
+        }
+        *o++ = (char) *p;
+    }
+    *o = '\0';
+    return out;
+}
+
 void table_add(struct table *t, char **row)
 {
     t->cells = xrealloc(t->cells, (t->n_rows + 1) * t->n_cols * sizeof(char *));
-    for (size_t i = 0; i < t->n_cols; i++)
-        t->cells[t->n_rows * t->n_cols + i] = row[i] ? row[i] : xstrdup("-");
+    for (size_t i = 0; i < t->n_cols; i++) {
+        /* Cells show what other users wrote (names, reasons): no terminal
+         * escape in them reaches the terminal. */
+        t->cells[t->n_rows * t->n_cols + i] = term_safe(row[i]);
+        free(row[i]);
+    }
     t->n_rows++;
 }
 

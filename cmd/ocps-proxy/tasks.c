@@ -355,9 +355,10 @@ int wait_task(struct cli *c, const char *id, bool follow_output)
         rc = 0;
     if (!code || !final_state(code))
         rc = EXIT_TASK_FAILED;
-    if (rc != 0 && code)
-        fprintf(stderr, "ocps-proxy: task %s %s: %s\n", id, code,
-                str(s, "description") ? str(s, "description") : "");
+    if (rc != 0 && code) {
+        _cleanup_free_ char *why = term_safe(str(s, "description"));
+        fprintf(stderr, "ocps-proxy: task %s %s: %s\n", id, code, why);
+    }
     cJSON_Delete(s);
     return rc;
 }

@@ -99,8 +99,10 @@ int cmd_watch(struct cli *c, int argc, char **argv)
                 char exit[16] = "-";
                 if (cJSON_IsNumber(ec))
                     snprintf(exit, sizeof(exit), "%d", ec->valueint);
-                printf("%s %s %s %s %s exit=%s\n", id, str(s, "name"), str(s, "user"), code,
-                       str(s, "backend"), exit);
+                _cleanup_free_ char *name = term_safe(str(s, "name"));
+                _cleanup_free_ char *user = term_safe(str(s, "user"));
+                printf("%s %s %s %s %s exit=%s\n", id, name, user, code,
+                       str(s, "backend") ? str(s, "backend") : "-", exit);
             }
         }
         fflush(stdout);

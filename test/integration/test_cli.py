@@ -177,6 +177,19 @@ def main():
         tap.ok(rc == 0 and p.stdout.splitlines() == ["submit", "--memory"],
                "completion bash completes commands and each command's flags", (p.stdout, p.stderr))
 
+        # What another user wrote never drives the terminal: control characters are shown, not sent.
+        evil = "\x1b]0;owned\x07\x1b[2J\u009b31m"
+        tid = d.submit_id({"user": USER, "name": "n" + evil, "cmd": ["/nonexistent" + evil]})
+        d.wait(tid)
+        rc, out, err = run(S + ["list", "--all"])
+        tap.ok(rc == 0 and "n\\x1b]0;owned\\x07\\x1b[2J\\x9b31m" in out and "\x1b" not in out
+               and "\x07" not in out and "\u009b" not in out,
+               "list shows control characters in a name escaped", out)
+        rc, out, err = run(S + ["wait", tid])
+        tap.ok(rc == 1, "wait on a task that never ran: 1", (rc, err))
+        tap.ok("/nonexistent\\x1b]0;owned" in err and "\x1b" not in err and "\u009b" not in err,
+               "and its reason is printed escaped", err)
+
         # usage errors
         for args, what in ((["bogus"], "an unknown command"), (["--bogus", "ping"], "an unknown flag"),
                            (S + ["submit", "--user", USER], "submit without a command"),

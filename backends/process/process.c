@@ -296,7 +296,7 @@ static void *monitor(void *userdata)
 
 /* ---- the shims ----------------------------------------------------------------------------- */
 
-static struct shim_conn *conn_add(struct process_state *ps, pid_t pid, int fd, bool child)
+static void conn_add(struct process_state *ps, pid_t pid, int fd, bool child)
 {
     struct shim_conn *c = xcalloc(1, sizeof(*c));
     c->pid = pid;
@@ -309,11 +309,10 @@ static struct shim_conn *conn_add(struct process_state *ps, pid_t pid, int fd, b
         ps->own = c;
     pthread_mutex_unlock(&ps->lock);
     wake(ps);
-    return c;
 }
 
-/* Starts this daemon's shim. */
-static int spawn_shim(struct process_state *ps, struct shim_conn **ret, struct error *err)
+/* Starts this daemon's shim (ps->own). */
+static int spawn_shim(struct process_state *ps, struct error *err)
 {
     _cleanup_free_ char *log_path = xasprintf("%s/shim.log", ps->shim_dir);
     _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -355,21 +354,27 @@ static int spawn_shim(struct process_state *ps, struct shim_conn **ret, struct e
     if (r < 0)
         return error_set_errno(err, r, "spawn %s", ps->shim_path);
     log_info("process backend: shim %d started", (int) pid);
-    *ret = conn_add(ps, pid, TAKE_FD(mine), true);
+    conn_add(ps, pid, TAKE_FD(mine), true);
     return 0;
 }
 
-/* A shim an earlier daemon started, by the pid a task's shim.pid names. */
-static int connect_shim(struct process_state *ps, pid_t pid, struct shim_conn **ret)
+/* Under ps->lock. */
+static struct shim_conn *conn_find(struct process_state *ps, pid_t pid)
+{
+    for (struct shim_conn *c = ps->shims; c; c = c->next)
+        if (c->pid == pid && !c->dead)
+            return c;
+    return NULL;
+}
+
+/* Connects to a shim an earlier daemon started, unless we already are. */
+static int connect_shim(struct process_state *ps, pid_t pid)
 {
     pthread_mutex_lock(&ps->lock);
-    for (struct shim_conn *c = ps->shims; c; c = c->next)
-        if (c->pid == pid && !c->dead) {
-            *ret = c;
-            pthread_mutex_unlock(&ps->lock);
-            return 0;
-        }
+    bool connected = conn_find(ps, pid) != NULL;
     pthread_mutex_unlock(&ps->lock);
+    if (connected)
+        return 0;
 
     _cleanup_free_ char *path = xasprintf("%s/%d.sock", ps->shim_dir, (int) pid);
     _cleanup_close_ int dirfd = -1;
@@ -381,7 +386,7 @@ static int connect_shim(struct process_state *ps, pid_t pid, struct shim_conn **
     if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
         return -errno;
     log_info("process backend: reconnected to shim %d", (int) pid);
-    *ret = conn_add(ps, pid, TAKE_FD(fd), false);
+    conn_add(ps, pid, TAKE_FD(fd), false);
     return 0;
 }
 
@@ -611,49 +616,58 @@ static int hand_over(struct process_state *ps, const struct backend_start *s, in
     struct ptask *t = xcalloc(1, sizeof(*t));
     t->id = xstrdup(s->id);
     t->task_dir = xstrdup(s->task_dir);
+    int spawned = 0, r;
 
-    for (int attempt = 0;; attempt++) {
+    for (;;) {
+        /* Only this thread makes connections; the monitor may drop one (and
+         * clear ps->own) whenever we do not hold the lock. */
         pthread_mutex_lock(&ps->lock);
         struct shim_conn *c = ps->own;
+        pid_t shim_pid = c ? c->pid : 0;
         pthread_mutex_unlock(&ps->lock);
-        int r = 0;
-        if (!c)
-            r = spawn_shim(ps, &c, err);
-        if (r < 0) {
-            ptask_free(t);
-            return r;
+        if (!c) {
+            r = spawned++ < 2 ? spawn_shim(ps, err)
+                              : error_set(err, -EREMOTEIO, "the task shim keeps dying");
+            if (r < 0)
+                break;
+            continue;
         }
         /* Before the lock leaves us: a daemon restarted after this finds the lock
          * held and the pid of the shim that holds it. */
         char pid[24];
-        int n = snprintf(pid, sizeof(pid), "%d", (int) c->pid);
+        int n = snprintf(pid, sizeof(pid), "%d", (int) shim_pid);
         r = write_file_replace(pid_path, pid, n, 0600);
         if (r < 0) {
-            ptask_free(t);
-            return error_set_errno(err, r, "write %s", pid_path);
+            r = error_set_errno(err, r, "write %s", pid_path);
+            break;
         }
         pthread_mutex_lock(&ps->lock);
-        t->shim = c;
-        t->next = ps->tasks;
-        ps->tasks = t;
-        r = shim_send(c, msg, lockfd);
-        if (r < 0) {
-            task_unlink(ps, t);
-            if (ps->own == c)
+        if (ps->own != c) {
+            r = -EPIPE;
+        } else {
+            t->shim = c;
+            t->next = ps->tasks;
+            ps->tasks = t;
+            r = shim_send(c, msg, lockfd);
+            if (r < 0) {
+                task_unlink(ps, t);
                 ps->own = NULL; /* the monitor hears it hang up */
+            }
         }
         pthread_mutex_unlock(&ps->lock);
         if (r >= 0) {
-            *ret_handle = xasprintf("%d", (int) c->pid);
+            *ret_handle = xasprintf("%d", (int) shim_pid);
             return 0;
         }
-        if (attempt > 0 || r == -ENAMETOOLONG) {
-            ptask_free(t);
-            return error_set_errno(err, r, "hand the task to shim %d", (int) c->pid);
+        if (r == -ENAMETOOLONG) {
+            r = error_set_errno(err, r, "hand the task to shim %d", (int) shim_pid);
+            break;
         }
-        log_warn("process backend: shim %d does not answer (%s), starting another", (int) c->pid,
+        log_warn("process backend: shim %d is gone (%s), starting another", (int) shim_pid,
                  strerror(-r));
     }
+    ptask_free(t);
+    return r;
 }
 
 /* Writes the spec, takes the task's lock and hands both to the shim. */
@@ -796,28 +810,29 @@ static int process_recover(void *state, const struct backend_start *s, const cha
     if (r < 0)
         return error_set_errno(err, r, "read %s", pid_path);
     pid_t pid = (pid_t) strtol(data, NULL, 10);
-    struct shim_conn *c = NULL;
-    r = pid > 0 ? connect_shim(ps, pid, &c) : -EBADMSG;
-    if (r < 0) {
-        /* It may have ended the task and exited in between. */
-        if (flock(lockfd, LOCK_EX | LOCK_NB) == 0)
-            return recover_unlocked(ps, s, lock_path);
-        return error_set_errno(err, r, "connect to shim %d", (int) pid);
-    }
+    r = pid > 0 ? connect_shim(ps, pid) : -EBADMSG;
 
+    _cleanup_free_ char *msg = xasprintf("W %s", s->id);
     struct ptask *t = xcalloc(1, sizeof(*t));
     t->id = xstrdup(s->id);
     t->task_dir = xstrdup(s->task_dir);
-    t->shim = c;
-    _cleanup_free_ char *msg = xasprintf("W %s", s->id);
     pthread_mutex_lock(&ps->lock);
-    t->next = ps->tasks;
-    ps->tasks = t;
-    /* Answered "R" (running) or "E" (ended); a shim that hangs up instead
-     * leaves the task to report_end(). Either way the monitor reports it. */
-    (void) shim_send(c, msg, -1);
+    t->shim = r >= 0 ? conn_find(ps, pid) : NULL;
+    if (t->shim) {
+        t->next = ps->tasks;
+        ps->tasks = t;
+        /* Answered "R" (running) or "E" (ended); a shim that hangs up instead
+         * leaves the task to report_end(). Either way the monitor reports it. */
+        (void) shim_send(t->shim, msg, -1);
+    }
     pthread_mutex_unlock(&ps->lock);
-    return 0;
+    if (t->shim)
+        return 0;
+    ptask_free(t);
+    /* It may have ended the task and exited in between. */
+    if (flock(lockfd, LOCK_EX | LOCK_NB) == 0)
+        return recover_unlocked(ps, s, lock_path);
+    return error_set_errno(err, r < 0 ? r : -ECONNRESET, "connect to shim %d", (int) pid);
 }
 
 static void process_release(void *state, const char *id, const char *handle)

@@ -25,7 +25,9 @@
  *             cannot try (-EREMOTEIO and friends: SYSTEM_ERROR).
  *   cancel()  asynchronous: SIGTERM to the whole tree, SIGKILL after the
  *             grace period; ended() then reports CANCELED with the
- *             reason "cancelled by request".
+ *             reason "cancelled by request". -ENOENT for a task whose
+ *             ended() has already been called (a cancel racing the
+ *             task's own end): the supervisor then keeps that outcome.
  *   recover() after a daemon restart, for every task the store says was
  *             INITIALIZING, RUNNING or CANCELING: reattach and report as
  *             usual. A task that ended while the daemon was away is
@@ -53,10 +55,11 @@ struct task_outcome {
     usec_t finished;
 };
 
-/* <task_dir>/exit.json: a backend records the outcome there (fsync'd)
- * before it lets go of the task, so a daemon restarted at any moment
- * finds it. read: -ENOENT when none was written; o->reason is allocated. */
-int task_outcome_write(const char *task_dir, const struct task_outcome *o);
+/* <task_dir>/exit.json: a backend records the outcome there (atomically
+ * renamed into place, fsync'd when 'sync') before it lets go of the task,
+ * so a daemon restarted at any moment finds it. read: -ENOENT when none
+ * was written; o->reason is allocated. */
+int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool sync);
 int task_outcome_read(const char *task_dir, struct task_outcome *o);
 /* "64 MiB", "1 GiB", "1000 bytes": sizes in reasons, the same for every backend. */
 char *task_outcome_bytes(uint64_t b);

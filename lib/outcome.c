@@ -18,7 +18,7 @@ char *task_outcome_bytes(uint64_t b)
     return xasprintf("%" PRIu64 " bytes", b);
 }
 
-int task_outcome_write(const char *task_dir, const struct task_outcome *o)
+int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool sync)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "state", task_state_to_string(o->state));
@@ -30,7 +30,8 @@ int task_outcome_write(const char *task_dir, const struct task_outcome *o)
     _cleanup_free_ char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     _cleanup_free_ char *path = xasprintf("%s/exit.json", task_dir);
-    return write_file_atomic(path, text, strlen(text), 0600);
+    return sync ? write_file_atomic(path, text, strlen(text), 0600)
+                : write_file_replace(path, text, strlen(text), 0600);
 }
 
 static uint64_t get_u64(const cJSON *j, const char *key)

@@ -367,7 +367,11 @@ static void handle_event(struct supervisor *sv, struct event *e)
         t->cancel_pending = false;
         _cleanup_free_ char *handle = t->handle ? xstrdup(t->handle) : NULL;
         pthread_mutex_unlock(&sv->lock);
-        if (backend_cancel(t->backend, t->id, handle, &err) < 0) {
+        int r = backend_cancel(t->backend, t->id, handle, &err);
+        if (r == -ENOENT) {
+            /* It ended as we asked: that end is queued behind us and stands. */
+            log_debug("task %s: cancel: %s", t->id, error_message(&err));
+        } else if (r < 0) {
             log_error("task %s: cancel: %s", t->id, error_message(&err));
             /* The backend lost it: say so rather than leave it CANCELING forever. */
             _cleanup_free_ char *reason = xasprintf("cancel failed: %s", error_message(&err));

@@ -549,7 +549,7 @@ static void remove_container(struct dtask *t);
  * then the supervisor hears: nothing is left to do after ended(). */
 static void report(struct dtask *t, const struct task_outcome *o)
 {
-    int r = task_outcome_write(t->task_dir, o);
+    int r = task_outcome_write(t->task_dir, o, true);
     if (r < 0)
         log_error("task %s: cannot record the outcome: %s", t->id, strerror(-r));
     syslog_line(t, "%s: %s", task_state_to_string(o->state), o->reason);

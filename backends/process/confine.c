@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <pwd.h>
+#include <linux/capability.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 
@@ -171,28 +172,26 @@ int confine_apply(const struct confine_user *u, const char **ret_step)
         step = "clear ambient capabilities";
         goto fail;
     }
+    /* Raw system calls from here: glibc's wrappers would broadcast the change
+     * to every thread they believe we have, and in a vfork()ed child those
+     * are the shim's. capset() rather than cap_init(): no malloc. */
     if (u->change) {
-        if (setgroups(u->n_groups, u->groups) < 0) {
+        if (syscall(SYS_setgroups, (size_t) u->n_groups, u->groups) < 0) {
             step = "setgroups";
             goto fail;
         }
-        if (setresgid(u->gid, u->gid, u->gid) < 0) {
+        if (syscall(SYS_setresgid, u->gid, u->gid, u->gid) < 0) {
             step = "setresgid";
             goto fail;
         }
-        if (setresuid(u->uid, u->uid, u->uid) < 0) {
+        if (syscall(SYS_setresuid, u->uid, u->uid, u->uid) < 0) {
             step = "setresuid";
             goto fail;
         }
     }
-    cap_t empty = cap_init();
-    if (!empty) {
-        step = "cap_init";
-        goto fail;
-    }
-    r = cap_set_proc(empty);
-    cap_free(empty);
-    if (r < 0) {
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3] = {{0}};
+    if (syscall(SYS_capset, &hdr, none) < 0) {
         step = "clear capabilities";
         goto fail;
     }

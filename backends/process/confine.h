@@ -49,5 +49,7 @@ int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg
  * In the task's process, just before exec: no new privileges, drop the
  * bounding set and ambient capabilities, switch groups/gid/uid, clear the
  * rest. On failure returns -errno and names the step in *ret_step.
+ * Safe in a vfork()ed child of a threaded process: no malloc, no glibc
+ * set*id broadcast.
  */
 int confine_apply(const struct confine_user *u, const char **ret_step);

@@ -299,6 +299,11 @@ static void *monitor(void *userdata)
 static void conn_add(struct process_state *ps, pid_t pid, int fd, bool child)
 {
     struct shim_conn *c = xcalloc(1, sizeof(*c));
+    /* Sends happen under ps->lock: a shim that stops reading (stuck in D
+     * state) must not stop the supervisor and the monitor with it. A start
+     * that times out goes to a new shim; nothing was sent, the lock is ours. */
+    struct timeval tv = {.tv_sec = 5};
+    (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     c->pid = pid;
     c->fd = fd;
     c->child = child;
@@ -744,8 +749,8 @@ static int process_cancel(void *state, const char *id, const char *handle, struc
             r = 0; /* the shim is gone: its tasks end now, as cancelled */
     }
     pthread_mutex_unlock(&ps->lock);
-    if (r == -ENOENT)
-        return error_set(err, r, "task %s has no shim", id);
+    if (r == -ENOENT) /* its end has been reported (see backend.h) */
+        return error_set(err, r, "task %s has ended", id);
     if (r < 0)
         return error_set_errno(err, r, "ask the shim to cancel %s", id);
     return 0;
@@ -769,7 +774,7 @@ static int recover_unlocked(struct process_state *ps, const struct backend_start
         (void) cgroup_destroy(&cg);
     }
     cgroup_done(&cg);
-    if (shim_read_started(s->task_dir, &started) < 0) {
+    if (shim_read_started(s->task_dir, &started) == -ENOENT) {
         /* Its command never ran (the daemon died before the shim had the lock): safe
          * to start again. */
         unlink(lock_path);

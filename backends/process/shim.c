@@ -21,6 +21,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/file.h>
@@ -201,6 +202,14 @@ static _noreturn_ void run_child(struct shim_spec *s, int errfd)
     sigset_t all;
     int r;
 
+    /* First let go of every other task's pipes and locks: should this child
+     * block before its exec (a FIFO, a hung mount), it holds nothing of theirs. */
+    if (errfd != 3) {
+        errfd = dup3(errfd, 3, O_CLOEXEC);
+        if (errfd < 0)
+            _exit(127);
+    }
+    (void) close_range(4, ~0U, 0);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
     (void) setrlimit(RLIMIT_NOFILE, &task_nofile);
@@ -295,8 +304,10 @@ int shim_read_started(const char *task_dir, usec_t *ret)
     int r = read_file(path, 64, &data, NULL);
     if (r < 0)
         return r;
-    *ret = (usec_t) strtoll(data, NULL, 10);
-    return *ret > 0 ? 0 : -EBADMSG;
+    /* Present but unreadable (a crash mid-write) still means "may have run". */
+    long long v = strtoll(data, NULL, 10);
+    *ret = v > 0 ? (usec_t) v : 0;
+    return 0;
 }
 
 /* ---- the event loop ------------------------------------------------------------------------ */
@@ -304,6 +315,7 @@ int shim_read_started(const char *task_dir, usec_t *ret)
 enum source_kind {
     SRC_SIGNAL,
     SRC_LISTEN,
+    SRC_SPAWNED, /* spawn threads report here */
     SRC_CLIENT,
     SRC_EXEC,   /* the child's exec-status pipe */
     SRC_WALL,   /* walltime */
@@ -342,6 +354,7 @@ struct stask {
     struct shim_spec spec;
     char *task_dir;
     int lock_fd, log_fd, exec_fd;
+    int exec_w; /* the child's end of the exec-status pipe, until its spawn is reported */
     int tfd[4]; /* SRC_WALL .. SRC_SETTLE, -1 until needed */
     struct source src[5];
     enum stask_phase phase;
@@ -358,8 +371,16 @@ struct stask {
 
 struct shim {
     int epfd, sigfd, listen_fd;
+    int spawned[2]; /* pipe: spawn threads write struct spawn_done */
     char *sock_path;
-    struct source sig_src, listen_src;
+    struct source sig_src, listen_src, spawned_src;
+    unsigned spawning; /* spawn threads not yet reported */
+    /* Children reaped before their spawn thread reported their pid. */
+    struct reaped {
+        pid_t pid;
+        int status;
+    } * early;
+    size_t n_early, n_early_alloc;
     struct client *clients;
     struct stask *tasks;
     bool owner_gone;
@@ -380,20 +401,22 @@ static int watch_fd(struct shim *sh, int fd, uint32_t events, struct source *src
 }
 
 /* Arms one of the task's timers, creating it on first use. */
-static void arm(struct shim *sh, struct stask *t, enum source_kind k, usec_t after)
+static int arm(struct shim *sh, struct stask *t, enum source_kind k, usec_t after)
 {
     int *fd = &t->tfd[k - SRC_WALL];
     if (*fd < 0) {
         *fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
         if (*fd < 0 || watch_fd(sh, *fd, EPOLLIN, tsrc(t, k)) < 0) {
             log_to(t->log_fd, LOG_LEVEL_ERROR, "task %s: cannot make a timer: %m", t->spec.id);
-            return;
+            if (*fd >= 0)
+                close(TAKE_FD(*fd));
+            return -EMFILE;
         }
     }
     struct itimerspec its = {.it_value = {after / USEC_PER_SEC, (after % USEC_PER_SEC) * 1000}};
     if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
         its.it_value.tv_nsec = 1;
-    (void) timerfd_settime(*fd, 0, &its, NULL);
+    return timerfd_settime(*fd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
 /* Closes fd after taking it out of the epoll set: a forked child still in
@@ -520,6 +543,8 @@ static void stask_free(struct shim *sh, struct stask *t)
     for (size_t i = 0; i < ELEMENTSOF(t->tfd); i++)
         unwatch_close(sh, &t->tfd[i]);
     unwatch_close(sh, &t->exec_fd);
+    if (t->exec_w >= 0)
+        close(t->exec_w);
     if (t->log_fd >= 0)
         close(t->log_fd);
     if (t->lock_fd >= 0)
@@ -631,7 +656,11 @@ static void task_finish(struct shim *sh, struct stask *t)
     o.finished = now_realtime();
     log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: %s: %s", t->spec.id, task_state_to_string(o.state),
            o.reason);
-    int r = task_outcome_write(t->task_dir, &o);
+    /* No fsync: it would hold up every other task's events. Renamed into
+     * place, it survives the death of the shim and the daemon (what the lock
+     * protocol needs); like the store's state changes, not a power loss,
+     * which takes the running tasks with it anyway. */
+    int r = task_outcome_write(t->task_dir, &o, false);
     if (r < 0)
         log_to(t->log_fd, LOG_LEVEL_ERROR, "task %s: cannot record the outcome: %s", t->spec.id,
                strerror(-r));
@@ -656,23 +685,19 @@ static void task_finish(struct shim *sh, struct stask *t)
 static void settle(struct shim *sh, struct stask *t)
 {
     if (t->main_pid > 0 && cgroup_is_populated(&t->spec.cg) && t->settle_tries++ < 2000) {
-        if (t->settle_tries == 1 || t->settle_tries % 100 == 0)
+        /* Once, and once more halfway: cgroup_kill() may wait for the freezer. */
+        if (t->settle_tries == 1 || t->settle_tries == 1000)
             (void) cgroup_kill(&t->spec.cg);
-        arm(sh, t, SRC_SETTLE, USEC_PER_MSEC);
-        return;
+        if (arm(sh, t, SRC_SETTLE, USEC_PER_MSEC) >= 0)
+            return;
     }
     task_finish(sh, t);
 }
 
 static void on_running(struct shim *sh, struct stask *t)
 {
-    char buf[32];
     t->phase = PHASE_RUNNING;
     t->started = now_realtime();
-    int n = snprintf(buf, sizeof(buf), "%" PRId64, (int64_t) t->started);
-    _cleanup_free_ char *path = xasprintf("%s/started", t->task_dir);
-    if (write_file_replace(path, buf, n, 0600) < 0)
-        log_to(t->log_fd, LOG_LEVEL_WARN, "task %s: cannot write %s: %m", t->spec.id, path);
     broadcast(sh, "R %s %" PRId64, t->spec.id, (int64_t) t->started);
     log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: running as pid %d", t->spec.id, t->main_pid);
     if (t->spec.walltime)
@@ -681,15 +706,16 @@ static void on_running(struct shim *sh, struct stask *t)
         check_cputime(sh, t);
 }
 
-/* The exec-status pipe: EOF means exec'd (close-on-exec), a record means it failed. */
-static void on_exec_status(struct shim *sh, struct stask *t)
+/* The exec-status pipe: EOF means exec'd (close-on-exec), a record means it
+ * failed. 'final': the child is gone, so no record now means none ever. */
+static void on_exec_status(struct shim *sh, struct stask *t, bool final)
 {
     struct child_error ce;
     ssize_t n;
     do
         n = read(t->exec_fd, &ce, sizeof(ce));
     while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
+    if (n < 0 && errno == EAGAIN && !final)
         return;
     unwatch_close(sh, &t->exec_fd);
     if (n == sizeof(ce)) {
@@ -704,11 +730,8 @@ static void on_main_exit(struct shim *sh, struct stask *t, int status)
 {
     t->main_done = true;
     t->main_status = status;
-    if (t->exec_fd >= 0) {
-        /* The child is gone, so the pipe holds its last word: this cannot block. */
-        (void) fcntl(t->exec_fd, F_SETFL, 0);
-        on_exec_status(sh, t);
-    }
+    if (t->exec_fd >= 0)
+        on_exec_status(sh, t, true);
     t->phase = PHASE_SETTLING;
     settle(sh, t);
 }
@@ -720,12 +743,121 @@ static void reap(struct shim *sh)
         pid_t p = waitpid(-1, &status, WNOHANG);
         if (p <= 0)
             break;
-        for (struct stask *t = sh->tasks; t; t = t->next)
-            if (t->main_pid == p && !t->main_done) {
-                on_main_exit(sh, t, status);
+        struct stask *t = sh->tasks;
+        while (t && !(t->main_pid == p && !t->main_done))
+            t = t->next;
+        if (t)
+            on_main_exit(sh, t, status);
+        else if (sh->spawning > 0) {
+            /* Perhaps a task whose spawn thread has not reported yet. */
+            sh->early = xgrow(sh->early, &sh->n_early_alloc, sh->n_early + 1, sizeof(*sh->early));
+            sh->early[sh->n_early++] = (struct reaped){p, status};
+        }
+    }
+}
+
+/* ---- starting a command -------------------------------------------------------------------- */
+
+struct spawn_done {
+    struct stask *t;
+    pid_t pid;
+    int error;
+};
+
+/*
+ * vfork() in a thread of its own: the child borrows our memory until it
+ * execs, so nothing is copied and we take no copy-on-write faults
+ * afterwards (with one shim for every task, fork() was most of its cost);
+ * and only this thread waits for the exec, so a child that blocks before
+ * it (a FIFO as stdout, a hung mount, a SIGSTOP from the task's user) holds
+ * up nothing else. run_child() neither allocates nor takes locks.
+ */
+static int spawned_fd = -1;
+
+static void *spawn_thread(void *arg)
+{
+    struct stask *t = arg;
+    pid_t pid = vfork();
+    if (pid == 0)
+        run_child(&t->spec, t->exec_w);
+    struct spawn_done d = {t, pid, pid < 0 ? errno : 0};
+    /* Smaller than PIPE_BUF: one write, never mixed with another thread's. */
+    (void) !write(spawned_fd, &d, sizeof(d));
+    return NULL;
+}
+
+static void fail_start(struct shim *sh, struct stask *t, char *reason)
+{
+    t->fail_reason = reason;
+    t->fail_state = TASK_SYSTEM_ERROR;
+    task_finish(sh, t);
+}
+
+static void spawn(struct shim *sh, struct stask *t)
+{
+    /* Before anything can run: a restarted daemon that finds the lock free
+     * and this file present knows the command may have run, and never starts
+     * it again. Without it, we do not start it at all. */
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%" PRId64, (int64_t) now_realtime());
+    _cleanup_free_ char *path = xasprintf("%s/started", t->task_dir);
+    int r = write_file_replace(path, buf, n, 0600);
+    if (r < 0)
+        return fail_start(sh, t, xasprintf("shim: cannot write %s: %s", path, strerror(-r)));
+
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) < 0)
+        return fail_start(sh, t, xasprintf("shim: pipe: %m"));
+    t->exec_fd = pipefd[0];
+    t->exec_w = pipefd[1];
+    (void) fcntl(t->exec_fd, F_SETFL, O_NONBLOCK);
+
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    r = -pthread_create(&thread, &attr, spawn_thread, t);
+    pthread_attr_destroy(&attr);
+    if (r < 0)
+        return fail_start(sh, t, xasprintf("shim: cannot start a thread: %s", strerror(-r)));
+    sh->spawning++;
+}
+
+/* A spawn thread is done: the task has its pid, and can be watched. */
+static void on_spawned(struct shim *sh, const struct spawn_done *d)
+{
+    struct stask *t = d->t;
+
+    sh->spawning--;
+    close(TAKE_FD(t->exec_w));
+    if (d->pid < 0) {
+        fail_start(sh, t, xasprintf("shim: vfork: %s", strerror(d->error)));
+    } else {
+        t->main_pid = d->pid;
+        if (t->canceled) /* asked while it was starting: it may have missed the SIGTERM */
+            (void) cgroup_signal(&t->spec.cg, SIGTERM);
+        if (watch_fd(sh, t->exec_fd, EPOLLIN, tsrc(t, SRC_EXEC)) < 0)
+            on_exec_status(sh, t, false);
+        for (size_t i = 0; i < sh->n_early; i++)
+            if (sh->early[i].pid == d->pid) {
+                int status = sh->early[i].status;
+                sh->early[i] = sh->early[--sh->n_early];
+                if (!t->main_done)
+                    on_main_exit(sh, t, status);
                 break;
             }
     }
+    if (sh->spawning == 0)
+        sh->n_early = 0; /* the rest were orphans of the tasks' trees */
+}
+
+static void read_spawned(struct shim *sh)
+{
+    struct spawn_done d;
+    /* A task cannot end while it is being spawned: d.t is alive. */
+    while (read(sh->spawned[0], &d, sizeof(d)) == sizeof(d))
+        on_spawned(sh, &d);
 }
 
 /* "S <id> <task_dir>" with the locked shim.lock: start the task. */
@@ -742,6 +874,7 @@ static void task_start(struct shim *sh, const char *id, const char *task_dir, in
     t->task_dir = xstrdup(task_dir);
     t->lock_fd = lock_fd;
     t->exec_fd = -1;
+    t->exec_w = -1;
     t->main_pid = -1;
     for (size_t i = 0; i < ELEMENTSOF(t->tfd); i++)
         t->tfd[i] = -1;
@@ -766,36 +899,11 @@ static void task_start(struct shim *sh, const char *id, const char *task_dir, in
         return;
     }
 
-    int errpipe[2];
-    if (pipe2(errpipe, O_CLOEXEC) < 0) {
-        t->fail_reason = xasprintf("shim: pipe: %m");
-        t->fail_state = TASK_SYSTEM_ERROR;
-        task_finish(sh, t);
-        return;
-    }
-    /* vfork: the child borrows our memory until it execs, so nothing is
-     * copied and we take no copy-on-write faults afterwards (with many tasks
-     * that was most of the shim's cost). run_child() allocates nothing it
-     * does not free and never returns. */
-    t->main_pid = vfork();
-    if (t->main_pid == 0) {
-        close(errpipe[0]);
-        run_child(&t->spec, errpipe[1]);
-    }
-    close(errpipe[1]);
-    if (t->main_pid < 0) {
-        close(errpipe[0]);
-        t->fail_reason = xasprintf("shim: vfork: %m");
-        t->fail_state = TASK_SYSTEM_ERROR;
-        task_finish(sh, t);
-        return;
-    }
-    t->exec_fd = errpipe[0];
-    (void) fcntl(t->exec_fd, F_SETFL, O_NONBLOCK);
-    if (watch_fd(sh, t->exec_fd, EPOLLIN, tsrc(t, SRC_EXEC)) < 0) {
-        (void) fcntl(t->exec_fd, F_SETFL, 0);
-        on_exec_status(sh, t); /* blocks until exec; it is short */
-    }
+    if (lock_fd < 0)
+        return fail_start(sh, t,
+                          xstrdup("shim: the start request came without the task's lock "
+                                  "(out of file descriptors?)"));
+    spawn(sh, t);
 }
 
 /* Reads every message already queued on the other connections (see "W"). */
@@ -812,7 +920,7 @@ static void drain_others(struct shim *sh, struct client *except)
 static void handle_message(struct shim *sh, struct client *c, char *msg, int fd)
 {
     char *dir = msg[0] == 'S' && msg[1] == ' ' ? strchr(msg + 2, ' ') : NULL;
-    if (dir && dir[1] == '/' && fd >= 0) {
+    if (dir && dir[1] == '/') {
         *dir++ = '\0';
         task_start(sh, msg + 2, dir, fd);
         return;
@@ -870,7 +978,7 @@ static void read_client(struct shim *sh, struct client *c)
                 h->cmsg_len == CMSG_LEN(sizeof(int)))
                 memcpy(&fd, CMSG_DATA(h), sizeof(int));
         buf[n] = '\0';
-        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || strlen(buf) != (size_t) n) {
+        if (mh.msg_flags & MSG_TRUNC || strlen(buf) != (size_t) n) {
             log_warn("dropping a malformed message from a daemon");
             if (fd >= 0)
                 close(fd);
@@ -900,6 +1008,7 @@ static bool source_dead(const struct source *src)
     switch (src->kind) {
     case SRC_SIGNAL:
     case SRC_LISTEN:
+    case SRC_SPAWNED:
         return false;
     case SRC_CLIENT:
         return ((const struct client *) src->owner)->dead;
@@ -941,6 +1050,9 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
     case SRC_LISTEN:
         accept_client(sh);
         break;
+    case SRC_SPAWNED:
+        read_spawned(sh);
+        break;
     case SRC_CLIENT: {
         struct client *c = src->owner;
         if (events & EPOLLOUT) {
@@ -955,8 +1067,10 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
         break;
     }
     case SRC_EXEC:
-        /* On failure the child _exit()s right after: its SIGCHLD finishes the task. */
-        on_exec_status(sh, t);
+        /* Already read when the child's exit came first in this batch. On failure
+         * the child _exit()s right after: its SIGCHLD finishes the task. */
+        if (t->exec_fd >= 0)
+            on_exec_status(sh, t, false);
         break;
     case SRC_WALL:
         drain(t->tfd[0]);
@@ -1001,6 +1115,14 @@ static int setup(struct shim *sh, const char *dir)
         return -errno;
     sh->sig_src = (struct source){SRC_SIGNAL, NULL};
     int r = watch_fd(sh, sh->sigfd, EPOLLIN, &sh->sig_src);
+    if (r < 0)
+        return r;
+    if (pipe2(sh->spawned, O_CLOEXEC) < 0)
+        return -errno;
+    (void) fcntl(sh->spawned[0], F_SETFL, O_NONBLOCK); /* the threads' end blocks */
+    spawned_fd = sh->spawned[1];
+    sh->spawned_src = (struct source){SRC_SPAWNED, NULL};
+    r = watch_fd(sh, sh->spawned[0], EPOLLIN, &sh->spawned_src);
     if (r < 0)
         return r;
 
@@ -1099,5 +1221,6 @@ int shim_main(int argc, char **argv)
     (void) unlink(sh.sock_path);
     log_info("ocps-shim %d: no daemon and no tasks left, exiting", (int) getpid());
     free(sh.sock_path);
+    free(sh.early);
     return 0;
 }

@@ -36,7 +36,7 @@
  *   shim.lock  locked from the start request to the outcome
  *   shim.pid   the pid of the shim holding the task
  *   system.log the shim's messages about the task (GET logs?stream=system)
- *   started    written once the task's command has been exec'd (start time)
+ *   started    written just before the command is spawned (its start time)
  *   exit.json  the outcome (task_outcome_write)
  */
 #pragma once
@@ -51,7 +51,8 @@
 /* The ocps-shim program. */
 int shim_main(int argc, char **argv);
 
-/* Reads <task_dir>/started. */
+/* Reads <task_dir>/started, written before the command is spawned: -ENOENT
+ * means it never was; *ret is 0 when the time in it cannot be read. */
 int shim_read_started(const char *task_dir, usec_t *ret);
 
 /* Fills a sockaddr_un for path; paths longer than sun_path go through an

@@ -25,6 +25,8 @@ def main():
         d.start()
         # One task holds the capacity so the rest stay queued and create no files.
         blocker = d.submit_id({"user": USER, "cmd": "sleep 600", "cores": 1})
+        # Running before the disk fills: a start that cannot write its files fails.
+        d.wait(blocker, codes=("RUNNING",))
         accepted = [d.submit_id({"user": USER, "cmd": "true", "cores": 1}) for _ in range(5)]
         with open(filler, "wb") as f:
             try:

@@ -9,6 +9,7 @@
 #include "util/util.h"
 
 #include <pthread.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 struct ev {
     char id[37];
     bool running, ended;
+    int n_running;
     usec_t started;
     struct task_outcome o;
     char reason[512];
@@ -44,6 +46,7 @@ static void on_running(void *ud, const char *id, usec_t started)
     pthread_mutex_lock(&mu);
     struct ev *e = ev_find(id);
     e->running = true;
+    e->n_running++;
     e->started = started;
     pthread_cond_broadcast(&cond);
     pthread_mutex_unlock(&mu);
@@ -272,7 +275,7 @@ static void test_cancel(void *state)
     ok(took >= 900 * USEC_PER_MSEC, "SIGKILL came after the 1 s grace period (%lld ms)",
        (long long) (took / USEC_PER_MSEC));
     ok(process_backend_ops.cancel(state, r2.id, NULL, &err) == -ENOENT,
-       "cancelling an ended task is -ENOENT");
+       "cancelling a task whose end was reported is -ENOENT (the end stands)");
     run_done(&r);
     run_done(&r2);
     error_clear(&err);
@@ -283,11 +286,15 @@ static void test_one_shim(void *state)
 {
     struct error err = ERROR_INIT;
     struct run r[24] = {0};
-    bool started = true, same_shim = true, outcomes = true, outputs = true;
+    bool started = true, same_shim = true, outcomes = true, outputs = true, once = true;
+    usec_t t0 = now_monotonic();
 
+    /* Each leaves a sleeper behind when it exits: the shim ends those too. */
     for (size_t i = 0; i < ELEMENTSOF(r); i++) {
-        _cleanup_free_ char *json = xasprintf(
-            "{\"user\":\"nobody\",\"cmd\":\"sleep 0.%zu; echo task %zu; exit %zu\"}", i % 3, i, i);
+        _cleanup_free_ char *json =
+            xasprintf("{\"user\":\"nobody\",\"cmd\":\"sleep 0.%zu; echo task %zu; sleep 30 & "
+                      "exit %zu\"}",
+                      i % 3, i, i);
         started &= start(state, json, &r[i], &err) == 0;
         same_shim &= streq(r[i].handle, r[0].handle);
     }
@@ -301,12 +308,45 @@ static void test_one_shim(void *state)
         if (!good)
             diag("task %zu: %s (exit %d)", i, e.reason, e.o.exit_code);
         outcomes &= good;
+        once &= e.n_running == 1;
         out = slurp(r[i].out);
         outputs &= streq(out, want);
         run_done(&r[i]);
     }
     ok(outcomes, "each ended with its own exit status");
+    ok(once, "each was reported running once");
     ok(outputs, "each wrote its own stdout");
+    ok(now_monotonic() - t0 < 20 * USEC_PER_SEC,
+       "the sleepers they left were killed, not waited for");
+    error_clear(&err);
+}
+
+/* A child that blocks before its exec (here opening a FIFO nobody reads, as
+ * its user) holds up no other task, and can still be cancelled. */
+static void test_blocked_start(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = {0}, r2 = {0};
+    struct ev e;
+    _cleanup_free_ char *fifo = xasprintf("/tmp/ocps-test-process-%d.fifo", getpid());
+
+    (void) unlink(fifo);
+    ok(mkfifo(fifo, 0666) == 0 && chmod(fifo, 0666) == 0, "a FIFO nobody reads");
+    _cleanup_free_ char *json =
+        xasprintf("{\"user\":\"nobody\",\"cmd\":\"echo x\",\"stdout\":\"%s\"}", fifo);
+    ok(start(state, json, &r, &err) == 0, "start a task whose stdout is that FIFO");
+    usleep(300000);
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"echo next\"}", &r2, &err) == 0,
+       "start another");
+    ok(wait_for(r2.id, true, 10, &e) && e.o.state == TASK_COMPLETE,
+       "the other runs to its end meanwhile: %s", e.reason);
+    ok(!wait_for(r.id, false, 0, NULL), "the blocked one is not running");
+    ok(process_backend_ops.cancel(state, r.id, NULL, &err) == 0, "cancel the blocked one");
+    ok(wait_for(r.id, true, 30, &e) && e.o.state == TASK_CANCELED, "it ends CANCELED: %s",
+       e.reason);
+    (void) unlink(fifo);
+    run_done(&r);
+    run_done(&r2);
     error_clear(&err);
 }
 
@@ -392,6 +432,48 @@ static void test_recover(void **state)
     error_clear(&err);
 }
 
+/* The shim dies while no daemon watches, with a command that had not yet
+ * exec'd: it may run after all, so a new daemon must not start it again. */
+static void test_no_second_run(void **state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = {0};
+    struct ev e;
+    _cleanup_free_ char *fifo = xasprintf("/tmp/ocps-test-process-%d.fifo2", getpid());
+    _cleanup_free_ char *ran = xasprintf("/tmp/ocps-test-process-%d.ran", getpid());
+
+    (void) unlink(fifo);
+    (void) unlink(ran);
+    ok(mkfifo(fifo, 0666) == 0 && chmod(fifo, 0666) == 0, "a FIFO nobody reads yet");
+    _cleanup_free_ char *json =
+        xasprintf("{\"user\":\"nobody\",\"cmd\":\"echo ran >> %s\",\"stdout\":\"%s\"}", ran, fifo);
+    ok(start(*state, json, &r, &err) == 0, "start a task that blocks before its exec");
+    usleep(300000);
+    process_backend_ops.free(*state); /* the daemon goes */
+    *state = NULL;
+    pid_t shim = (pid_t) atoi(r.handle);
+    ok(shim > 1 && kill(shim, SIGKILL) == 0, "then its shim is killed (%d)", (int) shim);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* the command goes on and runs */
+    bool did_run = false;
+    for (int i = 0; i < 200 && !did_run; i++, usleep(10000))
+        did_run = access(ran, F_OK) == 0;
+    ok(did_run, "the orphaned command ran");
+    ok(process_backend_ops.init(&cfg, &listener, state, &err) == 0, "a new backend instance");
+    struct backend_start s = {r.id, r.task, r.dir, r.out, r.err};
+    int rc = process_backend_ops.recover(*state, &s, NULL, &err);
+    ok(rc == 0, "recover does not offer it for a second start (%d)", rc);
+    ok(wait_for(r.id, true, 10, &e) && e.o.state == TASK_SYSTEM_ERROR, "it is reported lost: %s",
+       e.reason);
+    _cleanup_free_ char *runs = slurp(ran);
+    ok(streq(runs, "ran\n"), "it ran once");
+    if (rd >= 0)
+        close(rd);
+    (void) unlink(fifo);
+    (void) unlink(ran);
+    run_done(&r);
+    error_clear(&err);
+}
+
 int main(void)
 {
     struct error err = ERROR_INIT;
@@ -422,8 +504,10 @@ int main(void)
     test_environment(state);
     test_cancel(state);
     test_one_shim(state);
+    test_blocked_start(state);
     test_shim_killed(state);
     test_recover(&state);
+    test_no_second_run(&state);
     process_backend_ops.free(state);
 
     rm_rf(data_dir);

@@ -2,14 +2,15 @@
  * shim: the long-lived parent of process tasks (see shim.h for its
  * contract).
  *
- * Single-threaded and event driven: one epoll over a signalfd (SIGCHLD),
- * the daemon's connections, the listening socket, and per task the
+ * Event driven, in one thread: one epoll over a signalfd (SIGCHLD), the
+ * daemons' connections, the listening socket, and per task the
  * exec-status pipe and the timerfds it needs (walltime, the tree-wide
  * cputime check, the kill grace period, the wait for its cgroup to
- * empty). As a child subreaper it reaps every process of every task,
- * including ones that called setsid() or double-forked. Replies never
- * block it: what a daemon is not reading yet waits in a per-connection
- * queue.
+ * empty). The only other threads are short-lived ones that each vfork()
+ * one command and report its pid (see spawn_thread()). As a child
+ * subreaper it reaps every process of every task, including ones that
+ * called setsid() or double-forked. Replies never block it: what a daemon
+ * is not reading yet waits in a per-connection queue.
  */
 #include "shim.h"
 #include "cgroup.h"

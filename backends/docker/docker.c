@@ -11,7 +11,9 @@
  *   wait     POST wait?condition=next-exit; once its reply headers have
  *            arrived the wait is registered, and only then
  *   start    so no exit can be missed; then logs?follow=1 into the
- *            task's stdout/stderr files, live, in a second thread
+ *            task's stdout/stderr files, live: the runner drives the
+ *            wait and the logs together (an engine group), so a task
+ *            costs one thread, not two
  *   end      the wait returns (or walltime/cancel: stop with the grace
  *            period), inspect gives the outcome, <task_dir>/exit.json
  *            records it, the container is removed, ended() is told.
@@ -99,9 +101,12 @@ struct dtask {
     usec_t ev_time;
     char *start_error; /* dockerd refused to start it */
 
+    /* The wait and the logs, driven together by the runner. */
+    struct engine_group *group;
+    int logs_call; /* its number in the group, -1 when not following */
+    int out_fd, err_fd;
+
     pthread_t thread;
-    pthread_t log_thread;
-    bool log_running;
     struct dtask *next;
 };
 
@@ -122,6 +127,9 @@ static void dtask_free(struct dtask *t)
     closep(&t->wall_fd);
     closep(&t->abort_fd);
     closep(&t->syslog_fd);
+    closep(&t->out_fd);
+    closep(&t->err_fd);
+    engine_group_free(t->group);
     free(t);
 }
 
@@ -571,32 +579,67 @@ static void fail(struct dtask *t, enum task_state state, const char *reason)
 
 /* ---- the runner ---- */
 
-static void *log_main(void *arg)
+/* The task's stdout and stderr files, opened (truncated) once. */
+static int open_outputs(struct dtask *t)
 {
-    struct dtask *t = arg;
-    (void) pthread_setname_np(pthread_self(), "ocps-dk-logs");
-    _cleanup_error_ struct error err = ERROR_INIT;
-    _cleanup_close_ int out = -1, errfd = -1;
-    int r = open_output(t, t->out_path, t->task->stdout_path != NULL, &out);
-    if (r >= 0)
-        r = open_output(t, t->err_path, t->task->stderr_path != NULL, &errfd);
-    if (r < 0) {
+    int r = 0;
+    if (t->out_fd < 0)
+        r = open_output(t, t->out_path, t->task->stdout_path != NULL, &t->out_fd);
+    if (r >= 0 && t->err_fd < 0)
+        r = open_output(t, t->err_path, t->task->stderr_path != NULL, &t->err_fd);
+    if (r < 0)
         syslog_line(t, "cannot open the output files: %s", strerror(-r));
-        return NULL;
-    }
-    r = engine_logs(t->ds->engine, t->container, true, out, errfd, t->ds->shutdown_fd, &err);
-    if (r < 0 || r >= 400)
-        syslog_line(t, "logs: %s", error_message(&err));
-    return NULL;
+    return r;
 }
 
+static void logs_ended(struct dtask *t, int r, const struct error *err)
+{
+    t->logs_call = -1;
+    if (r < 0 || r >= 400)
+        syslog_line(t, "logs: %s", error_message(err));
+}
+
+/* The container's output, whole, when it ended while we were away. */
+static void collect_logs(struct dtask *t)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    if (open_outputs(t) < 0)
+        return;
+    int r = engine_logs(t->ds->engine, t->container, false, t->out_fd, t->err_fd,
+                        t->ds->shutdown_fd, &err);
+    logs_ended(t, r, &err);
+}
+
+/* logs?follow=1 into the output files, driven with the wait by the runner. */
 static void start_logs(struct dtask *t)
 {
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 256 * 1024);
-    t->log_running = pthread_create(&t->log_thread, &a, log_main, t) == 0;
-    pthread_attr_destroy(&a);
+    _cleanup_error_ struct error err = ERROR_INIT;
+    if (open_outputs(t) < 0)
+        return;
+    if (!t->group)
+        t->group = engine_group_new(t->ds->engine);
+    int n = engine_group_logs(t->group, t->container, t->out_fd, t->err_fd, &err);
+    if (n < 0)
+        logs_ended(t, n, &err);
+    else
+        t->logs_call = n;
+}
+
+/* Runs the followed logs to their end (the container has stopped). */
+static void finish_logs(struct dtask *t)
+{
+    int abort_fds[] = {t->ds->shutdown_fd};
+    while (t->logs_call >= 0) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        int r = 0;
+        int n = engine_group_run(t->group, abort_fds, ELEMENTSOF(abort_fds), &r, &err);
+        if (n == t->logs_call)
+            logs_ended(t, r, &err);
+        else if (n < 0) {
+            logs_ended(t, n, &err);
+            break;
+        }
+    }
 }
 
 static void running(struct dtask *t)
@@ -750,15 +793,30 @@ static int create_container(struct dtask *t, struct error *err)
 static bool follow(struct dtask *t, bool start)
 {
     struct waiter w = {.t = t, .start = start};
+    int abort_fds[] = {t->abort_fd};
+    if (!t->group)
+        t->group = engine_group_new(t->ds->engine);
     for (;;) {
         _cleanup_error_ struct error err = ERROR_INIT;
         _cleanup_free_ char *path = xasprintf("/containers/%s/wait?condition=%s", t->container,
                                               w.start && !w.started ? "next-exit" : "not-running");
-        struct engine_stream s = {.line = wait_line,
-                                  .headers_done = wait_registered,
-                                  .userdata = &w,
-                                  .abort_fd = t->abort_fd};
-        int st = engine_stream(t->ds->engine, "POST", path, NULL, &s, &err);
+        struct engine_stream s = {
+            .line = wait_line, .headers_done = wait_registered, .userdata = &w, .abort_fd = -1};
+        int st = engine_group_stream(t->group, "POST", path, NULL, &s, &err);
+        /* The logs (started with the container) may end first. */
+        for (int wait_call = st; wait_call >= 0;) {
+            int r = 0;
+            error_clear(&err);
+            int n = engine_group_run(t->group, abort_fds, ELEMENTSOF(abort_fds), &r, &err);
+            if (n >= 0 && n == t->logs_call) {
+                logs_ended(t, r, &err);
+                continue;
+            }
+            if (n < 0)
+                engine_group_cancel(t->group, wait_call);
+            st = n == wait_call ? r : n;
+            break;
+        }
         if (st >= 200 && st < 300 && w.have_exit)
             return true;
         if (atomic_load(&t->ds->stopping))
@@ -843,10 +901,7 @@ static bool die_event(struct dtask *t)
 static void finish(struct dtask *t)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
-    if (t->log_running) {
-        pthread_join(t->log_thread, NULL);
-        t->log_running = false;
-    }
+    finish_logs(t);
     cJSON *info = NULL;
     int st = 0;
     if (t->ran && !t->start_error && !t->dockerd_lost && die_event(t)) {
@@ -896,7 +951,7 @@ static void finish(struct dtask *t)
     }
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(info, "State");
     if (t->mode == RUN_FINISH)
-        log_main(t); /* ended while we were away: the files whole from dockerd's copy */
+        collect_logs(t); /* ended while we were away: the files whole from dockerd's copy */
     const cJSON *ec = cJSON_GetObjectItemCaseSensitive(state, "ExitCode");
     if (!t->start_error)
         t->start_error = init_exec_error(t, cJSON_IsNumber(ec) ? ec->valueint : -1);
@@ -1152,8 +1207,6 @@ static void docker_free(void *state)
     for (struct dtask *t = list, *n; t; t = n) {
         n = t->next;
         pthread_join(t->thread, NULL);
-        if (t->log_running)
-            pthread_join(t->log_thread, NULL);
         dtask_free(t);
     }
     closep(&ds->shutdown_fd);
@@ -1236,6 +1289,8 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     struct dtask *t = xcalloc(1, sizeof(*t));
     t->ds = ds;
     t->cancel_fd = t->wall_fd = t->abort_fd = -1;
+    t->out_fd = t->err_fd = -1;
+    t->logs_call = -1;
     _cleanup_free_ char *log_path = xasprintf("%s/system.log", s->task_dir);
     t->syslog_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     snprintf(t->id, sizeof(t->id), "%s", s->id);

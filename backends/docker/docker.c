@@ -63,6 +63,11 @@ struct docker_state {
     pthread_cond_t event;  /* broadcast when a die event is recorded */
     pthread_t events_thread;
     bool events_running;
+    /* Runner threads (detached) and the tasks launched for them. */
+    pthread_cond_t work;        /* signalled when a task is queued for a runner */
+    pthread_cond_t runner_done; /* broadcast when a runner lets go of a task or ends */
+    struct dtask *work_head, *work_tail;
+    size_t n_work, n_idle, n_runners;
 };
 
 enum runner_mode {
@@ -106,7 +111,8 @@ struct dtask {
     int logs_call; /* its number in the group, -1 when not following */
     int out_fd, err_fd;
 
-    pthread_t thread;
+    bool done; /* under ds->lock: its runner has let go of it */
+    struct dtask *work_next;
     struct dtask *next;
 };
 
@@ -962,10 +968,8 @@ static void finish(struct dtask *t)
     report(t, &o);
 }
 
-static void *runner_main(void *arg)
+static void run_task(struct dtask *t)
 {
-    struct dtask *t = arg;
-    (void) pthread_setname_np(pthread_self(), "ocps-dk-runner");
     _cleanup_error_ struct error err = ERROR_INIT;
 
     if (t->mode == RUN_START) {
@@ -985,27 +989,63 @@ static void *runner_main(void *arg)
                 r = create_container(t, &err);
         }
         if (r == -ECANCELED && atomic_load(&t->ds->stopping))
-            return NULL; /* no container yet: the next daemon starts it afresh */
+            return; /* no container yet: the next daemon starts it afresh */
         if (r == -ECANCELED) {
             fail(t, TASK_CANCELED, "cancelled by request");
-            return NULL;
+            return;
         }
         if (r < 0) {
             bool task_fault = r == -ENOENT || r == -EINVAL;
             _cleanup_free_ char *reason = xstrdup(error_message(&err));
             log_warn("task %s: %s", t->id, reason);
             fail(t, task_fault ? TASK_EXECUTOR_ERROR : TASK_SYSTEM_ERROR, reason);
-            return NULL;
+            return;
         }
         if (!follow(t, true))
-            return NULL;
+            return;
     } else if (t->mode == RUN_FOLLOW) {
         running(t);
         start_logs(t);
         if (!follow(t, false))
-            return NULL;
+            return;
     }
     finish(t);
+}
+
+/* Runner threads outlive their task and take the next one launched, up
+ * to RUNNERS_IDLE_MAX of them idle: a thread's start and exit cost more
+ * than most of what it does for a short task. */
+#define RUNNERS_IDLE_MAX 8
+
+static void *runner_main(void *arg)
+{
+    struct docker_state *ds = arg;
+    (void) pthread_setname_np(pthread_self(), "ocps-dk-runner");
+    pthread_mutex_lock(&ds->lock);
+    for (;;) {
+        while (!ds->work_head && !atomic_load(&ds->stopping)) {
+            ds->n_idle++;
+            pthread_cond_wait(&ds->work, &ds->lock);
+            ds->n_idle--;
+        }
+        if (atomic_load(&ds->stopping))
+            break; /* what is queued never started: the next daemon starts it */
+        struct dtask *t = ds->work_head;
+        ds->work_head = t->work_next;
+        if (!ds->work_head)
+            ds->work_tail = NULL;
+        ds->n_work--;
+        pthread_mutex_unlock(&ds->lock);
+        run_task(t);
+        pthread_mutex_lock(&ds->lock);
+        t->done = true;
+        pthread_cond_broadcast(&ds->runner_done);
+        if (ds->n_idle >= RUNNERS_IDLE_MAX)
+            break;
+    }
+    ds->n_runners--;
+    pthread_cond_broadcast(&ds->runner_done);
+    pthread_mutex_unlock(&ds->lock);
     return NULL;
 }
 
@@ -1160,6 +1200,8 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
     pthread_mutex_init(&ds->lock, NULL);
     pthread_cond_init(&ds->back, NULL);
     pthread_cond_init(&ds->event, NULL);
+    pthread_cond_init(&ds->work, NULL);
+    pthread_cond_init(&ds->runner_done, NULL);
     ds->shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ds->shutdown_fd < 0) {
         int r = error_set_errno(err, -errno, "eventfd");
@@ -1201,12 +1243,14 @@ static void docker_free(void *state)
     ds->tasks = NULL;
     pthread_cond_broadcast(&ds->back);
     pthread_cond_broadcast(&ds->event);
+    pthread_cond_broadcast(&ds->work);
+    while (ds->n_runners > 0)
+        pthread_cond_wait(&ds->runner_done, &ds->lock);
     pthread_mutex_unlock(&ds->lock);
     if (ds->events_running)
         pthread_join(ds->events_thread, NULL);
     for (struct dtask *t = list, *n; t; t = n) {
         n = t->next;
-        pthread_join(t->thread, NULL);
         dtask_free(t);
     }
     closep(&ds->shutdown_fd);
@@ -1214,6 +1258,8 @@ static void docker_free(void *state)
     free(ds->instance);
     pthread_cond_destroy(&ds->back);
     pthread_cond_destroy(&ds->event);
+    pthread_cond_destroy(&ds->work);
+    pthread_cond_destroy(&ds->runner_done);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
 }
@@ -1330,26 +1376,51 @@ static void arm_walltime(struct dtask *t, usec_t started)
     (void) timerfd_settime(t->wall_fd, 0, &its, NULL);
 }
 
-/* The runner owns t from here; it unlinks itself in release(). */
+/* A runner owns t from here; release() unlinks it. An idle runner takes
+ * it, or a new one is started when every idle one is spoken for. */
 static int launch(struct docker_state *ds, struct dtask *t, struct error *err)
 {
     pthread_mutex_lock(&ds->lock);
     t->next = ds->tasks;
     ds->tasks = t;
-    pthread_mutex_unlock(&ds->lock);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 256 * 1024);
-    int r = pthread_create(&t->thread, &a, runner_main, t);
-    pthread_attr_destroy(&a);
+    if (ds->work_tail)
+        ds->work_tail->work_next = t;
+    else
+        ds->work_head = t;
+    ds->work_tail = t;
+    ds->n_work++;
+    int r = 0;
+    if (ds->n_work <= ds->n_idle)
+        pthread_cond_signal(&ds->work);
+    else {
+        pthread_attr_t a;
+        pthread_t thread;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 256 * 1024);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        r = pthread_create(&thread, &a, runner_main, ds);
+        pthread_attr_destroy(&a);
+        if (r == 0)
+            ds->n_runners++;
+    }
     if (r != 0) {
-        pthread_mutex_lock(&ds->lock);
-        for (struct dtask **p = &ds->tasks; *p; p = &(*p)->next)
+        /* t is the last queued: take it back. */
+        struct dtask **p;
+        for (p = &ds->work_head; *p != t; p = &(*p)->work_next)
+            ;
+        *p = NULL;
+        ds->work_tail = NULL;
+        for (struct dtask *w = ds->work_head; w; w = w->work_next)
+            ds->work_tail = w;
+        ds->n_work--;
+        for (p = &ds->tasks; *p; p = &(*p)->next)
             if (*p == t) {
                 *p = t->next;
                 break;
             }
-        pthread_mutex_unlock(&ds->lock);
+    }
+    pthread_mutex_unlock(&ds->lock);
+    if (r != 0) {
         dtask_free(t);
         return error_set_errno(err, -r, "cannot start a runner thread");
     }
@@ -1469,11 +1540,10 @@ static void docker_release(void *state, const char *id, const char *handle)
             *p = t->next;
             break;
         }
+    /* ended() came from the runner's last steps: it is about to let go. */
+    while (t && !t->done)
+        pthread_cond_wait(&ds->runner_done, &ds->lock);
     pthread_mutex_unlock(&ds->lock);
-    if (!t)
-        return;
-    /* ended() came from the runner's last steps: it is about to return. */
-    pthread_join(t->thread, NULL);
     dtask_free(t);
 }
 

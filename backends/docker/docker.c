@@ -89,8 +89,8 @@ struct dtask {
     usec_t started;
 
     int cancel_fd; /* eventfd: cancel requested */
-    int wall_fd;   /* timerfd: walltime */
-    int abort_fd;  /* epoll over both and the shutdown: what long calls watch */
+    int wall_fd;   /* timerfd: walltime, -1 without one */
+    int abort_fd;  /* epoll over both and the shutdown, made for a pull (abort_fd()) */
     int syslog_fd; /* <task_dir>/system.log */
     bool cancel;   /* under ds->lock */
     bool walltime_hit;
@@ -141,6 +141,34 @@ static void dtask_free(struct dtask *t)
 
 /* One line of the task's system log (opened once per task, O_APPEND: the
  * runner and the events thread write whole lines). */
+/* What a task's long calls watch: a cancel, its walltime, the daemon's stop. */
+static size_t abort_fds(const struct dtask *t, int fds[static 3])
+{
+    fds[0] = t->cancel_fd;
+    fds[1] = t->wall_fd;
+    fds[2] = t->ds->shutdown_fd;
+    return 3;
+}
+
+/* The same as one fd (an epoll), for a call that watches one. */
+static int abort_fd(struct dtask *t)
+{
+    if (t->abort_fd >= 0)
+        return t->abort_fd;
+    int fds[3];
+    size_t n = abort_fds(t, fds);
+    _cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return t->cancel_fd; /* the daemon's stop then waits for the call */
+    for (size_t i = 0; i < n; i++) {
+        struct epoll_event ev = {.events = EPOLLIN};
+        if (fds[i] >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+            return t->cancel_fd;
+    }
+    t->abort_fd = TAKE_FD(ep);
+    return t->abort_fd;
+}
+
 static void syslog_line(const struct dtask *t, const char *fmt, ...) _printf_(2, 3);
 static void syslog_line(const struct dtask *t, const char *fmt, ...)
 {
@@ -374,7 +402,7 @@ static int pull_image(struct dtask *t, struct error *err)
 
     struct pull p = {.t = t};
     struct engine_stream s = {
-        .line = pull_line, .userdata = &p, .abort_fd = t->abort_fd, .header = auth};
+        .line = pull_line, .userdata = &p, .abort_fd = abort_fd(t), .header = auth};
     syslog_line(t, "pull: %s", image);
     st = engine_stream(ds->engine, "POST", create, NULL, &s, err);
     if (st < 0) {
@@ -794,12 +822,13 @@ static int create_container(struct dtask *t, struct error *err)
 }
 
 /* Follows the container to its end: a wait (next-exit when we start it,
- * not-running otherwise), walltime and cancel through abort_fd, dockerd
+ * not-running otherwise), walltime and cancel through the abort fds, dockerd
  * going away and coming back. */
 static bool follow(struct dtask *t, bool start)
 {
     struct waiter w = {.t = t, .start = start};
-    int abort_fds[] = {t->abort_fd};
+    int fds[3];
+    size_t n_fds = abort_fds(t, fds);
     if (!t->group)
         t->group = engine_group_new(t->ds->engine);
     for (;;) {
@@ -813,7 +842,7 @@ static bool follow(struct dtask *t, bool start)
         for (int wait_call = st; wait_call >= 0;) {
             int r = 0;
             error_clear(&err);
-            int n = engine_group_run(t->group, abort_fds, ELEMENTSOF(abort_fds), &r, &err);
+            int n = engine_group_run(t->group, fds, n_fds, &r, &err);
             if (n >= 0 && n == t->logs_call) {
                 logs_ended(t, r, &err);
                 continue;
@@ -1351,14 +1380,10 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
         return NULL;
     }
     t->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    t->abort_fd = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN};
-    if (t->cancel_fd < 0 || t->wall_fd < 0 || t->abort_fd < 0 ||
-        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, t->cancel_fd, &ev) < 0 ||
-        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, t->wall_fd, &ev) < 0 ||
-        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, ds->shutdown_fd, &ev) < 0) {
-        error_set_errno(err, -errno, "task %s: eventfd/timerfd/epoll", s->id);
+    if (t->cancel_fd >= 0 && s->task->walltime)
+        t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (t->cancel_fd < 0 || (s->task->walltime && t->wall_fd < 0)) {
+        error_set_errno(err, -errno, "task %s: eventfd/timerfd", s->id);
         dtask_free(t);
         return NULL;
     }

@@ -1379,6 +1379,14 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
         dtask_free(t);
         return NULL;
     }
+    /* The default output files (the daemon's own, in the task's directory)
+     * exist from the start, so that a client following the logs finds its
+     * file at once instead of watching the directory for it. A file the
+     * task named is opened by the runner, as its user. */
+    if (mode == RUN_START && !s->task->stdout_path)
+        (void) open_output(t, t->out_path, false, &t->out_fd);
+    if (mode == RUN_START && !s->task->stderr_path)
+        (void) open_output(t, t->err_path, false, &t->err_fd);
     t->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (t->cancel_fd >= 0 && s->task->walltime)
         t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

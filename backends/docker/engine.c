@@ -33,6 +33,7 @@ static typeof(curl_easy_strerror) *sym_curl_easy_strerror;
 static typeof(curl_slist_append) *sym_curl_slist_append;
 static typeof(curl_slist_free_all) *sym_curl_slist_free_all;
 static typeof(curl_multi_init) *sym_curl_multi_init;
+static typeof(curl_multi_setopt) *sym_curl_multi_setopt;
 static typeof(curl_multi_cleanup) *sym_curl_multi_cleanup;
 static typeof(curl_multi_add_handle) *sym_curl_multi_add_handle;
 static typeof(curl_multi_remove_handle) *sym_curl_multi_remove_handle;
@@ -41,30 +42,22 @@ static typeof(curl_multi_poll) *sym_curl_multi_poll;
 static typeof(curl_multi_info_read) *sym_curl_multi_info_read;
 
 static const struct dlsym_entry curl_syms[] = {
-    DLSYM_ENTRY(curl_global_init),
-    DLSYM_ENTRY(curl_share_init),
-    DLSYM_ENTRY(curl_share_setopt),
-    DLSYM_ENTRY(curl_easy_init),
-    DLSYM_ENTRY(curl_easy_reset),
-    DLSYM_ENTRY(curl_easy_setopt),
-    DLSYM_ENTRY(curl_easy_getinfo),
-    DLSYM_ENTRY(curl_easy_cleanup),
-    DLSYM_ENTRY(curl_easy_strerror),
-    DLSYM_ENTRY(curl_slist_append),
-    DLSYM_ENTRY(curl_slist_free_all),
-    DLSYM_ENTRY(curl_multi_init),
-    DLSYM_ENTRY(curl_multi_cleanup),
-    DLSYM_ENTRY(curl_multi_add_handle),
-    DLSYM_ENTRY(curl_multi_remove_handle),
-    DLSYM_ENTRY(curl_multi_perform),
-    DLSYM_ENTRY(curl_multi_poll),
-    DLSYM_ENTRY(curl_multi_info_read),
-    {},
+    DLSYM_ENTRY(curl_global_init),      DLSYM_ENTRY(curl_share_init),
+    DLSYM_ENTRY(curl_share_setopt),     DLSYM_ENTRY(curl_easy_init),
+    DLSYM_ENTRY(curl_easy_reset),       DLSYM_ENTRY(curl_easy_setopt),
+    DLSYM_ENTRY(curl_easy_getinfo),     DLSYM_ENTRY(curl_easy_cleanup),
+    DLSYM_ENTRY(curl_easy_strerror),    DLSYM_ENTRY(curl_slist_append),
+    DLSYM_ENTRY(curl_slist_free_all),   DLSYM_ENTRY(curl_multi_init),
+    DLSYM_ENTRY(curl_multi_setopt),     DLSYM_ENTRY(curl_multi_cleanup),
+    DLSYM_ENTRY(curl_multi_add_handle), DLSYM_ENTRY(curl_multi_remove_handle),
+    DLSYM_ENTRY(curl_multi_perform),    DLSYM_ENTRY(curl_multi_poll),
+    DLSYM_ENTRY(curl_multi_info_read),  {},
 };
 
 #undef curl_share_setopt /* curl.h's argument-count checks */
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
+#undef curl_multi_setopt
 #define curl_global_init         sym_curl_global_init
 #define curl_share_init          sym_curl_share_init
 #define curl_share_setopt        sym_curl_share_setopt
@@ -77,6 +70,7 @@ static const struct dlsym_entry curl_syms[] = {
 #define curl_slist_append        sym_curl_slist_append
 #define curl_slist_free_all      sym_curl_slist_free_all
 #define curl_multi_init          sym_curl_multi_init
+#define curl_multi_setopt        sym_curl_multi_setopt
 #define curl_multi_cleanup       sym_curl_multi_cleanup
 #define curl_multi_add_handle    sym_curl_multi_add_handle
 #define curl_multi_remove_handle sym_curl_multi_remove_handle
@@ -171,6 +165,14 @@ static void handle_put(CURL *h)
         curl_easy_cleanup(h);
 }
 
+/* How many connections the shared cache keeps. libcurl closes the oldest
+ * one whenever a transfer ends with more than that many in the cache -
+ * in use or idle - and its default is 4 per easy handle of the multi the
+ * transfer ran in: 4 for a blocking call. With a few tasks in flight
+ * (each holding a wait and a logs stream) nearly every call then had to
+ * connect to dockerd afresh, and dockerd to accept. */
+#define CONNS_MAX 64L
+
 static CURLM *multi_get(void)
 {
     CURLM *m = NULL;
@@ -178,7 +180,12 @@ static CURLM *multi_get(void)
     if (mpool_n > 0)
         m = mpool[--mpool_n];
     pthread_mutex_unlock(&pool_lock);
-    return m ? m : curl_multi_init();
+    if (m)
+        return m;
+    m = curl_multi_init();
+    if (m)
+        (void) curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, CONNS_MAX);
+    return m;
 }
 
 /* m must hold no easy handle. */

@@ -2,7 +2,8 @@
  * docker: the Docker backend. Tasks with a container run as Docker
  * containers through the Engine API (engine.h).
  *
- * One runner thread per task does the whole life of its container:
+ * A runner thread does the whole life of one task's container (runners
+ * are kept and take the next task launched, see runner_main):
  *
  *   image    inspect, pull by policy (progress into <task_dir>/system.log;
  *            a pull fails on an "error" line even after a 200)
@@ -155,8 +156,6 @@ static void dtask_free(struct dtask *t)
     free(t);
 }
 
-/* One line of the task's system log (opened once per task, O_APPEND: the
- * runner and the events thread write whole lines). */
 /* What a task's long calls watch: a cancel, its walltime, the daemon's stop. */
 static size_t abort_fds(const struct dtask *t, int fds[static 3])
 {
@@ -185,6 +184,8 @@ static int abort_fd(struct dtask *t)
     return t->abort_fd;
 }
 
+/* One line of the task's system log (opened once per task, O_APPEND: the
+ * runner and the events thread write whole lines). */
 static void syslog_line(const struct dtask *t, const char *fmt, ...) _printf_(2, 3);
 static void syslog_line(const struct dtask *t, const char *fmt, ...)
 {

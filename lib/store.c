@@ -45,6 +45,8 @@ struct store {
     char *path;
     sqlite3 *db; /* the writer's */
     sqlite3_stmt *ins, *del, *upd, *upd_handle;
+    /* Transaction control, prepared once: a task commits four times. */
+    sqlite3_stmt *begin, *commit, *rollback;
     bool sync_full; /* the writer connection's synchronous mode */
 
     pthread_mutex_t lock;
@@ -265,7 +267,7 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
                             NULL, NULL, NULL);
         s->sync_full = full;
     }
-    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = step_done(s->begin);
     if (rc == SQLITE_OK)
         for (struct op *o = batch; o; o = o->next) {
             int q = apply(s, o);
@@ -280,10 +282,11 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
             break;
         }
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+        rc = step_done(s->commit);
     if (rc != SQLITE_OK) {
         *ret_msg = xstrdup(sqlite3_errmsg(s->db));
-        (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        if (!sqlite3_get_autocommit(s->db))
+            (void) step_done(s->rollback);
     }
     return rc;
 }
@@ -529,11 +532,20 @@ int store_open(const char *path, struct store **ret, struct error *err)
                     "UPDATE tasks SET handle = ?1, state = CASE state WHEN 'QUEUED' THEN "
                     "'INITIALIZING' ELSE state END WHERE id = ?2",
                     &s->upd_handle, err);
+    if (r >= 0)
+        r = prepare(s->db, "BEGIN IMMEDIATE", &s->begin, err);
+    if (r >= 0)
+        r = prepare(s->db, "COMMIT", &s->commit, err);
+    if (r >= 0)
+        r = prepare(s->db, "ROLLBACK", &s->rollback, err);
     if (r < 0) {
         sqlite3_finalize(s->ins);
         sqlite3_finalize(s->del);
         sqlite3_finalize(s->upd);
         sqlite3_finalize(s->upd_handle);
+        sqlite3_finalize(s->begin);
+        sqlite3_finalize(s->commit);
+        sqlite3_finalize(s->rollback);
         sqlite3_close(s->db);
         return error_wrap(err, "open %s", path);
     }
@@ -570,6 +582,9 @@ void store_close(struct store *s)
     sqlite3_finalize(s->del);
     sqlite3_finalize(s->upd);
     sqlite3_finalize(s->upd_handle);
+    sqlite3_finalize(s->begin);
+    sqlite3_finalize(s->commit);
+    sqlite3_finalize(s->rollback);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);

@@ -2,7 +2,8 @@
  * docker: the Docker backend. Tasks with a container run as Docker
  * containers through the Engine API (engine.h).
  *
- * One runner thread per task does the whole life of its container:
+ * A runner thread does the whole life of one task's container (runners
+ * are kept and take the next task launched, see runner_main):
  *
  *   image    inspect, pull by policy (progress into <task_dir>/system.log;
  *            a pull fails on an "error" line even after a 200)
@@ -11,7 +12,9 @@
  *   wait     POST wait?condition=next-exit; once its reply headers have
  *            arrived the wait is registered, and only then
  *   start    so no exit can be missed; then logs?follow=1 into the
- *            task's stdout/stderr files, live, in a second thread
+ *            task's stdout/stderr files, live: the runner drives the
+ *            wait and the logs together (an engine group), so a task
+ *            costs one thread, not two
  *   end      the wait returns (or walltime/cancel: stop with the grace
  *            period), inspect gives the outcome, <task_dir>/exit.json
  *            records it, the container is removed, ended() is told.
@@ -45,6 +48,21 @@
 #define LABEL_TASK     "org.ocps-proxy.task"
 #define NOBODY_ID      65534
 
+/* A container task's account is looked up at its submit and again at its
+ * start, and a run of tasks mostly has one user: each lookup reads
+ * /etc/passwd and /etc/group through NSS (~15 syscalls), which showed in
+ * the profile. The last account found is reused for up to this long, and
+ * only while both files are unchanged. Refusals are never kept. */
+#define USER_CACHE_USEC (2 * USEC_PER_SEC)
+
+struct user_cache {
+    pthread_mutex_t lock;
+    char *name; /* asked for; NULL while empty */
+    struct confine_user user;
+    usec_t at;
+    struct stat passwd, group;
+};
+
 struct dtask;
 
 struct docker_state {
@@ -61,6 +79,12 @@ struct docker_state {
     pthread_cond_t event;  /* broadcast when a die event is recorded */
     pthread_t events_thread;
     bool events_running;
+    /* Runner threads (detached) and the tasks launched for them. */
+    pthread_cond_t work;        /* signalled when a task is queued for a runner */
+    pthread_cond_t runner_done; /* broadcast when a runner lets go of a task or ends */
+    struct dtask *work_head, *work_tail;
+    size_t n_work, n_idle, n_runners;
+    struct user_cache user_cache;
 };
 
 enum runner_mode {
@@ -82,8 +106,8 @@ struct dtask {
     usec_t started;
 
     int cancel_fd; /* eventfd: cancel requested */
-    int wall_fd;   /* timerfd: walltime */
-    int abort_fd;  /* epoll over both and the shutdown: what long calls watch */
+    int wall_fd;   /* timerfd: walltime, -1 without one */
+    int abort_fd;  /* epoll over both and the shutdown, made for a pull (abort_fd()) */
     int syslog_fd; /* <task_dir>/system.log */
     bool cancel;   /* under ds->lock */
     bool walltime_hit;
@@ -99,9 +123,13 @@ struct dtask {
     usec_t ev_time;
     char *start_error; /* dockerd refused to start it */
 
-    pthread_t thread;
-    pthread_t log_thread;
-    bool log_running;
+    /* The wait and the logs, driven together by the runner. */
+    struct engine_group *group;
+    int logs_call; /* its number in the group, -1 when not following */
+    int out_fd, err_fd;
+
+    bool done; /* under ds->lock: its runner has let go of it */
+    struct dtask *work_next;
     struct dtask *next;
 };
 
@@ -122,7 +150,38 @@ static void dtask_free(struct dtask *t)
     closep(&t->wall_fd);
     closep(&t->abort_fd);
     closep(&t->syslog_fd);
+    closep(&t->out_fd);
+    closep(&t->err_fd);
+    engine_group_free(t->group);
     free(t);
+}
+
+/* What a task's long calls watch: a cancel, its walltime, the daemon's stop. */
+static size_t abort_fds(const struct dtask *t, int fds[static 3])
+{
+    fds[0] = t->cancel_fd;
+    fds[1] = t->wall_fd;
+    fds[2] = t->ds->shutdown_fd;
+    return 3;
+}
+
+/* The same as one fd (an epoll), for a call that watches one. */
+static int abort_fd(struct dtask *t)
+{
+    if (t->abort_fd >= 0)
+        return t->abort_fd;
+    int fds[3];
+    size_t n = abort_fds(t, fds);
+    _cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0)
+        return t->cancel_fd; /* the daemon's stop then waits for the call */
+    for (size_t i = 0; i < n; i++) {
+        struct epoll_event ev = {.events = EPOLLIN};
+        if (fds[i] >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+            return t->cancel_fd;
+    }
+    t->abort_fd = TAKE_FD(ep);
+    return t->abort_fd;
 }
 
 /* One line of the task's system log (opened once per task, O_APPEND: the
@@ -360,7 +419,7 @@ static int pull_image(struct dtask *t, struct error *err)
 
     struct pull p = {.t = t};
     struct engine_stream s = {
-        .line = pull_line, .userdata = &p, .abort_fd = t->abort_fd, .header = auth};
+        .line = pull_line, .userdata = &p, .abort_fd = abort_fd(t), .header = auth};
     syslog_line(t, "pull: %s", image);
     st = engine_stream(ds->engine, "POST", create, NULL, &s, err);
     if (st < 0) {
@@ -571,32 +630,67 @@ static void fail(struct dtask *t, enum task_state state, const char *reason)
 
 /* ---- the runner ---- */
 
-static void *log_main(void *arg)
+/* The task's stdout and stderr files, opened (truncated) once. */
+static int open_outputs(struct dtask *t)
 {
-    struct dtask *t = arg;
-    (void) pthread_setname_np(pthread_self(), "ocps-dk-logs");
-    _cleanup_error_ struct error err = ERROR_INIT;
-    _cleanup_close_ int out = -1, errfd = -1;
-    int r = open_output(t, t->out_path, t->task->stdout_path != NULL, &out);
-    if (r >= 0)
-        r = open_output(t, t->err_path, t->task->stderr_path != NULL, &errfd);
-    if (r < 0) {
+    int r = 0;
+    if (t->out_fd < 0)
+        r = open_output(t, t->out_path, t->task->stdout_path != NULL, &t->out_fd);
+    if (r >= 0 && t->err_fd < 0)
+        r = open_output(t, t->err_path, t->task->stderr_path != NULL, &t->err_fd);
+    if (r < 0)
         syslog_line(t, "cannot open the output files: %s", strerror(-r));
-        return NULL;
-    }
-    r = engine_logs(t->ds->engine, t->container, true, out, errfd, t->ds->shutdown_fd, &err);
-    if (r < 0 || r >= 400)
-        syslog_line(t, "logs: %s", error_message(&err));
-    return NULL;
+    return r;
 }
 
+static void logs_ended(struct dtask *t, int r, const struct error *err)
+{
+    t->logs_call = -1;
+    if (r < 0 || r >= 400)
+        syslog_line(t, "logs: %s", error_message(err));
+}
+
+/* The container's output, whole, when it ended while we were away. */
+static void collect_logs(struct dtask *t)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    if (open_outputs(t) < 0)
+        return;
+    int r = engine_logs(t->ds->engine, t->container, false, t->out_fd, t->err_fd,
+                        t->ds->shutdown_fd, &err);
+    logs_ended(t, r, &err);
+}
+
+/* logs?follow=1 into the output files, driven with the wait by the runner. */
 static void start_logs(struct dtask *t)
 {
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 256 * 1024);
-    t->log_running = pthread_create(&t->log_thread, &a, log_main, t) == 0;
-    pthread_attr_destroy(&a);
+    _cleanup_error_ struct error err = ERROR_INIT;
+    if (open_outputs(t) < 0)
+        return;
+    if (!t->group)
+        t->group = engine_group_new(t->ds->engine);
+    int n = engine_group_logs(t->group, t->container, t->out_fd, t->err_fd, &err);
+    if (n < 0)
+        logs_ended(t, n, &err);
+    else
+        t->logs_call = n;
+}
+
+/* Runs the followed logs to their end (the container has stopped). */
+static void finish_logs(struct dtask *t)
+{
+    int abort_fds[] = {t->ds->shutdown_fd};
+    while (t->logs_call >= 0) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        int r = 0;
+        int n = engine_group_run(t->group, abort_fds, ELEMENTSOF(abort_fds), &r, &err);
+        if (n == t->logs_call)
+            logs_ended(t, r, &err);
+        else if (n < 0) {
+            logs_ended(t, n, &err);
+            break;
+        }
+    }
 }
 
 static void running(struct dtask *t)
@@ -745,20 +839,36 @@ static int create_container(struct dtask *t, struct error *err)
 }
 
 /* Follows the container to its end: a wait (next-exit when we start it,
- * not-running otherwise), walltime and cancel through abort_fd, dockerd
+ * not-running otherwise), walltime and cancel through the abort fds, dockerd
  * going away and coming back. */
 static bool follow(struct dtask *t, bool start)
 {
     struct waiter w = {.t = t, .start = start};
+    int fds[3];
+    size_t n_fds = abort_fds(t, fds);
+    if (!t->group)
+        t->group = engine_group_new(t->ds->engine);
     for (;;) {
         _cleanup_error_ struct error err = ERROR_INIT;
         _cleanup_free_ char *path = xasprintf("/containers/%s/wait?condition=%s", t->container,
                                               w.start && !w.started ? "next-exit" : "not-running");
-        struct engine_stream s = {.line = wait_line,
-                                  .headers_done = wait_registered,
-                                  .userdata = &w,
-                                  .abort_fd = t->abort_fd};
-        int st = engine_stream(t->ds->engine, "POST", path, NULL, &s, &err);
+        struct engine_stream s = {
+            .line = wait_line, .headers_done = wait_registered, .userdata = &w, .abort_fd = -1};
+        int st = engine_group_stream(t->group, "POST", path, NULL, &s, &err);
+        /* The logs (started with the container) may end first. */
+        for (int wait_call = st; wait_call >= 0;) {
+            int r = 0;
+            error_clear(&err);
+            int n = engine_group_run(t->group, fds, n_fds, &r, &err);
+            if (n >= 0 && n == t->logs_call) {
+                logs_ended(t, r, &err);
+                continue;
+            }
+            if (n < 0)
+                engine_group_cancel(t->group, wait_call);
+            st = n == wait_call ? r : n;
+            break;
+        }
         if (st >= 200 && st < 300 && w.have_exit)
             return true;
         if (atomic_load(&t->ds->stopping))
@@ -843,10 +953,7 @@ static bool die_event(struct dtask *t)
 static void finish(struct dtask *t)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
-    if (t->log_running) {
-        pthread_join(t->log_thread, NULL);
-        t->log_running = false;
-    }
+    finish_logs(t);
     cJSON *info = NULL;
     int st = 0;
     if (t->ran && !t->start_error && !t->dockerd_lost && die_event(t)) {
@@ -896,7 +1003,7 @@ static void finish(struct dtask *t)
     }
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(info, "State");
     if (t->mode == RUN_FINISH)
-        log_main(t); /* ended while we were away: the files whole from dockerd's copy */
+        collect_logs(t); /* ended while we were away: the files whole from dockerd's copy */
     const cJSON *ec = cJSON_GetObjectItemCaseSensitive(state, "ExitCode");
     if (!t->start_error)
         t->start_error = init_exec_error(t, cJSON_IsNumber(ec) ? ec->valueint : -1);
@@ -907,10 +1014,8 @@ static void finish(struct dtask *t)
     report(t, &o);
 }
 
-static void *runner_main(void *arg)
+static void run_task(struct dtask *t)
 {
-    struct dtask *t = arg;
-    (void) pthread_setname_np(pthread_self(), "ocps-dk-runner");
     _cleanup_error_ struct error err = ERROR_INIT;
 
     if (t->mode == RUN_START) {
@@ -930,27 +1035,63 @@ static void *runner_main(void *arg)
                 r = create_container(t, &err);
         }
         if (r == -ECANCELED && atomic_load(&t->ds->stopping))
-            return NULL; /* no container yet: the next daemon starts it afresh */
+            return; /* no container yet: the next daemon starts it afresh */
         if (r == -ECANCELED) {
             fail(t, TASK_CANCELED, "cancelled by request");
-            return NULL;
+            return;
         }
         if (r < 0) {
             bool task_fault = r == -ENOENT || r == -EINVAL;
             _cleanup_free_ char *reason = xstrdup(error_message(&err));
             log_warn("task %s: %s", t->id, reason);
             fail(t, task_fault ? TASK_EXECUTOR_ERROR : TASK_SYSTEM_ERROR, reason);
-            return NULL;
+            return;
         }
         if (!follow(t, true))
-            return NULL;
+            return;
     } else if (t->mode == RUN_FOLLOW) {
         running(t);
         start_logs(t);
         if (!follow(t, false))
-            return NULL;
+            return;
     }
     finish(t);
+}
+
+/* Runner threads outlive their task and take the next one launched, up
+ * to RUNNERS_IDLE_MAX of them idle: a thread's start and exit cost more
+ * than most of what it does for a short task. */
+#define RUNNERS_IDLE_MAX 8
+
+static void *runner_main(void *arg)
+{
+    struct docker_state *ds = arg;
+    (void) pthread_setname_np(pthread_self(), "ocps-dk-runner");
+    pthread_mutex_lock(&ds->lock);
+    for (;;) {
+        while (!ds->work_head && !atomic_load(&ds->stopping)) {
+            ds->n_idle++;
+            pthread_cond_wait(&ds->work, &ds->lock);
+            ds->n_idle--;
+        }
+        if (atomic_load(&ds->stopping))
+            break; /* what is queued never started: the next daemon starts it */
+        struct dtask *t = ds->work_head;
+        ds->work_head = t->work_next;
+        if (!ds->work_head)
+            ds->work_tail = NULL;
+        ds->n_work--;
+        pthread_mutex_unlock(&ds->lock);
+        run_task(t);
+        pthread_mutex_lock(&ds->lock);
+        t->done = true;
+        pthread_cond_broadcast(&ds->runner_done);
+        if (ds->n_idle >= RUNNERS_IDLE_MAX)
+            break;
+    }
+    ds->n_runners--;
+    pthread_cond_broadcast(&ds->runner_done);
+    pthread_mutex_unlock(&ds->lock);
     return NULL;
 }
 
@@ -1105,6 +1246,9 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
     pthread_mutex_init(&ds->lock, NULL);
     pthread_cond_init(&ds->back, NULL);
     pthread_cond_init(&ds->event, NULL);
+    pthread_cond_init(&ds->work, NULL);
+    pthread_cond_init(&ds->runner_done, NULL);
+    pthread_mutex_init(&ds->user_cache.lock, NULL);
     ds->shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ds->shutdown_fd < 0) {
         int r = error_set_errno(err, -errno, "eventfd");
@@ -1146,14 +1290,14 @@ static void docker_free(void *state)
     ds->tasks = NULL;
     pthread_cond_broadcast(&ds->back);
     pthread_cond_broadcast(&ds->event);
+    pthread_cond_broadcast(&ds->work);
+    while (ds->n_runners > 0)
+        pthread_cond_wait(&ds->runner_done, &ds->lock);
     pthread_mutex_unlock(&ds->lock);
     if (ds->events_running)
         pthread_join(ds->events_thread, NULL);
     for (struct dtask *t = list, *n; t; t = n) {
         n = t->next;
-        pthread_join(t->thread, NULL);
-        if (t->log_running)
-            pthread_join(t->log_thread, NULL);
         dtask_free(t);
     }
     closep(&ds->shutdown_fd);
@@ -1161,6 +1305,11 @@ static void docker_free(void *state)
     free(ds->instance);
     pthread_cond_destroy(&ds->back);
     pthread_cond_destroy(&ds->event);
+    pthread_cond_destroy(&ds->work);
+    pthread_cond_destroy(&ds->runner_done);
+    free(ds->user_cache.name);
+    confine_user_done(&ds->user_cache.user);
+    pthread_mutex_destroy(&ds->user_cache.lock);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
 }
@@ -1170,10 +1319,67 @@ static bool docker_handles(const struct task *t)
     return t->container != NULL;
 }
 
+static void user_copy(const struct confine_user *u, struct confine_user *ret)
+{
+    *ret = *u;
+    ret->groups = NULL;
+    if (u->n_groups > 0) {
+        ret->groups = xmalloc((size_t) u->n_groups * sizeof(gid_t));
+        memcpy(ret->groups, u->groups, (size_t) u->n_groups * sizeof(gid_t));
+    }
+    ret->name = u->name ? xstrdup(u->name) : NULL;
+    ret->home = u->home ? xstrdup(u->home) : NULL;
+    ret->shell = u->shell ? xstrdup(u->shell) : NULL;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* An account looked up in the last USER_CACHE_USEC, while /etc/passwd and
+ * /etc/group are unchanged (the first source NSS asks here); false if
+ * there is none. */
+static bool user_cached(struct docker_state *ds, const char *name, const struct stat *pw,
+                        const struct stat *gr, struct confine_user *ret)
+{
+    struct user_cache *c = &ds->user_cache;
+    pthread_mutex_lock(&c->lock);
+    bool hit = c->name && streq(c->name, name) && now_monotonic() - c->at < USER_CACHE_USEC &&
+               same_file(&c->passwd, pw) && same_file(&c->group, gr);
+    if (hit)
+        user_copy(&c->user, ret);
+    pthread_mutex_unlock(&c->lock);
+    return hit;
+}
+
+static void user_remember(struct docker_state *ds, const char *name, const struct stat *pw,
+                          const struct stat *gr, const struct confine_user *u)
+{
+    struct user_cache *c = &ds->user_cache;
+    pthread_mutex_lock(&c->lock);
+    free(c->name);
+    confine_user_done(&c->user);
+    c->name = xstrdup(name);
+    user_copy(u, &c->user);
+    c->at = now_monotonic();
+    c->passwd = *pw;
+    c->group = *gr;
+    pthread_mutex_unlock(&c->lock);
+}
+
 static int lookup_user(struct docker_state *ds, const char *name, struct confine_user *ret,
                        struct error *err)
 {
-    int r = confine_account_lookup(name, ds->cfg->allow_root, ds->cfg->denied_users, ret, err);
+    struct stat pw, gr;
+    bool files = stat("/etc/passwd", &pw) == 0 && stat("/etc/group", &gr) == 0;
+    int r = 0;
+    if (!files || !user_cached(ds, name, &pw, &gr, ret)) {
+        r = confine_account_lookup(name, ds->cfg->allow_root, ds->cfg->denied_users, ret, err);
+        if (r >= 0 && files)
+            user_remember(ds, name, &pw, &gr, ret);
+    }
     if (r == -EINVAL) {
         /* No such account here: the container runs as nobody. */
         error_clear(err);
@@ -1236,6 +1442,8 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     struct dtask *t = xcalloc(1, sizeof(*t));
     t->ds = ds;
     t->cancel_fd = t->wall_fd = t->abort_fd = -1;
+    t->out_fd = t->err_fd = -1;
+    t->logs_call = -1;
     _cleanup_free_ char *log_path = xasprintf("%s/system.log", s->task_dir);
     t->syslog_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     snprintf(t->id, sizeof(t->id), "%s", s->id);
@@ -1249,15 +1457,19 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
         dtask_free(t);
         return NULL;
     }
+    /* The default output files (the daemon's own, in the task's directory)
+     * exist from the start, so that a client following the logs finds its
+     * file at once instead of watching the directory for it. A file the
+     * task named is opened by the runner, as its user. */
+    if (mode == RUN_START && !s->task->stdout_path)
+        (void) open_output(t, t->out_path, false, &t->out_fd);
+    if (mode == RUN_START && !s->task->stderr_path)
+        (void) open_output(t, t->err_path, false, &t->err_fd);
     t->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-    t->abort_fd = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN};
-    if (t->cancel_fd < 0 || t->wall_fd < 0 || t->abort_fd < 0 ||
-        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, t->cancel_fd, &ev) < 0 ||
-        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, t->wall_fd, &ev) < 0 ||
-        epoll_ctl(t->abort_fd, EPOLL_CTL_ADD, ds->shutdown_fd, &ev) < 0) {
-        error_set_errno(err, -errno, "task %s: eventfd/timerfd/epoll", s->id);
+    if (t->cancel_fd >= 0 && s->task->walltime)
+        t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (t->cancel_fd < 0 || (s->task->walltime && t->wall_fd < 0)) {
+        error_set_errno(err, -errno, "task %s: eventfd/timerfd", s->id);
         dtask_free(t);
         return NULL;
     }
@@ -1275,26 +1487,51 @@ static void arm_walltime(struct dtask *t, usec_t started)
     (void) timerfd_settime(t->wall_fd, 0, &its, NULL);
 }
 
-/* The runner owns t from here; it unlinks itself in release(). */
+/* A runner owns t from here; release() unlinks it. An idle runner takes
+ * it, or a new one is started when every idle one is spoken for. */
 static int launch(struct docker_state *ds, struct dtask *t, struct error *err)
 {
     pthread_mutex_lock(&ds->lock);
     t->next = ds->tasks;
     ds->tasks = t;
-    pthread_mutex_unlock(&ds->lock);
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstacksize(&a, 256 * 1024);
-    int r = pthread_create(&t->thread, &a, runner_main, t);
-    pthread_attr_destroy(&a);
+    if (ds->work_tail)
+        ds->work_tail->work_next = t;
+    else
+        ds->work_head = t;
+    ds->work_tail = t;
+    ds->n_work++;
+    int r = 0;
+    if (ds->n_work <= ds->n_idle)
+        pthread_cond_signal(&ds->work);
+    else {
+        pthread_attr_t a;
+        pthread_t thread;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 256 * 1024);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        r = pthread_create(&thread, &a, runner_main, ds);
+        pthread_attr_destroy(&a);
+        if (r == 0)
+            ds->n_runners++;
+    }
     if (r != 0) {
-        pthread_mutex_lock(&ds->lock);
-        for (struct dtask **p = &ds->tasks; *p; p = &(*p)->next)
+        /* t is the last queued: take it back. */
+        struct dtask **p;
+        for (p = &ds->work_head; *p != t; p = &(*p)->work_next)
+            ;
+        *p = NULL;
+        ds->work_tail = NULL;
+        for (struct dtask *w = ds->work_head; w; w = w->work_next)
+            ds->work_tail = w;
+        ds->n_work--;
+        for (p = &ds->tasks; *p; p = &(*p)->next)
             if (*p == t) {
                 *p = t->next;
                 break;
             }
-        pthread_mutex_unlock(&ds->lock);
+    }
+    pthread_mutex_unlock(&ds->lock);
+    if (r != 0) {
         dtask_free(t);
         return error_set_errno(err, -r, "cannot start a runner thread");
     }
@@ -1414,11 +1651,10 @@ static void docker_release(void *state, const char *id, const char *handle)
             *p = t->next;
             break;
         }
+    /* ended() came from the runner's last steps: it is about to let go. */
+    while (t && !t->done)
+        pthread_cond_wait(&ds->runner_done, &ds->lock);
     pthread_mutex_unlock(&ds->lock);
-    if (!t)
-        return;
-    /* ended() came from the runner's last steps: it is about to return. */
-    pthread_join(t->thread, NULL);
     dtask_free(t);
 }
 

@@ -1,6 +1,11 @@
 /*
- * engine: see engine.h. libcurl's easy interface, one handle per call,
- * CURLOPT_UNIX_SOCKET_PATH and http://localhost/v<version>/... URLs.
+ * engine: see engine.h. libcurl over CURLOPT_UNIX_SOCKET_PATH and
+ * http://localhost/v<version>/... URLs, every call driven through the
+ * multi interface: a blocking call runs a multi handle of its own, a
+ * group runs several calls in one. Either way the abort fds are polled
+ * together with the sockets (curl_multi_poll's extra fds) instead of
+ * being checked by a progress callback at every turn of libcurl's loop,
+ * which cost a poll() of its own each time.
  *
  * libcurl (and the TLS, Kerberos and LDAP libraries Debian builds it
  * with, ~5 MB resident) is opened on the first call, not when the daemon
@@ -22,44 +27,56 @@ static typeof(curl_share_setopt) *sym_curl_share_setopt;
 static typeof(curl_easy_init) *sym_curl_easy_init;
 static typeof(curl_easy_reset) *sym_curl_easy_reset;
 static typeof(curl_easy_setopt) *sym_curl_easy_setopt;
-static typeof(curl_easy_perform) *sym_curl_easy_perform;
 static typeof(curl_easy_getinfo) *sym_curl_easy_getinfo;
 static typeof(curl_easy_cleanup) *sym_curl_easy_cleanup;
 static typeof(curl_easy_strerror) *sym_curl_easy_strerror;
 static typeof(curl_slist_append) *sym_curl_slist_append;
 static typeof(curl_slist_free_all) *sym_curl_slist_free_all;
+static typeof(curl_multi_init) *sym_curl_multi_init;
+static typeof(curl_multi_setopt) *sym_curl_multi_setopt;
+static typeof(curl_multi_cleanup) *sym_curl_multi_cleanup;
+static typeof(curl_multi_add_handle) *sym_curl_multi_add_handle;
+static typeof(curl_multi_remove_handle) *sym_curl_multi_remove_handle;
+static typeof(curl_multi_perform) *sym_curl_multi_perform;
+static typeof(curl_multi_poll) *sym_curl_multi_poll;
+static typeof(curl_multi_info_read) *sym_curl_multi_info_read;
 
 static const struct dlsym_entry curl_syms[] = {
-    DLSYM_ENTRY(curl_global_init),
-    DLSYM_ENTRY(curl_share_init),
-    DLSYM_ENTRY(curl_share_setopt),
-    DLSYM_ENTRY(curl_easy_init),
-    DLSYM_ENTRY(curl_easy_reset),
-    DLSYM_ENTRY(curl_easy_setopt),
-    DLSYM_ENTRY(curl_easy_perform),
-    DLSYM_ENTRY(curl_easy_getinfo),
-    DLSYM_ENTRY(curl_easy_cleanup),
-    DLSYM_ENTRY(curl_easy_strerror),
-    DLSYM_ENTRY(curl_slist_append),
-    DLSYM_ENTRY(curl_slist_free_all),
-    {},
+    DLSYM_ENTRY(curl_global_init),      DLSYM_ENTRY(curl_share_init),
+    DLSYM_ENTRY(curl_share_setopt),     DLSYM_ENTRY(curl_easy_init),
+    DLSYM_ENTRY(curl_easy_reset),       DLSYM_ENTRY(curl_easy_setopt),
+    DLSYM_ENTRY(curl_easy_getinfo),     DLSYM_ENTRY(curl_easy_cleanup),
+    DLSYM_ENTRY(curl_easy_strerror),    DLSYM_ENTRY(curl_slist_append),
+    DLSYM_ENTRY(curl_slist_free_all),   DLSYM_ENTRY(curl_multi_init),
+    DLSYM_ENTRY(curl_multi_setopt),     DLSYM_ENTRY(curl_multi_cleanup),
+    DLSYM_ENTRY(curl_multi_add_handle), DLSYM_ENTRY(curl_multi_remove_handle),
+    DLSYM_ENTRY(curl_multi_perform),    DLSYM_ENTRY(curl_multi_poll),
+    DLSYM_ENTRY(curl_multi_info_read),  {},
 };
 
 #undef curl_share_setopt /* curl.h's argument-count checks */
 #undef curl_easy_setopt
 #undef curl_easy_getinfo
-#define curl_global_init    sym_curl_global_init
-#define curl_share_init     sym_curl_share_init
-#define curl_share_setopt   sym_curl_share_setopt
-#define curl_easy_init      sym_curl_easy_init
-#define curl_easy_reset     sym_curl_easy_reset
-#define curl_easy_setopt    sym_curl_easy_setopt
-#define curl_easy_perform   sym_curl_easy_perform
-#define curl_easy_getinfo   sym_curl_easy_getinfo
-#define curl_easy_cleanup   sym_curl_easy_cleanup
-#define curl_easy_strerror  sym_curl_easy_strerror
-#define curl_slist_append   sym_curl_slist_append
-#define curl_slist_free_all sym_curl_slist_free_all
+#undef curl_multi_setopt
+#define curl_global_init         sym_curl_global_init
+#define curl_share_init          sym_curl_share_init
+#define curl_share_setopt        sym_curl_share_setopt
+#define curl_easy_init           sym_curl_easy_init
+#define curl_easy_reset          sym_curl_easy_reset
+#define curl_easy_setopt         sym_curl_easy_setopt
+#define curl_easy_getinfo        sym_curl_easy_getinfo
+#define curl_easy_cleanup        sym_curl_easy_cleanup
+#define curl_easy_strerror       sym_curl_easy_strerror
+#define curl_slist_append        sym_curl_slist_append
+#define curl_slist_free_all      sym_curl_slist_free_all
+#define curl_multi_init          sym_curl_multi_init
+#define curl_multi_setopt        sym_curl_multi_setopt
+#define curl_multi_cleanup       sym_curl_multi_cleanup
+#define curl_multi_add_handle    sym_curl_multi_add_handle
+#define curl_multi_remove_handle sym_curl_multi_remove_handle
+#define curl_multi_perform       sym_curl_multi_perform
+#define curl_multi_poll          sym_curl_multi_poll
+#define curl_multi_info_read     sym_curl_multi_info_read
 
 static struct error curl_load_error; /* set once, under curl_once */
 
@@ -75,11 +92,14 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 /* Idle easy handles, shared by every thread: a handle keeps its
  * connection to dockerd open (keep-alive), so a task's calls - and the
  * next task's, from another thread - reuse it instead of connecting and
- * setting up again. A handle is used by one call at a time. */
+ * setting up again. A handle is used by one call at a time. Idle multi
+ * handles likewise, for blocking calls. */
 #define POOL_MAX 16
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static CURL *pool[POOL_MAX];
 static size_t pool_n;
+static CURLM *mpool[POOL_MAX];
+static size_t mpool_n;
 
 /* One connection cache for every handle (libcurl's share interface), so
  * an idle keep-alive connection to dockerd serves the next call whatever
@@ -110,6 +130,15 @@ static void curl_init_once(void)
     }
 }
 
+static int curl_ready(struct error *err)
+{
+    (void) pthread_once(&curl_once, curl_init_once);
+    if (curl_load_error.code < 0)
+        return error_set(err, -EREMOTEIO, "cannot reach dockerd: %s",
+                         error_message(&curl_load_error));
+    return 0;
+}
+
 static CURL *handle_get(void)
 {
     CURL *h = NULL;
@@ -134,6 +163,42 @@ static void handle_put(CURL *h)
     pthread_mutex_unlock(&pool_lock);
     if (h)
         curl_easy_cleanup(h);
+}
+
+/* How many connections the shared cache keeps. libcurl closes the oldest
+ * one whenever a transfer ends with more than that many in the cache -
+ * in use or idle - and its default is 4 per easy handle of the multi the
+ * transfer ran in: 4 for a blocking call. With a few tasks in flight
+ * (each holding a wait and a logs stream) nearly every call then had to
+ * connect to dockerd afresh, and dockerd to accept. */
+#define CONNS_MAX 64L
+
+static CURLM *multi_get(void)
+{
+    CURLM *m = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (mpool_n > 0)
+        m = mpool[--mpool_n];
+    pthread_mutex_unlock(&pool_lock);
+    if (m)
+        return m;
+    m = curl_multi_init();
+    if (m)
+        (void) curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, CONNS_MAX);
+    return m;
+}
+
+/* m must hold no easy handle. */
+static void multi_put(CURLM *m)
+{
+    pthread_mutex_lock(&pool_lock);
+    if (mpool_n < POOL_MAX) {
+        mpool[mpool_n++] = m;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&pool_lock);
+    if (m)
+        (void) curl_multi_cleanup(m);
 }
 
 int engine_new(const char *socket, struct engine **ret, struct error *err)
@@ -201,21 +266,33 @@ char *engine_escape(const char *s)
 /* ---- one request ---- */
 
 struct call {
+    struct engine *e;
+    char *method, *path; /* for error messages */
+    CURL *h;
+    struct curl_slist *hdrs;
+    char *url, *json;
+    char errbuf[CURL_ERROR_SIZE];
     /* the reply body, unless streamed */
     char *body;
     size_t len, alloc;
     bool too_big;
     /* streaming */
-    const struct engine_stream *stream;
+    struct engine_stream stream;
+    bool streaming;
     char *line;
     size_t line_len, line_alloc;
     int stopped; /* the line callback's non-zero result */
     bool headers_seen;
     /* logs */
-    struct engine_demux *demux;
-    int abort_fd; /* when not streaming; -1 for none */
+    struct engine_demux demux;
+    bool logs;
+    char *logs_id;
     /* /_ping */
     char api_version[16];
+    /* in a group */
+    bool added, done;
+    int result;
+    struct error err;
 };
 
 static void append(char **buf, size_t *len, size_t *alloc, const char *data, size_t n)
@@ -253,7 +330,7 @@ static int flush_lines(struct call *c)
         if (l > 0 && start[l - 1] == '\r')
             start[--l] = '\0';
         if (l > 0)
-            c->stopped = c->stream->line(c->stream->userdata, start, l);
+            c->stopped = c->stream.line(c->stream.userdata, start, l);
         start = nl + 1;
     }
     size_t rest = c->line_len - (size_t) (start - c->line);
@@ -266,11 +343,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 {
     struct call *c = userdata;
     size_t len = size * n;
-    if (c->demux) {
-        engine_demux_feed(c->demux, data, len);
-        return c->demux->error ? 0 : len;
+    if (c->logs) {
+        engine_demux_feed(&c->demux, data, len);
+        return c->demux.error ? 0 : len;
     }
-    if (c->stream && c->stream->line) {
+    if (c->streaming && c->stream.line) {
         append(&c->line, &c->line_len, &c->line_alloc, data, len);
         if (flush_lines(c))
             return 0; /* stop the transfer */
@@ -286,18 +363,6 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
     return len;
 }
 
-/* Progress callback: tells headers_done() once, and honours abort_fd. */
-static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
-                       curl_off_t ulnow)
-{
-    struct call *c = userdata;
-    int fd = c->stream ? c->stream->abort_fd : c->abort_fd;
-    if (fd < 0)
-        return 0;
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return poll(&p, 1, 0) > 0 ? 1 : 0;
-}
-
 /* libcurl calls the header callback once more with an empty line at the
  * end of the headers: that is when a wait is known to be registered. */
 static size_t on_header_stream(char *data, size_t size, size_t n, void *userdata)
@@ -306,46 +371,67 @@ static size_t on_header_stream(char *data, size_t size, size_t n, void *userdata
     size_t len = size * n;
     if (!c->headers_seen && (len == 2 && data[0] == '\r' && data[1] == '\n')) {
         c->headers_seen = true;
-        if (c->stream && c->stream->headers_done)
-            c->stream->headers_done(c->stream->userdata, 0);
+        if (c->streaming && c->stream.headers_done)
+            c->stream.headers_done(c->stream.userdata, 0);
     }
     return on_header(data, size, n, userdata);
 }
 
-static int perform(struct engine *e, const char *method, const char *path, const cJSON *body,
-                   struct call *c, bool unversioned, long *ret_status, struct error *err)
+/* Frees what the call holds but its result: handle, headers, buffers. */
+static void call_done(struct call *c)
 {
-    (void) pthread_once(&curl_once, curl_init_once);
-    if (curl_load_error.code < 0)
-        return error_set(err, -EREMOTEIO, "cannot reach dockerd: %s",
-                         error_message(&curl_load_error));
+    if (c->h)
+        handle_put(c->h);
+    c->h = NULL;
+    curl_slist_free_all(c->hdrs);
+    c->hdrs = NULL;
+    free(c->url);
+    free(c->json);
+    free(c->method);
+    free(c->path);
+    free(c->body);
+    free(c->line);
+    free(c->logs_id);
+    c->url = c->json = c->method = c->path = c->body = c->line = c->logs_id = NULL;
+}
+
+/* Takes an easy handle and sets the request up; c->streaming/c->logs and
+ * their parts are set by the caller. */
+static int call_setup(struct engine *e, const char *method, const char *path, const cJSON *body,
+                      struct call *c, bool unversioned, struct error *err)
+{
+    int r = curl_ready(err);
+    if (r < 0)
+        return r;
     CURL *h = handle_get();
     if (!h)
         return error_set(err, -ENOMEM, "curl_easy_init failed");
-    _cleanup_free_ char *url = unversioned ? xasprintf("http://localhost%s", path)
-                                           : xasprintf("http://localhost/v%s%s", e->version, path);
-    _cleanup_free_ char *json = body ? cJSON_PrintUnformatted(body) : NULL;
-    struct curl_slist *hdrs = NULL;
-    char errbuf[CURL_ERROR_SIZE] = "";
+    c->e = e;
+    c->h = h;
+    c->method = xstrdup(method);
+    c->path = xstrdup(path);
+    c->url = unversioned ? xasprintf("http://localhost%s", path)
+                         : xasprintf("http://localhost/v%s%s", e->version, path);
+    c->json = body ? cJSON_PrintUnformatted(body) : NULL;
 
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    if (c->stream && c->stream->header)
-        hdrs = curl_slist_append(hdrs, c->stream->header);
-    if (json)
-        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    c->hdrs = curl_slist_append(c->hdrs, "Expect:");
+    if (c->streaming && c->stream.header)
+        c->hdrs = curl_slist_append(c->hdrs, c->stream.header);
+    if (c->json)
+        c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json");
     (void) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, e->socket);
     if (share)
         (void) curl_easy_setopt(h, CURLOPT_SHARE, share);
-    (void) curl_easy_setopt(h, CURLOPT_URL, url);
+    (void) curl_easy_setopt(h, CURLOPT_URL, c->url);
     (void) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    (void) curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    (void) curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
     (void) curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
     (void) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
-    if (json) {
-        (void) curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
-        (void) curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(json));
+    if (c->json) {
+        (void) curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->json);
+        (void) curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(c->json));
     } else if (streq(method, "POST")) {
         (void) curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
         (void) curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
@@ -354,45 +440,102 @@ static int perform(struct engine *e, const char *method, const char *path, const
     (void) curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
     (void) curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header_stream);
     (void) curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
-    if ((c->stream && c->stream->abort_fd >= 0) || (!c->stream && c->abort_fd >= 0)) {
-        (void) curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-        (void) curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-        (void) curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    }
-    if (!c->stream && !c->demux)
+    (void) curl_easy_setopt(h, CURLOPT_PRIVATE, c);
+    if (!c->streaming && !c->logs)
         (void) curl_easy_setopt(h, CURLOPT_TIMEOUT, 300L); /* short calls only */
+    return 0;
+}
 
-    CURLcode rc = curl_easy_perform(h);
+/* The transfer is over (rc) or was aborted (aborted): maps it to the
+ * HTTP status in *ret_status (0 returned) or an error. Keeps c->body,
+ * c->line and the rest for the caller; gives the handle back. */
+static int call_end(struct call *c, CURLcode rc, bool aborted, long *ret_status, struct error *err)
+{
     long status = 0;
-    (void) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdrs);
-    handle_put(h);
+    (void) curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
+    handle_put(c->h);
+    c->h = NULL;
+    const char *method = c->method, *path = c->path, *socket = c->e->socket;
 
+    if (aborted)
+        return error_set(err, -ECANCELED, "%s %s: cancelled", method, path);
     if (rc == CURLE_COULDNT_CONNECT) {
         /* curl's words name "localhost port 80"; say what is wrong with the socket. */
         struct stat st;
-        const char *why = stat(e->socket, &st) < 0 ? strerror(errno)
-                          : !S_ISSOCK(st.st_mode)  ? "not a socket"
-                                                   : "connection refused (is dockerd running?)";
-        return error_set(err, -EREMOTEIO, "cannot reach dockerd at %s: %s", e->socket, why);
+        const char *why = stat(socket, &st) < 0   ? strerror(errno)
+                          : !S_ISSOCK(st.st_mode) ? "not a socket"
+                                                  : "connection refused (is dockerd running?)";
+        return error_set(err, -EREMOTEIO, "cannot reach dockerd at %s: %s", socket, why);
     }
-    if (rc != CURLE_OK && status == 0 && rc != CURLE_WRITE_ERROR && rc != CURLE_ABORTED_BY_CALLBACK)
-        return error_set(err, -EREMOTEIO, "cannot reach dockerd at %s: %s", e->socket,
-                         errbuf[0] ? errbuf : curl_easy_strerror(rc));
-    if (rc == CURLE_ABORTED_BY_CALLBACK)
-        return error_set(err, -ECANCELED, "%s %s: cancelled", method, path);
+    if (rc != CURLE_OK && status == 0 && rc != CURLE_WRITE_ERROR)
+        return error_set(err, -EREMOTEIO, "cannot reach dockerd at %s: %s", socket,
+                         c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
     if (rc == CURLE_WRITE_ERROR && c->stopped)
         return c->stopped;
-    if (rc == CURLE_WRITE_ERROR && c->demux && c->demux->error)
-        return error_set_errno(err, c->demux->error, "%s %s: write the output", method, path);
-    if (c->too_big || (rc == CURLE_WRITE_ERROR && c->stream))
+    if (rc == CURLE_WRITE_ERROR && c->logs && c->demux.error)
+        return error_set_errno(err, c->demux.error, "%s %s: write the output", method, path);
+    if (c->too_big || (rc == CURLE_WRITE_ERROR && c->streaming))
         return error_set(err, -EREMOTEIO, "%s %s: the reply is larger than %u bytes", method, path,
                          ENGINE_MAX_REPLY);
     if (rc != CURLE_OK)
         return error_set(err, -EREMOTEIO, "%s %s: %s", method, path,
-                         errbuf[0] ? errbuf : curl_easy_strerror(rc));
+                         c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
     *ret_status = status;
     return 0;
+}
+
+/* Polls the multi's sockets and the abort fds: true when one of those
+ * became readable. */
+static bool multi_wait(CURLM *m, const int *abort_fds, size_t n_abort)
+{
+    struct curl_waitfd w[4];
+    size_t n = 0;
+    for (size_t i = 0; i < n_abort && n < ELEMENTSOF(w); i++)
+        if (abort_fds[i] >= 0)
+            w[n++] = (struct curl_waitfd){.fd = abort_fds[i], .events = CURL_WAIT_POLLIN};
+    /* curl_multi_poll shortens the wait to libcurl's own next timeout. */
+    (void) curl_multi_poll(m, n ? w : NULL, (unsigned) n, 1000, NULL);
+    for (size_t i = 0; i < n; i++)
+        if (w[i].revents & CURL_WAIT_POLLIN)
+            return true;
+    return false;
+}
+
+/* Runs one set-up call to its end in a multi of its own. */
+static int perform(struct call *c, int abort_fd, long *ret_status, struct error *err)
+{
+    CURLM *m = multi_get();
+    if (!m) {
+        call_done(c);
+        return error_set(err, -ENOMEM, "curl_multi_init failed");
+    }
+    (void) curl_multi_add_handle(m, c->h);
+    CURLcode rc = CURLE_OK;
+    bool aborted = false;
+    for (;;) {
+        int running = 0;
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            rc = CURLE_FAILED_INIT;
+            break;
+        }
+        CURLMsg *msg;
+        int left;
+        bool done = false;
+        while ((msg = curl_multi_info_read(m, &left)))
+            if (msg->msg == CURLMSG_DONE) {
+                rc = msg->data.result;
+                done = true;
+            }
+        if (done || running == 0)
+            break;
+        if (multi_wait(m, &abort_fd, 1)) {
+            aborted = true;
+            break;
+        }
+    }
+    (void) curl_multi_remove_handle(m, c->h);
+    multi_put(m);
+    return call_end(c, rc, aborted, ret_status, err);
 }
 
 /* For a failed call, the daemon's {"message": "..."} into err. */
@@ -414,10 +557,12 @@ static void set_reply_error(struct call *c, long status, const char *method, con
 
 int engine_ping(struct engine *e, struct error *err)
 {
-    struct call c = {.abort_fd = -1};
+    struct call c = {0};
     long status = 0;
-    int r = perform(e, "GET", "/_ping", NULL, &c, true, &status, err);
-    free(c.body);
+    int r = call_setup(e, "GET", "/_ping", NULL, &c, true, err);
+    if (r >= 0)
+        r = perform(&c, -1, &status, err);
+    call_done(&c);
     if (r < 0)
         return r;
     if (status != 200)
@@ -434,41 +579,52 @@ int engine_ping(struct engine *e, struct error *err)
 int engine_call(struct engine *e, const char *method, const char *path, const cJSON *body,
                 cJSON **ret_json, struct error *err)
 {
-    struct call c = {.abort_fd = -1};
+    struct call c = {0};
     long status = 0;
-    int r = perform(e, method, path, body, &c, false, &status, err);
-    if (r < 0) {
-        free(c.body);
-        return r;
+    int r = call_setup(e, method, path, body, &c, false, err);
+    if (r >= 0)
+        r = perform(&c, -1, &status, err);
+    if (r >= 0) {
+        if (status >= 400)
+            set_reply_error(&c, status, method, path, err);
+        else if (ret_json)
+            *ret_json = c.body ? cJSON_Parse(c.body) : NULL;
+        r = (int) status;
     }
-    if (status >= 400)
-        set_reply_error(&c, status, method, path, err);
-    else if (ret_json)
-        *ret_json = c.body ? cJSON_Parse(c.body) : NULL;
-    free(c.body);
-    return (int) status;
+    call_done(&c);
+    return r;
+}
+
+/* A stream's result once its transfer is over, as engine_stream returns it. */
+static int stream_result(struct call *c, int r, long status, struct error *err)
+{
+    if (r == 0 && c->line_len > 0 && c->stopped == 0 && c->stream.line && status < 400) {
+        /* A last line without its newline. */
+        append(&c->line, &c->line_len, &c->line_alloc, "\n", 1);
+        r = flush_lines(c);
+    }
+    if (r == 0 && status >= 400) {
+        /* The error body went to the line callback's buffer or nowhere. */
+        free(c->body);
+        c->body = c->line;
+        c->line = NULL;
+        set_reply_error(c, status, c->method, c->path, err);
+    }
+    return r < 0 || r > 0 ? r : (int) status;
 }
 
 int engine_stream(struct engine *e, const char *method, const char *path, const cJSON *body,
                   const struct engine_stream *s, struct error *err)
 {
-    struct call c = {.stream = s, .abort_fd = -1};
+    struct call c = {.stream = *s, .streaming = true};
     long status = 0;
-    int r = perform(e, method, path, body, &c, false, &status, err);
-    if (r == 0 && c.line_len > 0 && c.stopped == 0 && s->line && status < 400) {
-        /* A last line without its newline. */
-        append(&c.line, &c.line_len, &c.line_alloc, "\n", 1);
-        r = flush_lines(&c);
+    int r = call_setup(e, method, path, body, &c, false, err);
+    if (r >= 0) {
+        r = perform(&c, s->abort_fd, &status, err);
+        r = stream_result(&c, r, status, err);
     }
-    if (r == 0 && status >= 400) {
-        /* The error body went to the line callback's buffer or nowhere. */
-        c.body = c.line;
-        c.line = NULL;
-        set_reply_error(&c, status, method, path, err);
-    }
-    free(c.line);
-    free(c.body);
-    return r < 0 || r > 0 ? r : (int) status;
+    call_done(&c);
+    return r;
 }
 
 /* ---- logs ---- */
@@ -509,20 +665,188 @@ void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len)
     }
 }
 
-int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd, int abort_fd,
-                struct error *err)
+static int logs_setup(struct engine *e, const char *id, bool follow, int out_fd, int err_fd,
+                      struct call *c, struct error *err)
 {
-    struct engine_demux d;
-    engine_demux_init(&d, out_fd, err_fd);
-    struct call c = {.demux = &d, .abort_fd = abort_fd};
-    long status = 0;
+    engine_demux_init(&c->demux, out_fd, err_fd);
+    c->logs = true;
+    c->logs_id = xstrdup(id);
     _cleanup_free_ char *path =
         xasprintf("/containers/%s/logs?stdout=1&stderr=1%s", id, follow ? "&follow=1" : "");
-    int r = perform(e, "GET", path, NULL, &c, false, &status, err);
+    return call_setup(e, "GET", path, NULL, c, false, err);
+}
+
+static int logs_result(struct call *c, int r, long status, struct error *err)
+{
     if (r < 0)
         return r;
     if (status >= 400)
         return error_set(err, status == 404 ? -ENOENT : -EREMOTEIO,
-                         "logs of container %s: HTTP %ld", id, status);
+                         "logs of container %s: HTTP %ld", c->logs_id, status);
     return (int) status;
+}
+
+int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd, int abort_fd,
+                struct error *err)
+{
+    struct call c = {0};
+    long status = 0;
+    int r = logs_setup(e, id, follow, out_fd, err_fd, &c, err);
+    if (r >= 0) {
+        r = perform(&c, abort_fd, &status, err);
+        r = logs_result(&c, r, status, err);
+    }
+    call_done(&c);
+    return r;
+}
+
+/* ---- groups ---- */
+
+#define GROUP_MAX 8
+
+struct engine_group {
+    struct engine *e;
+    CURLM *m;
+    struct call *calls[GROUP_MAX];
+    bool in_perform; /* inside curl_multi_perform: adding waits until it returns */
+};
+
+struct engine_group *engine_group_new(struct engine *e)
+{
+    struct engine_group *g = xcalloc(1, sizeof(*g));
+    g->e = e;
+    return g;
+}
+
+static void group_drop(struct engine_group *g, int n)
+{
+    struct call *c = g->calls[n];
+    if (!c)
+        return;
+    if (c->added && c->h)
+        (void) curl_multi_remove_handle(g->m, c->h);
+    call_done(c);
+    error_clear(&c->err);
+    free(c);
+    g->calls[n] = NULL;
+}
+
+struct engine_group *engine_group_free(struct engine_group *g)
+{
+    if (!g)
+        return NULL;
+    for (int n = 0; n < GROUP_MAX; n++)
+        group_drop(g, n);
+    if (g->m)
+        multi_put(g->m);
+    free(g);
+    return NULL;
+}
+
+void engine_group_cancel(struct engine_group *g, int n)
+{
+    if (n >= 0 && n < GROUP_MAX)
+        group_drop(g, n);
+}
+
+/* Finds a free slot for a set-up call (the slot's number), or fails. */
+static int group_add(struct engine_group *g, struct call *c, int r, struct error *err)
+{
+    if (r >= 0 && !g->m && !(g->m = multi_get()))
+        r = error_set(err, -ENOMEM, "curl_multi_init failed");
+    for (int n = 0; r >= 0 && n < GROUP_MAX; n++)
+        if (!g->calls[n]) {
+            g->calls[n] = c;
+            if (!g->in_perform) {
+                (void) curl_multi_add_handle(g->m, c->h);
+                c->added = true;
+            }
+            return n;
+        }
+    if (r >= 0)
+        r = error_set(err, -EBUSY, "more than %d calls in one group", GROUP_MAX);
+    call_done(c);
+    free(c);
+    return r;
+}
+
+int engine_group_stream(struct engine_group *g, const char *method, const char *path,
+                        const cJSON *body, const struct engine_stream *s, struct error *err)
+{
+    struct call *c = xcalloc(1, sizeof(*c));
+    c->stream = *s;
+    c->streaming = true;
+    int r = call_setup(g->e, method, path, body, c, false, err);
+    return group_add(g, c, r, err);
+}
+
+int engine_group_logs(struct engine_group *g, const char *id, int out_fd, int err_fd,
+                      struct error *err)
+{
+    struct call *c = xcalloc(1, sizeof(*c));
+    int r = logs_setup(g->e, id, true, out_fd, err_fd, c, err);
+    return group_add(g, c, r, err);
+}
+
+int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abort, int *ret_result,
+                     struct error *err)
+{
+    for (;;) {
+        bool any = false;
+        for (int n = 0; n < GROUP_MAX; n++) {
+            struct call *c = g->calls[n];
+            if (!c)
+                continue;
+            if (c->done) {
+                /* One ended: its result to the caller, its slot freed. */
+                *ret_result = c->result;
+                if (c->err.code < 0)
+                    error_set(err, c->err.code, "%s", error_message(&c->err));
+                group_drop(g, n);
+                return n;
+            }
+            if (!c->added) {
+                (void) curl_multi_add_handle(g->m, c->h);
+                c->added = true;
+            }
+            any = true;
+        }
+        if (!any)
+            return -ENOENT;
+
+        int running = 0;
+        g->in_perform = true;
+        CURLMcode mc = curl_multi_perform(g->m, &running);
+        g->in_perform = false;
+        CURLMsg *msg;
+        int left;
+        bool ended = false;
+        while ((msg = curl_multi_info_read(g->m, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            CURL *h = msg->easy_handle;
+            CURLcode rc = msg->data.result;
+            struct call *c = NULL;
+            (void) curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **) &c);
+            (void) curl_multi_remove_handle(g->m, h);
+            c->added = false;
+            long status = 0;
+            int r = call_end(c, rc, false, &status, &c->err);
+            c->result =
+                c->logs ? logs_result(c, r, status, &c->err) : stream_result(c, r, status, &c->err);
+            c->done = true;
+            ended = true;
+        }
+        if (mc != CURLM_OK)
+            return error_set(err, -EREMOTEIO, "curl_multi_perform failed");
+        if (ended)
+            continue;
+        bool pending = false;
+        for (int n = 0; n < GROUP_MAX; n++)
+            pending = pending || (g->calls[n] && !g->calls[n]->added);
+        if (pending)
+            continue; /* added from a callback: start it now */
+        if (multi_wait(g->m, abort_fds, n_abort))
+            return error_set(err, -ECANCELED, "cancelled");
+    }
 }

@@ -7,9 +7,11 @@
  * status (>= 0) and, for 4xx/5xx, fills err with the daemon's "message";
  * it returns -EREMOTEIO when dockerd cannot be reached at all.
  *
- * An engine holds no curl handle: each call makes its own, so any thread
- * may call at any time (libcurl: one easy handle per thread), and a long
- * call (wait, events, logs) never holds up a short one.
+ * An engine holds no curl handle: each call takes one of its own (from a
+ * pool of idle ones that keep their connection to dockerd), so any thread
+ * may call at any time, and a long call (wait, events, logs) never holds
+ * up a short one. A group (below) lets one thread drive several long
+ * calls at once.
  */
 #pragma once
 
@@ -78,6 +80,33 @@ struct engine_demux {
 };
 void engine_demux_init(struct engine_demux *d, int out_fd, int err_fd);
 void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len);
+
+/*
+ * A group: calls one thread drives together (libcurl's multi interface),
+ * so that a task's wait and its logs need one thread, not two. Add calls
+ * with engine_group_stream() (as engine_stream; its abort_fd is not used)
+ * and engine_group_logs() (as engine_logs with follow), which return the
+ * call's number (>= 0) or a negative errno; they may also be called from
+ * a callback of a call of the same group (the call then starts when that
+ * callback has returned). engine_group_run() runs them until one ends and
+ * returns its number, with *ret_result and err as engine_stream or
+ * engine_logs would have returned them; -ECANCELED when one of abort_fds
+ * (up to 4, -1 ignored) became readable first (the calls go on at the next
+ * run); -ENOENT when the group has no call left. A group belongs to one
+ * thread at a time.
+ */
+struct engine_group;
+struct engine_group *engine_group_new(struct engine *e);
+/* Drops the calls still running. Accepts NULL. */
+struct engine_group *engine_group_free(struct engine_group *g);
+int engine_group_stream(struct engine_group *g, const char *method, const char *path,
+                        const cJSON *body, const struct engine_stream *s, struct error *err);
+int engine_group_logs(struct engine_group *g, const char *id, int out_fd, int err_fd,
+                      struct error *err);
+int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abort_fds,
+                     int *ret_result, struct error *err);
+/* Drops call n, ended or not. */
+void engine_group_cancel(struct engine_group *g, int n);
 
 /* URL-encodes s into a new string (query parameters: filters, image names). */
 char *engine_escape(const char *s);

@@ -339,6 +339,7 @@ struct follow {
     char *path;
     int fd;
     int inotify_fd;
+    int dir_wd; /* the watch on the directory, while the file does not exist */
     int conn_fd;
     int end_fd; /* readable once the task has ended (supervisor_watch_end) */
     off_t offset;
@@ -374,6 +375,33 @@ static int open_output(const char *path, uid_t owner, struct error *err)
     return TAKE_FD(fd);
 }
 
+/* Once the followed file is open, only its own changes wake the reader:
+ * the task's directory sees many more (the system log, the backend's
+ * files), each of which would cost a wake-up for nothing. */
+static void follow_watch(struct follow *f)
+{
+    if (f->inotify_fd < 0)
+        return;
+    if (f->fd >= 0) {
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+        if (inotify_add_watch(f->inotify_fd, proc, IN_MODIFY) >= 0) {
+            if (f->dir_wd >= 0)
+                (void) inotify_rm_watch(f->inotify_fd, f->dir_wd);
+            f->dir_wd = -1;
+            return;
+        }
+    }
+    if (f->dir_wd < 0) {
+        /* For the file to appear (or, failing a watch of its own, grow). */
+        _cleanup_free_ char *dir = xstrdup(f->path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir)
+            *slash = '\0';
+        f->dir_wd = inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
+    }
+}
+
 static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct follow *f = cls;
@@ -386,6 +414,9 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
                 return MHD_CONTENT_READER_END_WITH_ERROR;
             }
             error_clear(&err);
+            /* Watched before the first read: no write can slip between. */
+            if (f->fd >= 0)
+                follow_watch(f);
         }
         if (f->fd >= 0) {
             ssize_t n = pread(f->fd, buf, max, f->offset);
@@ -507,6 +538,7 @@ static enum MHD_Result h_logs(struct request *r)
     f->path = xstrdup(path);
     f->owner = owner;
     f->inotify_fd = -1;
+    f->dir_wd = -1;
     f->conn_fd = -1;
     f->end_fd = -1;
     f->fd = open_output(path, owner, &err);
@@ -531,15 +563,9 @@ static enum MHD_Result h_logs(struct request *r)
             follow_free(f);
         }
     } else {
-        /* Watch the data dir entry's parent for the file to appear and grow. */
+        /* Watch the file's directory for it to appear, then the file to grow. */
         f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        if (f->inotify_fd >= 0) {
-            _cleanup_free_ char *dir = xstrdup(path);
-            char *slash = strrchr(dir, '/');
-            if (slash && slash != dir)
-                *slash = '\0';
-            (void) inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
-        }
+        follow_watch(f);
         const union MHD_ConnectionInfo *ci =
             MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         f->conn_fd = ci ? ci->connect_fd : -1;

@@ -657,11 +657,10 @@ static void task_finish(struct shim *sh, struct stask *t)
     o.finished = now_realtime();
     log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: %s: %s", t->spec.id, task_state_to_string(o.state),
            o.reason);
-    /* No fsync: it would hold up every other task's events. Renamed into
-     * place, it survives the death of the shim and the daemon (what the lock
-     * protocol needs); like the store's state changes, not a power loss,
-     * which takes the running tasks with it anyway. */
-    int r = task_outcome_write(t->task_dir, &o, false);
+    /* fsync'd: the store commits state changes without one and counts on
+     * this file to put an ended task right after a power loss. It holds up
+     * the loop for the length of one fsync (a writer thread would not). */
+    int r = task_outcome_write(t->task_dir, &o, true);
     if (r < 0)
         log_to(t->log_fd, LOG_LEVEL_ERROR, "task %s: cannot record the outcome: %s", t->spec.id,
                strerror(-r));

@@ -147,7 +147,21 @@ int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg
     return a.r;
 }
 
-int confine_apply(const struct confine_user *u, const char **ret_step)
+int confine_drop_bounding_set(void)
+{
+    /* Every capability the kernel has, not only those our headers name: it
+     * answers EINVAL past its last one. One call each (each makes new
+     * credentials), no CAP_IS_SUPPORTED probe first. */
+    for (cap_value_t c = 0;; c++) {
+        if (cap_drop_bound(c) == 0)
+            continue;
+        if (errno == EINVAL)
+            return 0;
+        return -errno;
+    }
+}
+
+int confine_apply(const struct confine_user *u, bool bounding_set_empty, const char **ret_step)
 {
     const char *step = "";
     int r = 0;
@@ -156,18 +170,15 @@ int confine_apply(const struct confine_user *u, const char **ret_step)
         step = "set no_new_privs";
         goto fail;
     }
-    /* Every capability the kernel has, not only those our headers name: it
-     * answers EINVAL past its last one. One system call each (no
-     * CAP_IS_SUPPORTED probe first: on this hypervisor a call is costly). */
-    for (cap_value_t c = 0;; c++) {
-        if (cap_drop_bound(c) == 0)
-            continue;
-        if (errno == EINVAL)
-            break;
-        if (errno == EPERM && geteuid() != 0)
-            break; /* unprivileged: nothing to drop that we could use */
-        step = "drop the capability bounding set";
-        goto fail;
+    if (!bounding_set_empty) {
+        r = confine_drop_bounding_set();
+        if (r == -EPERM && geteuid() != 0)
+            r = 0; /* unprivileged: nothing to drop that we could use */
+        if (r < 0) {
+            errno = -r;
+            step = "drop the capability bounding set";
+            goto fail;
+        }
     }
     /* One call; libcap's cap_reset_ambient() first reads every capability. */
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {

@@ -47,9 +47,14 @@ int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg
 
 /*
  * In the task's process, just before exec: no new privileges, drop the
- * bounding set and ambient capabilities, switch groups/gid/uid, clear the
- * rest. On failure returns -errno and names the step in *ret_step.
- * Safe in a vfork()ed child of a threaded process: no malloc, no glibc
- * set*id broadcast.
+ * bounding set (unless it is known to be empty already) and ambient
+ * capabilities, switch groups/gid/uid, clear the rest. On failure returns -errno and names the step
+ * in *ret_step. Safe in a vfork()ed child of a threaded process: no malloc, no glibc set*id
+ * broadcast.
  */
-int confine_apply(const struct confine_user *u, const char **ret_step);
+int confine_apply(const struct confine_user *u, bool bounding_set_empty, const char **ret_step);
+
+/* Empties the calling process's capability bounding set, which its children
+ * inherit: the shim does it once for all its tasks (it keeps its own
+ * effective capabilities; it never execs). -EPERM without CAP_SETPCAP. */
+int confine_drop_bounding_set(void);

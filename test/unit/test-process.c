@@ -363,10 +363,15 @@ static void test_shim_killed(void *state)
         xasprintf("{\"user\":\"nobody\",\"cmd\":\"sleep 300 & echo $! > %s; wait\"}", pid_path);
     ok(start(state, json, &r, &err) == 0, "start a task that forks a sleeper");
     ok(wait_for(r.id, false, 30, &e) && e.running, "it runs");
-    _cleanup_free_ char *data = NULL;
-    for (int i = 0; i < 200 && read_file(pid_path, 32, &data, NULL) < 0; i++)
-        usleep(10000);
-    pid_t sleeper = data ? (pid_t) atoi(data) : 0;
+    /* The shell creates the file before it writes the pid: wait for the pid. */
+    pid_t sleeper = 0;
+    for (int i = 0; i < 1000 && sleeper <= 0; i++) {
+        _cleanup_free_ char *data = NULL;
+        if (read_file(pid_path, 32, &data, NULL) >= 0)
+            sleeper = (pid_t) atoi(data);
+        if (sleeper <= 0)
+            usleep(10000);
+    }
     pid_t shim = killed_shim = (pid_t) atoi(r.handle);
     ok(shim > 1 && kill(shim, SIGKILL) == 0, "kill -9 its shim %d", (int) shim);
     ok(wait_for(r.id, true, 30, &e), "the task ends");
@@ -455,8 +460,10 @@ static void test_no_second_run(void **state)
     ok(shim > 1 && kill(shim, SIGKILL) == 0, "then its shim is killed (%d)", (int) shim);
     int rd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* the command goes on and runs */
     bool did_run = false;
-    for (int i = 0; i < 200 && !did_run; i++, usleep(10000))
-        did_run = access(ran, F_OK) == 0;
+    for (int i = 0; i < 500 && !did_run; i++, usleep(10000)) {
+        _cleanup_free_ char *so_far = slurp(ran);
+        did_run = !isempty(so_far);
+    }
     ok(did_run, "the orphaned command ran");
     ok(process_backend_ops.init(&cfg, &listener, state, &err) == 0, "a new backend instance");
     struct backend_start s = {r.id, r.task, r.dir, r.out, r.err};

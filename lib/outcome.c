@@ -4,6 +4,7 @@
  * it without the backend table (and libcurl behind it).
  */
 #include "backend.h"
+#include "util/json.h"
 
 #include <inttypes.h>
 
@@ -34,12 +35,6 @@ int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool 
                 : write_file_replace(path, text, strlen(text), 0600);
 }
 
-static uint64_t get_u64(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t) v->valuedouble : 0;
-}
-
 int task_outcome_read(const char *task_dir, struct task_outcome *o)
 {
     _cleanup_free_ char *path = xasprintf("%s/exit.json", task_dir);
@@ -64,8 +59,8 @@ int task_outcome_read(const char *task_dir, struct task_outcome *o)
         .exit_code = ec->valueint,
         .signal = cJSON_IsNumber(sg) ? sg->valueint : 0,
         .reason = xstrdup(cJSON_IsString(rs) ? rs->valuestring : ""),
-        .started = (usec_t) get_u64(j, "started"),
-        .finished = (usec_t) get_u64(j, "finished"),
+        .started = (usec_t) json_u64(j, "started"),
+        .finished = (usec_t) json_u64(j, "finished"),
     };
     cJSON_Delete(j);
     return 0;

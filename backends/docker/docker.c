@@ -29,6 +29,7 @@
 #include "docker.h"
 #include "engine.h"
 #include "process/confine.h"
+#include "util/json.h"
 #include "util/log.h"
 
 #include <ctype.h>
@@ -275,12 +276,6 @@ int docker_image_ref_parse(const char *ref, struct image_ref *ret)
         .registry = registry ? TAKE_PTR(registry) : xstrdup("docker.io"),
     };
     return 0;
-}
-
-static const char *json_str(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 /* Docker's never-set time is 0001-01-01T00:00:00Z. */

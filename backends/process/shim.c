@@ -15,6 +15,7 @@
 #include "shim.h"
 #include "cgroup.h"
 #include "confine.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -73,18 +74,6 @@ static char **strv_from_cjson(const cJSON *a)
     return v;
 }
 
-static uint64_t get_u64(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t) v->valuedouble : 0;
-}
-
-static const char *get_str(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static int spec_load(const char *task_dir, struct shim_spec *s)
 {
     _cleanup_free_ char *path = xasprintf("%s/shim.json", task_dir);
@@ -100,8 +89,8 @@ static int spec_load(const char *task_dir, struct shim_spec *s)
     const cJSON *env = cJSON_GetObjectItemCaseSensitive(j, "env");
     const cJSON *groups = cJSON_GetObjectItemCaseSensitive(j, "groups");
     const cJSON *cg = cJSON_GetObjectItemCaseSensitive(j, "cgroup");
-    const char *id = get_str(j, "id"), *wd = get_str(j, "workdir");
-    const char *out = get_str(j, "stdout"), *err = get_str(j, "stderr");
+    const char *id = json_str(j, "id"), *wd = json_str(j, "workdir");
+    const char *out = json_str(j, "stdout"), *err = json_str(j, "stderr");
     r = -EBADMSG;
     if (!cJSON_IsArray(argv) || cJSON_GetArraySize(argv) < 1 || !cJSON_IsArray(env) || !id || !wd ||
         !out || !err || cgroup_from_cjson(cg, &s->cg) < 0)
@@ -115,17 +104,17 @@ static int spec_load(const char *task_dir, struct shim_spec *s)
     s->out_as_user[0] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stdout_as_user"));
     s->out_as_user[1] = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "stderr_as_user"));
     s->user.change = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "change_user"));
-    s->user.uid = (uid_t) get_u64(j, "uid");
-    s->user.gid = (gid_t) get_u64(j, "gid");
+    s->user.uid = (uid_t) json_u64(j, "uid");
+    s->user.gid = (gid_t) json_u64(j, "gid");
     s->user.n_groups = cJSON_IsArray(groups) ? cJSON_GetArraySize(groups) : 0;
     s->user.groups = xcalloc(s->user.n_groups + 1, sizeof(gid_t));
     int i = 0;
     const cJSON *g;
     cJSON_ArrayForEach(g, groups) s->user.groups[i++] = (gid_t) g->valuedouble;
-    s->cputime = get_u64(j, "cputime");
-    s->walltime = get_u64(j, "walltime");
-    s->memory = get_u64(j, "memory");
-    s->kill_grace = get_u64(j, "kill_grace");
+    s->cputime = json_u64(j, "cputime");
+    s->walltime = json_u64(j, "walltime");
+    s->memory = json_u64(j, "memory");
+    s->kill_grace = json_u64(j, "kill_grace");
     const cJSON *cores = cJSON_GetObjectItemCaseSensitive(j, "cores");
     s->cores = cJSON_IsNumber(cores) && cores->valuedouble > 0 ? cores->valuedouble : 1;
     r = 0;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "util/error.h"
+#include "util/json.h"
 #include "util/util.h"
 
 #include <cjson/cJSON.h>

@@ -14,12 +14,6 @@ static bool final_state(const char *code)
                     streq(code, "SYSTEM_ERROR") || streq(code, "CANCELED"));
 }
 
-static const char *str(const cJSON *j, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static char *dup_or_null(const char *s)
 {
     return s ? xstrdup(s) : NULL;
@@ -46,12 +40,12 @@ static void states_table(struct cli *c, cJSON *states)
     {
         const cJSON *ec = cJSON_GetObjectItemCaseSensitive(s, "exit_code");
         char *row[7] = {
-            dup_or_null(str(s, "id")),
-            dup_or_null(str(s, "name")),
-            dup_or_null(str(s, "user")),
-            dup_or_null(str(s, "code")),
-            dup_or_null(str(s, "backend")),
-            format_age(str(s, "created")),
+            dup_or_null(json_str(s, "id")),
+            dup_or_null(json_str(s, "name")),
+            dup_or_null(json_str(s, "user")),
+            dup_or_null(json_str(s, "code")),
+            dup_or_null(json_str(s, "backend")),
+            format_age(json_str(s, "created")),
             cJSON_IsNumber(ec) ? xasprintf("%d", ec->valueint) : NULL,
         };
         table_add(&t, row);
@@ -88,7 +82,7 @@ static cJSON *only_active(cJSON *states)
 {
     cJSON *active = cJSON_CreateArray(), *s;
     while ((s = cJSON_DetachItemFromArray(states, 0)))
-        if (final_state(str(s, "code")))
+        if (final_state(json_str(s, "code")))
             cJSON_Delete(s);
         else
             cJSON_AddItemToArray(active, s);
@@ -117,7 +111,7 @@ static cJSON *fetch_all(struct cli *c, const char *query, int *ret_exit)
             cJSON_AddItemToArray(all, s);
         cJSON_Delete(list);
         free(token);
-        token = dup_or_null(str(page, "next_page_token"));
+        token = dup_or_null(json_str(page, "next_page_token"));
         cJSON_Delete(page);
         if (!token || !*token)
             return all;
@@ -348,7 +342,7 @@ int wait_task(struct cli *c, const char *id, bool follow_output)
     r = get_state(c, id, &s);
     if (r != 0)
         return r;
-    const char *code = str(s, "code");
+    const char *code = json_str(s, "code");
     const cJSON *ec = cJSON_GetObjectItemCaseSensitive(s, "exit_code");
     int rc = cJSON_IsNumber(ec) && ec->valueint >= 0 ? ec->valueint & 0xff : EXIT_TASK_FAILED;
     if (code && streq(code, "COMPLETE"))
@@ -356,7 +350,7 @@ int wait_task(struct cli *c, const char *id, bool follow_output)
     if (!code || !final_state(code))
         rc = EXIT_TASK_FAILED;
     if (rc != 0 && code) {
-        _cleanup_free_ char *why = term_safe(str(s, "description"));
+        _cleanup_free_ char *why = term_safe(json_str(s, "description"));
         fprintf(stderr, "ocps-proxy: task %s %s: %s\n", id, code, why);
     }
     cJSON_Delete(s);

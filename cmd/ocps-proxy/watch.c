@@ -18,8 +18,8 @@ static void on_signal(int sig)
 
 static const char *str(const cJSON *j, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsString(v) ? v->valuestring : "-";
+    const char *s = json_str(j, key);
+    return s ? s : "-";
 }
 
 /* Also read by `ocps-proxy completion bash`. */

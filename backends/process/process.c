@@ -848,6 +848,13 @@ static void process_release(void *state, const char *id, const char *handle)
     if (ps->cgroup_error)
         return;
     cgroup_child(&ps->parent, id, &cg);
+    /* Normally the shim has removed it, memory first (its rmdir succeeds only
+     * once the group is empty in every hierarchy): one look, not five rmdirs
+     * per task. What a lost shim or an unreadable spec left is removed here. */
+    if (cg.dir[CG_MEMORY] && access(cg.dir[CG_MEMORY], F_OK) < 0 && errno == ENOENT) {
+        cgroup_done(&cg);
+        return;
+    }
     if (cgroup_destroy(&cg) == -EBUSY) {
         (void) cgroup_kill(&cg);
         (void) cgroup_destroy(&cg);

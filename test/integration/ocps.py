@@ -3,6 +3,7 @@ free loopback port with a temporary data dir, talk to it over real HTTP,
 and report TAP. Only 127.0.0.1 is ever contacted; only processes this
 harness started are ever signalled, by their PID."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 DAEMON = os.environ.get("OCPS_PROXYD", "")
 SHIM = os.environ.get("OCPS_SHIM", "")
@@ -315,3 +317,20 @@ def ensure_user(name="ocpstest"):
     except KeyError:
         subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name], check=True)
         return pwd.getpwnam(name)
+
+
+@contextlib.contextmanager
+def serving(tap, d, what):
+    """Starts daemon d around a block of tests. An exception in the block is
+    one failed assertion with its traceback; after it the daemon must still
+    run, then stop cleanly on SIGTERM; its files are removed."""
+    try:
+        d.start()
+        yield d
+        tap.ok(d.proc.poll() is None, "daemon still running", d.logs())
+    except Exception as e:
+        tap.ok(False, "%s raised %s" % (what, e), traceback.format_exc())
+    finally:
+        rc = d.stop()
+        tap.ok(rc == 0, "daemon stops cleanly (exit %r)" % rc, d.logs())
+        d.cleanup()

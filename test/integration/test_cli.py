@@ -36,8 +36,7 @@ def main():
     d = Daemon()
     sock = os.path.join(d.data_dir, "api.sock")
     d.extra_args = ["--listen", "unix:" + sock]
-    try:
-        d.start()
+    with ocps.serving(tap, d, "cli tests"):
         S = ["--server", "http://127.0.0.1:%d" % d.port]
 
         rc, out, err = run(S + ["ping"])
@@ -200,14 +199,6 @@ def main():
             tap.ok(rc == 2 and "ocps-proxy:" in err, "%s is a usage error (2)" % what, (rc, err))
         rc, out, err = run(S + ["submit", "--user", USER, "--memory", "lots", "--", "true"])
         tap.ok(rc == 1 and "memory" in err, "a task the server refuses: 1, with its message", (rc, err))
-        tap.ok(d.proc.poll() is None, "daemon still running", d.logs())
-    except Exception as e:
-        import traceback
-        tap.ok(False, "cli tests raised %s" % e, traceback.format_exc())
-    finally:
-        rc = d.stop()
-        tap.ok(rc == 0, "daemon stops cleanly (exit %r)" % rc, d.logs())
-        d.cleanup()
     tap.done()
 
 

@@ -85,8 +85,7 @@ def main():
     ocps.ensure_user(USER)
     tap = Tap()
     d = ocps.Daemon(config="docker: {socket: /nonexistent/docker.sock}\n")
-    try:
-        d.start()
+    with ocps.serving(tap, d, "contract tests"):
         doc = d.request("GET", "/v1/openapi.json").json()
         base = urllib.parse.urlparse(doc["servers"][0]["url"]).path.rstrip("/")
         tid = d.submit_id({"user": USER, "cmd": "echo contract"})
@@ -163,14 +162,6 @@ def main():
         tap.eq(r.status, 406, "submit: an Accept nothing satisfies is 406")
         r = d.request("PUT", base + "/jobproxy/submit", "{}")
         tap.eq(r.status, 405, "submit: a method the path lacks is 405")
-        tap.ok(d.proc.poll() is None, "daemon still running", d.logs())
-    except Exception as e:
-        import traceback
-        tap.ok(False, "contract tests raised %s" % e, traceback.format_exc())
-    finally:
-        rc = d.stop()
-        tap.ok(rc == 0, "daemon stops cleanly (exit %r)" % rc, d.logs())
-        d.cleanup()
     tap.done()
 
 

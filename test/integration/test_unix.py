@@ -10,7 +10,7 @@ import pwd
 import socket
 import sys
 
-from ocps import Daemon, Tap, ensure_user, require_root
+from ocps import Daemon, Tap, ensure_user, require_root, serving
 
 
 def call(sock_path, uid, method, path, body=None):
@@ -64,8 +64,7 @@ def main():
     sock = os.path.join(d.data_dir, "api.sock")
     d.extra_args = ["--listen", "unix:" + sock]
     os.chmod(d.data_dir, 0o755)  # the clients below must reach the socket
-    try:
-        d.start()
+    with serving(tap, d, "unix socket tests"):
         st, body = call(sock, alice.pw_uid, "POST", "/v1/jobproxy/submit",
                         {"user": "ocpstest", "cmd": "sleep 30"})
         tap.eq(st, 200, "a caller submits for its own account over the socket")
@@ -111,14 +110,6 @@ def main():
 
         r = d.request("POST", "/v1/jobproxy/submit", {"user": "ocpstest2", "cmd": "true"})
         tap.eq(r.status, 200, "TCP callers are not restricted by uid (the listener's choice)")
-        tap.ok(d.proc.poll() is None, "daemon still running", d.logs())
-    except Exception as e:
-        import traceback
-        tap.ok(False, "unix socket tests raised %s" % e, traceback.format_exc())
-    finally:
-        rc = d.stop()
-        tap.ok(rc == 0, "daemon stops cleanly (exit %r)" % rc, d.logs())
-        d.cleanup()
     tap.done()
 
 

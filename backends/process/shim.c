@@ -530,11 +530,9 @@ static struct stask *task_find(struct shim *sh, const char *id)
     return NULL;
 }
 
-static void stask_free(struct shim *sh, struct stask *t)
+/* After task_finish(), which took its fds out of the epoll set. */
+static void stask_free(struct stask *t)
 {
-    for (size_t i = 0; i < ELEMENTSOF(t->tfd); i++)
-        unwatch_close(sh, &t->tfd[i]);
-    unwatch_close(sh, &t->exec_fd);
     if (t->exec_w >= 0)
         close(t->exec_w);
     if (t->log_fd >= 0)
@@ -1023,13 +1021,15 @@ static void free_dead(struct shim *sh)
     while (sh->dead_tasks) {
         struct stask *t = sh->dead_tasks;
         sh->dead_tasks = t->next;
-        stask_free(sh, t);
+        stask_free(t);
     }
 }
 
 static void dispatch(struct shim *sh, struct source *src, uint32_t events)
 {
     struct stask *t = src->owner;
+    if (src->kind >= SRC_WALL) /* a timer: take its expiry */
+        drain(t->tfd[src->kind - SRC_WALL]);
     switch (src->kind) {
     case SRC_SIGNAL: {
         struct signalfd_siginfo si;
@@ -1064,7 +1064,6 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
             on_exec_status(sh, t, false);
         break;
     case SRC_WALL:
-        drain(t->tfd[0]);
         if (!t->walltime_hit && !t->canceled && t->phase == PHASE_RUNNING) {
             t->walltime_hit = true;
             log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: walltime limit reached", t->spec.id);
@@ -1072,11 +1071,9 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
         }
         break;
     case SRC_CPU:
-        drain(t->tfd[1]);
         check_cputime(sh, t);
         break;
     case SRC_GRACE:
-        drain(t->tfd[2]);
         if (t->phase != PHASE_SETTLING) {
             log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: grace period over, SIGKILL to the tree",
                    t->spec.id);
@@ -1084,7 +1081,6 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
         }
         break;
     case SRC_SETTLE:
-        drain(t->tfd[3]);
         settle(sh, t);
         break;
     }

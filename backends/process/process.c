@@ -606,12 +606,6 @@ static cJSON *build_spec(struct process_state *ps, const struct backend_start *s
     return j;
 }
 
-static void unlink_in(const char *dir, const char *name)
-{
-    _cleanup_free_ char *p = xasprintf("%s/%s", dir, name);
-    (void) unlink(p);
-}
-
 /* Hands the task to our shim, started first if there is none (or it died). */
 static int hand_over(struct process_state *ps, const struct backend_start *s, int lockfd,
                      char **ret_handle, struct error *err)
@@ -687,10 +681,8 @@ static int submit_to_shim(struct process_state *ps, const struct backend_start *
     int r = write_file_replace(spec_path, text, strlen(text), 0600);
     if (r < 0)
         return error_set_errno(err, r, "write %s", spec_path);
-    /* A task restarted after it provably never ran leaves no traces to confuse us. */
-    unlink_in(s->task_dir, "exit.json");
-    unlink_in(s->task_dir, "started");
-    unlink_in(s->task_dir, "shim.pid");
+    /* A task started again after it provably never ran (recover_unlocked) has
+     * neither exit.json nor started; shim.pid is rewritten below. */
 
     _cleanup_free_ char *lock_path = xasprintf("%s/shim.lock", s->task_dir);
     _cleanup_close_ int lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);

@@ -21,8 +21,10 @@
 #define CPU_PERIOD_US 100000
 
 static const char *const controller_name[_CG_MAX] = {
-    [CG_MEMORY] = "memory", [CG_CPU] = "cpu",         [CG_CPUACCT] = "cpuacct",
-    [CG_PIDS] = "pids",     [CG_FREEZER] = "freezer",
+    [CG_MEMORY] = "memory",
+    [CG_CPU] = "cpu",
+    [CG_CPUACCT] = "cpuacct",
+    [CG_PIDS] = "pids",
 };
 
 void cgroup_done(struct cgroup *cg)
@@ -120,8 +122,6 @@ static int v1_parent_open(const char *name, struct cgroup *ret, struct error *er
         _cleanup_free_ char *own = NULL;
         _cleanup_free_ char *mnt = xasprintf(CGROUP_ROOT "/%s", controller_name[i]);
         if (access(mnt, F_OK) < 0 || own_path(controller_name[i], &own) < 0) {
-            if (i == CG_FREEZER)
-                continue; /* optional: cgroup_kill() falls back to kill loops */
             cgroup_done(&cg);
             return error_set(err, -ENOTSUP, "cgroup v1 controller %s is not mounted",
                              controller_name[i]);
@@ -162,10 +162,17 @@ static bool first_of(const struct cgroup *cg, int i)
     return true;
 }
 
-int cgroup_create(const struct cgroup *cg, const struct cgroup_limits *l, struct error *err)
+int cgroup_create(struct cgroup *cg, const struct cgroup_limits *l, struct error *err)
 {
     char buf[64];
     int r;
+
+    /* A v1 cpuacct hierarchy of its own costs a mkdir, a join and an rmdir
+     * per task; only a cputime limit reads it. */
+    if (!cg->v2 && !l->cpu_usage && cg->dir[CG_CPUACCT] && first_of(cg, CG_CPUACCT)) {
+        free(cg->dir[CG_CPUACCT]);
+        cg->dir[CG_CPUACCT] = NULL;
+    }
 
     for (int i = 0; i < _CG_MAX; i++)
         if (first_of(cg, i) && mkdir(cg->dir[i], 0755) < 0 && errno != EEXIST)
@@ -287,43 +294,35 @@ int cgroup_signal(const struct cgroup *cg, int sig)
     return signal_all(cg, sig, NULL);
 }
 
-static void sleep_ms(unsigned ms)
+int cgroup_kill_once(const struct cgroup *cg, unsigned *ret_n)
 {
-    struct timespec ts = {ms / 1000, (long) (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    if (ret_n)
+        *ret_n = 0;
+    if (cg->v2) {
+        int r = file_write(cg->dir[CG_MEMORY], "cgroup.kill", "1");
+        if (r != -ENOENT)
+            return r; /* the kernel kills every member, and any it forks meanwhile */
+        /* Before 5.14: as on v1. */
+    }
+    /* No process can join a group whose pids.max is 0, so what is listed is
+     * all there will ever be: no fork escapes between reading and killing. */
+    if (cg->dir[CG_PIDS])
+        (void) file_write(cg->dir[CG_PIDS], "pids.max", "0");
+    int r = signal_all(cg, SIGKILL, ret_n);
+    return r == -ENOENT ? 0 : r;
 }
 
 int cgroup_kill(const struct cgroup *cg)
 {
-    int r;
-
-    if (cg->v2) {
-        r = file_write(cg->dir[CG_MEMORY], "cgroup.kill", "1");
-        if (r != -ENOENT)
-            return r;
-        /* Before 5.14: signal until nothing is left. */
-    } else if (cg->dir[CG_FREEZER]) {
-        /* Freeze so nothing forks between reading the list and killing it. */
-        r = file_write(cg->dir[CG_FREEZER], "freezer.state", "FROZEN");
-        if (r >= 0) {
-            _cleanup_free_ char *p = xasprintf("%s/freezer.state", cg->dir[CG_FREEZER]);
-            for (int i = 0; i < 1000; i++) {
-                _cleanup_free_ char *st = NULL;
-                if (read_file(p, 64, &st, NULL) < 0 || startswith(st, "FROZEN"))
-                    break;
-                sleep_ms(1);
-            }
-            r = signal_all(cg, SIGKILL, NULL);
-            (void) file_write(cg->dir[CG_FREEZER], "freezer.state", "THAWED");
-            return r;
-        }
-    }
     for (int i = 0; i < 1000; i++) {
         unsigned n = 0;
-        r = signal_all(cg, SIGKILL, &n);
+        int r = cgroup_kill_once(cg, &n);
         if (r < 0 || n == 0)
-            return r == -ENOENT ? 0 : r;
-        sleep_ms(1);
+            return r;
+        /* A fork that had passed its pids check before the limit was set can
+         * still add one member: look again. */
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
     }
     return -EBUSY;
 }
@@ -379,6 +378,8 @@ int cgroup_cpu_usage(const struct cgroup *cg, usec_t *ret)
             *ret = (usec_t) v;
         return r;
     }
+    if (!cg->dir[CG_CPUACCT])
+        return -ENOENT;
     _cleanup_free_ char *p = xasprintf("%s/cpuacct.usage", cg->dir[CG_CPUACCT]);
     _cleanup_free_ char *data = NULL;
     r = read_file(p, 64, &data, NULL);
@@ -418,7 +419,7 @@ int cgroup_from_cjson(const cJSON *j, struct cgroup *ret)
         if (cJSON_IsString(d) && d->valuestring[0] == '/')
             cg.dir[i] = xstrdup(d->valuestring);
     }
-    if (!cg.dir[CG_MEMORY] || !cg.dir[CG_CPU] || !cg.dir[CG_CPUACCT] || !cg.dir[CG_PIDS]) {
+    if (!cg.dir[CG_MEMORY] || !cg.dir[CG_CPU] || !cg.dir[CG_PIDS]) {
         cgroup_done(&cg);
         return -EINVAL;
     }

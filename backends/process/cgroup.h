@@ -4,10 +4,15 @@
  * controllers on v1).
  *
  * A struct cgroup names the directories of one task's group: on v2 a
- * single directory, on v1 one per controller (memory, cpu, cpuacct,
- * pids, freezer). The daemon creates it with the limits; the task's
+ * single directory, on v1 one per controller (memory, cpu, pids, and
+ * cpuacct when the task's CPU time must be read and the host mounts it
+ * apart from cpu). The daemon creates it with the limits; the task's
  * first process joins it before dropping privileges; the shim kills
  * what is left in it and removes it. It travels between them as JSON.
+ *
+ * Killing a whole group needs no freezer: with pids.max at 0 no process
+ * can join it (fork and clone fail with EAGAIN), so its member list only
+ * shrinks and SIGKILL to each listed process empties it.
  */
 #pragma once
 
@@ -22,7 +27,6 @@ enum cgroup_controller {
     CG_CPU,
     CG_CPUACCT,
     CG_PIDS,
-    CG_FREEZER,
     _CG_MAX,
 };
 
@@ -35,6 +39,7 @@ struct cgroup_limits {
     uint64_t memory; /* bytes, 0 = none */
     double cores;    /* 0 = none */
     uint64_t pids;   /* 0 = none */
+    bool cpu_usage;  /* the group's CPU time will be read (a cputime limit) */
 };
 
 /*
@@ -50,11 +55,16 @@ void cgroup_child(const struct cgroup *parent, const char *id, struct cgroup *re
 
 void cgroup_done(struct cgroup *cg);
 
-/* mkdir every directory and write the limits. */
-int cgroup_create(const struct cgroup *cg, const struct cgroup_limits *l, struct error *err);
+/* mkdir every directory and write the limits. Drops a v1 cpuacct directory
+ * of its own from cg when l->cpu_usage is false: nothing will read it. */
+int cgroup_create(struct cgroup *cg, const struct cgroup_limits *l, struct error *err);
 /* Moves a process in (writes its pid to cgroup.procs everywhere). Async-signal-safe. */
 int cgroup_enter(const struct cgroup *cg, pid_t pid);
-/* SIGKILLs every process in the group, freezing it first on v1 so no fork escapes. */
+/* Stops the group from growing (cgroup.kill on v2, pids.max 0 otherwise) and
+ * SIGKILLs every process in it, once: *ret_n (may be NULL) says how many
+ * were signalled. Callers that cannot wait call it again until the group
+ * is empty; cgroup_kill() does that itself for up to a second. */
+int cgroup_kill_once(const struct cgroup *cg, unsigned *ret_n);
 int cgroup_kill(const struct cgroup *cg);
 /* Sends sig to every process in the group (SIGTERM on cancel). */
 int cgroup_signal(const struct cgroup *cg, int sig);
@@ -62,7 +72,7 @@ int cgroup_signal(const struct cgroup *cg, int sig);
 bool cgroup_is_populated(const struct cgroup *cg);
 /* OOM kills so far. */
 int cgroup_oom_kills(const struct cgroup *cg, uint64_t *ret);
-/* CPU time used by the whole group. */
+/* CPU time used by the whole group (-ENOENT without cpu_usage on some v1 hosts). */
 int cgroup_cpu_usage(const struct cgroup *cg, usec_t *ret);
 /* rmdir everything (the group must be empty); missing directories are fine. */
 int cgroup_destroy(const struct cgroup *cg);

@@ -712,7 +712,8 @@ static int process_start(void *state, const struct backend_start *s, char **ret_
         return r;
 
     cgroup_child(&ps->parent, s->id, &cg);
-    struct cgroup_limits lim = {s->task->memory, s->task->cores, ps->cfg->pids_limit};
+    struct cgroup_limits lim = {s->task->memory, s->task->cores, ps->cfg->pids_limit,
+                                .cpu_usage = s->task->cputime > 0};
     r = cgroup_create(&cg, &lim, err);
     if (r < 0)
         error_wrap(err, "cgroup");

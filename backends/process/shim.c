@@ -555,7 +555,7 @@ static void cancel(struct shim *sh, struct stask *t)
     /* A process stopped with SIGSTOP would never see the SIGTERM. */
     (void) cgroup_signal(&t->spec.cg, SIGCONT);
     if (t->spec.kill_grace == 0)
-        (void) cgroup_kill(&t->spec.cg);
+        (void) cgroup_kill_once(&t->spec.cg, NULL);
     else
         arm(sh, t, SRC_GRACE, (usec_t) t->spec.kill_grace * USEC_PER_SEC);
 }
@@ -571,7 +571,7 @@ static void check_cputime(struct shim *sh, struct stask *t)
             t->cputime_hit = true;
             log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: cputime limit reached by the process tree",
                    t->spec.id);
-            (void) cgroup_kill(&t->spec.cg);
+            (void) cgroup_kill_once(&t->spec.cg, NULL);
         }
         return;
     }
@@ -674,9 +674,8 @@ static void task_finish(struct shim *sh, struct stask *t)
 static void settle(struct shim *sh, struct stask *t)
 {
     if (t->main_pid > 0 && cgroup_is_populated(&t->spec.cg) && t->settle_tries++ < 2000) {
-        /* Once, and once more halfway: cgroup_kill() may wait for the freezer. */
-        if (t->settle_tries == 1 || t->settle_tries == 1000)
-            (void) cgroup_kill(&t->spec.cg);
+        /* What the task left behind dies with it; a look every millisecond. */
+        (void) cgroup_kill_once(&t->spec.cg, NULL);
         if (arm(sh, t, SRC_SETTLE, USEC_PER_MSEC) >= 0)
             return;
     }
@@ -1067,7 +1066,7 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
         if (!t->walltime_hit && !t->canceled && t->phase == PHASE_RUNNING) {
             t->walltime_hit = true;
             log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: walltime limit reached", t->spec.id);
-            (void) cgroup_kill(&t->spec.cg);
+            (void) cgroup_kill_once(&t->spec.cg, NULL);
         }
         break;
     case SRC_CPU:
@@ -1077,7 +1076,7 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
         if (t->phase != PHASE_SETTLING) {
             log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: grace period over, SIGKILL to the tree",
                    t->spec.id);
-            (void) cgroup_kill(&t->spec.cg);
+            (void) cgroup_kill_once(&t->spec.cg, NULL);
         }
         break;
     case SRC_SETTLE:

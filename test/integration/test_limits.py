@@ -45,8 +45,10 @@ def cpu_usage(pid):
 
 
 def t_cores(tap, d):
-    """A 1-core task running two busy loops gets about one core."""
-    tid = d.submit_id({"user": USER, "cores": 1, "walltime": "20s",
+    """A 1-core task running two busy loops gets about one core. (Its cputime
+    limit, never reached, is what gives it a cpuacct group where v1 mounts
+    cpuacct apart from cpu: the measure here.)"""
+    tid = d.submit_id({"user": USER, "cores": 1, "walltime": "20s", "cputime": "1h",
                        "cmd": "(while :; do :; done) & (while :; do :; done) & "
                               "echo $$ > /tmp/ocps-cores-$$; wait"})
     st = d.wait(tid, codes=("RUNNING",))

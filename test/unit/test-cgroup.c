@@ -39,7 +39,7 @@ int main(void)
     diag("cgroup %s (%s)", parent.dir[CG_MEMORY], parent.v2 ? "v2" : "v1");
 
     cgroup_child(&parent, "task1", &cg);
-    struct cgroup_limits l = {.memory = 64ULL << 20, .cores = 0.5, .pids = 100};
+    struct cgroup_limits l = {.memory = 64ULL << 20, .cores = 0.5, .pids = 100, .cpu_usage = true};
     ok(cgroup_create(&cg, &l, &err) == 0, "create with limits: %s", error_message(&err));
     if (cg.v2) {
         ok(file_has(cg.dir[CG_MEMORY], "memory.max", "67108864"), "memory.max is 64 MiB");
@@ -89,6 +89,46 @@ int main(void)
     for (int i = 0; i < 2000 && cgroup_is_populated(&cg); i++)
         usleep(1000);
     ok(!cgroup_is_populated(&cg), "the grandchild in its own session is gone too");
+
+    /* A tree that forks as fast as it can: nothing escapes the kill, and
+     * no freezer is needed for that. */
+    struct cgroup bomb = {0};
+    cgroup_child(&parent, "bomb", &bomb);
+    ok(cgroup_create(&bomb, &l, &err) == 0, "create a group for a fork bomb: %s",
+       error_message(&err));
+    pid = fork();
+    if (pid == 0) {
+        if (cgroup_enter(&bomb, getpid()) < 0)
+            _exit(1);
+        for (;;)
+            if (fork() < 0)
+                usleep(100);
+    }
+    for (int i = 0; i < 5000 && !file_has(bomb.dir[CG_PIDS], "pids.current", "100"); i++)
+        usleep(1000);
+    ok(file_has(bomb.dir[CG_PIDS], "pids.current", "100"), "the fork bomb filled its group");
+    ok(cgroup_kill(&bomb) == 0, "kill the fork bomb");
+    ok(waitpid(pid, &status, 0) == pid, "its first process is gone");
+    for (int i = 0; i < 2000 && cgroup_is_populated(&bomb); i++)
+        usleep(1000);
+    ok(!cgroup_is_populated(&bomb), "nothing of it is left");
+    if (!bomb.v2)
+        ok(file_has(bomb.dir[CG_PIDS], "pids.max", "0"), "the group can no longer grow");
+    ok(cgroup_destroy(&bomb) == 0, "remove its group");
+    cgroup_done(&bomb);
+
+    struct cgroup nocpu = {0};
+    cgroup_child(&parent, "task2", &nocpu);
+    struct cgroup_limits l2 = {.memory = 64ULL << 20, .pids = 10};
+    ok(cgroup_create(&nocpu, &l2, &err) == 0, "create without cpu_usage: %s", error_message(&err));
+    bool apart = !nocpu.v2 && cg.dir[CG_CPUACCT] && !streq(cg.dir[CG_CPUACCT], cg.dir[CG_CPU]);
+    if (apart)
+        ok(!nocpu.dir[CG_CPUACCT] && cgroup_cpu_usage(&nocpu, &cpu) == -ENOENT,
+           "no cpuacct group of its own when nothing reads it");
+    else
+        ok(cgroup_cpu_usage(&nocpu, &cpu) == 0, "CPU usage comes with the cpu controller here");
+    ok(cgroup_destroy(&nocpu) == 0, "remove it");
+    cgroup_done(&nocpu);
 
     cJSON *j = cgroup_to_cjson(&cg);
     struct cgroup back = {0};

@@ -29,6 +29,7 @@ struct op {
     char id[37];
     enum task_state state;
     int exit_code;
+    bool sync;  /* OP_STATE committed with an fsync */
     char *text; /* reason (OP_STATE) or handle (OP_HANDLE) */
     usec_t started, finished;
     struct op *next;
@@ -249,15 +250,17 @@ static void op_free(struct op *o)
 /* Runs a batch as one transaction. Returns 0 or the SQLite code that sank it. */
 static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
 {
-    /* Submits and deletes are answered only once on disk (synchronous=FULL:
-     * the WAL is fsync'd at commit). A batch of state updates only is
-     * committed without the fsync (NORMAL; still atomic, and safe against
-     * a crash of the daemon): after a power loss the backends' own records
-     * (exit.json, fsync'd; the shim's lock; the container) put a state
-     * right at the next start, so an fsync per transition buys nothing. */
+    /* Submits, deletes and ends are on disk before anyone hears of them
+     * (synchronous=FULL: the WAL is fsync'd at commit, once for everything
+     * in the batch). A batch of other state updates only is committed
+     * without the fsync (NORMAL; still atomic, and safe against a crash of
+     * the daemon): after a power loss the backends' own records (the
+     * started marker, the shim's lock, the container) put a state right at
+     * the next start, so an fsync per transition buys nothing. */
     bool full = false, writes = false;
     for (struct op *o = batch; o; o = o->next) {
-        full = full || o->kind == OP_INSERT || o->kind == OP_DELETE;
+        full = full || o->kind == OP_INSERT || o->kind == OP_DELETE ||
+               (o->kind == OP_STATE && o->sync);
         writes = writes || o->kind != OP_SYNC;
     }
     if (!writes)
@@ -622,7 +625,7 @@ int store_sync(struct store *s)
 }
 
 void store_update_state(struct store *s, const char *id, enum task_state state, int exit_code,
-                        const char *reason, usec_t started, usec_t finished)
+                        const char *reason, usec_t started, usec_t finished, bool sync)
 {
     struct op *o = xcalloc(1, sizeof(*o));
     o->kind = OP_STATE;
@@ -632,6 +635,7 @@ void store_update_state(struct store *s, const char *id, enum task_state state, 
     o->text = reason ? xstrdup(reason) : NULL;
     o->started = started;
     o->finished = finished;
+    o->sync = sync;
     enqueue(s, o);
 }
 

@@ -57,9 +57,12 @@ int store_insert(struct store *s, struct task_record *r, struct error *err);
 int store_delete(struct store *s, const char *id, struct error *err);
 
 /* Queued, in order. Fields: state, exit code, reason, started, finished;
- * started/finished 0 leave the stored value alone. */
+ * started/finished 0 leave the stored value alone. 'sync': committed with
+ * an fsync (with whatever else is queued then): an end nothing else has on
+ * disk. Without it the update is atomic and ordered but may be lost with
+ * the last seconds before a power loss. */
 void store_update_state(struct store *s, const char *id, enum task_state state, int exit_code,
-                        const char *reason, usec_t started, usec_t finished);
+                        const char *reason, usec_t started, usec_t finished, bool sync);
 /* The backend took the task: INITIALIZING, with the backend's handle. */
 void store_update_started(struct store *s, const char *id, const char *handle);
 /* Waits until everything queued so far is committed (or has failed). */

@@ -221,7 +221,7 @@ static void end_task(struct supervisor *sv, struct sv_task *t, const struct task
 {
     log_info("task %s %s: %s", t->id, task_state_to_string(o->state), o->reason ? o->reason : "");
     store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started,
-                       o->finished ? o->finished : now_realtime());
+                       o->finished ? o->finished : now_realtime(), !o->on_disk);
     if (t->backend)
         backend_release(t->backend, t->id, t->handle);
     pthread_mutex_lock(&sv->lock);
@@ -348,7 +348,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
             t->state = TASK_RUNNING;
         pthread_mutex_unlock(&sv->lock);
         store_update_state(sv->store, t->id, canceling ? TASK_CANCELING : TASK_RUNNING, -1, NULL,
-                           e->started, 0);
+                           e->started, 0, false);
         if (!canceling)
             log_info("task %s RUNNING", t->id);
         break;
@@ -559,7 +559,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         /* It never started: it goes back in the queue, in its place. */
         if (rec->state != TASK_QUEUED) {
             log_info("task %s never started; queued again", t->id);
-            store_update_state(sv->store, t->id, TASK_QUEUED, -1, NULL, 0, 0);
+            store_update_state(sv->store, t->id, TASK_QUEUED, -1, NULL, 0, 0, false);
         }
         if (rec->state == TASK_CANCELING) {
             t->state = TASK_QUEUED;
@@ -704,7 +704,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         pthread_mutex_unlock(&sv->lock);
         log_info("task %s CANCELED: cancelled by request (was queued)", id);
         store_update_state(sv->store, id, TASK_CANCELED, -1, "cancelled by request", 0,
-                           now_realtime());
+                           now_realtime(), true);
         sv_task_free(t);
         return store_sync(sv->store);
     }
@@ -717,7 +717,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         pthread_mutex_unlock(&sv->lock);
         if (first) {
             log_info("task %s CANCELING", id);
-            store_update_state(sv->store, id, TASK_CANCELING, -1, NULL, 0, 0);
+            store_update_state(sv->store, id, TASK_CANCELING, -1, NULL, 0, 0, false);
             post_kind(sv, EV_CANCEL, id);
         }
         return store_sync(sv->store);

@@ -603,12 +603,15 @@ static void remove_container(struct dtask *t);
  * then the supervisor hears: nothing is left to do after ended(). */
 static void report(struct dtask *t, const struct task_outcome *o)
 {
-    int r = task_outcome_write(t->task_dir, o, true);
+    /* fsync'd: the container, the other record of this end, goes next. */
+    struct task_outcome end = *o;
+    int r = task_outcome_write(t->task_dir, &end, true);
     if (r < 0)
         log_error("task %s: cannot record the outcome: %s", t->id, strerror(-r));
+    end.on_disk = r >= 0;
     syslog_line(t, "%s: %s", task_state_to_string(o->state), o->reason);
     remove_container(t);
-    t->ds->listener.ended(t->ds->listener.userdata, t->id, o);
+    t->ds->listener.ended(t->ds->listener.userdata, t->id, &end);
 }
 
 static void fail(struct dtask *t, enum task_state state, const char *reason)
@@ -1576,6 +1579,7 @@ static int docker_recover(void *state, const struct backend_start *s, const char
 
     /* Recorded before the container was removed: the outcome stands. */
     if (task_outcome_read(s->task_dir, &o) >= 0) {
+        o.on_disk = true; /* report() fsync'd it */
         ds->listener.ended(ds->listener.userdata, s->id, &o);
         free((char *) o.reason);
         _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", s->id);

@@ -646,10 +646,10 @@ static void task_finish(struct shim *sh, struct stask *t)
     o.finished = now_realtime();
     log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: %s: %s", t->spec.id, task_state_to_string(o.state),
            o.reason);
-    /* fsync'd: the store commits state changes without one and counts on
-     * this file to put an ended task right after a power loss. It holds up
-     * the loop for the length of one fsync (a writer thread would not). */
-    int r = task_outcome_write(t->task_dir, &o, true);
+    /* Not fsync'd: the daemon's store commits the end with an fsync before
+     * anyone hears of it, for many tasks at once. A power loss before that
+     * leaves the task to recovery: SYSTEM_ERROR, no outcome recorded. */
+    int r = task_outcome_write(t->task_dir, &o, false);
     if (r < 0)
         log_to(t->log_fd, LOG_LEVEL_ERROR, "task %s: cannot record the outcome: %s", t->spec.id,
                strerror(-r));

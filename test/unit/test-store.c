@@ -76,8 +76,8 @@ int main(void)
        "started: INITIALIZING with the backend's handle");
     task_record_free(g);
     g = NULL;
-    store_update_state(s, a->id, TASK_RUNNING, -1, NULL, 1000, 0);
-    store_update_state(s, a->id, TASK_COMPLETE, 0, "exited with status 0", 0, 2000);
+    store_update_state(s, a->id, TASK_RUNNING, -1, NULL, 1000, 0, false);
+    store_update_state(s, a->id, TASK_COMPLETE, 0, "exited with status 0", 0, 2000, true);
     ok(store_sync(s) == 0, "sync");
     ok(store_get(s, a->id, &g, &err) == 0 && g->state == TASK_COMPLETE && g->exit_code == 0 &&
            g->started == 1000 && g->finished == 2000 && streq(g->reason, "exited with status 0") &&

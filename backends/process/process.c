@@ -25,6 +25,7 @@
 #include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -100,11 +101,12 @@ static void task_unlink(struct process_state *ps, struct ptask *t)
 }
 
 /* One message to a shim, with an fd to pass or -1. Under ps->lock. */
-static int shim_send(struct shim_conn *c, const char *text, int fd)
+/* fds: NULL, or two to pass along (SCM_RIGHTS). */
+static int shim_send(struct shim_conn *c, const char *text, const int fds[2])
 {
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(2 * sizeof(int))];
     } ctl = {0};
     struct iovec iov = {(void *) text, strlen(text)};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -112,14 +114,14 @@ static int shim_send(struct shim_conn *c, const char *text, int fd)
         return -EPIPE;
     if (iov.iov_len > SHIM_MSG_MAX)
         return -ENAMETOOLONG;
-    if (fd >= 0) {
+    if (fds) {
         mh.msg_control = &ctl;
         mh.msg_controllen = sizeof(ctl);
         struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
         h->cmsg_level = SOL_SOCKET;
         h->cmsg_type = SCM_RIGHTS;
-        h->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(h), &fd, sizeof(int));
+        h->cmsg_len = CMSG_LEN(2 * sizeof(int));
+        memcpy(CMSG_DATA(h), fds, 2 * sizeof(int));
     }
     ssize_t n;
     do
@@ -607,11 +609,10 @@ static cJSON *build_spec(struct process_state *ps, const struct backend_start *s
 }
 
 /* Hands the task to our shim, started first if there is none (or it died). */
-static int hand_over(struct process_state *ps, const struct backend_start *s, int lockfd,
+static int hand_over(struct process_state *ps, const struct backend_start *s, const int fds[2],
                      char **ret_handle, struct error *err)
 {
     _cleanup_free_ char *msg = xasprintf("S %s %s", s->id, s->task_dir);
-    _cleanup_free_ char *pid_path = xasprintf("%s/shim.pid", s->task_dir);
     struct ptask *t = xcalloc(1, sizeof(*t));
     t->id = xstrdup(s->id);
     t->task_dir = xstrdup(s->task_dir);
@@ -633,11 +634,9 @@ static int hand_over(struct process_state *ps, const struct backend_start *s, in
         }
         /* Before the lock leaves us: a daemon restarted after this finds the lock
          * held and the pid of the shim that holds it. */
-        char pid[24];
-        int n = snprintf(pid, sizeof(pid), "%d", (int) shim_pid);
-        r = write_file_replace(pid_path, pid, n, 0600);
+        r = shim_lock_set_pid(fds[0], shim_pid);
         if (r < 0) {
-            r = error_set_errno(err, r, "write %s", pid_path);
+            r = error_set_errno(err, r, "write %s/shim.lock", s->task_dir);
             break;
         }
         pthread_mutex_lock(&ps->lock);
@@ -647,7 +646,7 @@ static int hand_over(struct process_state *ps, const struct backend_start *s, in
             t->shim = c;
             t->next = ps->tasks;
             ps->tasks = t;
-            r = shim_send(c, msg, lockfd);
+            r = shim_send(c, msg, fds);
             if (r < 0) {
                 task_unlink(ps, t);
                 ps->own = NULL; /* the monitor hears it hang up */
@@ -669,7 +668,7 @@ static int hand_over(struct process_state *ps, const struct backend_start *s, in
     return r;
 }
 
-/* Writes the spec, takes the task's lock and hands both to the shim. */
+/* Takes the task's lock and hands it to the shim with the spec. */
 static int submit_to_shim(struct process_state *ps, const struct backend_start *s,
                           const struct confine_user *u, const struct cgroup *cg, char **ret_handle,
                           struct error *err)
@@ -677,12 +676,15 @@ static int submit_to_shim(struct process_state *ps, const struct backend_start *
     cJSON *spec = build_spec(ps, s, u, cg);
     _cleanup_free_ char *text = cJSON_PrintUnformatted(spec);
     cJSON_Delete(spec);
-    _cleanup_free_ char *spec_path = xasprintf("%s/shim.json", s->task_dir);
-    int r = write_file_replace(spec_path, text, strlen(text), 0600);
+    /* In memory, not a file: one inode fewer per task on the data dir's disk. */
+    _cleanup_close_ int spec_fd = memfd_create("ocps-spec", MFD_CLOEXEC);
+    if (spec_fd < 0)
+        return error_set_errno(err, -errno, "memfd_create");
+    int r = loop_write(spec_fd, text, strlen(text));
     if (r < 0)
-        return error_set_errno(err, r, "write %s", spec_path);
+        return error_set_errno(err, r, "write the spec to a memfd");
     /* A task started again after it provably never ran (recover_unlocked) has
-     * neither exit.json nor started; shim.pid is rewritten below. */
+     * neither exit.json nor a shim.lock. */
 
     _cleanup_free_ char *lock_path = xasprintf("%s/shim.lock", s->task_dir);
     _cleanup_close_ int lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -692,7 +694,8 @@ static int submit_to_shim(struct process_state *ps, const struct backend_start *
         return error_set_errno(err, errno == EWOULDBLOCK ? -EBUSY : -errno,
                                "lock %s (is the task already running?)", lock_path);
     /* The shim now shares the locked file; ours closes on return. */
-    return hand_over(ps, s, lockfd, ret_handle, err);
+    int fds[2] = {lockfd, spec_fd};
+    return hand_over(ps, s, fds, ret_handle, err);
 }
 
 static int process_start(void *state, const struct backend_start *s, char **ret_handle,
@@ -737,7 +740,7 @@ static int process_cancel(void *state, const char *id, const char *handle, struc
         t->cancel_requested = true;
         /* The shim SIGTERMs the tree, and SIGKILLs it after the grace period. */
         _cleanup_free_ char *msg = xasprintf("C %s", id);
-        r = shim_send(t->shim, msg, -1);
+        r = shim_send(t->shim, msg, NULL);
         if (r == -EPIPE)
             r = 0; /* the shim is gone: its tasks end now, as cancelled */
     }
@@ -802,13 +805,11 @@ static int process_recover(void *state, const struct backend_start *s, const cha
         return error_set_errno(err, -errno, "flock %s", lock_path);
 
     /* Held: by a live shim, whose pid was written before it got the lock. */
-    _cleanup_free_ char *pid_path = xasprintf("%s/shim.pid", s->task_dir);
-    _cleanup_free_ char *data = NULL;
-    int r = read_file(pid_path, 32, &data, NULL);
+    pid_t pid = 0;
+    int r = shim_read_pid(s->task_dir, &pid);
     if (r < 0)
-        return error_set_errno(err, r, "read %s", pid_path);
-    pid_t pid = (pid_t) strtol(data, NULL, 10);
-    r = pid > 0 ? connect_shim(ps, pid) : -EBADMSG;
+        return error_set_errno(err, r, "read the shim's pid from %s", lock_path);
+    r = connect_shim(ps, pid);
 
     _cleanup_free_ char *msg = xasprintf("W %s", s->id);
     struct ptask *t = xcalloc(1, sizeof(*t));
@@ -821,7 +822,7 @@ static int process_recover(void *state, const struct backend_start *s, const cha
         ps->tasks = t;
         /* Answered "R" (running) or "E" (ended); a shim that hangs up instead
          * leaves the task to report_end(). Either way the monitor reports it. */
-        (void) shim_send(t->shim, msg, -1);
+        (void) shim_send(t->shim, msg, NULL);
     }
     pthread_mutex_unlock(&ps->lock);
     if (t->shim)

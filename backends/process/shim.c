@@ -74,11 +74,15 @@ static char **strv_from_cjson(const cJSON *a)
     return v;
 }
 
-static int spec_load(const char *task_dir, struct shim_spec *s)
+/* The spec comes in a memfd with the start request: no file per task. */
+static int spec_load(int fd, struct shim_spec *s)
 {
-    _cleanup_free_ char *path = xasprintf("%s/shim.json", task_dir);
     _cleanup_free_ char *data = NULL;
-    int r = read_file(path, 64 << 20, &data, NULL);
+    if (fd < 0)
+        return -EBADF;
+    if (lseek(fd, 0, SEEK_SET) < 0)
+        return -errno;
+    int r = read_fd(fd, 64 << 20, &data, NULL);
     if (r < 0)
         return r;
     cJSON *j = cJSON_Parse(data);
@@ -289,15 +293,65 @@ static char *describe_child_error(const struct shim_spec *s, const struct child_
 
 /* ---- the outcome --------------------------------------------------------------------------- */
 
-int shim_read_started(const char *task_dir, usec_t *ret)
+int shim_lock_set_pid(int lock_fd, pid_t pid)
 {
-    _cleanup_free_ char *path = xasprintf("%s/started", task_dir);
+    char line[SHIM_LOCK_STARTED_AT + 1];
+    snprintf(line, sizeof(line), "pid %-*d\n", SHIM_LOCK_STARTED_AT - 5, (int) pid);
+    ssize_t n = pwrite(lock_fd, line, SHIM_LOCK_STARTED_AT, 0);
+    return n == SHIM_LOCK_STARTED_AT ? 0 : n < 0 ? -errno : -EIO;
+}
+
+/* The value of "<key> <number>" in text, or -ENOENT. */
+static int lock_field(const char *text, const char *key, long long *ret)
+{
+    size_t kl = strlen(key);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+        if (strncmp(l, key, kl) == 0 && l[kl] == ' ') {
+            *ret = strtoll(l + kl + 1, NULL, 10);
+            return 0;
+        }
+    return -ENOENT;
+}
+
+/* A field of shim.lock, or else the file a shim before 2026-11 wrote it to. */
+static int read_lock_field(const char *task_dir, const char *key, const char *old_file,
+                           long long *ret)
+{
+    _cleanup_free_ char *path = xasprintf("%s/shim.lock", task_dir);
     _cleanup_free_ char *data = NULL;
+    *ret = 0;
+    if (read_file(path, 4096, &data, NULL) >= 0 && lock_field(data, key, ret) >= 0)
+        return 0;
+    free(data);
+    data = NULL;
+    free(path);
+    path = xasprintf("%s/%s", task_dir, old_file);
     int r = read_file(path, 64, &data, NULL);
     if (r < 0)
         return r;
+    *ret = strtoll(data, NULL, 10);
+    return 0;
+}
+
+int shim_read_pid(const char *task_dir, pid_t *ret)
+{
+    long long v;
+    int r = read_lock_field(task_dir, "pid", "shim.pid", &v);
+    if (r < 0)
+        return r;
+    if (v <= 0 || v > INT_MAX)
+        return -EBADMSG;
+    *ret = (pid_t) v;
+    return 0;
+}
+
+int shim_read_started(const char *task_dir, usec_t *ret)
+{
+    long long v;
+    int r = read_lock_field(task_dir, "started", "started", &v);
+    if (r < 0)
+        return r;
     /* Present but unreadable (a crash mid-write) still means "may have run". */
-    long long v = strtoll(data, NULL, 10);
     *ret = v > 0 ? (usec_t) v : 0;
     return 0;
 }
@@ -784,14 +838,15 @@ static void fail_start(struct shim *sh, struct stask *t, char *reason)
 static void spawn(struct shim *sh, struct stask *t)
 {
     /* Before anything can run: a restarted daemon that finds the lock free
-     * and this file present knows the command may have run, and never starts
+     * and this line in it knows the command may have run, and never starts
      * it again. Without it, we do not start it at all. */
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%" PRId64, (int64_t) now_realtime());
-    _cleanup_free_ char *path = xasprintf("%s/started", t->task_dir);
-    int r = write_file_replace(path, buf, n, 0600);
-    if (r < 0)
-        return fail_start(sh, t, xasprintf("shim: cannot write %s: %s", path, strerror(-r)));
+    char buf[48];
+    int n = snprintf(buf, sizeof(buf), "started %" PRId64 "\n", (int64_t) now_realtime());
+    ssize_t w = pwrite(t->lock_fd, buf, n, SHIM_LOCK_STARTED_AT);
+    if (w != n)
+        return fail_start(sh, t,
+                          xasprintf("shim: cannot write %s/shim.lock: %s", t->task_dir,
+                                    w < 0 ? strerror(errno) : "short write"));
 
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -805,7 +860,7 @@ static void spawn(struct shim *sh, struct stask *t)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 1 << 20);
-    r = -pthread_create(&thread, &attr, spawn_thread, t);
+    int r = -pthread_create(&thread, &attr, spawn_thread, t);
     pthread_attr_destroy(&attr);
     if (r < 0)
         return fail_start(sh, t, xasprintf("shim: cannot start a thread: %s", strerror(-r)));
@@ -848,14 +903,17 @@ static void read_spawned(struct shim *sh)
         on_spawned(sh, &d);
 }
 
-/* "S <id> <task_dir>" with the locked shim.lock: start the task. */
-static void task_start(struct shim *sh, const char *id, const char *task_dir, int lock_fd)
+/* "S <id> <task_dir>" with the locked shim.lock and the spec: start the task. */
+static void task_start(struct shim *sh, const char *id, const char *task_dir, int lock_fd,
+                       int spec_fd)
 {
+    _cleanup_close_ int spec = spec_fd;
     if (task_find(sh, id)) {
         /* The daemon locks before it asks, so this is not a second start of the same
          * task; refuse it all the same. */
         log_warn("task %s: asked to start it twice, ignored", id);
-        close(lock_fd);
+        if (lock_fd >= 0)
+            close(lock_fd);
         return;
     }
     struct stask *t = xcalloc(1, sizeof(*t));
@@ -871,7 +929,7 @@ static void task_start(struct shim *sh, const char *id, const char *task_dir, in
     _cleanup_free_ char *log_path = xasprintf("%s/system.log", task_dir);
     t->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 
-    int r = spec_load(task_dir, &t->spec);
+    int r = spec_load(spec, &t->spec);
     if (r >= 0 && !streq(t->spec.id, id))
         r = -EBADMSG;
     if (r < 0) {
@@ -905,16 +963,18 @@ static void drain_others(struct shim *sh, struct client *except)
     }
 }
 
-static void handle_message(struct shim *sh, struct client *c, char *msg, int fd)
+/* fds: what came with the message (SCM_RIGHTS), -1 where nothing did. */
+static void handle_message(struct shim *sh, struct client *c, char *msg, int fds[2])
 {
     char *dir = msg[0] == 'S' && msg[1] == ' ' ? strchr(msg + 2, ' ') : NULL;
     if (dir && dir[1] == '/') {
         *dir++ = '\0';
-        task_start(sh, msg + 2, dir, fd);
+        task_start(sh, msg + 2, dir, fds[0], fds[1]);
         return;
     }
-    if (fd >= 0)
-        close(fd);
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
     if (msg[0] == 'C' && msg[1] == ' ') {
         struct stask *t = task_find(sh, msg + 2);
         if (t)
@@ -946,7 +1006,7 @@ static void read_client(struct shim *sh, struct client *c)
         char buf[SHIM_MSG_MAX + 1];
         union {
             struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(int))];
+            char buf[CMSG_SPACE(2 * sizeof(int))];
         } ctl;
         struct iovec iov = {buf, SHIM_MSG_MAX};
         struct msghdr mh = {
@@ -960,19 +1020,20 @@ static void read_client(struct shim *sh, struct client *c)
             client_remove(sh, c);
             return;
         }
-        int fd = -1;
+        int fds[2] = {-1, -1};
         for (struct cmsghdr *h = CMSG_FIRSTHDR(&mh); h; h = CMSG_NXTHDR(&mh, h))
             if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
-                h->cmsg_len == CMSG_LEN(sizeof(int)))
-                memcpy(&fd, CMSG_DATA(h), sizeof(int));
+                h->cmsg_len >= CMSG_LEN(sizeof(int)) && h->cmsg_len <= CMSG_LEN(sizeof(fds)))
+                memcpy(fds, CMSG_DATA(h), h->cmsg_len - CMSG_LEN(0));
         buf[n] = '\0';
-        if (mh.msg_flags & MSG_TRUNC || strlen(buf) != (size_t) n) {
+        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC) || strlen(buf) != (size_t) n) {
             log_warn("dropping a malformed message from a daemon");
-            if (fd >= 0)
-                close(fd);
+            for (int i = 0; i < 2; i++)
+                if (fds[i] >= 0)
+                    close(fds[i]);
             continue;
         }
-        handle_message(sh, c, buf, fd);
+        handle_message(sh, c, buf, fds);
     }
 }
 

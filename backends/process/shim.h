@@ -14,9 +14,9 @@
  * SIGINT and SIGHUP do not stop it (its tasks would lose their parent).
  *
  * Messages (one per datagram, text):
- *   daemon -> shim  "S <task_dir>" with the task's locked shim.lock fd
- *                   (SCM_RIGHTS): start the task whose spec is
- *                   <task_dir>/shim.json;
+ *   daemon -> shim  "S <id> <task_dir>" with two fds (SCM_RIGHTS): the
+ *                   task's locked shim.lock and a memfd holding its spec
+ *                   (JSON): start it;
  *                   "C <id>": cancel; "W <id>": watch (a reconnected
  *                   daemon): answered "R" if it runs, "E" if the shim no
  *                   longer has it.
@@ -24,20 +24,21 @@
  *                   "E <id>" it ended, exit.json is written.
  *
  * Nothing runs twice: the daemon flock()s <task_dir>/shim.lock, writes
- * the shim's pid to <task_dir>/shim.pid and passes the locked file to the
- * shim with the start message, so the lock is held from before the start
- * until after exit.json is written, across the daemon's death. A
- * restarted daemon that finds the lock free and no `started` file knows
- * the command never ran; finding it held, it reconnects to the pid in
- * shim.pid.
+ * the shim's pid into it and passes the locked file to the shim with the
+ * start message, so the lock is held from before the start until after
+ * exit.json is written, across the daemon's death. The shim adds a
+ * `started` line just before the command is spawned. A restarted daemon
+ * that finds the lock free and no `started` line knows the command never
+ * ran; finding it held, it reconnects to the pid in it.
  *
- * Files in the task directory:
- *   shim.json  the spec, written by the daemon
- *   shim.lock  locked from the start request to the outcome
- *   shim.pid   the pid of the shim holding the task
+ * Files in the task directory (as few as can be: on ext4 without a
+ * journal every new inode is a search past the recently deleted ones):
+ *   shim.lock  locked from the start request to the outcome; holds
+ *              "pid <shim pid>" (padded to SHIM_LOCK_STARTED_AT bytes)
+ *              then "started <usec>"
  *   system.log the shim's messages about the task (GET logs?stream=system)
- *   started    written just before the command is spawned (its start time)
  *   exit.json  the outcome (task_outcome_write)
+ * (shim.pid and started, from shims before 2026-11, are still read.)
  */
 #pragma once
 
@@ -51,7 +52,13 @@
 /* The ocps-shim program. */
 int shim_main(int argc, char **argv);
 
-/* Reads <task_dir>/started, written before the command is spawned: -ENOENT
+#define SHIM_LOCK_STARTED_AT 16
+
+/* Writes "pid <pid>" at the head of the task's shim.lock (before handing it over). */
+int shim_lock_set_pid(int lock_fd, pid_t pid);
+/* The pid of the shim that took the task. */
+int shim_read_pid(const char *task_dir, pid_t *ret);
+/* The `started` line, written before the command is spawned: -ENOENT
  * means it never was; *ret is 0 when the time in it cannot be read. */
 int shim_read_started(const char *task_dir, usec_t *ret);
 

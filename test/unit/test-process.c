@@ -5,6 +5,7 @@
  * recovery of a shim by a new backend instance. Needs root.
  */
 #include "process/process.h"
+#include "process/shim.h"
 #include "tap.h"
 #include "util/util.h"
 
@@ -481,6 +482,42 @@ static void test_no_second_run(void **state)
     error_clear(&err);
 }
 
+/* What a restarted daemon reads of a task's shim: from shim.lock, or from
+ * the files shims before 2026-11 wrote. */
+static void test_lock_record(void)
+{
+    _cleanup_free_ char *dir = xasprintf("%s/lock-record", data_dir);
+    _cleanup_free_ char *lock = xasprintf("%s/shim.lock", dir);
+    pid_t pid = 0;
+    usec_t started = 1;
+    ok(mkdir(dir, 0700) == 0, "mkdir %s", dir);
+    ok(shim_read_pid(dir, &pid) == -ENOENT && shim_read_started(dir, &started) == -ENOENT,
+       "no lock, no pid, never started");
+
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    ok(fd >= 0 && shim_lock_set_pid(fd, 4242) == 0, "the daemon writes the shim's pid");
+    ok(shim_read_pid(dir, &pid) == 0 && pid == 4242, "read back: %d", (int) pid);
+    ok(shim_read_started(dir, &started) == -ENOENT, "no started line yet");
+    const char line[] = "started 1795445970881771\n";
+    ok(pwrite(fd, line, sizeof(line) - 1, SHIM_LOCK_STARTED_AT) == sizeof(line) - 1,
+       "the shim adds its started line");
+    ok(shim_read_started(dir, &started) == 0 && started == 1795445970881771LL, "started read back");
+    ok(shim_lock_set_pid(fd, 7) == 0 && shim_read_pid(dir, &pid) == 0 && pid == 7 &&
+           shim_read_started(dir, &started) == 0,
+       "a new shim's pid leaves the started line alone");
+    close(fd);
+
+    ok(truncate(lock, 0) == 0, "an empty lock, as an older shim held it");
+    _cleanup_free_ char *old_pid = xasprintf("%s/shim.pid", dir);
+    _cleanup_free_ char *old_started = xasprintf("%s/started", dir);
+    ok(write_file_replace(old_pid, "1234", 4, 0600) == 0 &&
+           write_file_replace(old_started, "99", 2, 0600) == 0,
+       "shim.pid and started, as older shims wrote them");
+    ok(shim_read_pid(dir, &pid) == 0 && pid == 1234, "the old pid file is read");
+    ok(shim_read_started(dir, &started) == 0 && started == 99, "the old started file is read");
+    rm_rf(dir);
+}
+
 int main(void)
 {
     struct error err = ERROR_INIT;
@@ -506,6 +543,7 @@ int main(void)
     ok(r == 0, "init: %s", error_message(&err));
     if (!state)
         return tap_done();
+    test_lock_record();
     test_check(state);
     test_outcomes(state);
     test_environment(state);

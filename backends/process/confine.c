@@ -5,10 +5,12 @@
  * ambient, groups, gid, uid, then whatever capabilities remain.
  */
 #include "confine.h"
+#include "util/timeutil.h"
 #include "util/util.h"
 
 #include <grp.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <pwd.h>
 #include <linux/capability.h>
@@ -66,6 +68,78 @@ static int lookup(const char *name, uid_t uid, bool by_uid, struct confine_user 
     return 0;
 }
 
+static void user_copy(const struct confine_user *u, struct confine_user *ret)
+{
+    *ret = *u;
+    ret->groups = NULL;
+    if (u->n_groups > 0) {
+        ret->groups = xmalloc((size_t) u->n_groups * sizeof(gid_t));
+        memcpy(ret->groups, u->groups, (size_t) u->n_groups * sizeof(gid_t));
+    }
+    ret->name = u->name ? xstrdup(u->name) : NULL;
+    ret->home = u->home ? xstrdup(u->home) : NULL;
+    ret->shell = u->shell ? xstrdup(u->shell) : NULL;
+}
+
+static bool same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Accounts found in the last CACHE_USEC while /etc/passwd and /etc/group (the
+ * first source NSS asks here) are unchanged: a task's account is looked up at
+ * submit and again at start, each a dozen syscalls and two file parses.
+ * Only found accounts are kept; the policy (root, denied) is applied to
+ * every answer. */
+#define CACHE_USEC    (2 * USEC_PER_SEC)
+#define CACHE_ENTRIES 8
+static struct {
+    pthread_mutex_t lock;
+    struct cache_entry {
+        char *name;
+        struct confine_user user;
+        usec_t at;
+        struct stat passwd, group;
+    } e[CACHE_ENTRIES];
+} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int lookup_cached(const char *name, struct confine_user *ret, struct error *err)
+{
+    struct stat pw, gr;
+    if (stat("/etc/passwd", &pw) < 0 || stat("/etc/group", &gr) < 0)
+        return lookup(name, 0, false, ret, err);
+    usec_t now = now_monotonic();
+    struct cache_entry *oldest = &cache.e[0];
+    pthread_mutex_lock(&cache.lock);
+    for (size_t i = 0; i < CACHE_ENTRIES; i++) {
+        struct cache_entry *e = &cache.e[i];
+        if (e->name && streq(e->name, name) && now - e->at < CACHE_USEC &&
+            same_file(&e->passwd, &pw) && same_file(&e->group, &gr)) {
+            user_copy(&e->user, ret);
+            pthread_mutex_unlock(&cache.lock);
+            return 0;
+        }
+        if (e->at < oldest->at)
+            oldest = e;
+    }
+    pthread_mutex_unlock(&cache.lock);
+
+    int r = lookup(name, 0, false, ret, err);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&cache.lock);
+    free(oldest->name);
+    confine_user_done(&oldest->user);
+    oldest->name = xstrdup(name);
+    user_copy(ret, &oldest->user);
+    oldest->at = now;
+    oldest->passwd = pw;
+    oldest->group = gr;
+    pthread_mutex_unlock(&cache.lock);
+    return 0;
+}
+
 int confine_account_lookup(const char *name, bool allow_root, char *const *denied,
                            struct confine_user *ret, struct error *err)
 {
@@ -73,7 +147,7 @@ int confine_account_lookup(const char *name, bool allow_root, char *const *denie
 
     if (strv_contains(denied, name))
         return error_set(err, -EACCES, "user: %s may not run tasks on this host", name);
-    int r = lookup(name, 0, false, &u, err);
+    int r = lookup_cached(name, &u, err);
     if (r < 0)
         return r;
     if (u.uid == 0 && !allow_root) {

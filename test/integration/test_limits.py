@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Limits enforced for real, through the daemon: memory (cgroup OOM kill),
-cputime (RLIMIT_CPU), cores (CPU quota), walltime, and delete of a tree
-that includes a process that called setsid."""
+cputime (RLIMIT_CPU), cores (CPU quota), walltime, delete of a tree that
+includes a process that called setsid, and the task's account as it is now."""
 
 import os
+import subprocess
 import time
 
 import ocps
@@ -122,7 +123,27 @@ def t_confined(tap, d):
     tap.ok("NoNewPrivs:\t1" in out, "no new privileges", out)
 
 
+def t_groups_change(tap, d):
+    """Accounts are cached for a moment, but a change to /etc/group shows at
+    once: the next task runs with the group its user just got."""
+    import grp
+    group = "ocps-grp-%d" % os.getpid()
+    first = d.submit_id({"user": USER, "cmd": "id -G"})
+    d.wait(first)
+    subprocess.run(["groupadd", group], check=True)
+    try:
+        subprocess.run(["usermod", "-a", "-G", group, USER], check=True)
+        gid = grp.getgrnam(group).gr_gid
+        tid = d.submit_id({"user": USER, "cmd": "id -G"})
+        d.wait(tid)
+        before, after = (d.output(first) or "").split(), (d.output(tid) or "").split()
+        tap.ok(str(gid) not in before and str(gid) in after,
+               "a group added a moment ago is the task's (%s -> %s)" % (before, after))
+    finally:
+        subprocess.run(["groupdel", group], check=False)
+
+
 ocps.require_root()
 ocps.ensure_user(USER)
-ocps.run([t_confined, t_memory, t_cputime, t_walltime, t_cores, t_delete_tree],
+ocps.run([t_confined, t_groups_change, t_memory, t_cputime, t_walltime, t_cores, t_delete_tree],
          config="capacity:\n  cores: 2\n")

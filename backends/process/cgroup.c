@@ -187,11 +187,11 @@ int cgroup_create(struct cgroup *cg, const struct cgroup_limits *l, struct error
                 log_debug("memory.swap.max not available");
         } else {
             r = file_write(cg->dir[CG_MEMORY], "memory.limit_in_bytes", buf);
+            /* No swap either, where the kernel accounts it (swapaccount=1). */
             if (r >= 0) {
-                _cleanup_free_ char *p =
-                    xasprintf("%s/memory.memsw.limit_in_bytes", cg->dir[CG_MEMORY]);
-                if (access(p, F_OK) == 0)
-                    r = write_string_file(p, buf);
+                int q = file_write(cg->dir[CG_MEMORY], "memory.memsw.limit_in_bytes", buf);
+                if (q != -ENOENT)
+                    r = q;
             }
         }
         if (r < 0)
@@ -205,11 +205,9 @@ int cgroup_create(struct cgroup *cg, const struct cgroup_limits *l, struct error
             snprintf(buf, sizeof(buf), "%" PRIu64 " %d", quota, CPU_PERIOD_US);
             r = file_write(cg->dir[CG_CPU], "cpu.max", buf);
         } else {
-            snprintf(buf, sizeof(buf), "%d", CPU_PERIOD_US);
-            r = file_write(cg->dir[CG_CPU], "cpu.cfs_period_us", buf);
+            /* A new group's cfs_period_us is the kernel's default, CPU_PERIOD_US. */
             snprintf(buf, sizeof(buf), "%" PRIu64, quota);
-            if (r >= 0)
-                r = file_write(cg->dir[CG_CPU], "cpu.cfs_quota_us", buf);
+            r = file_write(cg->dir[CG_CPU], "cpu.cfs_quota_us", buf);
         }
         if (r < 0)
             return error_set_errno(err, r, "set the CPU quota in %s", cg->dir[CG_CPU]);

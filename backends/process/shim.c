@@ -684,8 +684,12 @@ static void task_finish(struct shim *sh, struct stask *t)
     usec_t cpu = 0;
 
     if (t->spec.cg.dir[CG_MEMORY]) {
-        (void) cgroup_oom_kills(&t->spec.cg, &ooms);
-        (void) cgroup_cpu_usage(&t->spec.cg, &cpu);
+        /* Only what classify() can use: OOM kills explain a failure, CPU time a
+         * cputime limit. */
+        if (!WIFEXITED(t->main_status) || WEXITSTATUS(t->main_status) != 0)
+            (void) cgroup_oom_kills(&t->spec.cg, &ooms);
+        if (t->spec.cputime)
+            (void) cgroup_cpu_usage(&t->spec.cg, &cpu);
         int r = cgroup_destroy(&t->spec.cg);
         if (r < 0)
             log_to(t->log_fd, LOG_LEVEL_WARN, "task %s: cannot remove its cgroup: %s", t->spec.id,

@@ -74,7 +74,9 @@ def t_cores(tap, d):
     time.sleep(4)
     u1, t1 = int(open(path).read()), time.monotonic()
     cores = (u1 - u0) / 1e9 / (t1 - t0)
-    tap.ok(0.7 <= cores <= 1.3, "two busy loops under cores=1 use about one core (%.2f)" % cores)
+    # The quota is the upper bound; below it the share depends on what else
+    # runs on this shared machine (0.54 was seen at load 8 on 2 cores).
+    tap.ok(0.3 <= cores <= 1.3, "two busy loops under cores=1 use at most one core (%.2f)" % cores)
     d.request("DELETE", "/v1/jobproxy/delete/" + tid)
     d.wait(tid)
 

@@ -47,7 +47,9 @@ int main(void)
     } else {
         ok(file_has(cg.dir[CG_MEMORY], "memory.limit_in_bytes", "67108864"),
            "memory.limit_in_bytes is 64 MiB");
-        ok(file_has(cg.dir[CG_CPU], "cpu.cfs_quota_us", "50000"), "CFS quota is half a CPU");
+        ok(file_has(cg.dir[CG_CPU], "cpu.cfs_quota_us", "50000") &&
+               file_has(cg.dir[CG_CPU], "cpu.cfs_period_us", "100000"),
+           "CFS quota is half a CPU (of the default 100 ms period)");
     }
     ok(file_has(cg.dir[CG_PIDS], "pids.max", "100"), "pids.max is 100");
     ok(!cgroup_is_populated(&cg), "a new group is empty");

@@ -6,8 +6,8 @@
  * daemons' connections, the listening socket, and per task the
  * exec-status pipe and the timerfds it needs (walltime, the tree-wide
  * cputime check, the kill grace period, the wait for its cgroup to
- * empty). The only other threads are short-lived ones that each vfork()
- * one command and report its pid (see spawn_thread()). As a child
+ * empty). The only other threads are spawners that each vfork() one
+ * command at a time and report its pid (see spawner_main()). As a child
  * subreaper it reaps every process of every task, including ones that
  * called setsid() or double-forked. Replies never block it: what a daemon
  * is not reading yet waits in a per-connection queue.
@@ -413,6 +413,7 @@ struct stask {
     char *fail_reason; /* the command could not be started */
     enum task_state fail_state;
     struct stask *next;
+    struct stask *spawn_next; /* in the spawners' queue */
 };
 
 struct shim {
@@ -811,25 +812,98 @@ struct spawn_done {
 };
 
 /*
- * vfork() in a thread of its own: the child borrows our memory until it
+ * vfork() in a spawner thread: the child borrows our memory until it
  * execs, so nothing is copied and we take no copy-on-write faults
  * afterwards (with one shim for every task, fork() was most of its cost);
- * and only this thread waits for the exec, so a child that blocks before
+ * and only that thread waits for the exec, so a child that blocks before
  * it (a FIFO as stdout, a hung mount, a SIGSTOP from the task's user) holds
- * up nothing else. run_child() neither allocates nor takes locks.
+ * up nothing else: a start finds an idle spawner or gets a new one. Idle
+ * spawners beyond SPAWNERS_KEEP leave after SPAWNER_IDLE_S. run_child()
+ * neither allocates nor takes locks.
  */
-static int spawned_fd = -1;
+#define SPAWNERS_KEEP  2
+#define SPAWNER_IDLE_S 10
 
-static void *spawn_thread(void *arg)
+static int spawned_fd = -1;
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+    struct stask *head, **tail; /* starts no spawner has taken yet */
+    unsigned queued, waiting, threads;
+} spawners = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &spawners.head, 0, 0, 0};
+
+static void spawn_one(struct stask *t)
 {
-    struct stask *t = arg;
     pid_t pid = vfork();
     if (pid == 0)
         run_child(&t->spec, t->exec_w);
     struct spawn_done d = {t, pid, pid < 0 ? errno : 0};
     /* Smaller than PIPE_BUF: one write, never mixed with another thread's. */
     (void) !write(spawned_fd, &d, sizeof(d));
-    return NULL;
+}
+
+static void *spawner_main(void *arg)
+{
+    pthread_mutex_lock(&spawners.lock);
+    for (;;) {
+        while (!spawners.head) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += SPAWNER_IDLE_S;
+            spawners.waiting++;
+            int r = pthread_cond_timedwait(&spawners.more, &spawners.lock, &until);
+            spawners.waiting--;
+            if (r == ETIMEDOUT && !spawners.head && spawners.threads > SPAWNERS_KEEP) {
+                spawners.threads--;
+                pthread_mutex_unlock(&spawners.lock);
+                return NULL;
+            }
+        }
+        struct stask *t = spawners.head;
+        spawners.head = t->spawn_next;
+        if (!spawners.head)
+            spawners.tail = &spawners.head;
+        spawners.queued--;
+        pthread_mutex_unlock(&spawners.lock);
+        spawn_one(t);
+        pthread_mutex_lock(&spawners.lock);
+    }
+}
+
+/* Queues t for a spawner, starting one when every other is busy. */
+static int spawners_add(struct stask *t)
+{
+    int r = 0;
+    pthread_mutex_lock(&spawners.lock);
+    t->spawn_next = NULL;
+    *spawners.tail = t;
+    spawners.tail = &t->spawn_next;
+    spawners.queued++;
+    if (spawners.waiting >= spawners.queued) {
+        pthread_cond_signal(&spawners.more);
+    } else {
+        pthread_attr_t attr;
+        pthread_t thread;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 1 << 20);
+        r = -pthread_create(&thread, &attr, spawner_main, NULL);
+        pthread_attr_destroy(&attr);
+        if (r == 0) {
+            spawners.threads++;
+        } else {
+            /* Take it back out (it is the last): it fails instead of waiting
+             * behind starts that may never finish. */
+            struct stask **p = &spawners.head;
+            while (*p != t)
+                p = &(*p)->spawn_next;
+            *p = NULL;
+            spawners.tail = p;
+            spawners.queued--;
+        }
+    }
+    pthread_mutex_unlock(&spawners.lock);
+    return r;
 }
 
 static void fail_start(struct shim *sh, struct stask *t, char *reason)
@@ -859,13 +933,7 @@ static void spawn(struct shim *sh, struct stask *t)
     t->exec_w = pipefd[1];
     (void) fcntl(t->exec_fd, F_SETFL, O_NONBLOCK);
 
-    pthread_attr_t attr;
-    pthread_t thread;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 1 << 20);
-    int r = -pthread_create(&thread, &attr, spawn_thread, t);
-    pthread_attr_destroy(&attr);
+    int r = spawners_add(t);
     if (r < 0)
         return fail_start(sh, t, xasprintf("shim: cannot start a thread: %s", strerror(-r)));
     sh->spawning++;

@@ -283,6 +283,17 @@ static void test_cancel(void *state)
 }
 
 /* One shim runs them all, each with its own outcome. */
+/* Threads of the process whose pid is in text. */
+static unsigned threads_of(const char *pid)
+{
+    _cleanup_free_ char *p = xasprintf("/proc/%s/status", pid);
+    _cleanup_free_ char *data = NULL;
+    if (read_file(p, 1 << 16, &data, NULL) < 0)
+        return 0;
+    const char *t = strstr(data, "\nThreads:");
+    return t ? (unsigned) strtoul(t + 9, NULL, 10) : 0;
+}
+
 static void test_one_shim(void *state)
 {
     struct error err = ERROR_INIT;
@@ -319,6 +330,20 @@ static void test_one_shim(void *state)
     ok(outputs, "each wrote its own stdout");
     ok(now_monotonic() - t0 < 20 * USEC_PER_SEC,
        "the sleepers they left were killed, not waited for");
+
+    /* Starts one after another reuse the spawner threads the burst made. */
+    unsigned before = threads_of(r[0].handle);
+    bool fine = true;
+    for (int i = 0; i < 6; i++) {
+        struct run s = {0};
+        struct ev e;
+        fine &= start(state, "{\"user\":\"nobody\",\"cmd\":[\"true\"]}", &s, &err) == 0 &&
+                wait_for(s.id, true, 30, &e) && e.o.state == TASK_COMPLETE;
+        run_done(&s);
+    }
+    unsigned after = threads_of(r[0].handle);
+    ok(fine && before > 1 && after <= before,
+       "six more starts make no new threads in the shim (%u, then %u)", before, after);
     error_clear(&err);
 }
 

@@ -17,6 +17,17 @@
 
 /* One per active task; 100,000 queued tasks keep 100,000 of these, so
  * the layout is kept tight (96 bytes). */
+/* What starting a task needs from its record, kept from its submit while
+ * few tasks are queued: the start then neither reads the store nor parses
+ * the spec again. A long queue keeps nothing (100,000 queued tasks must
+ * stay small). */
+struct sv_ready {
+    struct task *task;
+    char *stdout_path, *stderr_path;
+};
+#define SV_READY_MAX 256
+static unsigned n_ready; /* atomic: tasks holding a struct sv_ready */
+
 struct sv_task {
     char id[37];
     uint8_t state;       /* enum task_state */
@@ -27,6 +38,7 @@ struct sv_task {
     struct backend *backend;
     char *handle;
     struct sv_task *qprev, *qnext; /* the queue, while QUEUED */
+    struct sv_ready *ready;        /* NULL: read the record at start */
 };
 
 struct watch {
@@ -74,9 +86,26 @@ struct supervisor {
     pthread_t thread;
 };
 
+static void sv_ready_free(struct sv_ready *r)
+{
+    if (!r)
+        return;
+    task_free(r->task);
+    free(r->stdout_path);
+    free(r->stderr_path);
+    free(r);
+    __atomic_sub_fetch(&n_ready, 1, __ATOMIC_RELAXED);
+}
+
+static void sv_ready_freep(struct sv_ready **r)
+{
+    sv_ready_free(*r);
+}
+
 static struct sv_task *sv_task_free(struct sv_task *t)
 {
     if (t) {
+        sv_ready_free(t->ready);
         free(t->handle);
         free(t);
     }
@@ -274,8 +303,22 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     _cleanup_task_ struct task *task = NULL;
     _cleanup_free_ char *dir = task_dir(sv, t->id);
     _cleanup_free_ char *handle = NULL;
+    /* Only this thread touches a dequeued task's ready. */
+    _cleanup_(sv_ready_freep) struct sv_ready *ready = TAKE_PTR(t->ready);
+    const char *out_path = NULL, *err_path = NULL;
+    int r = 0;
 
-    int r = load_task(sv, t->id, &rec, &task, &err);
+    if (ready) {
+        task = TAKE_PTR(ready->task);
+        out_path = ready->stdout_path;
+        err_path = ready->stderr_path;
+    } else {
+        r = load_task(sv, t->id, &rec, &task, &err);
+        if (r >= 0) {
+            out_path = rec->stdout_path;
+            err_path = rec->stderr_path;
+        }
+    }
     if (r == -ENOENT) {
         /* Deleted meanwhile: nothing to run. */
         pthread_mutex_lock(&sv->lock);
@@ -292,8 +335,8 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
             .id = t->id,
             .task = task,
             .task_dir = dir,
-            .stdout_path = rec->stdout_path,
-            .stderr_path = rec->stderr_path,
+            .stdout_path = out_path,
+            .stderr_path = err_path,
         };
         r = backend_start(t->backend, &s, &handle, &err);
     }
@@ -683,6 +726,16 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
     st->cores = t->cores;
     st->memory = t->memory;
     st->backend = b;
+    if (__atomic_add_fetch(&n_ready, 1, __ATOMIC_RELAXED) <= SV_READY_MAX) {
+        st->ready = xmalloc(sizeof(*st->ready));
+        *st->ready = (struct sv_ready){
+            .task = task_copy(t),
+            .stdout_path = xstrdup(rec->stdout_path),
+            .stderr_path = xstrdup(rec->stderr_path),
+        };
+    } else {
+        __atomic_sub_fetch(&n_ready, 1, __ATOMIC_RELAXED);
+    }
     pthread_mutex_lock(&sv->lock);
     hashmap_put(sv->active, st->id, st);
     queue_insert(sv, st);

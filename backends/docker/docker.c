@@ -1442,8 +1442,6 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     t->cancel_fd = t->wall_fd = t->abort_fd = -1;
     t->out_fd = t->err_fd = -1;
     t->logs_call = -1;
-    _cleanup_free_ char *log_path = xasprintf("%s/system.log", s->task_dir);
-    t->syslog_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     snprintf(t->id, sizeof(t->id), "%s", s->id);
     snprintf(t->name, sizeof(t->name), "ocps-%s", s->id);
     t->task = task_copy(s->task);
@@ -1451,18 +1449,23 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     t->out_path = xstrdup(s->stdout_path);
     t->err_path = xstrdup(s->stderr_path);
     t->mode = mode;
-    if (lookup_user(ds, s->task->user, &t->user, err) < 0) {
-        dtask_free(t);
-        return NULL;
-    }
     /* The default output files (the daemon's own, in the task's directory)
      * exist from the start, so that a client following the logs finds its
      * file at once instead of watching the directory for it. A file the
-     * task named is opened by the runner, as its user. */
+     * task named is opened by the runner, as its user. They come first: a
+     * client that asked before the task started watches the directory, and
+     * the first file made there is then the one it waits for, not the
+     * system log (each file made there is a wake-up for it). */
     if (mode == RUN_START && !s->task->stdout_path)
         (void) open_output(t, t->out_path, false, &t->out_fd);
     if (mode == RUN_START && !s->task->stderr_path)
         (void) open_output(t, t->err_path, false, &t->err_fd);
+    _cleanup_free_ char *log_path = xasprintf("%s/system.log", s->task_dir);
+    t->syslog_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (lookup_user(ds, s->task->user, &t->user, err) < 0) {
+        dtask_free(t);
+        return NULL;
+    }
     t->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (t->cancel_fd >= 0 && s->task->walltime)
         t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);

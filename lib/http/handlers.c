@@ -456,14 +456,14 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (f->ended)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        uint64_t v;
-        if (f->end_fd >= 0 ? eventfd_read(f->end_fd, &v) == 0
-                           : !supervisor_is_active(f->sv, f->id)) {
+        if (f->end_fd < 0 && !supervisor_is_active(f->sv, f->id)) {
             /* One more read after the end, for what was written last. */
             f->ended = true;
             continue;
         }
-        /* Wait for output, the task's end, or the client hanging up. */
+        /* Wait for output, the task's end, or the client hanging up. The
+         * end fd is polled, not read first: it stays readable once the
+         * task has ended, and a read that finds nothing is a syscall. */
         struct pollfd p[3] = {
             {.fd = f->inotify_fd, .events = POLLIN},
             {.fd = f->end_fd, .events = POLLIN},
@@ -472,6 +472,8 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
         int n = poll(p, 3, f->end_fd >= 0 ? -1 : 1000);
         if (n > 0 && (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR)))
             return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (n > 0 && (p[1].revents & POLLIN))
+            f->ended = true; /* one more read after the end, for what was written last */
         if (n > 0 && (p[0].revents & POLLIN)) {
             char ev[4096];
             while (read(f->inotify_fd, ev, sizeof(ev)) > 0)

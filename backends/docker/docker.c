@@ -49,21 +49,6 @@
 #define LABEL_TASK     "org.ocps-proxy.task"
 #define NOBODY_ID      65534
 
-/* A container task's account is looked up at its submit and again at its
- * start, and a run of tasks mostly has one user: each lookup reads
- * /etc/passwd and /etc/group through NSS (~15 syscalls), which showed in
- * the profile. The last account found is reused for up to this long, and
- * only while both files are unchanged. Refusals are never kept. */
-#define USER_CACHE_USEC (2 * USEC_PER_SEC)
-
-struct user_cache {
-    pthread_mutex_t lock;
-    char *name; /* asked for; NULL while empty */
-    struct confine_user user;
-    usec_t at;
-    struct stat passwd, group;
-};
-
 struct dtask;
 
 struct docker_state {
@@ -85,7 +70,6 @@ struct docker_state {
     pthread_cond_t runner_done; /* broadcast when a runner lets go of a task or ends */
     struct dtask *work_head, *work_tail;
     size_t n_work, n_idle, n_runners;
-    struct user_cache user_cache;
     bool root; /* running as root (asked once: two syscalls fewer per task) */
 };
 
@@ -1248,7 +1232,6 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
     pthread_cond_init(&ds->event, NULL);
     pthread_cond_init(&ds->work, NULL);
     pthread_cond_init(&ds->runner_done, NULL);
-    pthread_mutex_init(&ds->user_cache.lock, NULL);
     ds->shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ds->shutdown_fd < 0) {
         int r = error_set_errno(err, -errno, "eventfd");
@@ -1307,9 +1290,6 @@ static void docker_free(void *state)
     pthread_cond_destroy(&ds->event);
     pthread_cond_destroy(&ds->work);
     pthread_cond_destroy(&ds->runner_done);
-    free(ds->user_cache.name);
-    confine_user_done(&ds->user_cache.user);
-    pthread_mutex_destroy(&ds->user_cache.lock);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
 }
@@ -1319,67 +1299,11 @@ static bool docker_handles(const struct task *t)
     return t->container != NULL;
 }
 
-static void user_copy(const struct confine_user *u, struct confine_user *ret)
-{
-    *ret = *u;
-    ret->groups = NULL;
-    if (u->n_groups > 0) {
-        ret->groups = xmalloc((size_t) u->n_groups * sizeof(gid_t));
-        memcpy(ret->groups, u->groups, (size_t) u->n_groups * sizeof(gid_t));
-    }
-    ret->name = u->name ? xstrdup(u->name) : NULL;
-    ret->home = u->home ? xstrdup(u->home) : NULL;
-    ret->shell = u->shell ? xstrdup(u->shell) : NULL;
-}
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* An account looked up in the last USER_CACHE_USEC, while /etc/passwd and
- * /etc/group are unchanged (the first source NSS asks here); false if
- * there is none. */
-static bool user_cached(struct docker_state *ds, const char *name, const struct stat *pw,
-                        const struct stat *gr, struct confine_user *ret)
-{
-    struct user_cache *c = &ds->user_cache;
-    pthread_mutex_lock(&c->lock);
-    bool hit = c->name && streq(c->name, name) && now_monotonic() - c->at < USER_CACHE_USEC &&
-               same_file(&c->passwd, pw) && same_file(&c->group, gr);
-    if (hit)
-        user_copy(&c->user, ret);
-    pthread_mutex_unlock(&c->lock);
-    return hit;
-}
-
-static void user_remember(struct docker_state *ds, const char *name, const struct stat *pw,
-                          const struct stat *gr, const struct confine_user *u)
-{
-    struct user_cache *c = &ds->user_cache;
-    pthread_mutex_lock(&c->lock);
-    free(c->name);
-    confine_user_done(&c->user);
-    c->name = xstrdup(name);
-    user_copy(u, &c->user);
-    c->at = now_monotonic();
-    c->passwd = *pw;
-    c->group = *gr;
-    pthread_mutex_unlock(&c->lock);
-}
-
 static int lookup_user(struct docker_state *ds, const char *name, struct confine_user *ret,
                        struct error *err)
 {
-    struct stat pw, gr;
-    bool files = stat("/etc/passwd", &pw) == 0 && stat("/etc/group", &gr) == 0;
-    int r = 0;
-    if (!files || !user_cached(ds, name, &pw, &gr, ret)) {
-        r = confine_account_lookup(name, ds->cfg->allow_root, ds->cfg->denied_users, ret, err);
-        if (r >= 0 && files)
-            user_remember(ds, name, &pw, &gr, ret);
-    }
+    /* Found accounts are kept a moment (confine.c): one at submit, one at start. */
+    int r = confine_account_lookup(name, ds->cfg->allow_root, ds->cfg->denied_users, ret, err);
     if (r == -EINVAL) {
         /* No such account here: the container runs as nobody. */
         error_clear(err);

@@ -100,8 +100,8 @@ static void task_unlink(struct process_state *ps, struct ptask *t)
         }
 }
 
-/* One message to a shim, with an fd to pass or -1. Under ps->lock. */
-/* fds: NULL, or two to pass along (SCM_RIGHTS). */
+/* One message to a shim, with NULL or two fds to pass along (SCM_RIGHTS).
+ * Under ps->lock. */
 static int shim_send(struct shim_conn *c, const char *text, const int fds[2])
 {
     union {

@@ -13,11 +13,3 @@ const struct backend_ops *const backend_table[] = {
 #endif
     NULL,
 };
-
-const struct backend_ops *backend_ops_by_name(const char *name)
-{
-    for (size_t i = 0; backend_table[i]; i++)
-        if (streq(backend_table[i]->name, name))
-            return backend_table[i];
-    return NULL;
-}

@@ -106,8 +106,6 @@ struct backend {
 /* The built-in backends, NULL-terminated, in the order they are asked. */
 extern const struct backend_ops *const backend_table[];
 
-const struct backend_ops *backend_ops_by_name(const char *name);
-
 static inline int backend_check(struct backend *b, const struct task *t, struct error *err)
 {
     return b->ops->check(b->state, t, err);

@@ -317,19 +317,16 @@ static int lock_field(const char *text, const char *key, long long *ret)
 static int read_lock_field(const char *task_dir, const char *key, const char *old_file,
                            long long *ret)
 {
-    _cleanup_free_ char *path = xasprintf("%s/shim.lock", task_dir);
-    _cleanup_free_ char *data = NULL;
+    _cleanup_free_ char *lock = xasprintf("%s/shim.lock", task_dir);
+    _cleanup_free_ char *old = xasprintf("%s/%s", task_dir, old_file);
+    _cleanup_free_ char *data = NULL, *old_data = NULL;
     *ret = 0;
-    if (read_file(path, 4096, &data, NULL) >= 0 && lock_field(data, key, ret) >= 0)
+    if (read_file(lock, 4096, &data, NULL) >= 0 && lock_field(data, key, ret) >= 0)
         return 0;
-    free(data);
-    data = NULL;
-    free(path);
-    path = xasprintf("%s/%s", task_dir, old_file);
-    int r = read_file(path, 64, &data, NULL);
+    int r = read_file(old, 64, &old_data, NULL);
     if (r < 0)
         return r;
-    *ret = strtoll(data, NULL, 10);
+    *ret = strtoll(old_data, NULL, 10);
     return 0;
 }
 

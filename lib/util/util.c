@@ -198,9 +198,21 @@ static int replace_file(const char *path, const char *data, size_t len, unsigned
         r = -errno;
     if (r >= 0 && rename(tmp, path) < 0)
         r = -errno;
-    if (r < 0)
+    if (r < 0) {
         (void) unlink(tmp);
-    return r;
+        return r;
+    }
+    if (sync) {
+        /* The rename is on disk only once its directory is. */
+        _cleanup_free_ char *dir = xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *(slash == dir ? slash + 1 : slash) = '\0';
+        _cleanup_close_ int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+            return -errno;
+    }
+    return 0;
 }
 
 int write_file_atomic(const char *path, const char *data, size_t len, unsigned mode)

@@ -139,7 +139,8 @@ bool strcaseeq(const char *a, const char *b);
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* The same from an open fd, from its current offset to the end. */
 int read_fd(int fd, size_t max, char **ret, size_t *ret_len);
-/* Writes data to path atomically (temp file + fsync + rename) with the given mode. */
+/* Writes data to path atomically (temp file + fsync + rename + fsync of the
+ * directory: on disk, name included, when it returns) with the given mode. */
 int write_file_atomic(const char *path, const char *data, size_t len, unsigned mode);
 /* The same without fsync: readers never see a partial file, but a machine crash may lose
  * it. For state that only has to outlive a process, not the machine. */

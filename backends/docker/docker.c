@@ -650,8 +650,6 @@ static void start_logs(struct dtask *t)
     _cleanup_error_ struct error err = ERROR_INIT;
     if (open_outputs(t) < 0)
         return;
-    if (!t->group)
-        t->group = engine_group_new(t->ds->engine);
     int n = engine_group_logs(t->group, t->container, t->out_fd, t->err_fd, &err);
     if (n < 0)
         logs_ended(t, n, &err);
@@ -829,8 +827,6 @@ static bool follow(struct dtask *t, bool start)
     struct waiter w = {.t = t, .start = start};
     int fds[3];
     size_t n_fds = abort_fds(t, fds);
-    if (!t->group)
-        t->group = engine_group_new(t->ds->engine);
     for (;;) {
         _cleanup_error_ struct error err = ERROR_INIT;
         _cleanup_free_ char *path = xasprintf("/containers/%s/wait?condition=%s", t->container,
@@ -860,7 +856,7 @@ static bool follow(struct dtask *t, bool start)
             if (t->start_error)
                 return true;
             uint64_t v;
-            if (eventfd_read(t->wall_fd, &v) == 0 || t->walltime_hit) {
+            if ((t->wall_fd >= 0 && eventfd_read(t->wall_fd, &v) == 0) || t->walltime_hit) {
                 t->walltime_hit = true;
                 syslog_line(t, "walltime limit %" PRIu64 " s reached: stopping", t->task->walltime);
             } else
@@ -1368,6 +1364,7 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     t->cancel_fd = t->wall_fd = t->abort_fd = -1;
     t->out_fd = t->err_fd = -1;
     t->logs_call = -1;
+    t->group = engine_group_new(ds->engine); /* its wait and logs calls, when it runs */
     snprintf(t->id, sizeof(t->id), "%s", s->id);
     snprintf(t->name, sizeof(t->name), "ocps-%s", s->id);
     t->task = task_copy(s->task);

@@ -45,11 +45,10 @@ int task_outcome_read(const char *task_dir, struct task_outcome *o)
     cJSON *j = cJSON_Parse(data);
     if (!j)
         return -EBADMSG;
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "state");
+    const char *st = json_str(j, "state"), *rs = json_str(j, "reason");
     const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "exit_code");
     const cJSON *sg = cJSON_GetObjectItemCaseSensitive(j, "signal");
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(j, "reason");
-    int state = cJSON_IsString(st) ? task_state_from_string(st->valuestring) : -EINVAL;
+    int state = st ? task_state_from_string(st) : -EINVAL;
     if (state < 0 || !task_state_is_final(state) || !cJSON_IsNumber(ec)) {
         cJSON_Delete(j);
         return -EBADMSG;
@@ -58,7 +57,7 @@ int task_outcome_read(const char *task_dir, struct task_outcome *o)
         .state = state,
         .exit_code = ec->valueint,
         .signal = cJSON_IsNumber(sg) ? sg->valueint : 0,
-        .reason = xstrdup(cJSON_IsString(rs) ? rs->valuestring : ""),
+        .reason = xstrdup(rs ? rs : ""),
         .started = (usec_t) json_u64(j, "started"),
         .finished = (usec_t) json_u64(j, "finished"),
     };

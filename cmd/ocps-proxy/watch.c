@@ -101,8 +101,7 @@ int cmd_watch(struct cli *c, int argc, char **argv)
                     snprintf(exit, sizeof(exit), "%d", ec->valueint);
                 _cleanup_free_ char *name = term_safe(str(s, "name"));
                 _cleanup_free_ char *user = term_safe(str(s, "user"));
-                printf("%s %s %s %s %s exit=%s\n", id, name, user, code,
-                       str(s, "backend") ? str(s, "backend") : "-", exit);
+                printf("%s %s %s %s %s exit=%s\n", id, name, user, code, str(s, "backend"), exit);
             }
         }
         fflush(stdout);

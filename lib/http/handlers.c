@@ -297,23 +297,25 @@ static enum MHD_Result h_list(struct request *r)
         c.states = cJSON_CreateArray();
     else if (!(c.out = open_memstream(&printed, &printed_len)))
         abort();
+    else
+        fputs("{\"state\":[", c.out); /* the page is printed once, into the reply */
     size_t want = f.limit;
     f.limit = want + 1; /* one more, to know whether a next page exists */
     int q = store_list(r->ctx->store, &f, list_one, &c, &err);
-    if (c.out)
+    char tok[32] = "";
+    if (c.more)
+        snprintf(tok, sizeof(tok), "s%" PRId64, c.last_seq);
+    if (c.out) {
+        fprintf(c.out, "],\"count\":%zu,\"next_page_token\":%s%s%s}\n", c.n, *tok ? "\"" : "",
+                *tok ? tok : "null", *tok ? "\"" : "");
         fclose(c.out);
+    }
     if (q < 0) {
         cJSON_Delete(c.states);
         return http_reply_error(r, &err);
     }
-    char tok[32] = "";
-    if (c.more)
-        snprintf(tok, sizeof(tok), "s%" PRId64, c.last_seq);
-    if (!c.states) {
-        char *text = xasprintf("{\"count\":%zu,\"state\":[%s],\"next_page_token\":%s%s%s}\n", c.n,
-                               printed, *tok ? "\"" : "", *tok ? tok : "null", *tok ? "\"" : "");
-        return http_reply_text(r, 200, "application/json", text, strlen(text));
-    }
+    if (!c.states)
+        return http_reply_text(r, 200, "application/json", TAKE_PTR(printed), printed_len);
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "count", (double) c.n);
     cJSON_AddItemToObject(j, "state", c.states);

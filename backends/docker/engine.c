@@ -837,10 +837,10 @@ int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abor
             c->done = true;
             ended = true;
         }
+        if (ended)
+            continue; /* what ended goes to the caller first, even if perform failed */
         if (mc != CURLM_OK)
             return error_set(err, -EREMOTEIO, "curl_multi_perform failed");
-        if (ended)
-            continue;
         bool pending = false;
         for (int n = 0; n < GROUP_MAX; n++)
             pending = pending || (g->calls[n] && !g->calls[n]->added);

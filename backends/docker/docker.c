@@ -1416,6 +1416,25 @@ static void arm_walltime(struct dtask *t, usec_t started)
 static int launch(struct docker_state *ds, struct dtask *t, struct error *err)
 {
     pthread_mutex_lock(&ds->lock);
+    /* A new runner when every idle one has work already. It cannot take
+     * anything before we let go of the lock, so t is queued after it exists
+     * and a failure has nothing to undo. */
+    bool spawn = ds->n_work + 1 > ds->n_idle;
+    if (spawn) {
+        pthread_attr_t a;
+        pthread_t thread;
+        pthread_attr_init(&a);
+        pthread_attr_setstacksize(&a, 256 * 1024);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        int r = pthread_create(&thread, &a, runner_main, ds);
+        pthread_attr_destroy(&a);
+        if (r != 0) {
+            pthread_mutex_unlock(&ds->lock);
+            dtask_free(t);
+            return error_set_errno(err, -r, "cannot start a runner thread");
+        }
+        ds->n_runners++;
+    }
     t->next = ds->tasks;
     ds->tasks = t;
     if (ds->work_tail)
@@ -1424,41 +1443,9 @@ static int launch(struct docker_state *ds, struct dtask *t, struct error *err)
         ds->work_head = t;
     ds->work_tail = t;
     ds->n_work++;
-    int r = 0;
-    if (ds->n_work <= ds->n_idle)
+    if (!spawn)
         pthread_cond_signal(&ds->work);
-    else {
-        pthread_attr_t a;
-        pthread_t thread;
-        pthread_attr_init(&a);
-        pthread_attr_setstacksize(&a, 256 * 1024);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        r = pthread_create(&thread, &a, runner_main, ds);
-        pthread_attr_destroy(&a);
-        if (r == 0)
-            ds->n_runners++;
-    }
-    if (r != 0) {
-        /* t is the last queued: take it back. */
-        struct dtask **p;
-        for (p = &ds->work_head; *p != t; p = &(*p)->work_next)
-            ;
-        *p = NULL;
-        ds->work_tail = NULL;
-        for (struct dtask *w = ds->work_head; w; w = w->work_next)
-            ds->work_tail = w;
-        ds->n_work--;
-        for (p = &ds->tasks; *p; p = &(*p)->next)
-            if (*p == t) {
-                *p = t->next;
-                break;
-            }
-    }
     pthread_mutex_unlock(&ds->lock);
-    if (r != 0) {
-        dtask_free(t);
-        return error_set_errno(err, -r, "cannot start a runner thread");
-    }
     return 0;
 }
 

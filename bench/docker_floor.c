@@ -54,7 +54,7 @@ static void *wait_main(void *arg)
     struct error err = ERROR_INIT;
     char path[256];
     snprintf(path, sizeof(path), "/containers/%s/wait?condition=next-exit", w->id);
-    struct engine_stream s = {wait_line, wait_headers, w, -1, NULL};
+    struct engine_stream s = {wait_line, wait_headers, w};
     w->status = engine_stream(w->e, "POST", path, NULL, &s, &err);
     error_clear(&err);
     wait_headers(w, 0);

@@ -40,7 +40,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <poll.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
@@ -93,7 +92,6 @@ struct dtask {
 
     int cancel_fd; /* eventfd: cancel requested */
     int wall_fd;   /* timerfd: walltime, -1 without one */
-    int abort_fd;  /* epoll over both and the shutdown, made for a pull (abort_fd()) */
     int syslog_fd; /* <task_dir>/system.log */
     bool cancel;   /* under ds->lock */
     bool walltime_hit;
@@ -134,7 +132,6 @@ static void dtask_free(struct dtask *t)
     confine_user_done(&t->user);
     closep(&t->cancel_fd);
     closep(&t->wall_fd);
-    closep(&t->abort_fd);
     closep(&t->syslog_fd);
     closep(&t->out_fd);
     closep(&t->err_fd);
@@ -149,25 +146,6 @@ static size_t abort_fds(const struct dtask *t, int fds[static 3])
     fds[1] = t->wall_fd;
     fds[2] = t->ds->shutdown_fd;
     return 3;
-}
-
-/* The same as one fd (an epoll), for a call that watches one. */
-static int abort_fd(struct dtask *t)
-{
-    if (t->abort_fd >= 0)
-        return t->abort_fd;
-    int fds[3];
-    size_t n = abort_fds(t, fds);
-    _cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
-    if (ep < 0)
-        return t->cancel_fd; /* the daemon's stop then waits for the call */
-    for (size_t i = 0; i < n; i++) {
-        struct epoll_event ev = {.events = EPOLLIN};
-        if (fds[i] >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) < 0)
-            return t->cancel_fd;
-    }
-    t->abort_fd = TAKE_FD(ep);
-    return t->abort_fd;
 }
 
 /* One line of the task's system log (opened once per task, O_APPEND: the
@@ -398,8 +376,12 @@ static int pull_image(struct dtask *t, struct error *err)
     image_ref_done(&ref);
 
     struct pull p = {.t = t};
-    struct engine_stream s = {
-        .line = pull_line, .userdata = &p, .abort_fd = abort_fd(t), .header = auth};
+    int fds[3];
+    struct engine_stream s = {.line = pull_line,
+                              .userdata = &p,
+                              .abort_fds = fds,
+                              .n_abort_fds = abort_fds(t, fds),
+                              .header = auth};
     syslog_line(t, "pull: %s", image);
     st = engine_stream(ds->engine, "POST", create, NULL, &s, err);
     if (st < 0) {
@@ -832,7 +814,7 @@ static bool follow(struct dtask *t, bool start)
         _cleanup_free_ char *path = xasprintf("/containers/%s/wait?condition=%s", t->container,
                                               w.start && !w.started ? "next-exit" : "not-running");
         struct engine_stream s = {
-            .line = wait_line, .headers_done = wait_registered, .userdata = &w, .abort_fd = -1};
+            .line = wait_line, .headers_done = wait_registered, .userdata = &w};
         int st = engine_group_stream(t->group, "POST", path, NULL, &s, &err);
         /* The logs (started with the container) may end first. */
         for (int wait_call = st; wait_call >= 0;) {
@@ -1167,7 +1149,8 @@ static void *events_main(void *arg)
         struct engine_stream s = {.line = event_line,
                                   .headers_done = events_connected,
                                   .userdata = ds,
-                                  .abort_fd = ds->shutdown_fd};
+                                  .abort_fds = &ds->shutdown_fd,
+                                  .n_abort_fds = 1};
         if (lost)
             log_info("docker backend: dockerd answers again");
         lost = false;
@@ -1361,7 +1344,7 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
 {
     struct dtask *t = xcalloc(1, sizeof(*t));
     t->ds = ds;
-    t->cancel_fd = t->wall_fd = t->abort_fd = -1;
+    t->cancel_fd = t->wall_fd = -1;
     t->out_fd = t->err_fd = -1;
     t->logs_call = -1;
     t->group = engine_group_new(ds->engine); /* its wait and logs calls, when it runs */

@@ -502,7 +502,8 @@ static bool multi_wait(CURLM *m, const int *abort_fds, size_t n_abort)
 }
 
 /* Runs one set-up call to its end in a multi of its own. */
-static int perform(struct call *c, int abort_fd, long *ret_status, struct error *err)
+static int perform(struct call *c, const int *abort_fds, size_t n_abort, long *ret_status,
+                   struct error *err)
 {
     CURLM *m = multi_get();
     if (!m) {
@@ -528,7 +529,7 @@ static int perform(struct call *c, int abort_fd, long *ret_status, struct error 
             }
         if (done || running == 0)
             break;
-        if (multi_wait(m, &abort_fd, 1)) {
+        if (multi_wait(m, abort_fds, n_abort)) {
             aborted = true;
             break;
         }
@@ -561,7 +562,7 @@ int engine_ping(struct engine *e, struct error *err)
     long status = 0;
     int r = call_setup(e, "GET", "/_ping", NULL, &c, true, err);
     if (r >= 0)
-        r = perform(&c, -1, &status, err);
+        r = perform(&c, NULL, 0, &status, err);
     call_done(&c);
     if (r < 0)
         return r;
@@ -583,7 +584,7 @@ int engine_call(struct engine *e, const char *method, const char *path, const cJ
     long status = 0;
     int r = call_setup(e, method, path, body, &c, false, err);
     if (r >= 0)
-        r = perform(&c, -1, &status, err);
+        r = perform(&c, NULL, 0, &status, err);
     if (r >= 0) {
         if (status >= 400)
             set_reply_error(&c, status, method, path, err);
@@ -620,7 +621,7 @@ int engine_stream(struct engine *e, const char *method, const char *path, const 
     long status = 0;
     int r = call_setup(e, method, path, body, &c, false, err);
     if (r >= 0) {
-        r = perform(&c, s->abort_fd, &status, err);
+        r = perform(&c, s->abort_fds, s->n_abort_fds, &status, err);
         r = stream_result(&c, r, status, err);
     }
     call_done(&c);
@@ -693,7 +694,7 @@ int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int e
     long status = 0;
     int r = logs_setup(e, id, follow, out_fd, err_fd, &c, err);
     if (r >= 0) {
-        r = perform(&c, abort_fd, &status, err);
+        r = perform(&c, &abort_fd, 1, &status, err);
         r = logs_result(&c, r, status, err);
     }
     call_done(&c);

@@ -49,13 +49,15 @@ int engine_call(struct engine *e, const char *method, const char *path, const cJ
  * progress, events): line() is called for each complete line; a non-zero
  * return stops the stream (that value is returned). headers_done(), if
  * set, is called once the reply's headers have arrived, which for
- * wait?condition=next-exit proves the wait is registered. abort_fd, if
- * >= 0, stops the call when it becomes readable (-ECANCELED). */
+ * wait?condition=next-exit proves the wait is registered. Any of the
+ * n_abort_fds abort_fds (at most 4; -1 entries are skipped) stops the call
+ * when it becomes readable (-ECANCELED). */
 struct engine_stream {
     int (*line)(void *userdata, const char *line, size_t len);
     void (*headers_done)(void *userdata, long status);
     void *userdata;
-    int abort_fd;
+    const int *abort_fds;
+    size_t n_abort_fds;
     const char *header; /* one extra request header ("X-Registry-Auth: ..."), or NULL */
 };
 int engine_stream(struct engine *e, const char *method, const char *path, const cJSON *body,
@@ -84,7 +86,7 @@ void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len);
 /*
  * A group: calls one thread drives together (libcurl's multi interface),
  * so that a task's wait and its logs need one thread, not two. Add calls
- * with engine_group_stream() (as engine_stream; its abort_fd is not used)
+ * with engine_group_stream() (as engine_stream; its abort_fds are not used)
  * and engine_group_logs() (as engine_logs with follow), which return the
  * call's number (>= 0) or a negative errno; they may also be called from
  * a callback of a call of the same group (the call then starts when that

@@ -117,7 +117,7 @@ static void *wait_main(void *arg)
     struct waiter *w = arg;
     struct error err = ERROR_INIT;
     _cleanup_free_ char *path = xasprintf("/containers/%s/wait?condition=next-exit", w->id);
-    struct engine_stream s = {wait_line, wait_headers, w, -1};
+    struct engine_stream s = {wait_line, wait_headers, w};
     w->status = engine_stream(w->e, "POST", path, NULL, &s, &err);
     error_clear(&err);
     wait_headers(w, 0); /* never leave the test waiting */

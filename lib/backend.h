@@ -35,7 +35,8 @@
  *             -ENOENT when the task provably never started (the
  *             supervisor then starts it: nothing runs twice).
  *   release() optional: drop what is left (cgroup, container) once the
- *             outcome is recorded.
+ *             outcome is on disk in the store. Called by the supervisor
+ *             thread: it must not block on anything slow.
  */
 #pragma once
 
@@ -53,16 +54,14 @@ struct task_outcome {
                               "cancelled by request", "exec /x: No such file or directory" */
     usec_t started;        /* 0 if it never ran */
     usec_t finished;
-    bool on_disk; /* the backend fsync'd it (exit.json): the store need not */
 };
 
 /* <task_dir>/exit.json: a backend records the outcome there (atomically
  * renamed into place, fsync'd when 'sync') before it lets go of the task,
  * so a daemon restarted at any moment finds it. An end is on disk before
  * anyone is told of it: the store fsyncs it with its state (a group
- * commit), unless o->on_disk says this file was fsync'd already (a
- * backend that removes its own evidence next, as docker removes the
- * container, needs that). read: -ENOENT when none was written;
+ * commit), and only then release() lets the backend remove its own
+ * evidence (docker's container). read: -ENOENT when none was written;
  * o->reason is allocated. */
 int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool sync);
 int task_outcome_read(const char *task_dir, struct task_outcome *o);

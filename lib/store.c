@@ -17,6 +17,7 @@ enum op_kind {
     OP_STATE,
     OP_HANDLE, /* started: the handle, and QUEUED becomes INITIALIZING */
     OP_SYNC,
+    OP_NOTIFY, /* calls fn once what was queued before it is committed */
 };
 
 struct op {
@@ -32,6 +33,8 @@ struct op {
     bool sync;  /* OP_STATE committed with an fsync */
     char *text; /* reason (OP_STATE) or handle (OP_HANDLE) */
     usec_t started, finished;
+    void (*fn)(void *userdata, int result); /* OP_NOTIFY */
+    void *userdata;
     struct op *next;
 };
 
@@ -235,6 +238,7 @@ static int apply(struct store *s, struct op *o)
         bind_text(st, 2, o->id);
         return step_done(st);
     case OP_SYNC:
+    case OP_NOTIFY:
         return SQLITE_OK;
     }
     return SQLITE_MISUSE;
@@ -261,7 +265,7 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
     for (struct op *o = batch; o; o = o->next) {
         full = full || o->kind == OP_INSERT || o->kind == OP_DELETE ||
                (o->kind == OP_STATE && o->sync);
-        writes = writes || o->kind != OP_SYNC;
+        writes = writes || (o->kind != OP_SYNC && o->kind != OP_NOTIFY);
     }
     if (!writes)
         return SQLITE_OK; /* only waiters for what came before: nothing to commit */
@@ -342,9 +346,16 @@ static void *writer_main(void *arg)
 
         pthread_mutex_lock(&s->lock);
         struct op **rtail = &retry;
+        struct op *notify = NULL, **ntail = &notify; /* called without the lock */
         for (struct op *o = batch, *n; o; o = n) {
             n = o->next;
             o->next = NULL;
+            if (o->kind == OP_NOTIFY && (rc == SQLITE_OK || s->stopping)) {
+                o->result = rc == SQLITE_OK ? 0 : sqlite_errno(rc);
+                *ntail = o;
+                ntail = &o->next;
+                continue;
+            }
             if (rc != SQLITE_OK) {
                 if (!o->waited && !s->stopping) {
                     /* A state change is never dropped: keep it for the next try. */
@@ -366,6 +377,16 @@ static void *writer_main(void *arg)
         if (rc != SQLITE_OK) {
             log_error("store: commit failed: %s", msg);
             retry_at = now_monotonic() + RETRY_USEC;
+        }
+        if (notify) {
+            /* Before the waiters wake: store_sync() returns after these ran. */
+            pthread_mutex_unlock(&s->lock);
+            for (struct op *o = notify, *n; o; o = n) {
+                n = o->next;
+                o->fn(o->userdata, o->result);
+                op_free(o);
+            }
+            pthread_mutex_lock(&s->lock);
         }
         pthread_cond_broadcast(&s->done);
     }
@@ -622,6 +643,15 @@ int store_sync(struct store *s)
     int r = run_waited(s, &o, &err);
     error_clear(&err);
     return r;
+}
+
+void store_when_committed(struct store *s, void (*fn)(void *userdata, int result), void *userdata)
+{
+    struct op *o = xcalloc(1, sizeof(*o));
+    o->kind = OP_NOTIFY;
+    o->fn = fn;
+    o->userdata = userdata;
+    enqueue(s, o);
 }
 
 void store_update_state(struct store *s, const char *id, enum task_state state, int exit_code,

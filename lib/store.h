@@ -67,6 +67,11 @@ void store_update_state(struct store *s, const char *id, enum task_state state, 
 void store_update_started(struct store *s, const char *id, const char *handle);
 /* Waits until everything queued so far is committed (or has failed). */
 int store_sync(struct store *s);
+/* Without waiting: fn(userdata, 0) from the writer thread once everything
+ * queued so far is committed (after a retry, if the disk refused it
+ * first); fn(userdata, negative errno) if the store closes before that.
+ * fn is called without the store's lock and must not wait for the store. */
+void store_when_committed(struct store *s, void (*fn)(void *userdata, int result), void *userdata);
 
 /* -ENOENT when unknown. */
 int store_get(struct store *s, const char *id, struct task_record **ret, struct error *err);

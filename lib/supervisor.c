@@ -44,8 +44,16 @@ struct sv_task {
 struct watch {
     char id[37];
     int fd;
-    bool ended;
     struct watch *next;
+};
+
+/* A task that ended, from its end to the store's commit of it: then its
+ * backend may drop what is left (release) and its watchers hear. */
+struct ended {
+    char id[37];
+    struct backend *backend;
+    char *handle;
+    struct ended *next;
 };
 
 enum event_kind {
@@ -53,6 +61,7 @@ enum event_kind {
     EV_CANCEL,
     EV_RUNNING,
     EV_ENDED,
+    EV_COMMITTED, /* the ends in 'ended' are on disk */
 };
 
 struct event {
@@ -60,6 +69,7 @@ struct event {
     char id[37];
     usec_t started;
     struct task_outcome outcome; /* reason owned */
+    struct ended *ended;         /* EV_COMMITTED, owned */
     struct event *next;
 };
 
@@ -79,7 +89,7 @@ struct supervisor {
     uint64_t used_memory;
     struct event *ev_head, *ev_tail;
     struct watch *watches; /* readers waiting for a task's end */
-    bool watch_ended;      /* a watched task ended: sync the store, then tell */
+    struct ended *ended;   /* the supervisor thread's: ends not yet handed to the store's commit */
     bool schedule_pending;
     bool stopping;
     bool started;
@@ -246,41 +256,81 @@ static int load_task(struct supervisor *sv, const char *id, struct task_record *
     return 0;
 }
 
+/* An end is fsync'd with its state (a group commit with whatever else
+ * is queued). The task's capacity is free at once; its backend's release
+ * and its watchers wait for the commit (committed()). */
 static void end_task(struct supervisor *sv, struct sv_task *t, const struct task_outcome *o)
 {
     log_info("task %s %s: %s", t->id, task_state_to_string(o->state), o->reason ? o->reason : "");
     store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started,
-                       o->finished ? o->finished : now_realtime(), !o->on_disk);
-    if (t->backend)
-        backend_release(t->backend, t->id, t->handle);
+                       o->finished ? o->finished : now_realtime(), true);
+    struct ended *e = xcalloc(1, sizeof(*e));
+    snprintf(e->id, sizeof(e->id), "%s", t->id);
+    e->backend = t->backend;
+    e->handle = TAKE_PTR(t->handle);
+    e->next = sv->ended;
+    sv->ended = e;
     pthread_mutex_lock(&sv->lock);
     if (t->state != TASK_QUEUED)
         unhold(sv, t);
     hashmap_remove(sv->active, t->id);
-    for (struct watch *w = sv->watches; w; w = w->next)
-        if (streq(w->id, t->id)) {
-            w->ended = true;
-            sv->watch_ended = true;
-        }
     pthread_mutex_unlock(&sv->lock);
     sv_task_free(t);
 }
 
-/* After a batch of events: watchers of tasks that ended hear of it once
- * their final state is on disk (one store sync for the whole batch). */
-static void notify_watches(struct supervisor *sv)
+struct committed {
+    struct supervisor *sv;
+    struct ended *ended;
+};
+
+/* The store's writer thread: the ends handed over are on disk. */
+static void on_committed(void *userdata, int result)
 {
-    pthread_mutex_lock(&sv->lock);
-    bool any = sv->watch_ended;
-    sv->watch_ended = false;
-    pthread_mutex_unlock(&sv->lock);
-    if (!any)
+    struct committed *c = userdata;
+    struct event *e = xcalloc(1, sizeof(*e));
+    e->kind = EV_COMMITTED;
+    e->ended = c->ended;
+    /* The store closed first: nothing is released, a restart recovers these. */
+    if (result < 0)
+        for (struct ended *x = e->ended; x; x = x->next)
+            x->backend = NULL;
+    post(c->sv, e);
+    free(c);
+}
+
+/* After a batch of events: the ends it recorded, handed to the store's
+ * next commit (one fsync for all of them and whatever else is queued). */
+static void commit_ends(struct supervisor *sv)
+{
+    if (!sv->ended)
         return;
-    (void) store_sync(sv->store);
+    struct committed *c = xmalloc(sizeof(*c));
+    c->sv = sv;
+    c->ended = TAKE_PTR(sv->ended);
+    store_when_committed(sv->store, on_committed, c);
+}
+
+static void ended_free(struct ended *list)
+{
+    for (struct ended *x = list, *n; x; x = n) {
+        n = x->next;
+        free(x->handle);
+        free(x);
+    }
+}
+
+/* The ends are on disk: what the backends keep of those tasks goes, and
+ * their watchers hear. */
+static void committed(struct supervisor *sv, struct ended *list)
+{
+    for (struct ended *x = list; x; x = x->next)
+        if (x->backend)
+            backend_release(x->backend, x->id, x->handle);
     pthread_mutex_lock(&sv->lock);
     for (struct watch *w = sv->watches; w; w = w->next)
-        if (w->ended)
-            (void) eventfd_write(w->fd, 1);
+        for (struct ended *x = list; x; x = x->next)
+            if (streq(w->id, x->id))
+                (void) eventfd_write(w->fd, 1);
     pthread_mutex_unlock(&sv->lock);
 }
 
@@ -395,6 +445,9 @@ static void handle_event(struct supervisor *sv, struct event *e)
         if (!canceling)
             log_info("task %s RUNNING", t->id);
         break;
+    case EV_COMMITTED:
+        committed(sv, e->ended);
+        break;
     case EV_ENDED:
         if (!t) {
             log_warn("task %s: end reported for a task that is not active", e->id);
@@ -424,6 +477,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
     }
     }
     free((char *) e->outcome.reason);
+    ended_free(e->ended);
     free(e);
 }
 
@@ -445,7 +499,7 @@ static void *supervisor_main(void *arg)
             n = e->next;
             handle_event(sv, e);
         }
-        notify_watches(sv);
+        commit_ends(sv);
         schedule(sv);
         pthread_mutex_lock(&sv->lock);
     }
@@ -501,12 +555,30 @@ void supervisor_free(struct supervisor *sv)
         pthread_mutex_unlock(&sv->lock);
         pthread_join(sv->thread, NULL);
     }
+    /* Ends already handed to the store: once committed, their backends
+     * release them (a container is removed) before the backends stop.
+     * Other events are dropped: a restart recovers those tasks. */
+    commit_ends(sv);
+    (void) store_sync(sv->store);
+    pthread_mutex_lock(&sv->lock);
+    struct event *list = sv->ev_head;
+    sv->ev_head = sv->ev_tail = NULL;
+    pthread_mutex_unlock(&sv->lock);
+    for (struct event *e = list, *n; e; e = n) {
+        n = e->next;
+        if (e->kind == EV_COMMITTED)
+            committed(sv, e->ended);
+        free((char *) e->outcome.reason);
+        ended_free(e->ended);
+        free(e);
+    }
     for (size_t i = 0; i < sv->n_backends; i++)
         sv->backends[i].ops->free(sv->backends[i].state);
     free(sv->backends);
     for (struct event *e = sv->ev_head, *n; e; e = n) {
         n = e->next;
         free((char *) e->outcome.reason);
+        ended_free(e->ended);
         free(e);
     }
     for (struct watch *w = sv->watches, *n; w; w = n) {
@@ -646,6 +718,7 @@ int supervisor_start(struct supervisor *sv, struct error *err)
     for (size_t i = 0; i < c.n; i++)
         task_record_free(c.recs[i]);
     free(c.recs);
+    commit_ends(sv); /* of tasks that ended while the daemon was away */
     if (r < 0)
         return error_wrap(err, "recover");
     if (pthread_create(&sv->thread, NULL, supervisor_main, sv) != 0)

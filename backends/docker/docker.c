@@ -16,8 +16,12 @@
  *            wait and the logs together (an engine group), so a task
  *            costs one thread, not two
  *   end      the wait returns (or walltime/cancel: stop with the grace
- *            period), inspect gives the outcome, <task_dir>/exit.json
- *            records it, the container is removed, ended() is told.
+ *            period), the die event (or inspect) gives the outcome,
+ *            <task_dir>/exit.json records it, ended() is told; once the
+ *            store has the end on disk, release() lets the runner remove
+ *            the container. The end is fsync'd once, by the store's group
+ *            commit, and the container - the other record of it - goes
+ *            only after that.
  *
  * A lost connection to dockerd (dockerd stopped) does not end a task: the
  * runner waits for dockerd to answer again and then looks at what became
@@ -67,6 +71,7 @@ struct docker_state {
     /* Runner threads (detached) and the tasks launched for them. */
     pthread_cond_t work;        /* signalled when a task is queued for a runner */
     pthread_cond_t runner_done; /* broadcast when a runner lets go of a task or ends */
+    pthread_cond_t release;     /* broadcast when release() hands a task back to its runner */
     struct dtask *work_head, *work_tail;
     size_t n_work, n_idle, n_runners;
     bool root; /* running as root (asked once: two syscalls fewer per task) */
@@ -112,7 +117,9 @@ struct dtask {
     int logs_call; /* its number in the group, -1 when not following */
     int out_fd, err_fd;
 
-    bool done; /* under ds->lock: its runner has let go of it */
+    bool reported; /* the runner's: ended() was told */
+    bool released; /* under ds->lock: release() came; the runner removes the container and frees t */
+    bool done;     /* under ds->lock: its runner has let go of it */
     struct dtask *work_next;
     struct dtask *next;
 };
@@ -566,19 +573,18 @@ static void classify(struct dtask *t, const cJSON *state, struct task_outcome *o
 
 static void remove_container(struct dtask *t);
 
-/* The outcome file first (a restart finds it), then the container goes,
- * then the supervisor hears: nothing is left to do after ended(). */
+/* The outcome file first (a restart finds it, with the reasons the
+ * container cannot tell: cancelled, walltime), then the supervisor hears.
+ * Not fsync'd: the store fsyncs the end, and the container stays until
+ * then (runner_main). */
 static void report(struct dtask *t, const struct task_outcome *o)
 {
-    /* fsync'd: the container, the other record of this end, goes next. */
-    struct task_outcome end = *o;
-    int r = task_outcome_write(t->task_dir, &end, true);
+    int r = task_outcome_write(t->task_dir, o, false);
     if (r < 0)
         log_error("task %s: cannot record the outcome: %s", t->id, strerror(-r));
-    end.on_disk = r >= 0;
     syslog_line(t, "%s: %s", task_state_to_string(o->state), o->reason);
-    remove_container(t);
-    t->ds->listener.ended(t->ds->listener.userdata, t->id, &end);
+    t->reported = true;
+    t->ds->listener.ended(t->ds->listener.userdata, t->id, o);
 }
 
 static void fail(struct dtask *t, enum task_state state, const char *reason)
@@ -1045,8 +1051,21 @@ static void *runner_main(void *arg)
         pthread_mutex_unlock(&ds->lock);
         run_task(t);
         pthread_mutex_lock(&ds->lock);
-        t->done = true;
-        pthread_cond_broadcast(&ds->runner_done);
+        /* Its end reported, the container waits for the store to have it
+         * (release); a stopping daemon leaves it to the next one. */
+        while (t->reported && !t->released && !atomic_load(&ds->stopping))
+            pthread_cond_wait(&ds->release, &ds->lock);
+        if (t->released) {
+            /* release() unlinked it: it is the runner's alone. */
+            pthread_mutex_unlock(&ds->lock);
+            if (t->reported)
+                remove_container(t);
+            dtask_free(t);
+            pthread_mutex_lock(&ds->lock);
+        } else {
+            t->done = true;
+            pthread_cond_broadcast(&ds->runner_done);
+        }
         if (ds->n_idle >= RUNNERS_IDLE_MAX)
             break;
     }
@@ -1096,11 +1115,20 @@ static int event_line(void *userdata, const char *line, size_t len)
     return 0;
 }
 
+/* An id from a label, fit to name a task directory. */
+static bool task_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    return n > 0 && n < 37 && strspn(id, "0123456789abcdefABCDEF-") == n;
+}
+
 /* Run at every (re)connection of the events stream: one list call says
  * which of our containers exist; runners waiting for dockerd look again
- * now rather than at their next backoff. Containers of ours that no
- * runner owns are reported, never touched: their task may be one the
- * supervisor has yet to recover. */
+ * now rather than at their next backoff. A container of ours that no
+ * runner owns is left alone - its task may be one the supervisor has yet
+ * to recover - unless it has stopped and its task's outcome file exists:
+ * that end was reported (a daemon stopped between the store's commit and
+ * the removal), so it is removed once the file is surely on disk. */
 static void reconcile(struct docker_state *ds)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
@@ -1110,18 +1138,34 @@ static void reconcile(struct docker_state *ds)
     cJSON *list = NULL;
     int st = engine_call(ds->engine, "GET", path, NULL, &list, &err);
     if (st == 200) {
-        size_t n = 0, owned = 0;
+        size_t n = 0, owned = 0, stale = 0;
+        char **gone = NULL; /* stopped, unowned: their task ids */
         const cJSON *c;
         pthread_mutex_lock(&ds->lock);
         cJSON_ArrayForEach(c, list)
         {
             const char *tid = json_str(cJSON_GetObjectItemCaseSensitive(c, "Labels"), LABEL_TASK);
+            const char *state = json_str(c, "State");
             n++;
-            owned += tid && find(ds, tid);
+            if (tid && find(ds, tid))
+                owned++;
+            else if (tid && task_id_ok(tid) && state && (streq(state, "exited") || streq(state, "dead")))
+                strv_push(&gone, tid);
         }
         pthread_cond_broadcast(&ds->back);
         pthread_mutex_unlock(&ds->lock);
-        log_debug("docker backend: %zu containers of ours, %zu followed", n, owned);
+        STRV_FOREACH (tid, gone) {
+            _cleanup_free_ char *outcome = xasprintf("%s/tasks/%s/exit.json", ds->cfg->data_dir, *tid);
+            if (fsync_path(outcome) < 0)
+                continue;
+            _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", *tid);
+            error_clear(&err);
+            if (engine_call(ds->engine, "DELETE", del, NULL, NULL, &err) == 204)
+                stale++;
+        }
+        strv_free(gone);
+        log_debug("docker backend: %zu containers of ours, %zu followed, %zu ended ones removed", n,
+                  owned, stale);
     }
     cJSON_Delete(list);
 }
@@ -1211,6 +1255,7 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
     pthread_cond_init(&ds->event, NULL);
     pthread_cond_init(&ds->work, NULL);
     pthread_cond_init(&ds->runner_done, NULL);
+    pthread_cond_init(&ds->release, NULL);
     ds->shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ds->shutdown_fd < 0) {
         int r = error_set_errno(err, -errno, "eventfd");
@@ -1253,6 +1298,7 @@ static void docker_free(void *state)
     pthread_cond_broadcast(&ds->back);
     pthread_cond_broadcast(&ds->event);
     pthread_cond_broadcast(&ds->work);
+    pthread_cond_broadcast(&ds->release);
     while (ds->n_runners > 0)
         pthread_cond_wait(&ds->runner_done, &ds->lock);
     pthread_mutex_unlock(&ds->lock);
@@ -1269,6 +1315,7 @@ static void docker_free(void *state)
     pthread_cond_destroy(&ds->event);
     pthread_cond_destroy(&ds->work);
     pthread_cond_destroy(&ds->runner_done);
+    pthread_cond_destroy(&ds->release);
     pthread_mutex_destroy(&ds->lock);
     free(ds);
 }
@@ -1473,13 +1520,17 @@ static int docker_recover(void *state, const struct backend_start *s, const char
     connect_once(ds);
     struct task_outcome o;
 
-    /* Recorded before the container was removed: the outcome stands. */
+    /* Reported before the daemon went: the outcome stands. It is made
+     * durable here, as the container, its other record, goes now. */
     if (task_outcome_read(s->task_dir, &o) >= 0) {
-        o.on_disk = true; /* report() fsync'd it */
+        _cleanup_free_ char *path = xasprintf("%s/exit.json", s->task_dir);
+        int r = fsync_path(path);
         ds->listener.ended(ds->listener.userdata, s->id, &o);
         free((char *) o.reason);
-        _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", s->id);
-        (void) engine_call(ds->engine, "DELETE", del, NULL, NULL, err);
+        if (r >= 0) {
+            _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", s->id);
+            (void) engine_call(ds->engine, "DELETE", del, NULL, NULL, err);
+        }
         error_clear(err);
         return 0;
     }
@@ -1546,11 +1597,16 @@ static void docker_release(void *state, const char *id, const char *handle)
             *p = t->next;
             break;
         }
-    /* ended() came from the runner's last steps: it is about to let go. */
-    while (t && !t->done)
-        pthread_cond_wait(&ds->runner_done, &ds->lock);
+    /* The end is on disk: the runner removes the container (a call to
+     * dockerd, not made on the supervisor's thread) and frees t. */
+    bool gone = t && t->done;
+    if (t && !gone) {
+        t->released = true;
+        pthread_cond_broadcast(&ds->release);
+    }
     pthread_mutex_unlock(&ds->lock);
-    dtask_free(t);
+    if (gone)
+        dtask_free(t);
 }
 
 const struct backend_ops docker_backend_ops = {

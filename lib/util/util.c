@@ -187,6 +187,8 @@ int loop_write(int fd, const void *buf, size_t len)
     return 0;
 }
 
+static int fsync_dir_of(const char *path);
+
 static int replace_file(const char *path, const char *data, size_t len, unsigned mode, bool sync)
 {
     _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int) getpid());
@@ -202,17 +204,28 @@ static int replace_file(const char *path, const char *data, size_t len, unsigned
         (void) unlink(tmp);
         return r;
     }
-    if (sync) {
-        /* The rename is on disk only once its directory is. */
-        _cleanup_free_ char *dir = xstrdup(path);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *(slash == dir ? slash + 1 : slash) = '\0';
-        _cleanup_close_ int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-            return -errno;
-    }
+    /* The rename is on disk only once its directory is. */
+    return sync ? fsync_dir_of(path) : 0;
+}
+
+static int fsync_dir_of(const char *path)
+{
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    _cleanup_close_ int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0)
+        return -errno;
     return 0;
+}
+
+int fsync_path(const char *path)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0 || fsync(fd) < 0)
+        return -errno;
+    return fsync_dir_of(path);
 }
 
 int write_file_atomic(const char *path, const char *data, size_t len, unsigned mode)

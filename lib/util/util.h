@@ -145,6 +145,8 @@ int write_file_atomic(const char *path, const char *data, size_t len, unsigned m
 /* The same without fsync: readers never see a partial file, but a machine crash may lose
  * it. For state that only has to outlive a process, not the machine. */
 int write_file_replace(const char *path, const char *data, size_t len, unsigned mode);
+/* fsyncs an existing file and then its directory: on disk, name included. */
+int fsync_path(const char *path);
 /* Writes a short string to an existing file (cgroup and proc files); -errno on failure. */
 int write_string_file(const char *path, const char *s);
 /* mkdir -p with mode for every created component. */

@@ -89,7 +89,10 @@ def t_basic(tap, d):
     tap.eq(st["backend"], "docker", "state names the docker backend")
     tap.eq(d.output(tid), "hello\n", "stdout is demultiplexed into the task's stdout")
     tap.eq(d.output(tid, "stderr"), "oops\n", "stderr is demultiplexed into the task's stderr")
-    tap.ok(container(tid) is None, "the container is removed once its output is collected")
+    # Removed just after the end is on disk in the store (the container is
+    # the other record of it until then).
+    tap.ok(wait_for(lambda: container(tid) is None, 10),
+           "the container is removed once its end is recorded")
     log = d.output(tid, "system") or ""
     tap.ok("created" in log and "EXECUTOR_ERROR: exited with status 3" in log,
            "the system log has the container's life", log)
@@ -101,7 +104,8 @@ def t_basic(tap, d):
     tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "sleep 60"}})
     r = d.request("DELETE", "/v1/jobproxy/delete/" + tid)
     st = d.wait(tid, timeout=30)
-    tap.ok(r.status == 204 and st["code"] == "CANCELED" and container(tid) is None,
+    tap.ok(r.status == 204 and st["code"] == "CANCELED" and
+           wait_for(lambda: container(tid) is None, 10),
            "a container task deleted at once ends CANCELED, its container gone", st)
 
     tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": ["/no/such/program"]}})
@@ -109,7 +113,8 @@ def t_basic(tap, d):
     tap.ok(st["code"] == "EXECUTOR_ERROR" and "start failed" in st["reason"] and
            "no such file" in st["reason"].lower(),
            "a missing executable is EXECUTOR_ERROR with Docker's message", st)
-    tap.ok(container(tid) is None, "the container that could not start is removed too")
+    tap.ok(wait_for(lambda: container(tid) is None, 10),
+           "the container that could not start is removed too")
 
 
 def t_mapping(tap, d):
@@ -363,7 +368,8 @@ def t_restart(tap, d):
     st = d.wait(a, timeout=30)
     tap.eq((st["code"], st["exit_code"]), ("COMPLETE", 0), "a container still running is followed to its end")
     tap.eq(d.output(a), "a-start\na-end\n", "... with all of its output, once")
-    tap.ok(container(a) is None and container(b) is None, "both containers removed afterwards")
+    tap.ok(wait_for(lambda: container(a) is None and container(b) is None, 10),
+           "both containers removed afterwards")
 
     # A clean stop (SIGTERM) lets go of running containers the same way.
     c = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "sleep 4; echo c-end"}})
@@ -376,6 +382,33 @@ def t_restart(tap, d):
     d.start()
     st = d.wait(c, timeout=30)
     tap.eq((st["code"], d.output(c)), ("COMPLETE", "c-end\n"), "the next proxy follows it to its end")
+
+    # A proxy killed after the store has a task's end but before it removed
+    # the container leaves a stopped container of its own whose task
+    # directory holds the outcome file: the next proxy removes it. A
+    # stopped container of its own without that file is left alone.
+    d.kill9()
+    import uuid
+    ended, unknown = str(uuid.uuid4()), str(uuid.uuid4())
+    for tid in (ended, unknown):
+        st, _ = engine("POST", "/containers/create?name=ocps-" + tid, {
+            "Image": IMAGE, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"},
+            "Labels": {"org.ocps-proxy.instance": d.instance, "org.ocps-proxy.task": tid}})
+        engine("POST", "/containers/ocps-%s/start" % tid)
+        engine("POST", "/containers/ocps-%s/wait" % tid)
+    os.makedirs(os.path.join(d.data_dir, "tasks", ended), exist_ok=True)
+    with open(os.path.join(d.data_dir, "tasks", ended, "exit.json"), "w") as f:
+        json.dump({"state": "COMPLETE", "exit_code": 0, "signal": 0, "reason": "exited with status 0",
+                   "started": 1, "finished": 2}, f)
+    tap.ok(container(ended) is not None and container(unknown) is not None,
+           "two stopped containers of this instance, no task follows them")
+    d.start()
+    tid = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "true"}})
+    d.wait(tid, timeout=30)
+    tap.ok(wait_for(lambda: container(ended) is None, 10),
+           "the next proxy removes the stopped container whose end was recorded")
+    tap.ok(container(unknown) is not None, "... and leaves alone the one it knows nothing of")
+    engine("DELETE", "/containers/ocps-%s?force=1" % unknown)
 
 
 def t_dockerd_restart(tap, d):

@@ -27,6 +27,26 @@ static int count_cb(const struct task_record *r, void *userdata)
     return 0;
 }
 
+struct committed_arg {
+    struct store *s;
+    char id[37];
+    int calls, result, seen;
+};
+
+static void committed_cb(void *userdata, int result)
+{
+    struct committed_arg *c = userdata;
+    struct task_record *g = NULL;
+    struct error err = ERROR_INIT;
+    c->calls++;
+    c->result = result;
+    /* The writer's own thread: a reader connection of its own sees the commit. */
+    if (store_get(c->s, c->id, &g, &err) == 0)
+        c->seen = g->state;
+    task_record_free(g);
+    error_clear(&err);
+}
+
 struct writer_arg {
     struct store *s;
     int n;
@@ -85,6 +105,17 @@ int main(void)
        "updates applied in order");
     task_record_free(g);
     g = NULL;
+
+    /* when_committed: called from the writer once what was queued before
+     * is committed, without waiting for anything queued after; a reader
+     * then sees it. */
+    struct committed_arg c = {.s = s};
+    snprintf(c.id, sizeof(c.id), "%s", b->id);
+    store_update_state(s, b->id, TASK_CANCELED, -1, "cancelled by request", 0, 3000, true);
+    store_when_committed(s, committed_cb, &c);
+    ok(store_sync(s) == 0 && c.calls == 1 && c.result == 0 && c.seen == TASK_CANCELED,
+       "when_committed runs once, after the commit it waited for");
+    store_update_state(s, b->id, TASK_QUEUED, -1, NULL, 0, 0, false);
 
     int n = 0;
     struct store_filter f = {.state = TASK_COMPLETE};

@@ -2,10 +2,10 @@
  * engine: see engine.h. libcurl over CURLOPT_UNIX_SOCKET_PATH and
  * http://localhost/v<version>/... URLs, every call driven through the
  * multi interface: a blocking call runs a multi handle of its own, a
- * group runs several calls in one. Either way the abort fds are polled
- * together with the sockets (curl_multi_poll's extra fds) instead of
- * being checked by a progress callback at every turn of libcurl's loop,
- * which cost a poll() of its own each time.
+ * group runs several calls in one. Either way the engine polls libcurl's
+ * sockets together with the abort fds (struct mh, libcurl's multi_socket
+ * API) instead of a progress callback checking them at every turn of
+ * libcurl's loop, which cost a poll() of its own each time.
  *
  * libcurl (and the TLS, Kerberos and LDAP libraries Debian builds it
  * with, ~5 MB resident) is opened on the first call, not when the daemon
@@ -14,6 +14,7 @@
  */
 #include "engine.h"
 #include "util/dlopen.h"
+#include "util/timeutil.h"
 
 #define CURL_DISABLE_TYPECHECK /* its macros would call the real symbols */
 #include <curl/curl.h>
@@ -37,8 +38,7 @@ static typeof(curl_multi_setopt) *sym_curl_multi_setopt;
 static typeof(curl_multi_cleanup) *sym_curl_multi_cleanup;
 static typeof(curl_multi_add_handle) *sym_curl_multi_add_handle;
 static typeof(curl_multi_remove_handle) *sym_curl_multi_remove_handle;
-static typeof(curl_multi_perform) *sym_curl_multi_perform;
-static typeof(curl_multi_poll) *sym_curl_multi_poll;
+static typeof(curl_multi_socket_action) *sym_curl_multi_socket_action;
 static typeof(curl_multi_info_read) *sym_curl_multi_info_read;
 
 static const struct dlsym_entry curl_syms[] = {
@@ -50,8 +50,8 @@ static const struct dlsym_entry curl_syms[] = {
     DLSYM_ENTRY(curl_slist_free_all),   DLSYM_ENTRY(curl_multi_init),
     DLSYM_ENTRY(curl_multi_setopt),     DLSYM_ENTRY(curl_multi_cleanup),
     DLSYM_ENTRY(curl_multi_add_handle), DLSYM_ENTRY(curl_multi_remove_handle),
-    DLSYM_ENTRY(curl_multi_perform),    DLSYM_ENTRY(curl_multi_poll),
-    DLSYM_ENTRY(curl_multi_info_read),  {},
+    DLSYM_ENTRY(curl_multi_socket_action), DLSYM_ENTRY(curl_multi_info_read),
+    {},
 };
 
 #undef curl_share_setopt /* curl.h's argument-count checks */
@@ -74,8 +74,7 @@ static const struct dlsym_entry curl_syms[] = {
 #define curl_multi_cleanup       sym_curl_multi_cleanup
 #define curl_multi_add_handle    sym_curl_multi_add_handle
 #define curl_multi_remove_handle sym_curl_multi_remove_handle
-#define curl_multi_perform       sym_curl_multi_perform
-#define curl_multi_poll          sym_curl_multi_poll
+#define curl_multi_socket_action sym_curl_multi_socket_action
 #define curl_multi_info_read     sym_curl_multi_info_read
 
 static struct error curl_load_error; /* set once, under curl_once */
@@ -95,10 +94,26 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
  * setting up again. A handle is used by one call at a time. Idle multi
  * handles likewise, for blocking calls. */
 #define POOL_MAX 16
+
+/* A multi handle driven through its sockets (libcurl's multi_socket
+ * API): libcurl names the sockets to watch and when to be called back
+ * (on_socket, on_timer); the engine polls those with the abort fds and
+ * tells libcurl which socket is ready, so libcurl neither polls each
+ * transfer again before reading it nor walks every transfer at each turn
+ * (curl_multi_perform did both: ~25 polls per container task). */
+#define MH_SOCKS 16
+struct mh {
+    CURLM *m;
+    struct pollfd socks[MH_SOCKS]; /* what libcurl wants watched */
+    size_t n_socks;
+    bool timer_set;
+    usec_t deadline; /* CLOCK_MONOTONIC, when timer_set */
+    bool failed;     /* a curl_multi_socket_action failed */
+};
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static CURL *pool[POOL_MAX];
 static size_t pool_n;
-static CURLM *mpool[POOL_MAX];
+static struct mh *mpool[POOL_MAX];
 static size_t mpool_n;
 
 /* One connection cache for every handle (libcurl's share interface), so
@@ -173,32 +188,123 @@ static void handle_put(CURL *h)
  * connect to dockerd afresh, and dockerd to accept. */
 #define CONNS_MAX 64L
 
-static CURLM *multi_get(void)
+static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
 {
-    CURLM *m = NULL;
-    pthread_mutex_lock(&pool_lock);
-    if (mpool_n > 0)
-        m = mpool[--mpool_n];
-    pthread_mutex_unlock(&pool_lock);
-    if (m)
-        return m;
-    m = curl_multi_init();
-    if (m)
-        (void) curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, CONNS_MAX);
-    return m;
+    struct mh *h = userp;
+    size_t i = 0;
+    while (i < h->n_socks && h->socks[i].fd != fd)
+        i++;
+    if (what == CURL_POLL_REMOVE) {
+        if (i < h->n_socks)
+            h->socks[i] = h->socks[--h->n_socks];
+        return 0;
+    }
+    if (i == h->n_socks) {
+        if (h->n_socks == MH_SOCKS)
+            return -1; /* libcurl fails the transfer */
+        h->n_socks++;
+    }
+    h->socks[i] = (struct pollfd){
+        .fd = fd,
+        .events = (short) ((what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0)),
+    };
+    return 0;
 }
 
-/* m must hold no easy handle. */
-static void multi_put(CURLM *m)
+static int on_timer(CURLM *m, long timeout_ms, void *userp)
 {
+    struct mh *h = userp;
+    h->timer_set = timeout_ms >= 0;
+    h->deadline = h->timer_set ? now_monotonic() + (usec_t) timeout_ms * 1000 : 0;
+    return 0;
+}
+
+static void mh_action(struct mh *h, curl_socket_t fd, int bits)
+{
+    int running = 0;
+    if (curl_multi_socket_action(h->m, fd, bits, &running) != CURLM_OK)
+        h->failed = true;
+}
+
+/* libcurl's timer, if it is due: it starts added transfers this way. */
+static void mh_timeout(struct mh *h)
+{
+    if (h->timer_set && h->deadline <= now_monotonic()) {
+        h->timer_set = false;
+        mh_action(h, CURL_SOCKET_TIMEOUT, 0);
+    }
+}
+
+/* Waits for a socket of h, libcurl's timer or one of the abort fds; lets
+ * libcurl act on what is ready. True when an abort fd became readable. */
+static bool mh_wait(struct mh *h, const int *abort_fds, size_t n_abort)
+{
+    if (h->timer_set && h->deadline <= now_monotonic()) {
+        mh_timeout(h);
+        return false;
+    }
+    struct pollfd p[MH_SOCKS + 4];
+    size_t n = h->n_socks, n_socks = n;
+    memcpy(p, h->socks, n * sizeof(*p)); /* acting on one may change h->socks */
+    for (size_t i = 0; i < n_abort && i < 4; i++)
+        if (abort_fds[i] >= 0)
+            p[n++] = (struct pollfd){.fd = abort_fds[i], .events = POLLIN};
+    int timeout = 1000;
+    if (h->timer_set) {
+        usec_t now = now_monotonic();
+        timeout = h->deadline <= now ? 0 : (int) MIN((h->deadline - now + 999) / 1000, 1000);
+    }
+    if (poll(p, n, timeout) < 0)
+        return false; /* EINTR: look again */
+    for (size_t i = n_socks; i < n; i++)
+        if (p[i].revents & POLLIN)
+            return true; /* the sockets stay ready: the next wait acts on them */
+    for (size_t i = 0; i < n_socks; i++)
+        if (p[i].revents)
+            mh_action(h, p[i].fd,
+                      (p[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
+                          (p[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |
+                          (p[i].revents & (POLLERR | POLLHUP | POLLNVAL) ? CURL_CSELECT_ERR : 0));
+    mh_timeout(h);
+    return false;
+}
+
+static struct mh *multi_get(void)
+{
+    struct mh *h = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (mpool_n > 0)
+        h = mpool[--mpool_n];
+    pthread_mutex_unlock(&pool_lock);
+    if (h)
+        return h;
+    CURLM *m = curl_multi_init();
+    if (!m)
+        return NULL;
+    h = xcalloc(1, sizeof(*h));
+    h->m = m;
+    (void) curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, CONNS_MAX);
+    (void) curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+    (void) curl_multi_setopt(m, CURLMOPT_SOCKETDATA, h);
+    (void) curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+    (void) curl_multi_setopt(m, CURLMOPT_TIMERDATA, h);
+    return h;
+}
+
+/* h must hold no easy handle (libcurl has told it to watch nothing). */
+static void multi_put(struct mh *h)
+{
+    h->timer_set = h->failed = false;
     pthread_mutex_lock(&pool_lock);
     if (mpool_n < POOL_MAX) {
-        mpool[mpool_n++] = m;
-        m = NULL;
+        mpool[mpool_n++] = h;
+        h = NULL;
     }
     pthread_mutex_unlock(&pool_lock);
-    if (m)
-        (void) curl_multi_cleanup(m);
+    if (h) {
+        (void) curl_multi_cleanup(h->m);
+        free(h);
+    }
 }
 
 int engine_new(const char *socket, struct engine **ret, struct error *err)
@@ -429,6 +535,8 @@ static int call_setup(struct engine *e, const char *method, const char *path, co
     (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
     (void) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    /* No proxy, whatever the environment says (and no lookup of it per call). */
+    (void) curl_easy_setopt(h, CURLOPT_PROXY, "");
     if (c->json) {
         (void) curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->json);
         (void) curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) strlen(c->json));
@@ -484,58 +592,40 @@ static int call_end(struct call *c, CURLcode rc, bool aborted, long *ret_status,
     return 0;
 }
 
-/* Polls the multi's sockets and the abort fds: true when one of those
- * became readable. */
-static bool multi_wait(CURLM *m, const int *abort_fds, size_t n_abort)
-{
-    struct curl_waitfd w[4];
-    size_t n = 0;
-    for (size_t i = 0; i < n_abort && n < ELEMENTSOF(w); i++)
-        if (abort_fds[i] >= 0)
-            w[n++] = (struct curl_waitfd){.fd = abort_fds[i], .events = CURL_WAIT_POLLIN};
-    /* curl_multi_poll shortens the wait to libcurl's own next timeout. */
-    (void) curl_multi_poll(m, n ? w : NULL, (unsigned) n, 1000, NULL);
-    for (size_t i = 0; i < n; i++)
-        if (w[i].revents & CURL_WAIT_POLLIN)
-            return true;
-    return false;
-}
-
 /* Runs one set-up call to its end in a multi of its own. */
 static int perform(struct call *c, const int *abort_fds, size_t n_abort, long *ret_status,
                    struct error *err)
 {
-    CURLM *m = multi_get();
-    if (!m) {
+    struct mh *h = multi_get();
+    if (!h) {
         call_done(c);
         return error_set(err, -ENOMEM, "curl_multi_init failed");
     }
-    (void) curl_multi_add_handle(m, c->h);
+    (void) curl_multi_add_handle(h->m, c->h);
     CURLcode rc = CURLE_OK;
     bool aborted = false;
     for (;;) {
-        int running = 0;
-        if (curl_multi_perform(m, &running) != CURLM_OK) {
-            rc = CURLE_FAILED_INIT;
-            break;
-        }
         CURLMsg *msg;
         int left;
         bool done = false;
-        while ((msg = curl_multi_info_read(m, &left)))
+        while ((msg = curl_multi_info_read(h->m, &left)))
             if (msg->msg == CURLMSG_DONE) {
                 rc = msg->data.result;
                 done = true;
             }
-        if (done || running == 0)
+        if (done)
             break;
-        if (multi_wait(m, abort_fds, n_abort)) {
+        if (h->failed) {
+            rc = CURLE_FAILED_INIT;
+            break;
+        }
+        if (mh_wait(h, abort_fds, n_abort)) {
             aborted = true;
             break;
         }
     }
-    (void) curl_multi_remove_handle(m, c->h);
-    multi_put(m);
+    (void) curl_multi_remove_handle(h->m, c->h);
+    multi_put(h);
     return call_end(c, rc, aborted, ret_status, err);
 }
 
@@ -707,9 +797,9 @@ int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int e
 
 struct engine_group {
     struct engine *e;
-    CURLM *m;
+    struct mh *h;
     struct call *calls[GROUP_MAX];
-    bool in_perform; /* inside curl_multi_perform: adding waits until it returns */
+    bool in_perform; /* inside curl_multi_socket_action: adding waits until it returns */
 };
 
 struct engine_group *engine_group_new(struct engine *e)
@@ -725,7 +815,7 @@ static void group_drop(struct engine_group *g, int n)
     if (!c)
         return;
     if (c->added && c->h)
-        (void) curl_multi_remove_handle(g->m, c->h);
+        (void) curl_multi_remove_handle(g->h->m, c->h);
     call_done(c);
     error_clear(&c->err);
     free(c);
@@ -738,8 +828,8 @@ struct engine_group *engine_group_free(struct engine_group *g)
         return NULL;
     for (int n = 0; n < GROUP_MAX; n++)
         group_drop(g, n);
-    if (g->m)
-        multi_put(g->m);
+    if (g->h)
+        multi_put(g->h);
     free(g);
     return NULL;
 }
@@ -753,13 +843,13 @@ void engine_group_cancel(struct engine_group *g, int n)
 /* Finds a free slot for a set-up call (the slot's number), or fails. */
 static int group_add(struct engine_group *g, struct call *c, int r, struct error *err)
 {
-    if (r >= 0 && !g->m && !(g->m = multi_get()))
+    if (r >= 0 && !g->h && !(g->h = multi_get()))
         r = error_set(err, -ENOMEM, "curl_multi_init failed");
     for (int n = 0; r >= 0 && n < GROUP_MAX; n++)
         if (!g->calls[n]) {
             g->calls[n] = c;
             if (!g->in_perform) {
-                (void) curl_multi_add_handle(g->m, c->h);
+                (void) curl_multi_add_handle(g->h->m, c->h);
                 c->added = true;
             }
             return n;
@@ -807,7 +897,7 @@ int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abor
                 return n;
             }
             if (!c->added) {
-                (void) curl_multi_add_handle(g->m, c->h);
+                (void) curl_multi_add_handle(g->h->m, c->h);
                 c->added = true;
             }
             any = true;
@@ -815,21 +905,20 @@ int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abor
         if (!any)
             return -ENOENT;
 
-        int running = 0;
         g->in_perform = true;
-        CURLMcode mc = curl_multi_perform(g->m, &running);
+        bool aborted = mh_wait(g->h, abort_fds, n_abort);
         g->in_perform = false;
         CURLMsg *msg;
         int left;
         bool ended = false;
-        while ((msg = curl_multi_info_read(g->m, &left))) {
+        while ((msg = curl_multi_info_read(g->h->m, &left))) {
             if (msg->msg != CURLMSG_DONE)
                 continue;
             CURL *h = msg->easy_handle;
             CURLcode rc = msg->data.result;
             struct call *c = NULL;
             (void) curl_easy_getinfo(h, CURLINFO_PRIVATE, (char **) &c);
-            (void) curl_multi_remove_handle(g->m, h);
+            (void) curl_multi_remove_handle(g->h->m, h);
             c->added = false;
             long status = 0;
             int r = call_end(c, rc, false, &status, &c->err);
@@ -839,15 +928,10 @@ int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abor
             ended = true;
         }
         if (ended)
-            continue; /* what ended goes to the caller first, even if perform failed */
-        if (mc != CURLM_OK)
-            return error_set(err, -EREMOTEIO, "curl_multi_perform failed");
-        bool pending = false;
-        for (int n = 0; n < GROUP_MAX; n++)
-            pending = pending || (g->calls[n] && !g->calls[n]->added);
-        if (pending)
-            continue; /* added from a callback: start it now */
-        if (multi_wait(g->m, abort_fds, n_abort))
+            continue; /* what ended goes to the caller first, even if libcurl failed */
+        if (g->h->failed)
+            return error_set(err, -EREMOTEIO, "curl_multi_socket_action failed");
+        if (aborted)
             return error_set(err, -ECANCELED, "cancelled");
     }
 }

@@ -10,6 +10,10 @@
 
 #define SCHEMA_VERSION 1
 #define RETRY_USEC     (1 * USEC_PER_SEC)
+/* Readers of ended HTTP threads kept for the next ones: a client that
+ * opens a connection per request (or 8 at once) must not cost a SQLite
+ * connection's open and schema read each time. */
+#define READERS_IDLE 16
 
 enum op_kind {
     OP_INSERT,
@@ -50,18 +54,24 @@ struct store {
     sqlite3 *db; /* the writer's */
     sqlite3_stmt *ins, *del, *upd, *upd_handle;
     /* Transaction control, prepared once: a task commits four times. */
-    sqlite3_stmt *begin, *commit, *rollback;
+    sqlite3_stmt *begin, *commit, *rollback, *sync_on, *sync_off;
     bool sync_full; /* the writer connection's synchronous mode */
 
     pthread_mutex_t lock;
     pthread_cond_t wake; /* the writer waits on it */
     pthread_cond_t done; /* waiters wait on it */
     struct op *head, *tail;
+    struct op *retry; /* async ops the disk refused, oldest first */
+    usec_t retry_at;
+    bool busy;     /* a commit runs (the writer's, or a caller's own) */
+    unsigned held; /* store_hold(): queued ops wait for store_flush() */
     bool stopping;
     pthread_t writer;
 
     pthread_key_t reader_key;
-    struct reader *readers;
+    struct reader *readers;           /* every reader, for store_close */
+    struct reader *idle[READERS_IDLE]; /* of threads that ended: the next thread's */
+    size_t n_idle;
 };
 
 static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
@@ -270,8 +280,7 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
     if (!writes)
         return SQLITE_OK; /* only waiters for what came before: nothing to commit */
     if (full != s->sync_full) {
-        (void) sqlite3_exec(s->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                            NULL, NULL, NULL);
+        (void) step_done(full ? s->sync_on : s->sync_off);
         s->sync_full = full;
     }
     int rc = step_done(s->begin);
@@ -298,23 +307,83 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
     return rc;
 }
 
+/* After a batch's commit (lock held): waiters told, refused async ops
+ * kept for a retry in order, OP_NOTIFY ops handed back (their callbacks
+ * run without the lock, before the waiters are woken). */
+static struct op *batch_done(struct store *s, struct op *batch, int rc, const char *msg)
+{
+    struct op **rtail = &s->retry;
+    while (*rtail)
+        rtail = &(*rtail)->next;
+    struct op *notify = NULL, **ntail = &notify;
+    for (struct op *o = batch, *n; o; o = n) {
+        n = o->next;
+        o->next = NULL;
+        if (o->kind == OP_NOTIFY && (rc == SQLITE_OK || s->stopping)) {
+            o->result = rc == SQLITE_OK ? 0 : sqlite_errno(rc);
+            *ntail = o;
+            ntail = &o->next;
+            continue;
+        }
+        if (rc != SQLITE_OK) {
+            if (!o->waited && !s->stopping) {
+                /* A state change is never dropped: keep it for the next try. */
+                *rtail = o;
+                rtail = &o->next;
+                continue;
+            }
+            o->result = sqlite_errno(rc);
+            if (o->waited)
+                o->msg = xasprintf("store: commit: %s", msg);
+            else
+                log_error("store: dropping update of task %s at shutdown: %s", o->id, msg);
+        }
+        if (o->waited)
+            o->done = true;
+        else
+            op_free(o);
+    }
+    if (rc != SQLITE_OK) {
+        log_error("store: commit failed: %s", msg);
+        s->retry_at = now_monotonic() + RETRY_USEC;
+    }
+    return notify;
+}
+
+/* Runs what batch_done handed back, then wakes the waiters (lock held on
+ * entry and exit). */
+static void batch_notify(struct store *s, struct op *notify)
+{
+    if (notify) {
+        pthread_mutex_unlock(&s->lock);
+        for (struct op *o = notify, *n; o; o = n) {
+            n = o->next;
+            o->fn(o->userdata, o->result);
+            op_free(o);
+        }
+        pthread_mutex_lock(&s->lock);
+    }
+    pthread_cond_broadcast(&s->done);
+    if (s->head || s->retry || s->stopping)
+        pthread_cond_signal(&s->wake); /* what came while a caller committed its own */
+}
+
 static void *writer_main(void *arg)
 {
     struct store *s = arg;
     (void) pthread_setname_np(pthread_self(), "ocps-store");
-    struct op *retry = NULL; /* async ops the disk refused, oldest first */
-    usec_t retry_at = 0;
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
-        while (!s->head && !s->stopping && !retry)
+        /* busy: a caller commits its own update right now (store_update_*). */
+        while ((!s->head && !s->stopping && !s->retry) || s->busy)
             pthread_cond_wait(&s->wake, &s->lock);
-        if (retry && !s->head && !s->stopping) {
+        if (s->retry && !s->head && !s->stopping) {
             usec_t now = now_monotonic();
-            if (now < retry_at) {
+            if (now < s->retry_at) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                usec_t wait = retry_at - now;
+                usec_t wait = s->retry_at - now;
                 ts.tv_sec += (time_t) (wait / USEC_PER_SEC);
                 ts.tv_nsec += (long) (wait % USEC_PER_SEC) * 1000;
                 if (ts.tv_nsec >= 1000000000L) {
@@ -325,70 +394,29 @@ static void *writer_main(void *arg)
                 continue;
             }
         }
-        if (!s->head && !retry && s->stopping)
+        if (!s->head && !s->retry && s->stopping)
             break;
 
         /* Take everything queued; earlier refused updates go first to keep order. */
         struct op *batch = s->head;
         s->head = s->tail = NULL;
-        if (retry) {
-            struct op *t = retry;
+        if (s->retry) {
+            struct op *t = s->retry;
             while (t->next)
                 t = t->next;
             t->next = batch;
-            batch = retry;
-            retry = NULL;
+            batch = s->retry;
+            s->retry = NULL;
         }
+        s->busy = true;
         pthread_mutex_unlock(&s->lock);
 
         _cleanup_free_ char *msg = NULL;
         int rc = commit_batch(s, batch, &msg);
 
         pthread_mutex_lock(&s->lock);
-        struct op **rtail = &retry;
-        struct op *notify = NULL, **ntail = &notify; /* called without the lock */
-        for (struct op *o = batch, *n; o; o = n) {
-            n = o->next;
-            o->next = NULL;
-            if (o->kind == OP_NOTIFY && (rc == SQLITE_OK || s->stopping)) {
-                o->result = rc == SQLITE_OK ? 0 : sqlite_errno(rc);
-                *ntail = o;
-                ntail = &o->next;
-                continue;
-            }
-            if (rc != SQLITE_OK) {
-                if (!o->waited && !s->stopping) {
-                    /* A state change is never dropped: keep it for the next try. */
-                    *rtail = o;
-                    rtail = &o->next;
-                    continue;
-                }
-                o->result = sqlite_errno(rc);
-                if (o->waited)
-                    o->msg = xasprintf("store: commit: %s", msg);
-                else
-                    log_error("store: dropping update of task %s at shutdown: %s", o->id, msg);
-            }
-            if (o->waited)
-                o->done = true;
-            else
-                op_free(o);
-        }
-        if (rc != SQLITE_OK) {
-            log_error("store: commit failed: %s", msg);
-            retry_at = now_monotonic() + RETRY_USEC;
-        }
-        if (notify) {
-            /* Before the waiters wake: store_sync() returns after these ran. */
-            pthread_mutex_unlock(&s->lock);
-            for (struct op *o = notify, *n; o; o = n) {
-                n = o->next;
-                o->fn(o->userdata, o->result);
-                op_free(o);
-            }
-            pthread_mutex_lock(&s->lock);
-        }
-        pthread_cond_broadcast(&s->done);
+        s->busy = false;
+        batch_notify(s, batch_done(s, batch, rc, msg));
     }
     pthread_mutex_unlock(&s->lock);
     return NULL;
@@ -402,10 +430,48 @@ static void enqueue(struct store *s, struct op *o)
     else
         s->head = o;
     s->tail = o;
-    pthread_cond_signal(&s->wake);
+    if (!s->held || o->waited)
+        pthread_cond_signal(&s->wake);
     if (o->waited)
         while (!o->done)
             pthread_cond_wait(&s->done, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* An update no one waits for and that needs no fsync: when nothing is
+ * queued before it and the writer is idle, the calling thread commits it
+ * itself (it is awake already; waking the writer costs two context
+ * switches). Otherwise it is queued behind the rest, in order. */
+static void submit_async(struct store *s, struct op *o)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->head || s->retry || s->busy || s->stopping) {
+        pthread_mutex_unlock(&s->lock);
+        enqueue(s, o);
+        return;
+    }
+    s->busy = true;
+    pthread_mutex_unlock(&s->lock);
+    _cleanup_free_ char *msg = NULL;
+    int rc = commit_batch(s, o, &msg);
+    pthread_mutex_lock(&s->lock);
+    s->busy = false;
+    batch_notify(s, batch_done(s, o, rc, msg));
+    pthread_mutex_unlock(&s->lock);
+}
+
+void store_hold(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    s->held++;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void store_flush(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->held > 0 && --s->held == 0 && s->head)
+        pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -444,10 +510,33 @@ static void reader_free(void *p)
     free(rd);
 }
 
+/* At a thread's end: its reader waits for the next thread. */
+static void reader_release(void *p)
+{
+    struct reader *rd = p;
+    struct store *s = rd->store;
+    pthread_mutex_lock(&s->lock);
+    bool kept = s->n_idle < READERS_IDLE;
+    if (kept)
+        s->idle[s->n_idle++] = rd;
+    pthread_mutex_unlock(&s->lock);
+    if (!kept)
+        reader_free(rd);
+}
+
 static int reader_get(struct store *s, struct reader **ret, struct error *err)
 {
     struct reader *rd = pthread_getspecific(s->reader_key);
     if (rd) {
+        *ret = rd;
+        return 0;
+    }
+    pthread_mutex_lock(&s->lock);
+    if (s->n_idle > 0)
+        rd = s->idle[--s->n_idle];
+    pthread_mutex_unlock(&s->lock);
+    if (rd) {
+        (void) pthread_setspecific(s->reader_key, rd);
         *ret = rd;
         return 0;
     }
@@ -562,6 +651,10 @@ int store_open(const char *path, struct store **ret, struct error *err)
         r = prepare(s->db, "COMMIT", &s->commit, err);
     if (r >= 0)
         r = prepare(s->db, "ROLLBACK", &s->rollback, err);
+    if (r >= 0)
+        r = prepare(s->db, "PRAGMA synchronous=FULL", &s->sync_on, err);
+    if (r >= 0)
+        r = prepare(s->db, "PRAGMA synchronous=NORMAL", &s->sync_off, err);
     if (r < 0) {
         sqlite3_finalize(s->ins);
         sqlite3_finalize(s->del);
@@ -570,6 +663,8 @@ int store_open(const char *path, struct store **ret, struct error *err)
         sqlite3_finalize(s->begin);
         sqlite3_finalize(s->commit);
         sqlite3_finalize(s->rollback);
+        sqlite3_finalize(s->sync_on);
+        sqlite3_finalize(s->sync_off);
         sqlite3_close(s->db);
         return error_wrap(err, "open %s", path);
     }
@@ -578,7 +673,7 @@ int store_open(const char *path, struct store **ret, struct error *err)
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_cond_init(&s->done, NULL);
-    if (pthread_key_create(&s->reader_key, reader_free) != 0)
+    if (pthread_key_create(&s->reader_key, reader_release) != 0)
         abort();
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
         abort();
@@ -609,6 +704,8 @@ void store_close(struct store *s)
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_finalize(s->rollback);
+    sqlite3_finalize(s->sync_on);
+    sqlite3_finalize(s->sync_off);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);
@@ -666,7 +763,10 @@ void store_update_state(struct store *s, const char *id, enum task_state state, 
     o->started = started;
     o->finished = finished;
     o->sync = sync;
-    enqueue(s, o);
+    if (sync)
+        enqueue(s, o);
+    else
+        submit_async(s, o);
 }
 
 void store_update_started(struct store *s, const char *id, const char *handle)
@@ -675,7 +775,7 @@ void store_update_started(struct store *s, const char *id, const char *handle)
     o->kind = OP_HANDLE;
     snprintf(o->id, sizeof(o->id), "%s", id);
     o->text = handle ? xstrdup(handle) : NULL;
-    enqueue(s, o);
+    submit_async(s, o);
 }
 
 int store_get(struct store *s, const char *id, struct task_record **ret, struct error *err)

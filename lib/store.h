@@ -56,7 +56,11 @@ int store_insert(struct store *s, struct task_record *r, struct error *err);
 /* Durable: -ENOENT if there was no such record. */
 int store_delete(struct store *s, const char *id, struct error *err);
 
-/* Queued, in order. Fields: state, exit code, reason, started, finished;
+/* Updates no one waits for, queued in order; the writer commits what is
+ * queued as one transaction. Without 'sync', an update that finds nothing
+ * queued before it and the writer idle is committed by the calling thread
+ * itself (no wake-up of the writer). Fields: state, exit code, reason,
+ * started, finished;
  * started/finished 0 leave the stored value alone. 'sync': committed with
  * an fsync (with whatever else is queued then): an end nothing else has on
  * disk. Without it the update is atomic and ordered but may be lost with
@@ -65,6 +69,12 @@ void store_update_state(struct store *s, const char *id, enum task_state state, 
                         const char *reason, usec_t started, usec_t finished, bool sync);
 /* The backend took the task: INITIALIZING, with the backend's handle. */
 void store_update_started(struct store *s, const char *id, const char *handle);
+/* Between hold and flush, queued updates do not wake the writer: a
+ * thread handling a batch of events hands all of its updates over at
+ * once (store_update_started and non-sync updates may still commit
+ * inline). Waited operations from other threads go ahead as usual. */
+void store_hold(struct store *s);
+void store_flush(struct store *s);
 /* Waits until everything queued so far is committed (or has failed). */
 int store_sync(struct store *s);
 /* Without waiting: fn(userdata, 0) from the writer thread once everything

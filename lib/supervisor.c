@@ -495,11 +495,13 @@ static void *supervisor_main(void *arg)
         sv->ev_head = sv->ev_tail = NULL;
         sv->schedule_pending = false;
         pthread_mutex_unlock(&sv->lock);
+        store_hold(sv->store);
         for (struct event *e = list, *n; e; e = n) {
             n = e->next;
             handle_event(sv, e);
         }
         commit_ends(sv);
+        store_flush(sv->store);
         schedule(sv);
         pthread_mutex_lock(&sv->lock);
     }

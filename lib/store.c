@@ -69,7 +69,7 @@ struct store {
     pthread_t writer;
 
     pthread_key_t reader_key;
-    struct reader *readers;           /* every reader, for store_close */
+    struct reader *readers;            /* every reader, for store_close */
     struct reader *idle[READERS_IDLE]; /* of threads that ended: the next thread's */
     size_t n_idle;
 };

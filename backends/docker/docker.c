@@ -118,8 +118,9 @@ struct dtask {
     int out_fd, err_fd;
 
     bool reported; /* the runner's: ended() was told */
-    bool released; /* under ds->lock: release() came; the runner removes the container and frees t */
-    bool done;     /* under ds->lock: its runner has let go of it */
+    bool
+        released; /* under ds->lock: release() came; the runner removes the container and frees t */
+    bool done;    /* under ds->lock: its runner has let go of it */
     struct dtask *work_next;
     struct dtask *next;
 };
@@ -1149,13 +1150,15 @@ static void reconcile(struct docker_state *ds)
             n++;
             if (tid && find(ds, tid))
                 owned++;
-            else if (tid && task_id_ok(tid) && state && (streq(state, "exited") || streq(state, "dead")))
+            else if (tid && task_id_ok(tid) && state &&
+                     (streq(state, "exited") || streq(state, "dead")))
                 strv_push(&gone, tid);
         }
         pthread_cond_broadcast(&ds->back);
         pthread_mutex_unlock(&ds->lock);
         STRV_FOREACH (tid, gone) {
-            _cleanup_free_ char *outcome = xasprintf("%s/tasks/%s/exit.json", ds->cfg->data_dir, *tid);
+            _cleanup_free_ char *outcome =
+                xasprintf("%s/tasks/%s/exit.json", ds->cfg->data_dir, *tid);
             if (fsync_path(outcome) < 0)
                 continue;
             _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", *tid);

@@ -42,15 +42,24 @@ static typeof(curl_multi_socket_action) *sym_curl_multi_socket_action;
 static typeof(curl_multi_info_read) *sym_curl_multi_info_read;
 
 static const struct dlsym_entry curl_syms[] = {
-    DLSYM_ENTRY(curl_global_init),      DLSYM_ENTRY(curl_share_init),
-    DLSYM_ENTRY(curl_share_setopt),     DLSYM_ENTRY(curl_easy_init),
-    DLSYM_ENTRY(curl_easy_reset),       DLSYM_ENTRY(curl_easy_setopt),
-    DLSYM_ENTRY(curl_easy_getinfo),     DLSYM_ENTRY(curl_easy_cleanup),
-    DLSYM_ENTRY(curl_easy_strerror),    DLSYM_ENTRY(curl_slist_append),
-    DLSYM_ENTRY(curl_slist_free_all),   DLSYM_ENTRY(curl_multi_init),
-    DLSYM_ENTRY(curl_multi_setopt),     DLSYM_ENTRY(curl_multi_cleanup),
-    DLSYM_ENTRY(curl_multi_add_handle), DLSYM_ENTRY(curl_multi_remove_handle),
-    DLSYM_ENTRY(curl_multi_socket_action), DLSYM_ENTRY(curl_multi_info_read),
+    DLSYM_ENTRY(curl_global_init),
+    DLSYM_ENTRY(curl_share_init),
+    DLSYM_ENTRY(curl_share_setopt),
+    DLSYM_ENTRY(curl_easy_init),
+    DLSYM_ENTRY(curl_easy_reset),
+    DLSYM_ENTRY(curl_easy_setopt),
+    DLSYM_ENTRY(curl_easy_getinfo),
+    DLSYM_ENTRY(curl_easy_cleanup),
+    DLSYM_ENTRY(curl_easy_strerror),
+    DLSYM_ENTRY(curl_slist_append),
+    DLSYM_ENTRY(curl_slist_free_all),
+    DLSYM_ENTRY(curl_multi_init),
+    DLSYM_ENTRY(curl_multi_setopt),
+    DLSYM_ENTRY(curl_multi_cleanup),
+    DLSYM_ENTRY(curl_multi_add_handle),
+    DLSYM_ENTRY(curl_multi_remove_handle),
+    DLSYM_ENTRY(curl_multi_socket_action),
+    DLSYM_ENTRY(curl_multi_info_read),
     {},
 };
 
@@ -206,7 +215,8 @@ static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *soc
     }
     h->socks[i] = (struct pollfd){
         .fd = fd,
-        .events = (short) ((what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0)),
+        .events =
+            (short) ((what & CURL_POLL_IN ? POLLIN : 0) | (what & CURL_POLL_OUT ? POLLOUT : 0)),
     };
     return 0;
 }

@@ -2,8 +2,9 @@
 # Container tasks, in one run on this machine: a trivial task (`true`)
 # through the proxy end to end, against the same create/wait/start/remove
 # issued straight to the Engine API by bench/docker_floor.c (the floor)
-# and against `docker run --rm`; sequential and 8 in parallel; and the
-# proxy's own CPU time per container task. Not a test: it prints figures
+# and against `docker run --rm`; sequential and 8 in parallel; the
+# proxy's own CPU time per container task, the floor's, and one Engine
+# call's through libcurl against by hand (bench/engine_cost.c). Not a test: it prints figures
 # for bench/README.md. Run as root on Debian 12:  bash bench/docker.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ trap 'bash test/docker/teardown.sh >/dev/null' EXIT
 ninja -C build-bench >/dev/null
 cc -O2 -D_GNU_SOURCE -Ilib -Ibackends -I/usr/include/cjson -o build-bench/docker_floor \
   bench/docker_floor.c build-bench/libocps.a -lcurl -lcjson -lpthread
+cc -O2 -D_GNU_SOURCE -Ilib -Ibackends -I/usr/include/cjson -o build-bench/engine_cost \
+  bench/engine_cost.c build-bench/libocps.a -lcurl -lcjson -lpthread
 
 IMAGE=ocps-test/busybox:1
 N=${N:-40}
@@ -73,10 +76,13 @@ read -r proxy_seq_ms proxy_seq_tps < <(python3 bench/docker_tasks.py $port "$N" 
 read -r proxy_par_ms proxy_par_tps < <(python3 bench/docker_tasks.py $port "$N" 8 $IMAGE)
 c1=$(cpu_ms_now)
 if [ -n "${perf_pid:-}" ]; then kill -INT $perf_pid; wait $perf_pid || true; fi
-read -r floor_seq_ms floor_seq_tps < <(./build-bench/docker_floor "$N" 1 $IMAGE)
-read -r floor_par_ms floor_par_tps < <(./build-bench/docker_floor "$N" 8 $IMAGE)
+read -r floor_seq_ms floor_seq_tps floor_seq_cpu < <(./build-bench/docker_floor "$N" 1 $IMAGE)
+read -r floor_par_ms floor_par_tps floor_par_cpu < <(./build-bench/docker_floor "$N" 8 $IMAGE)
 read -r run_seq_ms run_seq_tps < <(docker_run "$N" 1)
 read -r run_par_ms run_par_tps < <(docker_run "$N" 8)
+# One Engine API call's CPU time through libcurl against the same request
+# written by hand, on the same connection and dockerd (bench/engine_cost.c).
+engine_cost=$(./build-bench/engine_cost 200)
 if [ -s "$perf_out" ] && grep -q task-clock "$perf_out"; then
   cpu_ms=$(awk -F, '/task-clock/ {printf "%.2f", $1 / (2 * '"$N"')}' "$perf_out")
   cpu_how="perf stat task-clock"
@@ -91,3 +97,8 @@ printf '%-44s %8s ms %7s ms %7s ms %12.3f\n' "mean latency, sequential" "$proxy_
 printf '%-44s %8s ms %7s ms %7s ms %12.3f\n' "mean latency, 8 in parallel" "$proxy_par_ms" "$floor_par_ms" "$run_par_ms" "$(echo "$proxy_par_ms / $floor_par_ms" | bc -l)"
 printf '%-44s %8s/s %7s/s %7s/s\n' "tasks per second, 8 in parallel" "$proxy_par_tps" "$floor_par_tps" "$run_par_tps"
 printf '%-44s %8s ms (%s)\n' "proxy CPU time per container task" "$cpu_ms" "$cpu_how"
+# The floor's own CPU (the same Engine calls through the same libcurl engine,
+# no logs, no store, no HTTP): what any client of dockerd pays on this machine.
+floor_cpu=$(echo "scale=2; ($floor_seq_cpu + $floor_par_cpu) / 2" | bc)
+printf '%-44s %8s ms (its own clock, seq %s / par %s)\n' "floor CPU time per container task" "$floor_cpu" "$floor_seq_cpu" "$floor_par_cpu"
+echo "$engine_cost"

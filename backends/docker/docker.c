@@ -1129,7 +1129,8 @@ static bool task_id_ok(const char *id)
  * runner owns is left alone - its task may be one the supervisor has yet
  * to recover - unless it has stopped and its task's outcome file exists:
  * that end was reported (a daemon stopped between the store's commit and
- * the removal), so it is removed once the file is surely on disk. */
+ * the removal), so it is removed once the file is surely on disk - unless
+ * the config keeps finished containers. */
 static void reconcile(struct docker_state *ds)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
@@ -1150,7 +1151,7 @@ static void reconcile(struct docker_state *ds)
             n++;
             if (tid && find(ds, tid))
                 owned++;
-            else if (tid && task_id_ok(tid) && state &&
+            else if (!ds->cfg->docker_keep_containers && tid && task_id_ok(tid) && state &&
                      (streq(state, "exited") || streq(state, "dead")))
                 strv_push(&gone, tid);
         }
@@ -1530,7 +1531,7 @@ static int docker_recover(void *state, const struct backend_start *s, const char
         int r = fsync_path(path);
         ds->listener.ended(ds->listener.userdata, s->id, &o);
         free((char *) o.reason);
-        if (r >= 0) {
+        if (r >= 0 && !ds->cfg->docker_keep_containers) {
             _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", s->id);
             (void) engine_call(ds->engine, "DELETE", del, NULL, NULL, err);
         }

@@ -232,8 +232,18 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
 static void mh_action(struct mh *h, curl_socket_t fd, int bits)
 {
     int running = 0;
-    if (curl_multi_socket_action(h->m, fd, bits, &running) != CURLM_OK)
+    CURLMcode mc = curl_multi_socket_action(h->m, fd, bits, &running);
+    /* A socket libcurl let go of meanwhile is no failure of the calls. */
+    if (mc != CURLM_OK && mc != CURLM_BAD_SOCKET)
         h->failed = true;
+}
+
+static bool mh_watches(const struct mh *h, int fd)
+{
+    for (size_t i = 0; i < h->n_socks; i++)
+        if (h->socks[i].fd == fd)
+            return true;
+    return false;
 }
 
 /* libcurl's timer, if it is due: it starts added transfers this way. */
@@ -270,7 +280,7 @@ static bool mh_wait(struct mh *h, const int *abort_fds, size_t n_abort)
         if (p[i].revents & POLLIN)
             return true; /* the sockets stay ready: the next wait acts on them */
     for (size_t i = 0; i < n_socks; i++)
-        if (p[i].revents)
+        if (p[i].revents && mh_watches(h, p[i].fd)) /* acting on one may drop another */
             mh_action(h, p[i].fd,
                       (p[i].revents & POLLIN ? CURL_CSELECT_IN : 0) |
                           (p[i].revents & POLLOUT ? CURL_CSELECT_OUT : 0) |

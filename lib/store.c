@@ -54,7 +54,7 @@ struct store {
     sqlite3 *db; /* the writer's */
     sqlite3_stmt *ins, *del, *upd, *upd_handle;
     /* Transaction control, prepared once: a task commits four times. */
-    sqlite3_stmt *begin, *commit, *rollback, *sync_on, *sync_off;
+    sqlite3_stmt *begin, *commit, *rollback;
     bool sync_full; /* the writer connection's synchronous mode */
 
     pthread_mutex_t lock;
@@ -280,7 +280,10 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
     if (!writes)
         return SQLITE_OK; /* only waiters for what came before: nothing to commit */
     if (full != s->sync_full) {
-        (void) step_done(full ? s->sync_on : s->sync_off);
+        /* Not a prepared statement: SQLite applies this pragma when it is
+         * prepared, and a second step does not reliably apply it again. */
+        (void) sqlite3_exec(s->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                            NULL, NULL, NULL);
         s->sync_full = full;
     }
     int rc = step_done(s->begin);
@@ -307,15 +310,21 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
     return rc;
 }
 
-/* After a batch's commit (lock held): waiters told, refused async ops
- * kept for a retry in order, OP_NOTIFY ops handed back (their callbacks
- * run without the lock, before the waiters are woken). */
-static struct op *batch_done(struct store *s, struct op *batch, int rc, const char *msg)
+struct settled {
+    struct op *notify;  /* OP_NOTIFY ops whose callbacks are due */
+    struct op *waiters; /* waited ops with their result, not yet told */
+};
+
+/* After a batch's commit (lock held): refused async ops kept for a retry
+ * in order; the OP_NOTIFY ops and the waited ops handed to batch_notify,
+ * which runs the callbacks before it tells any waiter (store_sync()
+ * returns only after them). */
+static struct settled batch_done(struct store *s, struct op *batch, int rc, const char *msg)
 {
-    struct op **rtail = &s->retry;
+    struct settled r = {0};
+    struct op **rtail = &s->retry, **ntail = &r.notify, **wtail = &r.waiters;
     while (*rtail)
         rtail = &(*rtail)->next;
-    struct op *notify = NULL, **ntail = &notify;
     for (struct op *o = batch, *n; o; o = n) {
         n = o->next;
         o->next = NULL;
@@ -338,30 +347,36 @@ static struct op *batch_done(struct store *s, struct op *batch, int rc, const ch
             else
                 log_error("store: dropping update of task %s at shutdown: %s", o->id, msg);
         }
-        if (o->waited)
-            o->done = true;
-        else
+        if (o->waited) {
+            *wtail = o;
+            wtail = &o->next;
+        } else
             op_free(o);
     }
     if (rc != SQLITE_OK) {
         log_error("store: commit failed: %s", msg);
         s->retry_at = now_monotonic() + RETRY_USEC;
     }
-    return notify;
+    return r;
 }
 
-/* Runs what batch_done handed back, then wakes the waiters (lock held on
- * entry and exit). */
-static void batch_notify(struct store *s, struct op *notify)
+/* Runs the callbacks batch_done handed back (without the lock), then
+ * tells the waiters (lock held on entry and exit). */
+static void batch_notify(struct store *s, struct settled r)
 {
-    if (notify) {
+    if (r.notify) {
         pthread_mutex_unlock(&s->lock);
-        for (struct op *o = notify, *n; o; o = n) {
+        for (struct op *o = r.notify, *n; o; o = n) {
             n = o->next;
             o->fn(o->userdata, o->result);
             op_free(o);
         }
         pthread_mutex_lock(&s->lock);
+    }
+    for (struct op *o = r.waiters, *n; o; o = n) {
+        n = o->next;
+        o->next = NULL;
+        o->done = true;
     }
     pthread_cond_broadcast(&s->done);
     if (s->head || s->retry || s->stopping)
@@ -651,10 +666,6 @@ int store_open(const char *path, struct store **ret, struct error *err)
         r = prepare(s->db, "COMMIT", &s->commit, err);
     if (r >= 0)
         r = prepare(s->db, "ROLLBACK", &s->rollback, err);
-    if (r >= 0)
-        r = prepare(s->db, "PRAGMA synchronous=FULL", &s->sync_on, err);
-    if (r >= 0)
-        r = prepare(s->db, "PRAGMA synchronous=NORMAL", &s->sync_off, err);
     if (r < 0) {
         sqlite3_finalize(s->ins);
         sqlite3_finalize(s->del);
@@ -663,8 +674,6 @@ int store_open(const char *path, struct store **ret, struct error *err)
         sqlite3_finalize(s->begin);
         sqlite3_finalize(s->commit);
         sqlite3_finalize(s->rollback);
-        sqlite3_finalize(s->sync_on);
-        sqlite3_finalize(s->sync_off);
         sqlite3_close(s->db);
         return error_wrap(err, "open %s", path);
     }
@@ -704,8 +713,6 @@ void store_close(struct store *s)
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_finalize(s->rollback);
-    sqlite3_finalize(s->sync_on);
-    sqlite3_finalize(s->sync_off);
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->wake);

@@ -90,6 +90,7 @@ struct supervisor {
     struct event *ev_head, *ev_tail;
     struct watch *watches; /* readers waiting for a task's end */
     struct ended *ended;   /* the supervisor thread's: ends not yet handed to the store's commit */
+    struct sv_hub *hub;
     bool schedule_pending;
     bool stopping;
     bool started;
@@ -278,10 +279,39 @@ static void end_task(struct supervisor *sv, struct sv_task *t, const struct task
     sv_task_free(t);
 }
 
+/* What a commit callback needs of the supervisor, and outlives it: a
+ * commit that failed at a shutdown is retried, and called back, until
+ * the store closes, after supervisor_free. */
+struct sv_hub {
+    pthread_mutex_t lock;
+    struct supervisor *sv; /* NULL once the supervisor is gone */
+    unsigned refs;         /* the supervisor's, and one per commit handed over */
+};
+
+static void hub_unref(struct sv_hub *h)
+{
+    pthread_mutex_lock(&h->lock);
+    bool last = --h->refs == 0;
+    pthread_mutex_unlock(&h->lock);
+    if (last) {
+        pthread_mutex_destroy(&h->lock);
+        free(h);
+    }
+}
+
 struct committed {
-    struct supervisor *sv;
+    struct sv_hub *hub;
     struct ended *ended;
 };
+
+static void ended_free(struct ended *list)
+{
+    for (struct ended *x = list, *n; x; x = n) {
+        n = x->next;
+        free(x->handle);
+        free(x);
+    }
+}
 
 /* The store's writer thread: the ends handed over are on disk. */
 static void on_committed(void *userdata, int result)
@@ -294,7 +324,16 @@ static void on_committed(void *userdata, int result)
     if (result < 0)
         for (struct ended *x = e->ended; x; x = x->next)
             x->backend = NULL;
-    post(c->sv, e);
+    pthread_mutex_lock(&c->hub->lock);
+    bool posted = c->hub->sv != NULL;
+    if (posted)
+        post(c->hub->sv, e);
+    pthread_mutex_unlock(&c->hub->lock);
+    if (!posted) {
+        ended_free(e->ended);
+        free(e);
+    }
+    hub_unref(c->hub);
     free(c);
 }
 
@@ -305,18 +344,12 @@ static void commit_ends(struct supervisor *sv)
     if (!sv->ended)
         return;
     struct committed *c = xmalloc(sizeof(*c));
-    c->sv = sv;
+    c->hub = sv->hub;
     c->ended = TAKE_PTR(sv->ended);
+    pthread_mutex_lock(&sv->hub->lock);
+    sv->hub->refs++;
+    pthread_mutex_unlock(&sv->hub->lock);
     store_when_committed(sv->store, on_committed, c);
-}
-
-static void ended_free(struct ended *list)
-{
-    for (struct ended *x = list, *n; x; x = n) {
-        n = x->next;
-        free(x->handle);
-        free(x);
-    }
 }
 
 /* The ends are on disk: what the backends keep of those tasks goes, and
@@ -521,6 +554,10 @@ int supervisor_new(const struct config *cfg, struct store *store, struct supervi
     pthread_mutex_init(&sv->lock, NULL);
     pthread_cond_init(&sv->wake, NULL);
     sv->active = hashmap_new();
+    sv->hub = xcalloc(1, sizeof(*sv->hub));
+    pthread_mutex_init(&sv->hub->lock, NULL);
+    sv->hub->sv = sv;
+    sv->hub->refs = 1;
 
     size_t n = 0;
     while (backend_table[n])
@@ -577,6 +614,11 @@ void supervisor_free(struct supervisor *sv)
     for (size_t i = 0; i < sv->n_backends; i++)
         sv->backends[i].ops->free(sv->backends[i].state);
     free(sv->backends);
+    /* Commits still pending (the disk refused them) call back into nothing. */
+    pthread_mutex_lock(&sv->hub->lock);
+    sv->hub->sv = NULL;
+    pthread_mutex_unlock(&sv->hub->lock);
+    hub_unref(sv->hub);
     for (struct event *e = sv->ev_head, *n; e; e = n) {
         n = e->next;
         free((char *) e->outcome.reason);

@@ -949,8 +949,10 @@ int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abor
         }
         if (ended)
             continue; /* what ended goes to the caller first, even if libcurl failed */
-        if (g->h->failed)
+        if (g->h->failed) {
+            g->h->failed = false; /* said once; the next run tries again */
             return error_set(err, -EREMOTEIO, "curl_multi_socket_action failed");
+        }
         if (aborted)
             return error_set(err, -ECANCELED, "cancelled");
     }

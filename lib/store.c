@@ -475,6 +475,29 @@ static void submit_async(struct store *s, struct op *o)
     pthread_mutex_unlock(&s->lock);
 }
 
+int store_writer_synchronous(struct store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (s->busy || s->head)
+        pthread_cond_wait(&s->done, &s->lock);
+    s->busy = true; /* the writer's connection is ours for a moment */
+    pthread_mutex_unlock(&s->lock);
+    int mode = -1;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            mode = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_lock(&s->lock);
+    s->busy = false;
+    pthread_cond_broadcast(&s->done);
+    if (s->head || s->retry || s->stopping)
+        pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
+    return mode;
+}
+
 void store_hold(struct store *s)
 {
     pthread_mutex_lock(&s->lock);

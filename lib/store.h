@@ -75,6 +75,9 @@ void store_update_started(struct store *s, const char *id, const char *handle);
  * inline). Waited operations from other threads go ahead as usual. */
 void store_hold(struct store *s);
 void store_flush(struct store *s);
+/* For tests: the writer connection's PRAGMA synchronous (2 FULL, 1
+ * NORMAL) as the last commit left it, once nothing is queued. */
+int store_writer_synchronous(struct store *s);
 /* Waits until everything queued so far is committed (or has failed). */
 int store_sync(struct store *s);
 /* Without waiting: fn(userdata, 0) from the writer thread once everything

@@ -96,6 +96,16 @@ int main(void)
        "started: INITIALIZING with the backend's handle");
     task_record_free(g);
     g = NULL;
+    /* What was committed last decides the fsync mode: a durable insert
+     * FULL, a state update NORMAL, an end FULL again, each time. */
+    ok(store_writer_synchronous(s) == 1, "a started update is committed without fsync (NORMAL)");
+    _cleanup_record_ struct task_record *carol = rec_new("carol");
+    ok(store_insert(s, carol, &err) == 0 && store_writer_synchronous(s) == 2,
+       "an insert is committed with fsync (FULL)");
+    store_update_state(s, carol->id, TASK_RUNNING, -1, NULL, 500, 0, false);
+    ok(store_sync(s) == 0 && store_writer_synchronous(s) == 1, "a running update: NORMAL again");
+    store_update_state(s, carol->id, TASK_COMPLETE, 0, "exited with status 0", 0, 600, true);
+    ok(store_sync(s) == 0 && store_writer_synchronous(s) == 2, "an end: FULL again");
     store_update_state(s, a->id, TASK_RUNNING, -1, NULL, 1000, 0, false);
     store_update_state(s, a->id, TASK_COMPLETE, 0, "exited with status 0", 0, 2000, true);
     ok(store_sync(s) == 0, "sync");
@@ -119,7 +129,7 @@ int main(void)
 
     int n = 0;
     struct store_filter f = {.state = TASK_COMPLETE};
-    ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "filter by state");
+    ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 2, "filter by state");
     n = 0;
     f = (struct store_filter){.state = -1, .user = "bob"};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "filter by user");
@@ -128,7 +138,7 @@ int main(void)
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "active only");
     n = 0;
     f = (struct store_filter){.state = -1, .after_seq = a->seq};
-    ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "after_seq pages");
+    ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 2, "after_seq pages");
 
     /* Concurrent durable inserts: all land, committed in groups. */
     pthread_t th[8];
@@ -142,7 +152,7 @@ int main(void)
         pthread_join(th[i], NULL);
         failures += args[i].failures;
     }
-    ok(failures == 0 && store_count(s) == 402, "400 concurrent inserts all stored (%lld)",
+    ok(failures == 0 && store_count(s) == 403, "400 concurrent inserts all stored (%lld)",
        (long long) store_count(s));
 
     ok(store_delete(s, b->id, &err) == 0, "delete");
@@ -151,7 +161,7 @@ int main(void)
     store_close(s);
 
     s = NULL;
-    ok(store_open(path, &s, &err) == 0 && store_count(s) == 401, "reopen keeps everything");
+    ok(store_open(path, &s, &err) == 0 && store_count(s) == 402, "reopen keeps everything");
     ok(store_get(s, a->id, &g, &err) == 0 && g->state == TASK_COMPLETE, "state survives reopen");
     task_record_free(g);
     store_close(s);

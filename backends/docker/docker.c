@@ -118,9 +118,8 @@ struct dtask {
     int out_fd, err_fd;
 
     bool reported; /* the runner's: ended() was told */
-    bool
-        released; /* under ds->lock: release() came; the runner removes the container and frees t */
-    bool done;    /* under ds->lock: its runner has let go of it */
+    bool released; /* under ds->lock: release() came; the runner removes, then frees t */
+    bool done;     /* under ds->lock: its runner has let go of it */
     struct dtask *work_next;
     struct dtask *next;
 };
@@ -763,13 +762,34 @@ static int inspect(struct dtask *t, cJSON **ret, struct error *err)
     return engine_call(t->ds->engine, "GET", path, NULL, ret, err);
 }
 
+/* DELETE of a container (by id or name) and its anonymous volumes. */
+static int delete_container(struct docker_state *ds, const char *container, struct error *err)
+{
+    _cleanup_free_ char *path = xasprintf("/containers/%s?force=1&v=1", container);
+    return engine_call(ds->engine, "DELETE", path, NULL, NULL, err);
+}
+
+/* The container of a task whose end was reported by an earlier daemon:
+ * removed once that outcome file is surely on disk, as the container
+ * is the end's other record (unless the config keeps containers).
+ * Returns the DELETE's status, 0 when kept, or a negative errno. */
+static int delete_recorded(struct docker_state *ds, const char *task_dir, const char *id)
+{
+    _cleanup_free_ char *outcome = xasprintf("%s/exit.json", task_dir);
+    int r = fsync_path(outcome);
+    if (r < 0 || ds->cfg->docker_keep_containers)
+        return r < 0 ? r : 0; /* kept */
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *name = xasprintf("ocps-%s", id);
+    return delete_container(ds, name, &err);
+}
+
 static void remove_container(struct dtask *t)
 {
     if (t->ds->cfg->docker_keep_containers || !t->container)
         return;
     _cleanup_error_ struct error err = ERROR_INIT;
-    _cleanup_free_ char *path = xasprintf("/containers/%s?force=1&v=1", t->container);
-    int st = engine_call(t->ds->engine, "DELETE", path, NULL, NULL, &err);
+    int st = delete_container(t->ds, t->container, &err);
     if (st < 0 || (st >= 400 && st != 404))
         log_warn("task %s: remove container %s: %s", t->id, t->container, error_message(&err));
 }
@@ -785,8 +805,7 @@ static int create_container(struct dtask *t, struct error *err)
     int st = engine_call(t->ds->engine, "POST", path, body, &reply, err);
     if (st == 409) {
         /* Left over from an attempt that provably never ran (recover). */
-        _cleanup_free_ char *del = xasprintf("/containers/%s?force=1&v=1", t->name);
-        (void) engine_call(t->ds->engine, "DELETE", del, NULL, NULL, err);
+        (void) delete_container(t->ds, t->name, err);
         st = engine_call(t->ds->engine, "POST", path, body, &reply, err);
     }
     cJSON_Delete(body);
@@ -1151,21 +1170,15 @@ static void reconcile(struct docker_state *ds)
             n++;
             if (tid && find(ds, tid))
                 owned++;
-            else if (!ds->cfg->docker_keep_containers && tid && task_id_ok(tid) && state &&
+            else if (tid && task_id_ok(tid) && state &&
                      (streq(state, "exited") || streq(state, "dead")))
                 strv_push(&gone, tid);
         }
         pthread_cond_broadcast(&ds->back);
         pthread_mutex_unlock(&ds->lock);
         STRV_FOREACH (tid, gone) {
-            _cleanup_free_ char *outcome =
-                xasprintf("%s/tasks/%s/exit.json", ds->cfg->data_dir, *tid);
-            if (fsync_path(outcome) < 0)
-                continue;
-            _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", *tid);
-            error_clear(&err);
-            if (engine_call(ds->engine, "DELETE", del, NULL, NULL, &err) == 204)
-                stale++;
+            _cleanup_free_ char *dir = xasprintf("%s/tasks/%s", ds->cfg->data_dir, *tid);
+            stale += delete_recorded(ds, dir, *tid) == 204;
         }
         strv_free(gone);
         log_debug("docker backend: %zu containers of ours, %zu followed, %zu ended ones removed", n,
@@ -1527,15 +1540,9 @@ static int docker_recover(void *state, const struct backend_start *s, const char
     /* Reported before the daemon went: the outcome stands. It is made
      * durable here, as the container, its other record, goes now. */
     if (task_outcome_read(s->task_dir, &o) >= 0) {
-        _cleanup_free_ char *path = xasprintf("%s/exit.json", s->task_dir);
-        int r = fsync_path(path);
         ds->listener.ended(ds->listener.userdata, s->id, &o);
         free((char *) o.reason);
-        if (r >= 0 && !ds->cfg->docker_keep_containers) {
-            _cleanup_free_ char *del = xasprintf("/containers/ocps-%s?force=1&v=1", s->id);
-            (void) engine_call(ds->engine, "DELETE", del, NULL, NULL, err);
-        }
-        error_clear(err);
+        (void) delete_recorded(ds, s->task_dir, s->id);
         return 0;
     }
     int r = engine_ping(ds->engine, err);
@@ -1575,8 +1582,7 @@ static int docker_recover(void *state, const struct backend_start *s, const char
 
     if (status && streq(status, "created")) {
         /* Created but never started: safe to start from scratch. */
-        _cleanup_free_ char *del = xasprintf("/containers/%s?force=1&v=1", t->container);
-        (void) engine_call(ds->engine, "DELETE", del, NULL, NULL, err);
+        (void) delete_container(ds, t->container, err);
         error_clear(err);
         dtask_free(t);
         return -ENOENT;

@@ -491,9 +491,7 @@ int store_writer_synchronous(struct store *s)
     }
     pthread_mutex_lock(&s->lock);
     s->busy = false;
-    pthread_cond_broadcast(&s->done);
-    if (s->head || s->retry || s->stopping)
-        pthread_cond_signal(&s->wake);
+    batch_notify(s, (struct settled){0});
     pthread_mutex_unlock(&s->lock);
     return mode;
 }

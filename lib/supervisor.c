@@ -583,6 +583,24 @@ static void free_active(void *value, void *userdata)
     sv_task_free(value);
 }
 
+/* At the end: the events still queued are dropped, but with 'release'
+ * committed ends are released first. */
+static void drain_events(struct supervisor *sv, bool release)
+{
+    pthread_mutex_lock(&sv->lock);
+    struct event *list = sv->ev_head;
+    sv->ev_head = sv->ev_tail = NULL;
+    pthread_mutex_unlock(&sv->lock);
+    for (struct event *e = list, *n; e; e = n) {
+        n = e->next;
+        if (release && e->kind == EV_COMMITTED)
+            committed(sv, e->ended);
+        free((char *) e->outcome.reason);
+        ended_free(e->ended);
+        free(e);
+    }
+}
+
 void supervisor_free(struct supervisor *sv)
 {
     if (!sv)
@@ -599,18 +617,7 @@ void supervisor_free(struct supervisor *sv)
      * Other events are dropped: a restart recovers those tasks. */
     commit_ends(sv);
     (void) store_sync(sv->store);
-    pthread_mutex_lock(&sv->lock);
-    struct event *list = sv->ev_head;
-    sv->ev_head = sv->ev_tail = NULL;
-    pthread_mutex_unlock(&sv->lock);
-    for (struct event *e = list, *n; e; e = n) {
-        n = e->next;
-        if (e->kind == EV_COMMITTED)
-            committed(sv, e->ended);
-        free((char *) e->outcome.reason);
-        ended_free(e->ended);
-        free(e);
-    }
+    drain_events(sv, true);
     for (size_t i = 0; i < sv->n_backends; i++)
         sv->backends[i].ops->free(sv->backends[i].state);
     free(sv->backends);
@@ -619,12 +626,7 @@ void supervisor_free(struct supervisor *sv)
     sv->hub->sv = NULL;
     pthread_mutex_unlock(&sv->hub->lock);
     hub_unref(sv->hub);
-    for (struct event *e = sv->ev_head, *n; e; e = n) {
-        n = e->next;
-        free((char *) e->outcome.reason);
-        ended_free(e->ended);
-        free(e);
-    }
+    drain_events(sv, false);
     for (struct watch *w = sv->watches, *n; w; w = n) {
         n = w->next;
         free(w); /* their fds belong to the readers */

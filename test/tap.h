@@ -1,7 +1,9 @@
 /*
  * tap: a tiny TAP producer for the unit tests (meson runs them with
  * protocol 'tap'). ok() records one assertion; tap_done() prints the plan
- * and returns the process exit code. tap_skip_all() exits 77 (skipped).
+ * and returns the process exit code. skip() records an assertion that was
+ * not made ("ok N # SKIP why", counted as skipped, never as a pass);
+ * tap_skip_all() exits 77 (the whole program skipped).
  */
 #pragma once
 
@@ -48,6 +50,20 @@ __attribute__((format(printf, 4, 5), unused)) static bool tap_ok(bool cond, cons
         printf(__VA_ARGS__);                                                                       \
         printf("\n");                                                                              \
     } while (0)
+
+__attribute__((format(printf, 1, 2), unused)) static void skip(const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    for (char *p = buf; *p; p++)
+        if ((unsigned char) *p < 0x20)
+            *p = ' ';
+    printf("ok %d # SKIP %s\n", ++tap_count, buf);
+    fflush(stdout);
+}
 
 __attribute__((unused)) static int tap_done(void)
 {

@@ -49,8 +49,9 @@ def main():
         r = d.request("GET", "/v1/jobproxy/ping")
         tap.eq(r.status, 200, "the daemon keeps serving")
         os.unlink(filler)
-        tid = d.submit_id({"user": USER, "cmd": "true", "cores": 1})
-        tap.ok(tid is not None, "writes work again once there is room")
+        r = d.submit({"user": USER, "cmd": "true", "cores": 1})
+        tap.eq(r.status, 200, "writes work again once there is room")
+        tid = r.json()["id"] if r.status == 200 else None
         for t in accepted + [blocker, tid]:
             tap.ok(d.state(t) is not None, "accepted task %s is still there" % t[:8])
         d.request("DELETE", "/v1/jobproxy/delete/" + blocker)

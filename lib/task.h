@@ -169,3 +169,7 @@ int parse_duration(const char *s, uint64_t unit, uint64_t *ret);
 /* Canonical forms written by task_to_cjson: "256M", "7200s". buf >= 32. */
 char *format_size(uint64_t bytes, char buf[static 32]);
 char *format_duration(uint64_t seconds, char buf[static 32]);
+/* Sizes in words people read, the one form of every message and reason:
+ * "64 MiB", "1 GiB", "21.5 GiB" (one decimal, rounded down, when not a
+ * whole number of the largest unit), "1000 bytes". buf >= 32. */
+char *format_size_human(uint64_t bytes, char buf[static 32]);

@@ -228,6 +228,28 @@ char *format_size(uint64_t bytes, char buf[static 32])
     return buf;
 }
 
+char *format_size_human(uint64_t bytes, char buf[static 32])
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    int i = -1;
+    uint64_t div = 1;
+
+    while (i < 4 && bytes / div >= 1024) {
+        div *= 1024;
+        i++;
+    }
+    if (i < 0)
+        snprintf(buf, 32, "%" PRIu64 " bytes", bytes);
+    else if (bytes % div == 0)
+        snprintf(buf, 32, "%" PRIu64 " %s", bytes / div, units[i]);
+    else {
+        /* One decimal, rounded down: "21.5 GiB" for 22586604 KiB, never more than there is. */
+        uint64_t tenths = (uint64_t) ((unsigned __int128) bytes * 10 / div);
+        snprintf(buf, 32, "%" PRIu64 ".%" PRIu64 " %s", tenths / 10, tenths % 10, units[i]);
+    }
+    return buf;
+}
+
 char *format_duration(uint64_t seconds, char buf[static 32])
 {
     snprintf(buf, 32, "%" PRIu64 "s", seconds);

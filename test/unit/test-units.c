@@ -225,6 +225,32 @@ static void test_format(void)
         ok(s == buf && streq(s, size_fmt[i].text), "format_size(%" PRIu64 ") = \"%s\" (got \"%s\")",
            size_fmt[i].bytes, size_fmt[i].text, s);
     }
+    static const struct {
+        uint64_t bytes;
+        const char *text;
+    } human[] = {
+        {0, "0 bytes"},
+        {1000, "1000 bytes"},
+        {1023, "1023 bytes"},
+        {1024, "1 KiB"},
+        {1536, "1.5 KiB"},
+        {64 * MiB, "64 MiB"},
+        {64 * MiB + 1, "64.0 MiB"},
+        {1023 * MiB, "1023 MiB"},
+        {GiB, "1 GiB"},
+        {22586604 * KiB, "21.5 GiB"}, /* what a host had free: rounded down */
+        {24683756 * KiB, "23.5 GiB"},
+        {128 * GiB, "128 GiB"},
+        {3 * TiB + GiB, "3.0 TiB"},
+        {1ULL << 60, "1024 PiB"},
+        {UINT64_MAX, "16383.9 PiB"},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(human); i++) {
+        const char *s = format_size_human(human[i].bytes, buf);
+        ok(s == buf && streq(s, human[i].text),
+           "format_size_human(%" PRIu64 ") = \"%s\" (got \"%s\")", human[i].bytes, human[i].text,
+           s);
+    }
     for (size_t i = 0; i < ELEMENTSOF(dur_fmt); i++) {
         const char *s = format_duration(dur_fmt[i].seconds, buf);
         ok(s == buf && streq(s, dur_fmt[i].text),

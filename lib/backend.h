@@ -41,32 +41,9 @@
 #pragma once
 
 #include "config.h"
+#include "outcome.h"
 #include "task.h"
 #include "util/timeutil.h"
-
-struct task_outcome {
-    enum task_state state; /* COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR or CANCELED */
-    int exit_code;         /* -1 when there is none (signal, never started) */
-    int signal;            /* the signal that ended it, 0 if none */
-    const char *reason;    /* "exited with status 3", "killed: memory limit 64M exceeded (OOM)",
-                              "killed: cputime limit 2 s exceeded",
-                              "killed: walltime limit 10 s exceeded", "killed by signal 9",
-                              "cancelled by request", "exec /x: No such file or directory" */
-    usec_t started;        /* 0 if it never ran */
-    usec_t finished;
-};
-
-/* <task_dir>/exit.json: a backend records the outcome there (atomically
- * renamed into place, fsync'd when 'sync') before it lets go of the task,
- * so a daemon restarted at any moment finds it. An end is on disk before
- * anyone is told of it: the store fsyncs it with its state (a group
- * commit), and only then release() lets the backend remove its own
- * evidence (docker's container). read: -ENOENT when none was written;
- * o->reason is allocated. */
-int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool sync);
-int task_outcome_read(const char *task_dir, struct task_outcome *o);
-/* "64 MiB", "1 GiB", "1000 bytes": sizes in reasons, the same for every backend. */
-char *task_outcome_bytes(uint64_t b);
 
 struct backend_listener {
     void (*running)(void *userdata, const char *id, usec_t started);
@@ -101,9 +78,6 @@ struct backend {
     const struct backend_ops *ops;
     void *state;
 };
-
-/* The built-in backends, NULL-terminated, in the order they are asked. */
-extern const struct backend_ops *const backend_table[];
 
 static inline int backend_check(struct backend *b, const struct task *t, struct error *err)
 {

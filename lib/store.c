@@ -124,6 +124,18 @@ static int db_error(struct error *err, sqlite3 *db, int rc, const char *what)
     return error_set(err, sqlite_errno(rc), "store: %s: %s", what, sqlite3_errmsg(db));
 }
 
+int task_record_task(const struct task_record *r, struct task **ret, struct error *err)
+{
+    cJSON *j = r->spec ? cJSON_Parse(r->spec) : NULL;
+    if (!j)
+        return error_set(err, -EIO, "stored task %s is damaged: its spec is not JSON", r->id);
+    int q = task_from_cjson(j, ret, err);
+    cJSON_Delete(j);
+    if (q < 0)
+        return error_set(err, -EIO, "stored task %s is damaged: %s", r->id, error_message(err));
+    return 0;
+}
+
 void task_record_done(struct task_record *r)
 {
     if (!r)

@@ -39,6 +39,10 @@ struct task_record {
 };
 
 void task_record_done(struct task_record *r);
+/* The task a record stores (its spec, the normalised task as JSON), back
+ * as a struct task: the one way a stored task is read again. -EIO when
+ * the spec is damaged. */
+int task_record_task(const struct task_record *r, struct task **ret, struct error *err);
 struct task_record *task_record_free(struct task_record *r);
 static inline void task_record_freep(struct task_record **r)
 {

@@ -7,6 +7,7 @@
  * called by the supervisor thread without the lock held (backend.h).
  */
 #include "supervisor.h"
+#include "layout.h"
 #include "util/hashmap.h"
 #include "util/log.h"
 
@@ -76,7 +77,7 @@ struct event {
 struct supervisor {
     const struct config *cfg;
     struct store *store;
-    struct backend *backends; /* one per entry of backend_table that initialised */
+    struct backend *backends; /* one per entry of the table that initialised */
     size_t n_backends;
     struct backend_listener listener;
 
@@ -125,7 +126,7 @@ static struct sv_task *sv_task_free(struct sv_task *t)
 
 static char *task_dir(const struct supervisor *sv, const char *id)
 {
-    return xasprintf("%s/tasks/%s", sv->cfg->data_dir, id);
+    return layout_task_dir(sv->cfg->data_dir, id);
 }
 
 /* ---- events (any thread) ---- */
@@ -246,13 +247,9 @@ static int load_task(struct supervisor *sv, const char *id, struct task_record *
     int r = store_get(sv->store, id, &rec, err);
     if (r < 0)
         return r;
-    cJSON *j = cJSON_Parse(rec->spec);
-    if (!j)
-        return error_set(err, -EIO, "stored task %s is not valid JSON", id);
-    r = task_from_cjson(j, ret_task, err);
-    cJSON_Delete(j);
+    r = task_record_task(rec, ret_task, err);
     if (r < 0)
-        return error_wrap(err, "stored task %s", id);
+        return r;
     *ret_rec = TAKE_PTR(rec);
     return 0;
 }
@@ -367,16 +364,15 @@ static void committed(struct supervisor *sv, struct ended *list)
     pthread_mutex_unlock(&sv->lock);
 }
 
-static void fail_task(struct supervisor *sv, struct sv_task *t, enum task_state st,
-                      const char *reason)
+/* Ended by the supervisor itself: it could not start or recover the task
+ * (a system error, with the reason), or it was cancelled before it ran. */
+static void fail_task(struct supervisor *sv, struct sv_task *t, const char *reason)
 {
-    struct task_outcome o = {
-        .state = st,
-        .exit_code = -1,
-        .reason = reason,
-        .finished = now_realtime(),
-    };
+    struct task_outcome o;
+    outcome_classify(
+        &(struct outcome_facts){.canceled = !reason, .system_error = reason, .exit_code = -1}, &o);
     end_task(sv, t, &o);
+    task_outcome_done(&o);
 }
 
 static void start_one(struct supervisor *sv, struct sv_task *t)
@@ -426,7 +422,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     if (r < 0) {
         log_error("task %s: start: %s", t->id, error_message(&err));
         _cleanup_free_ char *reason = xasprintf("start failed: %s", error_message(&err));
-        fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        fail_task(sv, t, reason);
         return;
     }
     log_info("task %s INITIALIZING on %s (cores %g, memory %" PRIu64 " bytes)", t->id,
@@ -504,7 +500,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
             log_error("task %s: cancel: %s", t->id, error_message(&err));
             /* The backend lost it: say so rather than leave it CANCELING forever. */
             _cleanup_free_ char *reason = xasprintf("cancel failed: %s", error_message(&err));
-            fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+            fail_task(sv, t, reason);
         }
         break;
     }
@@ -544,7 +540,8 @@ static void *supervisor_main(void *arg)
 
 /* ---- public ---- */
 
-int supervisor_new(const struct config *cfg, struct store *store, struct supervisor **ret,
+int supervisor_new(const struct config *cfg, struct store *store,
+                   const struct backend_ops *const *table, struct supervisor **ret,
                    struct error *err)
 {
     struct supervisor *sv = xcalloc(1, sizeof(*sv));
@@ -560,11 +557,11 @@ int supervisor_new(const struct config *cfg, struct store *store, struct supervi
     sv->hub->refs = 1;
 
     size_t n = 0;
-    while (backend_table[n])
+    while (table[n])
         n++;
     sv->backends = xcalloc(n, sizeof(struct backend));
     for (size_t i = 0; i < n; i++) {
-        const struct backend_ops *ops = backend_table[i];
+        const struct backend_ops *ops = table[i];
         void *state = NULL;
         int r = ops->init(cfg, &sv->listener, &state, err);
         if (r < 0) {
@@ -682,9 +679,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     t->backend = supervisor_backend(sv, rec->backend);
 
     _cleanup_task_ struct task *task = NULL;
-    cJSON *j = cJSON_Parse(rec->spec);
-    int r = j ? task_from_cjson(j, &task, &err) : error_set(&err, -EIO, "spec is not JSON");
-    cJSON_Delete(j);
+    int r = task_record_task(rec, &task, &err);
     if (r >= 0) {
         t->cores = task->cores;
         t->memory = task->memory;
@@ -696,14 +691,14 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     if (r < 0) {
         _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
         t->state = TASK_QUEUED; /* holds no capacity */
-        fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        fail_task(sv, t, reason);
         return;
     }
     if (!t->backend) {
         _cleanup_free_ char *reason =
             xasprintf("cannot recover: backend %s is not available", rec->backend);
         t->state = TASK_QUEUED;
-        fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        fail_task(sv, t, reason);
         return;
     }
 
@@ -724,11 +719,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         }
         if (rec->state == TASK_CANCELING) {
             t->state = TASK_QUEUED;
-            struct task_outcome o = {.state = TASK_CANCELED,
-                                     .exit_code = -1,
-                                     .reason = "cancelled by request",
-                                     .finished = now_realtime()};
-            end_task(sv, t, &o);
+            fail_task(sv, t, NULL); /* cancelled */
             return;
         }
         pthread_mutex_lock(&sv->lock);
@@ -745,7 +736,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     if (r < 0) {
         _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
         log_error("task %s: %s", t->id, reason);
-        fail_task(sv, t, TASK_SYSTEM_ERROR, reason);
+        fail_task(sv, t, reason);
         return;
     }
     log_info("task %s recovered (%s)", t->id, task_state_to_string(t->state));
@@ -793,11 +784,12 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
     if (t->memory == 0)
         t->memory = cfg->default_memory;
     if (t->cores > cfg->capacity_cores + 1e-9)
-        return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g cores",
-                         t->cores, cfg->capacity_cores);
+        return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s", t->cores,
+                         cfg->capacity_cores, cfg->capacity_cores == 1 ? "core" : "cores");
     if (t->memory > cfg->capacity_memory)
         return error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
-                         format_size(t->memory, buf), format_size(cfg->capacity_memory, cap));
+                         format_size_human(t->memory, buf),
+                         format_size_human(cfg->capacity_memory, cap));
 
     struct backend *b = pick_backend(sv, t);
     int r = 0;
@@ -824,9 +816,9 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
     if (!rec->spec)
         abort();
     rec->stdout_path = t->stdout_path ? xstrdup(t->stdout_path)
-                                      : xasprintf("%s/tasks/%s/stdout", cfg->data_dir, rec->id);
+                                      : layout_task_file(cfg->data_dir, rec->id, LAYOUT_STDOUT);
     rec->stderr_path = t->stderr_path ? xstrdup(t->stderr_path)
-                                      : xasprintf("%s/tasks/%s/stderr", cfg->data_dir, rec->id);
+                                      : layout_task_file(cfg->data_dir, rec->id, LAYOUT_STDERR);
 
     r = store_insert(sv->store, rec, err);
     if (r < 0)
@@ -874,9 +866,11 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         queue_remove(sv, t);
         hashmap_remove(sv->active, id);
         pthread_mutex_unlock(&sv->lock);
-        log_info("task %s CANCELED: cancelled by request (was queued)", id);
-        store_update_state(sv->store, id, TASK_CANCELED, -1, "cancelled by request", 0,
-                           now_realtime(), true);
+        struct task_outcome o;
+        outcome_classify(&(struct outcome_facts){.canceled = true, .exit_code = -1}, &o);
+        log_info("task %s %s: %s (was queued)", id, task_state_to_string(o.state), o.reason);
+        store_update_state(sv->store, id, o.state, o.exit_code, o.reason, 0, o.finished, true);
+        task_outcome_done(&o);
         sv_task_free(t);
         return store_sync(sv->store);
     }
@@ -964,10 +958,11 @@ char *supervisor_describe(struct supervisor *sv, const char *id)
             s = xasprintf("waiting in the queue behind earlier tasks (%zu queued)", sv->n_queued);
         else {
             char want[32], left[32];
-            s = xasprintf("waiting for capacity: needs %g cores and %s; %g cores and %s free",
-                          t->cores, format_size(t->memory, want),
-                          MAX(sv->cfg->capacity_cores - sv->used_cores, 0.0),
-                          format_size(sv->cfg->capacity_memory - sv->used_memory, left));
+            double free_cores = MAX(sv->cfg->capacity_cores - sv->used_cores, 0.0);
+            s = xasprintf("waiting for capacity: needs %g %s and %s; %g %s and %s free", t->cores,
+                          t->cores == 1 ? "core" : "cores", format_size_human(t->memory, want),
+                          free_cores, free_cores == 1 ? "core" : "cores",
+                          format_size_human(sv->cfg->capacity_memory - sv->used_memory, left));
         }
     }
     pthread_mutex_unlock(&sv->lock);

@@ -21,8 +21,11 @@
 
 struct supervisor;
 
-/* Initialises the built-in backends. cfg and store must outlive it. */
-int supervisor_new(const struct config *cfg, struct store *store, struct supervisor **ret,
+/* Initialises the backends of 'table' (NULL-terminated, in the order a
+ * task's backend is looked for: the program that links them assembles
+ * it). cfg, store and table must outlive it. */
+int supervisor_new(const struct config *cfg, struct store *store,
+                   const struct backend_ops *const *table, struct supervisor **ret,
                    struct error *err);
 /* Reattaches to the tasks the store says are active, then starts the thread. */
 int supervisor_start(struct supervisor *sv, struct error *err);

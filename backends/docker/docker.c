@@ -32,6 +32,7 @@
  */
 #include "docker.h"
 #include "engine.h"
+#include "layout.h"
 #include "process/confine.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -512,63 +513,45 @@ static cJSON *build_create(struct dtask *t)
 
 /* ---- outcome ---- */
 
-static void classify(struct dtask *t, const cJSON *state, struct task_outcome *o, char **reason)
+/* What the container's State (or the events) and the runner saw, for
+ * the one classifier (outcome.h). */
+static void container_facts(struct dtask *t, const cJSON *state, struct outcome_facts *f,
+                            char **ret_words)
 {
     const struct task *task = t->task;
     const cJSON *ec = cJSON_GetObjectItemCaseSensitive(state, "ExitCode");
     int code = cJSON_IsNumber(ec) ? ec->valueint : -1;
-    bool oom = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "OOMKilled"));
     const char *error = json_str(state, "Error");
     usec_t started = docker_time(json_str(state, "StartedAt"));
     usec_t finished = docker_time(json_str(state, "FinishedAt"));
 
-    o->exit_code = code;
-    o->signal = code > 128 && code < 128 + 65 ? code - 128 : 0;
-    o->started = started ? started : t->started;
-    o->finished = finished ? finished : now_realtime();
-    o->state = TASK_EXECUTOR_ERROR;
-    _cleanup_free_ char *mem = task_outcome_bytes(task->memory);
-
-    bool cancel;
     pthread_mutex_lock(&t->ds->lock);
-    cancel = t->cancel;
+    bool cancel = t->cancel;
     pthread_mutex_unlock(&t->ds->lock);
 
-    if (cancel) {
-        o->state = TASK_CANCELED;
-        *reason = xstrdup("cancelled by request");
-    } else if (t->walltime_hit) {
-        *reason = xasprintf("killed: walltime limit %" PRIu64 " s exceeded", task->walltime);
-    } else if (t->start_error || (!started && error && *error)) {
-        o->exit_code = -1;
-        o->signal = 0;
-        *reason = xasprintf("start failed: %s", t->start_error ? t->start_error : error);
-    } else if (oom) {
-        *reason = xasprintf("killed: memory limit %s exceeded (OOM)", mem);
-    } else if (task->cputime && o->signal == SIGXCPU) {
-        *reason = xasprintf("killed: cputime limit %" PRIu64 " s exceeded", task->cputime);
+    *f = (struct outcome_facts){
+        .memory = task->memory,
+        .cputime = task->cputime,
+        .walltime = task->walltime,
+        .canceled = cancel,
+        .walltime_hit = t->walltime_hit,
+        .oom = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "OOMKilled")),
+        .external_signal = t->external_kill,
+        .external_hint = "docker stop or kill, or dockerd shutting down",
+        .exit_code = code,
+        /* Docker's init (tini) exits 128+N for a command killed by signal N. */
+        .signal = code > 128 && code < 128 + 65 ? code - 128 : 0,
+        .started = started ? started : t->started,
+        .finished = finished,
+    };
+    if (t->start_error || (!started && error && *error)) {
+        *ret_words = xasprintf("start failed: %s", t->start_error ? t->start_error : error);
+        f->start_error = *ret_words;
     } else if (t->dockerd_lost) {
-        o->state = TASK_SYSTEM_ERROR;
-        *reason = xasprintf("dockerd stopped while the task ran; its container ended with "
-                            "status %d",
-                            code);
-    } else if (t->external_kill) {
-        o->state = TASK_SYSTEM_ERROR;
-        *reason =
-            xasprintf("stopped from outside the proxy by signal %d (%s): docker stop or "
-                      "kill, or dockerd shutting down; exit status %d",
-                      t->external_kill,
-                      sigabbrev_np(t->external_kill) ? sigabbrev_np(t->external_kill) : "?", code);
-    } else if (o->signal) {
-        *reason = xasprintf("killed by signal %d (%s)", o->signal,
-                            sigabbrev_np(o->signal) ? sigabbrev_np(o->signal) : "?");
-    } else if (code == 0) {
-        o->state = TASK_COMPLETE;
-        *reason = xstrdup("exited with status 0");
-    } else {
-        *reason = xasprintf("exited with status %d", code);
+        *ret_words = xasprintf(
+            "dockerd stopped while the task ran; its container ended with status %d", code);
+        f->system_error = *ret_words;
     }
-    o->reason = *reason;
 }
 
 static void remove_container(struct dtask *t);
@@ -587,16 +570,18 @@ static void report(struct dtask *t, const struct task_outcome *o)
     t->ds->listener.ended(t->ds->listener.userdata, t->id, o);
 }
 
-static void fail(struct dtask *t, enum task_state state, const char *reason)
+/* It ended before its container ran (cancelled, or the image or the
+ * container could not be made), or the container was lost. */
+static void fail(struct dtask *t, struct outcome_facts *f)
 {
-    struct task_outcome o = {
-        .state = state,
-        .exit_code = -1,
-        .reason = reason,
-        .started = t->started,
-        .finished = now_realtime(),
-    };
+    struct task_outcome o;
+    f->memory = t->task->memory;
+    f->cputime = t->task->cputime;
+    f->walltime = t->task->walltime;
+    f->started = t->started;
+    outcome_classify(f, &o);
     report(t, &o);
+    task_outcome_done(&o);
 }
 
 /* ---- the runner ---- */
@@ -775,7 +760,7 @@ static int delete_container(struct docker_state *ds, const char *container, stru
  * Returns the DELETE's status, 0 when kept, or a negative errno. */
 static int delete_recorded(struct docker_state *ds, const char *task_dir, const char *id)
 {
-    _cleanup_free_ char *outcome = xasprintf("%s/exit.json", task_dir);
+    _cleanup_free_ char *outcome = layout_in_task_dir(task_dir, LAYOUT_OUTCOME);
     int r = fsync_path(outcome);
     if (r < 0 || ds->cfg->docker_keep_containers)
         return r < 0 ? r : 0; /* kept */
@@ -985,7 +970,7 @@ static void finish(struct dtask *t)
         _cleanup_free_ char *reason =
             st == 404 ? xstrdup("its container disappeared (removed outside the proxy)")
                       : xasprintf("cannot inspect its container: %s", error_message(&err));
-        fail(t, TASK_SYSTEM_ERROR, reason);
+        fail(t, &(struct outcome_facts){.system_error = reason, .exit_code = -1});
         return;
     }
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(info, "State");
@@ -994,11 +979,14 @@ static void finish(struct dtask *t)
     const cJSON *ec = cJSON_GetObjectItemCaseSensitive(state, "ExitCode");
     if (!t->start_error)
         t->start_error = init_exec_error(t, cJSON_IsNumber(ec) ? ec->valueint : -1);
-    struct task_outcome o = {0};
-    _cleanup_free_ char *reason = NULL;
-    classify(t, state, &o, &reason);
+    struct outcome_facts f;
+    struct task_outcome o;
+    _cleanup_free_ char *words = NULL;
+    container_facts(t, state, &f, &words);
+    outcome_classify(&f, &o);
     cJSON_Delete(info);
     report(t, &o);
+    task_outcome_done(&o);
 }
 
 static void run_task(struct dtask *t)
@@ -1024,14 +1012,15 @@ static void run_task(struct dtask *t)
         if (r == -ECANCELED && atomic_load(&t->ds->stopping))
             return; /* no container yet: the next daemon starts it afresh */
         if (r == -ECANCELED) {
-            fail(t, TASK_CANCELED, "cancelled by request");
+            fail(t, &(struct outcome_facts){.canceled = true, .exit_code = -1});
             return;
         }
         if (r < 0) {
             bool task_fault = r == -ENOENT || r == -EINVAL;
             _cleanup_free_ char *reason = xstrdup(error_message(&err));
             log_warn("task %s: %s", t->id, reason);
-            fail(t, task_fault ? TASK_EXECUTOR_ERROR : TASK_SYSTEM_ERROR, reason);
+            fail(t,
+                 &(struct outcome_facts){.start_error = reason, .start_error_system = !task_fault});
             return;
         }
         if (!follow(t, true))
@@ -1177,7 +1166,7 @@ static void reconcile(struct docker_state *ds)
         pthread_cond_broadcast(&ds->back);
         pthread_mutex_unlock(&ds->lock);
         STRV_FOREACH (tid, gone) {
-            _cleanup_free_ char *dir = xasprintf("%s/tasks/%s", ds->cfg->data_dir, *tid);
+            _cleanup_free_ char *dir = layout_task_dir(ds->cfg->data_dir, *tid);
             stale += delete_recorded(ds, dir, *tid) == 204;
         }
         strv_free(gone);
@@ -1430,7 +1419,7 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
         (void) open_output(t, t->out_path, false, &t->out_fd);
     if (mode == RUN_START && !s->task->stderr_path)
         (void) open_output(t, t->err_path, false, &t->err_fd);
-    _cleanup_free_ char *log_path = xasprintf("%s/system.log", s->task_dir);
+    _cleanup_free_ char *log_path = layout_in_task_dir(s->task_dir, LAYOUT_SYSLOG);
     t->syslog_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (lookup_user(ds, s->task->user, &t->user, err) < 0) {
         dtask_free(t);
@@ -1541,7 +1530,7 @@ static int docker_recover(void *state, const struct backend_start *s, const char
      * durable here, as the container, its other record, goes now. */
     if (task_outcome_read(s->task_dir, &o) >= 0) {
         ds->listener.ended(ds->listener.userdata, s->id, &o);
-        free((char *) o.reason);
+        task_outcome_done(&o);
         (void) delete_recorded(ds, s->task_dir, s->id);
         return 0;
     }

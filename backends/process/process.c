@@ -13,6 +13,7 @@
 #include "process.h"
 #include "cgroup.h"
 #include "confine.h"
+#include "layout.h"
 #include "shim.h"
 #include "util/log.h"
 
@@ -29,6 +30,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+
+/* A task whose shim ended (killed from outside) before it wrote exit.json. */
+#define SHIM_LOST_REASON                                                                           \
+    "the task's shim ended without recording an outcome (see its system log: "                     \
+    "logs?stream=system)"
 
 /* One connection to a shim. */
 struct shim_conn {
@@ -146,19 +152,14 @@ static void report_end(struct process_state *ps, struct ptask *t)
         cgroup_done(&cg);
         usec_t started = 0;
         (void) shim_read_started(t->task_dir, &started);
-        o = (struct task_outcome){
-            .state = t->cancel_requested ? TASK_CANCELED : TASK_SYSTEM_ERROR,
-            .exit_code = -1,
-            .reason =
-                xstrdup(t->cancel_requested ? "cancelled by request"
-                                            : "the task's shim ended without recording an outcome "
-                                              "(see its system log: logs?stream=system)"),
-            .started = started,
-            .finished = now_realtime(),
-        };
+        outcome_classify(&(struct outcome_facts){.canceled = t->cancel_requested,
+                                                 .system_error = SHIM_LOST_REASON,
+                                                 .exit_code = -1,
+                                                 .started = started},
+                         &o);
     }
     ps->listener.ended(ps->listener.userdata, t->id, &o);
-    free((char *) o.reason);
+    task_outcome_done(&o);
 }
 
 /* The shim is gone: every task it had ends with what it recorded, or as lost. */
@@ -488,7 +489,7 @@ static int process_init(const struct config *cfg, const struct backend_listener 
         process_free(ps);
         return r;
     }
-    ps->shim_dir = xasprintf("%s/shims", cfg->data_dir);
+    ps->shim_dir = layout_shims(cfg->data_dir);
     int r = mkdir_p(ps->shim_dir, 0700);
     if (r < 0) {
         r = error_set_errno(err, r, "mkdir %s", ps->shim_dir);
@@ -686,7 +687,7 @@ static int submit_to_shim(struct process_state *ps, const struct backend_start *
     /* A task started again after it provably never ran (recover_unlocked) has
      * neither exit.json nor a shim.lock. */
 
-    _cleanup_free_ char *lock_path = xasprintf("%s/shim.lock", s->task_dir);
+    _cleanup_free_ char *lock_path = layout_in_task_dir(s->task_dir, LAYOUT_SHIM_LOCK);
     _cleanup_close_ int lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lockfd < 0)
         return error_set_errno(err, -errno, "open %s", lock_path);
@@ -759,7 +760,7 @@ static int recover_unlocked(struct process_state *ps, const struct backend_start
     struct task_outcome o;
     if (task_outcome_read(s->task_dir, &o) >= 0) {
         ps->listener.ended(ps->listener.userdata, s->id, &o);
-        free((char *) o.reason);
+        task_outcome_done(&o);
         return 0;
     }
     usec_t started;
@@ -776,14 +777,12 @@ static int recover_unlocked(struct process_state *ps, const struct backend_start
         unlink(lock_path);
         return -ENOENT;
     }
-    o = (struct task_outcome){
-        .state = TASK_SYSTEM_ERROR,
-        .exit_code = -1,
-        .reason = "the task's shim ended without recording an outcome",
-        .started = started,
-        .finished = now_realtime(),
-    };
+    outcome_classify(&(struct outcome_facts){.system_error = SHIM_LOST_REASON,
+                                             .exit_code = -1,
+                                             .started = started},
+                     &o);
     ps->listener.ended(ps->listener.userdata, s->id, &o);
+    task_outcome_done(&o);
     return 0;
 }
 
@@ -791,7 +790,7 @@ static int process_recover(void *state, const struct backend_start *s, const cha
                            struct error *err)
 {
     struct process_state *ps = state;
-    _cleanup_free_ char *lock_path = xasprintf("%s/shim.lock", s->task_dir);
+    _cleanup_free_ char *lock_path = layout_in_task_dir(s->task_dir, LAYOUT_SHIM_LOCK);
     _cleanup_close_ int lockfd = open(lock_path, O_RDWR | O_CLOEXEC);
 
     if (lockfd < 0) {

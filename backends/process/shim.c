@@ -15,6 +15,7 @@
 #include "shim.h"
 #include "cgroup.h"
 #include "confine.h"
+#include "layout.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -317,7 +318,7 @@ static int lock_field(const char *text, const char *key, long long *ret)
 static int read_lock_field(const char *task_dir, const char *key, const char *old_file,
                            long long *ret)
 {
-    _cleanup_free_ char *lock = xasprintf("%s/shim.lock", task_dir);
+    _cleanup_free_ char *lock = layout_in_task_dir(task_dir, LAYOUT_SHIM_LOCK);
     _cleanup_free_ char *old = xasprintf("%s/%s", task_dir, old_file);
     _cleanup_free_ char *data = NULL, *old_data = NULL;
     *ret = 0;
@@ -631,75 +632,42 @@ static void check_cputime(struct shim *sh, struct stask *t)
     arm(sh, t, SRC_CPU, MAX(wait, 50 * USEC_PER_MSEC));
 }
 
-static void classify(const struct stask *t, uint64_t ooms, usec_t cpu, struct task_outcome *o,
-                     char **reason)
-{
-    const struct shim_spec *s = &t->spec;
-    int st = t->main_status;
-    _cleanup_free_ char *mem = task_outcome_bytes(s->memory);
-
-    o->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    o->signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-    bool cpu_over = s->cputime && cpu >= (usec_t) s->cputime * USEC_PER_SEC * 99 / 100;
-
-    if (t->canceled) {
-        o->state = TASK_CANCELED;
-        *reason = xstrdup("cancelled by request");
-    } else if (t->walltime_hit) {
-        o->state = TASK_EXECUTOR_ERROR;
-        *reason = xasprintf("killed: walltime limit %" PRIu64 " s exceeded", s->walltime);
-    } else if (t->cputime_hit || o->signal == SIGXCPU || (o->signal == SIGKILL && cpu_over)) {
-        o->state = TASK_EXECUTOR_ERROR;
-        *reason = xasprintf("killed: cputime limit %" PRIu64 " s exceeded", s->cputime);
-    } else if (o->signal == SIGKILL && ooms > 0) {
-        o->state = TASK_EXECUTOR_ERROR;
-        *reason = xasprintf("killed: memory limit %s exceeded (OOM)", mem);
-    } else if (o->signal) {
-        o->state = TASK_EXECUTOR_ERROR;
-        *reason = xasprintf("killed by signal %d (%s)", o->signal,
-                            sigabbrev_np(o->signal) ? sigabbrev_np(o->signal) : "?");
-    } else if (o->exit_code == 0) {
-        o->state = TASK_COMPLETE;
-        *reason = xstrdup("exited with status 0");
-    } else {
-        o->state = TASK_EXECUTOR_ERROR;
-        if (ooms > 0)
-            *reason = xasprintf("exited with status %d: a process was killed, memory "
-                                "limit %s exceeded (OOM)",
-                                o->exit_code, mem);
-        else
-            *reason = xasprintf("exited with status %d", o->exit_code);
-    }
-    o->reason = *reason;
-}
-
 /* The end of a task: outcome recorded, lock released, daemons told, task forgotten. */
 static void task_finish(struct shim *sh, struct stask *t)
 {
-    struct task_outcome o = {.state = TASK_SYSTEM_ERROR, .exit_code = -1, .started = t->started};
-    _cleanup_free_ char *reason = NULL;
-    uint64_t ooms = 0;
-    usec_t cpu = 0;
+    const struct shim_spec *s = &t->spec;
+    int st = t->main_status;
+    bool ran = !t->fail_reason;
+    struct outcome_facts f = {
+        .memory = s->memory,
+        .cputime = s->cputime,
+        .walltime = s->walltime,
+        .start_error = t->fail_reason,
+        .start_error_system = t->fail_state == TASK_SYSTEM_ERROR,
+        .canceled = t->canceled,
+        .walltime_hit = t->walltime_hit,
+        .cputime_hit = t->cputime_hit,
+        .exit_code = ran && WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+        .signal = ran && WIFSIGNALED(st) ? WTERMSIG(st) : 0,
+        .started = t->started,
+    };
+    struct task_outcome o;
 
     if (t->spec.cg.dir[CG_MEMORY]) {
-        /* Only what classify() can use: OOM kills explain a failure, CPU time a
-         * cputime limit. */
-        if (!WIFEXITED(t->main_status) || WEXITSTATUS(t->main_status) != 0)
+        /* Only what the classifier can use: OOM kills explain a failure, CPU
+         * time a cputime limit. */
+        uint64_t ooms = 0;
+        if (ran && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
             (void) cgroup_oom_kills(&t->spec.cg, &ooms);
-        if (t->spec.cputime)
-            (void) cgroup_cpu_usage(&t->spec.cg, &cpu);
+        f.oom = ooms > 0;
+        if (ran && t->spec.cputime)
+            (void) cgroup_cpu_usage(&t->spec.cg, &f.cpu_used);
         int r = cgroup_destroy(&t->spec.cg);
         if (r < 0)
             log_to(t->log_fd, LOG_LEVEL_WARN, "task %s: cannot remove its cgroup: %s", t->spec.id,
                    strerror(-r));
     }
-    if (t->fail_reason) {
-        o.state = t->fail_state;
-        o.reason = t->fail_reason;
-    } else {
-        classify(t, ooms, cpu, &o, &reason);
-    }
-    o.finished = now_realtime();
+    outcome_classify(&f, &o);
     log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: %s: %s", t->spec.id, task_state_to_string(o.state),
            o.reason);
     /* Not fsync'd: the daemon's store commits the end with an fsync before
@@ -711,6 +679,7 @@ static void task_finish(struct shim *sh, struct stask *t)
                strerror(-r));
     /* exit.json first, then the lock: a free lock always finds the outcome written. */
     close(TAKE_FD(t->lock_fd));
+    task_outcome_done(&o);
     broadcast(sh, "E %s", t->spec.id);
 
     for (struct stask **p = &sh->tasks; *p; p = &(*p)->next)
@@ -995,7 +964,7 @@ static void task_start(struct shim *sh, const char *id, const char *task_dir, in
         t->tfd[i] = -1;
     for (int k = SRC_EXEC; k <= SRC_SETTLE; k++)
         *tsrc(t, k) = (struct source){k, t};
-    _cleanup_free_ char *log_path = xasprintf("%s/system.log", task_dir);
+    _cleanup_free_ char *log_path = layout_in_task_dir(task_dir, LAYOUT_SYSLOG);
     t->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0600);
 
     int r = spec_load(spec, &t->spec);

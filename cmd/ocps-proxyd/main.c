@@ -7,9 +7,15 @@
  */
 #include "config.h"
 #include "http/http.h"
+#include "layout.h"
+#include "ocps-config.h"
+#include "process/process.h"
 #include "store.h"
 #include "supervisor.h"
 #include "util/log.h"
+#if HAVE_DOCKER
+#include "docker/docker.h"
+#endif
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -17,6 +23,15 @@
 #include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
+
+/* The backends this daemon links, in the order a task's backend is looked for. */
+static const struct backend_ops *const backends[] = {
+    &process_backend_ops,
+#if HAVE_DOCKER
+    &docker_backend_ops,
+#endif
+    NULL,
+};
 
 static void help(void)
 {
@@ -142,8 +157,8 @@ int main(int argc, char **argv)
     struct store *store = NULL;
     struct supervisor *sv = NULL;
     struct http_server *http = NULL;
-    _cleanup_free_ char *tasks_dir = xasprintf("%s/tasks", cfg.data_dir);
-    _cleanup_free_ char *db = xasprintf("%s/ocps-proxy.db", cfg.data_dir);
+    _cleanup_free_ char *tasks_dir = layout_tasks(cfg.data_dir);
+    _cleanup_free_ char *db = layout_db(cfg.data_dir);
 
     int r = mkdir_p(tasks_dir, 0700);
     if (r < 0) {
@@ -152,7 +167,7 @@ int main(int argc, char **argv)
     }
     r = store_open(db, &store, &err);
     if (r >= 0)
-        r = supervisor_new(&cfg, store, &sv, &err);
+        r = supervisor_new(&cfg, store, backends, &sv, &err);
     if (r >= 0)
         r = supervisor_start(sv, &err);
     if (r >= 0) {

@@ -4,6 +4,7 @@
  * and answers errors through http_reply_error() only.
  */
 #include "http.h"
+#include "layout.h"
 #include "util/log.h"
 
 #include <fcntl.h>
@@ -342,12 +343,10 @@ static enum MHD_Result h_task(struct request *r)
     _cleanup_record_ struct task_record *rec = NULL;
     if (load(r, &rec, &err) < 0)
         return http_reply_error(r, &err);
-    cJSON *j = cJSON_Parse(rec->spec);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        error_set(&err, -EIO, "stored task %s is damaged", rec->id);
+    _cleanup_task_ struct task *t = NULL;
+    if (task_record_task(rec, &t, &err) < 0)
         return http_reply_error(r, &err);
-    }
+    cJSON *j = task_to_cjson(t);
     /* The id first, then the normalised task, then its State. */
     cJSON *out = cJSON_CreateObject();
     cJSON_AddStringToObject(out, "id", rec->id);
@@ -528,7 +527,7 @@ static enum MHD_Result h_logs(struct request *r)
     /* system: what the proxy and backend did for the task (image pulls,
      * container events, the shim's messages), kept in its directory. */
     _cleanup_free_ char *system_path =
-        xasprintf("%s/tasks/%s/system.log", r->ctx->cfg->data_dir, rec->id);
+        layout_task_file(r->ctx->cfg->data_dir, rec->id, LAYOUT_SYSLOG);
     const char *path = !stream || streq(stream, "stdout") ? rec->stdout_path
                        : streq(stream, "stderr")          ? rec->stderr_path
                                                           : system_path;
@@ -550,7 +549,8 @@ static enum MHD_Result h_logs(struct request *r)
 
     /* Default files live in the daemon's own data dir; a file the request named must
      * belong to the task's user, so the logs endpoint never reads what the user could not. */
-    _cleanup_free_ char *default_dir = xasprintf("%s/tasks/%s/", r->ctx->cfg->data_dir, rec->id);
+    _cleanup_free_ char *task_dir = layout_task_dir(r->ctx->cfg->data_dir, rec->id);
+    _cleanup_free_ char *default_dir = xasprintf("%s/", task_dir);
     uid_t owner = (uid_t) -1;
     if (!startswith(path, default_dir)) {
         if (geteuid() == 0) {

@@ -7,6 +7,7 @@
  * called by the supervisor thread without the lock held (backend.h).
  */
 #include "supervisor.h"
+#include "admission.h"
 #include "layout.h"
 #include "util/hashmap.h"
 #include "util/log.h"
@@ -31,16 +32,18 @@ static unsigned n_ready; /* atomic: tasks holding a struct sv_ready */
  * the layout is kept tight (104 bytes, the same malloc size class as 96). */
 struct sv_task {
     char id[37];
-    uint8_t state;       /* enum task_state */
-    bool cancel_pending; /* a cancel waits for the supervisor thread */
-    double cores;
-    int64_t seq;
-    uint64_t memory;
+    uint8_t state;            /* enum task_state */
+    bool cancel_pending;      /* a cancel waits for the supervisor thread */
+    struct admission_entry q; /* seq, cores, memory; the queue's links while QUEUED */
     struct backend *backend;
     char *handle;
-    struct sv_task *qprev, *qnext; /* the queue, while QUEUED */
-    struct sv_ready *ready;        /* NULL: read the record at start */
+    struct sv_ready *ready; /* NULL: read the record at start */
 };
+
+static struct sv_task *sv_task_of(struct admission_entry *e)
+{
+    return e ? (struct sv_task *) ((char *) e - offsetof(struct sv_task, q)) : NULL;
+}
 
 struct watch {
     char id[37];
@@ -84,10 +87,7 @@ struct supervisor {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     struct hashmap *active; /* id -> sv_task */
-    struct sv_task *qhead, *qtail;
-    size_t n_queued;
-    double used_cores;
-    uint64_t used_memory;
+    struct admission adm;   /* the queue and the capacity held */
     struct event *ev_head, *ev_tail;
     struct watch *watches; /* readers waiting for a task's end */
     struct ended *ended;   /* the supervisor thread's: ends not yet handed to the store's commit */
@@ -182,62 +182,6 @@ static void on_ended(void *userdata, const char *id, const struct task_outcome *
     post(userdata, e);
 }
 
-/* ---- queue (lock held) ---- */
-
-static void queue_insert(struct supervisor *sv, struct sv_task *t)
-{
-    /* Keep seq order: concurrent submits may commit out of order. */
-    struct sv_task *after = sv->qtail;
-    while (after && after->seq > t->seq)
-        after = after->qprev;
-    t->qprev = after;
-    t->qnext = after ? after->qnext : sv->qhead;
-    if (t->qnext)
-        t->qnext->qprev = t;
-    else
-        sv->qtail = t;
-    if (after)
-        after->qnext = t;
-    else
-        sv->qhead = t;
-    sv->n_queued++;
-}
-
-static void queue_remove(struct supervisor *sv, struct sv_task *t)
-{
-    if (t->qprev)
-        t->qprev->qnext = t->qnext;
-    else
-        sv->qhead = t->qnext;
-    if (t->qnext)
-        t->qnext->qprev = t->qprev;
-    else
-        sv->qtail = t->qprev;
-    t->qprev = t->qnext = NULL;
-    sv->n_queued--;
-}
-
-static bool fits(const struct supervisor *sv, const struct sv_task *t)
-{
-    /* A small epsilon so that 0.1 + 0.2 cores fit in 0.3. */
-    return sv->used_cores + t->cores <= sv->cfg->capacity_cores + 1e-9 &&
-           sv->used_memory + t->memory <= sv->cfg->capacity_memory;
-}
-
-static void hold(struct supervisor *sv, struct sv_task *t)
-{
-    sv->used_cores += t->cores;
-    sv->used_memory += t->memory;
-}
-
-static void unhold(struct supervisor *sv, struct sv_task *t)
-{
-    sv->used_cores -= t->cores;
-    if (sv->used_cores < 1e-9)
-        sv->used_cores = 0;
-    sv->used_memory -= MIN(sv->used_memory, t->memory);
-}
-
 /* ---- the supervisor thread ---- */
 
 static int load_task(struct supervisor *sv, const char *id, struct task_record **ret_rec,
@@ -270,7 +214,7 @@ static void end_task(struct supervisor *sv, struct sv_task *t, const struct task
     sv->ended = e;
     pthread_mutex_lock(&sv->lock);
     if (t->state != TASK_QUEUED)
-        unhold(sv, t);
+        admission_release(&sv->adm, &t->q);
     hashmap_remove(sv->active, t->id);
     pthread_mutex_unlock(&sv->lock);
     sv_task_free(t);
@@ -401,7 +345,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     if (r == -ENOENT) {
         /* Deleted meanwhile: nothing to run. */
         pthread_mutex_lock(&sv->lock);
-        unhold(sv, t);
+        admission_release(&sv->adm, &t->q);
         hashmap_remove(sv->active, t->id);
         pthread_mutex_unlock(&sv->lock);
         sv_task_free(t);
@@ -426,7 +370,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
         return;
     }
     log_info("task %s INITIALIZING on %s (cores %g, memory %" PRIu64 " bytes)", t->id,
-             t->backend->ops->name, t->cores, t->memory);
+             t->backend->ops->name, t->q.cores, t->q.memory);
     /* One update for both: a crash before it lands leaves the task QUEUED
      * in the store, and recovery asks the backend, which knows. */
     store_update_started(sv->store, t->id, handle);
@@ -439,15 +383,12 @@ static void schedule(struct supervisor *sv)
 {
     for (;;) {
         pthread_mutex_lock(&sv->lock);
-        struct sv_task *t = sv->qhead;
-        if (!t || sv->stopping || !fits(sv, t)) {
-            pthread_mutex_unlock(&sv->lock);
-            return;
-        }
-        queue_remove(sv, t);
-        t->state = TASK_INITIALIZING;
-        hold(sv, t);
+        struct sv_task *t = sv->stopping ? NULL : sv_task_of(admission_next(&sv->adm));
+        if (t)
+            t->state = TASK_INITIALIZING;
         pthread_mutex_unlock(&sv->lock);
+        if (!t)
+            return;
         start_one(sv, t);
     }
 }
@@ -551,6 +492,7 @@ int supervisor_new(const struct config *cfg, struct store *store,
     pthread_mutex_init(&sv->lock, NULL);
     pthread_cond_init(&sv->wake, NULL);
     sv->active = hashmap_new();
+    admission_init(&sv->adm, cfg->capacity_cores, cfg->capacity_memory);
     sv->hub = xcalloc(1, sizeof(*sv->hub));
     pthread_mutex_init(&sv->hub->lock, NULL);
     sv->hub->sv = sv;
@@ -673,7 +615,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     _cleanup_error_ struct error err = ERROR_INIT;
     struct sv_task *t = xcalloc(1, sizeof(*t));
     snprintf(t->id, sizeof(t->id), "%s", rec->id);
-    t->seq = rec->seq;
+    t->q.seq = rec->seq;
     t->state = rec->state;
     t->handle = rec->handle ? xstrdup(rec->handle) : NULL;
     t->backend = supervisor_backend(sv, rec->backend);
@@ -681,8 +623,8 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     _cleanup_task_ struct task *task = NULL;
     int r = task_record_task(rec, &task, &err);
     if (r >= 0) {
-        t->cores = task->cores;
-        t->memory = task->memory;
+        t->q.cores = task->cores;
+        t->q.memory = task->memory;
     }
     pthread_mutex_lock(&sv->lock);
     hashmap_put(sv->active, t->id, t);
@@ -724,14 +666,14 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         }
         pthread_mutex_lock(&sv->lock);
         t->state = TASK_QUEUED;
-        queue_insert(sv, t);
+        admission_enqueue(&sv->adm, &t->q);
         pthread_mutex_unlock(&sv->lock);
         return;
     }
     pthread_mutex_lock(&sv->lock);
     if (t->state == TASK_QUEUED)
         t->state = TASK_INITIALIZING;
-    hold(sv, t);
+    admission_hold(&sv->adm, &t->q);
     pthread_mutex_unlock(&sv->lock);
     if (r < 0) {
         _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
@@ -832,10 +774,10 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
 
     struct sv_task *st = xcalloc(1, sizeof(*st));
     memcpy(st->id, rec->id, sizeof(st->id));
-    st->seq = rec->seq;
+    st->q.seq = rec->seq;
     st->state = TASK_QUEUED;
-    st->cores = t->cores;
-    st->memory = t->memory;
+    st->q.cores = t->cores;
+    st->q.memory = t->memory;
     st->backend = b;
     if (__atomic_add_fetch(&n_ready, 1, __ATOMIC_RELAXED) <= SV_READY_MAX) {
         st->ready = xmalloc(sizeof(*st->ready));
@@ -849,7 +791,7 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
     }
     pthread_mutex_lock(&sv->lock);
     hashmap_put(sv->active, st->id, st);
-    queue_insert(sv, st);
+    admission_enqueue(&sv->adm, &st->q);
     pthread_mutex_unlock(&sv->lock);
     log_info("task %s QUEUED (user %s, %s)", rec->id, rec->user, b->ops->name);
     post_schedule(sv);
@@ -863,7 +805,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
     struct sv_task *t = hashmap_get(sv->active, id);
     if (t && t->state == TASK_QUEUED) {
         /* Never started: cancelled on the spot. */
-        queue_remove(sv, t);
+        admission_remove(&sv->adm, &t->q);
         hashmap_remove(sv->active, id);
         pthread_mutex_unlock(&sv->lock);
         struct task_outcome o;
@@ -952,19 +894,8 @@ char *supervisor_describe(struct supervisor *sv, const char *id)
     char *s = NULL;
     pthread_mutex_lock(&sv->lock);
     struct sv_task *t = hashmap_get(sv->active, id);
-    if (t && t->state == TASK_QUEUED) {
-        /* O(1): a GET must not walk a queue of 100,000 tasks under the lock. */
-        if (t != sv->qhead)
-            s = xasprintf("waiting in the queue behind earlier tasks (%zu queued)", sv->n_queued);
-        else {
-            char want[32], left[32];
-            double free_cores = MAX(sv->cfg->capacity_cores - sv->used_cores, 0.0);
-            s = xasprintf("waiting for capacity: needs %g %s and %s; %g %s and %s free", t->cores,
-                          t->cores == 1 ? "core" : "cores", format_size_human(t->memory, want),
-                          free_cores, free_cores == 1 ? "core" : "cores",
-                          format_size_human(sv->cfg->capacity_memory - sv->used_memory, left));
-        }
-    }
+    if (t && t->state == TASK_QUEUED)
+        s = admission_describe(&sv->adm, &t->q);
     pthread_mutex_unlock(&sv->lock);
     return s;
 }

@@ -4,9 +4,8 @@
  *
  * The host's capacity (cores and memory, from the config) is shared out
  * among the tasks that hold it: INITIALIZING, RUNNING and CANCELING. A
- * task that does not fit waits QUEUED; the queue is strict FIFO by
- * submission order (the store's seq), so a large task at the head is not
- * overtaken. The supervisor thread starts tasks and applies what the
+ * task that does not fit waits QUEUED, in a strict FIFO queue (the
+ * decisions are admission.h's). The supervisor thread starts tasks and applies what the
  * backends report; it never polls: it sleeps until a submit, a cancel or
  * a backend event wakes it.
  *

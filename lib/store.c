@@ -136,6 +136,26 @@ int task_record_task(const struct task_record *r, struct task **ret, struct erro
     return 0;
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+struct task_record *task_record_copy(const struct task_record *r)
+{
+    struct task_record *c = xmalloc(sizeof(*c));
+    *c = *r;
+    c->user = dup_or_null(r->user);
+    c->name = dup_or_null(r->name);
+    c->backend = dup_or_null(r->backend);
+    c->reason = dup_or_null(r->reason);
+    c->spec = dup_or_null(r->spec);
+    c->stdout_path = dup_or_null(r->stdout_path);
+    c->stderr_path = dup_or_null(r->stderr_path);
+    c->handle = dup_or_null(r->handle);
+    return c;
+}
+
 void task_record_done(struct task_record *r)
 {
     if (!r)

@@ -39,6 +39,8 @@ struct task_record {
 };
 
 void task_record_done(struct task_record *r);
+/* A deep copy. */
+struct task_record *task_record_copy(const struct task_record *r);
 /* The task a record stores (its spec, the normalised task as JSON), back
  * as a struct task: the one way a stored task is read again. -EIO when
  * the spec is damaged. */

@@ -6,97 +6,21 @@
  * cancel; backend threads only append events under it. Backend slots are
  * called by the supervisor thread without the lock held (backend.h).
  */
-#include "supervisor.h"
-#include "admission.h"
 #include "layout.h"
-#include "util/hashmap.h"
+#include "supervisor-internal.h"
 #include "util/log.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 
-/* What starting a task needs from its record, kept from its submit while
- * few tasks are queued: the start then neither reads the store nor parses
- * the spec again. A long queue keeps nothing (100,000 queued tasks must
- * stay small). */
-struct sv_ready {
-    struct task *task;
-    char *stdout_path, *stderr_path;
-};
 #define SV_READY_MAX 256
 static unsigned n_ready; /* atomic: tasks holding a struct sv_ready */
-
-/* One per active task; 100,000 queued tasks keep 100,000 of these, so
- * the layout is kept tight (104 bytes, the same malloc size class as 96). */
-struct sv_task {
-    char id[37];
-    uint8_t state;            /* enum task_state */
-    bool cancel_pending;      /* a cancel waits for the supervisor thread */
-    struct admission_entry q; /* seq, cores, memory; the queue's links while QUEUED */
-    struct backend *backend;
-    char *handle;
-    struct sv_ready *ready; /* NULL: read the record at start */
-};
 
 static struct sv_task *sv_task_of(struct admission_entry *e)
 {
     return e ? (struct sv_task *) ((char *) e - offsetof(struct sv_task, q)) : NULL;
 }
-
-struct watch {
-    char id[37];
-    int fd;
-    struct watch *next;
-};
-
-/* A task that ended, from its end to the store's commit of it: then its
- * backend may drop what is left (release) and its watchers hear. */
-struct ended {
-    char id[37];
-    struct backend *backend;
-    char *handle;
-    struct ended *next;
-};
-
-enum event_kind {
-    EV_SCHEDULE,
-    EV_CANCEL,
-    EV_RUNNING,
-    EV_ENDED,
-    EV_COMMITTED, /* the ends in 'ended' are on disk */
-};
-
-struct event {
-    enum event_kind kind;
-    char id[37];
-    usec_t started;
-    struct task_outcome outcome; /* reason owned */
-    struct ended *ended;         /* EV_COMMITTED, owned */
-    struct event *next;
-};
-
-struct supervisor {
-    const struct config *cfg;
-    struct store *store;
-    struct backend *backends; /* one per entry of the table that initialised */
-    size_t n_backends;
-    struct backend_listener listener;
-
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    struct hashmap *active; /* id -> sv_task */
-    struct admission adm;   /* the queue and the capacity held */
-    struct event *ev_head, *ev_tail;
-    struct watch *watches; /* readers waiting for a task's end */
-    struct ended *ended;   /* the supervisor thread's: ends not yet handed to the store's commit */
-    struct sv_hub *hub;
-    bool schedule_pending;
-    bool stopping;
-    bool started;
-    pthread_t thread;
-};
 
 static void sv_ready_free(struct sv_ready *r)
 {
@@ -124,7 +48,7 @@ static struct sv_task *sv_task_free(struct sv_task *t)
     return NULL;
 }
 
-static char *task_dir(const struct supervisor *sv, const char *id)
+char *sv_task_dir(const struct supervisor *sv, const char *id)
 {
     return layout_task_dir(sv->cfg->data_dir, id);
 }
@@ -154,7 +78,7 @@ static void post_schedule(struct supervisor *sv)
     pthread_mutex_unlock(&sv->lock);
 }
 
-static void post_kind(struct supervisor *sv, enum event_kind k, const char *id)
+void sv_post_kind(struct supervisor *sv, enum event_kind k, const char *id)
 {
     struct event *e = xcalloc(1, sizeof(*e));
     e->kind = k;
@@ -310,7 +234,7 @@ static void committed(struct supervisor *sv, struct ended *list)
 
 /* Ended by the supervisor itself: it could not start or recover the task
  * (a system error, with the reason), or it was cancelled before it ran. */
-static void fail_task(struct supervisor *sv, struct sv_task *t, const char *reason)
+void sv_fail_task(struct supervisor *sv, struct sv_task *t, const char *reason)
 {
     struct task_outcome o;
     outcome_classify(
@@ -324,7 +248,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     _cleanup_error_ struct error err = ERROR_INIT;
     _cleanup_record_ struct task_record *rec = NULL;
     _cleanup_task_ struct task *task = NULL;
-    _cleanup_free_ char *dir = task_dir(sv, t->id);
+    _cleanup_free_ char *dir = sv_task_dir(sv, t->id);
     _cleanup_free_ char *handle = NULL;
     /* Only this thread touches a dequeued task's ready. */
     _cleanup_(sv_ready_freep) struct sv_ready *ready = TAKE_PTR(t->ready);
@@ -366,7 +290,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     if (r < 0) {
         log_error("task %s: start: %s", t->id, error_message(&err));
         _cleanup_free_ char *reason = xasprintf("start failed: %s", error_message(&err));
-        fail_task(sv, t, reason);
+        sv_fail_task(sv, t, reason);
         return;
     }
     log_info("task %s INITIALIZING on %s (cores %g, memory %" PRIu64 " bytes)", t->id,
@@ -441,7 +365,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
             log_error("task %s: cancel: %s", t->id, error_message(&err));
             /* The backend lost it: say so rather than leave it CANCELING forever. */
             _cleanup_free_ char *reason = xasprintf("cancel failed: %s", error_message(&err));
-            fail_task(sv, t, reason);
+            sv_fail_task(sv, t, reason);
         }
         break;
     }
@@ -585,118 +509,9 @@ struct backend *supervisor_backend(struct supervisor *sv, const char *name)
     return NULL;
 }
 
-struct recover_ctx {
-    struct supervisor *sv;
-    struct task_record **recs;
-    size_t n, alloc;
-};
-
-static int collect(const struct task_record *r, void *userdata)
-{
-    struct recover_ctx *c = userdata;
-    c->recs = xgrow(c->recs, &c->alloc, c->n + 1, sizeof(*c->recs));
-    struct task_record *copy = xcalloc(1, sizeof(*copy));
-    *copy = *r;
-    copy->user = r->user ? xstrdup(r->user) : NULL;
-    copy->name = r->name ? xstrdup(r->name) : NULL;
-    copy->backend = r->backend ? xstrdup(r->backend) : NULL;
-    copy->reason = r->reason ? xstrdup(r->reason) : NULL;
-    copy->spec = r->spec ? xstrdup(r->spec) : NULL;
-    copy->stdout_path = r->stdout_path ? xstrdup(r->stdout_path) : NULL;
-    copy->stderr_path = r->stderr_path ? xstrdup(r->stderr_path) : NULL;
-    copy->handle = r->handle ? xstrdup(r->handle) : NULL;
-    c->recs[c->n++] = copy;
-    return 0;
-}
-
-/* Reattaches to one task the store says is active. */
-static void recover_one(struct supervisor *sv, struct task_record *rec)
-{
-    _cleanup_error_ struct error err = ERROR_INIT;
-    struct sv_task *t = xcalloc(1, sizeof(*t));
-    snprintf(t->id, sizeof(t->id), "%s", rec->id);
-    t->q.seq = rec->seq;
-    t->state = rec->state;
-    t->handle = rec->handle ? xstrdup(rec->handle) : NULL;
-    t->backend = supervisor_backend(sv, rec->backend);
-
-    _cleanup_task_ struct task *task = NULL;
-    int r = task_record_task(rec, &task, &err);
-    if (r >= 0) {
-        t->q.cores = task->cores;
-        t->q.memory = task->memory;
-    }
-    pthread_mutex_lock(&sv->lock);
-    hashmap_put(sv->active, t->id, t);
-    pthread_mutex_unlock(&sv->lock);
-
-    if (r < 0) {
-        _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
-        t->state = TASK_QUEUED; /* holds no capacity */
-        fail_task(sv, t, reason);
-        return;
-    }
-    if (!t->backend) {
-        _cleanup_free_ char *reason =
-            xasprintf("cannot recover: backend %s is not available", rec->backend);
-        t->state = TASK_QUEUED;
-        fail_task(sv, t, reason);
-        return;
-    }
-
-    _cleanup_free_ char *dir = task_dir(sv, t->id);
-    struct backend_start s = {
-        .id = t->id,
-        .task = task,
-        .task_dir = dir,
-        .stdout_path = rec->stdout_path,
-        .stderr_path = rec->stderr_path,
-    };
-    r = backend_recover(t->backend, &s, t->handle, &err);
-    if (r == -ENOENT) {
-        /* It never started: it goes back in the queue, in its place. */
-        if (rec->state != TASK_QUEUED) {
-            log_info("task %s never started; queued again", t->id);
-            store_update_state(sv->store, t->id, TASK_QUEUED, -1, NULL, 0, 0, false);
-        }
-        if (rec->state == TASK_CANCELING) {
-            t->state = TASK_QUEUED;
-            fail_task(sv, t, NULL); /* cancelled */
-            return;
-        }
-        pthread_mutex_lock(&sv->lock);
-        t->state = TASK_QUEUED;
-        admission_enqueue(&sv->adm, &t->q);
-        pthread_mutex_unlock(&sv->lock);
-        return;
-    }
-    pthread_mutex_lock(&sv->lock);
-    if (t->state == TASK_QUEUED)
-        t->state = TASK_INITIALIZING;
-    admission_hold(&sv->adm, &t->q);
-    pthread_mutex_unlock(&sv->lock);
-    if (r < 0) {
-        _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
-        log_error("task %s: %s", t->id, reason);
-        fail_task(sv, t, reason);
-        return;
-    }
-    log_info("task %s recovered (%s)", t->id, task_state_to_string(t->state));
-    if (t->state == TASK_CANCELING)
-        post_kind(sv, EV_CANCEL, t->id);
-}
-
 int supervisor_start(struct supervisor *sv, struct error *err)
 {
-    struct recover_ctx c = {.sv = sv};
-    struct store_filter f = {.state = -1, .active_only = true};
-    int r = store_list(sv->store, &f, collect, &c, err);
-    if (r >= 0)
-        for (size_t i = 0; i < c.n; i++)
-            recover_one(sv, c.recs[i]);
-    for (size_t i = 0; i < c.n; i++)
-        task_record_free(c.recs[i]);
-    free(c.recs);
+    int r = sv_recover(sv, err);
     commit_ends(sv); /* of tasks that ended while the daemon was away */
     if (r < 0)
         return error_wrap(err, "recover");
@@ -826,7 +641,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         if (first) {
             log_info("task %s CANCELING", id);
             store_update_state(sv->store, id, TASK_CANCELING, -1, NULL, 0, 0, false);
-            post_kind(sv, EV_CANCEL, id);
+            sv_post_kind(sv, EV_CANCEL, id);
         }
         return store_sync(sv->store);
     }
@@ -836,7 +651,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
     int r = store_delete(sv->store, id, err);
     if (r < 0)
         return r;
-    _cleanup_free_ char *dir = task_dir(sv, id);
+    _cleanup_free_ char *dir = sv_task_dir(sv, id);
     r = rm_rf(dir);
     if (r < 0)
         log_warn("task %s: remove %s: %s", id, dir, strerror(-r));

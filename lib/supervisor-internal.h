@@ -1,0 +1,98 @@
+/*
+ * supervisor-internal: what the supervisor's files share (supervisor.c:
+ * the thread, events, submit and delete; supervisor-recover.c: the
+ * reattachment to active tasks at start). Not for other modules.
+ */
+#pragma once
+
+#include "admission.h"
+#include "supervisor.h"
+#include "util/hashmap.h"
+
+#include <pthread.h>
+
+/* What starting a task needs from its record, kept from its submit while
+ * few tasks are queued: the start then neither reads the store nor parses
+ * the spec again. A long queue keeps nothing (100,000 queued tasks must
+ * stay small). */
+struct sv_ready {
+    struct task *task;
+    char *stdout_path, *stderr_path;
+};
+
+/* One per active task; 100,000 queued tasks keep 100,000 of these, so
+ * the layout is kept tight (104 bytes, the same malloc size class as 96). */
+struct sv_task {
+    char id[37];
+    uint8_t state;            /* enum task_state */
+    bool cancel_pending;      /* a cancel waits for the supervisor thread */
+    struct admission_entry q; /* seq, cores, memory; the queue's links while QUEUED */
+    struct backend *backend;
+    char *handle;
+    struct sv_ready *ready; /* NULL: read the record at start */
+};
+
+_Static_assert(sizeof(struct sv_task) <= 104, "struct sv_task outgrew its malloc size class");
+
+struct watch {
+    char id[37];
+    int fd;
+    struct watch *next;
+};
+
+/* A task that ended, from its end to the store's commit of it: then its
+ * backend may drop what is left (release) and its watchers hear. */
+struct ended {
+    char id[37];
+    struct backend *backend;
+    char *handle;
+    struct ended *next;
+};
+
+enum event_kind {
+    EV_SCHEDULE,
+    EV_CANCEL,
+    EV_RUNNING,
+    EV_ENDED,
+    EV_COMMITTED, /* the ends in 'ended' are on disk */
+};
+
+struct event {
+    enum event_kind kind;
+    char id[37];
+    usec_t started;
+    struct task_outcome outcome; /* reason owned */
+    struct ended *ended;         /* EV_COMMITTED, owned */
+    struct event *next;
+};
+
+struct supervisor {
+    const struct config *cfg;
+    struct store *store;
+    struct backend *backends; /* one per entry of the table that initialised */
+    size_t n_backends;
+    struct backend_listener listener;
+
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct hashmap *active; /* id -> sv_task */
+    struct admission adm;   /* the queue and the capacity held */
+    struct event *ev_head, *ev_tail;
+    struct watch *watches; /* readers waiting for a task's end */
+    struct ended *ended;   /* the supervisor thread's: ends not yet handed to the store's commit */
+    struct sv_hub *hub;
+    bool schedule_pending;
+    bool stopping;
+    bool started;
+    pthread_t thread;
+};
+
+/* <data_dir>/tasks/<id> */
+char *sv_task_dir(const struct supervisor *sv, const char *id);
+/* Posts an event about a task to the supervisor thread. */
+void sv_post_kind(struct supervisor *sv, enum event_kind k, const char *id);
+/* Ends t (active, in the map) as a system error with reason, or as
+ * cancelled when reason is NULL. Supervisor thread, or before it starts. */
+void sv_fail_task(struct supervisor *sv, struct sv_task *t, const char *reason);
+/* Reattaches to every task the store says is active (supervisor_start). */
+int sv_recover(struct supervisor *sv, struct error *err);

@@ -1,0 +1,114 @@
+/*
+ * supervisor-recover: after a restart, the supervisor reattaches to every
+ * task the store says is active (QUEUED, INITIALIZING, RUNNING,
+ * CANCELING): queued ones go back in the queue in their place, the others
+ * are handed to their backend's recover(), which reports how they end.
+ * Nothing runs twice: a task a backend proves never started is queued
+ * again; one that may have run is never started again.
+ */
+#include "supervisor-internal.h"
+#include "util/log.h"
+
+struct recover_ctx {
+    struct task_record **recs;
+    size_t n, alloc;
+};
+
+static int collect(const struct task_record *r, void *userdata)
+{
+    struct recover_ctx *c = userdata;
+    c->recs = xgrow(c->recs, &c->alloc, c->n + 1, sizeof(*c->recs));
+    c->recs[c->n++] = task_record_copy(r);
+    return 0;
+}
+
+/* Reattaches to one task the store says is active. */
+static void recover_one(struct supervisor *sv, struct task_record *rec)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct sv_task *t = xcalloc(1, sizeof(*t));
+    snprintf(t->id, sizeof(t->id), "%s", rec->id);
+    t->q.seq = rec->seq;
+    t->state = rec->state;
+    t->handle = rec->handle ? xstrdup(rec->handle) : NULL;
+    t->backend = supervisor_backend(sv, rec->backend);
+
+    _cleanup_task_ struct task *task = NULL;
+    int r = task_record_task(rec, &task, &err);
+    if (r >= 0) {
+        t->q.cores = task->cores;
+        t->q.memory = task->memory;
+    }
+    pthread_mutex_lock(&sv->lock);
+    hashmap_put(sv->active, t->id, t);
+    pthread_mutex_unlock(&sv->lock);
+
+    if (r < 0) {
+        _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
+        t->state = TASK_QUEUED; /* holds no capacity */
+        sv_fail_task(sv, t, reason);
+        return;
+    }
+    if (!t->backend) {
+        _cleanup_free_ char *reason =
+            xasprintf("cannot recover: backend %s is not available", rec->backend);
+        t->state = TASK_QUEUED;
+        sv_fail_task(sv, t, reason);
+        return;
+    }
+
+    _cleanup_free_ char *dir = sv_task_dir(sv, t->id);
+    struct backend_start s = {
+        .id = t->id,
+        .task = task,
+        .task_dir = dir,
+        .stdout_path = rec->stdout_path,
+        .stderr_path = rec->stderr_path,
+    };
+    r = backend_recover(t->backend, &s, t->handle, &err);
+    if (r == -ENOENT) {
+        /* It never started: it goes back in the queue, in its place. */
+        if (rec->state != TASK_QUEUED) {
+            log_info("task %s never started; queued again", t->id);
+            store_update_state(sv->store, t->id, TASK_QUEUED, -1, NULL, 0, 0, false);
+        }
+        if (rec->state == TASK_CANCELING) {
+            t->state = TASK_QUEUED;
+            sv_fail_task(sv, t, NULL); /* cancelled */
+            return;
+        }
+        pthread_mutex_lock(&sv->lock);
+        t->state = TASK_QUEUED;
+        admission_enqueue(&sv->adm, &t->q);
+        pthread_mutex_unlock(&sv->lock);
+        return;
+    }
+    pthread_mutex_lock(&sv->lock);
+    if (t->state == TASK_QUEUED)
+        t->state = TASK_INITIALIZING;
+    admission_hold(&sv->adm, &t->q);
+    pthread_mutex_unlock(&sv->lock);
+    if (r < 0) {
+        _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
+        log_error("task %s: %s", t->id, reason);
+        sv_fail_task(sv, t, reason);
+        return;
+    }
+    log_info("task %s recovered (%s)", t->id, task_state_to_string(t->state));
+    if (t->state == TASK_CANCELING)
+        sv_post_kind(sv, EV_CANCEL, t->id);
+}
+
+int sv_recover(struct supervisor *sv, struct error *err)
+{
+    struct recover_ctx c = {0};
+    struct store_filter f = {.state = -1, .active_only = true};
+    int r = store_list(sv->store, &f, collect, &c, err);
+    if (r >= 0)
+        for (size_t i = 0; i < c.n; i++)
+            recover_one(sv, c.recs[i]);
+    for (size_t i = 0; i < c.n; i++)
+        task_record_free(c.recs[i]);
+    free(c.recs);
+    return r;
+}

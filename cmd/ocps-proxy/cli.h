@@ -1,7 +1,8 @@
 /*
  * ocps-proxy, the command-line client: shared declarations. main.c parses
- * the global flags and dispatches through one table of subcommands; each
- * subcommand returns the process's exit code.
+ * the global options before the command and dispatches through one table
+ * of subcommands; each subcommand parses its own options, the global ones
+ * among them, with cli_getopt() and returns the process's exit code.
  */
 #pragma once
 
@@ -17,7 +18,15 @@
 #define EXIT_USAGE       2
 #define EXIT_UNREACHABLE 3
 
-enum output { OUTPUT_TABLE, OUTPUT_JSON, OUTPUT_YAML };
+enum output {
+    OUTPUT_TABLE,
+    OUTPUT_JSON,
+    OUTPUT_YAML,
+    _OUTPUT_MAX,
+    _OUTPUT_INVALID = -EINVAL,
+};
+const char *output_to_string(enum output o);
+enum output output_from_string(const char *s);
 
 struct cli {
     const char *server; /* as given: http://host:port or unix:/path */
@@ -29,11 +38,45 @@ struct command {
     const char *name;
     const char *summary;
     int (*run)(struct cli *c, int argc, char **argv);
-    const struct option *options; /* its long options (for completion), or NULL: --help only */
+    const struct option *options; /* its own long options (for completion), or NULL */
 };
 
-/* The commands' long options, shared with the completion generator. */
+/* The commands' own long options, shared with the completion generator. */
 extern const struct option submit_options[], list_options[], logs_options[], watch_options[];
+
+/* ---- options.c: the global options and the option parser of every command ---- */
+
+/* A global option: every command takes it, before the command or among its
+ * own options and arguments (up to "--"). opt.val is its short letter, or
+ * from OPT_GLOBAL on for a long-only one; no command uses these vals, nor
+ * 'h', for its own options. */
+struct global_option {
+    struct option opt;
+    const char *arg;    /* the value's name in --help, or NULL */
+    const char *help;   /* lines under each other in --help */
+    const char *values; /* what bash completes its value with, or NULL */
+};
+#define OPT_GLOBAL 0x1000
+extern const struct global_option global_options[]; /* ends with an empty entry */
+/* Their lines in a --help text. */
+void global_options_help(FILE *f);
+
+/* What cli_getopt needs of a command. */
+struct cmd_opts {
+    const char *name;              /* for messages; NULL for main, before the command */
+    const char *shortopts;         /* its own; "+" first: options end at the first argument */
+    const struct option *longopts; /* its own, or NULL */
+    const char *help;              /* printed for -h/--help; NULL: 'h' is returned */
+};
+
+#define OPTS_END  (-1) /* the options are over: the arguments are argv[optind...] */
+#define OPTS_EXIT (-2) /* the command returns *ret_exit */
+/* getopt_long over the command's own options, --help and the global
+ * options, permuting argv as getopt does. Applies the global options to c
+ * itself and returns the command's next own option; OPTS_END; or OPTS_EXIT
+ * after printing the help (*ret_exit = 0) or a usage error (*ret_exit =
+ * EXIT_USAGE). A command's parse starts at optind = 0 (main sets it). */
+int cli_getopt(struct cli *c, const struct cmd_opts *o, int argc, char **argv, int *ret_exit);
 
 /* ---- client.c: HTTP to the daemon (libcurl) ---- */
 

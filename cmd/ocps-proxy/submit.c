@@ -9,8 +9,8 @@
 #include <pwd.h>
 
 static const char submit_help[] =
-    "Usage: ocps-proxy submit [FLAGS] -- CMD [ARG...]\n"
-    "       ocps-proxy submit [FLAGS] -f FILE|-\n"
+    "Usage: ocps-proxy submit [OPTIONS] -- CMD [ARG...]\n"
+    "       ocps-proxy submit [OPTIONS] -f FILE|-\n"
     "Submit a task and print its id.\n\n"
     "  -f, --file FILE        the task as JSON, YAML or XML (by extension or content; - for "
     "stdin)\n"
@@ -29,6 +29,7 @@ static const char submit_help[] =
     "      --tag K=V          a tag (repeatable)\n"
     "      --wait             wait for the end; exit with the task's exit code\n"
     "      --follow           with --wait, stream its stdout and stderr meanwhile\n\n"
+    "The options end at CMD or \"--\": what follows is the task's, left as it is.\n\n"
     "Example:\n"
     "  ocps-proxy submit --memory 256M --cputime 10s --wait -- sh -c 'echo hi; exit 3'\n";
 
@@ -145,7 +146,6 @@ static int read_stdin(char **ret)
 
 /* Also read by `ocps-proxy completion bash`. */
 const struct option submit_options[] = {
-    {"help", no_argument, NULL, 'h'},
     {"file", required_argument, NULL, 'f'},
     {"user", required_argument, NULL, 'u'},
     {"name", required_argument, NULL, OPT_NAME},
@@ -168,17 +168,14 @@ const struct option submit_options[] = {
 
 int cmd_submit(struct cli *c, int argc, char **argv)
 {
+    /* "+": the options end at CMD, whose own options are the task's. */
+    static const struct cmd_opts opts = {"submit", "+f:u:e:w:", submit_options, submit_help};
     cJSON *task = cJSON_CreateObject();
     const char *file = NULL;
     bool wait = false, follow = false, have_user = false;
     int r = 0, o;
-    optind = 1;
-    while (r == 0 && (o = getopt_long(argc, argv, "+hf:u:e:w:", submit_options, NULL)) >= 0) {
+    while (r == 0 && (o = cli_getopt(c, &opts, argc, argv, &r)) >= 0) {
         switch (o) {
-        case 'h':
-            fputs(submit_help, stdout);
-            cJSON_Delete(task);
-            return 0;
         case 'f':
             file = optarg;
             break;
@@ -226,11 +223,9 @@ int cmd_submit(struct cli *c, int argc, char **argv)
         case OPT_FOLLOW:
             follow = wait = true;
             break;
-        default:
-            r = usage_error("submit", "unknown or incomplete flag");
         }
     }
-    if (r != 0) {
+    if (r != 0 || o == OPTS_EXIT) {
         cJSON_Delete(task);
         return r;
     }
@@ -253,7 +248,7 @@ int cmd_submit(struct cli *c, int argc, char **argv)
     } else {
         if (optind >= argc) {
             cJSON_Delete(task);
-            return usage_error("submit", "no command: ocps-proxy submit [FLAGS] -- CMD [ARG...]");
+            return usage_error("submit", "no command: ocps-proxy submit [OPTIONS] -- CMD [ARG...]");
         }
         cJSON *cmd = cJSON_CreateArray();
         for (int i = optind; i < argc; i++)

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pthread.h>
 
 static bool final_state(const char *code)
@@ -19,15 +20,34 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-/* One help text per command; -h anywhere prints it. */
-static bool want_help(int argc, char **argv, const char *text)
+/* After a command's options: EXIT_USAGE for an argument that starts with
+ * '-' (one after "--", or "-"), since a task id never does; 0 otherwise. */
+static int check_ids(const char *cmd, int argc, char **argv)
 {
-    for (int i = 1; i < argc && !streq(argv[i], "--"); i++)
-        if (streq(argv[i], "-h") || streq(argv[i], "--help")) {
-            fputs(text, stdout);
-            return true;
-        }
-    return false;
+    for (int i = optind; i < argc; i++)
+        if (argv[i][0] == '-')
+            return usage_error(cmd, "unknown option \"%s\" (a task id never starts with \"-\")",
+                               argv[i]);
+    return 0;
+}
+
+/* The parse of a command without options of its own (the global ones and
+ * --help only) that takes from min to max task ids: true to go on with the
+ * ids at argv[optind...], false to return *ret_exit. */
+static bool parse_ids(struct cli *c, const struct cmd_opts *o, int min, int max, int argc,
+                      char **argv, int *ret_exit)
+{
+    if (cli_getopt(c, o, argc, argv, ret_exit) != OPTS_END)
+        return false;
+    int n = argc - optind;
+    if (n > max && max == 0)
+        *ret_exit = usage_error(o->name, "unexpected argument \"%s\"", argv[optind]);
+    else if (n < min || n > max)
+        *ret_exit =
+            usage_error(o->name, "%s takes %s", o->name, max == 1 ? "one task id" : "task ids");
+    else
+        *ret_exit = check_ids(o->name, argc, argv);
+    return *ret_exit == 0;
 }
 
 /* The table of States: what state, list and watch print. */
@@ -130,18 +150,37 @@ static int get_state(struct cli *c, const char *id, cJSON **ret)
     return get_json(c, path, ret);
 }
 
+/* The tasks in state code (any), of user (any): the active ones unless all
+ * or code. */
+static int list_tasks(struct cli *c, const char *code, const char *user, bool all)
+{
+    _cleanup_free_ char *q = xasprintf("%s%s%s%s", code ? "&code=" : "", code ? code : "",
+                                       user ? "&user=" : "", user ? user : "");
+    int rc = 0;
+    cJSON *states = fetch_all(c, q, &rc);
+    if (!states)
+        return rc;
+    if (!all && !code)
+        states = only_active(states);
+    print_states(c, states);
+    cJSON_Delete(states);
+    return 0;
+}
+
 int cmd_state(struct cli *c, int argc, char **argv)
 {
-    if (want_help(argc, argv,
-                  "Usage: ocps-proxy state [ID...]\n"
-                  "The State of each task (all of them without IDs).\n\n"
-                  "Example:\n  ocps-proxy state 2f1c...  -o json\n"))
-        return 0;
-    if (argc < 2)
-        return cmd_list(c, argc, argv);
+    static const struct cmd_opts opts = {
+        "state", "", NULL,
+        "Usage: ocps-proxy state [ID...]\n"
+        "The State of each task (without IDs: of the tasks that have not ended).\n\n"
+        "Example:\n  ocps-proxy state -o json 2f1c...\n"};
+    int rc;
+    if (!parse_ids(c, &opts, 0, INT_MAX, argc, argv, &rc))
+        return rc;
+    if (optind == argc)
+        return list_tasks(c, NULL, NULL, false);
     cJSON *states = cJSON_CreateArray();
-    int rc = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = optind; i < argc; i++) {
         cJSON *s = NULL;
         int r = get_state(c, argv[i], &s);
         if (r == EXIT_UNREACHABLE) {
@@ -161,7 +200,6 @@ int cmd_state(struct cli *c, int argc, char **argv)
 
 /* Also read by `ocps-proxy completion bash`. */
 const struct option list_options[] = {
-    {"help", no_argument, NULL, 'h'},
     {"code", required_argument, NULL, 'c'},
     {"user", required_argument, NULL, 'u'},
     {"all", no_argument, NULL, 'a'},
@@ -170,22 +208,19 @@ const struct option list_options[] = {
 
 int cmd_list(struct cli *c, int argc, char **argv)
 {
-    static const char help[] =
+    static const struct cmd_opts opts = {
+        "list", "c:u:a", list_options,
         "Usage: ocps-proxy list [--code STATE] [--user USER] [--all]\n"
         "Tasks that have not ended yet; --all adds the ended ones.\n\n"
         "  --code STATE   only tasks in STATE (QUEUED, RUNNING, COMPLETE, ...)\n"
         "  --user USER    only USER's tasks\n"
         "  --all          ended tasks too\n\n"
-        "Example:\n  ocps-proxy list --all --user alice -o yaml\n";
+        "Example:\n  ocps-proxy list --all --user alice -o yaml\n"};
     const char *code = NULL, *user = NULL;
     bool all = false;
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "hc:u:a", list_options, NULL)) >= 0) {
+    int o, rc = 0;
+    while ((o = cli_getopt(c, &opts, argc, argv, &rc)) >= 0) {
         switch (o) {
-        case 'h':
-            fputs(help, stdout);
-            return 0;
         case 'c':
             code = optarg;
             break;
@@ -195,37 +230,28 @@ int cmd_list(struct cli *c, int argc, char **argv)
         case 'a':
             all = true;
             break;
-        default:
-            return usage_error("list", "unknown flag");
         }
     }
+    if (o == OPTS_EXIT)
+        return rc;
     if (optind < argc)
         return usage_error("list", "unexpected argument \"%s\"", argv[optind]);
-    _cleanup_free_ char *q = xasprintf("%s%s%s%s", code ? "&code=" : "", code ? code : "",
-                                       user ? "&user=" : "", user ? user : "");
-    int rc = 0;
-    cJSON *states = fetch_all(c, q, &rc);
-    if (!states)
-        return rc;
-    if (!all && !code)
-        states = only_active(states);
-    print_states(c, states);
-    cJSON_Delete(states);
-    return 0;
+    return list_tasks(c, code, user, all);
 }
 
 int cmd_get(struct cli *c, int argc, char **argv)
 {
-    if (want_help(argc, argv,
-                  "Usage: ocps-proxy get ID\n"
-                  "The task as the daemon understood it (normalised units), with its State.\n\n"
-                  "Example:\n  ocps-proxy get 2f1c... -o json\n"))
-        return 0;
-    if (argc != 2)
-        return usage_error("get", "get takes one task id");
-    _cleanup_free_ char *path = xasprintf("/v1/jobproxy/task/%s", argv[1]);
+    static const struct cmd_opts opts = {
+        "get", "", NULL,
+        "Usage: ocps-proxy get ID\n"
+        "The task as the daemon understood it (normalised units), with its State.\n\n"
+        "Example:\n  ocps-proxy get 2f1c... -o json\n"};
+    int r;
+    if (!parse_ids(c, &opts, 1, 1, argc, argv, &r))
+        return r;
+    _cleanup_free_ char *path = xasprintf("/v1/jobproxy/task/%s", argv[optind]);
     cJSON *j = NULL;
-    int r = get_json(c, path, &j);
+    r = get_json(c, path, &j);
     if (r != 0)
         return r;
     if (c->output == OUTPUT_JSON)
@@ -237,49 +263,52 @@ int cmd_get(struct cli *c, int argc, char **argv)
 }
 
 /* Also read by `ocps-proxy completion bash`. */
+enum { OPT_STDERR = 256, OPT_SYSTEM }; /* long only: -s is --server */
 const struct option logs_options[] = {
-    {"help", no_argument, NULL, 'h'},       {"follow", no_argument, NULL, 'f'},
-    {"stderr", no_argument, NULL, 'e'},     {"system", no_argument, NULL, 's'},
-    {"tail", required_argument, NULL, 'n'}, {},
+    {"follow", no_argument, NULL, 'f'},
+    {"stderr", no_argument, NULL, OPT_STDERR},
+    {"system", no_argument, NULL, OPT_SYSTEM},
+    {"tail", required_argument, NULL, 'n'},
+    {},
 };
 
 int cmd_logs(struct cli *c, int argc, char **argv)
 {
-    static const char help[] =
+    static const struct cmd_opts opts = {
+        "logs", "fn:", logs_options,
         "Usage: ocps-proxy logs [-f] [--stderr|--system] [--tail N] ID\n"
         "A task's output.\n\n"
         "  -f, --follow   stream until the task ends\n"
         "      --stderr   its stderr instead of stdout\n"
         "      --system   what the proxy did for it (pulls, container events)\n"
         "  -n, --tail N   only the last N lines\n\n"
-        "Example:\n  ocps-proxy logs -f --tail 20 2f1c...\n";
+        "Example:\n  ocps-proxy logs -f --tail 20 2f1c...\n"};
     bool follow = false;
     const char *stream = "stdout", *tail = NULL;
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "hfn:", logs_options, NULL)) >= 0) {
+    int o, rc = 0;
+    while ((o = cli_getopt(c, &opts, argc, argv, &rc)) >= 0) {
         switch (o) {
-        case 'h':
-            fputs(help, stdout);
-            return 0;
         case 'f':
             follow = true;
             break;
-        case 'e':
+        case OPT_STDERR:
             stream = "stderr";
             break;
-        case 's':
+        case OPT_SYSTEM:
             stream = "system";
             break;
         case 'n':
             tail = optarg;
             break;
-        default:
-            return usage_error("logs", "unknown flag");
         }
     }
+    if (o == OPTS_EXIT)
+        return rc;
     if (optind + 1 != argc)
         return usage_error("logs", "logs takes one task id");
+    rc = check_ids("logs", argc, argv);
+    if (rc != 0)
+        return rc;
     _cleanup_free_ char *path =
         xasprintf("/v1/jobproxy/logs/%s?stream=%s%s%s%s", argv[optind], stream,
                   tail ? "&tail=" : "", tail ? tail : "", follow ? "&follow=1" : "");
@@ -359,18 +388,18 @@ int wait_task(struct cli *c, const char *id, bool follow_output)
 
 int cmd_wait(struct cli *c, int argc, char **argv)
 {
-    if (want_help(argc, argv,
-                  "Usage: ocps-proxy wait ID...\n"
-                  "Wait for tasks to end. One task: exit with its exit code; several: 0 if\n"
-                  "all completed, else 1.\n\n"
-                  "Example:\n  ocps-proxy wait 2f1c... 9a0b...\n"))
-        return 0;
-    if (argc < 2)
-        return usage_error("wait", "wait takes task ids");
-    if (argc == 2)
-        return wait_task(c, argv[1], false);
-    int rc = 0;
-    for (int i = 1; i < argc; i++) {
+    static const struct cmd_opts opts = {
+        "wait", "", NULL,
+        "Usage: ocps-proxy wait ID...\n"
+        "Wait for tasks to end. One task: exit with its exit code; several: 0 if\n"
+        "all completed, else 1.\n\n"
+        "Example:\n  ocps-proxy wait 2f1c... 9a0b...\n"};
+    int rc;
+    if (!parse_ids(c, &opts, 1, INT_MAX, argc, argv, &rc))
+        return rc;
+    if (argc - optind == 1)
+        return wait_task(c, argv[optind], false);
+    for (int i = optind; i < argc; i++) {
         int r = wait_task(c, argv[i], false);
         if (r == EXIT_UNREACHABLE)
             return r;
@@ -382,15 +411,15 @@ int cmd_wait(struct cli *c, int argc, char **argv)
 
 int cmd_delete(struct cli *c, int argc, char **argv)
 {
-    if (want_help(argc, argv,
-                  "Usage: ocps-proxy delete ID...\n"
-                  "Cancel tasks that are still active (they end CANCELED); remove ended ones.\n\n"
-                  "Example:\n  ocps-proxy delete 2f1c...\n"))
-        return 0;
-    if (argc < 2)
-        return usage_error("delete", "delete takes task ids");
-    int rc = 0;
-    for (int i = 1; i < argc; i++) {
+    static const struct cmd_opts opts = {
+        "delete", "", NULL,
+        "Usage: ocps-proxy delete ID...\n"
+        "Cancel tasks that are still active (they end CANCELED); remove ended ones.\n\n"
+        "Example:\n  ocps-proxy delete 2f1c...\n"};
+    int rc;
+    if (!parse_ids(c, &opts, 1, INT_MAX, argc, argv, &rc))
+        return rc;
+    for (int i = optind; i < argc; i++) {
         _cleanup_free_ char *path = xasprintf("/v1/jobproxy/delete/%s", argv[i]);
         struct reply rep;
         int r = cli_request(c, "DELETE", path, NULL, NULL, 0, &rep);
@@ -409,12 +438,15 @@ int cmd_delete(struct cli *c, int argc, char **argv)
 
 int cmd_ping(struct cli *c, int argc, char **argv)
 {
-    if (want_help(argc, argv,
-                  "Usage: ocps-proxy ping\nIs the daemon there?\n\nExample:\n"
-                  "  ocps-proxy --server unix:/run/ocps-proxy.sock ping\n"))
-        return 0;
+    static const struct cmd_opts opts = {
+        "ping", "", NULL,
+        "Usage: ocps-proxy ping\nIs the daemon there?\n\nExample:\n"
+        "  ocps-proxy ping --server unix:/run/ocps-proxy.sock\n"};
+    int r;
+    if (!parse_ids(c, &opts, 0, 0, argc, argv, &r))
+        return r;
     struct reply rep;
-    int r = cli_request(c, "GET", "/v1/jobproxy/ping", NULL, NULL, 0, &rep);
+    r = cli_request(c, "GET", "/v1/jobproxy/ping", NULL, NULL, 0, &rep);
     if (r != 0)
         return r;
     if (rep.status != 200) {
@@ -429,10 +461,13 @@ int cmd_ping(struct cli *c, int argc, char **argv)
 
 int cmd_version(struct cli *c, int argc, char **argv)
 {
-    if (want_help(argc, argv,
-                  "Usage: ocps-proxy version\nThe client's version.\n\nExample:\n"
-                  "  ocps-proxy version\n"))
-        return 0;
+    static const struct cmd_opts opts = {
+        "version", "", NULL,
+        "Usage: ocps-proxy version\nThe client's version.\n\nExample:\n"
+        "  ocps-proxy version\n"};
+    int r;
+    if (!parse_ids(c, &opts, 0, 0, argc, argv, &r))
+        return r;
     printf("ocps-proxy %s\n", OCPS_VERSION);
     return 0;
 }

@@ -24,7 +24,6 @@ static const char *str(const cJSON *j, const char *key)
 
 /* Also read by `ocps-proxy completion bash`. */
 const struct option watch_options[] = {
-    {"help", no_argument, NULL, 'h'},
     {"all", no_argument, NULL, 'a'},
     {"interval", required_argument, NULL, 'i'},
     {"count", required_argument, NULL, 'n'},
@@ -33,25 +32,22 @@ const struct option watch_options[] = {
 
 int cmd_watch(struct cli *c, int argc, char **argv)
 {
-    static const char help[] =
+    static const struct cmd_opts opts = {
+        "watch", "a", watch_options,
         "Usage: ocps-proxy watch [--all] [--interval SECONDS] [--count N]\n"
         "A live table of tasks (id, name, user, state, backend, age, exit), redrawn on\n"
         "a terminal until interrupted; one line per state change otherwise.\n\n"
         "  --all            ended tasks too\n"
         "  --interval S     seconds between looks (default 2)\n"
         "  --count N        stop after N looks\n\n"
-        "Example:\n  ocps-proxy watch --all\n";
+        "Example:\n  ocps-proxy watch --all\n"};
     bool all = false;
     double interval = 2;
     long count = -1;
-    int o;
-    optind = 1;
-    while ((o = getopt_long(argc, argv, "ha", watch_options, NULL)) >= 0) {
+    int o, rc = 0;
+    while ((o = cli_getopt(c, &opts, argc, argv, &rc)) >= 0) {
         char *end;
         switch (o) {
-        case 'h':
-            fputs(help, stdout);
-            return 0;
         case 'a':
             all = true;
             break;
@@ -65,10 +61,10 @@ int cmd_watch(struct cli *c, int argc, char **argv)
             if (*end || count < 1)
                 return usage_error("watch", "--count wants a positive number");
             break;
-        default:
-            return usage_error("watch", "unknown flag");
         }
     }
+    if (o == OPTS_EXIT)
+        return rc;
     if (optind < argc)
         return usage_error("watch", "unexpected argument \"%s\"", argv[optind]);
 
@@ -77,7 +73,6 @@ int cmd_watch(struct cli *c, int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     cJSON *seen = cJSON_CreateObject(); /* id -> last state printed */
-    int rc = 0;
     for (long n = 0; !stop && (count < 0 || n < count); n++) {
         cJSON *states = fetch_states(c, all || !tty, &rc);
         if (!states)

@@ -5,6 +5,7 @@ unix socket and OCPS_PROXY_URL, an unreachable server, bad flags."""
 
 import json
 import os
+import socket
 import subprocess
 import tempfile
 
@@ -25,6 +26,25 @@ def run(args, env=None, stdin=None, timeout=60):
     p = subprocess.run([CLI] + args, capture_output=True, text=True, env=e, input=stdin,
                        timeout=timeout)
     return p.returncode, p.stdout, p.stderr
+
+
+def run_counting(args):
+    """Runs the CLI against a listener that closes each connection it takes:
+    (rc, stderr, connections). A usage error must make none."""
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        srv.settimeout(0.2)  # to notice the CLI's exit between accepts
+        url = "http://127.0.0.1:%d" % srv.getsockname()[1]
+        p = subprocess.Popen([CLI, "--server", url] + args, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        n = 0
+        while True:
+            try:
+                srv.accept()[0].close()
+                n += 1
+            except socket.timeout:
+                if p.poll() is not None:
+                    break
+        return p.returncode, p.stderr.read(), n
 
 
 def main():
@@ -106,6 +126,57 @@ def main():
         rc, out, err = run(S + ["-o", "json", "get", tid])
         tap.ok(rc == 0 and json.loads(out)["memory"] == "64M", "get -o json", out)
 
+        # Global options go before or after the command, in every form getopt
+        # knows, up to "--"; what follows "--" is the task's command.
+        url = S[1]
+        rc, out, err = run(["list", "--all", "-o", "yaml"], env={"OCPS_PROXY_URL": url})
+        tap.ok(rc == 0 and tid in [s["id"] for s in yaml.safe_load(out)],
+               "the README's `list --all -o yaml`", (rc, out, err))
+        rc, out, err = run(S + ["state", "-o", "json", tid])
+        tap.ok(rc == 0 and json.loads(out)[0]["id"] == tid, "state -o json ID", (rc, out, err))
+        rc, out, err = run(["state", tid, "--output=yaml", "--server", url])
+        tap.ok(rc == 0 and yaml.safe_load(out)[0]["id"] == tid,
+               "--output=yaml and --server URL after the command and its id", (rc, out, err))
+        rc, out, err = run(["-o", "json", "list", "--all", "--server=" + url])
+        tap.ok(rc == 0 and tid in [s["id"] for s in json.loads(out)],
+               "-o json before the command, --server=URL after", (rc, out, err))
+        rc, out, err = run(["get", "-ojson", tid, "--server", url])
+        tap.ok(rc == 0 and json.loads(out)["id"] == tid, "-ojson after the command", (rc, out, err))
+        rc, out, err = run(["-s", url, "ping"])
+        tap.ok(rc == 0 and out.startswith("alive ("), "-s URL before the command", (rc, out, err))
+        rc, out, err = run(["ping", "-s", url])
+        tap.ok(rc == 0 and out.startswith("alive ("), "-s URL after the command", (rc, out, err))
+        rc, out, err = run(["logs", "-s", url, tid, "-o", "json"])
+        tap.eq((rc, out), (0, "1\n"), "logs: -s is the server, not --system")
+        rc, out, err = run(["submit", "-o", "json", "--user", USER, "--server", url,
+                            "--", "sh", "-c", "echo -o", "-s", "x"])
+        sub = json.loads(out) if rc == 0 else {}
+        t = d.request("GET", "/v1/jobproxy/task/" + sub["id"]).json() if "id" in sub else {}
+        tap.eq(t.get("cmd"), ["sh", "-c", "echo -o", "-s", "x"],
+               "submit -o json ... -- CMD: the options before -- are the CLI's, CMD is left alone")
+        rc, out, err = run(S + ["list", "--all", "-h"])
+        tap.ok(rc == 0 and out.startswith("Usage: ocps-proxy list") and "--output" in out,
+               "-h after other options: the command's help, with the global options", (rc, out, err))
+        rc, out, err = run(S + ["state", tid, "--help"])
+        tap.ok(rc == 0 and out.startswith("Usage: ocps-proxy state"), "state ID --help", (rc, out, err))
+        for args, what in ((["--bogus", "ping"], "an unknown option before the command"),
+                           (["ping", "--bogus"], "an unknown option after the command"),
+                           (["list", "-x"], "an unknown short option after the command"),
+                           (["list", "--all=yes"], "a value for an option that takes none"),
+                           (["state", tid, "-o"], "-o without its value"),
+                           (["state", tid, "-o", "xml"], "-o with an unknown format after the command")):
+            rc, out, err = run(S + args)
+            tap.ok(rc == 2 and "ocps-proxy:" in err and "Try 'ocps-proxy" in err,
+                   "%s: usage error (2)" % what, (args, rc, err))
+        # An argument starting with "-" where an id goes is an unknown option,
+        # never a request for a task of that name.
+        for args in (["state", "-x"], ["delete", "-q", tid], ["get", "--", "-x"],
+                     ["wait", "-"], ["logs", "--", "-f"], ["state", tid, "-", "-o", "json"]):
+            rc, err, conns = run_counting(args)
+            tap.ok(rc == 2 and conns == 0 and "unknown option" in err,
+                   "%s: exit 2 naming an unknown option, no request" % " ".join(args),
+                   (rc, conns, err))
+
         # logs
         rc, out, err = run(S + ["logs", tid])
         tap.eq((rc, out), (0, "1\n"), "logs: the task's stdout")
@@ -170,11 +241,17 @@ def main():
 
         # bash completion, generated by the client from its own tables
         rc, script, err = run(["completion", "bash"])
-        probe = script + ("\nCOMP_WORDS=(ocps-proxy sub); COMP_CWORD=1; _ocps_proxy; echo \"${COMPREPLY[@]}\"\n"
-                          "COMP_WORDS=(ocps-proxy submit --mem); COMP_CWORD=2; _ocps_proxy; echo \"${COMPREPLY[@]}\"\n")
+        probes = (("ocps-proxy sub", "submit"), ("ocps-proxy submit --mem", "--memory"),
+                  ("ocps-proxy --out", "--output"), ("ocps-proxy list --ou", "--output"),
+                  ("ocps-proxy state --se", "--server"), ("ocps-proxy -s URL logs --sy", "--system"),
+                  ("ocps-proxy list -o ''", "table json yaml"),
+                  ("ocps-proxy -o json list --all --output ''", "table json yaml"))
+        probe = script + "".join("\nCOMP_WORDS=(%s); COMP_CWORD=%d; _ocps_proxy; echo \"${COMPREPLY[@]}\""
+                                 % (words, len(words.split()) - 1) for words, _ in probes)
         p = subprocess.run(["bash", "-c", probe], capture_output=True, text=True)
-        tap.ok(rc == 0 and p.stdout.splitlines() == ["submit", "--memory"],
-               "completion bash completes commands and each command's flags", (p.stdout, p.stderr))
+        tap.eq(p.stdout.splitlines() if rc == 0 else p.stderr, [want for _, want in probes],
+               "completion bash completes commands, each command's options, and the global "
+               "options before and after the command")
 
         # What another user wrote never drives the terminal: control characters are shown, not sent.
         evil = "\x1b]0;owned\x07\x1b[2J\u009b31m"

@@ -63,8 +63,9 @@ static int completion_bash(void)
           stdout);
     print_value_cases("        ", false);
     fputs(
-        "        -f|--file|--stdout|--stderr|-w|--workdir) COMPREPLY=($(compgen -f -- \"$cur\")); "
-        "return ;;\n"
+        /* submit's: logs has -f (follow) and --stderr (a stream) without values. */
+        "        -f|--file|--stdout|--stderr|-w|--workdir) if [ \"$cmd\" = submit ]; then "
+        "COMPREPLY=($(compgen -f -- \"$cur\")); return; fi ;;\n"
         "        -u|--user) COMPREPLY=($(compgen -u -- \"$cur\")); return ;;\n"
         "        --code) COMPREPLY=($(compgen -W 'QUEUED INITIALIZING RUNNING COMPLETE "
         "EXECUTOR_ERROR SYSTEM_ERROR CANCELING CANCELED' -- \"$cur\")); return ;;\n"

@@ -245,7 +245,10 @@ def main():
                   ("ocps-proxy --out", "--output"), ("ocps-proxy list --ou", "--output"),
                   ("ocps-proxy state --se", "--server"), ("ocps-proxy -s URL logs --sy", "--system"),
                   ("ocps-proxy list -o ''", "table json yaml"),
-                  ("ocps-proxy -o json list --all --output ''", "table json yaml"))
+                  ("ocps-proxy -o json list --all --output ''", "table json yaml"),
+                  # logs' -f is --follow, not submit's --file: options, not file names
+                  ("ocps-proxy logs -f --t", "--tail"), ("ocps-proxy logs -f ''",
+                                                         "--help --server --output --follow --stderr --system --tail"))
         probe = script + "".join("\nCOMP_WORDS=(%s); COMP_CWORD=%d; _ocps_proxy; echo \"${COMPREPLY[@]}\""
                                  % (words, len(words.split()) - 1) for words, _ in probes)
         p = subprocess.run(["bash", "-c", probe], capture_output=True, text=True)

@@ -139,6 +139,7 @@ struct task *task_copy(const struct task *t)
     }
     c->cores = t->cores;
     c->memory = t->memory;
+    c->memory_bare_unit = t->memory_bare_unit;
     c->cputime = t->cputime;
     c->walltime = t->walltime;
     c->stdout_path = strdup_or_null(t->stdout_path);
@@ -545,42 +546,69 @@ static int parse_cores(const cJSON *j, const struct path *p, double *ret, struct
     return 0;
 }
 
-static int parse_memory(const cJSON *j, const struct path *p, uint64_t *ret, struct error *err)
+/* A refusal of a value: how a bare number was read, then what is wrong with it. */
+_printf_(4, 5) static int value_error(struct error *err, const struct path *p, const char *reading,
+                                      const char *fmt, ...)
 {
-    char buf[64], b1[32], b2[32];
+    va_list ap;
+
+    va_start(ap, fmt);
+    _cleanup_free_ char *what = xvasprintf(fmt, ap);
+    va_end(ap);
+    if (reading)
+        return field_error(err, p, "%s; %s", reading, what);
+    return field_error(err, p, "%s", what);
+}
+
+static int parse_memory(const cJSON *j, const struct path *p, uint64_t unit, uint64_t *ret,
+                        uint64_t *ret_bare_unit, struct error *err)
+{
+    char buf[64], words[64], b1[32], b2[32];
     const char *txt;
     uint64_t v;
     int r = get_number_text(j, p, buf, &txt, err);
     if (r < 0)
         return r;
-    r = parse_size(txt, 1ULL << 30, &v);
-    if (r == -ERANGE || (r >= 0 && v > TASK_MAX_MEMORY))
-        return field_error(err, p, "is too large (at most %s)", format_size(TASK_MAX_MEMORY, b1));
-    if (r < 0)
+    bool bare = is_bare_number(txt);
+    r = parse_size(txt, unit, &v);
+    if (r < 0 && r != -ERANGE)
         return field_error(err, p,
-                           "must be a size such as \"256M\" or \"1.5G\" (a bare number is GB)");
+                           "must be a size such as \"256M\" or \"1.5G\" (a bare number is in %s)",
+                           bare_size_unit(unit, words));
+    _cleanup_free_ char *reading = bare && r >= 0 && v > 0 ? bare_size_reading(v, unit) : NULL;
+    if (r == -ERANGE || v > TASK_MAX_MEMORY)
+        return value_error(err, p, reading, "%s (at most %s)",
+                           reading ? "that is too large" : "is too large",
+                           format_size_human(TASK_MAX_MEMORY, b1));
     if (v < TASK_MIN_MEMORY)
-        return field_error(err, p, "%s is too small (at least %s)", format_size(v, b2),
-                           format_size(TASK_MIN_MEMORY, b1));
+        return value_error(err, p, reading, "%s is too small (at least %s)",
+                           reading ? "that" : format_size_human(v, b2),
+                           format_size_human(TASK_MIN_MEMORY, b1));
     *ret = v;
+    *ret_bare_unit = bare ? unit : 0;
     return 0;
 }
 
-static int parse_time(const cJSON *j, const struct path *p, uint64_t *ret, struct error *err)
+static int parse_time(const cJSON *j, const struct path *p, uint64_t unit, uint64_t *ret,
+                      struct error *err)
 {
-    char buf[64];
+    char buf[64], words[64];
     const char *txt;
     uint64_t v;
     int r = get_number_text(j, p, buf, &txt, err);
     if (r < 0)
         return r;
-    r = parse_duration(txt, 3600, &v);
-    if (r == -ERANGE || (r >= 0 && v > TASK_MAX_DURATION))
-        return field_error(err, p, "is too long (at most 366 days)");
-    if (r < 0)
+    r = parse_duration(txt, unit, &v);
+    if (r < 0 && r != -ERANGE)
         return field_error(err, p,
                            "must be a duration such as \"90s\", \"15m\" or \"2h\" "
-                           "(a bare number is hours)");
+                           "(a bare number is in %s)",
+                           bare_duration_unit(unit, words));
+    _cleanup_free_ char *reading =
+        is_bare_number(txt) && r >= 0 && v > 0 ? bare_duration_reading(v, unit) : NULL;
+    if (r == -ERANGE || v > TASK_MAX_DURATION)
+        return value_error(err, p, reading, "%s (at most 366 days)",
+                           reading ? "that is too long" : "is too long");
     if (v == 0)
         return field_error(err, p, "must be more than 0");
     *ret = v;
@@ -598,12 +626,15 @@ static bool user_name_ok(const char *s)
     return !streq(s, ".") && !streq(s, "..");
 }
 
-int task_from_cjson(const cJSON *root, struct task **ret, struct error *err)
+int task_from_cjson(const cJSON *root, const struct task_units *units, struct task **ret,
+                    struct error *err)
 {
     _cleanup_task_ struct task *t = NULL;
     bool have_cmd = false;
     int r;
 
+    if (!units)
+        units = &task_units_jobproxy;
     if (!cJSON_IsObject(root))
         return error_set(err, -EINVAL, "task: must be an object, not %s", type_name(root));
 
@@ -627,11 +658,11 @@ int task_from_cjson(const cJSON *root, struct task **ret, struct error *err)
         } else if (streq(k, "cores")) {
             r = parse_cores(m, &mp, &t->cores, err);
         } else if (streq(k, "memory")) {
-            r = parse_memory(m, &mp, &t->memory, err);
+            r = parse_memory(m, &mp, units->memory, &t->memory, &t->memory_bare_unit, err);
         } else if (streq(k, "cputime")) {
-            r = parse_time(m, &mp, &t->cputime, err);
+            r = parse_time(m, &mp, units->time, &t->cputime, err);
         } else if (streq(k, "walltime")) {
-            r = parse_time(m, &mp, &t->walltime, err);
+            r = parse_time(m, &mp, units->time, &t->walltime, err);
         } else if (streq(k, "stdout")) {
             r = get_absolute_path(m, &mp, &t->stdout_path, err);
         } else if (streq(k, "stderr")) {

@@ -70,7 +70,7 @@ static cJSON *normalise(const char *name, enum task_format f, struct task **ret_
     if (!ok(r == 0 && tree, "%s.%s: parse%s%s", name, format_names[f], r < 0 ? ": " : "",
             r < 0 ? error_message(&err) : ""))
         return NULL;
-    r = task_from_cjson(tree, &t, &err);
+    r = task_from_cjson(tree, NULL, &t, &err);
     if (!ok(r == 0 && t, "%s.%s: validate%s%s", name, format_names[f], r < 0 ? ": " : "",
             r < 0 ? error_message(&err) : ""))
         return NULL;
@@ -388,7 +388,7 @@ static void test_xml_forms(void)
         enum task_format f = i == 0 ? TASK_FORMAT_JSON : TASK_FORMAT_XML;
 
         if (!ok(parse(f, env_docs[i], strlen(env_docs[i]), &tree, &err) == 0 &&
-                    task_from_cjson(tree, &t, &err) == 0,
+                    task_from_cjson(tree, NULL, &t, &err) == 0,
                 "env/tags form %zu validates: %s", i, err.msg ? err.msg : "ok"))
             continue;
         cJSON *n = task_to_cjson(t);
@@ -426,7 +426,7 @@ static void test_truncation(const char *name, enum task_format f)
         }
         parsed++;
         _cleanup_task_ struct task *t = NULL;
-        r = task_from_cjson(tree, &t, &err);
+        r = task_from_cjson(tree, NULL, &t, &err);
         if (r < 0 ? !err.msg : !t)
             bad++;
     }

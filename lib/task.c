@@ -2,10 +2,12 @@
  * task: the Task model and its one validator.
  *
  * task_from_cjson() is the only place that knows the fields, their
- * spellings ("mounts" or "volumes"), their units and their limits; the
- * JSON, YAML and XML front ends only build a cJSON tree for it. Every
- * error names the field by its path, as a person would point at it:
- * "container.ports[1].host: must be an integer between 1 and 65535".
+ * spellings ("mounts" or "volumes"), their shapes (JobProxy's JAXB
+ * wrappers, its top-level cmd beside a container), their units and their
+ * limits; the JSON, YAML and XML front ends only build a cJSON tree for
+ * it. Every error names the field by its path, as a person would point
+ * at it: "container.ports[1].host: must be an integer between 1 and
+ * 65535".
  */
 #include "task.h"
 
@@ -185,6 +187,13 @@ _printf_(3, 4) static int field_error(struct error *err, const struct path *p, c
     _cleanup_free_ char *what = xvasprintf(fmt, ap);
     va_end(ap);
     return error_set(err, -EINVAL, "%s: %s", where[0] ? where : "task", what);
+}
+
+/* A required member key of the object at p is missing. */
+static int field_required(struct error *err, const struct path *p, const char *key)
+{
+    struct path mp = {p, key, 0};
+    return field_error(err, &mp, "is required");
 }
 
 static const char *type_name(const cJSON *j)
@@ -376,114 +385,180 @@ static int parse_port_number(const cJSON *j, const struct path *p, uint16_t *ret
     for (const cJSON *m = (obj)->child; m; m = m->next)                                            \
         if (!cJSON_IsNull(m))
 
-static int parse_ports(const cJSON *j, const struct path *p, struct task_container *c,
-                       struct error *err)
-{
-    if (!cJSON_IsArray(j))
-        return field_error(err, p, "must be a list, not %s", type_name(j));
-    int n = cJSON_GetArraySize(j);
-    if (n > TASK_MAX_PORTS)
-        return field_error(err, p, "has too many entries (%d, at most %d)", n, TASK_MAX_PORTS);
-    c->ports = n ? xcalloc(n, sizeof(*c->ports)) : NULL;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, j)
-    {
-        struct path ep = {p, NULL, (int) c->n_ports};
-        struct task_port *port = &c->ports[c->n_ports];
-        bool host = false, cont = false;
-        int r;
+/*
+ * A list field (ports, mounts, volumes) in every shape it arrives in.
+ * JobProxy's JSON is JAXB's mapping of its XML, where each entry sits in
+ * an element named for the item, so beside the flat list [item, ...] come
+ * {"mount": item}, {"mount": [item, ...]} and [{"mount": item}, ...]; the
+ * YAML and XML readers hand over the same trees. This is the one place
+ * that unwraps them: each item reaches fn with the path it was found at
+ * ("container.mounts[0].mount.host"), into an array sized for all of them.
+ */
+typedef int (*list_item_fn)(const cJSON *item, const struct path *p, void *userdata,
+                            struct error *err);
 
-        if (!cJSON_IsObject(e))
-            return field_error(err, &ep, "must be an object {host, container}, not %s",
-                               type_name(e));
-        FOREACH_FIELD(m, e)
-        {
-            struct path mp = {&ep, m->string, 0};
-            if (streq(m->string, "host")) {
-                r = parse_port_number(m, &mp, &port->host, err);
-                host = true;
-            } else if (streq(m->string, "container")) {
-                r = parse_port_number(m, &mp, &port->container, err);
-                cont = true;
-            } else {
-                r = field_error(err, &mp, "unknown field");
-            }
-            if (r < 0)
-                return r;
+struct list_walk {
+    const char *wrapper; /* "mount" */
+    list_item_fn fn;     /* NULL: only count */
+    void *userdata;
+    size_t n;
+};
+
+static int walk_item(struct list_walk *w, const cJSON *item, const struct path *p,
+                     struct error *err)
+{
+    w->n++;
+    return w->fn ? w->fn(item, p, w->userdata, err) : 0;
+}
+
+/* One entry of the list: an item, or the wrapper of one item or of a list. */
+static int walk_entry(struct list_walk *w, const cJSON *e, const struct path *p, struct error *err)
+{
+    const cJSON *inner = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, w->wrapper) : NULL;
+    struct path ip = {p, w->wrapper, 0};
+    int i = 0, r;
+
+    if (!inner)
+        return walk_item(w, e, p, err);
+    FOREACH_FIELD(m, e)
+    {
+        if (m != inner) {
+            struct path mp = {p, m->string, 0};
+            return field_error(err, &mp, "unknown field beside \"%s\"", w->wrapper);
         }
-        if (!cont) {
-            struct path mp = {&ep, "container", 0};
-            return field_error(err, &mp, "is required");
-        }
-        if (!host)
-            port->host = port->container; /* Docker's -p 80 publishes the same number */
-        for (size_t i = 0; i < c->n_ports; i++)
-            if (c->ports[i].host == port->host) {
-                struct path mp = {&ep, "host", 0};
-                return field_error(err, &mp, "port %u is published twice", port->host);
-            }
-        c->n_ports++;
+    }
+    if (cJSON_IsNull(inner))
+        return 0;
+    if (!cJSON_IsArray(inner))
+        return walk_item(w, inner, &ip, err);
+    const cJSON *x;
+    cJSON_ArrayForEach(x, inner)
+    {
+        struct path xp = {&ip, NULL, i++};
+        r = walk_item(w, x, &xp, err);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
 
-static int parse_mounts(const cJSON *j, const struct path *p, struct task_container *c,
-                        struct error *err)
+static int walk_list(struct list_walk *w, const cJSON *j, const struct path *p, struct error *err)
 {
+    int i = 0, r;
+
+    w->n = 0;
+    if (cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, w->wrapper))
+        return walk_entry(w, j, p, err);
     if (!cJSON_IsArray(j))
-        return field_error(err, p, "must be a list, not %s", type_name(j));
-    int n = cJSON_GetArraySize(j);
-    if (n > TASK_MAX_MOUNTS)
-        return field_error(err, p, "has too many entries (%d, at most %d)", n, TASK_MAX_MOUNTS);
-    c->mounts = n ? xcalloc(n, sizeof(*c->mounts)) : NULL;
+        return field_error(err, p, "must be a list or {\"%s\": ...}, not %s", w->wrapper,
+                           type_name(j));
     const cJSON *e;
     cJSON_ArrayForEach(e, j)
     {
-        struct path ep = {p, NULL, (int) c->n_mounts};
-        struct task_mount *mnt = &c->mounts[c->n_mounts];
-        int r;
-
-        if (!cJSON_IsObject(e))
-            return field_error(err, &ep, "must be an object {host, container, mode}, not %s",
-                               type_name(e));
-        /* Counted before filling so that task_free() releases partial entries. */
-        c->n_mounts++;
-        mnt->mode = MOUNT_RW;
-        FOREACH_FIELD(m, e)
-        {
-            struct path mp = {&ep, m->string, 0};
-            if (streq(m->string, "host")) {
-                free(mnt->host), mnt->host = NULL;
-                r = get_absolute_path(m, &mp, &mnt->host, err);
-            } else if (streq(m->string, "container")) {
-                free(mnt->container), mnt->container = NULL;
-                r = get_absolute_path(m, &mp, &mnt->container, err);
-            } else if (streq(m->string, "mode")) {
-                r = cJSON_IsString(m) ? mount_mode_from_string(m->valuestring) : -EINVAL;
-                if (r < 0)
-                    r = field_error(err, &mp, "must be RW or RO");
-                else
-                    mnt->mode = r;
-            } else {
-                r = field_error(err, &mp, "unknown field");
-            }
-            if (r < 0)
-                return r;
-        }
-        if (!mnt->host) {
-            struct path mp = {&ep, "host", 0};
-            return field_error(err, &mp, "is required");
-        }
-        if (!mnt->container) {
-            struct path mp = {&ep, "container", 0};
-            return field_error(err, &mp, "is required");
-        }
-        for (size_t i = 0; i + 1 < c->n_mounts; i++)
-            if (streq(c->mounts[i].container, mnt->container)) {
-                struct path mp = {&ep, "container", 0};
-                return field_error(err, &mp, "%s is mounted twice", mnt->container);
-            }
+        struct path ep = {p, NULL, i++};
+        r = walk_entry(w, e, &ep, err);
+        if (r < 0)
+            return r;
     }
+    return 0;
+}
+
+/* Counts the items, allocates *array for them, then hands each to fn. */
+static int parse_list(const cJSON *j, const struct path *p, const char *wrapper, size_t max,
+                      size_t item_size, void **array, list_item_fn fn, void *userdata,
+                      struct error *err)
+{
+    struct list_walk w = {wrapper, NULL, NULL, 0};
+    int r = walk_list(&w, j, p, err);
+    if (r < 0)
+        return r;
+    if (w.n > max)
+        return field_error(err, p, "has too many entries (%zu, at most %zu)", w.n, max);
+    *array = w.n ? xcalloc(w.n, item_size) : NULL;
+    w.fn = fn;
+    w.userdata = userdata;
+    return walk_list(&w, j, p, err);
+}
+
+static int parse_port(const cJSON *e, const struct path *ep, void *userdata, struct error *err)
+{
+    struct task_container *c = userdata;
+    struct task_port *port = &c->ports[c->n_ports];
+    bool host = false, cont = false;
+    int r;
+
+    if (!cJSON_IsObject(e))
+        return field_error(err, ep, "must be an object {host, container}, not %s", type_name(e));
+    FOREACH_FIELD(m, e)
+    {
+        struct path mp = {ep, m->string, 0};
+        if (streq(m->string, "host")) {
+            r = parse_port_number(m, &mp, &port->host, err);
+            host = true;
+        } else if (streq(m->string, "container")) {
+            r = parse_port_number(m, &mp, &port->container, err);
+            cont = true;
+        } else {
+            r = field_error(err, &mp, "unknown field");
+        }
+        if (r < 0)
+            return r;
+    }
+    if (!cont)
+        return field_required(err, ep, "container");
+    if (!host)
+        port->host = port->container; /* Docker's -p 80 publishes the same number */
+    for (size_t i = 0; i < c->n_ports; i++)
+        if (c->ports[i].host == port->host) {
+            struct path mp = {ep, "host", 0};
+            return field_error(err, &mp, "port %u is published twice", port->host);
+        }
+    c->n_ports++;
+    return 0;
+}
+
+static int parse_mount(const cJSON *e, const struct path *ep, void *userdata, struct error *err)
+{
+    struct task_container *c = userdata;
+    struct task_mount *mnt = &c->mounts[c->n_mounts];
+    int r;
+
+    if (!cJSON_IsObject(e))
+        return field_error(err, ep, "must be an object {host, container, mode}, not %s",
+                           type_name(e));
+    /* Counted before filling so that task_free() releases partial entries. */
+    c->n_mounts++;
+    mnt->mode = MOUNT_RW;
+    FOREACH_FIELD(m, e)
+    {
+        struct path mp = {ep, m->string, 0};
+        if (streq(m->string, "host")) {
+            free(mnt->host), mnt->host = NULL;
+            r = get_absolute_path(m, &mp, &mnt->host, err);
+        } else if (streq(m->string, "container")) {
+            free(mnt->container), mnt->container = NULL;
+            r = get_absolute_path(m, &mp, &mnt->container, err);
+        } else if (streq(m->string, "mode")) {
+            r = cJSON_IsString(m) ? mount_mode_from_string(m->valuestring) : -EINVAL;
+            if (r < 0)
+                r = field_error(err, &mp, "must be RW or RO");
+            else
+                mnt->mode = r;
+        } else {
+            r = field_error(err, &mp, "unknown field");
+        }
+        if (r < 0)
+            return r;
+    }
+    if (!mnt->host)
+        return field_required(err, ep, "host");
+    if (!mnt->container)
+        return field_required(err, ep, "container");
+    for (size_t i = 0; i + 1 < c->n_mounts; i++)
+        if (streq(c->mounts[i].container, mnt->container)) {
+            struct path mp = {ep, "container", 0};
+            return field_error(err, &mp, "%s is mounted twice", mnt->container);
+        }
     return 0;
 }
 
@@ -507,22 +582,23 @@ static int parse_container(const cJSON *j, const struct path *p, struct task_con
         } else if (streq(m->string, "cmd")) {
             r = parse_cmd(m, &mp, &c->cmd, err);
         } else if (streq(m->string, "ports")) {
-            r = parse_ports(m, &mp, c, err);
+            r = parse_list(m, &mp, "port", TASK_MAX_PORTS, sizeof(*c->ports), (void **) &c->ports,
+                           parse_port, c, err);
         } else if (streq(m->string, "mounts") || streq(m->string, "volumes")) {
             if (have_mounts)
                 return field_error(err, &mp, "give either mounts or volumes, not both");
             have_mounts = true;
-            r = parse_mounts(m, &mp, c, err);
+            /* The item is named for its list: <mounts><mount>, <volumes><volume>. */
+            r = parse_list(m, &mp, streq(m->string, "mounts") ? "mount" : "volume", TASK_MAX_MOUNTS,
+                           sizeof(*c->mounts), (void **) &c->mounts, parse_mount, c, err);
         } else {
             r = field_error(err, &mp, "unknown field");
         }
         if (r < 0)
             return r;
     }
-    if (!c->image) {
-        struct path mp = {p, "image", 0};
-        return field_error(err, &mp, "is required");
-    }
+    if (!c->image)
+        return field_required(err, p, "image");
     *ret = TAKE_PTR(c);
     return 0;
 }
@@ -682,10 +758,16 @@ int task_from_cjson(const cJSON *root, const struct task_units *units, struct ta
 
     if (!t->user)
         return error_set(err, -EINVAL, "user: is required");
-    if (have_cmd && t->container)
-        return error_set(err, -EINVAL,
-                         "cmd: give either cmd or container, not both (a container's command "
-                         "goes in container.cmd)");
+    if (have_cmd && t->container) {
+        if (t->container->cmd.argv)
+            return error_set(err, -EINVAL,
+                             "cmd: give the command in cmd or in container.cmd, not both");
+        /* JobProxy's backends run a task's cmd in its container when it has
+         * one (and its own test task says so): from here on there is one
+         * shape, for the store, GET /task and the Docker backend alike. */
+        t->container->cmd = t->cmd;
+        t->cmd = (struct task_cmd){};
+    }
     if (!have_cmd && !t->container)
         return error_set(err, -EINVAL, "cmd: one of cmd or container is required");
     *ret = TAKE_PTR(t);

@@ -16,6 +16,7 @@ void config_init(struct config *c)
         .log_level = LOG_LEVEL_INFO,
         .default_cores = 1,
         .default_memory = 1ULL << 30,
+        .bare_units = task_units_jobproxy,
         .kill_grace = 10,
         .max_body = 1 << 20,
         .http_connections = 1024,
@@ -141,6 +142,21 @@ static int get_cores(const cJSON *v, const char *key, double *dst, struct error 
     return 0;
 }
 
+/* A unit alone ("M", "h"), read by parse (parse_size_unit, parse_duration_unit). */
+static int get_unit(const cJSON *v, const char *key, int (*parse)(const char *, uint64_t *),
+                    const char *examples, uint64_t *dst, struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = scalar(v, key, buf, &s, err);
+    if (r < 0)
+        return r;
+    if (parse(s, dst) < 0)
+        return error_set(err, -EINVAL, "%s: must be a unit such as %s, not \"%s\"", key, examples,
+                         s);
+    return 0;
+}
+
 static int get_strv(const cJSON *v, const char *key, char ***dst, struct error *err)
 {
     _cleanup_strv_ char **l = NULL;
@@ -228,6 +244,10 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
             r = get_cores(v, key, &c->default_cores, err);
         else if (streq(section, "defaults") && streq(k, "memory"))
             r = get_size(v, key, 1ULL << 30, &c->default_memory, err);
+        else if (streq(section, "bare_units") && streq(k, "memory"))
+            r = get_unit(v, key, parse_size_unit, "M or G", &c->bare_units.memory, err);
+        else if (streq(section, "bare_units") && streq(k, "time"))
+            r = get_unit(v, key, parse_duration_unit, "s, m or h", &c->bare_units.time, err);
         else if (streq(section, "process") && streq(k, "pids_limit")) {
             uint64_t n;
             r = get_size(v, key, 1, &n, err);
@@ -314,8 +334,8 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                 else
                     c->log_level = l;
             }
-        } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "process") ||
-                   streq(k, "docker"))
+        } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "bare_units") ||
+                   streq(k, "process") || streq(k, "docker"))
             r = load_section(c, k, v, err);
         else if (streq(k, "kill_grace"))
             r = get_seconds(v, k, &c->kill_grace, err);

@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "task.h"
 #include "util/error.h"
 #include "util/util.h"
 
@@ -22,6 +23,12 @@ struct config {
     /* Applied to tasks that do not say. */
     double default_cores;
     uint64_t default_memory;
+    /* bare_units: {memory: UNIT, time: UNIT}. What a number without a unit
+     * means in a task's memory (B, K, M, G, T, P) and in its cputime and
+     * walltime (s, m, h, d). Default task_units_jobproxy, JobProxy's XSD:
+     * GB and hours; "memory: M" for clients written against JobProxy's
+     * Chronos backend, which passed memory on as MB. */
+    struct task_units bare_units;
 
     unsigned kill_grace;       /* seconds between SIGTERM and SIGKILL */
     size_t max_body;           /* request body cap, bytes */

@@ -129,7 +129,7 @@ int task_record_task(const struct task_record *r, struct task **ret, struct erro
     cJSON *j = r->spec ? cJSON_Parse(r->spec) : NULL;
     if (!j)
         return error_set(err, -EIO, "stored task %s is damaged: its spec is not JSON", r->id);
-    int q = task_from_cjson(j, ret, err);
+    int q = task_from_cjson(j, NULL, ret, err);
     cJSON_Delete(j);
     if (q < 0)
         return error_set(err, -EIO, "stored task %s is damaged: %s", r->id, error_message(err));

@@ -543,6 +543,12 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
     if (t->cores > cfg->capacity_cores + 1e-9)
         return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s", t->cores,
                          cfg->capacity_cores, cfg->capacity_cores == 1 ? "core" : "cores");
+    if (t->memory > cfg->capacity_memory && t->memory_bare_unit) {
+        /* Most likely a number meant in another unit: say how it was read. */
+        _cleanup_free_ char *reading = bare_size_reading(t->memory, t->memory_bare_unit);
+        return error_set(err, -EINVAL, "memory: %s; the host's capacity is %s", reading,
+                         format_size_human(cfg->capacity_memory, cap));
+    }
     if (t->memory > cfg->capacity_memory)
         return error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
                          format_size_human(t->memory, buf),

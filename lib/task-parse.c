@@ -35,8 +35,8 @@ int task_format_from_content_type(const char *content_type, enum task_format *re
     return -EMEDIUMTYPE;
 }
 
-int task_parse(enum task_format f, const char *buf, size_t len, struct task **ret,
-               struct error *err)
+int task_parse(enum task_format f, const char *buf, size_t len, const struct task_units *units,
+               struct task **ret, struct error *err)
 {
     cJSON *j = NULL;
     int r;
@@ -58,7 +58,7 @@ int task_parse(enum task_format f, const char *buf, size_t len, struct task **re
     }
     if (r < 0)
         return r;
-    r = task_from_cjson(j, ret, err);
+    r = task_from_cjson(j, units, ret, err);
     cJSON_Delete(j);
     return r;
 }

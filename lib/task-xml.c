@@ -3,11 +3,15 @@
  * libxml2. Element names are the JSON field names; leaves become strings
  * (the validator reads numbers from strings); cmd is text or <arg> list;
  * env and tags are <entry key="k">v</entry> or <entry><key/><value/></entry>
- * maps; container ports/mounts/volumes are repeated elements or a wrapper
- * of port/mount/volume items and always become arrays. Namespaces and
- * attributes are ignored. A DOCTYPE is refused before its internal subset
- * is read, so no entity is ever declared (billion laughs, XXE), and
- * nothing is loaded from the network or the disk.
+ * maps. Container ports/mounts/volumes may repeat, as JobProxy's XSD lets
+ * them, and always become arrays, one entry per element; inside one, the
+ * port/mount/volume items may repeat too and become an array under their
+ * name. So <mounts><mount>M</mount></mounts> is {"mounts": [{"mount":
+ * [M]}]}: JAXB's shape, which the validator unwraps for every format
+ * alike (an item written straight into <mounts> stays {"mounts": [M]}).
+ * Namespaces and attributes are ignored. A DOCTYPE is refused before its
+ * internal subset is read, so no entity is ever declared (billion laughs,
+ * XXE), and nothing is loaded from the network or the disk.
  *
  * libxml2 (with ICU behind it, ~2 MB resident) is opened on the first XML
  * body, not at daemon start (util/dlopen.h): the sym_ pointers below stand
@@ -90,32 +94,38 @@ struct xml_errors {
 };
 
 enum xml_kind {
-    XML_KIND_GENERIC,   /* a leaf is a string, anything else an object */
-    XML_KIND_CONTAINER, /* an object with container's fields */
-    XML_KIND_CMD,       /* text, or a list of <arg> */
-    XML_KIND_MAP,       /* <entry> pairs */
-    XML_KIND_LIST,      /* repeated, or a wrapper of items; always an array */
+    XML_KIND_GENERIC, /* a leaf is a string, anything else an object of fields */
+    XML_KIND_CMD,     /* text, or a list of <arg> */
+    XML_KIND_MAP,     /* <entry> pairs */
 };
 
 struct xml_field {
     const char *name;
     enum xml_kind kind;
-    const char *item; /* XML_KIND_LIST: the element name inside a wrapper */
+    bool repeated;                  /* every occurrence collected into an array */
+    const struct xml_field *fields; /* XML_KIND_GENERIC: its children's; NULL = none known */
 };
 
-static const struct xml_field task_fields[] = {
-    {"cmd", XML_KIND_CMD, NULL},
-    {"env", XML_KIND_MAP, NULL},
-    {"tags", XML_KIND_MAP, NULL},
-    {"container", XML_KIND_CONTAINER, NULL},
+static const struct xml_field port_list_fields[] = {{"port", XML_KIND_GENERIC, true, NULL}, {}};
+static const struct xml_field mount_list_fields[] = {{"mount", XML_KIND_GENERIC, true, NULL}, {}};
+static const struct xml_field volume_list_fields[] = {
+    {"volume", XML_KIND_GENERIC, true, NULL},
     {},
 };
 
 static const struct xml_field container_fields[] = {
-    {"cmd", XML_KIND_CMD, NULL},
-    {"ports", XML_KIND_LIST, "port"},
-    {"mounts", XML_KIND_LIST, "mount"},
-    {"volumes", XML_KIND_LIST, "volume"},
+    {"cmd", XML_KIND_CMD, false, NULL},
+    {"ports", XML_KIND_GENERIC, true, port_list_fields},
+    {"mounts", XML_KIND_GENERIC, true, mount_list_fields},
+    {"volumes", XML_KIND_GENERIC, true, volume_list_fields},
+    {},
+};
+
+static const struct xml_field task_fields[] = {
+    {"cmd", XML_KIND_CMD, false, NULL},
+    {"env", XML_KIND_MAP, false, NULL},
+    {"tags", XML_KIND_MAP, false, NULL},
+    {"container", XML_KIND_GENERIC, false, container_fields},
     {},
 };
 
@@ -250,7 +260,7 @@ static int leaf_to_cjson(const xmlNode *n, cJSON **ret, struct error *err)
     return 0;
 }
 
-static int element_to_cjson(const xmlNode *n, enum xml_kind kind, const char *item, unsigned depth,
+static int element_to_cjson(const xmlNode *n, const struct xml_field *f, unsigned depth,
                             cJSON **ret, struct error *err);
 
 static const struct xml_field *field_lookup(const struct xml_field *fields, const char *name)
@@ -273,7 +283,8 @@ static int add_item(cJSON *obj, struct hashmap *seen, const char *name, cJSON *i
 }
 
 /* The element children of n as the members of an object. A name may occur
- * once, except the list fields, which collect every occurrence. */
+ * once, except the repeated fields, which collect every occurrence (an
+ * empty one adds nothing: <mounts/> is no mounts). */
 static int object_to_cjson(const xmlNode *n, const struct xml_field *fields, unsigned depth,
                            cJSON **ret, struct error *err)
 {
@@ -299,7 +310,7 @@ static int object_to_cjson(const xmlNode *n, const struct xml_field *fields, uns
             continue;
         f = field_lookup(fields, name);
         prev = hashmap_get(seen, name);
-        if (f && f->kind == XML_KIND_LIST) {
+        if (f && f->repeated) {
             if (!prev) {
                 prev = cJSON_CreateArray();
                 if (!prev)
@@ -308,16 +319,21 @@ static int object_to_cjson(const xmlNode *n, const struct xml_field *fields, uns
                 if (r < 0)
                     return r;
             }
-            /* The list items are added straight into the array. */
-            r = element_to_cjson(c, XML_KIND_LIST, f->item, depth + 1, &prev, err);
+            r = scan_children(c, &elements, &text, err);
             if (r < 0)
                 return r;
+            if (!elements && !text)
+                continue;
+            r = element_to_cjson(c, f, depth + 1, &value, err);
+            if (r < 0)
+                return r;
+            cJSON_AddItemToArray(prev, value);
             continue;
         }
         if (prev)
             return error_set(err, -EBADMSG, "XML: element <%.64s> repeated at line %ld", name,
                              node_line(c));
-        r = element_to_cjson(c, f ? f->kind : XML_KIND_GENERIC, NULL, depth + 1, &value, err);
+        r = element_to_cjson(c, f, depth + 1, &value, err);
         if (r < 0)
             return r;
         r = add_item(obj, seen, name, value, err);
@@ -493,56 +509,9 @@ static int map_to_cjson(const xmlNode *n, unsigned depth, cJSON **ret, struct er
     return 0;
 }
 
-/* One occurrence of a list field, appended to the array *arr: either one
- * item (<ports><host/>...</ports>) or a wrapper of items
- * (<ports><port>...</port><port>...</port></ports>). An empty wrapper adds
- * nothing. */
-static int list_to_cjson(const xmlNode *n, const char *item, unsigned depth, cJSON *arr,
-                         struct error *err)
-{
-    bool elements, text, wrapper = true;
-    cJSON *v = NULL;
-    int r;
-
-    r = scan_children(n, &elements, &text, err);
-    if (r < 0)
-        return r;
-    if (!elements) {
-        if (!text)
-            return 0;
-        r = leaf_to_cjson(n, &v, err);
-        if (r < 0)
-            return r;
-        cJSON_AddItemToArray(arr, v);
-        return 0;
-    }
-    if (text)
-        return node_error(err, n, "text mixed with elements in");
-
-    for (const xmlNode *c = n->children; c; c = c->next)
-        if (c->type == XML_ELEMENT_NODE && !streq((const char *) c->name, item))
-            wrapper = false;
-    if (!wrapper) {
-        r = object_to_cjson(n, no_fields, depth, &v, err);
-        if (r < 0)
-            return r;
-        cJSON_AddItemToArray(arr, v);
-        return 0;
-    }
-    for (const xmlNode *c = n->children; c; c = c->next) {
-        if (c->type != XML_ELEMENT_NODE)
-            continue;
-        r = element_to_cjson(c, XML_KIND_GENERIC, NULL, depth + 1, &v, err);
-        if (r < 0)
-            return r;
-        cJSON_AddItemToArray(arr, v);
-    }
-    return 0;
-}
-
-/* Converts the element n of the given kind. For XML_KIND_LIST, *ret is the
- * array the items are appended to. */
-static int element_to_cjson(const xmlNode *n, enum xml_kind kind, const char *item, unsigned depth,
+/* Converts the element n, a field f of its parent (NULL: one the reader
+ * knows nothing of, a leaf or an object). */
+static int element_to_cjson(const xmlNode *n, const struct xml_field *f, unsigned depth,
                             cJSON **ret, struct error *err)
 {
     bool elements, text;
@@ -551,14 +520,11 @@ static int element_to_cjson(const xmlNode *n, enum xml_kind kind, const char *it
     if (depth > XML_MAX_DEPTH)
         return node_error(err, n, "nesting too deep at");
 
-    switch (kind) {
+    switch (f ? f->kind : XML_KIND_GENERIC) {
     case XML_KIND_CMD:
         return cmd_to_cjson(n, depth, ret, err);
     case XML_KIND_MAP:
         return map_to_cjson(n, depth, ret, err);
-    case XML_KIND_LIST:
-        return list_to_cjson(n, item, depth, *ret, err);
-    case XML_KIND_CONTAINER:
     case XML_KIND_GENERIC:
     default:
         r = scan_children(n, &elements, &text, err);
@@ -566,8 +532,7 @@ static int element_to_cjson(const xmlNode *n, enum xml_kind kind, const char *it
             return r;
         if (!elements)
             return leaf_to_cjson(n, ret, err);
-        return object_to_cjson(n, kind == XML_KIND_CONTAINER ? container_fields : no_fields, depth,
-                               ret, err);
+        return object_to_cjson(n, f && f->fields ? f->fields : no_fields, depth, ret, err);
     }
 }
 

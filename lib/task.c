@@ -2,10 +2,12 @@
  * task: the Task model and its one validator.
  *
  * task_from_cjson() is the only place that knows the fields, their
- * spellings ("mounts" or "volumes"), their units and their limits; the
- * JSON, YAML and XML front ends only build a cJSON tree for it. Every
- * error names the field by its path, as a person would point at it:
- * "container.ports[1].host: must be an integer between 1 and 65535".
+ * spellings ("mounts" or "volumes"), their shapes (JobProxy's JAXB
+ * wrappers, its top-level cmd beside a container), their units and their
+ * limits; the JSON, YAML and XML front ends only build a cJSON tree for
+ * it. Every error names the field by its path, as a person would point
+ * at it: "container.ports[1].host: must be an integer between 1 and
+ * 65535".
  */
 #include "task.h"
 
@@ -139,6 +141,7 @@ struct task *task_copy(const struct task *t)
     }
     c->cores = t->cores;
     c->memory = t->memory;
+    c->memory_bare_unit = t->memory_bare_unit;
     c->cputime = t->cputime;
     c->walltime = t->walltime;
     c->stdout_path = strdup_or_null(t->stdout_path);
@@ -184,6 +187,13 @@ _printf_(3, 4) static int field_error(struct error *err, const struct path *p, c
     _cleanup_free_ char *what = xvasprintf(fmt, ap);
     va_end(ap);
     return error_set(err, -EINVAL, "%s: %s", where[0] ? where : "task", what);
+}
+
+/* A required member key of the object at p is missing. */
+static int field_required(struct error *err, const struct path *p, const char *key)
+{
+    struct path mp = {p, key, 0};
+    return field_error(err, &mp, "is required");
 }
 
 static const char *type_name(const cJSON *j)
@@ -375,114 +385,180 @@ static int parse_port_number(const cJSON *j, const struct path *p, uint16_t *ret
     for (const cJSON *m = (obj)->child; m; m = m->next)                                            \
         if (!cJSON_IsNull(m))
 
-static int parse_ports(const cJSON *j, const struct path *p, struct task_container *c,
-                       struct error *err)
-{
-    if (!cJSON_IsArray(j))
-        return field_error(err, p, "must be a list, not %s", type_name(j));
-    int n = cJSON_GetArraySize(j);
-    if (n > TASK_MAX_PORTS)
-        return field_error(err, p, "has too many entries (%d, at most %d)", n, TASK_MAX_PORTS);
-    c->ports = n ? xcalloc(n, sizeof(*c->ports)) : NULL;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, j)
-    {
-        struct path ep = {p, NULL, (int) c->n_ports};
-        struct task_port *port = &c->ports[c->n_ports];
-        bool host = false, cont = false;
-        int r;
+/*
+ * A list field (ports, mounts, volumes) in every shape it arrives in.
+ * JobProxy's JSON is JAXB's mapping of its XML, where each entry sits in
+ * an element named for the item, so beside the flat list [item, ...] come
+ * {"mount": item}, {"mount": [item, ...]} and [{"mount": item}, ...]; the
+ * YAML and XML readers hand over the same trees. This is the one place
+ * that unwraps them: each item reaches fn with the path it was found at
+ * ("container.mounts[0].mount.host"), into an array sized for all of them.
+ */
+typedef int (*list_item_fn)(const cJSON *item, const struct path *p, void *userdata,
+                            struct error *err);
 
-        if (!cJSON_IsObject(e))
-            return field_error(err, &ep, "must be an object {host, container}, not %s",
-                               type_name(e));
-        FOREACH_FIELD(m, e)
-        {
-            struct path mp = {&ep, m->string, 0};
-            if (streq(m->string, "host")) {
-                r = parse_port_number(m, &mp, &port->host, err);
-                host = true;
-            } else if (streq(m->string, "container")) {
-                r = parse_port_number(m, &mp, &port->container, err);
-                cont = true;
-            } else {
-                r = field_error(err, &mp, "unknown field");
-            }
-            if (r < 0)
-                return r;
+struct list_walk {
+    const char *wrapper; /* "mount" */
+    list_item_fn fn;     /* NULL: only count */
+    void *userdata;
+    size_t n;
+};
+
+static int walk_item(struct list_walk *w, const cJSON *item, const struct path *p,
+                     struct error *err)
+{
+    w->n++;
+    return w->fn ? w->fn(item, p, w->userdata, err) : 0;
+}
+
+/* One entry of the list: an item, or the wrapper of one item or of a list. */
+static int walk_entry(struct list_walk *w, const cJSON *e, const struct path *p, struct error *err)
+{
+    const cJSON *inner = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, w->wrapper) : NULL;
+    struct path ip = {p, w->wrapper, 0};
+    int i = 0, r;
+
+    if (!inner)
+        return walk_item(w, e, p, err);
+    FOREACH_FIELD(m, e)
+    {
+        if (m != inner) {
+            struct path mp = {p, m->string, 0};
+            return field_error(err, &mp, "unknown field beside \"%s\"", w->wrapper);
         }
-        if (!cont) {
-            struct path mp = {&ep, "container", 0};
-            return field_error(err, &mp, "is required");
-        }
-        if (!host)
-            port->host = port->container; /* Docker's -p 80 publishes the same number */
-        for (size_t i = 0; i < c->n_ports; i++)
-            if (c->ports[i].host == port->host) {
-                struct path mp = {&ep, "host", 0};
-                return field_error(err, &mp, "port %u is published twice", port->host);
-            }
-        c->n_ports++;
+    }
+    if (cJSON_IsNull(inner))
+        return 0;
+    if (!cJSON_IsArray(inner))
+        return walk_item(w, inner, &ip, err);
+    const cJSON *x;
+    cJSON_ArrayForEach(x, inner)
+    {
+        struct path xp = {&ip, NULL, i++};
+        r = walk_item(w, x, &xp, err);
+        if (r < 0)
+            return r;
     }
     return 0;
 }
 
-static int parse_mounts(const cJSON *j, const struct path *p, struct task_container *c,
-                        struct error *err)
+static int walk_list(struct list_walk *w, const cJSON *j, const struct path *p, struct error *err)
 {
+    int i = 0, r;
+
+    w->n = 0;
+    if (cJSON_IsObject(j) && cJSON_GetObjectItemCaseSensitive(j, w->wrapper))
+        return walk_entry(w, j, p, err);
     if (!cJSON_IsArray(j))
-        return field_error(err, p, "must be a list, not %s", type_name(j));
-    int n = cJSON_GetArraySize(j);
-    if (n > TASK_MAX_MOUNTS)
-        return field_error(err, p, "has too many entries (%d, at most %d)", n, TASK_MAX_MOUNTS);
-    c->mounts = n ? xcalloc(n, sizeof(*c->mounts)) : NULL;
+        return field_error(err, p, "must be a list or {\"%s\": ...}, not %s", w->wrapper,
+                           type_name(j));
     const cJSON *e;
     cJSON_ArrayForEach(e, j)
     {
-        struct path ep = {p, NULL, (int) c->n_mounts};
-        struct task_mount *mnt = &c->mounts[c->n_mounts];
-        int r;
-
-        if (!cJSON_IsObject(e))
-            return field_error(err, &ep, "must be an object {host, container, mode}, not %s",
-                               type_name(e));
-        /* Counted before filling so that task_free() releases partial entries. */
-        c->n_mounts++;
-        mnt->mode = MOUNT_RW;
-        FOREACH_FIELD(m, e)
-        {
-            struct path mp = {&ep, m->string, 0};
-            if (streq(m->string, "host")) {
-                free(mnt->host), mnt->host = NULL;
-                r = get_absolute_path(m, &mp, &mnt->host, err);
-            } else if (streq(m->string, "container")) {
-                free(mnt->container), mnt->container = NULL;
-                r = get_absolute_path(m, &mp, &mnt->container, err);
-            } else if (streq(m->string, "mode")) {
-                r = cJSON_IsString(m) ? mount_mode_from_string(m->valuestring) : -EINVAL;
-                if (r < 0)
-                    r = field_error(err, &mp, "must be RW or RO");
-                else
-                    mnt->mode = r;
-            } else {
-                r = field_error(err, &mp, "unknown field");
-            }
-            if (r < 0)
-                return r;
-        }
-        if (!mnt->host) {
-            struct path mp = {&ep, "host", 0};
-            return field_error(err, &mp, "is required");
-        }
-        if (!mnt->container) {
-            struct path mp = {&ep, "container", 0};
-            return field_error(err, &mp, "is required");
-        }
-        for (size_t i = 0; i + 1 < c->n_mounts; i++)
-            if (streq(c->mounts[i].container, mnt->container)) {
-                struct path mp = {&ep, "container", 0};
-                return field_error(err, &mp, "%s is mounted twice", mnt->container);
-            }
+        struct path ep = {p, NULL, i++};
+        r = walk_entry(w, e, &ep, err);
+        if (r < 0)
+            return r;
     }
+    return 0;
+}
+
+/* Counts the items, allocates *array for them, then hands each to fn. */
+static int parse_list(const cJSON *j, const struct path *p, const char *wrapper, size_t max,
+                      size_t item_size, void **array, list_item_fn fn, void *userdata,
+                      struct error *err)
+{
+    struct list_walk w = {wrapper, NULL, NULL, 0};
+    int r = walk_list(&w, j, p, err);
+    if (r < 0)
+        return r;
+    if (w.n > max)
+        return field_error(err, p, "has too many entries (%zu, at most %zu)", w.n, max);
+    *array = w.n ? xcalloc(w.n, item_size) : NULL;
+    w.fn = fn;
+    w.userdata = userdata;
+    return walk_list(&w, j, p, err);
+}
+
+static int parse_port(const cJSON *e, const struct path *ep, void *userdata, struct error *err)
+{
+    struct task_container *c = userdata;
+    struct task_port *port = &c->ports[c->n_ports];
+    bool host = false, cont = false;
+    int r;
+
+    if (!cJSON_IsObject(e))
+        return field_error(err, ep, "must be an object {host, container}, not %s", type_name(e));
+    FOREACH_FIELD(m, e)
+    {
+        struct path mp = {ep, m->string, 0};
+        if (streq(m->string, "host")) {
+            r = parse_port_number(m, &mp, &port->host, err);
+            host = true;
+        } else if (streq(m->string, "container")) {
+            r = parse_port_number(m, &mp, &port->container, err);
+            cont = true;
+        } else {
+            r = field_error(err, &mp, "unknown field");
+        }
+        if (r < 0)
+            return r;
+    }
+    if (!cont)
+        return field_required(err, ep, "container");
+    if (!host)
+        port->host = port->container; /* Docker's -p 80 publishes the same number */
+    for (size_t i = 0; i < c->n_ports; i++)
+        if (c->ports[i].host == port->host) {
+            struct path mp = {ep, "host", 0};
+            return field_error(err, &mp, "port %u is published twice", port->host);
+        }
+    c->n_ports++;
+    return 0;
+}
+
+static int parse_mount(const cJSON *e, const struct path *ep, void *userdata, struct error *err)
+{
+    struct task_container *c = userdata;
+    struct task_mount *mnt = &c->mounts[c->n_mounts];
+    int r;
+
+    if (!cJSON_IsObject(e))
+        return field_error(err, ep, "must be an object {host, container, mode}, not %s",
+                           type_name(e));
+    /* Counted before filling so that task_free() releases partial entries. */
+    c->n_mounts++;
+    mnt->mode = MOUNT_RW;
+    FOREACH_FIELD(m, e)
+    {
+        struct path mp = {ep, m->string, 0};
+        if (streq(m->string, "host")) {
+            free(mnt->host), mnt->host = NULL;
+            r = get_absolute_path(m, &mp, &mnt->host, err);
+        } else if (streq(m->string, "container")) {
+            free(mnt->container), mnt->container = NULL;
+            r = get_absolute_path(m, &mp, &mnt->container, err);
+        } else if (streq(m->string, "mode")) {
+            r = cJSON_IsString(m) ? mount_mode_from_string(m->valuestring) : -EINVAL;
+            if (r < 0)
+                r = field_error(err, &mp, "must be RW or RO");
+            else
+                mnt->mode = r;
+        } else {
+            r = field_error(err, &mp, "unknown field");
+        }
+        if (r < 0)
+            return r;
+    }
+    if (!mnt->host)
+        return field_required(err, ep, "host");
+    if (!mnt->container)
+        return field_required(err, ep, "container");
+    for (size_t i = 0; i + 1 < c->n_mounts; i++)
+        if (streq(c->mounts[i].container, mnt->container)) {
+            struct path mp = {ep, "container", 0};
+            return field_error(err, &mp, "%s is mounted twice", mnt->container);
+        }
     return 0;
 }
 
@@ -506,22 +582,23 @@ static int parse_container(const cJSON *j, const struct path *p, struct task_con
         } else if (streq(m->string, "cmd")) {
             r = parse_cmd(m, &mp, &c->cmd, err);
         } else if (streq(m->string, "ports")) {
-            r = parse_ports(m, &mp, c, err);
+            r = parse_list(m, &mp, "port", TASK_MAX_PORTS, sizeof(*c->ports), (void **) &c->ports,
+                           parse_port, c, err);
         } else if (streq(m->string, "mounts") || streq(m->string, "volumes")) {
             if (have_mounts)
                 return field_error(err, &mp, "give either mounts or volumes, not both");
             have_mounts = true;
-            r = parse_mounts(m, &mp, c, err);
+            /* The item is named for its list: <mounts><mount>, <volumes><volume>. */
+            r = parse_list(m, &mp, streq(m->string, "mounts") ? "mount" : "volume", TASK_MAX_MOUNTS,
+                           sizeof(*c->mounts), (void **) &c->mounts, parse_mount, c, err);
         } else {
             r = field_error(err, &mp, "unknown field");
         }
         if (r < 0)
             return r;
     }
-    if (!c->image) {
-        struct path mp = {p, "image", 0};
-        return field_error(err, &mp, "is required");
-    }
+    if (!c->image)
+        return field_required(err, p, "image");
     *ret = TAKE_PTR(c);
     return 0;
 }
@@ -545,42 +622,69 @@ static int parse_cores(const cJSON *j, const struct path *p, double *ret, struct
     return 0;
 }
 
-static int parse_memory(const cJSON *j, const struct path *p, uint64_t *ret, struct error *err)
+/* A refusal of a value: how a bare number was read, then what is wrong with it. */
+_printf_(4, 5) static int value_error(struct error *err, const struct path *p, const char *reading,
+                                      const char *fmt, ...)
 {
-    char buf[64], b1[32], b2[32];
+    va_list ap;
+
+    va_start(ap, fmt);
+    _cleanup_free_ char *what = xvasprintf(fmt, ap);
+    va_end(ap);
+    if (reading)
+        return field_error(err, p, "%s; %s", reading, what);
+    return field_error(err, p, "%s", what);
+}
+
+static int parse_memory(const cJSON *j, const struct path *p, uint64_t unit, uint64_t *ret,
+                        uint64_t *ret_bare_unit, struct error *err)
+{
+    char buf[64], words[64], b1[32], b2[32];
     const char *txt;
     uint64_t v;
     int r = get_number_text(j, p, buf, &txt, err);
     if (r < 0)
         return r;
-    r = parse_size(txt, 1ULL << 30, &v);
-    if (r == -ERANGE || (r >= 0 && v > TASK_MAX_MEMORY))
-        return field_error(err, p, "is too large (at most %s)", format_size(TASK_MAX_MEMORY, b1));
-    if (r < 0)
+    bool bare = is_bare_number(txt);
+    r = parse_size(txt, unit, &v);
+    if (r < 0 && r != -ERANGE)
         return field_error(err, p,
-                           "must be a size such as \"256M\" or \"1.5G\" (a bare number is GB)");
+                           "must be a size such as \"256M\" or \"1.5G\" (a bare number is in %s)",
+                           bare_size_unit(unit, words));
+    _cleanup_free_ char *reading = bare && r >= 0 && v > 0 ? bare_size_reading(v, unit) : NULL;
+    if (r == -ERANGE || v > TASK_MAX_MEMORY)
+        return value_error(err, p, reading, "%s (at most %s)",
+                           reading ? "that is too large" : "is too large",
+                           format_size_human(TASK_MAX_MEMORY, b1));
     if (v < TASK_MIN_MEMORY)
-        return field_error(err, p, "%s is too small (at least %s)", format_size(v, b2),
-                           format_size(TASK_MIN_MEMORY, b1));
+        return value_error(err, p, reading, "%s is too small (at least %s)",
+                           reading ? "that" : format_size_human(v, b2),
+                           format_size_human(TASK_MIN_MEMORY, b1));
     *ret = v;
+    *ret_bare_unit = bare ? unit : 0;
     return 0;
 }
 
-static int parse_time(const cJSON *j, const struct path *p, uint64_t *ret, struct error *err)
+static int parse_time(const cJSON *j, const struct path *p, uint64_t unit, uint64_t *ret,
+                      struct error *err)
 {
-    char buf[64];
+    char buf[64], words[64];
     const char *txt;
     uint64_t v;
     int r = get_number_text(j, p, buf, &txt, err);
     if (r < 0)
         return r;
-    r = parse_duration(txt, 3600, &v);
-    if (r == -ERANGE || (r >= 0 && v > TASK_MAX_DURATION))
-        return field_error(err, p, "is too long (at most 366 days)");
-    if (r < 0)
+    r = parse_duration(txt, unit, &v);
+    if (r < 0 && r != -ERANGE)
         return field_error(err, p,
                            "must be a duration such as \"90s\", \"15m\" or \"2h\" "
-                           "(a bare number is hours)");
+                           "(a bare number is in %s)",
+                           bare_duration_unit(unit, words));
+    _cleanup_free_ char *reading =
+        is_bare_number(txt) && r >= 0 && v > 0 ? bare_duration_reading(v, unit) : NULL;
+    if (r == -ERANGE || v > TASK_MAX_DURATION)
+        return value_error(err, p, reading, "%s (at most 366 days)",
+                           reading ? "that is too long" : "is too long");
     if (v == 0)
         return field_error(err, p, "must be more than 0");
     *ret = v;
@@ -598,12 +702,15 @@ static bool user_name_ok(const char *s)
     return !streq(s, ".") && !streq(s, "..");
 }
 
-int task_from_cjson(const cJSON *root, struct task **ret, struct error *err)
+int task_from_cjson(const cJSON *root, const struct task_units *units, struct task **ret,
+                    struct error *err)
 {
     _cleanup_task_ struct task *t = NULL;
     bool have_cmd = false;
     int r;
 
+    if (!units)
+        units = &task_units_jobproxy;
     if (!cJSON_IsObject(root))
         return error_set(err, -EINVAL, "task: must be an object, not %s", type_name(root));
 
@@ -627,11 +734,11 @@ int task_from_cjson(const cJSON *root, struct task **ret, struct error *err)
         } else if (streq(k, "cores")) {
             r = parse_cores(m, &mp, &t->cores, err);
         } else if (streq(k, "memory")) {
-            r = parse_memory(m, &mp, &t->memory, err);
+            r = parse_memory(m, &mp, units->memory, &t->memory, &t->memory_bare_unit, err);
         } else if (streq(k, "cputime")) {
-            r = parse_time(m, &mp, &t->cputime, err);
+            r = parse_time(m, &mp, units->time, &t->cputime, err);
         } else if (streq(k, "walltime")) {
-            r = parse_time(m, &mp, &t->walltime, err);
+            r = parse_time(m, &mp, units->time, &t->walltime, err);
         } else if (streq(k, "stdout")) {
             r = get_absolute_path(m, &mp, &t->stdout_path, err);
         } else if (streq(k, "stderr")) {
@@ -651,10 +758,16 @@ int task_from_cjson(const cJSON *root, struct task **ret, struct error *err)
 
     if (!t->user)
         return error_set(err, -EINVAL, "user: is required");
-    if (have_cmd && t->container)
-        return error_set(err, -EINVAL,
-                         "cmd: give either cmd or container, not both (a container's command "
-                         "goes in container.cmd)");
+    if (have_cmd && t->container) {
+        if (t->container->cmd.argv)
+            return error_set(err, -EINVAL,
+                             "cmd: give the command in cmd or in container.cmd, not both");
+        /* JobProxy's backends run a task's cmd in its container when it has
+         * one (and its own test task says so): from here on there is one
+         * shape, for the store, GET /task and the Docker backend alike. */
+        t->container->cmd = t->cmd;
+        t->cmd = (struct task_cmd){};
+    }
     if (!have_cmd && !t->container)
         return error_set(err, -EINVAL, "cmd: one of cmd or container is required");
     *ret = TAKE_PTR(t);

@@ -7,7 +7,8 @@
  * spellings, their units and their limits. YAML and XML scalars arrive as
  * strings; the validator accepts a string wherever it accepts a number.
  *
- * Units (JobProxy's XSD for bare numbers, explicit units everywhere):
+ * Units (explicit units everywhere; a bare number in the unit of struct
+ * task_units, JobProxy's XSD unless the config says otherwise):
  *   memory   bare number = GiB; "256M", "1.5G", "512Mi", "2GiB", "4096K",
  *            "100B" (binary units, as Docker and Slurm read them)
  *   cputime, walltime   bare number = hours; "90s", "15m", "2h", "1d",
@@ -91,10 +92,15 @@ struct task_container {
 struct task {
     char *user;          /* required */
     char *name;          /* optional */
-    struct task_cmd cmd; /* exactly one of cmd or container */
+    struct task_cmd cmd; /* a command task's; a container task's is container->cmd */
     struct task_container *container;
-    double cores;      /* 0 = not given (the daemon's default applies) */
-    uint64_t memory;   /* bytes; 0 = not given */
+    double cores;    /* 0 = not given (the daemon's default applies) */
+    uint64_t memory; /* bytes; 0 = not given */
+    /* The unit a bare memory number was read in, 0 when memory carried its
+     * own unit (or was not given): a refusal then says how the number was
+     * read. Not part of the task (task_to_cjson leaves it out), so a stored
+     * task, always in explicit units, does not have it. */
+    uint64_t memory_bare_unit;
     uint64_t cputime;  /* seconds; 0 = no limit */
     uint64_t walltime; /* seconds; 0 = no limit */
     char *stdout_path; /* absolute; NULL = a file under the data dir */
@@ -130,12 +136,28 @@ static inline void task_freep(struct task **t)
 struct task *task_copy(const struct task *t);
 
 /*
- * The validator: builds a task from a cJSON object in any of the accepted
- * spellings and units. On failure returns -EINVAL with a message that
- * names the field by its path ("container.ports[1].host: must be an
- * integer between 1 and 65535"), and *ret is untouched.
+ * What a bare number (one without a unit) means in a task. JobProxy's XSD
+ * says GB for memory and hours for cputime; its Chronos backend passed
+ * memory on as MB, so sites whose clients followed that set bare_units in
+ * the config (config.h).
  */
-int task_from_cjson(const cJSON *root, struct task **ret, struct error *err);
+struct task_units {
+    uint64_t memory; /* bytes in one bare unit of memory */
+    uint64_t time;   /* seconds in one bare unit of cputime and walltime */
+};
+
+extern const struct task_units task_units_jobproxy; /* GB and hours */
+
+/*
+ * The validator: builds a task from a cJSON object in any of the accepted
+ * spellings, shapes and units; units says what a bare number means (NULL:
+ * task_units_jobproxy). On failure returns -EINVAL with a message that
+ * names the field by its path ("container.ports[1].host: must be an
+ * integer between 1 and 65535") and, for a bare number, says how it was
+ * read; *ret is untouched.
+ */
+int task_from_cjson(const cJSON *root, const struct task_units *units, struct task **ret,
+                    struct error *err);
 
 /* The normalised task (canonical spellings and units, no defaults invented). */
 cJSON *task_to_cjson(const struct task *t);
@@ -158,14 +180,31 @@ enum task_format {
  * -EMEDIUMTYPE (415) for anything else. */
 int task_format_from_content_type(const char *content_type, enum task_format *ret);
 
-/* Parse + validate in one call. */
-int task_parse(enum task_format f, const char *buf, size_t len, struct task **ret,
-               struct error *err);
+/* Parse + validate in one call; units as for task_from_cjson. */
+int task_parse(enum task_format f, const char *buf, size_t len, const struct task_units *units,
+               struct task **ret, struct error *err);
 
 /* Units, shared with the config file and the CLI. 'unit' is the
  * multiplier applied to a bare number (bytes or seconds). */
 int parse_size(const char *s, uint64_t unit, uint64_t *ret);
 int parse_duration(const char *s, uint64_t unit, uint64_t *ret);
+/* Whether s is a bare number ("128", " 0.5 "), the kind 'unit' applies to. */
+bool is_bare_number(const char *s);
+/* A unit alone, as the config file names the unit of bare numbers: "M",
+ * "MB", "MiB", "G", "B", ... for sizes, "s", "min", "h", "d" for
+ * durations, to its factor. -EINVAL for anything else (a number too). */
+int parse_size_unit(const char *s, uint64_t *ret);
+int parse_duration_unit(const char *s, uint64_t *ret);
+/* What a bare number is in, for messages: "GB, JobProxy's unit", "MB, as
+ * this proxy is set up". */
+char *bare_size_unit(uint64_t unit, char buf[static 64]);
+char *bare_duration_unit(uint64_t unit, char buf[static 64]);
+/* How a bare number was read, for a refusal to say: "128 was read as
+ * 128 GiB (a bare number is in GB, JobProxy's unit); write \"128M\" for
+ * megabytes". value is what was read (bytes, seconds), unit the factor it
+ * was read with. The caller frees the string. */
+char *bare_size_reading(uint64_t bytes, uint64_t unit);
+char *bare_duration_reading(uint64_t seconds, uint64_t unit);
 /* Canonical forms written by task_to_cjson: "256M", "7200s". buf >= 32. */
 char *format_size(uint64_t bytes, char buf[static 32]);
 char *format_duration(uint64_t seconds, char buf[static 32]);

@@ -7,6 +7,9 @@
  * "90s", "15m", "2h", "1d", compounds ("1h30m") and Slurm's clock forms
  * ("1:30:00", "2-00:00:00"). A bare number is multiplied by 'unit'.
  * Fractions are allowed and rounded up to whole bytes or seconds.
+ *
+ * What a bare number means is a setting (struct task_units), so a
+ * refusal of one says how it was read and how to write it otherwise.
  */
 #include "task.h"
 
@@ -248,6 +251,138 @@ char *format_size_human(uint64_t bytes, char buf[static 32])
         snprintf(buf, 32, "%" PRIu64 ".%" PRIu64 " %s", tenths / 10, tenths % 10, units[i]);
     }
     return buf;
+}
+
+const struct task_units task_units_jobproxy = {.memory = 1ULL << 30, .time = 3600};
+
+bool is_bare_number(const char *s)
+{
+    long double v;
+
+    if (!s)
+        return false;
+    s = skip_space(s);
+    return parse_decimal(&s, &v) == 0 && *skip_space(s) == '\0';
+}
+
+/* A unit alone ("MiB", "h"): read as one of it. */
+static int parse_unit(const char *s, int (*parse)(const char *, uint64_t, uint64_t *),
+                      uint64_t *ret)
+{
+    uint64_t v;
+
+    if (isempty(s))
+        return -EINVAL;
+    for (const char *c = s; *c; c++)
+        if (!isalpha((unsigned char) *c))
+            return -EINVAL;
+    _cleanup_free_ char *one = xasprintf("1%s", s);
+    if (parse(one, 0, &v) < 0 || v == 0)
+        return -EINVAL;
+    *ret = v;
+    return 0;
+}
+
+int parse_size_unit(const char *s, uint64_t *ret)
+{
+    return parse_unit(s, parse_size, ret);
+}
+
+int parse_duration_unit(const char *s, uint64_t *ret)
+{
+    return parse_unit(s, parse_duration, ret);
+}
+
+/* The units a bare number can be in, as messages name them. */
+struct unit_name {
+    uint64_t factor;
+    const char *suffix; /* how to write one: "128M" */
+    const char *name;   /* "a bare number is in MB" */
+    const char *words;  /* "write \"128M\" for megabytes" */
+};
+
+static const struct unit_name size_units[] = {
+    {1, "B", "bytes", "bytes"},           {1ULL << 10, "K", "KB", "kilobytes"},
+    {1ULL << 20, "M", "MB", "megabytes"}, {1ULL << 30, "G", "GB", "gigabytes"},
+    {1ULL << 40, "T", "TB", "terabytes"}, {1ULL << 50, "P", "PB", "petabytes"},
+};
+
+static const struct unit_name duration_units[] = {
+    {1, "s", "seconds", "seconds"},
+    {60, "m", "minutes", "minutes"},
+    {3600, "h", "hours", "hours"},
+    {86400, "d", "days", "days"},
+};
+
+static const struct unit_name *unit_name(const struct unit_name *table, size_t n, uint64_t factor)
+{
+    for (size_t i = 0; i < n; i++)
+        if (table[i].factor == factor)
+            return &table[i];
+    return NULL;
+}
+
+/* value / unit as the client wrote it: "128", "0.5". A fraction was rounded
+ * up to whole bytes or seconds; six decimals hide that again. */
+static char *format_bare(uint64_t value, uint64_t unit, char buf[static 64])
+{
+    snprintf(buf, 64, "%.6Lf", (long double) value / (long double) unit);
+    char *end = buf + strlen(buf);
+    while (end[-1] == '0')
+        *--end = '\0';
+    if (end[-1] == '.')
+        end[-1] = '\0';
+    return buf;
+}
+
+static char *unit_words(const struct unit_name *u, bool jobproxy, char buf[static 64])
+{
+    snprintf(buf, 64, "%s, %s", u ? u->name : "the configured unit",
+             jobproxy ? "JobProxy's unit" : "as this proxy is set up");
+    return buf;
+}
+
+char *bare_size_unit(uint64_t unit, char buf[static 64])
+{
+    return unit_words(unit_name(size_units, ELEMENTSOF(size_units), unit),
+                      unit == task_units_jobproxy.memory, buf);
+}
+
+char *bare_duration_unit(uint64_t unit, char buf[static 64])
+{
+    return unit_words(unit_name(duration_units, ELEMENTSOF(duration_units), unit),
+                      unit == task_units_jobproxy.time, buf);
+}
+
+/* "N was read as WHAT (a bare number is in UNIT); write \"N<alt>\" for ALT". */
+static char *bare_reading(const char *number, const char *what, const char *unit,
+                          const struct unit_name *alt)
+{
+    return xasprintf("%s was read as %s (a bare number is in %s); write \"%s%s\" for %s", number,
+                     what, unit, number, alt->suffix, alt->words);
+}
+
+char *bare_size_reading(uint64_t bytes, uint64_t unit)
+{
+    char number[64], human[32], words[64];
+    /* The unit the client more likely meant: megabytes (what JobProxy's
+     * Chronos backend passed on) unless bare numbers already are that. */
+    const struct unit_name *alt = &size_units[unit == 1ULL << 20 ? 3 : 2];
+
+    return bare_reading(format_bare(bytes, unit, number), format_size_human(bytes, human),
+                        bare_size_unit(unit, words), alt);
+}
+
+char *bare_duration_reading(uint64_t seconds, uint64_t unit)
+{
+    char number[64], words[64];
+    const struct unit_name *u = unit_name(duration_units, ELEMENTSOF(duration_units), unit);
+    const struct unit_name *alt = &duration_units[unit == 1 ? 2 : 0];
+
+    format_bare(seconds, unit, number);
+    _cleanup_free_ char *what =
+        u ? xasprintf("%s %s", number, u->words) : xasprintf("%" PRIu64 " seconds", seconds);
+    return bare_reading(number, what, bare_duration_unit(unit, words), alt);
 }
 
 char *format_duration(uint64_t seconds, char buf[static 32])

@@ -142,7 +142,7 @@ static enum MHD_Result h_submit(struct request *r)
     if (q >= 0 && r->len == 0)
         q = error_set(&err, -EINVAL, "empty request body: a task is required");
     if (q >= 0)
-        q = task_parse(fmt, r->body, r->len, &t, &err);
+        q = task_parse(fmt, r->body, r->len, &r->ctx->cfg->bare_units, &t, &err);
     if (q >= 0)
         q = check_owner(r, t->user, &err);
     if (q >= 0)

@@ -27,6 +27,8 @@ int main(void)
     config_init(&c);
     ok(c.kill_grace == 10 && c.max_body == 1 << 20 && !c.allow_root, "defaults");
     ok(streq(c.data_dir, CONFIG_DEFAULT_DATA_DIR), "default data dir");
+    ok(c.bare_units.memory == 1ULL << 30 && c.bare_units.time == 3600,
+       "bare numbers are JobProxy's GB and hours by default");
 
     _cleanup_error_ struct error err = ERROR_INIT;
     int r = load(&c,
@@ -39,7 +41,8 @@ int main(void)
                  "max_body: 64K\n"
                  "allow_root: yes\n"
                  "denied_users: [daemon, bin]\n"
-                 "process: {pids_limit: 100, cgroup: test-cg, shim: /x/shim}\n",
+                 "process: {pids_limit: 100, cgroup: test-cg, shim: /x/shim}\n"
+                 "bare_units: {memory: M, time: s}\n",
                  &err);
     ok(r == 0, "full config loads: %s", error_message(&err));
     ok(strv_length(c.listen) == 2 && streq(c.listen[1], "unix:/tmp/x.sock"), "listen list");
@@ -50,6 +53,16 @@ int main(void)
     ok(strv_contains(c.denied_users, "bin") && c.pids_limit == 100 &&
            streq(c.cgroup_name, "test-cg") && streq(c.shim_path, "/x/shim"),
        "users and process settings");
+    ok(c.bare_units.memory == 1ULL << 20 && c.bare_units.time == 1, "bare units MB and seconds");
+
+    /* One key alone leaves the other as it was; every spelling of a unit. */
+    error_clear(&err);
+    r = load(&c, "bare_units:\n  memory: GiB\n", &err);
+    ok(r == 0 && c.bare_units.memory == 1ULL << 30 && c.bare_units.time == 1,
+       "bare_units.memory alone: %s", error_message(&err));
+    r = load(&c, "bare_units: {memory: b, time: min}\n", &err);
+    ok(r == 0 && c.bare_units.memory == 1 && c.bare_units.time == 60, "bytes and minutes: %s",
+       error_message(&err));
 
     static const struct {
         const char *text;
@@ -66,6 +79,14 @@ int main(void)
         {"listen: {a: b}\n", "listen"},
         {"- a\n- b\n", "mapping"},
         {"a: [unclosed\n", "YAML"},
+        {"bare_units: {memory: 128}\n",
+         "bare_units.memory: must be a unit such as M or G, not \"128\""},
+        {"bare_units: {memory: 1M}\n", "bare_units.memory"},
+        {"bare_units: {memory: h}\n", "bare_units.memory"},
+        {"bare_units: {time: hours}\n", "bare_units.time: must be a unit such as s, m or h"},
+        {"bare_units: {time: [h]}\n", "bare_units.time: must be a scalar"},
+        {"bare_units: {cputime: h}\n", "unknown setting \"bare_units.cputime\""},
+        {"bare_units: M\n", "bare_units: must be a mapping"},
     };
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
         error_clear(&err);

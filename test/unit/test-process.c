@@ -108,7 +108,7 @@ static struct task *parse(const char *json)
     cJSON *j = cJSON_Parse(json);
     struct task *t = NULL;
     struct error err = ERROR_INIT;
-    if (!j || task_from_cjson(j, &t, &err) < 0) {
+    if (!j || task_from_cjson(j, NULL, &t, &err) < 0) {
         diag("bad test task %s: %s", json, error_message(&err));
         abort();
     }

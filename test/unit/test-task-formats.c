@@ -70,7 +70,7 @@ static cJSON *normalise(const char *name, enum task_format f, struct task **ret_
     if (!ok(r == 0 && tree, "%s.%s: parse%s%s", name, format_names[f], r < 0 ? ": " : "",
             r < 0 ? error_message(&err) : ""))
         return NULL;
-    r = task_from_cjson(tree, &t, &err);
+    r = task_from_cjson(tree, NULL, &t, &err);
     if (!ok(r == 0 && t, "%s.%s: validate%s%s", name, format_names[f], r < 0 ? ": " : "",
             r < 0 ? error_message(&err) : ""))
         return NULL;
@@ -88,7 +88,8 @@ static void diag_json(const char *what, const cJSON *j)
 
 static void test_equivalence(void)
 {
-    static const char *fixtures[] = {"full", "container-full"};
+    static const char *fixtures[] = {"full", "container-full", "jobproxy-helloworld",
+                                     "jobproxy-container"};
 
     for (size_t i = 0; i < ELEMENTSOF(fixtures); i++) {
         _cleanup_task_ struct task *t = NULL;
@@ -122,6 +123,25 @@ static void test_equivalence(void)
                    streq(t->env[0].value, "hello") && t->n_tags == 1 &&
                    streq(t->tags[0].key, "project") && streq(t->tags[0].value, "ocps"),
                "full: env, tags");
+        } else if (streq(fixtures[i], "jobproxy-helloworld")) {
+            /* Bare numbers in the XSD's units, remembered as bare. */
+            ok(t->cmd.shell && streq(t->cmd.argv[0], "/bin/echo 'hello from a JobProxy task'") &&
+                   !t->container,
+               "jobproxy-helloworld: a shell command");
+            ok(t->cores == 1 && t->memory == 128ULL << 30 && t->memory_bare_unit == 1ULL << 30 &&
+                   t->cputime == 36000,
+               "jobproxy-helloworld: memory 128 GB and cputime 10 hours, as JobProxy's XSD says");
+        } else if (streq(fixtures[i], "jobproxy-container")) {
+            /* The top-level cmd runs in the container; the JAXB wrapper is unwrapped. */
+            const struct task_container *c = t->container;
+            ok(!t->cmd.argv && c && c->cmd.shell &&
+                   streq(c->cmd.argv[0], "/bin/touch /jobproxy_out/touched.txt"),
+               "jobproxy-container: cmd became container.cmd");
+            ok(c && c->n_mounts == 1 && streq(c->mounts[0].host, "/tmp/ocps-jobproxy-out") &&
+                   streq(c->mounts[0].container, "/jobproxy_out") && c->mounts[0].mode == MOUNT_RW,
+               "jobproxy-container: the wrapped mount");
+            ok(t->cores == 1 && t->memory == 128ULL << 30 && t->cputime == 36000,
+               "jobproxy-container: numbers given as strings");
         } else {
             const struct task_container *c = t->container;
             ok(c && streq_ptr(c->image, "ocps-test:latest") && strv_length(c->cmd.argv) == 3,
@@ -348,11 +368,21 @@ static void test_xml_forms(void)
          "</ports></container></task>",
          "{\"container\": {\"image\": \"i\", \"ports\": [{\"host\": \"1\", \"container\": "
          "\"2\"}]}}"},
+        /* JAXB's shape: the validator unwraps it, as it does for JSON and YAML. */
         {"ports in the wrapper form",
          "<task><container><ports><port><host>1</host><container>2</container></port>"
          "<port><host>3</host><container>4</container></port></ports></container></task>",
-         "{\"container\": {\"ports\": [{\"host\": \"1\", \"container\": \"2\"}, "
-         "{\"host\": \"3\", \"container\": \"4\"}]}}"},
+         "{\"container\": {\"ports\": [{\"port\": [{\"host\": \"1\", \"container\": \"2\"}, "
+         "{\"host\": \"3\", \"container\": \"4\"}]}]}}"},
+        {"wrappers repeated, an empty item",
+         "<task><container><mounts><mount><host>/a</host></mount></mounts>"
+         "<mounts><mount/></mounts></container></task>",
+         "{\"container\": {\"mounts\": [{\"mount\": [{\"host\": \"/a\"}]}, {\"mount\": []}]}}"},
+        {"a wrapper with a stray element beside the items",
+         "<task><container><volumes><volume><host>/a</host></volume><mode>RO</mode>"
+         "</volumes></container></task>",
+         "{\"container\": {\"volumes\": [{\"volume\": [{\"host\": \"/a\"}], "
+         "\"mode\": \"RO\"}]}}"},
         {"volumes as repeated elements, container cmd as args",
          "<task><container><cmd><arg>sh</arg></cmd><volumes><host>/a</host><container>/b"
          "</container></volumes><volumes><host>/c</host><container>/d</container>"
@@ -388,7 +418,7 @@ static void test_xml_forms(void)
         enum task_format f = i == 0 ? TASK_FORMAT_JSON : TASK_FORMAT_XML;
 
         if (!ok(parse(f, env_docs[i], strlen(env_docs[i]), &tree, &err) == 0 &&
-                    task_from_cjson(tree, &t, &err) == 0,
+                    task_from_cjson(tree, NULL, &t, &err) == 0,
                 "env/tags form %zu validates: %s", i, err.msg ? err.msg : "ok"))
             continue;
         cJSON *n = task_to_cjson(t);
@@ -397,6 +427,175 @@ static void test_xml_forms(void)
         else {
             ok(cJSON_Compare(first, n, true), "env/tags form %zu normalises like JSON", i);
             cJSON_Delete(n);
+        }
+    }
+}
+
+/*
+ * JobProxy's shapes, each written in the three formats, validated and
+ * normalised: its top-level cmd beside a container, JAXB's wrappers of
+ * mounts, ports and volumes, numbers as strings, bare numbers; and the
+ * rows that must fail, naming the field by its path (which, for the
+ * XML forms, shows the array every repeatable element becomes).
+ */
+struct shape_row {
+    const char *what;
+    const char *doc[_TASK_FORMAT_MAX]; /* NULL: not written in that format */
+    const char *want;     /* "{...}": the normalised task; else a part of the message */
+    const char *xml_want; /* the XML form's message, when its path differs */
+};
+
+#define XC(inner) "<task><user>a</user><container><image>i</image>" inner "</container></task>"
+#define JC(inner) "{\"user\": \"a\", \"container\": {\"image\": \"i\", " inner "}}"
+#define YC(inner) "user: a\ncontainer:\n  image: i\n" inner
+#define NC(inner) "{\"user\": \"a\", \"container\": {\"image\": \"i\", " inner "}}"
+#define MOUNT_D   "\"host\": \"/d\", \"container\": \"/in\", \"mode\": \"RO\""
+#define MOUNT_D_X "<host>/d</host><container>/in</container><mode>RO</mode>"
+#define MOUNT_E   "\"host\": \"/e\", \"container\": \"/out\", \"mode\": \"RW\""
+#define MOUNT_E_X "<host>/e</host><container>/out</container><mode>RW</mode>"
+
+static const struct shape_row shape_rows[] = {
+    {"top-level cmd runs in the container",
+     {"{\"user\": \"a\", \"cmd\": \"echo hi\", \"container\": {\"image\": \"i\"}}",
+      "user: a\ncmd: echo hi\ncontainer:\n  image: i\n",
+      "<task><user>a</user><cmd>echo hi</cmd><container><image>i</image></container></task>"},
+     NC("\"cmd\": \"echo hi\"")},
+    {"top-level argument vector runs in the container",
+     {"{\"user\": \"a\", \"container\": {\"image\": \"i\"}, \"cmd\": [\"sh\", \"-c\", \"true\"]}",
+      "user: a\ncontainer: {image: i}\ncmd:\n  - sh\n  - -c\n  - 'true'\n",
+      "<task><user>a</user><container><image>i</image></container>"
+      "<cmd><arg>sh</arg><arg>-c</arg><arg>true</arg></cmd></task>"},
+     NC("\"cmd\": [\"sh\", \"-c\", \"true\"]")},
+    {"one mount in its wrapper",
+     {JC("\"mounts\": {\"mount\": {" MOUNT_D "}}"),
+      YC("  mounts:\n    mount: {host: /d, container: /in, mode: RO}\n"),
+      XC("<mounts><mount>" MOUNT_D_X "</mount></mounts>")},
+     NC("\"mounts\": [{" MOUNT_D "}]")},
+    {"a list of mounts in one wrapper",
+     {JC("\"mounts\": {\"mount\": [{" MOUNT_D "}, {" MOUNT_E "}]}"),
+      YC("  mounts:\n    mount:\n      - {host: /d, container: /in, mode: RO}\n"
+         "      - host: /e\n        container: /out\n"),
+      XC("<mounts><mount>" MOUNT_D_X "</mount><mount>" MOUNT_E_X "</mount></mounts>")},
+     NC("\"mounts\": [{" MOUNT_D "}, {" MOUNT_E "}]")},
+    {"a list of wrapped mounts",
+     {JC("\"mounts\": [{\"mount\": {" MOUNT_D "}}, {\"mount\": {" MOUNT_E "}}]"),
+      YC("  mounts:\n    - mount: {host: /d, container: /in, mode: ro}\n"
+         "    - mount: {host: /e, container: /out}\n"),
+      XC("<mounts><mount>" MOUNT_D_X "</mount></mounts><mounts><mount>" MOUNT_E_X
+         "</mount></mounts>")},
+     NC("\"mounts\": [{" MOUNT_D "}, {" MOUNT_E "}]")},
+    {"flat and wrapped mounts together",
+     {JC("\"mounts\": [{" MOUNT_D "}, {\"mount\": [{" MOUNT_E "}]}]"),
+      YC("  mounts:\n    - {host: /d, container: /in, mode: RO}\n"
+         "    - mount: [{host: /e, container: /out}]\n"),
+      XC("<mounts>" MOUNT_D_X "</mounts><mounts><mount>" MOUNT_E_X "</mount></mounts>")},
+     NC("\"mounts\": [{" MOUNT_D "}, {" MOUNT_E "}]")},
+    {"volumes in their wrapper",
+     {JC("\"volumes\": {\"volume\": {" MOUNT_D "}}"),
+      YC("  volumes:\n    volume:\n      host: /d\n      container: /in\n      mode: RO\n"),
+      XC("<volumes><volume>" MOUNT_D_X "</volume></volumes>")},
+     NC("\"mounts\": [{" MOUNT_D "}]")},
+    {"one port in its wrapper, numbers as strings",
+     {JC("\"ports\": {\"port\": {\"host\": \"8080\", \"container\": \"80\"}}"),
+      YC("  ports:\n    port: {host: 8080, container: 80}\n"),
+      XC("<ports><port><host>8080</host><container>80</container></port></ports>")},
+     NC("\"ports\": [{\"host\": 8080, \"container\": 80}]")},
+    {"a list of ports in one wrapper",
+     {JC("\"ports\": {\"port\": [{\"host\": 8080, \"container\": 80}, {\"container\": 81}]}"),
+      YC("  ports:\n    port:\n      - {host: 8080, container: 80}\n      - container: 81\n"),
+      XC("<ports><port><host>8080</host><container>80</container></port>"
+         "<port><container>81</container></port></ports>")},
+     NC("\"ports\": [{\"host\": 8080, \"container\": 80}, {\"host\": 81, \"container\": 81}]")},
+    {"a list of wrapped ports",
+     {JC("\"ports\": [{\"port\": {\"host\": 8080, \"container\": 80}}, "
+         "{\"port\": {\"host\": 8081, \"container\": 81}}]"),
+      YC("  ports:\n    - port: {host: 8080, container: 80}\n"
+         "    - port: {host: 8081, container: 81}\n"),
+      XC("<ports><port><host>8080</host><container>80</container></port></ports>"
+         "<ports><port><host>8081</host><container>81</container></port></ports>")},
+     NC("\"ports\": [{\"host\": 8080, \"container\": 80}, {\"host\": 8081, \"container\": 81}]")},
+    {"numbers as strings, bare in JobProxy's units",
+     {"{\"user\": \"a\", \"cmd\": \"true\", \"cores\": \"1\", \"memory\": \"0.5\", "
+      "\"cputime\": \"2\"}",
+      "user: a\ncmd: 'true'\ncores: '1'\nmemory: '0.5'\ncputime: '2'\n",
+      "<task><user>a</user><cmd>true</cmd><cores>1</cores><memory>0.5</memory>"
+      "<cputime>2</cputime></task>"},
+     "{\"user\": \"a\", \"cmd\": \"true\", \"cores\": 1, \"memory\": \"512M\", "
+     "\"cputime\": \"7200s\"}"},
+
+    {"cmd in both places",
+     {"{\"user\": \"a\", \"cmd\": \"x\", \"container\": {\"image\": \"i\", \"cmd\": \"y\"}}",
+      "user: a\ncmd: x\ncontainer: {image: i, cmd: y}\n",
+      "<task><user>a</user><cmd>x</cmd><container><image>i</image><cmd>y</cmd></container>"
+      "</task>"},
+     "cmd: give the command in cmd or in container.cmd, not both"},
+    {"a bad mount in its wrapper",
+     {JC("\"mounts\": {\"mount\": {\"host\": \"rel\", \"container\": \"/a\"}}"),
+      YC("  mounts:\n    mount: {host: rel, container: /a}\n"),
+      XC("<mounts><mount><host>rel</host><container>/a</container></mount></mounts>")},
+     "container.mounts.mount.host: must be an absolute path",
+     "container.mounts[0].mount[0].host: must be an absolute path"},
+    {"a bad port in a list of wrappers",
+     {JC("\"ports\": [{\"port\": {\"container\": 80}}, {\"port\": {\"host\": \"0\", "
+         "\"container\": 81}}]"),
+      YC("  ports:\n    - port: {container: 80}\n    - port: {host: 0, container: 81}\n"),
+      XC("<ports><port><container>80</container></port></ports>"
+         "<ports><port><host>0</host><container>81</container></port></ports>")},
+     "container.ports[1].port.host: must be an integer between 1 and 65535",
+     "container.ports[1].port[0].host: must be an integer between 1 and 65535"},
+    {"a field beside the wrapper",
+     {JC("\"mounts\": {\"mount\": {" MOUNT_D "}, \"mode\": \"RO\"}"),
+      YC("  mounts:\n    mount: {host: /d, container: /in}\n    mode: RO\n"),
+      XC("<mounts><mount>" MOUNT_D_X "</mount><mode>RO</mode></mounts>")},
+     "container.mounts.mode: unknown field beside \"mount\"",
+     "container.mounts[0].mode: unknown field beside \"mount\""},
+    {"a mount object without its wrapper",
+     {JC("\"mounts\": {" MOUNT_D "}"), YC("  mounts: {host: /d, container: /in}\n"), NULL},
+     "container.mounts: must be a list or {\"mount\": ...}, not an object"},
+    {"the wrapper of another list",
+     {JC("\"volumes\": [{\"mount\": {" MOUNT_D "}}]"),
+      YC("  volumes:\n    - mount: {host: /d, container: /in}\n"),
+      XC("<volumes><mount>" MOUNT_D_X "</mount></volumes>")},
+     "container.volumes[0].mount: unknown field"},
+    {"a bare memory number too large",
+     {"{\"user\": \"a\", \"cmd\": \"true\", \"memory\": \"2000000\"}",
+      "user: a\ncmd: 'true'\nmemory: 2000000\n",
+      "<task><user>a</user><cmd>true</cmd><memory>2000000</memory></task>"},
+     "memory: 2000000 was read as 1.9 PiB (a bare number is in GB, JobProxy's unit); write "
+     "\"2000000M\" for megabytes; that is too large (at most 1 PiB)"},
+};
+
+static void test_shapes(void)
+{
+    for (size_t i = 0; i < ELEMENTSOF(shape_rows); i++) {
+        const struct shape_row *row = &shape_rows[i];
+
+        for (enum task_format f = 0; f < _TASK_FORMAT_MAX; f++) {
+            _cleanup_error_ struct error err = ERROR_INIT;
+            _cleanup_json_ cJSON *tree = NULL;
+            _cleanup_json_ cJSON *n = NULL;
+            _cleanup_task_ struct task *t = NULL;
+            const char *want = f == TASK_FORMAT_XML && row->xml_want ? row->xml_want : row->want;
+
+            if (!row->doc[f] || (f == TASK_FORMAT_XML && !xml_built))
+                continue;
+            int r = parse(f, row->doc[f], strlen(row->doc[f]), &tree, &err);
+            if (r == 0)
+                r = task_from_cjson(tree, NULL, &t, &err);
+            if (want[0] != '{') {
+                ok(r == -EINVAL && !t && strstr(error_message(&err), want),
+                   "%s: %s: \"%s\" (got %d \"%s\")", format_names[f], row->what, want, r,
+                   r < 0 ? error_message(&err) : "");
+                continue;
+            }
+            _cleanup_json_ cJSON *expect = cJSON_Parse(want);
+            n = r == 0 ? task_to_cjson(t) : NULL;
+            if (!ok(n && expect && cJSON_Compare(n, expect, true), "%s: %s", format_names[f],
+                    row->what)) {
+                diag("error: %s", r < 0 ? error_message(&err) : "none");
+                diag_json("got", n);
+                diag("want: %s", want);
+            }
         }
     }
 }
@@ -426,7 +625,7 @@ static void test_truncation(const char *name, enum task_format f)
         }
         parsed++;
         _cleanup_task_ struct task *t = NULL;
-        r = task_from_cjson(tree, &t, &err);
+        r = task_from_cjson(tree, NULL, &t, &err);
         if (r < 0 ? !err.msg : !t)
             bad++;
     }
@@ -447,15 +646,18 @@ int main(void)
        "task_xml_parse answers -EMEDIUMTYPE when XML is not built in");
 
     test_equivalence();
+    test_shapes();
     test_yaml_errors();
     test_yaml_values();
     test_truncation("full", TASK_FORMAT_YAML);
     test_truncation("container-full", TASK_FORMAT_YAML);
+    test_truncation("jobproxy-container", TASK_FORMAT_YAML);
     if (xml_built) {
         test_xml_errors();
         test_xml_forms();
         test_truncation("full", TASK_FORMAT_XML);
         test_truncation("container-full", TASK_FORMAT_XML);
+        test_truncation("jobproxy-container", TASK_FORMAT_XML);
     }
     return tap_done();
 }

@@ -10,6 +10,8 @@
 #include "tap.h"
 #include "task.h"
 
+#include <inttypes.h>
+
 static void tjson_freep(cJSON **j)
 {
     cJSON_Delete(*j);
@@ -93,8 +95,17 @@ static const struct row rows[] = {
     {"{" U ",'cmd':true}", -EINVAL, "cmd: must be a string or a list of strings, not a boolean"},
     {"{" U "}", -EINVAL, "cmd: one of cmd or container is required"},
     {"{" U ",'cmd':null}", -EINVAL, "cmd: one of cmd or container is required"},
-    {"{" U ",'cmd':'x','container':{'image':'alpine'}}", -EINVAL,
-     "cmd: give either cmd or container, not both"},
+    /* JobProxy's form: a top-level cmd runs in the container that has none. */
+    {"{" U ",'cmd':'x','container':{'image':'alpine'}}", 0,
+     "{" U ",'container':{'image':'alpine','cmd':'x'}}"},
+    {"{" U ",'container':{'image':'alpine'},'cmd':['a','b']}", 0,
+     "{" U ",'container':{'image':'alpine','cmd':['a','b']}}"},
+    {"{" U ",'cmd':'x','container':{'image':'alpine','cmd':null}}", 0,
+     "{" U ",'container':{'image':'alpine','cmd':'x'}}"},
+    {"{" U ",'cmd':'x','container':{'image':'alpine','cmd':'y'}}", -EINVAL,
+     "cmd: give the command in cmd or in container.cmd, not both"},
+    {"{" U ",'cmd':'','container':{'image':'alpine'}}", -EINVAL, "cmd: must not be empty"},
+    {"{" U ",'cmd':'x','container':{}}", -EINVAL, "container.image: is required"},
     {"{" U ",'cmd':null,'container':{'image':'alpine'}}", 0,
      "{" U ",'container':{'image':'alpine'}}"},
     {"{" U ",'cmd':'true','container':null}", 0, "{" U "," C "}"},
@@ -175,7 +186,37 @@ static const struct row rows[] = {
      "container.ports[1].container: is required"},
     {CT("'ports':[{'container':80,'proto':'tcp'}]"), -EINVAL,
      "container.ports[0].proto: unknown field"},
-    {CT("'ports':{}"), -EINVAL, "container.ports: must be a list, not an object"},
+    {CT("'ports':{}"), -EINVAL,
+     "container.ports: must be a list or {\"port\": ...}, not an object"},
+    {CT("'ports':80"), -EINVAL, "container.ports: must be a list or {\"port\": ...}, not a number"},
+    /* JAXB's shapes of JobProxy's XML: {port: item}, {port: [items]}, [{port: item}]. */
+    {CT("'ports':{'port':{'host':8080,'container':80}}"), 0,
+     CN("'ports':[{'host':8080,'container':80}]")},
+    {CT("'ports':{'port':[{'host':'8080','container':'80'},{'container':81}]}"), 0,
+     CN("'ports':[{'host':8080,'container':80},{'host':81,'container':81}]")},
+    {CT("'ports':[{'port':{'host':8080,'container':80}},{'host':8081,'container':81}]"), 0,
+     CN("'ports':[{'host':8080,'container':80},{'host':8081,'container':81}]")},
+    {CT("'ports':[{'port':[{'container':80},{'container':81}]},{'port':{'container':82}}]"), 0,
+     CN("'ports':[{'host':80,'container':80},{'host':81,'container':81},"
+        "{'host':82,'container':82}]")},
+    {CT("'ports':{'port':null}"), 0, "{" U ",'container':{'image':'alpine'}}"},
+    {CT("'ports':{'port':[]}"), 0, "{" U ",'container':{'image':'alpine'}}"},
+    {CT("'ports':{'port':{'host':0,'container':80}}"), -EINVAL,
+     "container.ports.port.host: must be an integer between 1 and 65535"},
+    {CT("'ports':{'port':[{'container':80},{'host':'x','container':81}]}"), -EINVAL,
+     "container.ports.port[1].host: must be an integer between 1 and 65535"},
+    {CT("'ports':[{'container':80},{'port':{'container':80}}]"), -EINVAL,
+     "container.ports[1].port.host: port 80 is published twice"},
+    {CT("'ports':[{'port':{'container':80,'proto':'tcp'}}]"), -EINVAL,
+     "container.ports[0].port.proto: unknown field"},
+    {CT("'ports':{'port':{'container':80},'host':1}"), -EINVAL,
+     "container.ports.host: unknown field beside \"port\""},
+    {CT("'ports':{'port':80}"), -EINVAL,
+     "container.ports.port: must be an object {host, container}, not a number"},
+    {CT("'ports':{'port':{'port':{'container':80}}}"), -EINVAL,
+     "container.ports.port.port: unknown field"},
+    {CT("'ports':{'mount':{'container':80}}"), -EINVAL,
+     "container.ports: must be a list or {\"port\": ...}, not an object"},
     {CT("'ports':[80]"), -EINVAL,
      "container.ports[0]: must be an object {host, container}, not a number"},
 
@@ -229,7 +270,39 @@ static const struct row rows[] = {
      -EINVAL, "container.mounts[1].ro: unknown field"},
     {CT("'volumes':[{'host':'/a','container':'/a'},{'host':'/b'}]"), -EINVAL,
      "container.volumes[1].container: is required"},
-    {CT("'mounts':{}"), -EINVAL, "container.mounts: must be a list, not an object"},
+    {CT("'mounts':{}"), -EINVAL,
+     "container.mounts: must be a list or {\"mount\": ...}, not an object"},
+    /* JAXB's shapes of JobProxy's XML, as its own test task sends them. */
+    {CT("'mounts':{'mount':{'container':'/in','host':'/data','mode':'RO'}}"), 0,
+     CN("'mounts':[{'host':'/data','container':'/in','mode':'RO'}]")},
+    {CT("'mounts':{'mount':[{'host':'/a','container':'/a'},{'host':'/b','container':'/b'}]}"), 0,
+     CN("'mounts':[{'host':'/a','container':'/a','mode':'RW'},"
+        "{'host':'/b','container':'/b','mode':'RW'}]")},
+    {CT("'mounts':[{'mount':{'host':'/a','container':'/a'}},{'mount':{'host':'/b','container':'/"
+        "b','mode':'ro'}}]"),
+     0,
+     CN("'mounts':[{'host':'/a','container':'/a','mode':'RW'},"
+        "{'host':'/b','container':'/b','mode':'RO'}]")},
+    {CT("'volumes':{'volume':{'host':'/a','container':'/a'}}"), 0,
+     CN("'mounts':[{'host':'/a','container':'/a','mode':'RW'}]")},
+    {CT("'volumes':[{'volume':[{'host':'/a','container':'/a'}]},{'host':'/b','container':'/b'}]"),
+     0,
+     CN("'mounts':[{'host':'/a','container':'/a','mode':'RW'},"
+        "{'host':'/b','container':'/b','mode':'RW'}]")},
+    {CT("'mounts':{'mount':{'host':'rel','container':'/a'}}"), -EINVAL,
+     "container.mounts.mount.host: must be an absolute path"},
+    {CT("'mounts':[{'mount':{'host':'/a','container':'/a'}},{'mount':{'host':'/b'}}]"), -EINVAL,
+     "container.mounts[1].mount.container: is required"},
+    {CT("'mounts':{'mount':[{'host':'/a','container':'/a'},{'host':'/b','container':'/a'}]}"),
+     -EINVAL, "container.mounts.mount[1].container: /a is mounted twice"},
+    {CT("'mounts':[{'mount':{'host':'/a','container':'/a'},'mode':'RO'}]"), -EINVAL,
+     "container.mounts[0].mode: unknown field beside \"mount\""},
+    {CT("'mounts':{'mount':'/a:/a'}"), -EINVAL,
+     "container.mounts.mount: must be an object {host, container, mode}, not a string"},
+    {CT("'mounts':{'volume':{'host':'/a','container':'/a'}}"), -EINVAL,
+     "container.mounts: must be a list or {\"mount\": ...}, not an object"},
+    {CT("'volumes':[{'mount':{'host':'/a','container':'/a'}}]"), -EINVAL,
+     "container.volumes[0].mount: unknown field"},
     {CT("'volumes':['/a:/a']"), -EINVAL,
      "container.volumes[0]: must be an object {host, container, mode}, not a string"},
 
@@ -273,13 +346,21 @@ static const struct row rows[] = {
     /* TODO(units.c): task.h lists "512Mi" among the accepted memory spellings. */
     {T("'memory':'512Mi'"), 0, N("'memory':'512M'")},
     {T("'memory':null"), 0, "{" U "," C "}"},
-    {T("'memory':'3M'"), -EINVAL, "memory: 3M is too small (at least 4M)"},
-    {T("'memory':'4194303B'"), -EINVAL, "memory: 4194303B is too small (at least 4M)"},
-    {T("'memory':0"), -EINVAL, "memory: 0B is too small"},
-    {T("'memory':'2P'"), -EINVAL, "memory: is too large (at most 1P)"},
-    {T("'memory':'99999999999P'"), -EINVAL, "memory: is too large (at most 1P)"},
-    {T("'memory':1048577"), -EINVAL, "memory: is too large (at most 1P)"},
-    {T("'memory':'abc'"), -EINVAL, "memory: must be a size such as"},
+    {T("'memory':'3M'"), -EINVAL, "memory: 3 MiB is too small (at least 4 MiB)"},
+    {T("'memory':'4194303B'"), -EINVAL, "memory: 3.9 MiB is too small (at least 4 MiB)"},
+    {T("'memory':0"), -EINVAL, "memory: 0 bytes is too small (at least 4 MiB)"},
+    {T("'memory':'2P'"), -EINVAL, "memory: is too large (at most 1 PiB)"},
+    {T("'memory':'99999999999P'"), -EINVAL, "memory: is too large (at most 1 PiB)"},
+    /* A bare number's refusal says how it was read and how to write it otherwise. */
+    {T("'memory':1048577"), -EINVAL,
+     "memory: 1048577 was read as 1.0 PiB (a bare number is in GB, JobProxy's unit); write "
+     "\"1048577M\" for megabytes; that is too large (at most 1 PiB)"},
+    {T("'memory':'0.001'"), -EINVAL,
+     "memory: 0.001 was read as 1.0 MiB (a bare number is in GB, JobProxy's unit); write "
+     "\"0.001M\" for megabytes; that is too small (at least 4 MiB)"},
+    {T("'memory':'abc'"), -EINVAL,
+     "memory: must be a size such as \"256M\" or \"1.5G\" (a bare number is in GB, JobProxy's "
+     "unit)"},
     {T("'memory':'12X'"), -EINVAL, "memory: must be a size such as"},
     {T("'memory':''"), -EINVAL, "memory: must be a size such as"},
     {T("'memory':-1"), -EINVAL, "memory: must not be negative"},
@@ -302,9 +383,16 @@ static const struct row rows[] = {
     {T("'cputime':0"), -EINVAL, "cputime: must be more than 0"},
     {T("'cputime':'400d'"), -EINVAL, "cputime: is too long (at most 366 days)"},
     {T("'cputime':'367d'"), -EINVAL, "cputime: is too long (at most 366 days)"},
-    {T("'cputime':9000"), -EINVAL, "cputime: is too long (at most 366 days)"},
+    {T("'cputime':9000"), -EINVAL,
+     "cputime: 9000 was read as 9000 hours (a bare number is in hours, JobProxy's unit); write "
+     "\"9000s\" for seconds; that is too long (at most 366 days)"},
+    {T("'walltime':'8785'"), -EINVAL,
+     "walltime: 8785 was read as 8785 hours (a bare number is in hours, JobProxy's unit); write "
+     "\"8785s\" for seconds; that is too long (at most 366 days)"},
     {T("'cputime':'999999999999999999999d'"), -EINVAL, "cputime: is too long"},
-    {T("'cputime':'abc'"), -EINVAL, "cputime: must be a duration such as"},
+    {T("'cputime':'abc'"), -EINVAL,
+     "cputime: must be a duration such as \"90s\", \"15m\" or \"2h\" (a bare number is in "
+     "hours, JobProxy's unit)"},
     {T("'cputime':'1x'"), -EINVAL, "cputime: must be a duration such as"},
     {T("'cputime':-1"), -EINVAL, "cputime: must not be negative"},
     {T("'cputime':false"), -EINVAL, "cputime: must be a number or a string, not a boolean"},
@@ -389,7 +477,7 @@ static void test_row(const struct row *row)
     if (!ok(r == 0, "parse %s%s%s", json, r < 0 ? ": " : "", r < 0 ? error_message(&err) : ""))
         return;
 
-    r = task_from_cjson(tree, &t, &err);
+    r = task_from_cjson(tree, NULL, &t, &err);
     if (row->ret < 0) {
         ok(r == row->ret && err.code == row->ret && t == &sentinel && err.msg &&
                strstr(err.msg, row->want),
@@ -415,7 +503,7 @@ static void test_row(const struct row *row)
 
     /* Normalised, submitted again, normalised again: the same task. */
     _cleanup_task_ struct task *t2 = NULL;
-    r = task_from_cjson(n1, &t2, &err);
+    r = task_from_cjson(n1, NULL, &t2, &err);
     _cleanup_tjson_ cJSON *n2 = r == 0 ? task_to_cjson(t2) : NULL;
     ok(r == 0 && cJSON_Compare(n1, n2, true), "%s is a fixed point%s%s", n1s, r < 0 ? ": " : "",
        r < 0 ? error_message(&err) : "");
@@ -443,7 +531,7 @@ static void test_struct_fields(void)
     _cleanup_task_ struct task *t = NULL;
 
     ok(task_json_parse(json, strlen(json), &tree, &err) == 0, "fields: parse");
-    ok(task_from_cjson(tree, &t, &err) == 0 && t, "fields: valid");
+    ok(task_from_cjson(tree, NULL, &t, &err) == 0 && t, "fields: valid");
     if (!t)
         return;
     ok(streq(t->user, "alice") && !t->name && !t->container, "fields: user, no name, no container");
@@ -466,7 +554,7 @@ static void test_struct_fields(void)
     _cleanup_tjson_ cJSON *tree2 = NULL;
     _cleanup_task_ struct task *t2 = NULL;
     ok(task_json_parse(json2, strlen(json2), &tree2, &err) == 0 &&
-           task_from_cjson(tree2, &t2, &err) == 0 && t2,
+           task_from_cjson(tree2, NULL, &t2, &err) == 0 && t2,
        "fields: container task valid");
     if (!t2)
         return;
@@ -494,7 +582,7 @@ static void check_tree(cJSON *tree, const char *what, const char *want)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
     struct task *t = NULL;
-    int r = task_from_cjson(tree, &t, &err);
+    int r = task_from_cjson(tree, NULL, &t, &err);
     if (want)
         ok(r == -EINVAL && !t && strstr(error_message(&err), want), "%s: \"%s\" (got %d \"%s\")",
            what, want, r, r < 0 ? error_message(&err) : "");
@@ -669,7 +757,7 @@ static void test_limits(void)
     {
         _cleanup_error_ struct error err = ERROR_INIT;
         _cleanup_task_ struct task *t = NULL;
-        ok(task_from_cjson(o, &t, &err) == 0 && t && t->container->n_mounts == 1 &&
+        ok(task_from_cjson(o, NULL, &t, &err) == 0 && t && t->container->n_mounts == 1 &&
                streq(t->container->mounts[0].host, "/second") &&
                streq(t->container->mounts[0].container, "/d"),
            "mount host and container given twice: the last wins");
@@ -682,8 +770,12 @@ static void test_limits(void)
         "'mounts':[{'host':'/a','container':'/a'},{'host':'/b','container':'rel'}]}}",
         "{'user':'a','container':{'cmd':['x'],'mounts':[{'host':'/a','container':'/a'}],"
         "'ports':[{'container':80},{'container':80}]}}",
-        "{'user':'a','container':{'mounts':[{'host':'/a','container':'/a'}],'image':'alpine'},"
-        "'cmd':'x'}",
+        "{'user':'a','container':{'mounts':[{'host':'/a','container':'/a'}],'image':'alpine',"
+        "'cmd':'y'},'cmd':'x'}",
+        "{'user':'a','container':{'image':'alpine','mounts':{'mount':[{'host':'/a','container':'/"
+        "a'},{'host':'/b'}]}}}",
+        "{'user':'a','container':{'image':'alpine','ports':[{'port':{'container':80}},"
+        "{'port':{'container':80}}]}}",
         "{'user':'a','name':'n','cmd':['a','b'],'env':{'A':'1'},'tags':{'t':'v'},"
         "'stdout':'/o','stderr':'/e','workdir':'/w','memory':'1G','cores':'bad'}",
         "{'user':'a','cmd':'x','env':{'A':'1','B':'2','C':[]}}",
@@ -697,7 +789,7 @@ static void test_limits(void)
         _cleanup_error_ struct error err = ERROR_INIT;
         struct task *t = NULL;
         ok(task_json_parse(json, strlen(json), &tree, &err) == 0 &&
-               task_from_cjson(tree, &t, &err) == -EINVAL && !t,
+               task_from_cjson(tree, NULL, &t, &err) == -EINVAL && !t,
            "partial task refused and released: %s (%s)", json, error_message(&err));
         task_free(t);
     }
@@ -874,30 +966,102 @@ static void test_task_parse(void)
     _cleanup_error_ struct error err = ERROR_INIT;
     struct task *t = NULL;
 
-    ok(task_parse(TASK_FORMAT_JSON, good, strlen(good), &t, &err) == 0 && t &&
+    ok(task_parse(TASK_FORMAT_JSON, good, strlen(good), NULL, &t, &err) == 0 && t &&
            t->memory == 64 << 20,
        "task_parse JSON: %s", error_message(&err));
     t = task_free(t);
-    ok(task_parse(TASK_FORMAT_JSON, bad, strlen(bad), &t, &err) == -EINVAL && !t &&
+    ok(task_parse(TASK_FORMAT_JSON, bad, strlen(bad), NULL, &t, &err) == -EINVAL && !t &&
            strstr(error_message(&err), "memory"),
        "task_parse JSON refuses an invalid task: %s", error_message(&err));
     error_clear(&err);
-    ok(task_parse(TASK_FORMAT_JSON, dup, strlen(dup), &t, &err) == -EBADMSG && !t,
+    ok(task_parse(TASK_FORMAT_JSON, dup, strlen(dup), NULL, &t, &err) == -EBADMSG && !t,
        "task_parse JSON refuses duplicate keys with -EBADMSG: %s", error_message(&err));
     error_clear(&err);
-    ok(task_parse(TASK_FORMAT_JSON, "{", 1, &t, &err) == -EBADMSG && !t,
+    ok(task_parse(TASK_FORMAT_JSON, "{", 1, NULL, &t, &err) == -EBADMSG && !t,
        "task_parse JSON refuses malformed JSON: %s", error_message(&err));
     error_clear(&err);
-    ok(task_parse(_TASK_FORMAT_MAX, good, strlen(good), &t, &err) == -EMEDIUMTYPE && !t,
+    ok(task_parse(_TASK_FORMAT_MAX, good, strlen(good), NULL, &t, &err) == -EMEDIUMTYPE && !t,
        "task_parse of an unknown format is -EMEDIUMTYPE");
     error_clear(&err);
-    ok(task_parse(_TASK_FORMAT_INVALID, good, strlen(good), &t, &err) == -EMEDIUMTYPE && !t,
+    ok(task_parse(_TASK_FORMAT_INVALID, good, strlen(good), NULL, &t, &err) == -EMEDIUMTYPE && !t,
        "task_parse of an invalid format is -EMEDIUMTYPE");
+}
+
+/* The unit of bare numbers is a parameter of the validator (config
+ * bare_units): MB and seconds here, as for clients that followed
+ * JobProxy's Chronos backend. Numbers with units mean what they say. */
+static void test_bare_units(void)
+{
+    static const struct task_units mb_s = {.memory = 1ULL << 20, .time = 1};
+    static const struct {
+        const char *json;
+        int ret;
+        uint64_t memory, bare_unit, cputime, walltime; /* ret 0 */
+        const char *want;                              /* ret < 0: the message */
+    } bare_rows[] = {
+        {T("'memory':128,'cputime':'10','walltime':90"), 0, 128ULL << 20, 1ULL << 20, 10, 90},
+        {T("'memory':'4.5','cputime':0.5"), 0, 4718592, 1ULL << 20, 1, 0},
+        {T("'memory':'128G','cputime':'10h','walltime':'1:00:00'"), 0, 128ULL << 30, 0, 36000,
+         3600},
+        {T("'memory':' 256 '"), 0, 256ULL << 20, 1ULL << 20, 0, 0},
+        {T("'memory':1"), -EINVAL, 0, 0, 0, 0,
+         "memory: 1 was read as 1 MiB (a bare number is in MB, as this proxy is set up); write "
+         "\"1G\" for gigabytes; that is too small (at least 4 MiB)"},
+        {T("'cputime':'40000000'"), -EINVAL, 0, 0, 0, 0,
+         "cputime: 40000000 was read as 40000000 seconds (a bare number is in seconds, as this "
+         "proxy is set up); write \"40000000h\" for hours; that is too long (at most 366 days)"},
+        {T("'memory':'lots'"), -EINVAL, 0, 0, 0, 0,
+         "memory: must be a size such as \"256M\" or \"1.5G\" (a bare number is in MB, as this "
+         "proxy is set up)"},
+        {T("'walltime':'soon'"), -EINVAL, 0, 0, 0, 0, "(a bare number is in seconds, as this"},
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(bare_rows); i++) {
+        _cleanup_free_ char *json = q(bare_rows[i].json);
+        _cleanup_error_ struct error err = ERROR_INIT;
+        _cleanup_task_ struct task *t = NULL;
+        int r = task_parse(TASK_FORMAT_JSON, json, strlen(json), &mb_s, &t, &err);
+
+        if (bare_rows[i].ret < 0) {
+            ok(r == bare_rows[i].ret && !t && strstr(error_message(&err), bare_rows[i].want),
+               "bare units MB, s: %s -> \"%s\" (got %d \"%s\")", json, bare_rows[i].want, r,
+               error_message(&err));
+            continue;
+        }
+        ok(r == 0 && t && t->memory == bare_rows[i].memory &&
+               t->memory_bare_unit == bare_rows[i].bare_unit &&
+               t->cputime == bare_rows[i].cputime && t->walltime == bare_rows[i].walltime,
+           "bare units MB, s: %s -> memory %" PRIu64 " (bare unit %" PRIu64 "), cputime %" PRIu64
+           ", walltime %" PRIu64 ": %s",
+           json, bare_rows[i].memory, bare_rows[i].bare_unit, bare_rows[i].cputime,
+           bare_rows[i].walltime, error_message(&err));
+    }
+
+    /* NULL is JobProxy's units, and the bare unit is remembered, copied,
+     * and never written out: the normalised form carries its own units. */
+    _cleanup_free_ char *json = q(T("'memory':'128'"));
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_task_ struct task *t = NULL;
+    ok(task_parse(TASK_FORMAT_JSON, json, strlen(json), NULL, &t, &err) == 0 && t &&
+           t->memory == 128ULL << 30 && t->memory_bare_unit == 1ULL << 30,
+       "no units given: a bare 128 is 128 GiB, JobProxy's unit: %s", error_message(&err));
+    if (!t)
+        return;
+    _cleanup_task_ struct task *c = task_copy(t);
+    ok(c->memory_bare_unit == t->memory_bare_unit, "task_copy keeps the bare unit");
+    _cleanup_tjson_ cJSON *n = task_to_cjson(t);
+    _cleanup_free_ char *ns = cJSON_PrintUnformatted(n);
+    _cleanup_task_ struct task *again = NULL;
+    ok(streq(ns, "{\"user\":\"alice\",\"cmd\":\"true\",\"memory\":\"128G\"}") &&
+           task_from_cjson(n, &mb_s, &again, &err) == 0 && again->memory == t->memory &&
+           again->memory_bare_unit == 0,
+       "the normalised form has its unit, whatever bare numbers mean: %s", ns);
 }
 
 int main(void)
 {
     test_rows();
+    test_bare_units();
     test_struct_fields();
     test_limits();
     test_states();

@@ -306,11 +306,101 @@ static void test_round_trip(void)
     }
 }
 
+/* The unit of bare numbers: which text is bare, how the config names a
+ * unit, and how a refusal says what a bare number was read as. */
+static void test_bare(void)
+{
+    static const struct {
+        const char *s;
+        bool bare;
+    } bare[] = {
+        {"128", true}, {" 0.5 ", true}, {".5", true}, {"0", true},     {"128M", false},
+        {"1h", false}, {"1:30", false}, {"", false},  {"-1", false},   {"1e3", false},
+        {"x", false},  {"1 2", false},  {"1.", true}, {"\t7\t", true},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bare); i++)
+        ok(is_bare_number(bare[i].s) == bare[i].bare, "is_bare_number(\"%s\") = %s", bare[i].s,
+           bare[i].bare ? "true" : "false");
+    ok(!is_bare_number(NULL), "is_bare_number(NULL) = false");
+
+    static const struct {
+        const char *s;
+        int ret;
+        uint64_t v;
+    } size_units[] = {
+        {"B", 0, 1},       {"K", 0, KiB},      {"KiB", 0, KiB},    {"M", 0, MiB},
+        {"mb", 0, MiB},    {"MiB", 0, MiB},    {"G", 0, GiB},      {"GB", 0, GiB},
+        {"T", 0, TiB},     {"P", 0, PiB},      {"1M", -EINVAL, 0}, {"", -EINVAL, 0},
+        {"X", -EINVAL, 0}, {"M ", -EINVAL, 0}, {"h", -EINVAL, 0},  {"128", -EINVAL, 0},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(size_units); i++) {
+        uint64_t v = 0xdeadbeef;
+        int r = parse_size_unit(size_units[i].s, &v);
+        ok(r == size_units[i].ret && (r < 0 ? v == 0xdeadbeef : v == size_units[i].v),
+           "parse_size_unit(\"%s\") = %d, %" PRIu64 " (got %d, %" PRIu64 ")", size_units[i].s,
+           size_units[i].ret, size_units[i].v, r, v);
+    }
+    static const struct {
+        const char *s;
+        int ret;
+        uint64_t v;
+    } duration_units[] = {
+        {"s", 0, 1},          {"sec", 0, 1},      {"m", 0, 60},    {"min", 0, 60},
+        {"h", 0, 3600},       {"H", 0, 3600},     {"d", 0, 86400}, {"1h", -EINVAL, 0},
+        {"", -EINVAL, 0},     {"hm", -EINVAL, 0}, {"M", 0, 60},    {"hours", -EINVAL, 0},
+        {"1:00", -EINVAL, 0},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(duration_units); i++) {
+        uint64_t v = 0xdeadbeef;
+        int r = parse_duration_unit(duration_units[i].s, &v);
+        ok(r == duration_units[i].ret && (r < 0 ? v == 0xdeadbeef : v == duration_units[i].v),
+           "parse_duration_unit(\"%s\") = %d, %" PRIu64 " (got %d, %" PRIu64 ")",
+           duration_units[i].s, duration_units[i].ret, duration_units[i].v, r, v);
+    }
+
+    static const struct {
+        bool size;
+        uint64_t value, unit;
+        const char *text;
+    } readings[] = {
+        {true, 128 * GiB, GiB,
+         "128 was read as 128 GiB (a bare number is in GB, JobProxy's unit); write \"128M\" for "
+         "megabytes"},
+        /* 0.3 GiB rounded up to whole bytes still reads as 0.3. */
+        {true, 322122548, GiB,
+         "0.3 was read as 307.2 MiB (a bare number is in GB, JobProxy's unit); write \"0.3M\" "
+         "for megabytes"},
+        {true, 2 * MiB, MiB,
+         "2 was read as 2 MiB (a bare number is in MB, as this proxy is set up); write \"2G\" for "
+         "gigabytes"},
+        {true, 1000, 1,
+         "1000 was read as 1000 bytes (a bare number is in bytes, as this proxy is set up); write "
+         "\"1000M\" for megabytes"},
+        {false, 36000, 3600,
+         "10 was read as 10 hours (a bare number is in hours, JobProxy's unit); write \"10s\" for "
+         "seconds"},
+        {false, 90, 1,
+         "90 was read as 90 seconds (a bare number is in seconds, as this proxy is set up); write "
+         "\"90h\" for hours"},
+        {false, 600, 60,
+         "10 was read as 10 minutes (a bare number is in minutes, as this proxy is set up); write "
+         "\"10s\" for seconds"},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(readings); i++) {
+        _cleanup_free_ char *s = readings[i].size
+                                     ? bare_size_reading(readings[i].value, readings[i].unit)
+                                     : bare_duration_reading(readings[i].value, readings[i].unit);
+        ok(streq(s, readings[i].text), "bare reading of %" PRIu64 " in units of %" PRIu64 ": %s",
+           readings[i].value, readings[i].unit, s);
+    }
+}
+
 int main(void)
 {
     test_parse_size();
     test_parse_duration();
     test_format();
     test_round_trip();
+    test_bare();
     return tap_done();
 }

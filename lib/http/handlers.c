@@ -3,17 +3,12 @@
  * a request whose route, reply format and body the router has settled,
  * and answers errors through http_reply_error() only.
  */
+#include "follow.h"
 #include "http.h"
 #include "layout.h"
-#include "util/log.h"
 
-#include <fcntl.h>
-#include <sys/eventfd.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pwd.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
 
 #define LIST_DEFAULT_LIMIT 256
 #define LIST_MAX_LIMIT     2048
@@ -361,158 +356,6 @@ static enum MHD_Result h_task(struct request *r)
 
 /* ---- logs ---- */
 
-struct follow {
-    struct supervisor *sv;
-    char id[37];
-    char *path;
-    int fd;
-    int inotify_fd;
-    int dir_wd; /* the watch on the directory, while the file does not exist */
-    int conn_fd;
-    int end_fd; /* readable once the task has ended (supervisor_watch_end) */
-    off_t offset;
-    bool ended;
-    uid_t owner; /* the uid a user-given output file must belong to; -1: default file */
-};
-
-static void follow_free(void *cls)
-{
-    struct follow *f = cls;
-    if (f->fd >= 0)
-        close(f->fd);
-    if (f->inotify_fd >= 0)
-        close(f->inotify_fd);
-    supervisor_unwatch(f->sv, f->end_fd);
-    free(f->path);
-    free(f);
-}
-
-/* Opens an output file for reading without letting a task point us elsewhere. */
-static int open_output(const char *path, uid_t owner, struct error *err)
-{
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return error_set_errno(err, -errno, "open %s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return error_set_errno(err, -errno, "stat %s", path);
-    if (!S_ISREG(st.st_mode))
-        return error_set(err, -EACCES, "%s is not a regular file", path);
-    if (owner != (uid_t) -1 && st.st_uid != owner)
-        return error_set(err, -EACCES, "%s does not belong to the task's user", path);
-    return TAKE_FD(fd);
-}
-
-/* Once the followed file is open, only its own changes wake the reader:
- * the task's directory sees many more (the system log, the backend's
- * files), each of which would cost a wake-up for nothing. */
-static void follow_watch(struct follow *f)
-{
-    if (f->inotify_fd < 0)
-        return;
-    if (f->fd >= 0) {
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
-        if (inotify_add_watch(f->inotify_fd, proc, IN_MODIFY) >= 0) {
-            if (f->dir_wd >= 0)
-                (void) inotify_rm_watch(f->inotify_fd, f->dir_wd);
-            f->dir_wd = -1;
-            return;
-        }
-    }
-    if (f->dir_wd < 0) {
-        /* For the file to appear (or, failing a watch of its own, grow). */
-        _cleanup_free_ char *dir = xstrdup(f->path);
-        char *slash = strrchr(dir, '/');
-        if (slash && slash != dir)
-            *slash = '\0';
-        f->dir_wd = inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
-    }
-}
-
-static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    struct follow *f = cls;
-    for (;;) {
-        if (f->fd < 0) {
-            struct error err = ERROR_INIT;
-            f->fd = open_output(f->path, f->owner, &err);
-            if (f->fd < 0 && err.code != -ENOENT) {
-                error_clear(&err);
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
-            error_clear(&err);
-            /* Watched before the first read: no write can slip between. */
-            if (f->fd >= 0)
-                follow_watch(f);
-        }
-        if (f->fd >= 0) {
-            ssize_t n = pread(f->fd, buf, max, f->offset);
-            if (n > 0) {
-                f->offset += n;
-                return n;
-            }
-            if (n < 0 && errno != EINTR && errno != EAGAIN)
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-        if (f->ended)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        if (f->end_fd < 0 && !supervisor_is_active(f->sv, f->id)) {
-            /* One more read after the end, for what was written last. */
-            f->ended = true;
-            continue;
-        }
-        /* Wait for output, the task's end, or the client hanging up. The
-         * end fd is polled, not read first: it stays readable once the
-         * task has ended, and a read that finds nothing is a syscall. */
-        struct pollfd p[3] = {
-            {.fd = f->inotify_fd, .events = POLLIN},
-            {.fd = f->end_fd, .events = POLLIN},
-            {.fd = f->conn_fd, .events = POLLRDHUP},
-        };
-        int n = poll(p, 3, f->end_fd >= 0 ? -1 : 1000);
-        if (n > 0 && (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR)))
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (n > 0 && (p[1].revents & POLLIN))
-            f->ended = true; /* one more read after the end, for what was written last */
-        if (n > 0 && (p[0].revents & POLLIN)) {
-            char ev[4096];
-            while (read(f->inotify_fd, ev, sizeof(ev)) > 0)
-                ;
-        }
-    }
-}
-
-/* Where the last n lines of fd start. */
-static off_t tail_offset(int fd, long lines)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size == 0)
-        return 0;
-    off_t end = st.st_size, pos = end;
-    char buf[8192];
-    long seen = 0;
-    /* A final newline ends the last line; it does not start another. */
-    bool skip_last = true;
-    while (pos > 0) {
-        size_t n = (size_t) MIN((off_t) sizeof(buf), pos);
-        pos -= (off_t) n;
-        if (pread(fd, buf, n, pos) != (ssize_t) n)
-            return 0;
-        for (size_t i = n; i-- > 0;) {
-            if (buf[i] != '\n')
-                continue;
-            if (skip_last && pos + (off_t) i == end - 1) {
-                skip_last = false;
-                continue;
-            }
-            if (++seen == lines)
-                return pos + (off_t) i + 1;
-        }
-    }
-    return 0;
-}
-
 static enum MHD_Result h_logs(struct request *r)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
@@ -532,87 +375,50 @@ static enum MHD_Result h_logs(struct request *r)
                        : streq(stream, "stderr")          ? rec->stderr_path
                                                           : system_path;
 
-    long tail = -1;
+    struct follow_spec spec = {.sv = r->ctx->sv, .id = rec->id, .path = path, .tail = -1};
     const char *t = query(r, "tail");
     if (t) {
         char *end;
         errno = 0;
-        tail = strtol(t, &end, 10);
-        if (errno || end == t || *end || tail < 0 || tail > TAIL_MAX_LINES)
+        spec.tail = strtol(t, &end, 10);
+        if (errno || end == t || *end || spec.tail < 0 || spec.tail > TAIL_MAX_LINES)
             return http_reply_status(r, 400, "tail: must be an integer from 0 to %d, not \"%s\"",
                                      TAIL_MAX_LINES, t);
     }
     const char *fl = query(r, "follow");
-    bool follow = fl && (streq(fl, "1") || streq(fl, "true"));
-    if (fl && !follow && !streq(fl, "0") && !streq(fl, "false"))
+    spec.follow = fl && (streq(fl, "1") || streq(fl, "true"));
+    if (fl && !spec.follow && !streq(fl, "0") && !streq(fl, "false"))
         return http_reply_status(r, 400, "follow: must be 1 or 0, not \"%s\"", fl);
 
     /* Default files live in the daemon's own data dir; a file the request named must
      * belong to the task's user, so the logs endpoint never reads what the user could not. */
     _cleanup_free_ char *task_dir = layout_task_dir(r->ctx->cfg->data_dir, rec->id);
     _cleanup_free_ char *default_dir = xasprintf("%s/", task_dir);
-    uid_t owner = (uid_t) -1;
+    spec.owner = (uid_t) -1;
     if (!startswith(path, default_dir)) {
         if (geteuid() == 0) {
             struct passwd pw, *res = NULL;
             char buf[4096];
             if (getpwnam_r(rec->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
                 return http_reply_status(r, 403, "the task's user %s has no account", rec->user);
-            owner = res->pw_uid;
+            spec.owner = res->pw_uid;
         } else
-            owner = geteuid();
+            spec.owner = geteuid();
     }
 
-    struct follow *f = xcalloc(1, sizeof(*f));
-    f->sv = r->ctx->sv;
-    memcpy(f->id, rec->id, sizeof(f->id));
-    f->path = xstrdup(path);
-    f->owner = owner;
-    f->inotify_fd = -1;
-    f->dir_wd = -1;
-    f->conn_fd = -1;
-    f->end_fd = -1;
-    f->fd = open_output(path, owner, &err);
-    if (f->fd < 0 && err.code != -ENOENT) {
-        follow_free(f);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    spec.conn_fd = ci ? ci->connect_fd : -1;
+    struct MHD_Response *resp = NULL;
+    if (follow_response(&spec, &resp, &err) < 0)
         return http_reply_error(r, &err);
-    }
-    if (f->fd >= 0 && tail >= 0)
-        f->offset = tail == 0 ? lseek(f->fd, 0, SEEK_END) : tail_offset(f->fd, tail);
-
-    struct MHD_Response *resp;
-    if (!follow) {
-        if (f->fd < 0) {
-            follow_free(f);
-            resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        } else {
-            struct stat st;
-            if (fstat(f->fd, &st) < 0)
-                st.st_size = f->offset;
-            resp = MHD_create_response_from_fd_at_offset64((uint64_t) (st.st_size - f->offset),
-                                                           TAKE_FD(f->fd), (uint64_t) f->offset);
-            follow_free(f);
-        }
-    } else {
-        /* Watch the file's directory for it to appear, then the file to grow. */
-        f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        follow_watch(f);
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        f->conn_fd = ci ? ci->connect_fd : -1;
-        f->end_fd = supervisor_watch_end(f->sv, f->id);
-        /* A followed log may be silent for hours: the idle timeout that
-         * closes dead connections must not cut it (the client hanging up
-         * is noticed by follow_read's POLLRDHUP). */
-        (void) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned) 0);
-        /* MHD reads a chunked reply (HTTP/1.1) straight into the connection's
-         * own buffer; this block is zeroed at every follow and used only for
-         * HTTP/1.0 clients. 32 KiB of it cost ~8 page faults per follow. */
-        resp =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, follow_read, f, follow_free);
-    }
     if (!resp)
         return MHD_NO;
+    /* A followed log may be silent for hours: the idle timeout that closes
+     * dead connections must not cut it (follow.c notices the client
+     * hanging up). */
+    if (spec.follow)
+        (void) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned) 0);
     (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     return http_queue(r, 200, resp);

@@ -7,7 +7,8 @@
  * router.c matches {method, path} in one table, answers 404/405/406/413/
  * 415 itself, negotiates the reply format from Accept, collects the body
  * up to the configured cap and turns every error into the one error
- * shape. handlers.c holds the endpoints.
+ * shape. handlers.c holds the endpoints; follow.c reads a task's output
+ * for the logs endpoint.
  */
 #pragma once
 

@@ -1,7 +1,8 @@
 /*
  * handlers: the JobProxy endpoints under /v1/jobproxy. Each handler gets
  * a request whose route, reply format and body the router has settled,
- * and answers errors through http_reply_error() only.
+ * and answers errors through http_reply_error() or, with a header or a
+ * field more, http_reply_error_extra(): never with a status of its own.
  */
 #include "follow.h"
 #include "http.h"
@@ -146,22 +147,15 @@ static enum MHD_Result h_submit(struct request *r)
         return http_reply_error(r, &err);
 
     _cleanup_free_ char *location = xasprintf("/v1/jobproxy/state/%s", rec->id);
-    struct MHD_Response *resp;
-    if (q < 0) {
-        /* Stored but not runnable here (a container task without Docker): 501, with where. */
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddNumberToObject(j, "code", error_http_status(q));
-        cJSON_AddStringToObject(j, "message", error_message(&err));
-        cJSON_AddStringToObject(j, "id", rec->id);
-        char *text = r->out == MEDIA_XML ? http_json_to_xml(j, "error") : cJSON_PrintUnformatted(j);
-        cJSON_Delete(j);
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                       r->out == MEDIA_XML ? "application/xml"
-                                                           : "application/json");
-        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-        return http_queue(r, (unsigned) error_http_status(q), resp);
-    }
+    if (q < 0)
+        /* Stored but not runnable here (a container task without Docker):
+         * the error, and where the stored task is. */
+        return http_reply_error_extra(
+            r, &err,
+            (const struct http_extra[]){
+                {.header = true, .name = MHD_HTTP_HEADER_LOCATION, .value = location},
+                {.name = "id", .value = rec->id},
+                {}});
 
     char *text;
     const char *type;
@@ -173,21 +167,12 @@ static enum MHD_Result h_submit(struct request *r)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "id", rec->id);
         cJSON_AddStringToObject(j, "state", task_state_to_string(rec->state));
-        if (r->out == MEDIA_XML) {
-            text = http_json_to_xml(j, "task");
-            type = "application/xml";
-        } else {
-            char *s = cJSON_PrintUnformatted(j);
-            text = xasprintf("%s\n", s);
-            free(s);
-            type = "application/json";
-        }
-        cJSON_Delete(j);
+        text = http_format(r->out, j, "task", &type);
     }
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-    return http_queue(r, 200, resp);
+    return http_reply(
+        r, 200, type, text, strlen(text),
+        (const struct http_extra[]){
+            {.header = true, .name = MHD_HTTP_HEADER_LOCATION, .value = location}, {}});
 }
 
 static enum MHD_Result h_state(struct request *r)
@@ -233,37 +218,32 @@ static int list_one(const struct task_record *rec, void *userdata)
     return 0;
 }
 
-static enum MHD_Result h_list(struct request *r)
+/* The filter from the query: code, user, limit and page_token. */
+static int list_filter(struct request *r, struct store_filter *f, struct error *err)
 {
-    _cleanup_error_ struct error err = ERROR_INIT;
-    struct store_filter f = {.state = -1, .limit = LIST_DEFAULT_LIMIT};
-
     const char *code = query(r, "code");
     if (code) {
-        f.state = task_state_from_string(code);
-        if (f.state < 0)
-            return http_reply_status(r, 400,
-                                     "code: unknown state \"%s\" (QUEUED, INITIALIZING, RUNNING, "
-                                     "COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, CANCELING, CANCELED)",
-                                     code);
+        f->state = task_state_from_string(code);
+        if (f->state < 0)
+            return error_set(err, -EINVAL,
+                             "code: unknown state \"%s\" (QUEUED, INITIALIZING, RUNNING, "
+                             "COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, CANCELING, CANCELED)",
+                             code);
     }
     const char *user = query(r, "user");
     if (user && isempty(user))
-        return http_reply_status(r, 400, "user: must not be empty");
+        return error_set(err, -EINVAL, "user: must not be empty");
+    struct passwd pw, *res = NULL;
+    char buf[4096];
     if (r->peer_restricted) {
         /* A restricted caller lists its own tasks only. */
-        struct passwd pw, *res = NULL;
-        char buf[4096];
         if (getpwuid_r(r->peer_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-            return http_reply_status(r, 403, "caller uid %u has no account",
-                                     (unsigned) r->peer_uid);
+            return error_set(err, -EACCES, "caller uid %u has no account", (unsigned) r->peer_uid);
         if (user && !streq(user, res->pw_name))
-            return http_reply_status(r, 403, "user %s may not list the tasks of %s", res->pw_name,
-                                     user);
-        f.user = xstrdup(res->pw_name);
-    } else if (user)
-        f.user = xstrdup(user);
-    _cleanup_free_ char *owned_user = (char *) f.user;
+            return error_set(err, -EACCES, "user %s may not list the tasks of %s", res->pw_name,
+                             user);
+        user = res->pw_name;
+    }
 
     const char *limit = query(r, "limit");
     if (limit) {
@@ -271,9 +251,9 @@ static enum MHD_Result h_list(struct request *r)
         errno = 0;
         long n = strtol(limit, &end, 10);
         if (errno || end == limit || *end || n < 1 || n > LIST_MAX_LIMIT)
-            return http_reply_status(r, 400, "limit: must be an integer from 1 to %d, not \"%s\"",
-                                     LIST_MAX_LIMIT, limit);
-        f.limit = (size_t) n;
+            return error_set(err, -EINVAL, "limit: must be an integer from 1 to %d, not \"%s\"",
+                             LIST_MAX_LIMIT, limit);
+        f->limit = (size_t) n;
     }
     const char *token = query(r, "page_token");
     if (token && *token) {
@@ -281,10 +261,22 @@ static enum MHD_Result h_list(struct request *r)
         errno = 0;
         long long seq = token[0] == 's' ? strtoll(token + 1, &end, 10) : -1;
         if (seq < 0 || errno || *end || end == token + 1)
-            return http_reply_status(r, 400, "page_token: \"%s\" is not a token this server gave",
-                                     token);
-        f.after_seq = seq;
+            return error_set(err, -EINVAL, "page_token: \"%s\" is not a token this server gave",
+                             token);
+        f->after_seq = seq;
     }
+    f->user = user ? xstrdup(user) : NULL;
+    return 0;
+}
+
+static enum MHD_Result h_list(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct store_filter f = {.state = -1, .limit = LIST_DEFAULT_LIMIT};
+
+    if (list_filter(r, &f, &err) < 0)
+        return http_reply_error(r, &err);
+    _cleanup_free_ char *owned_user = (char *) f.user;
 
     struct list_ctx c = {.r = r, .limit = f.limit};
     _cleanup_free_ char *printed = NULL;
@@ -356,6 +348,28 @@ static enum MHD_Result h_task(struct request *r)
 
 /* ---- logs ---- */
 
+/* The uid a task's output file must belong to: none for the daemon's own
+ * files in the task's directory, the task's user for a file the task
+ * named, so that the logs endpoint never reads what the user could not. */
+static int output_owner(struct request *r, const struct task_record *rec, const char *path,
+                        uid_t *ret, struct error *err)
+{
+    _cleanup_free_ char *task_dir = layout_task_dir(r->ctx->cfg->data_dir, rec->id);
+    _cleanup_free_ char *default_dir = xasprintf("%s/", task_dir);
+    if (startswith(path, default_dir))
+        *ret = (uid_t) -1;
+    else if (geteuid() != 0)
+        *ret = geteuid();
+    else {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwnam_r(rec->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+            return error_set(err, -EACCES, "the task's user %s has no account", rec->user);
+        *ret = res->pw_uid;
+    }
+    return 0;
+}
+
 static enum MHD_Result h_logs(struct request *r)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
@@ -364,47 +378,43 @@ static enum MHD_Result h_logs(struct request *r)
         return http_reply_error(r, &err);
 
     const char *stream = query(r, "stream");
-    if (stream && !streq(stream, "stdout") && !streq(stream, "stderr") && !streq(stream, "system"))
-        return http_reply_status(r, 400, "stream: must be stdout, stderr or system, not \"%s\"",
-                                 stream);
+    if (stream && !streq(stream, "stdout") && !streq(stream, "stderr") &&
+        !streq(stream, "system")) {
+        error_set(&err, -EINVAL, "stream: must be stdout, stderr or system, not \"%s\"", stream);
+        return http_reply_error(r, &err);
+    }
     /* system: what the proxy and backend did for the task (image pulls,
      * container events, the shim's messages), kept in its directory. */
     _cleanup_free_ char *system_path =
         layout_task_file(r->ctx->cfg->data_dir, rec->id, LAYOUT_SYSLOG);
-    const char *path = !stream || streq(stream, "stdout") ? rec->stdout_path
-                       : streq(stream, "stderr")          ? rec->stderr_path
-                                                          : system_path;
+    struct follow_spec spec = {
+        .sv = r->ctx->sv,
+        .id = rec->id,
+        .path = !stream || streq(stream, "stdout") ? rec->stdout_path
+                : streq(stream, "stderr")          ? rec->stderr_path
+                                                   : system_path,
+        .tail = -1,
+    };
 
-    struct follow_spec spec = {.sv = r->ctx->sv, .id = rec->id, .path = path, .tail = -1};
     const char *t = query(r, "tail");
     if (t) {
         char *end;
         errno = 0;
         spec.tail = strtol(t, &end, 10);
-        if (errno || end == t || *end || spec.tail < 0 || spec.tail > TAIL_MAX_LINES)
-            return http_reply_status(r, 400, "tail: must be an integer from 0 to %d, not \"%s\"",
-                                     TAIL_MAX_LINES, t);
+        if (errno || end == t || *end || spec.tail < 0 || spec.tail > TAIL_MAX_LINES) {
+            error_set(&err, -EINVAL, "tail: must be an integer from 0 to %d, not \"%s\"",
+                      TAIL_MAX_LINES, t);
+            return http_reply_error(r, &err);
+        }
     }
     const char *fl = query(r, "follow");
     spec.follow = fl && (streq(fl, "1") || streq(fl, "true"));
-    if (fl && !spec.follow && !streq(fl, "0") && !streq(fl, "false"))
-        return http_reply_status(r, 400, "follow: must be 1 or 0, not \"%s\"", fl);
-
-    /* Default files live in the daemon's own data dir; a file the request named must
-     * belong to the task's user, so the logs endpoint never reads what the user could not. */
-    _cleanup_free_ char *task_dir = layout_task_dir(r->ctx->cfg->data_dir, rec->id);
-    _cleanup_free_ char *default_dir = xasprintf("%s/", task_dir);
-    spec.owner = (uid_t) -1;
-    if (!startswith(path, default_dir)) {
-        if (geteuid() == 0) {
-            struct passwd pw, *res = NULL;
-            char buf[4096];
-            if (getpwnam_r(rec->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
-                return http_reply_status(r, 403, "the task's user %s has no account", rec->user);
-            spec.owner = res->pw_uid;
-        } else
-            spec.owner = geteuid();
+    if (fl && !spec.follow && !streq(fl, "0") && !streq(fl, "false")) {
+        error_set(&err, -EINVAL, "follow: must be 1 or 0, not \"%s\"", fl);
+        return http_reply_error(r, &err);
     }
+    if (output_owner(r, rec, spec.path, &spec.owner, &err) < 0)
+        return http_reply_error(r, &err);
 
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);

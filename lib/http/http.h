@@ -5,19 +5,23 @@
  * one MHD daemon per socket, a thread per connection (handlers may block:
  * a submit waits for its group commit, a log follow waits for output).
  * router.c matches {method, path} in one table, answers 404/405/406/413/
- * 415 itself, negotiates the reply format from Accept, collects the body
- * up to the configured cap and turns every error into the one error
- * shape. handlers.c holds the endpoints; follow.c reads a task's output
- * for the logs endpoint.
+ * 415 itself, negotiates the reply format from Accept and collects the
+ * body up to the configured cap.
+ * reply.c builds every reply, and every error reply in one shape.
+ * handlers.c holds the endpoints; follow.c reads a task's output for the
+ * logs endpoint.
  */
 #pragma once
 
 #include "config.h"
 #include "store.h"
 #include "supervisor.h"
+#include "util/timeutil.h"
 
 #include <microhttpd.h>
 #include <sys/types.h>
+
+#define HTTP_SERVER_NAME "ocps-proxyd/" OCPS_VERSION
 
 struct http_server;
 
@@ -33,6 +37,9 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
 void http_server_stop(struct http_server *s);
 
 /* ---- inside the HTTP layer ---- */
+
+/* The longest "GET, POST, ..." list http_route_find() writes. */
+#define HTTP_ALLOW_MAX 64
 
 enum media {
     MEDIA_JSON = 1 << 0,
@@ -71,17 +78,69 @@ extern const struct route http_routes[];
 extern const char openapi_yaml[], openapi_json[];
 extern const size_t openapi_yaml_len, openapi_json_len;
 
-/* Replies. Each takes ownership of what it is given and returns MHD's result. */
+/* ---- routing (router.c): pure functions, unit-tested without a daemon ---- */
+
+/* Whether url matches pattern; a trailing "*" in pattern matches one
+ * non-empty path segment, returned in *ret_param (else NULL). */
+bool http_path_match(const char *pattern, const char *url, const char **ret_param);
+
+/* Finds the route for method and url in routes (ending with an empty
+ * entry); HEAD is served by a GET route. Returns 0 with *ret_route and
+ * *ret_param set; -ENOENT when no route has this path; -EBADRQC when
+ * routes have the path but not the method, their methods listed in
+ * ret_allow. */
+int http_route_find(const struct route *routes, const char *method, const char *url,
+                    const struct route **ret_route, const char **ret_param,
+                    char ret_allow[static HTTP_ALLOW_MAX]);
+
+/* The reply format for an Accept header among offers (enum media bits):
+ * the highest q, then the most specific range that matches (a full type
+ * over a type with any subtype over any type at all), then JSON, XML,
+ * TEXT, YAML order. The first offered when accept is empty or NULL; 0
+ * when nothing offered is acceptable. */
+enum media http_negotiate(const char *accept, unsigned offers);
+
+/* ---- replies (reply.c) ---- */
+
+/* Something a reply carries besides its body: a header (Allow, Location)
+ * or, on an error reply, a field of the body ("id"). Arrays of them end
+ * with an empty element. */
+struct http_extra {
+    bool header; /* a reply header; else a field of the error body */
+    const char *name;
+    const char *value;
+};
+
+/* A reply built by the caller: the common headers added, queued, destroyed. */
+enum MHD_Result http_queue(struct request *r, unsigned status, struct MHD_Response *resp);
+/* text (taken) as the body, with its content type and the headers among
+ * extra (NULL or ending with {}). Returns MHD's result. */
+enum MHD_Result http_reply(struct request *r, unsigned status, const char *content_type, char *text,
+                           size_t len, const struct http_extra *extra);
+static inline enum MHD_Result http_reply_text(struct request *r, unsigned status,
+                                              const char *content_type, char *text, size_t len)
+{
+    return http_reply(r, status, content_type, text, len, NULL);
+}
+/* body (taken) in the negotiated format: XML under xml_root, else JSON. */
 enum MHD_Result http_reply_json(struct request *r, unsigned status, cJSON *body,
                                 const char *xml_root);
-enum MHD_Result http_reply_text(struct request *r, unsigned status, const char *content_type,
-                                char *text, size_t len);
-/* The one error shape: {"code": status, "message": "..."} (XML when asked for). */
-enum MHD_Result http_reply_error(struct request *r, const struct error *err);
-enum MHD_Result http_reply_status(struct request *r, unsigned status, const char *fmt, ...)
-    _printf_(3, 4);
-/* A reply built by the caller: headers added, queued, destroyed. */
-enum MHD_Result http_queue(struct request *r, unsigned status, struct MHD_Response *resp);
+/* The one error reply, for the router and every handler: the status from
+ * error_http_status(err->code), the body {"code": status, "message": ...}
+ * plus the fields among extra (XML when the client asked for it, else
+ * JSON), and the headers among extra. Logs 5xx. */
+enum MHD_Result http_reply_error_extra(struct request *r, const struct error *err,
+                                       const struct http_extra *extra);
+static inline enum MHD_Result http_reply_error(struct request *r, const struct error *err)
+{
+    return http_reply_error_extra(r, err, NULL);
+}
+
+/* body (taken) as text in format out (XML under xml_root, else JSON with a
+ * final newline); its content type in *ret_type. */
+char *http_format(enum media out, cJSON *body, const char *xml_root, const char **ret_type);
+/* The error body http_reply_error_extra() sends, as a cJSON object. */
+cJSON *http_error_json(const struct error *err, const struct http_extra *extra);
 
 /* cJSON to the XML form (arrays as repeated elements, env/tags as entries). */
 char *http_json_to_xml(const cJSON *j, const char *root);

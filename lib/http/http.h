@@ -23,6 +23,21 @@
 
 #define HTTP_SERVER_NAME "ocps-proxyd/" OCPS_VERSION
 
+/*
+ * A request body the daemon will not keep (over max_body, or sent to a
+ * route that takes none) is still read, and dropped, so that a client
+ * that writes its whole body before it reads the answer (most HTTP
+ * libraries) gets the answer rather than a reset: nginx's lingering
+ * close. Bounded so that a hostile client cannot hold a thread: at most
+ * HTTP_LINGER_BYTES past max_body, HTTP_LINGER_TIME seconds in all and
+ * HTTP_LINGER_IDLE seconds between reads (nginx's lingering_time and
+ * lingering_timeout); past a bound the connection is closed, and the
+ * client may see a reset.
+ */
+#define HTTP_LINGER_BYTES ((uint64_t) 16 << 20)
+#define HTTP_LINGER_TIME  30
+#define HTTP_LINGER_IDLE  5
+
 struct http_server;
 
 struct http_ctx {
@@ -51,14 +66,17 @@ enum media {
 struct request {
     struct MHD_Connection *conn;
     const struct http_ctx *ctx;
-    const struct route *route;
-    const char *param;    /* the {id} of the path, inside url */
-    enum media out;       /* the negotiated reply format */
-    bool peer_restricted; /* a unix-socket peer that is not root */
+    const struct route *route; /* NULL when refused for want of one */
+    const char *param;         /* the {id} of the path, inside url */
+    enum media out;            /* the negotiated reply format */
+    bool peer_restricted;      /* a unix-socket peer that is not root */
     uid_t peer_uid;
     char *body;
     size_t len, alloc;
-    bool too_large;
+    uint64_t received;          /* body bytes read, kept or not */
+    usec_t dropping;            /* when the first dropped body byte came; 0: none yet */
+    struct error refused;       /* the answer instead of the handler's, when set */
+    char allow[HTTP_ALLOW_MAX]; /* the methods of the path, for a 405 */
 };
 
 typedef enum MHD_Result (*http_handler)(struct request *r);

@@ -137,6 +137,46 @@ enum media http_negotiate(const char *accept, unsigned offers)
     return best_q > 0 ? best : 0;
 }
 
+/* ---- the body ---- */
+
+/* Reads one piece of the body: kept while the request is not refused and
+ * the body is under the cap, dropped otherwise, within the linger bounds
+ * (http.h). Returns MHD_NO past a bound: MHD then closes the connection. */
+static enum MHD_Result take_body(struct request *r, const char *data, size_t n)
+{
+    size_t max = r->ctx->cfg->max_body;
+    r->received += n;
+    bool keep = !r->refused.code && r->route->body;
+    if (keep && r->received > max) {
+        error_set(&r->refused, -E2BIG, "request body is over the limit of %zu bytes", max);
+        free(r->body);
+        r->body = NULL;
+        r->len = r->alloc = 0;
+        keep = false;
+    }
+    if (keep) {
+        r->body = xgrow(r->body, &r->alloc, r->len + n + 1, 1);
+        memcpy(r->body + r->len, data, n);
+        r->len += n;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    /* Dropped (HTTP allows a body on a route that takes none), and read on
+     * so that the client sees our answer (http.h: lingering). */
+    usec_t now = now_monotonic();
+    if (!r->dropping) {
+        unsigned idle = r->ctx->cfg->http_timeout;
+        r->dropping = now;
+        if (idle == 0 || idle > HTTP_LINGER_IDLE)
+            idle = HTTP_LINGER_IDLE;
+        (void) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, idle);
+    }
+    if (r->received > max + HTTP_LINGER_BYTES ||
+        now - r->dropping > HTTP_LINGER_TIME * USEC_PER_SEC)
+        return MHD_NO;
+    return MHD_YES;
+}
+
 /* ---- dispatch ---- */
 
 static struct request *request_new(struct MHD_Connection *conn, const struct http_ctx *ctx)
@@ -162,44 +202,68 @@ static struct request *request_new(struct MHD_Connection *conn, const struct htt
     return r;
 }
 
-/* The checks made once the head has arrived, before any body: the route,
- * the reply format, and a declared body size over the cap. */
-static enum MHD_Result start(struct request *r, const char *url, const char *method)
+/* The error in r->refused, with Allow on a 405; Connection: close after
+ * a body was read and dropped, as a client that sent what we would not
+ * take is not kept for another request. */
+static enum MHD_Result reply_refused(struct request *r, bool close)
 {
-    _cleanup_error_ struct error err = ERROR_INIT;
+    struct http_extra extra[3] = {};
+    size_t n = 0;
+    if (r->refused.code == -EBADRQC)
+        extra[n++] =
+            (struct http_extra){.header = true, .name = MHD_HTTP_HEADER_ALLOW, .value = r->allow};
+    if (close)
+        extra[n++] = (struct http_extra){
+            .header = true, .name = MHD_HTTP_HEADER_CONNECTION, .value = "close"};
+    return http_reply_error_extra(r, &r->refused, extra);
+}
+
+/* Why the request is refused before any handler runs, or 0: the route,
+ * the reply format, a declared body size (length, from the
+ * Content-Length cl) over the cap. Sets r->refused. */
+static int check(struct request *r, const char *url, const char *method, const char *cl,
+                 uint64_t length)
+{
     const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept");
-    char allow[HTTP_ALLOW_MAX];
-    int q = http_route_find(http_routes, method, url, &r->route, &r->param, allow);
+    int q = http_route_find(http_routes, method, url, &r->route, &r->param, r->allow);
     if (q < 0) {
-        const struct http_extra allow_header[] = {
-            {.header = true, .name = MHD_HTTP_HEADER_ALLOW, .value = allow}, {}};
         r->out = http_negotiate(accept, MEDIA_JSON | MEDIA_XML);
         if (q == -ENOENT)
-            error_set(&err, q, "no such endpoint: %s %s", method, url);
-        else
-            error_set(&err, q, "method %s not allowed on %s; allowed: %s", method, url, allow);
-        return http_reply_error_extra(r, &err, q == -EBADRQC ? allow_header : NULL);
+            return error_set(&r->refused, q, "no such endpoint: %s %s", method, url);
+        return error_set(&r->refused, q, "method %s not allowed on %s; allowed: %s", method, url,
+                         r->allow);
     }
     r->out = http_negotiate(accept, r->route->offers);
-    if (!r->out) {
-        error_set(&err, -ENOMSG, "cannot answer in any type the Accept header names (%s)", accept);
-        return http_reply_error(r, &err);
-    }
+    if (!r->out)
+        return error_set(&r->refused, -ENOMSG,
+                         "cannot answer in any type the Accept header names (%s)", accept);
+    if (r->route->body && length > r->ctx->cfg->max_body)
+        return error_set(&r->refused, -E2BIG,
+                         "request body of %s bytes is over the limit of %zu bytes", cl,
+                         r->ctx->cfg->max_body);
+    return 0;
+}
 
-    if (r->route->body) {
-        const char *cl =
-            MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl) {
-            char *end;
-            errno = 0;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (errno || *end || n > r->ctx->cfg->max_body) {
-                error_set(&err, -E2BIG, "request body of %s bytes is over the limit of %zu bytes",
-                          cl, r->ctx->cfg->max_body);
-                return http_reply_error(r, &err);
-            }
-        }
-    }
+/* Once the head has arrived. A refused request with a body on its way is
+ * answered once that body is read and dropped (take_body), so that a
+ * client that writes it all before it reads sees the answer; at once
+ * when there is no body, when the client waits to be told before it
+ * sends one (Expect: 100-continue), or when it announces more than we
+ * would read. */
+static enum MHD_Result start(struct request *r, const char *url, const char *method)
+{
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    /* MHD answers a Content-Length that is not a number itself. */
+    uint64_t length = cl ? strtoull(cl, NULL, 10) : 0;
+    if (check(r, url, method, cl, length) >= 0)
+        return MHD_YES;
+    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
+    bool body = length > 0 || MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (!body || (expect && strcaseeq(expect, "100-continue")) ||
+        length > r->ctx->cfg->max_body + HTTP_LINGER_BYTES)
+        return reply_refused(r, false);
     return MHD_YES;
 }
 
@@ -212,32 +276,13 @@ enum MHD_Result http_dispatch(void *cls, struct MHD_Connection *conn, const char
         *req_cls = r = request_new(conn, cls);
         return start(r, url, method);
     }
-
     if (*upload_data_size > 0) {
-        /* Bodies on routes that take none are read and dropped, as HTTP allows. */
-        if (r->route->body && !r->too_large) {
-            if (r->len + *upload_data_size > r->ctx->cfg->max_body) {
-                r->too_large = true;
-                free(r->body);
-                r->body = NULL;
-                r->len = 0;
-            } else {
-                r->body = xgrow(r->body, &r->alloc, r->len + *upload_data_size + 1, 1);
-                memcpy(r->body + r->len, upload_data, *upload_data_size);
-                r->len += *upload_data_size;
-                r->body[r->len] = '\0';
-            }
-        }
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-        return MHD_YES;
+        return take_body(r, upload_data, n);
     }
-
-    if (r->too_large) {
-        _cleanup_error_ struct error err = ERROR_INIT;
-        error_set(&err, -E2BIG, "request body is over the limit of %zu bytes",
-                  r->ctx->cfg->max_body);
-        return http_reply_error(r, &err);
-    }
+    if (r->refused.code)
+        return reply_refused(r, true);
     return r->route->handler(r);
 }
 
@@ -247,6 +292,7 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct request *r = *req_cls;
     if (!r)
         return;
+    error_clear(&r->refused);
     free(r->body);
     free(r);
     *req_cls = NULL;

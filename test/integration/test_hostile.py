@@ -2,6 +2,7 @@
 """Malformed, truncated, hostile and huge requests each get the right 4xx,
 and the daemon keeps serving."""
 
+import http.client
 import socket
 
 import ocps
@@ -99,4 +100,61 @@ def t_still_serving(tap, d):
 
 ocps.require_root()
 ocps.ensure_user(USER)
-ocps.run([t_bodies, t_raw, t_still_serving])
+def send_body(d, body, headers, method="POST", path="/v1/jobproxy/submit", timeout=60):
+    """Sends a body with http.client, which writes the whole body before it
+    reads the answer: the response, or the exception the client saw."""
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        return ocps.Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    except OSError as e:
+        return e
+    finally:
+        c.close()
+
+
+def status_of(got):
+    return got.status if isinstance(got, ocps.Response) else got
+
+
+def t_refused_bodies(tap, d):
+    """A request refused with its body on the way (over max_body, 1 MiB
+    here; no such path; a wrong method) from a client that writes the whole
+    body before it reads gets its answer, not a reset: the daemon reads and
+    drops the body (a lingering close), up to a bound."""
+    json_type = {"Content-Type": "application/json"}
+    body = b'{"user": "%s", "cmd": "' % USER.encode() + b"x" * (4 << 20) + b'"}'
+    got = send_body(d, body, json_type)
+    tap.eq(status_of(got), 413, "http.client sending 4 MiB with Content-Length reads the 413")
+
+    def chunks(n, sent):
+        for _ in range(n):
+            sent[0] += 65536
+            yield b"x" * 65536
+
+    sent = [0]
+    got = send_body(d, chunks(64, sent), json_type)
+    tap.eq(status_of(got), 413, "http.client sending 4 MiB chunked reads the 413")
+    got = send_body(d, body, json_type, path="/v1/jobproxy/nope")
+    tap.eq(status_of(got), 404, "4 MiB to an unknown path reads the 404")
+    got = send_body(d, body, json_type, method="PUT")
+    tap.ok(status_of(got) == 405 and "POST" in got.headers.get("allow", ""),
+           "4 MiB with the wrong method reads the 405 with Allow", got)
+    got = send_body(d, body, dict(json_type, Accept="image/png"))
+    tap.eq(status_of(got), 406, "4 MiB with an unacceptable Accept reads the 406")
+
+    # Far past the bound (16 MiB past max_body): the daemon stops reading
+    # and closes; the client may see a reset, but must not hang, and must
+    # not have been read to the end.
+    for what, headers, total in (
+            ("chunked", json_type, 256 << 20),
+            ("with Content-Length", dict(json_type, **{"Content-Length": str(1 << 30)}), 1 << 30)):
+        sent = [0]
+        got = send_body(d, chunks(total // 65536, sent), headers)
+        tap.ok(not isinstance(got, socket.timeout) and sent[0] < total,
+               "a body %s far past the bound ends the exchange before it is sent whole" % what,
+               "%r after %d of %d bytes" % (got, sent[0], total))
+
+
+ocps.run([t_bodies, t_raw, t_refused_bodies, t_still_serving])

@@ -4,9 +4,11 @@
  * server.c opens the listening sockets (HOST:PORT or unix:/path) and runs
  * one MHD daemon per socket, a thread per connection (handlers may block:
  * a submit waits for its group commit, a log follow waits for output).
- * router.c matches {method, path} in one table, answers 404/405/406/413/
- * 415 itself, negotiates the reply format from Accept and collects the
- * body up to the configured cap.
+ * gate.c accepts the connections and checks each request head for the
+ * faults libmicrohttpd 0.9.75 answers wrongly or not at all, before
+ * handing the connection to its daemon. router.c matches {method, path}
+ * in one table, answers 404/405/406/413/415 itself, negotiates the reply
+ * format from Accept and collects the body up to the configured cap.
  * reply.c builds every reply, and every error reply in one shape.
  * handlers.c holds the endpoints; follow.c reads a task's output for the
  * logs endpoint.
@@ -32,7 +34,7 @@
  * HTTP_LINGER_BYTES past max_body, HTTP_LINGER_TIME seconds in all and
  * HTTP_LINGER_IDLE seconds between reads (nginx's lingering_time and
  * lingering_timeout); past a bound the connection is closed, and the
- * client may see a reset.
+ * client may see a reset. The gate lingers the same way after its 400s.
  */
 #define HTTP_LINGER_BYTES ((uint64_t) 16 << 20)
 #define HTTP_LINGER_TIME  30
@@ -117,6 +119,35 @@ int http_route_find(const struct route *routes, const char *method, const char *
  * TEXT, YAML order. The first offered when accept is empty or NULL; 0
  * when nothing offered is acceptable. */
 enum media http_negotiate(const char *accept, unsigned offers);
+
+/* A Content-Length value (len bytes of s): digits only. -EINVAL for
+ * anything else, -E2BIG past 2^64 - 1, with err naming the value. */
+int http_content_length(const char *s, size_t len, uint64_t *ret, struct error *err);
+
+/* Checks a request head (the request line and header fields, len bytes
+ * of buf as they arrived so far) for the faults libmicrohttpd 0.9.75
+ * mishandles: a one-word request line (dropped without an answer) and a
+ * Content-Length that is not a number, too large, folded or given twice
+ * with different values (answered with its headers twice). Returns 1
+ * when the head is complete and has none of them, 0 when it is not
+ * complete yet and has none so far, or the error (-EINVAL 400, -E2BIG
+ * 413) with err naming the fault. */
+int http_head_check(const char *buf, size_t len, struct error *err);
+
+/* ---- the gate (gate.c) ---- */
+
+struct http_gate;
+
+/* Accepts on the n listening sockets fds (taken, closed at stop) and hands
+ * each connection whose head passes http_head_check() to daemons[i]
+ * with MHD_add_connection(); answers the others itself. At most
+ * max_conns connections wait for their head at once, each at most
+ * timeout seconds. */
+int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n, unsigned max_conns,
+                    unsigned timeout, struct http_gate **ret, struct error *err);
+/* Stops the gate and closes the listening sockets and waiting connections.
+ * Accepts NULL. */
+void http_gate_stop(struct http_gate *g);
 
 /* ---- replies (reply.c) ---- */
 

@@ -254,8 +254,10 @@ static enum MHD_Result start(struct request *r, const char *url, const char *met
 {
     const char *cl =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    /* MHD answers a Content-Length that is not a number itself. */
-    uint64_t length = cl ? strtoull(cl, NULL, 10) : 0;
+    uint64_t length = 0;
+    /* MHD and the gate have checked it: this cannot fail. */
+    if (cl && http_content_length(cl, strlen(cl), &length, &r->refused) < 0)
+        return reply_refused(r, false);
     if (check(r, url, method, cl, length) >= 0)
         return MHD_YES;
     const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");

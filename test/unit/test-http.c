@@ -1,6 +1,6 @@
 /* Unit tests: the HTTP layer's pure logic, without a daemon: content
- * negotiation, path matching, the route table's 404/405 decision and the
- * statuses of the router's errors. */
+ * negotiation, path matching, the route table's 404/405 decision, the
+ * gate's check of a request head, and the statuses of the router's errors. */
 #include "http/http.h"
 #include "tap.h"
 
@@ -164,6 +164,84 @@ static void test_route_find(void)
        "an unknown path is 404");
 }
 
+static void test_head_check(void)
+{
+    static const struct {
+        const char *head;
+        int want;           /* 1 passes, 0 incomplete, else the error */
+        const char *needle; /* in the message */
+    } rows[] = {
+        {"GET /v1/jobproxy/ping HTTP/1.1\r\nHost: x\r\n\r\n", 1, NULL},
+        {"GET /v1/jobproxy/ping HTTP/1.1\nHost: x\n\n", 1, NULL},
+        {"\r\n\r\nGET / HTTP/1.1\r\n\r\n", 1, NULL},
+        {"GET / HTTP/1.1\r\nHost: x\r\n", 0, NULL},
+        {"GET / HTTP/1.1\r\nHost: x\r\nContent-Le", 0, NULL},
+        {"GET / HT", 0, NULL},
+        {"", 0, NULL},
+        {"\r\n", 0, NULL},
+        /* two words: MHD's own 400 is well-formed */
+        {"GET /v1/jobproxy/ping\r\n\r\n", 1, NULL},
+        {"GET\r\n\r\n", -EINVAL, "request line \"GET\""},
+        {"GARBAGE\r\n\r\n", -EINVAL, "request line \"GARBAGE\""},
+        {"GARBAGE\r\n", -EINVAL, "request line"},
+        {"\r\nGET\r\n", -EINVAL, "request line"},
+        {"\x01\xff\r\n\r\n", -EINVAL, "request line \"??\""},
+        {"POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\ncontent-length:12\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: 12\r\nContent-Length: 12\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nX-Content-Length: abc\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", -EINVAL, "Content-Length \"abc\""},
+        {"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", -EINVAL, "Content-Length \"-1\""},
+        {"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", -EINVAL, "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 5 \r\n\r\n", -EINVAL, "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n", -EINVAL, "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n", -EINVAL, "Content-Length"},
+        /* found before the head is complete */
+        {"POST / HTTP/1.1\r\nContent-Length: x\r\nHost:", -EINVAL, "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n", -E2BIG,
+         "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\n", -EINVAL,
+         "conflicting"},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\n 6\r\n\r\n", -EINVAL, "folded"},
+        {"POST / HTTP/1.1\r\nX-A: 5\r\n 6\r\n\r\n", 1, NULL},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        int q = http_head_check(rows[i].head, strlen(rows[i].head), &err);
+        ok(q == rows[i].want && (!rows[i].needle || strstr(error_message(&err), rows[i].needle)),
+           "head \"%s\" -> %d (got %d: %s)", rows[i].head, rows[i].want, q,
+           q < 0 ? error_message(&err) : "-");
+    }
+}
+
+static void test_content_length(void)
+{
+    static const struct {
+        const char *value;
+        int want;
+        uint64_t n;
+    } rows[] = {
+        {"0", 0, 0},
+        {"1048576", 0, 1048576},
+        {"18446744073709551615", 0, UINT64_MAX},
+        {"18446744073709551616", -E2BIG, 0},
+        {"99999999999999999999999", -E2BIG, 0},
+        {"", -EINVAL, 0},
+        {"abc", -EINVAL, 0},
+        {"12a", -EINVAL, 0},
+        {" 1", -EINVAL, 0},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        uint64_t n = 7;
+        int q = http_content_length(rows[i].value, strlen(rows[i].value), &n, &err);
+        ok(q == rows[i].want && (q < 0 ? n == 7 : n == rows[i].n), "Content-Length \"%s\" -> %d",
+           rows[i].value, rows[i].want);
+    }
+}
+
 static void test_statuses(void)
 {
     /* The router's own errors go through the one map like every other
@@ -191,6 +269,8 @@ int main(void)
     test_negotiate();
     test_path_match();
     test_route_find();
+    test_head_check();
+    test_content_length();
     test_statuses();
     return tap_done();
 }

@@ -1,19 +1,15 @@
 /*
  * handlers: the JobProxy endpoints under /v1/jobproxy. Each handler gets
  * a request whose route, reply format and body the router has settled,
- * and answers errors through http_reply_error() only.
+ * and answers errors through http_reply_error() or, with a header or a
+ * field more, http_reply_error_extra(): never with a status of its own.
  */
+#include "follow.h"
 #include "http.h"
 #include "layout.h"
-#include "util/log.h"
 
-#include <fcntl.h>
-#include <sys/eventfd.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pwd.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
 
 #define LIST_DEFAULT_LIMIT 256
 #define LIST_MAX_LIMIT     2048
@@ -151,22 +147,15 @@ static enum MHD_Result h_submit(struct request *r)
         return http_reply_error(r, &err);
 
     _cleanup_free_ char *location = xasprintf("/v1/jobproxy/state/%s", rec->id);
-    struct MHD_Response *resp;
-    if (q < 0) {
-        /* Stored but not runnable here (a container task without Docker): 501, with where. */
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddNumberToObject(j, "code", error_http_status(q));
-        cJSON_AddStringToObject(j, "message", error_message(&err));
-        cJSON_AddStringToObject(j, "id", rec->id);
-        char *text = r->out == MEDIA_XML ? http_json_to_xml(j, "error") : cJSON_PrintUnformatted(j);
-        cJSON_Delete(j);
-        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                       r->out == MEDIA_XML ? "application/xml"
-                                                           : "application/json");
-        (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-        return http_queue(r, (unsigned) error_http_status(q), resp);
-    }
+    if (q < 0)
+        /* Stored but not runnable here (a container task without Docker):
+         * the error, and where the stored task is. */
+        return http_reply_error_extra(
+            r, &err,
+            (const struct http_extra[]){
+                {.header = true, .name = MHD_HTTP_HEADER_LOCATION, .value = location},
+                {.name = "id", .value = rec->id},
+                {}});
 
     char *text;
     const char *type;
@@ -178,21 +167,12 @@ static enum MHD_Result h_submit(struct request *r)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "id", rec->id);
         cJSON_AddStringToObject(j, "state", task_state_to_string(rec->state));
-        if (r->out == MEDIA_XML) {
-            text = http_json_to_xml(j, "task");
-            type = "application/xml";
-        } else {
-            char *s = cJSON_PrintUnformatted(j);
-            text = xasprintf("%s\n", s);
-            free(s);
-            type = "application/json";
-        }
-        cJSON_Delete(j);
+        text = http_format(r->out, j, "task", &type);
     }
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, location);
-    return http_queue(r, 200, resp);
+    return http_reply(
+        r, 200, type, text, strlen(text),
+        (const struct http_extra[]){
+            {.header = true, .name = MHD_HTTP_HEADER_LOCATION, .value = location}, {}});
 }
 
 static enum MHD_Result h_state(struct request *r)
@@ -238,37 +218,32 @@ static int list_one(const struct task_record *rec, void *userdata)
     return 0;
 }
 
-static enum MHD_Result h_list(struct request *r)
+/* The filter from the query: code, user, limit and page_token. */
+static int list_filter(struct request *r, struct store_filter *f, struct error *err)
 {
-    _cleanup_error_ struct error err = ERROR_INIT;
-    struct store_filter f = {.state = -1, .limit = LIST_DEFAULT_LIMIT};
-
     const char *code = query(r, "code");
     if (code) {
-        f.state = task_state_from_string(code);
-        if (f.state < 0)
-            return http_reply_status(r, 400,
-                                     "code: unknown state \"%s\" (QUEUED, INITIALIZING, RUNNING, "
-                                     "COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, CANCELING, CANCELED)",
-                                     code);
+        f->state = task_state_from_string(code);
+        if (f->state < 0)
+            return error_set(err, -EINVAL,
+                             "code: unknown state \"%s\" (QUEUED, INITIALIZING, RUNNING, "
+                             "COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, CANCELING, CANCELED)",
+                             code);
     }
     const char *user = query(r, "user");
     if (user && isempty(user))
-        return http_reply_status(r, 400, "user: must not be empty");
+        return error_set(err, -EINVAL, "user: must not be empty");
+    struct passwd pw, *res = NULL;
+    char buf[4096];
     if (r->peer_restricted) {
         /* A restricted caller lists its own tasks only. */
-        struct passwd pw, *res = NULL;
-        char buf[4096];
         if (getpwuid_r(r->peer_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-            return http_reply_status(r, 403, "caller uid %u has no account",
-                                     (unsigned) r->peer_uid);
+            return error_set(err, -EACCES, "caller uid %u has no account", (unsigned) r->peer_uid);
         if (user && !streq(user, res->pw_name))
-            return http_reply_status(r, 403, "user %s may not list the tasks of %s", res->pw_name,
-                                     user);
-        f.user = xstrdup(res->pw_name);
-    } else if (user)
-        f.user = xstrdup(user);
-    _cleanup_free_ char *owned_user = (char *) f.user;
+            return error_set(err, -EACCES, "user %s may not list the tasks of %s", res->pw_name,
+                             user);
+        user = res->pw_name;
+    }
 
     const char *limit = query(r, "limit");
     if (limit) {
@@ -276,9 +251,9 @@ static enum MHD_Result h_list(struct request *r)
         errno = 0;
         long n = strtol(limit, &end, 10);
         if (errno || end == limit || *end || n < 1 || n > LIST_MAX_LIMIT)
-            return http_reply_status(r, 400, "limit: must be an integer from 1 to %d, not \"%s\"",
-                                     LIST_MAX_LIMIT, limit);
-        f.limit = (size_t) n;
+            return error_set(err, -EINVAL, "limit: must be an integer from 1 to %d, not \"%s\"",
+                             LIST_MAX_LIMIT, limit);
+        f->limit = (size_t) n;
     }
     const char *token = query(r, "page_token");
     if (token && *token) {
@@ -286,10 +261,22 @@ static enum MHD_Result h_list(struct request *r)
         errno = 0;
         long long seq = token[0] == 's' ? strtoll(token + 1, &end, 10) : -1;
         if (seq < 0 || errno || *end || end == token + 1)
-            return http_reply_status(r, 400, "page_token: \"%s\" is not a token this server gave",
-                                     token);
-        f.after_seq = seq;
+            return error_set(err, -EINVAL, "page_token: \"%s\" is not a token this server gave",
+                             token);
+        f->after_seq = seq;
     }
+    f->user = user ? xstrdup(user) : NULL;
+    return 0;
+}
+
+static enum MHD_Result h_list(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct store_filter f = {.state = -1, .limit = LIST_DEFAULT_LIMIT};
+
+    if (list_filter(r, &f, &err) < 0)
+        return http_reply_error(r, &err);
+    _cleanup_free_ char *owned_user = (char *) f.user;
 
     struct list_ctx c = {.r = r, .limit = f.limit};
     _cleanup_free_ char *printed = NULL;
@@ -361,154 +348,24 @@ static enum MHD_Result h_task(struct request *r)
 
 /* ---- logs ---- */
 
-struct follow {
-    struct supervisor *sv;
-    char id[37];
-    char *path;
-    int fd;
-    int inotify_fd;
-    int dir_wd; /* the watch on the directory, while the file does not exist */
-    int conn_fd;
-    int end_fd; /* readable once the task has ended (supervisor_watch_end) */
-    off_t offset;
-    bool ended;
-    uid_t owner; /* the uid a user-given output file must belong to; -1: default file */
-};
-
-static void follow_free(void *cls)
+/* The uid a task's output file must belong to: none for the daemon's own
+ * files in the task's directory, the task's user for a file the task
+ * named, so that the logs endpoint never reads what the user could not. */
+static int output_owner(struct request *r, const struct task_record *rec, const char *path,
+                        uid_t *ret, struct error *err)
 {
-    struct follow *f = cls;
-    if (f->fd >= 0)
-        close(f->fd);
-    if (f->inotify_fd >= 0)
-        close(f->inotify_fd);
-    supervisor_unwatch(f->sv, f->end_fd);
-    free(f->path);
-    free(f);
-}
-
-/* Opens an output file for reading without letting a task point us elsewhere. */
-static int open_output(const char *path, uid_t owner, struct error *err)
-{
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return error_set_errno(err, -errno, "open %s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return error_set_errno(err, -errno, "stat %s", path);
-    if (!S_ISREG(st.st_mode))
-        return error_set(err, -EACCES, "%s is not a regular file", path);
-    if (owner != (uid_t) -1 && st.st_uid != owner)
-        return error_set(err, -EACCES, "%s does not belong to the task's user", path);
-    return TAKE_FD(fd);
-}
-
-/* Once the followed file is open, only its own changes wake the reader:
- * the task's directory sees many more (the system log, the backend's
- * files), each of which would cost a wake-up for nothing. */
-static void follow_watch(struct follow *f)
-{
-    if (f->inotify_fd < 0)
-        return;
-    if (f->fd >= 0) {
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
-        if (inotify_add_watch(f->inotify_fd, proc, IN_MODIFY) >= 0) {
-            if (f->dir_wd >= 0)
-                (void) inotify_rm_watch(f->inotify_fd, f->dir_wd);
-            f->dir_wd = -1;
-            return;
-        }
-    }
-    if (f->dir_wd < 0) {
-        /* For the file to appear (or, failing a watch of its own, grow). */
-        _cleanup_free_ char *dir = xstrdup(f->path);
-        char *slash = strrchr(dir, '/');
-        if (slash && slash != dir)
-            *slash = '\0';
-        f->dir_wd = inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
-    }
-}
-
-static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    struct follow *f = cls;
-    for (;;) {
-        if (f->fd < 0) {
-            struct error err = ERROR_INIT;
-            f->fd = open_output(f->path, f->owner, &err);
-            if (f->fd < 0 && err.code != -ENOENT) {
-                error_clear(&err);
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-            }
-            error_clear(&err);
-            /* Watched before the first read: no write can slip between. */
-            if (f->fd >= 0)
-                follow_watch(f);
-        }
-        if (f->fd >= 0) {
-            ssize_t n = pread(f->fd, buf, max, f->offset);
-            if (n > 0) {
-                f->offset += n;
-                return n;
-            }
-            if (n < 0 && errno != EINTR && errno != EAGAIN)
-                return MHD_CONTENT_READER_END_WITH_ERROR;
-        }
-        if (f->ended)
-            return MHD_CONTENT_READER_END_OF_STREAM;
-        if (f->end_fd < 0 && !supervisor_is_active(f->sv, f->id)) {
-            /* One more read after the end, for what was written last. */
-            f->ended = true;
-            continue;
-        }
-        /* Wait for output, the task's end, or the client hanging up. The
-         * end fd is polled, not read first: it stays readable once the
-         * task has ended, and a read that finds nothing is a syscall. */
-        struct pollfd p[3] = {
-            {.fd = f->inotify_fd, .events = POLLIN},
-            {.fd = f->end_fd, .events = POLLIN},
-            {.fd = f->conn_fd, .events = POLLRDHUP},
-        };
-        int n = poll(p, 3, f->end_fd >= 0 ? -1 : 1000);
-        if (n > 0 && (p[2].revents & (POLLRDHUP | POLLHUP | POLLERR)))
-            return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (n > 0 && (p[1].revents & POLLIN))
-            f->ended = true; /* one more read after the end, for what was written last */
-        if (n > 0 && (p[0].revents & POLLIN)) {
-            char ev[4096];
-            while (read(f->inotify_fd, ev, sizeof(ev)) > 0)
-                ;
-        }
-    }
-}
-
-/* Where the last n lines of fd start. */
-static off_t tail_offset(int fd, long lines)
-{
-    struct stat st;
-    if (fstat(fd, &st) < 0 || st.st_size == 0)
-        return 0;
-    off_t end = st.st_size, pos = end;
-    char buf[8192];
-    long seen = 0;
-    /* A final newline ends the last line; it does not start another. */
-    bool skip_last = true;
-    while (pos > 0) {
-        size_t n = (size_t) MIN((off_t) sizeof(buf), pos);
-        pos -= (off_t) n;
-        if (pread(fd, buf, n, pos) != (ssize_t) n)
-            return 0;
-        for (size_t i = n; i-- > 0;) {
-            if (buf[i] != '\n')
-                continue;
-            if (skip_last && pos + (off_t) i == end - 1) {
-                skip_last = false;
-                continue;
-            }
-            if (++seen == lines)
-                return pos + (off_t) i + 1;
-        }
+    _cleanup_free_ char *task_dir = layout_task_dir(r->ctx->cfg->data_dir, rec->id);
+    _cleanup_free_ char *default_dir = xasprintf("%s/", task_dir);
+    if (startswith(path, default_dir))
+        *ret = (uid_t) -1;
+    else if (geteuid() != 0)
+        *ret = geteuid();
+    else {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        if (getpwnam_r(rec->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+            return error_set(err, -EACCES, "the task's user %s has no account", rec->user);
+        *ret = res->pw_uid;
     }
     return 0;
 }
@@ -521,98 +378,57 @@ static enum MHD_Result h_logs(struct request *r)
         return http_reply_error(r, &err);
 
     const char *stream = query(r, "stream");
-    if (stream && !streq(stream, "stdout") && !streq(stream, "stderr") && !streq(stream, "system"))
-        return http_reply_status(r, 400, "stream: must be stdout, stderr or system, not \"%s\"",
-                                 stream);
+    if (stream && !streq(stream, "stdout") && !streq(stream, "stderr") &&
+        !streq(stream, "system")) {
+        error_set(&err, -EINVAL, "stream: must be stdout, stderr or system, not \"%s\"", stream);
+        return http_reply_error(r, &err);
+    }
     /* system: what the proxy and backend did for the task (image pulls,
      * container events, the shim's messages), kept in its directory. */
     _cleanup_free_ char *system_path =
         layout_task_file(r->ctx->cfg->data_dir, rec->id, LAYOUT_SYSLOG);
-    const char *path = !stream || streq(stream, "stdout") ? rec->stdout_path
-                       : streq(stream, "stderr")          ? rec->stderr_path
-                                                          : system_path;
+    struct follow_spec spec = {
+        .sv = r->ctx->sv,
+        .id = rec->id,
+        .path = !stream || streq(stream, "stdout") ? rec->stdout_path
+                : streq(stream, "stderr")          ? rec->stderr_path
+                                                   : system_path,
+        .tail = -1,
+    };
 
-    long tail = -1;
     const char *t = query(r, "tail");
     if (t) {
         char *end;
         errno = 0;
-        tail = strtol(t, &end, 10);
-        if (errno || end == t || *end || tail < 0 || tail > TAIL_MAX_LINES)
-            return http_reply_status(r, 400, "tail: must be an integer from 0 to %d, not \"%s\"",
-                                     TAIL_MAX_LINES, t);
+        spec.tail = strtol(t, &end, 10);
+        if (errno || end == t || *end || spec.tail < 0 || spec.tail > TAIL_MAX_LINES) {
+            error_set(&err, -EINVAL, "tail: must be an integer from 0 to %d, not \"%s\"",
+                      TAIL_MAX_LINES, t);
+            return http_reply_error(r, &err);
+        }
     }
     const char *fl = query(r, "follow");
-    bool follow = fl && (streq(fl, "1") || streq(fl, "true"));
-    if (fl && !follow && !streq(fl, "0") && !streq(fl, "false"))
-        return http_reply_status(r, 400, "follow: must be 1 or 0, not \"%s\"", fl);
-
-    /* Default files live in the daemon's own data dir; a file the request named must
-     * belong to the task's user, so the logs endpoint never reads what the user could not. */
-    _cleanup_free_ char *task_dir = layout_task_dir(r->ctx->cfg->data_dir, rec->id);
-    _cleanup_free_ char *default_dir = xasprintf("%s/", task_dir);
-    uid_t owner = (uid_t) -1;
-    if (!startswith(path, default_dir)) {
-        if (geteuid() == 0) {
-            struct passwd pw, *res = NULL;
-            char buf[4096];
-            if (getpwnam_r(rec->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
-                return http_reply_status(r, 403, "the task's user %s has no account", rec->user);
-            owner = res->pw_uid;
-        } else
-            owner = geteuid();
-    }
-
-    struct follow *f = xcalloc(1, sizeof(*f));
-    f->sv = r->ctx->sv;
-    memcpy(f->id, rec->id, sizeof(f->id));
-    f->path = xstrdup(path);
-    f->owner = owner;
-    f->inotify_fd = -1;
-    f->dir_wd = -1;
-    f->conn_fd = -1;
-    f->end_fd = -1;
-    f->fd = open_output(path, owner, &err);
-    if (f->fd < 0 && err.code != -ENOENT) {
-        follow_free(f);
+    spec.follow = fl && (streq(fl, "1") || streq(fl, "true"));
+    if (fl && !spec.follow && !streq(fl, "0") && !streq(fl, "false")) {
+        error_set(&err, -EINVAL, "follow: must be 1 or 0, not \"%s\"", fl);
         return http_reply_error(r, &err);
     }
-    if (f->fd >= 0 && tail >= 0)
-        f->offset = tail == 0 ? lseek(f->fd, 0, SEEK_END) : tail_offset(f->fd, tail);
+    if (output_owner(r, rec, spec.path, &spec.owner, &err) < 0)
+        return http_reply_error(r, &err);
 
-    struct MHD_Response *resp;
-    if (!follow) {
-        if (f->fd < 0) {
-            follow_free(f);
-            resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
-        } else {
-            struct stat st;
-            if (fstat(f->fd, &st) < 0)
-                st.st_size = f->offset;
-            resp = MHD_create_response_from_fd_at_offset64((uint64_t) (st.st_size - f->offset),
-                                                           TAKE_FD(f->fd), (uint64_t) f->offset);
-            follow_free(f);
-        }
-    } else {
-        /* Watch the file's directory for it to appear, then the file to grow. */
-        f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-        follow_watch(f);
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        f->conn_fd = ci ? ci->connect_fd : -1;
-        f->end_fd = supervisor_watch_end(f->sv, f->id);
-        /* A followed log may be silent for hours: the idle timeout that
-         * closes dead connections must not cut it (the client hanging up
-         * is noticed by follow_read's POLLRDHUP). */
-        (void) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned) 0);
-        /* MHD reads a chunked reply (HTTP/1.1) straight into the connection's
-         * own buffer; this block is zeroed at every follow and used only for
-         * HTTP/1.0 clients. 32 KiB of it cost ~8 page faults per follow. */
-        resp =
-            MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, follow_read, f, follow_free);
-    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    spec.conn_fd = ci ? ci->connect_fd : -1;
+    struct MHD_Response *resp = NULL;
+    if (follow_response(&spec, &resp, &err) < 0)
+        return http_reply_error(r, &err);
     if (!resp)
         return MHD_NO;
+    /* A followed log may be silent for hours: the idle timeout that closes
+     * dead connections must not cut it (follow.c notices the client
+     * hanging up). */
+    if (spec.follow)
+        (void) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned) 0);
     (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
     (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     return http_queue(r, 200, resp);

@@ -4,19 +4,41 @@
  * server.c opens the listening sockets (HOST:PORT or unix:/path) and runs
  * one MHD daemon per socket, a thread per connection (handlers may block:
  * a submit waits for its group commit, a log follow waits for output).
- * router.c matches {method, path} in one table, answers 404/405/406/413/
- * 415 itself, negotiates the reply format from Accept, collects the body
- * up to the configured cap and turns every error into the one error
- * shape. handlers.c holds the endpoints.
+ * gate.c accepts the connections and checks each request head for the
+ * faults libmicrohttpd 0.9.75 answers wrongly or not at all, before
+ * handing the connection to its daemon. router.c matches {method, path}
+ * in one table, answers 404/405/406/413/415 itself, negotiates the reply
+ * format from Accept and collects the body up to the configured cap.
+ * reply.c builds every reply, and every error reply in one shape.
+ * handlers.c holds the endpoints; follow.c reads a task's output for the
+ * logs endpoint.
  */
 #pragma once
 
 #include "config.h"
 #include "store.h"
 #include "supervisor.h"
+#include "util/timeutil.h"
 
 #include <microhttpd.h>
 #include <sys/types.h>
+
+#define HTTP_SERVER_NAME "ocps-proxyd/" OCPS_VERSION
+
+/*
+ * A request body the daemon will not keep (over max_body, or sent to a
+ * route that takes none) is still read, and dropped, so that a client
+ * that writes its whole body before it reads the answer (most HTTP
+ * libraries) gets the answer rather than a reset: nginx's lingering
+ * close. Bounded so that a hostile client cannot hold a thread: at most
+ * HTTP_LINGER_BYTES past max_body, HTTP_LINGER_TIME seconds in all and
+ * HTTP_LINGER_IDLE seconds between reads (nginx's lingering_time and
+ * lingering_timeout); past a bound the connection is closed, and the
+ * client may see a reset. The gate lingers the same way after its 400s.
+ */
+#define HTTP_LINGER_BYTES ((uint64_t) 16 << 20)
+#define HTTP_LINGER_TIME  30
+#define HTTP_LINGER_IDLE  5
 
 struct http_server;
 
@@ -33,6 +55,9 @@ void http_server_stop(struct http_server *s);
 
 /* ---- inside the HTTP layer ---- */
 
+/* The longest "GET, POST, ..." list http_route_find() writes. */
+#define HTTP_ALLOW_MAX 64
+
 enum media {
     MEDIA_JSON = 1 << 0,
     MEDIA_XML = 1 << 1,
@@ -43,14 +68,17 @@ enum media {
 struct request {
     struct MHD_Connection *conn;
     const struct http_ctx *ctx;
-    const struct route *route;
-    const char *param;    /* the {id} of the path, inside url */
-    enum media out;       /* the negotiated reply format */
-    bool peer_restricted; /* a unix-socket peer that is not root */
+    const struct route *route; /* NULL when refused for want of one */
+    const char *param;         /* the {id} of the path, inside url */
+    enum media out;            /* the negotiated reply format */
+    bool peer_restricted;      /* a unix-socket peer that is not root */
     uid_t peer_uid;
     char *body;
     size_t len, alloc;
-    bool too_large;
+    uint64_t received;          /* body bytes read, kept or not */
+    usec_t dropping;            /* when the first dropped body byte came; 0: none yet */
+    struct error refused;       /* the answer instead of the handler's, when set */
+    char allow[HTTP_ALLOW_MAX]; /* the methods of the path, for a 405 */
 };
 
 typedef enum MHD_Result (*http_handler)(struct request *r);
@@ -70,17 +98,98 @@ extern const struct route http_routes[];
 extern const char openapi_yaml[], openapi_json[];
 extern const size_t openapi_yaml_len, openapi_json_len;
 
-/* Replies. Each takes ownership of what it is given and returns MHD's result. */
+/* ---- routing (router.c): pure functions, unit-tested without a daemon ---- */
+
+/* Whether url matches pattern; a trailing "*" in pattern matches one
+ * non-empty path segment, returned in *ret_param (else NULL). */
+bool http_path_match(const char *pattern, const char *url, const char **ret_param);
+
+/* Finds the route for method and url in routes (ending with an empty
+ * entry); HEAD is served by a GET route. Returns 0 with *ret_route and
+ * *ret_param set; -ENOENT when no route has this path; -EBADRQC when
+ * routes have the path but not the method, their methods listed in
+ * ret_allow. */
+int http_route_find(const struct route *routes, const char *method, const char *url,
+                    const struct route **ret_route, const char **ret_param,
+                    char ret_allow[static HTTP_ALLOW_MAX]);
+
+/* The reply format for an Accept header among offers (enum media bits):
+ * the highest q, then the most specific range that matches (a full type
+ * over a type with any subtype over any type at all), then JSON, XML,
+ * TEXT, YAML order. The first offered when accept is empty or NULL; 0
+ * when nothing offered is acceptable. */
+enum media http_negotiate(const char *accept, unsigned offers);
+
+/* A Content-Length value (len bytes of s): digits only. -EINVAL for
+ * anything else, -E2BIG past 2^64 - 1, with err naming the value. */
+int http_content_length(const char *s, size_t len, uint64_t *ret, struct error *err);
+
+/* Checks a request head (the request line and header fields, len bytes
+ * of buf as they arrived so far) for the faults libmicrohttpd 0.9.75
+ * mishandles: a one-word request line (dropped without an answer) and a
+ * Content-Length that is not a number, too large, folded or given twice
+ * with different values (answered with its headers twice). Returns 1
+ * when the head is complete and has none of them, 0 when it is not
+ * complete yet and has none so far, or the error (-EINVAL 400, -E2BIG
+ * 413) with err naming the fault. */
+int http_head_check(const char *buf, size_t len, struct error *err);
+
+/* ---- the gate (gate.c) ---- */
+
+struct http_gate;
+
+/* Accepts on the n listening sockets fds (taken, closed at stop) and hands
+ * each connection whose head passes http_head_check() to daemons[i]
+ * with MHD_add_connection(); answers the others itself. At most
+ * max_conns connections wait for their head at once, each at most
+ * timeout seconds. */
+int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n, unsigned max_conns,
+                    unsigned timeout, struct http_gate **ret, struct error *err);
+/* Stops the gate and closes the listening sockets and waiting connections.
+ * Accepts NULL. */
+void http_gate_stop(struct http_gate *g);
+
+/* ---- replies (reply.c) ---- */
+
+/* Something a reply carries besides its body: a header (Allow, Location)
+ * or, on an error reply, a field of the body ("id"). Arrays of them end
+ * with an empty element. */
+struct http_extra {
+    bool header; /* a reply header; else a field of the error body */
+    const char *name;
+    const char *value;
+};
+
+/* A reply built by the caller: the common headers added, queued, destroyed. */
+enum MHD_Result http_queue(struct request *r, unsigned status, struct MHD_Response *resp);
+/* text (taken) as the body, with its content type and the headers among
+ * extra (NULL or ending with {}). Returns MHD's result. */
+enum MHD_Result http_reply(struct request *r, unsigned status, const char *content_type, char *text,
+                           size_t len, const struct http_extra *extra);
+static inline enum MHD_Result http_reply_text(struct request *r, unsigned status,
+                                              const char *content_type, char *text, size_t len)
+{
+    return http_reply(r, status, content_type, text, len, NULL);
+}
+/* body (taken) in the negotiated format: XML under xml_root, else JSON. */
 enum MHD_Result http_reply_json(struct request *r, unsigned status, cJSON *body,
                                 const char *xml_root);
-enum MHD_Result http_reply_text(struct request *r, unsigned status, const char *content_type,
-                                char *text, size_t len);
-/* The one error shape: {"code": status, "message": "..."} (XML when asked for). */
-enum MHD_Result http_reply_error(struct request *r, const struct error *err);
-enum MHD_Result http_reply_status(struct request *r, unsigned status, const char *fmt, ...)
-    _printf_(3, 4);
-/* A reply built by the caller: headers added, queued, destroyed. */
-enum MHD_Result http_queue(struct request *r, unsigned status, struct MHD_Response *resp);
+/* The one error reply, for the router and every handler: the status from
+ * error_http_status(err->code), the body {"code": status, "message": ...}
+ * plus the fields among extra (XML when the client asked for it, else
+ * JSON), and the headers among extra. Logs 5xx. */
+enum MHD_Result http_reply_error_extra(struct request *r, const struct error *err,
+                                       const struct http_extra *extra);
+static inline enum MHD_Result http_reply_error(struct request *r, const struct error *err)
+{
+    return http_reply_error_extra(r, err, NULL);
+}
+
+/* body (taken) as text in format out (XML under xml_root, else JSON with a
+ * final newline); its content type in *ret_type. */
+char *http_format(enum media out, cJSON *body, const char *xml_root, const char **ret_type);
+/* The error body http_reply_error_extra() sends, as a cJSON object. */
+cJSON *http_error_json(const struct error *err, const struct http_extra *extra);
 
 /* cJSON to the XML form (arrays as repeated elements, env/tags as entries). */
 char *http_json_to_xml(const cJSON *j, const char *root);

@@ -1,174 +1,17 @@
 /*
  * router: the route table's dispatcher. Everything a handler should not
  * have to think about happens here, once: 404 and 405 (with Allow), 406
- * from Accept, 413 from Content-Length or the collected body, the body
- * itself, and the error shape.
+ * from Accept, 413 from Content-Length or the collected body, and the
+ * body itself. Every error goes out through http_reply_error_extra().
  */
 #include "http.h"
-#include "util/log.h"
 
 #include <ctype.h>
 #include <sys/socket.h>
 
-/* ---- replies ---- */
-
-enum MHD_Result http_queue(struct request *r, unsigned status, struct MHD_Response *resp)
-{
-    if (!resp)
-        return MHD_NO;
-    (void) MHD_add_response_header(resp, "Server", "ocps-proxyd/" OCPS_VERSION);
-    (void) MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
-
-enum MHD_Result http_reply_text(struct request *r, unsigned status, const char *content_type,
-                                char *text, size_t len)
-{
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    return http_queue(r, status, resp);
-}
-
-static void xml_escape(FILE *f, const char *s)
-{
-    for (; *s; s++)
-        switch (*s) {
-        case '<':
-            fputs("&lt;", f);
-            break;
-        case '>':
-            fputs("&gt;", f);
-            break;
-        case '&':
-            fputs("&amp;", f);
-            break;
-        case '"':
-            fputs("&quot;", f);
-            break;
-        default:
-            /* XML 1.0 cannot carry most control characters at all. */
-            if ((unsigned char) *s < 0x20 && *s != '\t' && *s != '\n' && *s != '\r')
-                fputs("\xef\xbf\xbd", f);
-            else
-                fputc(*s, f);
-        }
-}
-
-static void xml_value(FILE *f, const cJSON *j, const char *name);
-
-static void xml_scalar(FILE *f, const cJSON *j)
-{
-    if (cJSON_IsString(j))
-        xml_escape(f, j->valuestring);
-    else if (cJSON_IsNumber(j)) {
-        char *s = cJSON_PrintUnformatted(j);
-        fputs(s, f);
-        free(s);
-    } else if (cJSON_IsBool(j))
-        fputs(cJSON_IsTrue(j) ? "true" : "false", f);
-}
-
-static void xml_value(FILE *f, const cJSON *j, const char *name)
-{
-    if (cJSON_IsArray(j)) {
-        /* JAXB's form: a list is its elements repeated under the list's name. */
-        const cJSON *i;
-        cJSON_ArrayForEach(i, j) xml_value(f, i, name);
-        return;
-    }
-    if (cJSON_IsNull(j))
-        return;
-    fprintf(f, "<%s>", name);
-    if (cJSON_IsObject(j)) {
-        bool map = streq(name, "env") || streq(name, "tags");
-        const cJSON *i;
-        cJSON_ArrayForEach(i, j)
-        {
-            if (map) {
-                fputs("<entry key=\"", f);
-                xml_escape(f, i->string);
-                fputs("\">", f);
-                xml_scalar(f, i);
-                fputs("</entry>", f);
-            } else
-                xml_value(f, i, i->string);
-        }
-    } else
-        xml_scalar(f, j);
-    fprintf(f, "</%s>", name);
-}
-
-char *http_json_to_xml(const cJSON *j, const char *root)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        abort();
-    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n", f);
-    xml_value(f, j, root);
-    fputc('\n', f);
-    fclose(f);
-    return buf;
-}
-
-enum MHD_Result http_reply_json(struct request *r, unsigned status, cJSON *body,
-                                const char *xml_root)
-{
-    char *text;
-    const char *ct;
-    if (r->out == MEDIA_XML) {
-        text = http_json_to_xml(body, xml_root);
-        ct = "application/xml";
-    } else {
-        char *j = cJSON_PrintUnformatted(body);
-        if (!j)
-            abort();
-        text = xasprintf("%s\n", j);
-        free(j);
-        ct = "application/json";
-    }
-    cJSON_Delete(body);
-    return http_reply_text(r, status, ct, text, strlen(text));
-}
-
-enum MHD_Result http_reply_error(struct request *r, const struct error *err)
-{
-    int status = error_http_status(err->code);
-    if (status >= 500)
-        log_error("%s %s: %d %s", r->route ? r->route->method : "-",
-                  r->route ? r->route->path : "-", status, error_message(err));
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "code", status);
-    cJSON_AddStringToObject(j, "message", error_message(err));
-    if (r->out != MEDIA_XML)
-        r->out = MEDIA_JSON;
-    return http_reply_json(r, (unsigned) status, j, "error");
-}
-
-enum MHD_Result http_reply_status(struct request *r, unsigned status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    _cleanup_free_ char *msg = xvasprintf(fmt, ap);
-    va_end(ap);
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddNumberToObject(j, "code", status);
-    cJSON_AddStringToObject(j, "message", msg);
-    if (r->out != MEDIA_XML)
-        r->out = MEDIA_JSON;
-    return http_reply_json(r, status, j, "error");
-}
-
 /* ---- matching ---- */
 
-static bool path_match(const char *pattern, const char *url, const char **ret_param)
+bool http_path_match(const char *pattern, const char *url, const char **ret_param)
 {
     size_t n = strlen(pattern);
     if (n > 0 && pattern[n - 1] == '*') {
@@ -184,12 +27,33 @@ static bool path_match(const char *pattern, const char *url, const char **ret_pa
     return streq(pattern, url);
 }
 
-/* ---- Accept ---- */
+int http_route_find(const struct route *routes, const char *method, const char *url,
+                    const struct route **ret_route, const char **ret_param,
+                    char ret_allow[static HTTP_ALLOW_MAX])
+{
+    const char *m = streq(method, "HEAD") ? "GET" : method;
+    bool path_known = false;
+    size_t allow_len = 0;
+    ret_allow[0] = '\0';
+    for (const struct route *rt = routes; rt->method; rt++) {
+        const char *param;
+        if (!http_path_match(rt->path, url, &param))
+            continue;
+        if (streq(rt->method, m)) {
+            *ret_route = rt;
+            *ret_param = param;
+            return 0;
+        }
+        path_known = true;
+        int w = snprintf(ret_allow + allow_len, HTTP_ALLOW_MAX - allow_len, "%s%s",
+                         allow_len ? ", " : "", rt->method);
+        if (w > 0)
+            allow_len = MIN(allow_len + (size_t) w, HTTP_ALLOW_MAX - 1);
+    }
+    return path_known ? -EBADRQC : -ENOENT;
+}
 
-struct media_range {
-    char type[64];
-    double q;
-};
+/* ---- Accept ---- */
 
 static bool range_matches(const char *range, const char *type)
 {
@@ -201,8 +65,7 @@ static bool range_matches(const char *range, const char *type)
     return strcaseeq(range, type);
 }
 
-/* Picks the reply format from offers; 0 when nothing offered is acceptable. */
-static enum media negotiate(const char *accept, unsigned offers)
+enum media http_negotiate(const char *accept, unsigned offers)
 {
     static const struct {
         enum media m;
@@ -274,6 +137,46 @@ static enum media negotiate(const char *accept, unsigned offers)
     return best_q > 0 ? best : 0;
 }
 
+/* ---- the body ---- */
+
+/* Reads one piece of the body: kept while the request is not refused and
+ * the body is under the cap, dropped otherwise, within the linger bounds
+ * (http.h). Returns MHD_NO past a bound: MHD then closes the connection. */
+static enum MHD_Result take_body(struct request *r, const char *data, size_t n)
+{
+    size_t max = r->ctx->cfg->max_body;
+    r->received += n;
+    bool keep = !r->refused.code && r->route->body;
+    if (keep && r->received > max) {
+        error_set(&r->refused, -E2BIG, "request body is over the limit of %zu bytes", max);
+        free(r->body);
+        r->body = NULL;
+        r->len = r->alloc = 0;
+        keep = false;
+    }
+    if (keep) {
+        r->body = xgrow(r->body, &r->alloc, r->len + n + 1, 1);
+        memcpy(r->body + r->len, data, n);
+        r->len += n;
+        r->body[r->len] = '\0';
+        return MHD_YES;
+    }
+    /* Dropped (HTTP allows a body on a route that takes none), and read on
+     * so that the client sees our answer (http.h: lingering). */
+    usec_t now = now_monotonic();
+    if (!r->dropping) {
+        unsigned idle = r->ctx->cfg->http_timeout;
+        r->dropping = now;
+        if (idle == 0 || idle > HTTP_LINGER_IDLE)
+            idle = HTTP_LINGER_IDLE;
+        (void) MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, idle);
+    }
+    if (r->received > max + HTTP_LINGER_BYTES ||
+        now - r->dropping > HTTP_LINGER_TIME * USEC_PER_SEC)
+        return MHD_NO;
+    return MHD_YES;
+}
+
 /* ---- dispatch ---- */
 
 static struct request *request_new(struct MHD_Connection *conn, const struct http_ctx *ctx)
@@ -299,101 +202,89 @@ static struct request *request_new(struct MHD_Connection *conn, const struct htt
     return r;
 }
 
+/* The error in r->refused, with Allow on a 405; Connection: close after
+ * a body was read and dropped, as a client that sent what we would not
+ * take is not kept for another request. */
+static enum MHD_Result reply_refused(struct request *r, bool close)
+{
+    struct http_extra extra[3] = {};
+    size_t n = 0;
+    if (r->refused.code == -EBADRQC)
+        extra[n++] =
+            (struct http_extra){.header = true, .name = MHD_HTTP_HEADER_ALLOW, .value = r->allow};
+    if (close)
+        extra[n++] = (struct http_extra){
+            .header = true, .name = MHD_HTTP_HEADER_CONNECTION, .value = "close"};
+    return http_reply_error_extra(r, &r->refused, extra);
+}
+
+/* Why the request is refused before any handler runs, or 0: the route,
+ * the reply format, a declared body size (length, from the
+ * Content-Length cl) over the cap. Sets r->refused. */
+static int check(struct request *r, const char *url, const char *method, const char *cl,
+                 uint64_t length)
+{
+    const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept");
+    int q = http_route_find(http_routes, method, url, &r->route, &r->param, r->allow);
+    if (q < 0) {
+        r->out = http_negotiate(accept, MEDIA_JSON | MEDIA_XML);
+        if (q == -ENOENT)
+            return error_set(&r->refused, q, "no such endpoint: %s %s", method, url);
+        return error_set(&r->refused, q, "method %s not allowed on %s; allowed: %s", method, url,
+                         r->allow);
+    }
+    r->out = http_negotiate(accept, r->route->offers);
+    if (!r->out)
+        return error_set(&r->refused, -ENOMSG,
+                         "cannot answer in any type the Accept header names (%s)", accept);
+    if (r->route->body && length > r->ctx->cfg->max_body)
+        return error_set(&r->refused, -E2BIG,
+                         "request body of %s bytes is over the limit of %zu bytes", cl,
+                         r->ctx->cfg->max_body);
+    return 0;
+}
+
+/* Once the head has arrived. A refused request with a body on its way is
+ * answered once that body is read and dropped (take_body), so that a
+ * client that writes it all before it reads sees the answer; at once
+ * when there is no body, when the client waits to be told before it
+ * sends one (Expect: 100-continue), or when it announces more than we
+ * would read. */
+static enum MHD_Result start(struct request *r, const char *url, const char *method)
+{
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t length = 0;
+    /* MHD and the gate have checked it: this cannot fail. */
+    if (cl && http_content_length(cl, strlen(cl), &length, &r->refused) < 0)
+        return reply_refused(r, false);
+    if (check(r, url, method, cl, length) >= 0)
+        return MHD_YES;
+    const char *expect = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Expect");
+    bool body = length > 0 || MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
+                                                          MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (!body || (expect && strcaseeq(expect, "100-continue")) ||
+        length > r->ctx->cfg->max_body + HTTP_LINGER_BYTES)
+        return reply_refused(r, false);
+    return MHD_YES;
+}
+
 enum MHD_Result http_dispatch(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls)
 {
-    const struct http_ctx *ctx = cls;
     struct request *r = *req_cls;
-
     if (!r) {
-        r = request_new(conn, ctx);
-        *req_cls = r;
-
-        const char *m = streq(method, "HEAD") ? "GET" : method;
-        bool path_known = false;
-        unsigned allow_n = 0;
-        char allow[64] = "";
-        for (const struct route *rt = http_routes; rt->method; rt++) {
-            const char *param;
-            if (!path_match(rt->path, url, &param))
-                continue;
-            path_known = true;
-            snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
-                     allow_n++ ? ", " : "", rt->method);
-            if (streq(rt->method, m)) {
-                r->route = rt;
-                r->param = param;
-            }
-        }
-        const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
-        if (!r->route) {
-            r->out = negotiate(accept, MEDIA_JSON | MEDIA_XML);
-            if (!path_known)
-                return http_reply_status(r, 404, "no such endpoint: %s %s", method, url);
-            cJSON *j = cJSON_CreateObject();
-            cJSON_AddNumberToObject(j, "code", 405);
-            _cleanup_free_ char *msg =
-                xasprintf("method %s not allowed on %s; allowed: %s", method, url, allow);
-            cJSON_AddStringToObject(j, "message", msg);
-            char *text =
-                r->out == MEDIA_XML ? http_json_to_xml(j, "error") : cJSON_PrintUnformatted(j);
-            cJSON_Delete(j);
-            struct MHD_Response *resp =
-                MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-            (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                           r->out == MEDIA_XML ? "application/xml"
-                                                               : "application/json");
-            (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-            return http_queue(r, 405, resp);
-        }
-        enum media out = negotiate(accept, r->route->offers);
-        if (!out) {
-            r->out = MEDIA_JSON;
-            return http_reply_status(
-                r, 406, "cannot answer in any type the Accept header names (%s)", accept);
-        }
-        r->out = out;
-
-        if (r->route->body) {
-            const char *cl =
-                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-            if (cl) {
-                char *end;
-                errno = 0;
-                unsigned long long n = strtoull(cl, &end, 10);
-                if (errno || *end || n > ctx->cfg->max_body)
-                    return http_reply_status(r, 413,
-                                             "request body of %s bytes is over the limit of %zu "
-                                             "bytes",
-                                             cl, ctx->cfg->max_body);
-            }
-        }
-        return MHD_YES;
+        *req_cls = r = request_new(conn, cls);
+        return start(r, url, method);
     }
-
     if (*upload_data_size > 0) {
-        /* Bodies on routes that take none are read and dropped, as HTTP allows. */
-        if (r->route && r->route->body && !r->too_large) {
-            if (r->len + *upload_data_size > ctx->cfg->max_body) {
-                r->too_large = true;
-                free(r->body);
-                r->body = NULL;
-                r->len = 0;
-            } else {
-                r->body = xgrow(r->body, &r->alloc, r->len + *upload_data_size + 1, 1);
-                memcpy(r->body + r->len, upload_data, *upload_data_size);
-                r->len += *upload_data_size;
-                r->body[r->len] = '\0';
-            }
-        }
+        size_t n = *upload_data_size;
         *upload_data_size = 0;
-        return MHD_YES;
+        return take_body(r, upload_data, n);
     }
-
-    if (r->too_large)
-        return http_reply_status(r, 413, "request body is over the limit of %zu bytes",
-                                 ctx->cfg->max_body);
+    if (r->refused.code)
+        return reply_refused(r, true);
     return r->route->handler(r);
 }
 
@@ -403,6 +294,7 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct request *r = *req_cls;
     if (!r)
         return;
+    error_clear(&r->refused);
     free(r->body);
     free(r);
     *req_cls = NULL;

@@ -1,7 +1,9 @@
 /*
- * server: listening sockets and the MHD daemons on them. We open the
- * sockets ourselves (MHD_OPTION_LISTEN_SOCKET) so that one code path
- * serves IPv4, IPv6 and unix sockets alike.
+ * server: listening sockets and the MHD daemons behind them. We open the
+ * sockets ourselves so that one code path serves IPv4, IPv6 and unix
+ * sockets alike, and accept on them ourselves (gate.c), handing each
+ * connection to the socket's daemon, which runs without a listening
+ * socket of its own.
  */
 #include "http.h"
 #include "util/log.h"
@@ -14,7 +16,9 @@
 struct http_server {
     struct http_ctx ctx;
     struct MHD_Daemon **daemons;
+    int *fds; /* the listening sockets, daemons[i]'s in fds[i]; the gate's once it runs */
     size_t n;
+    struct http_gate *gate;
     char **unix_paths; /* removed at stop */
 };
 
@@ -110,6 +114,7 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
     s->ctx = *ctx;
     size_t n = strv_length(ctx->cfg->listen);
     s->daemons = xcalloc(n, sizeof(struct MHD_Daemon *));
+    s->fds = xcalloc(n, sizeof(int));
     int r = 0;
     for (size_t i = 0; i < n; i++) {
         const char *addr = ctx->cfg->listen[i];
@@ -123,20 +128,23 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
             strv_push(&s->unix_paths, addr + 5);
         struct MHD_Daemon *d = MHD_start_daemon(
             MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                MHD_USE_ERROR_LOG,
-            0, NULL, NULL, http_dispatch, &s->ctx, MHD_OPTION_LISTEN_SOCKET, fd,
+                MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+            0, NULL, NULL, http_dispatch, &s->ctx, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
             ctx->cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, ctx->cfg->http_timeout,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_THREAD_STACK_SIZE,
-            (size_t) (1024 * 1024), MHD_OPTION_END);
+            MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024), MHD_OPTION_END);
         if (!d) {
             (void) close(fd);
             r = error_set(err, -EIO, "cannot start the HTTP server on %s", addr);
             break;
         }
+        s->fds[s->n] = fd;
         s->daemons[s->n++] = d;
         log_info("listening on %s", addr);
     }
+    if (r >= 0)
+        r = http_gate_start(s->fds, s->daemons, s->n, ctx->cfg->http_connections,
+                            ctx->cfg->http_timeout, &s->gate, err);
     if (r < 0) {
         http_server_stop(s);
         return r;
@@ -149,12 +157,19 @@ void http_server_stop(struct http_server *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++) {
+    /* The gate first: it hands connections to the daemons, and closes the
+     * listening sockets. */
+    if (s->gate)
+        http_gate_stop(s->gate);
+    else
+        for (size_t i = 0; i < s->n; i++)
+            (void) close(s->fds[i]);
+    for (size_t i = 0; i < s->n; i++)
         MHD_stop_daemon(s->daemons[i]);
-    }
     STRV_FOREACH (p, s->unix_paths)
         (void) unlink(*p);
     strv_free(s->unix_paths);
     free(s->daemons);
+    free(s->fds);
     free(s);
 }

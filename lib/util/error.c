@@ -77,6 +77,10 @@ int error_http_status(int code)
     case ENOENT:
     case ESRCH:
         return 404;
+    case EBADRQC:
+        return 405;
+    case ENOMSG:
+        return 406;
     case EEXIST:
     case EBUSY:
         return 409;

@@ -10,8 +10,16 @@
  *
  * The error class decides the HTTP status in exactly one place,
  * error_http_status(): EINVAL/EBADMSG 400, EPERM/EACCES 403, ENOENT 404,
- * EEXIST/EBUSY 409, E2BIG 413, EMEDIUMTYPE 415, ENOSYS 501, EREMOTEIO 502
- * (a backend failed), EROFS/ENOSPC/EAGAIN 503, everything else 500.
+ * EBADRQC 405, ENOMSG 406, EEXIST/EBUSY 409, E2BIG 413, EMEDIUMTYPE 415,
+ * ENOSYS 501, EREMOTEIO 502 (a backend failed), EROFS/ENOSPC/EAGAIN 503,
+ * everything else 500.
+ *
+ * 405 and 406 have no errno of their own. EBADRQC ("invalid request
+ * code": the method is not one this resource takes) and ENOMSG ("no
+ * message of the desired type": no reply in a type the Accept header
+ * names) stand for them: no system call the daemon makes returns either,
+ * so a failure from below cannot turn into one by accident, as
+ * EOPNOTSUPP (returned by dlopen.c and the cgroup code) could.
  */
 #pragma once
 

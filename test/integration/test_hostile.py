@@ -2,7 +2,11 @@
 """Malformed, truncated, hostile and huge requests each get the right 4xx,
 and the daemon keeps serving."""
 
+import http.client
+import json
+import re
 import socket
+import time
 
 import ocps
 
@@ -10,15 +14,23 @@ USER = "ocpstest"
 
 
 def raw(d, data, timeout=5):
+    """Sends data (bytes, or a list of pieces sent 50 ms apart), then reads
+    all the server sends until it closes."""
     s = socket.create_connection(("127.0.0.1", d.port), timeout=timeout)
     try:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
+        try:
+            for i, piece in enumerate(data if isinstance(data, list) else [data]):
+                if i:
+                    time.sleep(0.05)
+                s.sendall(piece)
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # a reset or a close: what the server sent before it closed may still be there to read
         out = b""
         while True:
             try:
                 b = s.recv(65536)
-            except socket.timeout:
+            except (socket.timeout, ConnectionResetError):
                 break
             if not b:
                 break
@@ -61,12 +73,78 @@ def t_bodies(tap, d):
         tap.ok(ok, "%s -> %d" % (what, status), r)
 
 
+def one_reply(out):
+    """The one reply in out (all the server sent before it closed): its
+    status, headers and body, or a string saying what is wrong with it."""
+    status_lines = [l for l in out.split(b"\r\n") if re.match(rb"HTTP/\d\.\d \d{3} ", l)]
+    if len(status_lines) != 1:
+        return "%d status lines" % len(status_lines)
+    head, sep, body = out.partition(b"\r\n\r\n")
+    if not sep:
+        return "no end of the header block"
+    lines = head.split(b"\r\n")
+    headers = {}
+    for line in lines[1:]:
+        m = re.match(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+): ?([\x20-\x7e]*)$", line)
+        if not m:
+            return "malformed header line %r" % line
+        headers[m.group(1).decode().lower()] = m.group(2).decode()
+    if headers.get("content-length") != str(len(body)):
+        return "Content-Length %r for a body of %d bytes" % (headers.get("content-length"), len(body))
+    return int(lines[0].split()[1]), headers, body
+
+
+def t_malformed_heads(tap, d):
+    """libmicrohttpd 0.9.75 dropped a one-word request line without an
+    answer and sent its status line and headers twice for a Content-Length
+    it could not parse: each gets exactly one well-formed 400 naming it."""
+    post = (b"POST /v1/jobproxy/submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %s\r\n\r\n{}")
+    cases = [
+        (b"GET\r\n\r\n", 400, "request line", "a one-word request line (GET)"),
+        (b"GARBAGE\r\n\r\n", 400, "request line", "a one-word request line (GARBAGE)"),
+        (post % b"abc", 400, "Content-Length", "Content-Length: abc"),
+        (post % b"-1", 400, "Content-Length", "Content-Length: -1"),
+        (b"GET /v1/jobproxy/ping HTTP/1.1\r\nHost: x\r\nContent-Length: x1\r\n\r\n", 400,
+         "Content-Length", "Content-Length: x1 on a GET"),
+        (post % b"99999999999999999999999", 413, "Content-Length",
+         "a Content-Length past 2^64"),
+        (b"POST /v1/jobproxy/submit HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+         b"Content-Length: 3\r\n\r\n{}", 400, "Content-Length", "two different Content-Lengths"),
+    ]
+    for data, status, needle, what in cases:
+        out = raw(d, data)
+        reply = one_reply(out)
+        if not tap.ok(isinstance(reply, tuple), "%s: exactly one well-formed reply" % what,
+                      "%s\n%r" % (reply, out[:600])):
+            continue
+        code, headers, body = reply
+        try:
+            j = json.loads(body)
+        except ValueError:
+            j = {}
+        tap.ok(code == status and j.get("code") == status and needle in j.get("message", ""),
+               "%s -> %d naming %s" % (what, status, needle), out[:600])
+
+    # The gate lingers after its answer too: a client that writes its whole
+    # body before it reads gets the 400, not a reset.
+    got = send_body(d, b"x" * (4 << 20), {"Content-Type": "application/json",
+                                          "Content-Length": "abc"})
+    tap.ok(status_of(got) == 400 and "Content-Length" in got.json()["message"],
+           "http.client sending Content-Length: abc and 4 MiB reads the 400", got)
+
+    # The head is judged once it is whole, however it arrives.
+    out = raw(d, [b"GET /v1/jobproxy/ping HT", b"TP/1.1\r\nHo", b"st: x\r\n\r\n"])
+    reply = one_reply(out)
+    tap.ok(isinstance(reply, tuple) and reply[0] == 200 and reply[2].startswith(b"alive"),
+           "a head that arrives in three pieces is served", out[:600])
+    out = raw(d, [b"GARB", b"AGE\r\n\r\n"])
+    reply = one_reply(out)
+    tap.ok(isinstance(reply, tuple) and reply[0] == 400,
+           "a one-word request line that arrives in two pieces -> one 400", out[:600])
+
+
 def t_raw(tap, d):
-    # libmicrohttpd 0.9.75 drops a one-word request line without an answer;
-    # anything that looks like HTTP gets a status.
-    out = raw(d, b"GARBAGE\r\n\r\n")
-    tap.ok(out == b"" or out.startswith(b"HTTP/1.1 4"),
-           "a one-word request line is answered 4xx or dropped", out[:200])
     out = raw(d, b"GET /v1/jobproxy/ping HTTP/1.1\r\nBad header\r\n\r\n")
     tap.ok(out.startswith(b"HTTP/1.1 400"), "a malformed header line gets 400", out[:200])
     out = raw(d, b"GET /v1/jobproxy/ping\r\n\r\n")
@@ -99,4 +177,61 @@ def t_still_serving(tap, d):
 
 ocps.require_root()
 ocps.ensure_user(USER)
-ocps.run([t_bodies, t_raw, t_still_serving])
+def send_body(d, body, headers, method="POST", path="/v1/jobproxy/submit", timeout=60):
+    """Sends a body with http.client, which writes the whole body before it
+    reads the answer: the response, or the exception the client saw."""
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        return ocps.Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
+    except OSError as e:
+        return e
+    finally:
+        c.close()
+
+
+def status_of(got):
+    return got.status if isinstance(got, ocps.Response) else got
+
+
+def t_refused_bodies(tap, d):
+    """A request refused with its body on the way (over max_body, 1 MiB
+    here; no such path; a wrong method) from a client that writes the whole
+    body before it reads gets its answer, not a reset: the daemon reads and
+    drops the body (a lingering close), up to a bound."""
+    json_type = {"Content-Type": "application/json"}
+    body = b'{"user": "%s", "cmd": "' % USER.encode() + b"x" * (4 << 20) + b'"}'
+    got = send_body(d, body, json_type)
+    tap.eq(status_of(got), 413, "http.client sending 4 MiB with Content-Length reads the 413")
+
+    def chunks(n, sent):
+        for _ in range(n):
+            sent[0] += 65536
+            yield b"x" * 65536
+
+    sent = [0]
+    got = send_body(d, chunks(64, sent), json_type)
+    tap.eq(status_of(got), 413, "http.client sending 4 MiB chunked reads the 413")
+    got = send_body(d, body, json_type, path="/v1/jobproxy/nope")
+    tap.eq(status_of(got), 404, "4 MiB to an unknown path reads the 404")
+    got = send_body(d, body, json_type, method="PUT")
+    tap.ok(status_of(got) == 405 and "POST" in got.headers.get("allow", ""),
+           "4 MiB with the wrong method reads the 405 with Allow", got)
+    got = send_body(d, body, dict(json_type, Accept="image/png"))
+    tap.eq(status_of(got), 406, "4 MiB with an unacceptable Accept reads the 406")
+
+    # Far past the bound (16 MiB past max_body): the daemon stops reading
+    # and closes; the client may see a reset, but must not hang, and must
+    # not have been read to the end.
+    for what, headers, total in (
+            ("chunked", json_type, 256 << 20),
+            ("with Content-Length", dict(json_type, **{"Content-Length": str(1 << 30)}), 1 << 30)):
+        sent = [0]
+        got = send_body(d, chunks(total // 65536, sent), headers)
+        tap.ok(not isinstance(got, socket.timeout) and sent[0] < total,
+               "a body %s far past the bound ends the exchange before it is sent whole" % what,
+               "%r after %d of %d bytes" % (got, sent[0], total))
+
+
+ocps.run([t_bodies, t_malformed_heads, t_raw, t_refused_bodies, t_still_serving])

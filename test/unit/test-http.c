@@ -1,0 +1,276 @@
+/* Unit tests: the HTTP layer's pure logic, without a daemon: content
+ * negotiation, path matching, the route table's 404/405 decision, the
+ * gate's check of a request head, and the statuses of the router's errors. */
+#include "http/http.h"
+#include "tap.h"
+
+static const char *media_name(enum media m)
+{
+    switch (m) {
+    case MEDIA_JSON:
+        return "json";
+    case MEDIA_XML:
+        return "xml";
+    case MEDIA_TEXT:
+        return "text";
+    case MEDIA_YAML:
+        return "yaml";
+    default:
+        return m ? "?" : "406";
+    }
+}
+
+static void test_negotiate(void)
+{
+    const unsigned JX = MEDIA_JSON | MEDIA_XML, JXT = MEDIA_JSON | MEDIA_XML | MEDIA_TEXT;
+    static const struct {
+        const char *accept;
+        unsigned offers;
+        enum media want;
+    } rows[] = {
+        /* absent or empty: the first offered, in JSON, XML, TEXT, YAML order */
+        {NULL, JX, MEDIA_JSON},
+        {"", JX, MEDIA_JSON},
+        {NULL, MEDIA_YAML | MEDIA_TEXT, MEDIA_TEXT},
+        {NULL, MEDIA_XML | MEDIA_YAML, MEDIA_XML},
+        /* exact types, aliases, case */
+        {"application/xml", JX, MEDIA_XML},
+        {"text/xml", JX, MEDIA_XML},
+        {"Application/JSON", JX, MEDIA_JSON},
+        {"application/x-yaml", MEDIA_YAML | MEDIA_TEXT, MEDIA_YAML},
+        {"text/plain", JXT, MEDIA_TEXT},
+        /* q values */
+        {"application/json;q=0.5, application/xml", JX, MEDIA_XML},
+        {"application/xml; q=0.2, application/json; q=0.9", JX, MEDIA_JSON},
+        {"application/json;Q=0.1,application/xml;q=0.3", JX, MEDIA_XML},
+        {"application/json;q=0", JX, 0},
+        {"application/json;q=0, application/xml;q=0", JX, 0},
+        {"application/json;charset=utf-8;q=0.4, application/xml;q=0.3", JX, MEDIA_JSON},
+        /* equal q: the earlier format */
+        {"application/xml, application/json", JX, MEDIA_JSON},
+        /* wildcards */
+        {"*/*", JX, MEDIA_JSON},
+        {"*/*", MEDIA_YAML | MEDIA_TEXT, MEDIA_TEXT},
+        {"text/*", JX, MEDIA_XML},
+        {"text/*", JXT, MEDIA_XML},
+        {"application/*", MEDIA_TEXT | MEDIA_YAML, MEDIA_YAML},
+        /* the most specific range decides a format's q */
+        {"*/*;q=0.1, application/xml", JX, MEDIA_XML},
+        {"*/*, application/json;q=0", JX, MEDIA_XML},
+        {"application/*;q=0.2, application/json;q=0.9", JX, MEDIA_JSON},
+        {"text/*;q=0.9, text/plain;q=0.1", JXT, MEDIA_XML},
+        /* equal q: the more specific range */
+        {"*/*;q=0.5, application/xml;q=0.5", JX, MEDIA_XML},
+        /* nothing acceptable: 406 */
+        {"image/png", JX, 0},
+        {"text/plain", JX, 0},
+        {"application/json", MEDIA_TEXT, 0},
+        /* blanks around items and parameters */
+        {"  image/png ,  application/xml ; q=0.7 ", JX, MEDIA_XML},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        enum media got = http_negotiate(rows[i].accept, rows[i].offers);
+        ok(got == rows[i].want, "Accept \"%s\" offering %#x -> %s (got %s)",
+           rows[i].accept ? rows[i].accept : "(none)", rows[i].offers, media_name(rows[i].want),
+           media_name(got));
+    }
+}
+
+static void test_path_match(void)
+{
+    static const struct {
+        const char *pattern, *url;
+        bool match;
+        const char *param;
+    } rows[] = {
+        {"/v1/jobproxy/ping", "/v1/jobproxy/ping", true, NULL},
+        {"/v1/jobproxy/ping", "/v1/jobproxy/ping/", false, NULL},
+        {"/v1/jobproxy/ping", "/v1/jobproxy/pin", false, NULL},
+        {"/v1/jobproxy/ping", "/v1/jobproxy/ping/x", false, NULL},
+        {"/v1/jobproxy/state", "/v1/jobproxy/state", true, NULL},
+        {"/v1/jobproxy/state/*", "/v1/jobproxy/state/abc", true, "abc"},
+        {"/v1/jobproxy/state/*", "/v1/jobproxy/state/", false, NULL},
+        {"/v1/jobproxy/state/*", "/v1/jobproxy/state", false, NULL},
+        {"/v1/jobproxy/state/*", "/v1/jobproxy/state/abc/", false, NULL},
+        {"/v1/jobproxy/state/*", "/v1/jobproxy/state/abc/def", false, NULL},
+        {"/v1/jobproxy/state/*", "/v1/jobproxy/state/../../etc/passwd", false, NULL},
+        {"/v1/jobproxy/state/*", "/v1/jobproxy/statex/abc", false, NULL},
+        {"/v1/jobproxy/state/*", "/v1/jobproxy/state/.", true, "."},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        const char *param = "unset";
+        bool m = http_path_match(rows[i].pattern, rows[i].url, &param);
+        ok(m == rows[i].match && (!m || streq_ptr(param, rows[i].param)), "%s %s %s", rows[i].url,
+           rows[i].match ? "matches" : "does not match", rows[i].pattern);
+    }
+}
+
+static void test_route_find(void)
+{
+    static const struct route table[] = {
+        {"GET", "/a", NULL, MEDIA_JSON, false},   {"POST", "/a", NULL, MEDIA_JSON, true},
+        {"GET", "/a/*", NULL, MEDIA_JSON, false}, {"DELETE", "/a/*", NULL, MEDIA_JSON, false},
+        {"GET", "/b", NULL, MEDIA_TEXT, false},   {},
+    };
+    static const struct {
+        const char *method, *url;
+        int want;
+        int route; /* index into table when found */
+        const char *param, *allow;
+    } rows[] = {
+        {"GET", "/a", 0, 0, NULL, ""},
+        {"POST", "/a", 0, 1, NULL, ""},
+        {"HEAD", "/a", 0, 0, NULL, ""},
+        {"GET", "/a/x1", 0, 2, "x1", ""},
+        {"DELETE", "/a/x1", 0, 3, "x1", ""},
+        {"PUT", "/a", -EBADRQC, -1, NULL, "GET, POST"},
+        {"POST", "/a/x1", -EBADRQC, -1, NULL, "GET, DELETE"},
+        {"DELETE", "/b", -EBADRQC, -1, NULL, "GET"},
+        {"GET", "/c", -ENOENT, -1, NULL, ""},
+        {"GET", "/a/", -ENOENT, -1, NULL, ""},
+        {"GET", "/a/x1/", -ENOENT, -1, NULL, ""},
+        {"GET", "/a/x1/y", -ENOENT, -1, NULL, ""},
+        {"GET", "/b/", -ENOENT, -1, NULL, ""},
+        {"PUT", "/nowhere", -ENOENT, -1, NULL, ""},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        const struct route *rt = NULL;
+        const char *param = NULL;
+        char allow[HTTP_ALLOW_MAX];
+        int q = http_route_find(table, rows[i].method, rows[i].url, &rt, &param, allow);
+        bool good = q == rows[i].want;
+        if (q == 0)
+            good = good && rt == &table[rows[i].route] && streq_ptr(param, rows[i].param);
+        else
+            good = good && streq(allow, rows[i].allow);
+        ok(good, "%s %s -> %s%s%s", rows[i].method, rows[i].url,
+           rows[i].want == 0         ? "found"
+           : rows[i].want == -ENOENT ? "404"
+                                     : "405, Allow: ",
+           rows[i].want == -EBADRQC ? rows[i].allow : "", q == rows[i].want ? "" : " (wrong)");
+    }
+
+    /* The daemon's own table: every path it serves, and its 405s. */
+    const struct route *rt = NULL;
+    const char *param = NULL;
+    char allow[HTTP_ALLOW_MAX];
+    ok(http_route_find(http_routes, "GET", "/v1/jobproxy/ping", &rt, &param, allow) == 0 &&
+           rt->handler,
+       "the route table serves GET /v1/jobproxy/ping");
+    ok(http_route_find(http_routes, "PUT", "/v1/jobproxy/submit", &rt, &param, allow) == -EBADRQC &&
+           streq(allow, "POST"),
+       "PUT /v1/jobproxy/submit is 405 with Allow: POST (got \"%s\")", allow);
+    ok(http_route_find(http_routes, "GET", "/v1/jobproxy/nope", &rt, &param, allow) == -ENOENT,
+       "an unknown path is 404");
+}
+
+static void test_head_check(void)
+{
+    static const struct {
+        const char *head;
+        int want;           /* 1 passes, 0 incomplete, else the error */
+        const char *needle; /* in the message */
+    } rows[] = {
+        {"GET /v1/jobproxy/ping HTTP/1.1\r\nHost: x\r\n\r\n", 1, NULL},
+        {"GET /v1/jobproxy/ping HTTP/1.1\nHost: x\n\n", 1, NULL},
+        {"\r\n\r\nGET / HTTP/1.1\r\n\r\n", 1, NULL},
+        {"GET / HTTP/1.1\r\nHost: x\r\n", 0, NULL},
+        {"GET / HTTP/1.1\r\nHost: x\r\nContent-Le", 0, NULL},
+        {"GET / HT", 0, NULL},
+        {"", 0, NULL},
+        {"\r\n", 0, NULL},
+        /* two words: MHD's own 400 is well-formed */
+        {"GET /v1/jobproxy/ping\r\n\r\n", 1, NULL},
+        {"GET\r\n\r\n", -EINVAL, "request line \"GET\""},
+        {"GARBAGE\r\n\r\n", -EINVAL, "request line \"GARBAGE\""},
+        {"GARBAGE\r\n", -EINVAL, "request line"},
+        {"\r\nGET\r\n", -EINVAL, "request line"},
+        {"\x01\xff\r\n\r\n", -EINVAL, "request line \"??\""},
+        {"POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\ncontent-length:12\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: 12\r\nContent-Length: 12\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nX-Content-Length: abc\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", -EINVAL, "Content-Length \"abc\""},
+        {"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", -EINVAL, "Content-Length \"-1\""},
+        {"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", -EINVAL, "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 5 \r\n\r\n", -EINVAL, "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n", -EINVAL, "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\n", -EINVAL, "Content-Length"},
+        /* found before the head is complete */
+        {"POST / HTTP/1.1\r\nContent-Length: x\r\nHost:", -EINVAL, "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n", -E2BIG,
+         "Content-Length"},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\n", -EINVAL,
+         "conflicting"},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\n 6\r\n\r\n", -EINVAL, "folded"},
+        {"POST / HTTP/1.1\r\nX-A: 5\r\n 6\r\n\r\n", 1, NULL},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        int q = http_head_check(rows[i].head, strlen(rows[i].head), &err);
+        ok(q == rows[i].want && (!rows[i].needle || strstr(error_message(&err), rows[i].needle)),
+           "head \"%s\" -> %d (got %d: %s)", rows[i].head, rows[i].want, q,
+           q < 0 ? error_message(&err) : "-");
+    }
+}
+
+static void test_content_length(void)
+{
+    static const struct {
+        const char *value;
+        int want;
+        uint64_t n;
+    } rows[] = {
+        {"0", 0, 0},
+        {"1048576", 0, 1048576},
+        {"18446744073709551615", 0, UINT64_MAX},
+        {"18446744073709551616", -E2BIG, 0},
+        {"99999999999999999999999", -E2BIG, 0},
+        {"", -EINVAL, 0},
+        {"abc", -EINVAL, 0},
+        {"12a", -EINVAL, 0},
+        {" 1", -EINVAL, 0},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        uint64_t n = 7;
+        int q = http_content_length(rows[i].value, strlen(rows[i].value), &n, &err);
+        ok(q == rows[i].want && (q < 0 ? n == 7 : n == rows[i].n), "Content-Length \"%s\" -> %d",
+           rows[i].value, rows[i].want);
+    }
+}
+
+static void test_statuses(void)
+{
+    /* The router's own errors go through the one map like every other
+     * (test-util.c has the rest of it). */
+    ok(error_http_status(-EBADRQC) == 405, "EBADRQC (method not allowed) -> 405");
+    ok(error_http_status(-ENOMSG) == 406, "ENOMSG (nothing acceptable) -> 406");
+
+    _cleanup_error_ struct error err = ERROR_INIT;
+    error_set(&err, -EBADRQC, "method PUT not allowed");
+    cJSON *j = http_error_json(
+        &err, (const struct http_extra[]){{.header = true, .name = "Allow", .value = "GET"},
+                                          {.name = "id", .value = "x1"},
+                                          {}});
+    const cJSON *code = cJSON_GetObjectItem(j, "code"), *msg = cJSON_GetObjectItem(j, "message");
+    ok(cJSON_IsNumber(code) && code->valueint == 405 && cJSON_IsString(msg) &&
+           streq(msg->valuestring, "method PUT not allowed") &&
+           streq_ptr(cJSON_GetStringValue(cJSON_GetObjectItem(j, "id")), "x1") &&
+           !cJSON_GetObjectItem(j, "Allow"),
+       "the error body: code from the map, the message, body fields and no headers");
+    cJSON_Delete(j);
+}
+
+int main(void)
+{
+    test_negotiate();
+    test_path_match();
+    test_route_find();
+    test_head_check();
+    test_content_length();
+    test_statuses();
+    return tap_done();
+}

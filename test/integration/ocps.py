@@ -228,12 +228,10 @@ class Daemon:
                 headers.setdefault("Content-Type", "application/json")
             if isinstance(body, str):
                 body = body.encode()
-            try:
-                c.request(method, path, body=body, headers=headers or {})
-            except (BrokenPipeError, ConnectionResetError):
-                # The server may answer (413) and close before reading a body
-                # it will not take; its answer is still in our receive buffer.
-                pass
+            # No catching of a broken pipe here: the server reads (and drops)
+            # a body it refuses before it answers, so a client that writes
+            # everything first still reads the status.
+            c.request(method, path, body=body, headers=headers or {})
             r = c.getresponse()
             resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
             self.record(method, path, headers, body, resp)

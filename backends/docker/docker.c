@@ -25,10 +25,13 @@
  *
  * A lost connection to dockerd (dockerd stopped) does not end a task: the
  * runner waits for dockerd to answer again and then looks at what became
- * of its container. After a daemon restart recover() finds each task's
- * container by name and label and follows it the same way; the outcome
- * file makes "the container is gone" unambiguous. The backend only ever
- * touches containers that carry its instance label.
+ * of its container. When the daemon stops, every Engine call in flight
+ * ends at once (the engine watches the shutdown fd) and the runner lets
+ * go of its task without an outcome: the next daemon follows it. After a
+ * daemon restart recover() finds each task's container by name and label
+ * and follows it the same way; the outcome file makes "the container is
+ * gone" unambiguous. The backend only ever touches containers that carry
+ * its instance label.
  */
 #include "docker.h"
 #include "engine.h"
@@ -147,13 +150,13 @@ static void dtask_free(struct dtask *t)
     free(t);
 }
 
-/* What a task's long calls watch: a cancel, its walltime, the daemon's stop. */
-static size_t abort_fds(const struct dtask *t, int fds[static 3])
+/* What a task's long calls watch besides the engine's shutdown fd: a
+ * cancel, its walltime. */
+static size_t abort_fds(const struct dtask *t, int fds[static 2])
 {
     fds[0] = t->cancel_fd;
     fds[1] = t->wall_fd;
-    fds[2] = t->ds->shutdown_fd;
-    return 3;
+    return 2;
 }
 
 /* One line of the task's system log (opened once per task, O_APPEND: the
@@ -378,13 +381,13 @@ static int pull_image(struct dtask *t, struct error *err)
     struct image_ref ref;
     if (docker_image_ref_parse(image, &ref) < 0)
         return error_set(err, -EINVAL, "invalid image reference \"%s\"", image);
-    _cleanup_free_ char *n = engine_escape(ref.name), *tag = engine_escape(ref.tag);
+    _cleanup_free_ char *n = rest_escape(ref.name), *tag = rest_escape(ref.tag);
     _cleanup_free_ char *create = xasprintf("/images/create?fromImage=%s&tag=%s", n, tag);
     _cleanup_free_ char *auth = registry_auth_header(ds, ref.registry);
     image_ref_done(&ref);
 
     struct pull p = {.t = t};
-    int fds[3];
+    int fds[2];
     struct engine_stream s = {.line = pull_line,
                               .userdata = &p,
                               .abort_fds = fds,
@@ -612,8 +615,7 @@ static void collect_logs(struct dtask *t)
     _cleanup_error_ struct error err = ERROR_INIT;
     if (open_outputs(t) < 0)
         return;
-    int r = engine_logs(t->ds->engine, t->container, false, t->out_fd, t->err_fd,
-                        t->ds->shutdown_fd, &err);
+    int r = engine_logs(t->ds->engine, t->container, false, t->out_fd, t->err_fd, -1, &err);
     logs_ended(t, r, &err);
 }
 
@@ -633,11 +635,10 @@ static void start_logs(struct dtask *t)
 /* Runs the followed logs to their end (the container has stopped). */
 static void finish_logs(struct dtask *t)
 {
-    int abort_fds[] = {t->ds->shutdown_fd};
     while (t->logs_call >= 0) {
         _cleanup_error_ struct error err = ERROR_INIT;
         int r = 0;
-        int n = engine_group_run(t->group, abort_fds, ELEMENTSOF(abort_fds), &r, &err);
+        int n = engine_group_run(t->group, NULL, 0, &r, &err);
         if (n == t->logs_call)
             logs_ended(t, r, &err);
         else if (n < 0) {
@@ -705,7 +706,7 @@ static int stop_container(struct dtask *t)
     _cleanup_free_ char *path =
         xasprintf("/containers/%s/stop?t=%u", t->container, t->ds->cfg->kill_grace);
     int st = engine_call(t->ds->engine, "POST", path, NULL, NULL, &err);
-    if (st < 0 || (st >= 400 && st != 404))
+    if ((st < 0 && st != -ECANCELED) || (st >= 400 && st != 404))
         log_warn("task %s: stop: %s", t->id, error_message(&err));
     return st;
 }
@@ -775,7 +776,8 @@ static void remove_container(struct dtask *t)
         return;
     _cleanup_error_ struct error err = ERROR_INIT;
     int st = delete_container(t->ds, t->container, &err);
-    if (st < 0 || (st >= 400 && st != 404))
+    /* Cancelled: the daemon stops, and the next one's reconcile removes it. */
+    if ((st < 0 && st != -ECANCELED) || (st >= 400 && st != 404))
         log_warn("task %s: remove container %s: %s", t->id, t->container, error_message(&err));
 }
 
@@ -818,7 +820,7 @@ static int create_container(struct dtask *t, struct error *err)
 static bool follow(struct dtask *t, bool start)
 {
     struct waiter w = {.t = t, .start = start};
-    int fds[3];
+    int fds[2];
     size_t n_fds = abort_fds(t, fds);
     for (;;) {
         _cleanup_error_ struct error err = ERROR_INIT;
@@ -965,6 +967,8 @@ static void finish(struct dtask *t)
             return;
         st = inspect(t, &info, &err);
     }
+    if (st < 0 && atomic_load(&t->ds->stopping))
+        return; /* the call was cut short: the next daemon finishes it */
     if (st == 404 || st < 0 || st >= 400) {
         cJSON_Delete(info);
         _cleanup_free_ char *reason =
@@ -1143,7 +1147,7 @@ static void reconcile(struct docker_state *ds)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
     _cleanup_free_ char *label = xasprintf("{\"label\":[\"%s=%s\"]}", LABEL_INSTANCE, ds->instance);
-    _cleanup_free_ char *esc = engine_escape(label);
+    _cleanup_free_ char *esc = rest_escape(label);
     _cleanup_free_ char *path = xasprintf("/containers/json?all=1&filters=%s", esc);
     cJSON *list = NULL;
     int st = engine_call(ds->engine, "GET", path, NULL, &list, &err);
@@ -1191,16 +1195,14 @@ static void *events_main(void *arg)
         xasprintf("{\"type\":[\"container\"],\"event\":[\"die\",\"oom\",\"kill\"],"
                   "\"label\":[\"%s=%s\"]}",
                   LABEL_INSTANCE, ds->instance);
-    _cleanup_free_ char *esc = engine_escape(filters);
+    _cleanup_free_ char *esc = rest_escape(filters);
     _cleanup_free_ char *path = xasprintf("/events?filters=%s", esc);
     bool lost = false;
     while (!atomic_load(&ds->stopping)) {
         _cleanup_error_ struct error err = ERROR_INIT;
-        struct engine_stream s = {.line = event_line,
-                                  .headers_done = events_connected,
-                                  .userdata = ds,
-                                  .abort_fds = &ds->shutdown_fd,
-                                  .n_abort_fds = 1};
+        /* The engine's shutdown fd ends it. */
+        struct engine_stream s = {
+            .line = event_line, .headers_done = events_connected, .userdata = ds};
         if (lost)
             log_info("docker backend: dockerd answers again");
         lost = false;
@@ -1274,6 +1276,8 @@ static int docker_init(const struct config *cfg, const struct backend_listener *
         free(ds);
         return r;
     }
+    /* Every Engine call, short or long, ends when the daemon stops. */
+    (void) engine_add_abort_fd(ds->engine, ds->shutdown_fd);
     if (cfg->docker_instance)
         ds->instance = xstrdup(cfg->docker_instance);
     else {
@@ -1295,7 +1299,8 @@ static void docker_free(void *state)
     if (!ds)
         return;
     /* Runners let go of their containers (which keep running and are
-     * recovered by the next daemon) and end. */
+     * recovered by the next daemon) and end; the shutdown fd cuts their
+     * Engine calls short. */
     atomic_store(&ds->stopping, true);
     (void) eventfd_write(ds->shutdown_fd, 1);
     pthread_mutex_lock(&ds->lock);

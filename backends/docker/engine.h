@@ -1,20 +1,23 @@
 /*
- * engine: a small Docker Engine API client over the unix socket (libcurl).
+ * engine: the Docker Engine API client: the REST client (rest/rest.h)
+ * with what is Docker's own.
  *
  * Every path is prefixed with the API version: /v1.41 pinned, lowered to
  * the daemon's own when /_ping says it is older. Bodies are JSON (cJSON)
  * sent with Content-Type: application/json. A call returns the HTTP
- * status (>= 0) and, for 4xx/5xx, fills err with the daemon's "message";
- * it returns -EREMOTEIO when dockerd cannot be reached at all.
+ * status (>= 0) and, for 4xx/5xx, fills err with the daemon's "message"
+ * (404 -ENOENT, 409 -EEXIST, 400 -EINVAL, else -EREMOTEIO); it returns
+ * -EREMOTEIO when dockerd cannot be reached at all ("cannot reach dockerd
+ * at SOCKET: why"), and -ECANCELED once an abort fd of the engine
+ * (engine_add_abort_fd) or of the call is readable.
  *
- * An engine holds no curl handle: each call takes one of its own (from a
- * pool of idle ones that keep their connection to dockerd), so any thread
- * may call at any time, and a long call (wait, events, logs) never holds
- * up a short one. A group (below) lets one thread drive several long
- * calls at once.
+ * Any thread may call at any time (each call takes a pooled handle of
+ * its own), and a long call (wait, events, logs) never holds up a short
+ * one. A group (below) lets one thread drive several long calls at once.
  */
 #pragma once
 
+#include "rest/rest.h"
 #include "util/error.h"
 #include "util/util.h"
 
@@ -33,11 +36,16 @@ static inline void engine_freep(struct engine **e)
 {
     engine_free(*e);
 }
+/* An fd every call of e watches (the backend's shutdown eventfd): once it
+ * is readable, each call in flight, and every later one as soon as it has
+ * to wait for dockerd, ends with -ECANCELED. Before the first call;
+ * -EBUSY past REST_MAX_ABORT_FDS. */
+int engine_add_abort_fd(struct engine *e, int fd);
 const char *engine_socket(const struct engine *e);
 /* "1.41", or the daemon's older version once engine_ping has run. */
 const char *engine_api_version(const struct engine *e);
 
-/* GET /_ping; negotiates the API version down. 0 or -EREMOTEIO. */
+/* GET /_ping; negotiates the API version down. 0, -EREMOTEIO or -ECANCELED. */
 int engine_ping(struct engine *e, struct error *err);
 
 /* One request with a JSON body (or none) and a JSON reply (or none: 204,
@@ -50,8 +58,8 @@ int engine_call(struct engine *e, const char *method, const char *path, const cJ
  * return stops the stream (that value is returned). headers_done(), if
  * set, is called once the reply's headers have arrived, which for
  * wait?condition=next-exit proves the wait is registered. Any of the
- * n_abort_fds abort_fds (at most 4; -1 entries are skipped) stops the call
- * when it becomes readable (-ECANCELED). */
+ * n_abort_fds abort_fds (at most 4; -1 entries are skipped), as the
+ * engine's own, stops the call when it becomes readable (-ECANCELED). */
 struct engine_stream {
     int (*line)(void *userdata, const char *line, size_t len);
     void (*headers_done)(void *userdata, long status);
@@ -84,18 +92,18 @@ void engine_demux_init(struct engine_demux *d, int out_fd, int err_fd);
 void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len);
 
 /*
- * A group: calls one thread drives together (libcurl's multi interface),
- * so that a task's wait and its logs need one thread, not two. Add calls
- * with engine_group_stream() (as engine_stream; its abort_fds are not used)
+ * A group: calls one thread drives together (rest.h's groups), so that a
+ * task's wait and its logs need one thread, not two. Add calls with
+ * engine_group_stream() (as engine_stream; its abort_fds are not used)
  * and engine_group_logs() (as engine_logs with follow), which return the
  * call's number (>= 0) or a negative errno; they may also be called from
  * a callback of a call of the same group (the call then starts when that
  * callback has returned). engine_group_run() runs them until one ends and
  * returns its number, with *ret_result and err as engine_stream or
  * engine_logs would have returned them; -ECANCELED when one of abort_fds
- * (up to 4, -1 ignored) became readable first (the calls go on at the next
- * run); -ENOENT when the group has no call left. A group belongs to one
- * thread at a time.
+ * (up to 4, -1 ignored) or of the engine's became readable first (the
+ * calls go on at the next run); -ENOENT when the group has no call left.
+ * A group belongs to one thread at a time.
  */
 struct engine_group;
 struct engine_group *engine_group_new(struct engine *e);
@@ -109,6 +117,3 @@ int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abor
                      int *ret_result, struct error *err);
 /* Drops call n, ended or not. */
 void engine_group_cancel(struct engine_group *g, int n);
-
-/* URL-encodes s into a new string (query parameters: filters, image names). */
-char *engine_escape(const char *s);

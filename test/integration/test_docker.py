@@ -410,6 +410,89 @@ def t_restart(tap, d):
     engine("DELETE", "/containers/ocps-%s?force=1" % unknown)
 
 
+class SilentDockerd:
+    """A dockerd of the test's own on a unix socket: it answers /_ping,
+    the event stream and the container list, and takes a create without
+    ever answering it (a dockerd stuck on a slow storage driver)."""
+
+    def __init__(self, path):
+        import threading
+        self.path = path
+        self.create_seen = threading.Event()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.connection, args=(c,), daemon=True).start()
+
+    def connection(self, c):
+        f = c.makefile("rb")
+        try:
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                method, path = line.decode().split()[:2]
+                length = 0
+                while True:
+                    h = f.readline().decode()
+                    if h in ("\r\n", "\n", ""):
+                        break
+                    if h.lower().startswith("content-length:"):
+                        length = int(h.split(":", 1)[1])
+                f.read(length)
+                if path == "/_ping":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\n\r\nOK")
+                elif path.startswith("/v1.41/containers/json"):
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 2\r\n\r\n[]")
+                elif path.startswith("/v1.41/events"):
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n")
+                    f.read()  # until the proxy hangs up
+                    return
+                else:
+                    if path.startswith("/v1.41/containers/create"):
+                        self.create_seen.set()
+                    f.read()  # never answers
+                    return
+        except (OSError, ValueError):
+            return
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def t_shutdown_in_call(tap, d):
+    """A SIGTERM while a runner waits on dockerd in a create call (or any
+    short Engine call) stops the proxy: the call ends on the shutdown fd
+    instead of curl's 300 s timeout (Daemon.stop SIGKILLs after 30 s)."""
+    tmp = tempfile.mkdtemp(prefix="ocps-dk-silent-")
+    fake = SilentDockerd(os.path.join(tmp, "docker.sock"))
+    a = Daemon(config="docker: {socket: %s, network: none, pull: never, instance: %s-silent}\n"
+                      % (fake.path, d.instance))
+    try:
+        a.start()
+        a.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "true"}})
+        tap.ok(fake.create_seen.wait(30), "the runner's create call reaches a dockerd that never answers")
+        rc = a.stop()
+        tap.ok(rc == 0, "SIGTERM stops the proxy with a create call in flight (exit %r)" % rc, a.logs())
+    finally:
+        a.cleanup()
+        fake.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def t_dockerd_restart(tap, d):
     pidfile = os.path.join(STATE_DIR, "dockerd.pid")
     if not os.path.exists(pidfile):
@@ -463,7 +546,7 @@ def main():
     try:
         d.start()
         for t in (t_basic, t_mapping, t_limits, t_refusals, t_pull, t_registry_auth, t_admission,
-                  t_restart, t_dockerd_restart):
+                  t_restart, t_shutdown_in_call, t_dockerd_restart):
             try:
                 t(tap, d)
             except Exception as e:

@@ -10,7 +10,10 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #define IMAGE "ocps-test/busybox:1"
 
@@ -49,12 +52,6 @@ static void test_demux(void)
     ok(all, "frames sliced at every size demultiplex to the same stdout and stderr");
 }
 
-static void test_escape(void)
-{
-    _cleanup_free_ char *s = engine_escape("{\"label\":[\"a=b c\"]}");
-    ok(streq(s, "%7B%22label%22%3A%5B%22a%3Db%20c%22%5D%7D"), "escape: %s", s);
-}
-
 static void test_new(void)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
@@ -79,6 +76,39 @@ static void test_new(void)
     ok(r == -EREMOTEIO && strstr(error_message(&err),
                                  "cannot reach dockerd at /nonexistent/docker.sock: No such file"),
        "an absent dockerd is -EREMOTEIO naming the socket (%s)", error_message(&err));
+}
+
+/* A dockerd that takes the connection and never answers (a socket whose
+ * backlog holds it): the engine's abort fd, the daemon's shutdown fd,
+ * ends a create there instead of curl's 300 s timeout. */
+static void test_abort(void)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    char dir[] = "/tmp/ocps-test-engine-XXXXXX";
+    if (!mkdtemp(dir)) {
+        ok(false, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s/docker.sock", dir);
+    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    _cleanup_close_ int shutdown_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    _cleanup_(engine_freep) struct engine *e = NULL;
+    if (!ok(bind(fd, (struct sockaddr *) &a, sizeof(a)) == 0 && listen(fd, 8) == 0 &&
+                engine_new(a.sun_path, &e, &err) == 0 && engine_add_abort_fd(e, shutdown_fd) == 0,
+            "a silent dockerd listens on %s", a.sun_path))
+        return;
+    (void) eventfd_write(shutdown_fd, 1);
+    cJSON *body = cJSON_Parse("{\"Image\":\"" IMAGE "\"}");
+    int st = engine_call(e, "POST", "/containers/create?name=x", body, NULL, &err);
+    cJSON_Delete(body);
+    ok(st == -ECANCELED && streq(error_message(&err), "POST /containers/create?name=x: cancelled"),
+       "a create call to a dockerd that does not answer ends on the engine's abort fd (%d %s)", st,
+       error_message(&err));
+    st = engine_ping(e, &err);
+    ok(st == -ECANCELED, "so does a ping (%d %s)", st, error_message(&err));
+    (void) unlink(a.sun_path);
+    (void) rmdir(dir);
 }
 
 struct waiter {
@@ -210,9 +240,11 @@ static void test_container(void)
 
 int main(void)
 {
+    /* A call that hangs fails the test instead of holding up the suite. */
+    alarm(100);
     test_demux();
-    test_escape();
     test_new();
+    test_abort();
     test_container();
     return tap_done();
 }

@@ -21,7 +21,7 @@ static cJSON *body_of(const char *task_json, const struct confine_user *u,
 {
     _cleanup_error_ struct error err = ERROR_INIT;
     _cleanup_task_ struct task *t = NULL;
-    if (task_parse(TASK_FORMAT_JSON, task_json, strlen(task_json), &t, &err) < 0) {
+    if (task_parse(TASK_FORMAT_JSON, task_json, strlen(task_json), NULL, &t, &err) < 0) {
         diag("task %s: %s", task_json, error_message(&err));
         return NULL;
     }

@@ -1,7 +1,13 @@
 """Integration test helpers: start the real ocps-proxyd built by meson on a
 free loopback port with a temporary data dir, talk to it over real HTTP,
 and report TAP. Only 127.0.0.1 is ever contacted; only processes this
-harness started are ever signalled, by their PID."""
+harness started are ever signalled, by their PID.
+
+One fixture style for every test program: ocps.main(block, ...) runs
+blocks of tests, each taking the Tap; a daemon lives for a block with
+`with ocps.serving(tap, Daemon(...), "what") as d:`, and test functions
+taking (tap, d) run against it through ocps.each(); ocps.run(tests) is
+all three for a program of one daemon."""
 
 import contextlib
 import http.client
@@ -147,6 +153,7 @@ class Daemon:
         self.config = config
         self.extra_args = list(extra_args)
         self.proc = None
+        self.stopped = False  # the test stopped it on purpose
         self.log_path = os.path.join(self.data_dir, "daemon.log")
 
     def start(self):
@@ -158,6 +165,7 @@ class Daemon:
                 f.write(self.config)
             args += ["--config", path]
         self.log = open(self.log_path, "ab")
+        self.stopped = False
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30
         delay = 0.01
@@ -186,6 +194,7 @@ class Daemon:
         self.proc.wait()
 
     def stop(self):
+        self.stopped = True
         if self.proc and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGTERM)
             try:
@@ -286,26 +295,71 @@ class Daemon:
         return r.text if r.status == 200 else None
 
 
-def run(tests, **daemon_kw):
-    """Runs test functions (each taking tap, daemon) against one daemon."""
-    tap = Tap()
-    d = Daemon(**daemon_kw)
+class NotServing(Exception):
+    """A daemon that did not start; the failure is already reported."""
+
+
+@contextlib.contextmanager
+def serving(tap, d, what):
+    """The one fixture: starts daemon d around a block of tests. A daemon
+    that does not start is one failed assertion (with its log) and ends the
+    block (NotServing); an exception in the block is one failed assertion
+    with its traceback. After the block the daemon must still run, then
+    stop cleanly on SIGTERM; its files are removed."""
     try:
         d.start()
-        for t in tests:
-            try:
-                t(tap, d)
-            except Exception as e:  # a crash in a test is a failure, not a hang
-                import traceback
-                tap.ok(False, "%s raised %s" % (t.__name__, e), traceback.format_exc())
-        tap.ok(d.proc.poll() is None, "daemon still running after the tests", d.logs())
     except Exception as e:
-        tap.ok(False, "daemon start: %s" % e)
+        tap.ok(False, "%s: the daemon starts (%s)" % (what, e), traceback.format_exc() + d.logs())
+        d.cleanup()
+        raise NotServing(what)
+    try:
+        yield d
+        if not d.stopped:
+            tap.ok(d.proc.poll() is None, "%s: the daemon still runs" % what, d.logs())
+    except NotServing:
+        pass
+    except Exception as e:
+        tap.ok(False, "%s raised %s" % (what, e), traceback.format_exc() + d.logs())
     finally:
         rc = d.stop()
-        tap.ok(rc == 0, "daemon stops cleanly on SIGTERM (exit %r)" % rc, d.logs())
+        tap.ok(rc == 0, "%s: the daemon stops cleanly on SIGTERM (exit %r)" % (what, rc), d.logs())
         d.cleanup()
+
+
+def main(*blocks):
+    """The one entry of a test program: each block(tap) runs in turn (an
+    exception in one is a failed assertion, not the end of the program),
+    then the TAP plan and the contract check."""
+    tap = Tap()
+    for block in blocks:
+        try:
+            block(tap)
+        except NotServing:
+            pass
+        except Exception as e:
+            tap.ok(False, "%s raised %s" % (block.__name__, e), traceback.format_exc())
     tap.done()
+
+
+def each(tap, d, tests):
+    """Test functions (each taking tap, daemon) against daemon d, each apart:
+    one that raises is one failed assertion, and the next runs."""
+    for t in tests:
+        try:
+            t(tap, d)
+        except NotServing:
+            pass
+        except Exception as e:
+            tap.ok(False, "%s raised %s" % (t.__name__, e), traceback.format_exc() + d.logs())
+
+
+def run(tests, **daemon_kw):
+    """The whole program: test functions against one daemon (serving, each)."""
+    def block(tap):
+        with serving(tap, Daemon(**daemon_kw), "the daemon") as d:
+            each(tap, d, tests)
+    block.__name__ = "run"
+    main(block)
 
 
 def require_root():
@@ -321,20 +375,3 @@ def ensure_user(name="ocpstest"):
     except KeyError:
         subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name], check=True)
         return pwd.getpwnam(name)
-
-
-@contextlib.contextmanager
-def serving(tap, d, what):
-    """Starts daemon d around a block of tests. An exception in the block is
-    one failed assertion with its traceback; after it the daemon must still
-    run, then stop cleanly on SIGTERM; its files are removed."""
-    try:
-        d.start()
-        yield d
-        tap.ok(d.proc.poll() is None, "daemon still running", d.logs())
-    except Exception as e:
-        tap.ok(False, "%s raised %s" % (what, e), traceback.format_exc())
-    finally:
-        rc = d.stop()
-        tap.ok(rc == 0, "daemon stops cleanly (exit %r)" % rc, d.logs())
-        d.cleanup()

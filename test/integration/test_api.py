@@ -225,21 +225,15 @@ def t_errors(tap, d):
           "container.image")
 
 
-def t_follow_idle():
+def t_follow_idle(tap, d):
     """A followed log outlives the idle-connection timeout (2 s here)."""
-    tap, d = t_follow_idle.tap, ocps.Daemon(config="http_timeout: 2s\n")
-    try:
-        d.start()
-        tid = d.submit_id({"user": USER, "cmd": "echo start; sleep 4; echo end"})
-        r = d.request("GET", "/v1/jobproxy/logs/%s?follow=1" % tid)
+    with ocps.serving(tap, ocps.Daemon(config="http_timeout: 2s\n"), "http_timeout 2s") as d2:
+        tid = d2.submit_id({"user": USER, "cmd": "echo start; sleep 4; echo end"})
+        r = d2.request("GET", "/v1/jobproxy/logs/%s?follow=1" % tid)
         tap.eq(r.text, "start\nend\n", "a log followed through 4 s of silence arrives whole")
-    finally:
-        d.cleanup()
 
 
 def t_openapi(tap, d):
-    t_follow_idle.tap = tap
-    t_follow_idle()
     import os
     src = os.path.join(os.path.dirname(__file__), "..", "..", "openapi", "ocps-proxy.yaml")
     with open(src, "rb") as f:
@@ -262,5 +256,5 @@ def t_openapi(tap, d):
 ocps.require_root()
 ocps.ensure_user(USER)
 ocps.run([t_ping, t_submit_and_run, t_accept, t_formats, t_list, t_logs, t_delete, t_errors,
-          t_openapi],
+          t_follow_idle, t_openapi],
          config="docker: {socket: /nonexistent/docker.sock}\n")

@@ -47,12 +47,11 @@ def run_counting(args):
         return p.returncode, p.stderr.read(), n
 
 
-def main():
+def t_cli(tap):
     ocps.require_root()
     if not CLI:
         Tap.skip_all("OCPS_PROXY_CLI not set")
     ocps.ensure_user(USER)
-    tap = Tap()
     d = Daemon()
     sock = os.path.join(d.data_dir, "api.sock")
     d.extra_args = ["--listen", "unix:" + sock]
@@ -279,8 +278,7 @@ def main():
             tap.ok(rc == 2 and "ocps-proxy:" in err, "%s is a usage error (2)" % what, (rc, err))
         rc, out, err = run(S + ["submit", "--user", USER, "--memory", "lots", "--", "true"])
         tap.ok(rc == 1 and "memory" in err, "a task the server refuses: 1, with its message", (rc, err))
-    tap.done()
 
 
 if __name__ == "__main__":
-    main()
+    ocps.main(t_cli)

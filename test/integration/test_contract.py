@@ -15,7 +15,7 @@ import json
 import urllib.parse
 
 import ocps
-from ocps import Tap
+
 
 USER = "ocpstest"
 
@@ -80,10 +80,9 @@ def to_xml(task):
     return "<task>" + "".join(el(k, v) for k, v in task.items()) + "</task>"
 
 
-def main():
+def t_contract(tap):
     ocps.require_root()
     ocps.ensure_user(USER)
-    tap = Tap()
     d = ocps.Daemon(config="docker: {socket: /nonexistent/docker.sock}\n")
     with ocps.serving(tap, d, "contract tests"):
         doc = d.request("GET", "/v1/openapi.json").json()
@@ -162,8 +161,7 @@ def main():
         tap.eq(r.status, 406, "submit: an Accept nothing satisfies is 406")
         r = d.request("PUT", base + "/jobproxy/submit", "{}")
         tap.eq(r.status, 405, "submit: a method the path lacks is 405")
-    tap.done()
 
 
 if __name__ == "__main__":
-    main()
+    ocps.main(t_contract)

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import ocps
-from ocps import Daemon, Tap
+from ocps import Daemon
 
 SOCK = "/var/run/docker.sock"
 IMAGE = "ocps-test/busybox:1"
@@ -245,19 +245,18 @@ def t_pull(tap, d):
     engine("DELETE", "/images/" + REG_IMAGE.replace("/", "%2F"))
     p = Daemon(config="docker: {network: none, pull: if-not-present, instance: %s-pull}\n" % d.instance)
     try:
-        p.start()
-        tid = p.submit_id({"user": USER, "container": {"image": REG_IMAGE, "cmd": "echo pulled"}})
-        st = p.wait(tid, timeout=120)
-        tap.eq((st["code"], p.output(tid)), ("COMPLETE", "pulled\n"), "an image pulled from the registry runs")
-        log = p.output(tid, "system") or ""
-        tap.ok("pull: " + REG_IMAGE in log and "done" in log and "created" in log,
-               "the pull is in the task's system log (logs?stream=system)", log)
-        tid = p.submit_id({"user": USER, "container": {"image": "127.0.0.1:5000/ocps-test/busybox:nope"}})
-        st = p.wait(tid, timeout=120)
-        tap.ok(st["code"] == "EXECUTOR_ERROR" and "pull 127.0.0.1:5000/ocps-test/busybox:nope" in st["reason"]
-               and "manifest unknown" in st["reason"], "a tag the registry lacks fails with its message", st)
+        with ocps.serving(tap, p, "pull if-not-present"):
+            tid = p.submit_id({"user": USER, "container": {"image": REG_IMAGE, "cmd": "echo pulled"}})
+            st = p.wait(tid, timeout=120)
+            tap.eq((st["code"], p.output(tid)), ("COMPLETE", "pulled\n"), "an image pulled from the registry runs")
+            log = p.output(tid, "system") or ""
+            tap.ok("pull: " + REG_IMAGE in log and "done" in log and "created" in log,
+                   "the pull is in the task's system log (logs?stream=system)", log)
+            tid = p.submit_id({"user": USER, "container": {"image": "127.0.0.1:5000/ocps-test/busybox:nope"}})
+            st = p.wait(tid, timeout=120)
+            tap.ok(st["code"] == "EXECUTOR_ERROR" and "pull 127.0.0.1:5000/ocps-test/busybox:nope" in st["reason"]
+                   and "manifest unknown" in st["reason"], "a tag the registry lacks fails with its message", st)
     finally:
-        p.cleanup()
         engine("DELETE", "/images/" + REG_IMAGE.replace("/", "%2F"))
 
 
@@ -289,7 +288,6 @@ def t_registry_auth(tap, d):
     log = open(os.path.join(tmp, "registry.log"), "wb")
     reg = subprocess.Popen([binary, "serve", os.path.join(tmp, "config.yml")], stdout=log, stderr=log)
     image = "127.0.0.1:5001/ocps-test/busybox"
-    daemons = []
     try:
         up = wait_for(lambda: subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                               "http://127.0.0.1:5001/v2/"], capture_output=True).stdout == b"401", 30)
@@ -309,22 +307,19 @@ def t_registry_auth(tap, d):
                                    "registries: {\"127.0.0.1:5001\": {username: ocps, password: s3cret}}}\n"
                                    % d.instance)
         without = Daemon(config="docker: {network: none, pull: always, instance: %s-noauth}\n" % d.instance)
-        daemons = [with_creds, without]
-        for x in daemons:
-            x.start()
-        tid = with_creds.submit_id({"user": USER, "container": {"image": image + ":auth", "cmd": "echo private"}})
-        st = with_creds.wait(tid, timeout=120)
-        tap.eq((st["code"], with_creds.output(tid)), ("COMPLETE", "private\n"),
-               "the config's credentials for 127.0.0.1:5001 pull the image")
-        engine("DELETE", "/images/%s:auth" % image.replace("/", "%2F"))
-        tid = without.submit_id({"user": USER, "container": {"image": image + ":auth"}})
-        st = without.wait(tid, timeout=120)
-        tap.ok(st["code"] == "EXECUTOR_ERROR" and "pull " + image in st["reason"] and
-               ("no basic auth credentials" in st["reason"] or "unauthorized" in st["reason"]),
-               "without credentials the pull fails with the registry's refusal", st)
+        with ocps.serving(tap, with_creds, "credentials for 127.0.0.1:5001"), \
+                ocps.serving(tap, without, "no credentials"):
+            tid = with_creds.submit_id({"user": USER, "container": {"image": image + ":auth", "cmd": "echo private"}})
+            st = with_creds.wait(tid, timeout=120)
+            tap.eq((st["code"], with_creds.output(tid)), ("COMPLETE", "private\n"),
+                   "the config's credentials for 127.0.0.1:5001 pull the image")
+            engine("DELETE", "/images/%s:auth" % image.replace("/", "%2F"))
+            tid = without.submit_id({"user": USER, "container": {"image": image + ":auth"}})
+            st = without.wait(tid, timeout=120)
+            tap.ok(st["code"] == "EXECUTOR_ERROR" and "pull " + image in st["reason"] and
+                   ("no basic auth credentials" in st["reason"] or "unauthorized" in st["reason"]),
+                   "without credentials the pull fails with the registry's refusal", st)
     finally:
-        for x in daemons:
-            x.cleanup()
         engine("DELETE", "/images/%s:auth" % image.replace("/", "%2F"))
         reg.terminate()
         reg.wait(20)
@@ -336,8 +331,7 @@ def t_admission(tap, d):
     """Container tasks count against the same capacity as processes."""
     a = Daemon(config="capacity: {cores: 1}\ndocker: {network: none, pull: never, instance: %s-adm}\n"
                       % d.instance)
-    try:
-        a.start()
+    with ocps.serving(tap, a, "one core"):
         c1 = a.submit_id({"user": USER, "cores": 1, "container": {"image": IMAGE, "cmd": "sleep 3"}})
         tap.ok(a.wait(c1, ("RUNNING",), 30), "a 1-core container runs on a 1-core host")
         c2 = a.submit_id({"user": USER, "cores": 1, "container": {"image": IMAGE, "cmd": "true"}})
@@ -348,8 +342,6 @@ def t_admission(tap, d):
         tap.ok("waiting" in a.state(c2)["description"], "the queued task says it waits", a.state(c2))
         st = [a.wait(t, timeout=60)["code"] for t in (c1, c2, p1)]
         tap.eq(st, ["COMPLETE"] * 3, "all three run, in turn")
-    finally:
-        a.cleanup()
 
 
 def t_restart(tap, d):
@@ -482,13 +474,12 @@ def t_shutdown_in_call(tap, d):
     a = Daemon(config="docker: {socket: %s, network: none, pull: never, instance: %s-silent}\n"
                       % (fake.path, d.instance))
     try:
-        a.start()
-        a.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "true"}})
-        tap.ok(fake.create_seen.wait(30), "the runner's create call reaches a dockerd that never answers")
-        rc = a.stop()
-        tap.ok(rc == 0, "SIGTERM stops the proxy with a create call in flight (exit %r)" % rc, a.logs())
+        with ocps.serving(tap, a, "a dockerd that never answers"):
+            a.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "true"}})
+            tap.ok(fake.create_seen.wait(30), "the runner's create call reaches a dockerd that never answers")
+            rc = a.stop()
+            tap.ok(rc == 0, "SIGTERM stops the proxy with a create call in flight (exit %r)" % rc, a.logs())
     finally:
-        a.cleanup()
         fake.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -530,39 +521,26 @@ def cleanup_containers(instance):
         engine("DELETE", "/containers/%s?force=1&v=1" % c["Id"])
 
 
-def main():
+def t_docker(tap):
     ocps.require_root()
-    tap = Tap()
     # The docker suite runs against what test/docker/setup.sh starts: without
     # it these are failures, not skips.
     if not tap.ok(dockerd_up(), "dockerd answers at %s (test/docker/setup.sh)" % SOCK) or \
             not tap.eq(engine("GET", "/images/%s/json" % IMAGE.replace("/", "%2F"))[0], 200,
                        "the test image %s is there (test/docker/setup.sh)" % IMAGE):
-        tap.done()
+        return
     ocps.ensure_user(USER)
     instance = "ocps-test-%d" % os.getpid()
     d = Daemon(config=CONFIG % instance)
     d.instance = instance
     try:
-        d.start()
-        for t in (t_basic, t_mapping, t_limits, t_refusals, t_pull, t_registry_auth, t_admission,
-                  t_restart, t_shutdown_in_call, t_dockerd_restart):
-            try:
-                t(tap, d)
-            except Exception as e:
-                import traceback
-                tap.ok(False, "%s raised %s" % (t.__name__, e), traceback.format_exc() + d.logs())
-        tap.ok(d.proc.poll() is None, "daemon still running after the tests", d.logs())
-    except Exception as e:
-        tap.ok(False, "daemon start: %s" % e, d.logs())
+        with ocps.serving(tap, d, "the docker backend"):
+            ocps.each(tap, d, [t_basic, t_mapping, t_limits, t_refusals, t_pull, t_registry_auth,
+                               t_admission, t_restart, t_shutdown_in_call, t_dockerd_restart])
     finally:
-        rc = d.stop()
-        tap.ok(rc == 0, "daemon stops cleanly on SIGTERM (exit %r)" % rc, d.logs())
         if dockerd_up():
             cleanup_containers(instance)
-        d.cleanup()
-    tap.done()
 
 
 if __name__ == "__main__":
-    main()
+    ocps.main(t_docker)

@@ -18,7 +18,7 @@ import tempfile
 
 import ocps
 import test_docker
-from ocps import Daemon, Tap
+from ocps import Daemon
 
 USER = "ocpstest"
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tasks")
@@ -124,10 +124,9 @@ def t_container_mb(tap, d):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def main():
+def t_jobproxy(tap):
     ocps.require_root()
     ocps.ensure_user(USER)
-    tap = Tap()
 
     d = Daemon(config=CAPACITY)
     with ocps.serving(tap, d, "JobProxy's units"):
@@ -142,8 +141,7 @@ def main():
     finally:
         if test_docker.dockerd_up():
             test_docker.cleanup_containers(instance)
-    tap.done()
 
 
 if __name__ == "__main__":
-    main()
+    ocps.main(t_jobproxy)

@@ -3,6 +3,7 @@
 the daemon with tasks running: nothing lost, nothing run twice."""
 
 import os
+import shutil
 import tempfile
 import time
 
@@ -11,13 +12,18 @@ import ocps
 USER = "ocpstest"
 
 
-def main():
-    tap = ocps.Tap()
+def t_queue_restart(tap):
     out_dir = tempfile.mkdtemp(prefix="ocps-runs-")
     os.chmod(out_dir, 0o777)
-    d = ocps.Daemon(config="capacity:\n  cores: 1\n  memory: 4G\n")
     try:
-        d.start()
+        queue_restart(tap, out_dir)
+    finally:
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def queue_restart(tap, out_dir):
+    with ocps.serving(tap, ocps.Daemon(config="capacity:\n  cores: 1\n  memory: 4G\n"),
+                      "one core") as d:
         # Queue: with one core, 1-core tasks run one at a time, in order.
         order = os.path.join(out_dir, "order")
         ids = [d.submit_id({"user": USER, "cores": 1,
@@ -88,17 +94,8 @@ def main():
         tap.ok(d.wait_shims(old_shims), "the old shim leaves once its last task has ended")
         tap.ok(all(os.path.exists("/proc/%d" % p) for p in new_shims),
                "the new daemon's shim stays for the tasks to come")
-        tap.ok(d.proc.poll() is None, "daemon running", d.logs())
-    except Exception as e:
-        import traceback
-        tap.ok(False, "raised %s" % e, traceback.format_exc() + d.logs())
-    finally:
-        rc = d.stop()
-        tap.ok(rc == 0, "clean stop", d.logs())
-        d.cleanup()
-    tap.done()
 
 
 ocps.require_root()
 ocps.ensure_user(USER)
-main()
+ocps.main(t_queue_restart)

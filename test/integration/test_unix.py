@@ -8,9 +8,9 @@ import json
 import os
 import pwd
 import socket
-import sys
 
-from ocps import Daemon, Tap, ensure_user, require_root, serving
+import ocps
+from ocps import Daemon, ensure_user, require_root, serving
 
 
 def call(sock_path, uid, method, path, body=None):
@@ -55,9 +55,8 @@ def call(sock_path, uid, method, path, body=None):
     return status, payload.decode("utf-8", "replace")
 
 
-def main():
+def t_unix(tap):
     require_root()
-    tap = Tap()
     alice = ensure_user("ocpstest")
     bob = ensure_user("ocpstest2")
     d = Daemon()
@@ -110,8 +109,7 @@ def main():
 
         r = d.request("POST", "/v1/jobproxy/submit", {"user": "ocpstest2", "cmd": "true"})
         tap.eq(r.status, 200, "TCP callers are not restricted by uid (the listener's choice)")
-    tap.done()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    ocps.main(t_unix)

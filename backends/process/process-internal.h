@@ -20,6 +20,7 @@ struct shim_conn {
     pid_t pid;
     int fd;
     bool child; /* we spawned it: ours to reap */
+    bool heard; /* it has said something */
     bool dead;  /* hung up; the monitor frees it */
     struct shim_conn *next;
 };
@@ -29,6 +30,7 @@ struct ptask {
     char *task_dir;
     struct shim_conn *shim;
     bool cancel_requested;
+    bool running; /* running() reported: an "R" after a reconnect is not news */
     struct ptask *next;
 };
 

@@ -5,8 +5,9 @@
  * needs one, and connects to those an earlier daemon started when it
  * recovers their tasks. One monitor thread reads every connection ("R"
  * running, "E" ended; no timers, no polling) and reports running() and
- * ended() to the supervisor; a shim that hangs up ends its tasks with
- * what they recorded, or as lost.
+ * ended() to the supervisor. A shim that hangs up has died (its tasks end
+ * with what they recorded, or as lost) or dropped us for reading too
+ * slowly: then we reconnect and ask about its tasks again.
  */
 #include "process-internal.h"
 #include "layout.h"
@@ -86,13 +87,13 @@ int shim_conn_send(struct shim_conn *c, const char *text, const int fds[2])
     return n < 0 ? -errno : 0;
 }
 
-static void report_end(struct process_state *ps, struct ptask *t)
+/* t's end: what the shim recorded, or else reason, after making sure that
+ * nothing of the task outlives it. */
+static void report_end(struct process_state *ps, struct ptask *t, const char *reason)
 {
     struct task_outcome o;
     int r = task_outcome_read(t->task_dir, &o);
     if (r < 0) {
-        /* The shim died without a word (killed by someone): make sure nothing of the
-         * task outlives it, then say what we know. */
         struct cgroup cg;
         cgroup_child(&ps->parent, t->id, &cg);
         if (!ps->cgroup_error)
@@ -101,7 +102,7 @@ static void report_end(struct process_state *ps, struct ptask *t)
         usec_t started = 0;
         (void) shim_read_started(t->task_dir, &started);
         outcome_classify(&(struct outcome_facts){.canceled = t->cancel_requested,
-                                                 .system_error = SHIM_LOST_REASON,
+                                                 .system_error = reason,
                                                  .exit_code = -1,
                                                  .started = started},
                          &o);
@@ -110,12 +111,9 @@ static void report_end(struct process_state *ps, struct ptask *t)
     task_outcome_done(&o);
 }
 
-/* The shim is gone: every task it had ends with what it recorded, or as lost. */
-static void shim_lost(struct process_state *ps, struct shim_conn *c)
+/* Under ps->lock: no new task and no new message goes to c. */
+static void conn_unlink(struct process_state *ps, struct shim_conn *c)
 {
-    struct ptask *orphans = NULL;
-
-    pthread_mutex_lock(&ps->lock);
     c->dead = true;
     if (ps->own == c)
         ps->own = NULL;
@@ -124,6 +122,16 @@ static void shim_lost(struct process_state *ps, struct shim_conn *c)
             *p = c->next;
             break;
         }
+}
+
+/* Every task still on c ends with what it recorded, or with reason; then c
+ * is closed and freed. */
+static void conn_end(struct process_state *ps, struct shim_conn *c, const char *reason)
+{
+    struct ptask *orphans = NULL;
+
+    pthread_mutex_lock(&ps->lock);
+    conn_unlink(ps, c);
     for (struct ptask **p = &ps->tasks; *p;)
         if ((*p)->shim == c) {
             struct ptask *t = *p;
@@ -136,30 +144,95 @@ static void shim_lost(struct process_state *ps, struct shim_conn *c)
     close(c->fd);
     pthread_mutex_unlock(&ps->lock);
 
-    if (c->child) /* it has closed its end: it is exiting */
-        (void) waitpid(c->pid, NULL, 0);
-    if (orphans)
-        log_warn("process backend: shim %d is gone", (int) c->pid);
+    bool ended = orphans != NULL;
+    if (ended)
+        log_warn("process backend: shim %d is gone, or cannot be followed: ending its tasks",
+                 (int) c->pid);
     while (orphans) {
         struct ptask *t = orphans;
         orphans = t->next;
-        report_end(ps, t);
+        report_end(ps, t, reason);
         ptask_free(t);
     }
+    if (c->child) {
+        /* It closed its end: it is exiting. Unless it lives on where we could
+         * not reach it, and we just ended its tasks: then it goes too. */
+        if (ended && waitpid(c->pid, NULL, WNOHANG) == 0)
+            (void) kill(c->pid, SIGKILL);
+        (void) waitpid(c->pid, NULL, 0);
+    }
     free(c);
+}
+
+/* Whether the shim behind c still runs (a child of ours that has exited is reaped). */
+static bool shim_alive(struct shim_conn *c)
+{
+    if (!c->child)
+        return kill(c->pid, 0) == 0 || errno == EPERM;
+    pid_t p = waitpid(c->pid, NULL, WNOHANG);
+    if (p == c->pid)
+        c->child = false;
+    return p == 0;
+}
+
+/* c hung up: the shim died, or it dropped us for reading too slowly (see
+ * shim.h). One that lives and answers at its socket keeps its tasks: we
+ * ask about each again there. */
+static void shim_hung_up(struct process_state *ps, struct shim_conn *c)
+{
+    unsigned n = 0;
+
+    pthread_mutex_lock(&ps->lock);
+    conn_unlink(ps, c);
+    for (struct ptask *t = ps->tasks; t; t = t->next)
+        n += t->shim == c;
+    pthread_mutex_unlock(&ps->lock);
+
+    /* Only a shim that has spoken can have dropped a connection (it drops
+     * one its replies pile up for): one that hangs up before a word is dying. */
+    if (n > 0 && c->heard && shim_alive(c) && shim_conn_connect(ps, c->pid) >= 0) {
+        pthread_mutex_lock(&ps->lock);
+        struct shim_conn *again = shim_conn_find(ps, c->pid);
+        for (struct ptask *t = ps->tasks; again && t; t = t->next) {
+            if (t->shim != c)
+                continue;
+            /* Its answer, R or E, comes back to the monitor like any other. A
+             * cancel that met the dropped connection is asked again. */
+            _cleanup_free_ char *watch = xasprintf("W %s", t->id);
+            _cleanup_free_ char *cancel = xasprintf("C %s", t->id);
+            t->shim = again;
+            (void) shim_conn_send(again, watch, NULL);
+            if (t->cancel_requested)
+                (void) shim_conn_send(again, cancel, NULL);
+        }
+        if (again && c->child) {
+            again->child = true;
+            c->child = false;
+        }
+        pthread_mutex_unlock(&ps->lock);
+        if (again)
+            log_warn("process backend: shim %d dropped our connection (we read too slowly); "
+                     "reconnected, following its %u tasks there, new tasks go to a new shim",
+                     (int) c->pid, n);
+    }
+    conn_end(ps, c, SHIM_LOST_REASON);
 }
 
 static void handle_message(struct process_state *ps, struct shim_conn *c, char *msg)
 {
     char *id = msg + 2, *arg;
 
+    c->heard = true;
     if (msg[0] == 'R' && msg[1] == ' ' && (arg = strchr(id, ' '))) {
         *arg++ = '\0';
         pthread_mutex_lock(&ps->lock);
-        bool known = ptask_find(ps, id, c) != NULL;
+        struct ptask *t = ptask_find(ps, id, c);
+        bool news = t && !t->running;
+        if (news)
+            t->running = true;
         pthread_mutex_unlock(&ps->lock);
         /* Only this thread removes tasks: it is still there when reported. */
-        if (known)
+        if (news)
             ps->listener.running(ps->listener.userdata, id, (usec_t) strtoll(arg, NULL, 10));
     } else if (msg[0] == 'E' && msg[1] == ' ') {
         pthread_mutex_lock(&ps->lock);
@@ -168,7 +241,7 @@ static void handle_message(struct process_state *ps, struct shim_conn *c, char *
             ptask_unlink(ps, t);
         pthread_mutex_unlock(&ps->lock);
         if (t) {
-            report_end(ps, t);
+            report_end(ps, t, SHIM_LOST_REASON);
             ptask_free(t);
         }
     } else {
@@ -187,7 +260,7 @@ static bool read_shim(struct process_state *ps, struct shim_conn *c)
         if (n < 0 && errno == EAGAIN)
             return true;
         if (n <= 0) {
-            shim_lost(ps, c);
+            shim_hung_up(ps, c);
             return false;
         }
         buf[n] = '\0';
@@ -245,14 +318,19 @@ void *process_monitor(void *userdata)
     return NULL;
 }
 
+/* Sends (and connects) happen under ps->lock: a shim that stops reading
+ * (stuck in D state) must not stop the supervisor and the monitor with it.
+ * A start that times out goes to a new shim; nothing was sent, the lock is
+ * ours. */
+static void set_send_timeout(int fd)
+{
+    struct timeval tv = {.tv_sec = 5};
+    (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 static void conn_add(struct process_state *ps, pid_t pid, int fd, bool child)
 {
     struct shim_conn *c = xcalloc(1, sizeof(*c));
-    /* Sends happen under ps->lock: a shim that stops reading (stuck in D
-     * state) must not stop the supervisor and the monitor with it. A start
-     * that times out goes to a new shim; nothing was sent, the lock is ours. */
-    struct timeval tv = {.tv_sec = 5};
-    (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     c->pid = pid;
     c->fd = fd;
     c->child = child;
@@ -308,6 +386,7 @@ int shim_conn_spawn(struct process_state *ps, struct error *err)
     if (r < 0)
         return error_set_errno(err, r, "spawn %s", ps->shim_path);
     log_info("process backend: shim %d started", (int) pid);
+    set_send_timeout(mine);
     conn_add(ps, pid, TAKE_FD(mine), true);
     return 0;
 }
@@ -337,7 +416,10 @@ int shim_conn_connect(struct process_state *ps, pid_t pid)
     if (r < 0)
         return r;
     _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+    if (fd < 0)
+        return -errno;
+    set_send_timeout(fd);
+    if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
         return -errno;
     log_info("process backend: reconnected to shim %d", (int) pid);
     conn_add(ps, pid, TAKE_FD(fd), false);

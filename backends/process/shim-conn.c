@@ -3,8 +3,11 @@
  *
  * Each connection (the daemon's socketpair on fd 3, and every daemon that
  * reconnects through the listening socket) carries the daemon's requests
- * in and our replies out (see shim.h). Replies never block the shim: what
- * a daemon is not reading yet waits in the connection's queue.
+ * in and our replies out (see shim.h).
+ * Replies never block the shim: what a daemon is not reading yet waits in
+ * the connection's queue, and a connection whose queue would pass
+ * sh->queue_max is dropped (see shim.h for why that bound and what the
+ * daemon does then).
  */
 #include "shim-internal.h"
 #include "util/log.h"
@@ -19,24 +22,80 @@ struct outmsg {
     char data[];
 };
 
+static void client_want_writable(struct shim *sh, struct client *c, bool writable)
+{
+    struct epoll_event ev = {.events = EPOLLIN | (writable ? EPOLLOUT : 0), .data.ptr = &c->src};
+    (void) epoll_ctl(sh->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void client_clear_queue(struct client *c)
+{
+    while (c->out) {
+        struct outmsg *m = c->out;
+        c->out = m->next;
+        free(m);
+    }
+    c->out_tail = &c->out;
+    c->out_bytes = 0;
+    c->out_count = 0;
+}
+
+/* Sends one message now; false when it has to wait (EAGAIN). */
+static bool client_send_now(struct client *c, const char *data, size_t len)
+{
+    for (;;) {
+        if (send(c->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+            return true;
+        if (errno == EAGAIN)
+            return false;
+        if (errno != EINTR)
+            return true; /* gone: its hang-up is handled by the loop; drop what it would not read */
+    }
+}
+
 static void client_flush(struct client *c)
 {
     while (c->out) {
         struct outmsg *m = c->out;
-        if (send(c->fd, m->data, m->len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-            if (errno == EAGAIN || errno == EINTR)
-                return;
-            /* Gone: its hang-up is handled by the loop; drop what it would not read. */
-        }
+        if (!client_send_now(c, m->data, m->len))
+            return;
         c->out = m->next;
+        c->out_bytes -= sizeof(*m) + m->len;
+        c->out_count--;
         free(m);
     }
     c->out_tail = &c->out;
 }
 
+/* The daemon on c is too far behind (see shim.h): take what it already
+ * sent, then let it go. */
+static void client_drop(struct shim *sh, struct client *c)
+{
+    log_warn("ocps-shim %d: dropping the connection of a daemon that is not reading "
+             "(%zu replies, %zu bytes waiting for it)%s",
+             (int) getpid(), c->out_count, c->out_bytes,
+             c->owner ? "; it was the daemon that started us: we leave after our last task" : "");
+    /* From here on its requests fail with EPIPE, so none is lost unseen; those
+     * already sent are read and handled until recv() says EOF, and then the
+     * connection is closed (read_client). */
+    (void) shutdown(c->fd, SHUT_RD);
+    c->dropped = true;
+    client_clear_queue(c);
+    client_want_writable(sh, c, false);
+}
+
 static void client_queue(struct shim *sh, struct client *c, const char *text)
 {
     size_t len = strlen(text);
+    if (c->dropped || c->dead)
+        return;
+    /* The usual case: nothing waits, the socket has room, no copy. */
+    if (!c->out && client_send_now(c, text, len))
+        return;
+    if (c->out_bytes + sizeof(struct outmsg) + len > sh->queue_max) {
+        client_drop(sh, c);
+        return;
+    }
     struct outmsg *m = xmalloc(sizeof(*m) + len);
     m->next = NULL;
     m->len = len;
@@ -44,27 +103,30 @@ static void client_queue(struct shim *sh, struct client *c, const char *text)
     bool was_empty = !c->out;
     *c->out_tail = m;
     c->out_tail = &m->next;
-    client_flush(c);
-    if (c->out && was_empty) {
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = &c->src};
-        (void) epoll_ctl(sh->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    }
+    c->out_bytes += sizeof(*m) + len;
+    c->out_count++;
+    if (was_empty)
+        client_want_writable(sh, c, true);
 }
 
+/* On the stack: a queued reply is the only allocation a message costs. A
+ * daemon reads at most SHIM_MSG_MAX bytes of a datagram anyway. */
 void client_send(struct shim *sh, struct client *c, const char *fmt, ...)
 {
+    char text[SHIM_MSG_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *text = xvasprintf(fmt, ap);
+    (void) vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     client_queue(sh, c, text);
 }
 
 void client_broadcast(struct shim *sh, const char *fmt, ...)
 {
+    char text[SHIM_MSG_MAX + 1];
     va_list ap;
     va_start(ap, fmt);
-    _cleanup_free_ char *text = xvasprintf(fmt, ap);
+    (void) vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     for (struct client *c = sh->clients; c; c = c->next)
         client_queue(sh, c, text);
@@ -96,11 +158,7 @@ static void client_remove(struct shim *sh, struct client *c)
         }
     if (c->owner)
         sh->owner_gone = true;
-    while (c->out) {
-        struct outmsg *m = c->out;
-        c->out = m->next;
-        free(m);
-    }
+    client_clear_queue(c);
     shim_unwatch_close(sh, &c->fd);
     c->dead = true;
     c->next = sh->dead_clients;
@@ -140,8 +198,8 @@ static void handle_message(struct shim *sh, struct client *c, char *msg, int fds
         if (t)
             stask_cancel(sh, t);
     } else if (msg[0] == 'W' && msg[1] == ' ') {
-        /* A daemon that died right after a start request left it queued on its
-         * old connection: take it before saying "not here". */
+        /* A daemon that died (or was dropped) right after a start request left
+         * it queued on its old connection: take it before saying "not here". */
         struct stask *t = stask_find(sh, msg + 2);
         if (!t) {
             drain_others(sh, c);
@@ -216,10 +274,8 @@ void client_event(struct shim *sh, struct client *c, uint32_t events)
 {
     if (events & EPOLLOUT) {
         client_flush(c);
-        if (!c->out) {
-            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &c->src};
-            (void) epoll_ctl(sh->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-        }
+        if (!c->out)
+            client_want_writable(sh, c, false);
     }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         read_client(sh, c);

@@ -6,8 +6,8 @@
  *                 event goes to
  *   shim-child.c  the task's process between fork and exec, and the words
  *                 for a failure there
- *   shim-conn.c   the daemons' connections: requests in, a queue of
- *                 replies out
+ *   shim-conn.c   the daemons' connections: requests in, a bounded queue
+ *                 of replies out
  *   shim-task.c   a task's life: start, spawners, exec status, timers,
  *                 reap, outcome
  *
@@ -68,9 +68,12 @@ struct outmsg;
 struct client {
     struct source src;
     int fd;
-    bool owner; /* the daemon that started us */
-    bool dead;  /* removed; freed after the current batch of events */
+    bool owner;   /* the daemon that started us */
+    bool dropped; /* too far behind: no longer read from or written to (see shim.h) */
+    bool dead;    /* removed; freed after the current batch of events */
     struct outmsg *out, **out_tail;
+    size_t out_bytes; /* counted against sh->queue_max */
+    size_t out_count;
     struct client *next;
 };
 
@@ -105,6 +108,7 @@ struct shim {
     int spawned[2]; /* pipe: spawn threads write struct spawn_done */
     char *sock_path;
     struct source sig_src, listen_src, spawned_src;
+    size_t queue_max;  /* SHIM_QUEUE_MAX, unless a test says otherwise */
     unsigned spawning; /* spawn threads not yet reported */
     /* Children reaped before their spawn thread reported their pid. */
     struct reaped {

@@ -98,6 +98,13 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
     }
 }
 
+/* A test-only override of a limit, or the default. */
+static size_t env_size(const char *name, size_t def)
+{
+    const char *v = getenv(name);
+    return v && *v ? (size_t) strtoull(v, NULL, 10) : def;
+}
+
 static int setup(struct shim *sh, const char *dir)
 {
     sigset_t mask;
@@ -108,6 +115,7 @@ static int setup(struct shim *sh, const char *dir)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
+    sh->queue_max = env_size("OCPS_TEST_SHIM_QUEUE_MAX", SHIM_QUEUE_MAX);
     sh->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     sh->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (sh->sigfd < 0 || sh->epfd < 0)

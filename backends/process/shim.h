@@ -23,6 +23,24 @@
  *   shim -> daemon  "R <id> <usec>" the command runs since <usec>;
  *                   "E <id>" it ended, exit.json is written.
  *
+ * A daemon that does not read. What the shim has to say to a daemon never
+ * blocks it: it waits in a queue per connection, of at most
+ * SHIM_QUEUE_MAX bytes. A connection whose queue would pass that is
+ * dropped, as redis drops a client past its client-output-buffer-limit:
+ * the shim shuts down its reading side (a request sent from then on fails
+ * with EPIPE, so the daemon knows it was not taken), handles the requests
+ * already received, closes the connection and forgets what it had queued
+ * for it. Its tasks go on. Dropping the daemon that started it counts as
+ * that daemon leaving: the shim gets no new task and exits after its
+ * last one. A daemon whose connection hangs up tells a shim that dropped
+ * it from one that died: if the shim's pid still runs and
+ * SHIM_DIR/<pid>.sock answers, it reconnects there, asks "W" again for
+ * each of its tasks (and "C" again for those it was cancelling), as after
+ * a restart, and starts a shim of its own for new tasks. What it missed
+ * is answered again, and each end is still reported once. Only a shim
+ * that cannot be reached, or that hangs up before it says a word, is
+ * taken for dead.
+ *
  * Nothing runs twice: the daemon flock()s <task_dir>/shim.lock, writes
  * the shim's pid into it and passes the locked file to the shim with the
  * start message, so the lock is held from before the start until after
@@ -48,6 +66,21 @@
 
 #define SHIM_CONTROL_FD 3
 #define SHIM_MSG_MAX    4096
+
+/*
+ * The most a connection's queue of replies holds, in bytes (with the
+ * queue's own 16 per reply). Replies are small: an R and an E per task
+ * (40 to 60 bytes: an id, and a time) and an answer per W. A
+ * daemon that reads at all keeps up (its monitor thread does nothing but
+ * read and hand events on), so this is more than 100,000 replies: every
+ * task of a busy shim ending, many times over, while the daemon reads
+ * nothing, or minutes of this machine's fastest rate of tasks (~250/s).
+ * Memory a shim can spare; a daemon that far behind is stopped (SIGSTOP,
+ * a debugger) or stuck, and being dropped costs it a reconnect, not a
+ * task. Tests set OCPS_TEST_SHIM_QUEUE_MAX (bytes) in the environment of
+ * the shims they start to replace it.
+ */
+#define SHIM_QUEUE_MAX (8u << 20)
 
 /* The ocps-shim program. */
 int shim_main(int argc, char **argv);

@@ -19,9 +19,9 @@
 struct shim_conn {
     pid_t pid;
     int fd;
-    bool child; /* we spawned it: ours to reap */
-    bool heard; /* it has said something */
-    bool dead;  /* hung up; the monitor frees it */
+    int protocol; /* what it speaks (shim.h), from its first message; -1 until then */
+    bool child;   /* we spawned it: ours to reap */
+    bool dead;    /* hung up; the monitor frees it */
     struct shim_conn *next;
 };
 
@@ -41,6 +41,7 @@ struct process_state {
     char *cgroup_error; /* why there are no cgroups (tasks are refused) */
     char *shim_path;
     char *shim_dir; /* <data_dir>/shims: the shims' sockets and log */
+    int protocol;   /* SHIM_PROTOCOL, unless a test stands in for another release */
 
     pthread_mutex_t lock; /* tasks, shims, own, stop; sends to shims */
     struct ptask *tasks;

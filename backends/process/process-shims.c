@@ -2,12 +2,15 @@
  * process-shims: the daemon's connections to its shims.
  *
  * The daemon starts its own shim (ocps-shim, see shim.h) when it first
- * needs one, and connects to those an earlier daemon started when it
- * recovers their tasks. One monitor thread reads every connection ("R"
- * running, "E" ended; no timers, no polling) and reports running() and
- * ended() to the supervisor. A shim that hangs up has died (its tasks end
- * with what they recorded, or as lost) or dropped us for reading too
- * slowly: then we reconnect and ask about its tasks again.
+ * needs one, and takes its hello before it hands it a task; it connects
+ * to those an earlier daemon started when it recovers their tasks. One
+ * monitor thread reads every connection ("R" running, "E" ended; no
+ * timers, no polling) and reports running() and ended() to the
+ * supervisor. The first message on a connection says which protocol the
+ * shim speaks: one we cannot follow has its tasks ended. A shim that
+ * hangs up has died (its tasks end with what they recorded, or as lost)
+ * or dropped us for reading too slowly: then we reconnect and ask about
+ * its tasks again.
  */
 #include "process-internal.h"
 #include "layout.h"
@@ -188,9 +191,9 @@ static void shim_hung_up(struct process_state *ps, struct shim_conn *c)
         n += t->shim == c;
     pthread_mutex_unlock(&ps->lock);
 
-    /* Only a shim that has spoken can have dropped a connection (it drops
-     * one its replies pile up for): one that hangs up before a word is dying. */
-    if (n > 0 && c->heard && shim_alive(c) && shim_conn_connect(ps, c->pid) >= 0) {
+    /* Only a shim that has spoken drops a connection (its hello comes first;
+     * protocol 0 never drops): one that hangs up before a word is dying. */
+    if (n > 0 && c->protocol > 0 && shim_alive(c) && shim_conn_connect(ps, c->pid) >= 0) {
         pthread_mutex_lock(&ps->lock);
         struct shim_conn *again = shim_conn_find(ps, c->pid);
         for (struct ptask *t = ps->tasks; again && t; t = t->next) {
@@ -218,11 +221,54 @@ static void shim_hung_up(struct process_state *ps, struct shim_conn *c)
     conn_end(ps, c, SHIM_LOST_REASON);
 }
 
-static void handle_message(struct process_state *ps, struct shim_conn *c, char *msg)
+/* The protocol a shim's first message says it speaks: that of its hello,
+ * "H <protocol> <version>" (shim.h), or else 0, from before the hello. */
+static int hello_protocol(const char *msg, char ret_version[static 32])
+{
+    int protocol = 0;
+    int n = sscanf(msg, "H %d %31s", &protocol, ret_version);
+    if (n < 2)
+        snprintf(ret_version, 32, n < 1 ? "from before the hello" : "of no version");
+    return n < 1 ? 0 : protocol;
+}
+
+/* The first message on c says what the shim speaks: its hello, or (a shim
+ * from before the hello) anything else. false: it speaks what we cannot
+ * follow, and c is ended and freed. */
+static bool shim_met(struct process_state *ps, struct shim_conn *c, const char *msg)
+{
+    char version[32];
+    int protocol = hello_protocol(msg, version);
+    c->protocol = protocol;
+    if (protocol >= SHIM_PROTOCOL_MIN && protocol <= ps->protocol) {
+        if (protocol != ps->protocol)
+            log_info("process backend: shim %d speaks protocol %d (ocps-shim %s), older than "
+                     "ours (%d): following its tasks, giving it no new ones",
+                     (int) c->pid, protocol, version, ps->protocol);
+        return true;
+    }
+    log_error("process backend: shim %d speaks protocol %d (ocps-shim %s); this daemon speaks "
+              "%d to %d: ending its tasks",
+              (int) c->pid, protocol, version, SHIM_PROTOCOL_MIN, ps->protocol);
+    _cleanup_free_ char *reason =
+        xasprintf("the task's shim (pid %d) speaks protocol %d (ocps-shim %s), which this "
+                  "daemon (protocol %d, ocps-proxyd %s) cannot follow; the task was stopped",
+                  (int) c->pid, protocol, version, ps->protocol, OCPS_VERSION);
+    conn_end(ps, c, reason);
+    return false;
+}
+
+/* false once c is ended and freed. */
+static bool handle_message(struct process_state *ps, struct shim_conn *c, char *msg)
 {
     char *id = msg + 2, *arg;
 
-    c->heard = true;
+    if (c->protocol < 0) {
+        if (!shim_met(ps, c, msg))
+            return false;
+        if (msg[0] == 'H')
+            return true;
+    }
     if (msg[0] == 'R' && msg[1] == ' ' && (arg = strchr(id, ' '))) {
         *arg++ = '\0';
         pthread_mutex_lock(&ps->lock);
@@ -247,6 +293,7 @@ static void handle_message(struct process_state *ps, struct shim_conn *c, char *
     } else {
         log_warn("process backend: unknown message from shim %d: %.40s", (int) c->pid, msg);
     }
+    return true;
 }
 
 /* Reads what the shim has said; false once it has hung up (and is freed). */
@@ -264,7 +311,8 @@ static bool read_shim(struct process_state *ps, struct shim_conn *c)
             return false;
         }
         buf[n] = '\0';
-        handle_message(ps, c, buf);
+        if (!handle_message(ps, c, buf))
+            return false;
     }
 }
 
@@ -328,12 +376,13 @@ static void set_send_timeout(int fd)
     (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static void conn_add(struct process_state *ps, pid_t pid, int fd, bool child)
+static void conn_add(struct process_state *ps, pid_t pid, int fd, bool child, int protocol)
 {
     struct shim_conn *c = xcalloc(1, sizeof(*c));
     c->pid = pid;
     c->fd = fd;
     c->child = child;
+    c->protocol = protocol;
     pthread_mutex_lock(&ps->lock);
     c->next = ps->shims;
     ps->shims = c;
@@ -341,6 +390,34 @@ static void conn_add(struct process_state *ps, pid_t pid, int fd, bool child)
         ps->own = c;
     pthread_mutex_unlock(&ps->lock);
     process_wake(ps);
+}
+
+/* The first word of a shim we started: only one of our own protocol gets
+ * tasks (shim.h). */
+static int check_hello(struct process_state *ps, int fd, struct error *err)
+{
+    /* A shim from before the hello says nothing until asked: ask what every
+     * shim answers ("E -", no such task). Ours says its hello first. */
+    struct timeval tv = {.tv_sec = 10};
+    (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    char buf[SHIM_MSG_MAX + 1];
+    ssize_t n = send(fd, "W -", STRLEN("W -"), MSG_NOSIGNAL);
+    if (n >= 0)
+        do
+            n = recv(fd, buf, SHIM_MSG_MAX, 0);
+        while (n < 0 && errno == EINTR);
+    if (n <= 0)
+        return error_set_errno(err, n < 0 ? -errno : -ECONNRESET,
+                               "the task shim %s did not say what it speaks", ps->shim_path);
+    buf[n] = '\0';
+    char version[32];
+    int protocol = hello_protocol(buf, version);
+    if (protocol != ps->protocol)
+        return error_set(err, -EREMOTEIO,
+                         "the task shim %s speaks protocol %d (ocps-shim %s), this daemon "
+                         "protocol %d (ocps-proxyd %s): restart the daemon after an upgrade",
+                         ps->shim_path, protocol, version, ps->protocol, OCPS_VERSION);
+    return 0;
 }
 
 /* Starts this daemon's shim (ps->own). */
@@ -385,9 +462,16 @@ int shim_conn_spawn(struct process_state *ps, struct error *err)
     posix_spawnattr_destroy(&attr);
     if (r < 0)
         return error_set_errno(err, r, "spawn %s", ps->shim_path);
-    log_info("process backend: shim %d started", (int) pid);
+    r = check_hello(ps, mine, err);
+    if (r < 0) {
+        /* Ours, and it has no task: it goes. */
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
+        return r;
+    }
+    log_info("process backend: shim %d started (protocol %d)", (int) pid, ps->protocol);
     set_send_timeout(mine);
-    conn_add(ps, pid, TAKE_FD(mine), true);
+    conn_add(ps, pid, TAKE_FD(mine), true, ps->protocol);
     return 0;
 }
 
@@ -422,7 +506,7 @@ int shim_conn_connect(struct process_state *ps, pid_t pid)
     if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
         return -errno;
     log_info("process backend: reconnected to shim %d", (int) pid);
-    conn_add(ps, pid, TAKE_FD(fd), false);
+    conn_add(ps, pid, TAKE_FD(fd), false, -1);
     return 0;
 }
 

@@ -90,6 +90,7 @@ static int process_init(const struct config *cfg, const struct backend_listener 
         return r;
     }
     ps->shim_dir = layout_shims(cfg->data_dir);
+    ps->protocol = shim_protocol();
     int r = mkdir_p(ps->shim_dir, 0700);
     if (r < 0) {
         r = error_set_errno(err, r, "mkdir %s", ps->shim_dir);

@@ -2,8 +2,8 @@
  * shim-conn: the daemons' connections to the shim.
  *
  * Each connection (the daemon's socketpair on fd 3, and every daemon that
- * reconnects through the listening socket) carries the daemon's requests
- * in and our replies out (see shim.h).
+ * reconnects through the listening socket) starts with our hello, then
+ * carries the daemon's requests in and our replies out (see shim.h).
  * Replies never block the shim: what a daemon is not reading yet waits in
  * the connection's queue, and a connection whose queue would pass
  * sh->queue_max is dropped (see shim.h for why that bound and what the
@@ -146,6 +146,9 @@ struct client *client_add(struct shim *sh, int fd, bool owner)
     }
     c->next = sh->clients;
     sh->clients = c;
+    /* First on every connection, before any reply (protocol 0 had no hello). */
+    if (sh->protocol > 0)
+        client_send(sh, c, "H %d %s", sh->protocol, OCPS_VERSION);
     return c;
 }
 

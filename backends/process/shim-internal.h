@@ -7,7 +7,7 @@
  *   shim-child.c  the task's process between fork and exec, and the words
  *                 for a failure there
  *   shim-conn.c   the daemons' connections: requests in, a bounded queue
- *                 of replies out
+ *                 of replies out, the hello
  *   shim-task.c   a task's life: start, spawners, exec status, timers,
  *                 reap, outcome
  *
@@ -108,6 +108,7 @@ struct shim {
     int spawned[2]; /* pipe: spawn threads write struct spawn_done */
     char *sock_path;
     struct source sig_src, listen_src, spawned_src;
+    int protocol;      /* what our hello says: SHIM_PROTOCOL, unless a test says otherwise */
     size_t queue_max;  /* SHIM_QUEUE_MAX, unless a test says otherwise */
     unsigned spawning; /* spawn threads not yet reported */
     /* Children reaped before their spawn thread reported their pid. */
@@ -139,7 +140,8 @@ char *child_error_describe(const struct shim_spec *s, const struct child_error *
                            enum task_state *ret_state);
 
 /* shim-conn.c */
-/* A daemon's connection (fd is ours from now on, closed on failure); NULL on failure. */
+/* A daemon's connection, our hello first (fd is ours from now on, closed on
+ * failure); NULL on failure. */
 struct client *client_add(struct shim *sh, int fd, bool owner);
 /* A connection waiting on the listening socket. */
 void client_accept(struct shim *sh);

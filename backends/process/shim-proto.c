@@ -1,7 +1,7 @@
 /*
  * shim-proto: what the daemon and the shim both read and write outside
- * their messages: the task's shim.lock and the shim's socket address (see
- * shim.h).
+ * their messages: the task's shim.lock, the shim's socket address and the
+ * protocol number of the hello (see shim.h).
  */
 #include "layout.h"
 #include "shim.h"
@@ -9,6 +9,13 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/socket.h>
+
+int shim_protocol(void)
+{
+    /* Tests stand in for a daemon and a shim of another release. */
+    const char *p = getenv("OCPS_TEST_SHIM_PROTOCOL");
+    return p && *p ? (int) strtol(p, NULL, 10) : SHIM_PROTOCOL;
+}
 
 int shim_lock_set_pid(int lock_fd, pid_t pid)
 {

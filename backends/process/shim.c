@@ -115,6 +115,7 @@ static int setup(struct shim *sh, const char *dir)
     sigaddset(&mask, SIGINT);
     sigaddset(&mask, SIGHUP);
     sigprocmask(SIG_BLOCK, &mask, NULL);
+    sh->protocol = shim_protocol();
     sh->queue_max = env_size("OCPS_TEST_SHIM_QUEUE_MAX", SHIM_QUEUE_MAX);
     sh->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     sh->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -177,7 +178,8 @@ int shim_main(int argc, char **argv)
         return 1;
     }
     (void) prctl(PR_SET_PDEATHSIG, 0);
-    log_info("ocps-shim %d: listening on %s", (int) getpid(), sh.sock_path);
+    log_info("ocps-shim %d (protocol %d, %s): listening on %s", (int) getpid(), sh.protocol,
+             OCPS_VERSION, sh.sock_path);
 
     while (!(sh.owner_gone && !sh.tasks)) {
         struct epoll_event ev[64];

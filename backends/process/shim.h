@@ -20,8 +20,35 @@
  *                   "C <id>": cancel; "W <id>": watch (a reconnected
  *                   daemon): answered "R" if it runs, "E" if the shim no
  *                   longer has it.
- *   shim -> daemon  "R <id> <usec>" the command runs since <usec>;
+ *   shim -> daemon  "H <protocol> <version>" the hello, first on every
+ *                   connection (see below);
+ *                   "R <id> <usec>" the command runs since <usec>;
  *                   "E <id>" it ended, exit.json is written.
+ *
+ * The hello. The shim speaks first on every connection, the socketpair
+ * included: "H 1 0.1.0" is SHIM_PROTOCOL and the release (for the logs).
+ * The protocol number goes up when a message changes meaning or a new one
+ * must be understood. Protocol 0 is every shim from before the hello: it
+ * sends none, and speaks S, C, W, R and E as above. After an upgrade a
+ * restarted daemon reconnects to shims of the old release, which still
+ * run their tasks; the first message of a connection tells what the shim
+ * speaks: an "H", or else (protocol 0) the answer to the daemon's first
+ * "W". The daemon
+ *   - follows (W, C, R, E) the tasks of a shim of any protocol from
+ *     SHIM_PROTOCOL_MIN to its own, and logs which it met;
+ *   - hands a new task (S) only to a shim of exactly its own protocol:
+ *     only shims it starts itself get tasks, and it reads the hello of
+ *     each before the first (it sends "W -" at once, so that a shim
+ *     without a hello answers too). A shim of another protocol (an
+ *     ocps-shim upgraded under a running daemon) is stopped and the
+ *     start fails with SYSTEM_ERROR, naming both protocols;
+ *   - cannot follow a shim of a protocol it does not speak (newer, after
+ *     a downgrade): it logs so, hangs up, kills those tasks' process trees
+ *     and reports them SYSTEM_ERROR with a reason naming both protocols,
+ *     so that nothing runs unwatched.
+ * A daemon from before the hello that meets a newer shim logs its "H" as
+ * an unknown message and goes on: protocol 1 answers everything protocol
+ * 0 asks.
  *
  * A daemon that does not read. What the shim has to say to a daemon never
  * blocks it: it waits in a queue per connection, of at most
@@ -38,7 +65,8 @@
  * each of its tasks (and "C" again for those it was cancelling), as after
  * a restart, and starts a shim of its own for new tasks. What it missed
  * is answered again, and each end is still reported once. Only a shim
- * that cannot be reached, or that hangs up before it says a word, is
+ * that cannot be reached, that hangs up before it says a word (its hello
+ * comes first) or that is from before the hello (it drops no one) is
  * taken for dead.
  *
  * Nothing runs twice: the daemon flock()s <task_dir>/shim.lock, writes
@@ -67,6 +95,10 @@
 #define SHIM_CONTROL_FD 3
 #define SHIM_MSG_MAX    4096
 
+/* This release's protocol (the hello), and the oldest one a daemon still follows. */
+#define SHIM_PROTOCOL     1
+#define SHIM_PROTOCOL_MIN 0
+
 /*
  * The most a connection's queue of replies holds, in bytes (with the
  * queue's own 16 per reply). Replies are small: an R and an E per task
@@ -81,6 +113,13 @@
  * the shims they start to replace it.
  */
 #define SHIM_QUEUE_MAX (8u << 20)
+
+/*
+ * The protocol this process speaks: SHIM_PROTOCOL. Tests set
+ * OCPS_TEST_SHIM_PROTOCOL to stand in for a daemon and the shims it
+ * starts from another release (0: from before the hello, so no hello).
+ */
+int shim_protocol(void);
 
 /* The ocps-shim program. */
 int shim_main(int argc, char **argv);

@@ -3,7 +3,10 @@
  * ocps-shim and the real process backend (see backends/process/shim.h):
  * a client that stops reading is dropped once its queue passes the bound
  * while the others are served; a daemon whose own connection is dropped
- * reconnects and still hears every end, once. Needs root.
+ * reconnects and still hears every end, once; and shims of other
+ * protocols: an older one is followed, one started under a daemon of
+ * another protocol gets no task, a newer one's tasks are ended, not left
+ * unwatched. Needs root.
  */
 #include "process-harness.h"
 #include "process/shim.h"
@@ -11,6 +14,19 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+
+/* A task that runs until the file exists, then says what. */
+static char *json_until(const char *file, const char *what)
+{
+    return xasprintf("{\"user\":\"nobody\",\"cmd\":\"while [ ! -e %s ]; do sleep 0.05; done; "
+                     "echo %s\"}",
+                     file, what);
+}
+
+static void touch(const char *path)
+{
+    (void) write_file_replace(path, "", 0, 0644);
+}
 
 /* The shim's resident memory, in KiB; -1 if it cannot be read. */
 static long rss_kib(pid_t pid)
@@ -190,6 +206,107 @@ static void test_dropped_daemon(void **state)
     error_clear(&err);
 }
 
+/* A new backend instance, as a daemon of the given protocol (NULL: ours). */
+static void daemon_as(void **state, const char *protocol)
+{
+    struct error err = ERROR_INIT;
+    if (*state)
+        process_backend_ops.free(*state);
+    *state = NULL;
+    if (protocol)
+        setenv("OCPS_TEST_SHIM_PROTOCOL", protocol, 1);
+    else
+        unsetenv("OCPS_TEST_SHIM_PROTOCOL");
+    ok(process_backend_ops.init(&cfg, &listener, state, &err) == 0,
+       "a backend instance of protocol %s: %s", protocol ?: "ours", error_message(&err));
+    error_clear(&err);
+}
+
+static int recover(void *state, struct run *r, struct error *err)
+{
+    struct backend_start s = {r->id, r->task, r->dir, r->out, r->err};
+    return process_backend_ops.recover(state, &s, NULL, err);
+}
+
+static void test_protocols(void **state)
+{
+    struct error err = ERROR_INIT;
+    struct run old = {0}, mine = {0}, refused = {0}, again = {0}, newer = {0};
+    struct ev e;
+    /* Where the task's user can see it (the data dir is 0700). */
+    _cleanup_free_ char *go = xasprintf("/tmp/ocps-test-shim-%d.go", getpid());
+    _cleanup_free_ char *pid_file = xasprintf("/tmp/ocps-test-shim-%d.sleeper", getpid());
+
+    /* A shim from before the hello, still running a task after an upgrade. */
+    (void) unlink(go);
+    daemon_as(state, "0");
+    _cleanup_free_ char *until = json_until(go, "old");
+    ok(start(*state, until, &old, &err) == 0 && wait_for(old.id, false, 30, &e) && e.running,
+       "a daemon and its shim from before the hello run a task: %s", error_message(&err));
+    daemon_as(state, NULL);
+    ev_forget(old.id, true, false);
+    ok(recover(*state, &old, &err) == 0, "the upgraded daemon recovers it: %s",
+       error_message(&err));
+    ok(wait_for(old.id, false, 30, &e) && e.running && !e.ended,
+       "the old shim answers: it runs (%s)", e.reason);
+    touch(go);
+    ok(wait_for(old.id, true, 30, &e) && e.o.state == TASK_COMPLETE, "and its end is heard: %s",
+       e.reason);
+    _cleanup_free_ char *out = slurp(old.out);
+    ok(streq(out, "old\n"), "its output is whole");
+    ok(start(*state, "{\"user\":\"nobody\",\"cmd\":\"echo mine\"}", &mine, &err) == 0 &&
+           wait_for(mine.id, true, 30, &e) && e.o.state == TASK_COMPLETE,
+       "a new task runs: %s", e.reason);
+    ok(!streq(mine.handle, old.handle), "in a shim of the daemon's own (%s, not %s)", mine.handle,
+       old.handle);
+
+    /* An ocps-shim of another protocol put in place under a running daemon. */
+    daemon_as(state, NULL);
+    setenv("OCPS_TEST_SHIM_PROTOCOL", "2", 1);
+    int rc = start(*state, "{\"user\":\"nobody\",\"cmd\":\"echo refused\"}", &refused, &err);
+    ok(rc == -EREMOTEIO && strstr(error_message(&err), "speaks protocol 2") &&
+           strstr(error_message(&err), "this daemon protocol 1"),
+       "a shim of protocol 2 gets no task: %s", error_message(&err));
+    ok(!wait_for(refused.id, false, 0, NULL), "the task was not run");
+    unsetenv("OCPS_TEST_SHIM_PROTOCOL");
+    error_clear(&err);
+    ok(start(*state, "{\"user\":\"nobody\",\"cmd\":\"echo again\"}", &again, &err) == 0 &&
+           wait_for(again.id, true, 30, &e) && e.o.state == TASK_COMPLETE,
+       "with the right shim in place, tasks run again: %s", e.reason);
+
+    /* A newer shim, met after a downgrade: its tasks are not left unwatched. */
+    daemon_as(state, "2");
+    _cleanup_free_ char *sleeper =
+        xasprintf("{\"user\":\"nobody\",\"cmd\":\"sleep 300 & echo $! > %s; wait\"}", pid_file);
+    (void) unlink(pid_file);
+    ok(start(*state, sleeper, &newer, &err) == 0 && wait_for(newer.id, false, 30, &e) && e.running,
+       "a daemon and shim of protocol 2 run a task: %s", error_message(&err));
+    pid_t child = 0;
+    for (int i = 0; i < 1000 && child <= 0; i++) {
+        _cleanup_free_ char *data = slurp(pid_file);
+        child = (pid_t) atoi(data);
+        if (child <= 0)
+            usleep(10000);
+    }
+    daemon_as(state, NULL);
+    ev_forget(newer.id, true, false);
+    ok(recover(*state, &newer, &err) == 0, "a daemon of protocol 1 takes it over: %s",
+       error_message(&err));
+    ok(wait_for(newer.id, true, 30, &e) && e.o.state == TASK_SYSTEM_ERROR &&
+           strstr(e.reason, "speaks protocol 2") && strstr(e.reason, "cannot follow"),
+       "and ends it, saying why: %s", e.reason);
+    ok(child > 0 && wait_gone(child, 10), "its processes were stopped (%d)", (int) child);
+    (void) unlink(pid_file);
+    (void) unlink(go);
+
+    run_done(&old);
+    run_done(&mine);
+    run_done(&refused);
+    run_done(&again);
+    run_done(&newer);
+    error_clear(&err);
+}
+
 int main(void)
 {
     void *state = harness_init();
@@ -197,6 +314,7 @@ int main(void)
         return tap_done();
     test_slow_client(state);
     test_dropped_daemon(&state);
+    test_protocols(&state);
     harness_done(state);
     return tap_done();
 }

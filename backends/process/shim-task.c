@@ -148,6 +148,13 @@ void stask_free(struct stask *t)
     free(t);
 }
 
+/* A limit reached, or a cancel's grace period over: SIGKILL to the whole tree. */
+static void kill_tree(struct stask *t, const char *why)
+{
+    log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: %s", t->spec.id, why);
+    (void) cgroup_kill_once(&t->spec.cg, NULL);
+}
+
 void stask_cancel(struct shim *sh, struct stask *t)
 {
     if (t->canceled || t->phase == PHASE_SETTLING)
@@ -172,9 +179,7 @@ static void check_cputime(struct shim *sh, struct stask *t)
     if (used >= limit) {
         if (!t->cputime_hit) {
             t->cputime_hit = true;
-            log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: cputime limit reached by the process tree",
-                   t->spec.id);
-            (void) cgroup_kill_once(&t->spec.cg, NULL);
+            kill_tree(t, "cputime limit reached by the process tree");
         }
         return;
     }
@@ -555,19 +560,15 @@ void stask_event(struct shim *sh, struct stask *t, enum source_kind k)
     case SRC_WALL:
         if (!t->walltime_hit && !t->canceled && t->phase == PHASE_RUNNING) {
             t->walltime_hit = true;
-            log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: walltime limit reached", t->spec.id);
-            (void) cgroup_kill_once(&t->spec.cg, NULL);
+            kill_tree(t, "walltime limit reached");
         }
         break;
     case SRC_CPU:
         check_cputime(sh, t);
         break;
     case SRC_GRACE:
-        if (t->phase != PHASE_SETTLING) {
-            log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: grace period over, SIGKILL to the tree",
-                   t->spec.id);
-            (void) cgroup_kill_once(&t->spec.cg, NULL);
-        }
+        if (t->phase != PHASE_SETTLING)
+            kill_tree(t, "grace period over, SIGKILL to the tree");
         break;
     case SRC_SETTLE:
         settle(sh, t);

@@ -173,6 +173,17 @@ void client_free(struct client *c)
     free(c);
 }
 
+void client_close_all(struct shim *sh)
+{
+    while (sh->clients) {
+        struct client *c = sh->clients;
+        sh->clients = c->next;
+        client_clear_queue(c);
+        close(c->fd);
+        client_free(c);
+    }
+}
+
 /* Reads every message already queued on the other connections (see "W"). */
 static void read_client(struct shim *sh, struct client *c);
 static void drain_others(struct shim *sh, struct client *except)

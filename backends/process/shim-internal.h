@@ -151,6 +151,8 @@ void client_send(struct shim *sh, struct client *c, const char *fmt, ...) _print
 /* To every connected daemon: normally one, two while a restarted one reconnects. */
 void client_broadcast(struct shim *sh, const char *fmt, ...) _printf_(2, 3);
 void client_free(struct client *c);
+/* At exit: the daemons still connected (a reconnected one) are let go. */
+void client_close_all(struct shim *sh);
 
 /* shim-task.c */
 /* Before the loop: the pipe the spawner threads report on. */

@@ -198,6 +198,7 @@ int shim_main(int argc, char **argv)
         free_dead(&sh);
     }
     (void) unlink(sh.sock_path);
+    client_close_all(&sh);
     log_info("ocps-shim %d: no daemon and no tasks left, exiting", (int) getpid());
     free(sh.sock_path);
     free(sh.early);

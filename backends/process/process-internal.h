@@ -66,8 +66,11 @@ int shim_conn_send(struct shim_conn *c, const char *text, const int fds[2]);
 struct shim_conn *shim_conn_find(struct process_state *ps, pid_t pid);
 /* Starts this daemon's shim (ps->own). */
 int shim_conn_spawn(struct process_state *ps, struct error *err);
-/* Connects to a shim an earlier daemon started, unless we already are. */
-int shim_conn_connect(struct process_state *ps, pid_t pid);
+/* Connects to a shim an earlier daemon started, unless we already are,
+ * and hands it t (unless NULL: ps->tasks takes it) with a "W" in the same
+ * breath, so that the first thing the monitor hears from a new connection
+ * finds t. -errno when it cannot be reached; t is then the caller's. */
+int shim_conn_watch(struct process_state *ps, pid_t pid, struct ptask *t);
 /* Sockets of shims killed from outside: nothing answers there any more. */
 void shim_sockets_clean(const char *dir);
 

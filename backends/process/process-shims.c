@@ -127,6 +127,21 @@ static void conn_unlink(struct process_state *ps, struct shim_conn *c)
         }
 }
 
+/* Under ps->lock: t follows its task on c, and the shim is asked about it
+ * ("W", and "C" again for a cancel that may have met a dropped
+ * connection). Its answer, R or E, or a hang-up instead, reaches the
+ * monitor like any other message. */
+static void watch_on(struct shim_conn *c, struct ptask *t)
+{
+    _cleanup_free_ char *watch = xasprintf("W %s", t->id);
+    t->shim = c;
+    (void) shim_conn_send(c, watch, NULL);
+    if (t->cancel_requested) {
+        _cleanup_free_ char *cancel = xasprintf("C %s", t->id);
+        (void) shim_conn_send(c, cancel, NULL);
+    }
+}
+
 /* Every task still on c ends with what it recorded, or with reason; then c
  * is closed and freed. */
 static void conn_end(struct process_state *ps, struct shim_conn *c, const char *reason)
@@ -193,21 +208,13 @@ static void shim_hung_up(struct process_state *ps, struct shim_conn *c)
 
     /* Only a shim that has spoken drops a connection (its hello comes first;
      * protocol 0 never drops): one that hangs up before a word is dying. */
-    if (n > 0 && c->protocol > 0 && shim_alive(c) && shim_conn_connect(ps, c->pid) >= 0) {
+    if (n > 0 && c->protocol > 0 && shim_alive(c) && shim_conn_watch(ps, c->pid, NULL) >= 0) {
+        /* We are the monitor: the new connection is not read before this is done. */
         pthread_mutex_lock(&ps->lock);
         struct shim_conn *again = shim_conn_find(ps, c->pid);
-        for (struct ptask *t = ps->tasks; again && t; t = t->next) {
-            if (t->shim != c)
-                continue;
-            /* Its answer, R or E, comes back to the monitor like any other. A
-             * cancel that met the dropped connection is asked again. */
-            _cleanup_free_ char *watch = xasprintf("W %s", t->id);
-            _cleanup_free_ char *cancel = xasprintf("C %s", t->id);
-            t->shim = again;
-            (void) shim_conn_send(again, watch, NULL);
-            if (t->cancel_requested)
-                (void) shim_conn_send(again, cancel, NULL);
-        }
+        for (struct ptask *t = ps->tasks; again && t; t = t->next)
+            if (t->shim == c)
+                watch_on(again, t);
         if (again && c->child) {
             again->child = true;
             c->child = false;
@@ -376,20 +383,20 @@ static void set_send_timeout(int fd)
     (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static void conn_add(struct process_state *ps, pid_t pid, int fd, bool child, int protocol)
+/* Under ps->lock; the monitor is to be woken to read it. */
+static struct shim_conn *conn_link(struct process_state *ps, pid_t pid, int fd, bool child,
+                                   int protocol)
 {
     struct shim_conn *c = xcalloc(1, sizeof(*c));
     c->pid = pid;
     c->fd = fd;
     c->child = child;
     c->protocol = protocol;
-    pthread_mutex_lock(&ps->lock);
     c->next = ps->shims;
     ps->shims = c;
     if (child)
         ps->own = c;
-    pthread_mutex_unlock(&ps->lock);
-    process_wake(ps);
+    return c;
 }
 
 /* The first word of a shim we started: only one of our own protocol gets
@@ -471,7 +478,10 @@ int shim_conn_spawn(struct process_state *ps, struct error *err)
     }
     log_info("process backend: shim %d started (protocol %d)", (int) pid, ps->protocol);
     set_send_timeout(mine);
-    conn_add(ps, pid, TAKE_FD(mine), true, ps->protocol);
+    pthread_mutex_lock(&ps->lock);
+    (void) conn_link(ps, pid, TAKE_FD(mine), true, ps->protocol);
+    pthread_mutex_unlock(&ps->lock);
+    process_wake(ps);
     return 0;
 }
 
@@ -484,15 +494,8 @@ struct shim_conn *shim_conn_find(struct process_state *ps, pid_t pid)
     return NULL;
 }
 
-/* Connects to a shim an earlier daemon started, unless we already are. */
-int shim_conn_connect(struct process_state *ps, pid_t pid)
+static int connect_fd(struct process_state *ps, pid_t pid)
 {
-    pthread_mutex_lock(&ps->lock);
-    bool connected = shim_conn_find(ps, pid) != NULL;
-    pthread_mutex_unlock(&ps->lock);
-    if (connected)
-        return 0;
-
     _cleanup_free_ char *path = xasprintf("%s/%d.sock", ps->shim_dir, (int) pid);
     _cleanup_close_ int dirfd = -1;
     struct sockaddr_un sa;
@@ -505,9 +508,37 @@ int shim_conn_connect(struct process_state *ps, pid_t pid)
     set_send_timeout(fd);
     if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
         return -errno;
-    log_info("process backend: reconnected to shim %d", (int) pid);
-    conn_add(ps, pid, TAKE_FD(fd), false, -1);
-    return 0;
+    return TAKE_FD(fd);
+}
+
+int shim_conn_watch(struct process_state *ps, pid_t pid, struct ptask *t)
+{
+    _cleanup_close_ int fd = -1;
+    pthread_mutex_lock(&ps->lock);
+    bool connected = shim_conn_find(ps, pid) != NULL;
+    pthread_mutex_unlock(&ps->lock);
+    if (!connected) {
+        fd = connect_fd(ps, pid);
+        if (fd < 0)
+            return fd;
+        log_info("process backend: reconnected to shim %d", (int) pid);
+    }
+
+    /* One lock from the connection's first appearance to t's: the monitor
+     * reads it only after, so what the shim says first (its hello, which
+     * may be one we refuse) finds t there. */
+    pthread_mutex_lock(&ps->lock);
+    struct shim_conn *c = shim_conn_find(ps, pid);
+    if (!c && fd >= 0)
+        c = conn_link(ps, pid, TAKE_FD(fd), false, -1);
+    if (c && t) {
+        t->next = ps->tasks;
+        ps->tasks = t;
+        watch_on(c, t);
+    }
+    pthread_mutex_unlock(&ps->lock);
+    process_wake(ps);
+    return c ? 0 : -ECONNRESET;
 }
 
 /* Sockets of shims killed from outside: nothing answers there any more. */

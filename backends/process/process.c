@@ -409,29 +409,17 @@ static int process_recover(void *state, const struct backend_start *s, const cha
     int r = shim_read_pid(s->task_dir, &pid);
     if (r < 0)
         return error_set_errno(err, r, "read the shim's pid from %s", lock_path);
-    r = shim_conn_connect(ps, pid);
-
-    _cleanup_free_ char *msg = xasprintf("W %s", s->id);
     struct ptask *t = xcalloc(1, sizeof(*t));
     t->id = xstrdup(s->id);
     t->task_dir = xstrdup(s->task_dir);
-    pthread_mutex_lock(&ps->lock);
-    t->shim = r >= 0 ? shim_conn_find(ps, pid) : NULL;
-    if (t->shim) {
-        t->next = ps->tasks;
-        ps->tasks = t;
-        /* Answered "R" (running) or "E" (ended); a shim that hangs up instead
-         * leaves the task to report_end(). Either way the monitor reports it. */
-        (void) shim_conn_send(t->shim, msg, NULL);
-    }
-    pthread_mutex_unlock(&ps->lock);
-    if (t->shim)
+    r = shim_conn_watch(ps, pid, t);
+    if (r >= 0)
         return 0;
     ptask_free(t);
     /* It may have ended the task and exited in between. */
     if (flock(lockfd, LOCK_EX | LOCK_NB) == 0)
         return recover_unlocked(ps, s, lock_path);
-    return error_set_errno(err, r < 0 ? r : -ECONNRESET, "connect to shim %d", (int) pid);
+    return error_set_errno(err, r, "connect to shim %d", (int) pid);
 }
 
 static void process_release(void *state, const char *id, const char *handle)

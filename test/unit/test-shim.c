@@ -59,6 +59,18 @@ static bool wait_gone(pid_t pid, int seconds)
     return false;
 }
 
+/* Starts the task and waits until it runs; says why not. */
+static bool start_running(void *state, const char *json, struct run *r)
+{
+    struct error err = ERROR_INIT;
+    struct ev e;
+    int rc = start(state, json, r, &err);
+    if (rc < 0)
+        diag("start: %s", error_message(&err));
+    error_clear(&err);
+    return rc == 0 && wait_for(r->id, false, 30, &e) && e.running;
+}
+
 static int connect_to_shim(pid_t pid)
 {
     _cleanup_free_ char *path = xasprintf("%s/shims/%d.sock", data_dir, (int) pid);
@@ -83,9 +95,7 @@ static void test_slow_client(void *state)
     struct run keep = {0}, during[4] = {0}, after = {0};
     struct ev e;
 
-    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"sleep 300\"}", &keep, &err) == 0 &&
-           wait_for(keep.id, false, 30, &e) && e.running,
-       "a task runs: %s", error_message(&err));
+    ok(start_running(state, "{\"user\":\"nobody\",\"cmd\":\"sleep 300\"}", &keep), "a task runs");
     pid_t shim = (pid_t) atoi(keep.handle);
     _cleanup_close_ int fd = connect_to_shim(shim);
     ok(fd >= 0, "a second client connects to shim %d", (int) shim);
@@ -159,10 +169,9 @@ static void test_dropped_daemon(void **state)
     process_backend_ops.free(*state);
     *state = NULL;
     setenv("OCPS_TEST_SHIM_QUEUE_MAX", "1", 1);
-    ok(process_backend_ops.init(&cfg, &listener, state, &err) == 0, "a new backend instance");
-    ok(start(*state, "{\"user\":\"nobody\",\"cmd\":\"sleep 300\"}", &keep, &err) == 0 &&
-           wait_for(keep.id, false, 30, &e) && e.running,
-       "a task runs: %s", error_message(&err));
+    int rc = process_backend_ops.init(&cfg, &listener, state, &err);
+    ok(rc == 0, "a new backend instance: %s", error_message(&err));
+    ok(start_running(*state, "{\"user\":\"nobody\",\"cmd\":\"sleep 300\"}", &keep), "a task runs");
     pid_t shim = (pid_t) atoi(keep.handle);
 
     gate_set(true);
@@ -174,8 +183,8 @@ static void test_dropped_daemon(void **state)
     }
     ok(started, "%zu tasks started while the daemon does not read: %s", n, error_message(&err));
     ok(log_lines(drop_line) == drops + 1, "the shim dropped the daemon's connection");
-    ok(start(*state, "{\"user\":\"nobody\",\"cmd\":\"echo next\"}", &next, &err) == 0,
-       "a task started after the drop: %s", error_message(&err));
+    rc = start(*state, "{\"user\":\"nobody\",\"cmd\":\"echo next\"}", &next, &err);
+    ok(rc == 0, "a task started after the drop: %s", error_message(&err));
     ok(atoi(next.handle) > 0 && atoi(next.handle) != shim, "goes to a new shim (%s, was %d)",
        next.handle, (int) shim);
     gate_set(false);
@@ -217,8 +226,8 @@ static void daemon_as(void **state, const char *protocol)
         setenv("OCPS_TEST_SHIM_PROTOCOL", protocol, 1);
     else
         unsetenv("OCPS_TEST_SHIM_PROTOCOL");
-    ok(process_backend_ops.init(&cfg, &listener, state, &err) == 0,
-       "a backend instance of protocol %s: %s", protocol ?: "ours", error_message(&err));
+    int rc = process_backend_ops.init(&cfg, &listener, state, &err);
+    ok(rc == 0, "a backend instance of protocol %s: %s", protocol ?: "ours", error_message(&err));
     error_clear(&err);
 }
 
@@ -241,12 +250,12 @@ static void test_protocols(void **state)
     (void) unlink(go);
     daemon_as(state, "0");
     _cleanup_free_ char *until = json_until(go, "old");
-    ok(start(*state, until, &old, &err) == 0 && wait_for(old.id, false, 30, &e) && e.running,
-       "a daemon and its shim from before the hello run a task: %s", error_message(&err));
+    ok(start_running(*state, until, &old),
+       "a daemon and its shim from before the hello run a task");
     daemon_as(state, NULL);
     ev_forget(old.id, true, false);
-    ok(recover(*state, &old, &err) == 0, "the upgraded daemon recovers it: %s",
-       error_message(&err));
+    int rc = recover(*state, &old, &err);
+    ok(rc == 0, "the upgraded daemon recovers it: %s", error_message(&err));
     ok(wait_for(old.id, false, 30, &e) && e.running && !e.ended,
        "the old shim answers: it runs (%s)", e.reason);
     touch(go);
@@ -263,7 +272,7 @@ static void test_protocols(void **state)
     /* An ocps-shim of another protocol put in place under a running daemon. */
     daemon_as(state, NULL);
     setenv("OCPS_TEST_SHIM_PROTOCOL", "2", 1);
-    int rc = start(*state, "{\"user\":\"nobody\",\"cmd\":\"echo refused\"}", &refused, &err);
+    rc = start(*state, "{\"user\":\"nobody\",\"cmd\":\"echo refused\"}", &refused, &err);
     ok(rc == -EREMOTEIO && strstr(error_message(&err), "speaks protocol 2") &&
            strstr(error_message(&err), "this daemon protocol 1"),
        "a shim of protocol 2 gets no task: %s", error_message(&err));
@@ -279,8 +288,7 @@ static void test_protocols(void **state)
     _cleanup_free_ char *sleeper =
         xasprintf("{\"user\":\"nobody\",\"cmd\":\"sleep 300 & echo $! > %s; wait\"}", pid_file);
     (void) unlink(pid_file);
-    ok(start(*state, sleeper, &newer, &err) == 0 && wait_for(newer.id, false, 30, &e) && e.running,
-       "a daemon and shim of protocol 2 run a task: %s", error_message(&err));
+    ok(start_running(*state, sleeper, &newer), "a daemon and shim of protocol 2 run a task");
     pid_t child = 0;
     for (int i = 0; i < 1000 && child <= 0; i++) {
         _cleanup_free_ char *data = slurp(pid_file);
@@ -290,8 +298,8 @@ static void test_protocols(void **state)
     }
     daemon_as(state, NULL);
     ev_forget(newer.id, true, false);
-    ok(recover(*state, &newer, &err) == 0, "a daemon of protocol 1 takes it over: %s",
-       error_message(&err));
+    rc = recover(*state, &newer, &err);
+    ok(rc == 0, "a daemon of protocol 1 takes it over: %s", error_message(&err));
     ok(wait_for(newer.id, true, 30, &e) && e.o.state == TASK_SYSTEM_ERROR &&
            strstr(e.reason, "speaks protocol 2") && strstr(e.reason, "cannot follow"),
        "and ends it, saying why: %s", e.reason);

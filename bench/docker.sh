@@ -3,8 +3,9 @@
 # through the proxy end to end, against the same create/wait/start/remove
 # issued straight to the Engine API by bench/docker_floor.c (the floor)
 # and against `docker run --rm`; sequential and 8 in parallel; the
-# proxy's own CPU time per container task, the floor's, and one Engine
-# call's through libcurl against by hand (bench/engine_cost.c). Not a test: it prints figures
+# proxy's own CPU time per container task, the floor's, the engine's
+# (dockerd, containerd, its shims and runc) for the same tasks, and one
+# Engine call's through libcurl against by hand (bench/engine_cost.c). Not a test: it prints figures
 # for bench/README.md. Run as root on Debian 12:  bash bench/docker.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,9 +23,29 @@ IMAGE=ocps-test/busybox:1
 N=${N:-40}
 work=$(mktemp -d /tmp/ocps-bench-docker-XXXXXX)
 daemon_pid=
+# The engine's CPU for the same tasks: dockerd and containerd are moved into
+# a cpuacct group of their own, which the shims and runc they start inherit
+# (containers get groups of their own from runc), so the group's usage is
+# the engine's work for the tasks and nothing else. Only a dockerd that
+# test/docker/setup.sh started (ours to touch) is moved.
+engine_cg=/sys/fs/cgroup/cpuacct/ocps-bench-engine
+engine_pids=()
+state=${OCPS_DOCKER_STATE:-/tmp/ocps-docker}
+if [ -f "$state/dockerd.pid" ] && [ -d /sys/fs/cgroup/cpuacct ]; then
+  dpid=$(cat "$state/dockerd.pid")
+  if [ "$(cat /proc/$dpid/comm 2>/dev/null)" = dockerd ]; then
+    engine_pids=("$dpid" $(pgrep -P "$dpid" -x containerd || true))
+    mkdir -p "$engine_cg"
+    for p in "${engine_pids[@]}"; do echo "$p" >"$engine_cg/cgroup.procs"; done
+  fi
+fi
 cleanup() {
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
   rm -rf "$work"
+  if [ -d "$engine_cg" ]; then
+    for p in $(cat "$engine_cg/cgroup.procs"); do echo "$p" >/sys/fs/cgroup/cpuacct/cgroup.procs || true; done
+    rmdir "$engine_cg" 2>/dev/null || true
+  fi
   bash test/docker/teardown.sh >/dev/null
 }
 trap cleanup EXIT
@@ -71,10 +92,13 @@ if perf stat -e task-clock true >/dev/null 2>&1; then
   perf stat -e task-clock -x, -o "$perf_out" -p $daemon_pid &
   perf_pid=$!
 fi
+engine_ns() { [ ${#engine_pids[@]} -gt 0 ] && cat "$engine_cg/cpuacct.usage" || echo 0; }
 c0=$(cpu_ms_now)
+e0=$(engine_ns)
 read -r proxy_seq_ms proxy_seq_tps < <(python3 bench/docker_tasks.py $port "$N" 1 $IMAGE)
 read -r proxy_par_ms proxy_par_tps < <(python3 bench/docker_tasks.py $port "$N" 8 $IMAGE)
 c1=$(cpu_ms_now)
+e1=$(engine_ns)
 if [ -n "${perf_pid:-}" ]; then kill -INT $perf_pid; wait $perf_pid || true; fi
 read -r floor_seq_ms floor_seq_tps floor_seq_cpu < <(./build-bench/docker_floor "$N" 1 $IMAGE)
 read -r floor_par_ms floor_par_tps floor_par_cpu < <(./build-bench/docker_floor "$N" 8 $IMAGE)
@@ -101,4 +125,11 @@ printf '%-44s %8s ms (%s)\n' "proxy CPU time per container task" "$cpu_ms" "$cpu
 # no logs, no store, no HTTP): what any client of dockerd pays on this machine.
 floor_cpu=$(echo "scale=2; ($floor_seq_cpu + $floor_par_cpu) / 2" | bc)
 printf '%-44s %8s ms (its own clock, seq %s / par %s)\n' "floor CPU time per container task" "$floor_cpu" "$floor_seq_cpu" "$floor_par_cpu"
+if [ ${#engine_pids[@]} -gt 0 ]; then
+  engine_ms=$(echo "scale=2; ($e1 - $e0) / 1000000 / (2 * $N)" | bc)
+  printf '%-44s %8s ms (dockerd, containerd, shims, runc: cpuacct)\n' "engine CPU time per container task" "$engine_ms"
+  printf '%-44s %8.2f %% (target: under 3 %%)\n' "proxy CPU / engine CPU" "$(echo "100 * $cpu_ms / $engine_ms" | bc -l)"
+else
+  echo "engine CPU time per container task: not measured (dockerd was not started by test/docker/setup.sh)"
+fi
 echo "$engine_cost"

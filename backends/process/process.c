@@ -4,424 +4,24 @@
  * start() makes the task's cgroup with its limits, writes the shim's spec
  * and hands the task to this daemon's ocps-shim (see shim.h), spawning it
  * first when there is none: one long-lived shim runs every task, so a
- * task costs one fork and one exec, as it would without us. One monitor
- * thread reads the shims' messages ("R" running, "E" ended; no timers, no
- * polling) and reports running() and ended() to the supervisor. After a
+ * task costs one fork and one exec, as it would without us. After a
  * restart, recover() reconnects to the shims an earlier daemon started
- * (SHIM_DIR/<pid>.sock) and watches its tasks there.
+ * (SHIM_DIR/<pid>.sock) and watches its tasks there. What the shims say
+ * reaches the supervisor through process-shims.c's monitor thread.
  */
 #include "process.h"
-#include "cgroup.h"
 #include "confine.h"
 #include "layout.h"
+#include "process-internal.h"
 #include "shim.h"
 #include "util/log.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-
-/* A task whose shim ended (killed from outside) before it wrote exit.json. */
-#define SHIM_LOST_REASON                                                                           \
-    "the task's shim ended without recording an outcome (see its system log: "                     \
-    "logs?stream=system)"
-
-/* One connection to a shim. */
-struct shim_conn {
-    pid_t pid;
-    int fd;
-    bool child; /* we spawned it: ours to reap */
-    bool dead;  /* hung up; the monitor frees it */
-    struct shim_conn *next;
-};
-
-struct ptask {
-    char *id;
-    char *task_dir;
-    struct shim_conn *shim;
-    bool cancel_requested;
-    struct ptask *next;
-};
-
-struct process_state {
-    const struct config *cfg;
-    struct backend_listener listener;
-    struct cgroup parent;
-    char *cgroup_error; /* why there are no cgroups (tasks are refused) */
-    char *shim_path;
-    char *shim_dir; /* <data_dir>/shims: the shims' sockets and log */
-
-    pthread_mutex_t lock; /* tasks, shims, own, stop; sends to shims */
-    struct ptask *tasks;
-    struct shim_conn *shims;
-    struct shim_conn *own; /* where new tasks go; NULL until needed, or after it died */
-    int wake_fd;
-    bool stop;
-    pthread_t thread;
-    bool thread_started;
-};
-
-static struct ptask *ptask_free(struct ptask *t)
-{
-    if (!t)
-        return NULL;
-    free(t->id);
-    free(t->task_dir);
-    free(t);
-    return NULL;
-}
-
-static void wake(struct process_state *ps)
-{
-    uint64_t one = 1;
-    (void) !write(ps->wake_fd, &one, sizeof(one));
-}
-
-/* Under ps->lock. */
-static struct ptask *task_find(struct process_state *ps, const char *id, struct shim_conn *shim)
-{
-    for (struct ptask *t = ps->tasks; t; t = t->next)
-        if (streq(t->id, id) && (!shim || t->shim == shim))
-            return t;
-    return NULL;
-}
-
-/* Under ps->lock. */
-static void task_unlink(struct process_state *ps, struct ptask *t)
-{
-    for (struct ptask **p = &ps->tasks; *p; p = &(*p)->next)
-        if (*p == t) {
-            *p = t->next;
-            return;
-        }
-}
-
-/* One message to a shim, with NULL or two fds to pass along (SCM_RIGHTS).
- * Under ps->lock. */
-static int shim_send(struct shim_conn *c, const char *text, const int fds[2])
-{
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(2 * sizeof(int))];
-    } ctl = {0};
-    struct iovec iov = {(void *) text, strlen(text)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (c->dead)
-        return -EPIPE;
-    if (iov.iov_len > SHIM_MSG_MAX)
-        return -ENAMETOOLONG;
-    if (fds) {
-        mh.msg_control = &ctl;
-        mh.msg_controllen = sizeof(ctl);
-        struct cmsghdr *h = CMSG_FIRSTHDR(&mh);
-        h->cmsg_level = SOL_SOCKET;
-        h->cmsg_type = SCM_RIGHTS;
-        h->cmsg_len = CMSG_LEN(2 * sizeof(int));
-        memcpy(CMSG_DATA(h), fds, 2 * sizeof(int));
-    }
-    ssize_t n;
-    do
-        n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n < 0 ? -errno : 0;
-}
-
-/* ---- monitor thread ------------------------------------------------------------------------ */
-
-static void report_end(struct process_state *ps, struct ptask *t)
-{
-    struct task_outcome o;
-    int r = task_outcome_read(t->task_dir, &o);
-    if (r < 0) {
-        /* The shim died without a word (killed by someone): make sure nothing of the
-         * task outlives it, then say what we know. */
-        struct cgroup cg;
-        cgroup_child(&ps->parent, t->id, &cg);
-        if (!ps->cgroup_error)
-            (void) cgroup_kill(&cg);
-        cgroup_done(&cg);
-        usec_t started = 0;
-        (void) shim_read_started(t->task_dir, &started);
-        outcome_classify(&(struct outcome_facts){.canceled = t->cancel_requested,
-                                                 .system_error = SHIM_LOST_REASON,
-                                                 .exit_code = -1,
-                                                 .started = started},
-                         &o);
-    }
-    ps->listener.ended(ps->listener.userdata, t->id, &o);
-    task_outcome_done(&o);
-}
-
-/* The shim is gone: every task it had ends with what it recorded, or as lost. */
-static void shim_lost(struct process_state *ps, struct shim_conn *c)
-{
-    struct ptask *orphans = NULL;
-
-    pthread_mutex_lock(&ps->lock);
-    c->dead = true;
-    if (ps->own == c)
-        ps->own = NULL;
-    for (struct shim_conn **p = &ps->shims; *p; p = &(*p)->next)
-        if (*p == c) {
-            *p = c->next;
-            break;
-        }
-    for (struct ptask **p = &ps->tasks; *p;)
-        if ((*p)->shim == c) {
-            struct ptask *t = *p;
-            *p = t->next;
-            t->next = orphans;
-            orphans = t;
-        } else {
-            p = &(*p)->next;
-        }
-    close(c->fd);
-    pthread_mutex_unlock(&ps->lock);
-
-    if (c->child) /* it has closed its end: it is exiting */
-        (void) waitpid(c->pid, NULL, 0);
-    if (orphans)
-        log_warn("process backend: shim %d is gone", (int) c->pid);
-    while (orphans) {
-        struct ptask *t = orphans;
-        orphans = t->next;
-        report_end(ps, t);
-        ptask_free(t);
-    }
-    free(c);
-}
-
-static void handle_message(struct process_state *ps, struct shim_conn *c, char *msg)
-{
-    char *id = msg + 2, *arg;
-
-    if (msg[0] == 'R' && msg[1] == ' ' && (arg = strchr(id, ' '))) {
-        *arg++ = '\0';
-        pthread_mutex_lock(&ps->lock);
-        bool known = task_find(ps, id, c) != NULL;
-        pthread_mutex_unlock(&ps->lock);
-        /* Only this thread removes tasks: it is still there when reported. */
-        if (known)
-            ps->listener.running(ps->listener.userdata, id, (usec_t) strtoll(arg, NULL, 10));
-    } else if (msg[0] == 'E' && msg[1] == ' ') {
-        pthread_mutex_lock(&ps->lock);
-        struct ptask *t = task_find(ps, id, c);
-        if (t)
-            task_unlink(ps, t);
-        pthread_mutex_unlock(&ps->lock);
-        if (t) {
-            report_end(ps, t);
-            ptask_free(t);
-        }
-    } else {
-        log_warn("process backend: unknown message from shim %d: %.40s", (int) c->pid, msg);
-    }
-}
-
-/* Reads what the shim has said; false once it has hung up (and is freed). */
-static bool read_shim(struct process_state *ps, struct shim_conn *c)
-{
-    for (;;) {
-        char buf[SHIM_MSG_MAX + 1];
-        ssize_t n = recv(c->fd, buf, SHIM_MSG_MAX, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return true;
-        if (n <= 0) {
-            shim_lost(ps, c);
-            return false;
-        }
-        buf[n] = '\0';
-        handle_message(ps, c, buf);
-    }
-}
-
-static void *monitor(void *userdata)
-{
-    struct process_state *ps = userdata;
-    (void) pthread_setname_np(pthread_self(), "ocps-proc-mon");
-    _cleanup_free_ struct pollfd *pfd = NULL;
-    _cleanup_free_ struct shim_conn **owner = NULL;
-    size_t n_alloc = 0;
-
-    for (;;) {
-        size_t n = 0;
-
-        pthread_mutex_lock(&ps->lock);
-        if (ps->stop) {
-            pthread_mutex_unlock(&ps->lock);
-            break;
-        }
-        size_t need = 1;
-        for (struct shim_conn *c = ps->shims; c; c = c->next)
-            need++;
-        if (need > n_alloc) {
-            size_t a = n_alloc;
-            pfd = xgrow(pfd, &a, need, sizeof(*pfd));
-            owner = xgrow(owner, &n_alloc, need, sizeof(*owner));
-        }
-        pfd[n] = (struct pollfd){ps->wake_fd, POLLIN, 0};
-        owner[n++] = NULL;
-        for (struct shim_conn *c = ps->shims; c; c = c->next) {
-            pfd[n] = (struct pollfd){c->fd, POLLIN, 0};
-            owner[n++] = c;
-        }
-        pthread_mutex_unlock(&ps->lock);
-
-        if (poll(pfd, n, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_error("process backend: poll: %m");
-            break;
-        }
-        if (pfd[0].revents) {
-            uint64_t v;
-            (void) !read(ps->wake_fd, &v, sizeof(v));
-        }
-        /* Only this thread frees connections, so the pointers stay valid. */
-        for (size_t i = 1; i < n; i++)
-            if (pfd[i].revents)
-                (void) read_shim(ps, owner[i]);
-    }
-    return NULL;
-}
-
-/* ---- the shims ----------------------------------------------------------------------------- */
-
-static void conn_add(struct process_state *ps, pid_t pid, int fd, bool child)
-{
-    struct shim_conn *c = xcalloc(1, sizeof(*c));
-    /* Sends happen under ps->lock: a shim that stops reading (stuck in D
-     * state) must not stop the supervisor and the monitor with it. A start
-     * that times out goes to a new shim; nothing was sent, the lock is ours. */
-    struct timeval tv = {.tv_sec = 5};
-    (void) setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    c->pid = pid;
-    c->fd = fd;
-    c->child = child;
-    pthread_mutex_lock(&ps->lock);
-    c->next = ps->shims;
-    ps->shims = c;
-    if (child)
-        ps->own = c;
-    pthread_mutex_unlock(&ps->lock);
-    wake(ps);
-}
-
-/* Starts this daemon's shim (ps->own). */
-static int spawn_shim(struct process_state *ps, struct error *err)
-{
-    _cleanup_free_ char *log_path = xasprintf("%s/shim.log", ps->shim_dir);
-    _cleanup_close_ int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    _cleanup_close_ int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    _cleanup_close_ int mine = -1;
-    _cleanup_close_ int theirs = -1;
-    int sp[2];
-    if (logfd < 0 || nullfd < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-        return error_set_errno(err, -errno, "prepare the shim's files in %s", ps->shim_dir);
-    mine = sp[0];
-    theirs = sp[1];
-    char parent[24];
-    snprintf(parent, sizeof(parent), "%d", (int) getpid());
-    char *const argv[] = {"ocps-shim", ps->shim_dir, parent, NULL};
-
-    /* posix_spawn (clone with CLONE_VM|CLONE_VFORK in glibc): a fork of the
-     * threaded daemon would copy its page tables. The shim sets its own
-     * PDEATHSIG and checks that `parent` is still its parent. */
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, ignored;
-    sigemptyset(&none);
-    sigemptyset(&ignored);
-    sigaddset(&ignored, SIGPIPE); /* the daemon's only ignored signal; glibc resets handled ones */
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_adddup2(&fa, nullfd, STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, logfd, STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, logfd, STDERR_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, theirs, SHIM_CONTROL_FD);
-    posix_spawn_file_actions_addclosefrom_np(&fa, SHIM_CONTROL_FD + 1);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &ignored);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid;
-    int r = -posix_spawn(&pid, ps->shim_path, &fa, &attr, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (r < 0)
-        return error_set_errno(err, r, "spawn %s", ps->shim_path);
-    log_info("process backend: shim %d started", (int) pid);
-    conn_add(ps, pid, TAKE_FD(mine), true);
-    return 0;
-}
-
-/* Under ps->lock. */
-static struct shim_conn *conn_find(struct process_state *ps, pid_t pid)
-{
-    for (struct shim_conn *c = ps->shims; c; c = c->next)
-        if (c->pid == pid && !c->dead)
-            return c;
-    return NULL;
-}
-
-/* Connects to a shim an earlier daemon started, unless we already are. */
-static int connect_shim(struct process_state *ps, pid_t pid)
-{
-    pthread_mutex_lock(&ps->lock);
-    bool connected = conn_find(ps, pid) != NULL;
-    pthread_mutex_unlock(&ps->lock);
-    if (connected)
-        return 0;
-
-    _cleanup_free_ char *path = xasprintf("%s/%d.sock", ps->shim_dir, (int) pid);
-    _cleanup_close_ int dirfd = -1;
-    struct sockaddr_un sa;
-    int r = shim_sockaddr(path, &sa, &dirfd);
-    if (r < 0)
-        return r;
-    _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-        return -errno;
-    log_info("process backend: reconnected to shim %d", (int) pid);
-    conn_add(ps, pid, TAKE_FD(fd), false);
-    return 0;
-}
-
-/* Sockets of shims killed from outside: nothing answers there any more. */
-static void remove_stale_sockets(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        if (len < STRLEN(".sock") || !streq(de->d_name + len - STRLEN(".sock"), ".sock"))
-            continue;
-        _cleanup_free_ char *path = xasprintf("%s/%s", dir, de->d_name);
-        _cleanup_close_ int dirfd = -1;
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        struct sockaddr_un sa;
-        if (fd >= 0 && shim_sockaddr(path, &sa, &dirfd) == 0 &&
-            connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 && errno == ECONNREFUSED) {
-            log_info("process backend: removing %s (its shim is gone)", path);
-            (void) unlink(path);
-        }
-    }
-    if (d)
-        closedir(d);
-}
-
-/* ---- backend slots ------------------------------------------------------------------------- */
 
 static char *find_shim(const struct config *cfg)
 {
@@ -447,7 +47,7 @@ static void process_free(void *state)
         pthread_mutex_lock(&ps->lock);
         ps->stop = true;
         pthread_mutex_unlock(&ps->lock);
-        wake(ps);
+        process_wake(ps);
         pthread_join(ps->thread, NULL);
     }
     /* The shims keep running; a restarted daemon reconnects to them. Ours
@@ -490,13 +90,14 @@ static int process_init(const struct config *cfg, const struct backend_listener 
         return r;
     }
     ps->shim_dir = layout_shims(cfg->data_dir);
+    ps->protocol = shim_protocol();
     int r = mkdir_p(ps->shim_dir, 0700);
     if (r < 0) {
         r = error_set_errno(err, r, "mkdir %s", ps->shim_dir);
         process_free(ps);
         return r;
     }
-    remove_stale_sockets(ps->shim_dir);
+    shim_sockets_clean(ps->shim_dir);
     if (cgroup_parent_open(cfg->cgroup_name, &ps->parent, &cgerr) < 0) {
         /* Without a cgroup, memory and cores cannot be enforced: refuse tasks rather
          * than run them unconfined, but keep serving the API. */
@@ -514,7 +115,7 @@ static int process_init(const struct config *cfg, const struct backend_listener 
         process_free(ps);
         return r;
     }
-    r = pthread_create(&ps->thread, NULL, monitor, ps);
+    r = pthread_create(&ps->thread, NULL, process_monitor, ps);
     if (r != 0) {
         r = error_set_errno(err, -r, "start the process monitor");
         process_free(ps);
@@ -627,7 +228,7 @@ static int hand_over(struct process_state *ps, const struct backend_start *s, co
         pid_t shim_pid = c ? c->pid : 0;
         pthread_mutex_unlock(&ps->lock);
         if (!c) {
-            r = spawned++ < 2 ? spawn_shim(ps, err)
+            r = spawned++ < 2 ? shim_conn_spawn(ps, err)
                               : error_set(err, -EREMOTEIO, "the task shim keeps dying");
             if (r < 0)
                 break;
@@ -647,9 +248,9 @@ static int hand_over(struct process_state *ps, const struct backend_start *s, co
             t->shim = c;
             t->next = ps->tasks;
             ps->tasks = t;
-            r = shim_send(c, msg, fds);
+            r = shim_conn_send(c, msg, fds);
             if (r < 0) {
-                task_unlink(ps, t);
+                ptask_unlink(ps, t);
                 ps->own = NULL; /* the monitor hears it hang up */
             }
         }
@@ -736,12 +337,12 @@ static int process_cancel(void *state, const char *id, const char *handle, struc
     int r = -ENOENT;
 
     pthread_mutex_lock(&ps->lock);
-    struct ptask *t = task_find(ps, id, NULL);
+    struct ptask *t = ptask_find(ps, id, NULL);
     if (t) {
         t->cancel_requested = true;
         /* The shim SIGTERMs the tree, and SIGKILLs it after the grace period. */
         _cleanup_free_ char *msg = xasprintf("C %s", id);
-        r = shim_send(t->shim, msg, NULL);
+        r = shim_conn_send(t->shim, msg, NULL);
         if (r == -EPIPE)
             r = 0; /* the shim is gone: its tasks end now, as cancelled */
     }
@@ -808,29 +409,17 @@ static int process_recover(void *state, const struct backend_start *s, const cha
     int r = shim_read_pid(s->task_dir, &pid);
     if (r < 0)
         return error_set_errno(err, r, "read the shim's pid from %s", lock_path);
-    r = connect_shim(ps, pid);
-
-    _cleanup_free_ char *msg = xasprintf("W %s", s->id);
     struct ptask *t = xcalloc(1, sizeof(*t));
     t->id = xstrdup(s->id);
     t->task_dir = xstrdup(s->task_dir);
-    pthread_mutex_lock(&ps->lock);
-    t->shim = r >= 0 ? conn_find(ps, pid) : NULL;
-    if (t->shim) {
-        t->next = ps->tasks;
-        ps->tasks = t;
-        /* Answered "R" (running) or "E" (ended); a shim that hangs up instead
-         * leaves the task to report_end(). Either way the monitor reports it. */
-        (void) shim_send(t->shim, msg, NULL);
-    }
-    pthread_mutex_unlock(&ps->lock);
-    if (t->shim)
+    r = shim_conn_watch(ps, pid, t);
+    if (r >= 0)
         return 0;
     ptask_free(t);
     /* It may have ended the task and exited in between. */
     if (flock(lockfd, LOCK_EX | LOCK_NB) == 0)
         return recover_unlocked(ps, s, lock_path);
-    return error_set_errno(err, r < 0 ? r : -ECONNRESET, "connect to shim %d", (int) pid);
+    return error_set_errno(err, r, "connect to shim %d", (int) pid);
 }
 
 static void process_release(void *state, const char *id, const char *handle)

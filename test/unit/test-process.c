@@ -4,146 +4,16 @@
  * their reasons, outputs, confinement, cancel (polite and forced), and
  * recovery of a shim by a new backend instance. Needs root.
  */
-#include "process/process.h"
+#include "process-harness.h"
 #include "process/shim.h"
-#include "tap.h"
-#include "util/util.h"
 
-#include <pthread.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 
-struct ev {
-    char id[37];
-    bool running, ended;
-    int n_running;
-    usec_t started;
-    struct task_outcome o;
-    char reason[512];
-};
-
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static struct ev evs[256];
-static size_t n_evs;
-
-static struct ev *ev_find(const char *id)
-{
-    for (size_t i = 0; i < n_evs; i++)
-        if (streq(evs[i].id, id))
-            return &evs[i];
-    if (n_evs == ELEMENTSOF(evs))
-        abort();
-    struct ev *e = &evs[n_evs++];
-    snprintf(e->id, sizeof(e->id), "%s", id);
-    return e;
-}
-
-static void on_running(void *ud, const char *id, usec_t started)
-{
-    pthread_mutex_lock(&mu);
-    struct ev *e = ev_find(id);
-    e->running = true;
-    e->n_running++;
-    e->started = started;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&mu);
-}
-
-static void on_ended(void *ud, const char *id, const struct task_outcome *o)
-{
-    pthread_mutex_lock(&mu);
-    struct ev *e = ev_find(id);
-    e->ended = true;
-    e->o = *o;
-    snprintf(e->reason, sizeof(e->reason), "%s", o->reason ? o->reason : "");
-    e->o.reason = e->reason;
-    pthread_cond_broadcast(&cond);
-    pthread_mutex_unlock(&mu);
-}
-
-/* Waits until the task is running (want_end = false) or ended; false on timeout. */
-static bool wait_for(const char *id, bool want_end, int seconds, struct ev *ret)
-{
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += seconds;
-    pthread_mutex_lock(&mu);
-    struct ev *e = ev_find(id);
-    while (!(want_end ? e->ended : e->running || e->ended))
-        if (pthread_cond_timedwait(&cond, &mu, &deadline) != 0)
-            break;
-    bool done = want_end ? e->ended : e->running || e->ended;
-    if (ret)
-        *ret = *e, ret->o.reason = ret->reason;
-    pthread_mutex_unlock(&mu);
-    return done;
-}
-
-static char *data_dir;
 static pid_t killed_shim;
-static struct config cfg;
-static const struct backend_listener listener = {on_running, on_ended, NULL};
-
-struct run {
-    char id[37];
-    char handle[24]; /* the shim's pid */
-    char *dir, *out, *err;
-    struct task *task;
-};
-
-static void run_done(struct run *r)
-{
-    free(r->dir);
-    free(r->out);
-    free(r->err);
-    task_free(r->task);
-}
-
-static struct task *parse(const char *json)
-{
-    cJSON *j = cJSON_Parse(json);
-    struct task *t = NULL;
-    struct error err = ERROR_INIT;
-    if (!j || task_from_cjson(j, NULL, &t, &err) < 0) {
-        diag("bad test task %s: %s", json, error_message(&err));
-        abort();
-    }
-    cJSON_Delete(j);
-    error_clear(&err);
-    if (t->cores == 0)
-        t->cores = 1;
-    if (t->memory == 0)
-        t->memory = 256ULL << 20;
-    return t;
-}
-
-static int start(void *state, const char *json, struct run *r, struct error *err)
-{
-    uuid_v4(r->id);
-    r->dir = xasprintf("%s/%s", data_dir, r->id);
-    mkdir(r->dir, 0700);
-    r->out = xasprintf("%s/stdout", r->dir);
-    r->err = xasprintf("%s/stderr", r->dir);
-    r->task = parse(json);
-    struct backend_start s = {r->id, r->task, r->dir, r->task->stdout_path ?: r->out,
-                              r->task->stderr_path ?: r->err};
-    _cleanup_free_ char *handle = NULL;
-    int rc = process_backend_ops.start(state, &s, &handle, err);
-    snprintf(r->handle, sizeof(r->handle), "%s", handle ? handle : "");
-    return rc;
-}
-
-static char *slurp(const char *path)
-{
-    char *data = NULL;
-    if (read_file(path, 1 << 20, &data, NULL) < 0)
-        return xstrdup("");
-    return data;
-}
 
 static void test_check(void *state)
 {
@@ -432,9 +302,7 @@ static void test_recover(void **state)
     ok(process_backend_ops.init(&cfg, &listener, state, &err) == 0, "a new backend instance");
     _cleanup_free_ char *stale = xasprintf("%s/shims/%d.sock", data_dir, (int) killed_shim);
     ok(killed_shim > 0 && access(stale, F_OK) < 0, "it removed the socket of the killed shim");
-    pthread_mutex_lock(&mu);
-    ev_find(r.id)->running = false;
-    pthread_mutex_unlock(&mu);
+    ev_forget(r.id, true, false);
     struct backend_start s = {r.id, r.task, r.dir, r.out, r.err};
     int rc = process_backend_ops.recover(*state, &s, NULL, &err);
     ok(rc == 0, "recover the running task: %s", error_message(&err));
@@ -445,9 +313,7 @@ static void test_recover(void **state)
     ok(streq(out, "survived\n"), "its output is complete");
 
     /* Recovering it again after it ended gives the recorded outcome, once more. */
-    pthread_mutex_lock(&mu);
-    ev_find(r.id)->ended = false;
-    pthread_mutex_unlock(&mu);
+    ev_forget(r.id, false, true);
     ok(process_backend_ops.recover(*state, &s, NULL, &err) == 0, "recover an ended task");
     ok(wait_for(r.id, true, 5, &e) && e.o.state == TASK_COMPLETE, "its outcome is read back");
 
@@ -545,28 +411,8 @@ static void test_lock_record(void)
 
 int main(void)
 {
-    struct error err = ERROR_INIT;
-    void *state = NULL;
-
-    if (geteuid() != 0)
-        tap_skip_all("needs root (users, cgroups)");
-    if (!getenv("OCPS_SHIM"))
-        tap_skip_all("OCPS_SHIM is not set (run through meson test)");
-    char tmpl[] = "/tmp/ocps-test-process-XXXXXX";
-    data_dir = xstrdup(mkdtemp(tmpl));
-
-    config_init(&cfg);
-    free(cfg.data_dir);
-    cfg.data_dir = xstrdup(data_dir);
-    free(cfg.shim_path);
-    cfg.shim_path = xstrdup(getenv("OCPS_SHIM"));
-    free(cfg.cgroup_name);
-    cfg.cgroup_name = xasprintf("ocps-test-%d", getpid());
-    cfg.kill_grace = 1;
-
-    int r = process_backend_ops.init(&cfg, &listener, &state, &err);
-    ok(r == 0, "init: %s", error_message(&err));
-    if (!state)
+    void *state = harness_init();
+    if (!ok(state, "a backend instance"))
         return tap_done();
     test_lock_record();
     test_check(state);
@@ -578,11 +424,6 @@ int main(void)
     test_shim_killed(state);
     test_recover(&state);
     test_no_second_run(&state);
-    process_backend_ops.free(state);
-
-    rm_rf(data_dir);
-    free(data_dir);
-    config_done(&cfg);
-    error_clear(&err);
+    harness_done(state);
     return tap_done();
 }

@@ -1,78 +1,13 @@
 /*
- * store: SQLite in WAL mode with one group-committing writer thread.
- * See store.h for the contract.
+ * store: SQLite in WAL mode (see store.h for the contract): the schema,
+ * opening and closing, the records, and the readers (a connection per
+ * calling thread). The writer, which commits what is queued as one
+ * transaction, is store-writer.c.
  */
-#include "store.h"
+#include "store-internal.h"
 #include "util/log.h"
 
-#include <pthread.h>
-#include <sqlite3.h>
-
 #define SCHEMA_VERSION 1
-#define RETRY_USEC     (1 * USEC_PER_SEC)
-/* Readers of ended HTTP threads kept for the next ones: a client that
- * opens a connection per request (or 8 at once) must not cost a SQLite
- * connection's open and schema read each time. */
-#define READERS_IDLE 16
-
-enum op_kind {
-    OP_INSERT,
-    OP_DELETE,
-    OP_STATE,
-    OP_HANDLE, /* started: the handle, and QUEUED becomes INITIALIZING */
-    OP_SYNC,
-    OP_NOTIFY, /* calls fn once what was queued before it is committed */
-};
-
-struct op {
-    enum op_kind kind;
-    bool waited; /* a caller waits on it (lives on its stack) */
-    bool done;
-    int result;
-    char *msg;               /* error words for a waited op */
-    struct task_record *rec; /* OP_INSERT */
-    char id[37];
-    enum task_state state;
-    int exit_code;
-    bool sync;  /* OP_STATE committed with an fsync */
-    char *text; /* reason (OP_STATE) or handle (OP_HANDLE) */
-    usec_t started, finished;
-    void (*fn)(void *userdata, int result); /* OP_NOTIFY */
-    void *userdata;
-    struct op *next;
-};
-
-struct reader {
-    struct store *store;
-    sqlite3 *db;
-    sqlite3_stmt *get;
-    struct reader *prev, *next;
-};
-
-struct store {
-    char *path;
-    sqlite3 *db; /* the writer's */
-    sqlite3_stmt *ins, *del, *upd, *upd_handle;
-    /* Transaction control, prepared once: a task commits four times. */
-    sqlite3_stmt *begin, *commit, *rollback;
-    bool sync_full; /* the writer connection's synchronous mode */
-
-    pthread_mutex_t lock;
-    pthread_cond_t wake; /* the writer waits on it */
-    pthread_cond_t done; /* waiters wait on it */
-    struct op *head, *tail;
-    struct op *retry; /* async ops the disk refused, oldest first */
-    usec_t retry_at;
-    bool busy;     /* a commit runs (the writer's, or a caller's own) */
-    unsigned held; /* store_hold(): queued ops wait for store_flush() */
-    bool stopping;
-    pthread_t writer;
-
-    pthread_key_t reader_key;
-    struct reader *readers;            /* every reader, for store_close */
-    struct reader *idle[READERS_IDLE]; /* of threads that ended: the next thread's */
-    size_t n_idle;
-};
 
 static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
                                       " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -98,7 +33,7 @@ static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
     "stdout_path, stderr_path, handle"
 
 /* SQLite's error classes as errno: the HTTP layer turns them into 503/500. */
-static int sqlite_errno(int rc)
+int store_sqlite_errno(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_FULL:
@@ -121,7 +56,7 @@ static int sqlite_errno(int rc)
 
 static int db_error(struct error *err, sqlite3 *db, int rc, const char *what)
 {
-    return error_set(err, sqlite_errno(rc), "store: %s: %s", what, sqlite3_errmsg(db));
+    return error_set(err, store_sqlite_errno(rc), "store: %s: %s", what, sqlite3_errmsg(db));
 }
 
 int task_record_task(const struct task_record *r, struct task **ret, struct error *err)
@@ -183,7 +118,7 @@ static int open_db(const char *path, int flags, sqlite3 **ret, struct error *err
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        int r = error_set(err, sqlite_errno(rc), "store: open %s: %s", path,
+        int r = error_set(err, store_sqlite_errno(rc), "store: open %s: %s", path,
                           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return r;
@@ -199,7 +134,7 @@ static int exec_sql(sqlite3 *db, const char *sql, struct error *err)
     char *msg = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        int r = error_set(err, sqlite_errno(rc), "store: %s", msg ? msg : sqlite3_errstr(rc));
+        int r = error_set(err, store_sqlite_errno(rc), "store: %s", msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         return r;
     }
@@ -214,7 +149,7 @@ static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, struct erro
     return 0;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *s)
+void store_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
     if (s)
         sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
@@ -222,341 +157,12 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-static int step_done(sqlite3_stmt *st)
+int store_step_done(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-/* Applies one op inside the open transaction. Returns an SQLite code. */
-static int apply(struct store *s, struct op *o)
-{
-    sqlite3_stmt *st;
-    switch (o->kind) {
-    case OP_INSERT: {
-        struct task_record *r = o->rec;
-        st = s->ins;
-        bind_text(st, 1, r->id);
-        bind_text(st, 2, r->user);
-        bind_text(st, 3, r->name);
-        bind_text(st, 4, r->backend);
-        bind_text(st, 5, task_state_to_string(r->state));
-        sqlite3_bind_int(st, 6, r->exit_code);
-        bind_text(st, 7, r->reason);
-        sqlite3_bind_int64(st, 8, r->created);
-        sqlite3_bind_int64(st, 9, r->started);
-        sqlite3_bind_int64(st, 10, r->finished);
-        bind_text(st, 11, r->spec);
-        bind_text(st, 12, r->stdout_path);
-        bind_text(st, 13, r->stderr_path);
-        bind_text(st, 14, r->handle);
-        int rc = step_done(st);
-        if (rc == SQLITE_OK)
-            r->seq = sqlite3_last_insert_rowid(s->db);
-        return rc;
-    }
-    case OP_DELETE: {
-        st = s->del;
-        bind_text(st, 1, o->id);
-        int rc = step_done(st);
-        if (rc == SQLITE_OK && sqlite3_changes(s->db) == 0)
-            o->result = -ENOENT;
-        return rc;
-    }
-    case OP_STATE:
-        st = s->upd;
-        bind_text(st, 1, task_state_to_string(o->state));
-        sqlite3_bind_int(st, 2, o->exit_code);
-        bind_text(st, 3, o->text);
-        sqlite3_bind_int64(st, 4, o->started);
-        sqlite3_bind_int64(st, 5, o->finished);
-        bind_text(st, 6, o->id);
-        return step_done(st);
-    case OP_HANDLE:
-        st = s->upd_handle;
-        bind_text(st, 1, o->text);
-        bind_text(st, 2, o->id);
-        return step_done(st);
-    case OP_SYNC:
-    case OP_NOTIFY:
-        return SQLITE_OK;
-    }
-    return SQLITE_MISUSE;
-}
-
-static void op_free(struct op *o)
-{
-    free(o->text);
-    free(o->msg);
-    free(o);
-}
-
-/* Runs a batch as one transaction. Returns 0 or the SQLite code that sank it. */
-static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
-{
-    /* Submits, deletes and ends are on disk before anyone hears of them
-     * (synchronous=FULL: the WAL is fsync'd at commit, once for everything
-     * in the batch). A batch of other state updates only is committed
-     * without the fsync (NORMAL; still atomic, and safe against a crash of
-     * the daemon): after a power loss the backends' own records (the
-     * started marker, the shim's lock, the container) put a state right at
-     * the next start, so an fsync per transition buys nothing. */
-    bool full = false, writes = false;
-    for (struct op *o = batch; o; o = o->next) {
-        full = full || o->kind == OP_INSERT || o->kind == OP_DELETE ||
-               (o->kind == OP_STATE && o->sync);
-        writes = writes || (o->kind != OP_SYNC && o->kind != OP_NOTIFY);
-    }
-    if (!writes)
-        return SQLITE_OK; /* only waiters for what came before: nothing to commit */
-    if (full != s->sync_full) {
-        /* Not a prepared statement: SQLite applies this pragma when it is
-         * prepared, and a second step does not reliably apply it again. */
-        (void) sqlite3_exec(s->db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                            NULL, NULL, NULL);
-        s->sync_full = full;
-    }
-    int rc = step_done(s->begin);
-    if (rc == SQLITE_OK)
-        for (struct op *o = batch; o; o = o->next) {
-            int q = apply(s, o);
-            if (q == SQLITE_OK)
-                continue;
-            if ((q & 0xff) == SQLITE_CONSTRAINT) {
-                /* Only this op fails (a duplicate id); the batch goes on. */
-                o->result = -EEXIST;
-                continue;
-            }
-            rc = q;
-            break;
-        }
-    if (rc == SQLITE_OK)
-        rc = step_done(s->commit);
-    if (rc != SQLITE_OK) {
-        *ret_msg = xstrdup(sqlite3_errmsg(s->db));
-        if (!sqlite3_get_autocommit(s->db))
-            (void) step_done(s->rollback);
-    }
-    return rc;
-}
-
-struct settled {
-    struct op *notify;  /* OP_NOTIFY ops whose callbacks are due */
-    struct op *waiters; /* waited ops with their result, not yet told */
-};
-
-/* After a batch's commit (lock held): refused async ops kept for a retry
- * in order; the OP_NOTIFY ops and the waited ops handed to batch_notify,
- * which runs the callbacks before it tells any waiter (store_sync()
- * returns only after them). */
-static struct settled batch_done(struct store *s, struct op *batch, int rc, const char *msg)
-{
-    struct settled r = {0};
-    struct op **rtail = &s->retry, **ntail = &r.notify, **wtail = &r.waiters;
-    while (*rtail)
-        rtail = &(*rtail)->next;
-    for (struct op *o = batch, *n; o; o = n) {
-        n = o->next;
-        o->next = NULL;
-        if (o->kind == OP_NOTIFY && (rc == SQLITE_OK || s->stopping)) {
-            o->result = rc == SQLITE_OK ? 0 : sqlite_errno(rc);
-            *ntail = o;
-            ntail = &o->next;
-            continue;
-        }
-        if (rc != SQLITE_OK) {
-            if (!o->waited && !s->stopping) {
-                /* A state change is never dropped: keep it for the next try. */
-                *rtail = o;
-                rtail = &o->next;
-                continue;
-            }
-            o->result = sqlite_errno(rc);
-            if (o->waited)
-                o->msg = xasprintf("store: commit: %s", msg);
-            else
-                log_error("store: dropping update of task %s at shutdown: %s", o->id, msg);
-        }
-        if (o->waited) {
-            *wtail = o;
-            wtail = &o->next;
-        } else
-            op_free(o);
-    }
-    if (rc != SQLITE_OK) {
-        log_error("store: commit failed: %s", msg);
-        s->retry_at = now_monotonic() + RETRY_USEC;
-    }
-    return r;
-}
-
-/* Runs the callbacks batch_done handed back (without the lock), then
- * tells the waiters (lock held on entry and exit). */
-static void batch_notify(struct store *s, struct settled r)
-{
-    if (r.notify) {
-        pthread_mutex_unlock(&s->lock);
-        for (struct op *o = r.notify, *n; o; o = n) {
-            n = o->next;
-            o->fn(o->userdata, o->result);
-            op_free(o);
-        }
-        pthread_mutex_lock(&s->lock);
-    }
-    for (struct op *o = r.waiters, *n; o; o = n) {
-        n = o->next;
-        o->next = NULL;
-        o->done = true;
-    }
-    pthread_cond_broadcast(&s->done);
-    if (s->head || s->retry || s->stopping)
-        pthread_cond_signal(&s->wake); /* what came while a caller committed its own */
-}
-
-static void *writer_main(void *arg)
-{
-    struct store *s = arg;
-    (void) pthread_setname_np(pthread_self(), "ocps-store");
-
-    pthread_mutex_lock(&s->lock);
-    for (;;) {
-        /* busy: a caller commits its own update right now (store_update_*). */
-        while ((!s->head && !s->stopping && !s->retry) || s->busy)
-            pthread_cond_wait(&s->wake, &s->lock);
-        if (s->retry && !s->head && !s->stopping) {
-            usec_t now = now_monotonic();
-            if (now < s->retry_at) {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                usec_t wait = s->retry_at - now;
-                ts.tv_sec += (time_t) (wait / USEC_PER_SEC);
-                ts.tv_nsec += (long) (wait % USEC_PER_SEC) * 1000;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&s->wake, &s->lock, &ts);
-                continue;
-            }
-        }
-        if (!s->head && !s->retry && s->stopping)
-            break;
-
-        /* Take everything queued; earlier refused updates go first to keep order. */
-        struct op *batch = s->head;
-        s->head = s->tail = NULL;
-        if (s->retry) {
-            struct op *t = s->retry;
-            while (t->next)
-                t = t->next;
-            t->next = batch;
-            batch = s->retry;
-            s->retry = NULL;
-        }
-        s->busy = true;
-        pthread_mutex_unlock(&s->lock);
-
-        _cleanup_free_ char *msg = NULL;
-        int rc = commit_batch(s, batch, &msg);
-
-        pthread_mutex_lock(&s->lock);
-        s->busy = false;
-        batch_notify(s, batch_done(s, batch, rc, msg));
-    }
-    pthread_mutex_unlock(&s->lock);
-    return NULL;
-}
-
-static void enqueue(struct store *s, struct op *o)
-{
-    pthread_mutex_lock(&s->lock);
-    if (s->tail)
-        s->tail->next = o;
-    else
-        s->head = o;
-    s->tail = o;
-    if (!s->held || o->waited)
-        pthread_cond_signal(&s->wake);
-    if (o->waited)
-        while (!o->done)
-            pthread_cond_wait(&s->done, &s->lock);
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* An update no one waits for and that needs no fsync: when nothing is
- * queued before it and the writer is idle, the calling thread commits it
- * itself (it is awake already; waking the writer costs two context
- * switches). Otherwise it is queued behind the rest, in order. */
-static void submit_async(struct store *s, struct op *o)
-{
-    pthread_mutex_lock(&s->lock);
-    if (s->head || s->retry || s->busy || s->stopping) {
-        pthread_mutex_unlock(&s->lock);
-        enqueue(s, o);
-        return;
-    }
-    s->busy = true;
-    pthread_mutex_unlock(&s->lock);
-    _cleanup_free_ char *msg = NULL;
-    int rc = commit_batch(s, o, &msg);
-    pthread_mutex_lock(&s->lock);
-    s->busy = false;
-    batch_notify(s, batch_done(s, o, rc, msg));
-    pthread_mutex_unlock(&s->lock);
-}
-
-int store_writer_synchronous(struct store *s)
-{
-    pthread_mutex_lock(&s->lock);
-    while (s->busy || s->head)
-        pthread_cond_wait(&s->done, &s->lock);
-    s->busy = true; /* the writer's connection is ours for a moment */
-    pthread_mutex_unlock(&s->lock);
-    int mode = -1;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK) {
-        if (sqlite3_step(st) == SQLITE_ROW)
-            mode = sqlite3_column_int(st, 0);
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_lock(&s->lock);
-    s->busy = false;
-    batch_notify(s, (struct settled){0});
-    pthread_mutex_unlock(&s->lock);
-    return mode;
-}
-
-void store_hold(struct store *s)
-{
-    pthread_mutex_lock(&s->lock);
-    s->held++;
-    pthread_mutex_unlock(&s->lock);
-}
-
-void store_flush(struct store *s)
-{
-    pthread_mutex_lock(&s->lock);
-    if (s->held > 0 && --s->held == 0 && s->head)
-        pthread_cond_signal(&s->wake);
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* Enqueues a waited op and returns its result, with words in err. */
-static int run_waited(struct store *s, struct op *o, struct error *err)
-{
-    o->waited = true;
-    enqueue(s, o);
-    int r = o->result;
-    if (r < 0) {
-        if (o->msg)
-            error_set(err, r, "%s", o->msg);
-        else
-            error_set(err, r, "store: %s", strerror(-r));
-    }
-    free(o->msg);
-    return r;
 }
 
 static void reader_free(void *p)
@@ -737,7 +343,7 @@ int store_open(const char *path, struct store **ret, struct error *err)
     pthread_cond_init(&s->done, NULL);
     if (pthread_key_create(&s->reader_key, reader_release) != 0)
         abort();
-    if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
+    if (pthread_create(&s->writer, NULL, store_writer_main, s) != 0)
         abort();
     *ret = TAKE_PTR(s);
     return 0;
@@ -774,77 +380,13 @@ void store_close(struct store *s)
     free(s);
 }
 
-int store_insert(struct store *s, struct task_record *r, struct error *err)
-{
-    struct op o = {.kind = OP_INSERT, .rec = r};
-    int q = run_waited(s, &o, err);
-    if (q == -EEXIST)
-        return error_set(err, -EEXIST, "store: task %s exists", r->id);
-    return q;
-}
-
-int store_delete(struct store *s, const char *id, struct error *err)
-{
-    struct op o = {.kind = OP_DELETE};
-    snprintf(o.id, sizeof(o.id), "%s", id);
-    int r = run_waited(s, &o, err);
-    if (r == -ENOENT)
-        return error_set(err, -ENOENT, "no task %s", id);
-    return r;
-}
-
-int store_sync(struct store *s)
-{
-    struct op o = {.kind = OP_SYNC};
-    struct error err = ERROR_INIT;
-    int r = run_waited(s, &o, &err);
-    error_clear(&err);
-    return r;
-}
-
-void store_when_committed(struct store *s, void (*fn)(void *userdata, int result), void *userdata)
-{
-    struct op *o = xcalloc(1, sizeof(*o));
-    o->kind = OP_NOTIFY;
-    o->fn = fn;
-    o->userdata = userdata;
-    enqueue(s, o);
-}
-
-void store_update_state(struct store *s, const char *id, enum task_state state, int exit_code,
-                        const char *reason, usec_t started, usec_t finished, bool sync)
-{
-    struct op *o = xcalloc(1, sizeof(*o));
-    o->kind = OP_STATE;
-    snprintf(o->id, sizeof(o->id), "%s", id);
-    o->state = state;
-    o->exit_code = exit_code;
-    o->text = reason ? xstrdup(reason) : NULL;
-    o->started = started;
-    o->finished = finished;
-    o->sync = sync;
-    if (sync)
-        enqueue(s, o);
-    else
-        submit_async(s, o);
-}
-
-void store_update_started(struct store *s, const char *id, const char *handle)
-{
-    struct op *o = xcalloc(1, sizeof(*o));
-    o->kind = OP_HANDLE;
-    snprintf(o->id, sizeof(o->id), "%s", id);
-    o->text = handle ? xstrdup(handle) : NULL;
-    submit_async(s, o);
-}
-
 int store_get(struct store *s, const char *id, struct task_record **ret, struct error *err)
 {
     struct reader *rd;
     int r = reader_get(s, &rd, err);
     if (r < 0)
         return r;
-    bind_text(rd->get, 1, id);
+    store_bind_text(rd->get, 1, id);
     int rc = sqlite3_step(rd->get);
     if (rc == SQLITE_ROW) {
         struct task_record *rec = xcalloc(1, sizeof(*rec));
@@ -878,9 +420,9 @@ int store_list(struct store *s, const struct store_filter *f,
         return db_error(err, rd->db, rc, "list");
     sqlite3_bind_int64(st, 1, f->after_seq);
     if (f->state >= 0)
-        bind_text(st, 2, task_state_to_string((enum task_state) f->state));
+        store_bind_text(st, 2, task_state_to_string((enum task_state) f->state));
     if (f->user)
-        bind_text(st, 3, f->user);
+        store_bind_text(st, 3, f->user);
     if (f->limit > 0)
         sqlite3_bind_int64(st, 4, (sqlite3_int64) f->limit);
     r = 0;

@@ -134,6 +134,9 @@ static inline void task_freep(struct task **t)
 }
 #define _cleanup_task_ _cleanup_(task_freep)
 struct task *task_copy(const struct task *t);
+/* For the validator's partial results. Accept NULL. */
+struct task_container *task_container_free(struct task_container *c);
+void task_kv_free(struct task_kv *kv, size_t n);
 
 /*
  * What a bare number (one without a unit) means in a task. JobProxy's XSD

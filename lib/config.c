@@ -4,6 +4,7 @@
  * same unit parsers, so "8G" and "10s" mean the same everywhere.
  */
 #include "config.h"
+#include "config-values.h"
 #include "task.h"
 #include "util/log.h"
 
@@ -26,6 +27,7 @@ void config_init(struct config *c)
         .docker_pull = DOCKER_PULL_IF_NOT_PRESENT,
         .docker_port_address = xstrdup("127.0.0.1"),
     };
+    policy_set_init(&c->policy);
 }
 
 void config_done(struct config *c)
@@ -45,156 +47,21 @@ void config_done(struct config *c)
         free(c->docker_registries[i].password);
     }
     free(c->docker_registries);
+    policy_set_done(&c->policy);
     memset(c, 0, sizeof(*c));
-}
-
-/* A scalar as text: YAML gives strings, but accept numbers too. */
-static int scalar(const cJSON *v, const char *key, char buf[static 64], const char **ret,
-                  struct error *err)
-{
-    if (cJSON_IsString(v)) {
-        *ret = v->valuestring;
-        return 0;
-    }
-    if (cJSON_IsNumber(v)) {
-        snprintf(buf, 64, "%.17g", v->valuedouble);
-        *ret = buf;
-        return 0;
-    }
-    if (cJSON_IsBool(v)) {
-        *ret = cJSON_IsTrue(v) ? "true" : "false";
-        return 0;
-    }
-    return error_set(err, -EINVAL, "%s: must be a scalar", key);
-}
-
-static int get_string(const cJSON *v, const char *key, char **dst, struct error *err)
-{
-    char buf[64];
-    const char *s;
-    int r = scalar(v, key, buf, &s, err);
-    if (r < 0)
-        return r;
-    if (isempty(s))
-        return error_set(err, -EINVAL, "%s: must not be empty", key);
-    free(*dst);
-    *dst = xstrdup(s);
-    return 0;
-}
-
-static int get_bool(const cJSON *v, const char *key, bool *dst, struct error *err)
-{
-    char buf[64];
-    const char *s;
-    int r = scalar(v, key, buf, &s, err);
-    if (r < 0)
-        return r;
-    if (strcaseeq(s, "true") || strcaseeq(s, "yes") || strcaseeq(s, "on"))
-        *dst = true;
-    else if (strcaseeq(s, "false") || strcaseeq(s, "no") || strcaseeq(s, "off"))
-        *dst = false;
-    else
-        return error_set(err, -EINVAL, "%s: must be true or false, not \"%s\"", key, s);
-    return 0;
-}
-
-static int get_size(const cJSON *v, const char *key, uint64_t unit, uint64_t *dst,
-                    struct error *err)
-{
-    char buf[64];
-    const char *s;
-    int r = scalar(v, key, buf, &s, err);
-    if (r < 0)
-        return r;
-    if (parse_size(s, unit, dst) < 0)
-        return error_set(err, -EINVAL, "%s: invalid size \"%s\"", key, s);
-    return 0;
-}
-
-static int get_seconds(const cJSON *v, const char *key, unsigned *dst, struct error *err)
-{
-    char buf[64];
-    const char *s;
-    uint64_t u;
-    int r = scalar(v, key, buf, &s, err);
-    if (r < 0)
-        return r;
-    if (parse_duration(s, 1, &u) < 0 || u > 24 * 3600)
-        return error_set(err, -EINVAL, "%s: invalid duration \"%s\"", key, s);
-    *dst = (unsigned) u;
-    return 0;
-}
-
-static int get_cores(const cJSON *v, const char *key, double *dst, struct error *err)
-{
-    char buf[64];
-    const char *s;
-    int r = scalar(v, key, buf, &s, err);
-    if (r < 0)
-        return r;
-    char *end;
-    errno = 0;
-    double d = strtod(s, &end);
-    if (errno || end == s || *end || !(d > 0) || d > TASK_MAX_CORES)
-        return error_set(err, -EINVAL, "%s: must be a positive number of cores, not \"%s\"", key,
-                         s);
-    *dst = d;
-    return 0;
-}
-
-/* A unit alone ("M", "h"), read by parse (parse_size_unit, parse_duration_unit). */
-static int get_unit(const cJSON *v, const char *key, int (*parse)(const char *, uint64_t *),
-                    const char *examples, uint64_t *dst, struct error *err)
-{
-    char buf[64];
-    const char *s;
-    int r = scalar(v, key, buf, &s, err);
-    if (r < 0)
-        return r;
-    if (parse(s, dst) < 0)
-        return error_set(err, -EINVAL, "%s: must be a unit such as %s, not \"%s\"", key, examples,
-                         s);
-    return 0;
-}
-
-static int get_strv(const cJSON *v, const char *key, char ***dst, struct error *err)
-{
-    _cleanup_strv_ char **l = NULL;
-    if (cJSON_IsString(v))
-        strv_push(&l, v->valuestring);
-    else if (cJSON_IsArray(v)) {
-        const cJSON *i;
-        cJSON_ArrayForEach(i, v)
-        {
-            if (!cJSON_IsString(i) || isempty(i->valuestring))
-                return error_set(err, -EINVAL, "%s: must be a list of strings", key);
-            strv_push(&l, i->valuestring);
-        }
-    } else if (!cJSON_IsNull(v))
-        return error_set(err, -EINVAL, "%s: must be a string or a list of strings", key);
-    strv_free(*dst);
-    *dst = TAKE_PTR(l);
-    return 0;
-}
-
-static int expect_object(const cJSON *v, const char *key, struct error *err)
-{
-    if (!cJSON_IsObject(v))
-        return error_set(err, -EINVAL, "%s: must be a mapping", key);
-    return 0;
 }
 
 /* docker.registries: {HOST: {username: U, password: P}, ...} */
 static int load_registries(struct config *c, const char *key, const cJSON *obj, struct error *err)
 {
     const cJSON *v;
-    int r = expect_object(obj, key, err);
+    int r = config_expect_object(obj, key, err);
     if (r < 0)
         return r;
     cJSON_ArrayForEach(v, obj)
     {
         _cleanup_free_ char *k = xasprintf("%s.%s", key, v->string);
-        r = expect_object(v, k, err);
+        r = config_expect_object(v, k, err);
         if (r < 0)
             return r;
         struct config_registry reg = {.host = xstrdup(v->string)};
@@ -203,9 +70,9 @@ static int load_registries(struct config *c, const char *key, const cJSON *obj, 
         {
             _cleanup_free_ char *fk = xasprintf("%s.%s", k, f->string);
             if (streq(f->string, "username"))
-                r = get_string(f, fk, &reg.username, err);
+                r = config_get_string(f, fk, &reg.username, err);
             else if (streq(f->string, "password"))
-                r = get_string(f, fk, &reg.password, err);
+                r = config_get_string(f, fk, &reg.password, err);
             else
                 r = error_set(err, -EINVAL, "unknown setting \"%s\"", fk);
             if (r < 0)
@@ -229,7 +96,7 @@ static int load_registries(struct config *c, const char *key, const cJSON *obj, 
 static int load_section(struct config *c, const char *section, const cJSON *obj, struct error *err)
 {
     const cJSON *v;
-    int r = expect_object(obj, section, err);
+    int r = config_expect_object(obj, section, err);
     if (r < 0)
         return r;
     cJSON_ArrayForEach(v, obj)
@@ -237,31 +104,31 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
         const char *k = v->string;
         _cleanup_free_ char *key = xasprintf("%s.%s", section, k);
         if (streq(section, "capacity") && streq(k, "cores"))
-            r = get_cores(v, key, &c->capacity_cores, err);
+            r = config_get_cores(v, key, &c->capacity_cores, err);
         else if (streq(section, "capacity") && streq(k, "memory"))
-            r = get_size(v, key, 1ULL << 30, &c->capacity_memory, err);
+            r = config_get_size(v, key, 1ULL << 30, &c->capacity_memory, err);
         else if (streq(section, "defaults") && streq(k, "cores"))
-            r = get_cores(v, key, &c->default_cores, err);
+            r = config_get_cores(v, key, &c->default_cores, err);
         else if (streq(section, "defaults") && streq(k, "memory"))
-            r = get_size(v, key, 1ULL << 30, &c->default_memory, err);
+            r = config_get_size(v, key, 1ULL << 30, &c->default_memory, err);
         else if (streq(section, "bare_units") && streq(k, "memory"))
-            r = get_unit(v, key, parse_size_unit, "M or G", &c->bare_units.memory, err);
+            r = config_get_unit(v, key, parse_size_unit, "M or G", &c->bare_units.memory, err);
         else if (streq(section, "bare_units") && streq(k, "time"))
-            r = get_unit(v, key, parse_duration_unit, "s, m or h", &c->bare_units.time, err);
+            r = config_get_unit(v, key, parse_duration_unit, "s, m or h", &c->bare_units.time, err);
         else if (streq(section, "process") && streq(k, "pids_limit")) {
             uint64_t n;
-            r = get_size(v, key, 1, &n, err);
+            r = config_get_size(v, key, 1, &n, err);
             c->pids_limit = n;
         } else if (streq(section, "process") && streq(k, "cgroup"))
-            r = get_string(v, key, &c->cgroup_name, err);
+            r = config_get_string(v, key, &c->cgroup_name, err);
         else if (streq(section, "process") && streq(k, "shim"))
-            r = get_string(v, key, &c->shim_path, err);
+            r = config_get_string(v, key, &c->shim_path, err);
         else if (streq(section, "docker") && streq(k, "socket"))
-            r = get_string(v, key, &c->docker_socket, err);
+            r = config_get_string(v, key, &c->docker_socket, err);
         else if (streq(section, "docker") && streq(k, "pull")) {
             char buf[64];
             const char *p;
-            r = scalar(v, key, buf, &p, err);
+            r = config_scalar(v, key, buf, &p, err);
             if (r >= 0 && streq(p, "if-not-present"))
                 c->docker_pull = DOCKER_PULL_IF_NOT_PRESENT;
             else if (r >= 0 && streq(p, "always"))
@@ -272,21 +139,21 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
                 r = error_set(err, -EINVAL,
                               "%s: must be if-not-present, always or never, not \"%s\"", key, p);
         } else if (streq(section, "docker") && streq(k, "port_address"))
-            r = get_string(v, key, &c->docker_port_address, err);
+            r = config_get_string(v, key, &c->docker_port_address, err);
         else if (streq(section, "docker") && streq(k, "network"))
-            r = get_string(v, key, &c->docker_network, err);
+            r = config_get_string(v, key, &c->docker_network, err);
         else if (streq(section, "docker") && streq(k, "keep_containers"))
-            r = get_bool(v, key, &c->docker_keep_containers, err);
+            r = config_get_bool(v, key, &c->docker_keep_containers, err);
         else if (streq(section, "docker") && streq(k, "when_down")) {
             char buf[64];
             const char *p;
-            r = scalar(v, key, buf, &p, err);
+            r = config_scalar(v, key, buf, &p, err);
             if (r >= 0 && (streq(p, "reject") || streq(p, "queue")))
                 c->docker_queue_when_down = streq(p, "queue");
             else if (r >= 0)
                 r = error_set(err, -EINVAL, "%s: must be reject or queue, not \"%s\"", key, p);
         } else if (streq(section, "docker") && streq(k, "instance"))
-            r = get_string(v, key, &c->docker_instance, err);
+            r = config_get_string(v, key, &c->docker_instance, err);
         else if (streq(section, "docker") && streq(k, "registries"))
             r = load_registries(c, key, v, err);
         else
@@ -320,13 +187,13 @@ int config_load_file(struct config *c, const char *path, struct error *err)
         if (cJSON_IsNull(v))
             continue;
         if (streq(k, "listen"))
-            r = get_strv(v, k, &c->listen, err);
+            r = config_get_strv(v, k, &c->listen, err);
         else if (streq(k, "data_dir"))
-            r = get_string(v, k, &c->data_dir, err);
+            r = config_get_string(v, k, &c->data_dir, err);
         else if (streq(k, "log_level")) {
             char buf[64];
             const char *s;
-            r = scalar(v, k, buf, &s, err);
+            r = config_scalar(v, k, buf, &s, err);
             if (r >= 0) {
                 int l = log_level_from_string(s);
                 if (l < 0)
@@ -338,25 +205,29 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                    streq(k, "process") || streq(k, "docker"))
             r = load_section(c, k, v, err);
         else if (streq(k, "kill_grace"))
-            r = get_seconds(v, k, &c->kill_grace, err);
+            r = config_get_seconds(v, k, &c->kill_grace, err);
         else if (streq(k, "max_body")) {
             uint64_t n;
-            r = get_size(v, k, 1, &n, err);
+            r = config_get_size(v, k, 1, &n, err);
             if (r >= 0 && (n < 1024 || n > (256ULL << 20)))
                 r = error_set(err, -EINVAL, "max_body: must be between 1K and 256M");
             c->max_body = (size_t) n;
         } else if (streq(k, "http_connections")) {
             uint64_t n;
-            r = get_size(v, k, 1, &n, err);
+            r = config_get_size(v, k, 1, &n, err);
             if (r >= 0 && (n < 1 || n > 65536))
                 r = error_set(err, -EINVAL, "http_connections: must be between 1 and 65536");
             c->http_connections = (unsigned) n;
         } else if (streq(k, "http_timeout"))
-            r = get_seconds(v, k, &c->http_timeout, err);
+            r = config_get_seconds(v, k, &c->http_timeout, err);
+        else if (streq(k, "principals"))
+            r = policy_set_load_principals(&c->policy, v, err);
+        else if (streq(k, "privileged_groups"))
+            r = policy_set_load_privileged(&c->policy, v, err);
         else if (streq(k, "allow_root"))
-            r = get_bool(v, k, &c->allow_root, err);
+            r = config_get_bool(v, k, &c->allow_root, err);
         else if (streq(k, "denied_users"))
-            r = get_strv(v, k, &c->denied_users, err);
+            r = config_get_strv(v, k, &c->denied_users, err);
         else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", k);
         if (r < 0)

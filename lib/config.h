@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include "policy.h"
 #include "task.h"
 #include "util/error.h"
 #include "util/util.h"
@@ -34,6 +35,9 @@ struct config {
     size_t max_body;           /* request body cap, bytes */
     unsigned http_connections; /* concurrent HTTP connections per listener */
     unsigned http_timeout;     /* seconds an idle connection is kept (not a followed log) */
+
+    /* What each principal may do (policy.h). */
+    struct policy_set policy;
 
     /* Who may run tasks. */
     bool allow_root;

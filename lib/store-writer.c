@@ -30,6 +30,7 @@ static int apply(struct store *s, struct op *o)
         store_bind_text(st, 12, r->stdout_path);
         store_bind_text(st, 13, r->stderr_path);
         store_bind_text(st, 14, r->handle);
+        store_bind_text(st, 15, r->principal ? r->principal : "");
         int rc = store_step_done(st);
         if (rc == SQLITE_OK)
             r->seq = sqlite3_last_insert_rowid(s->db);

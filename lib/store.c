@@ -7,7 +7,7 @@
 #include "store-internal.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
                                       " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -28,9 +28,18 @@ static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
                                       "CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state, seq);"
                                       "CREATE INDEX IF NOT EXISTS tasks_user ON tasks(user, seq);";
 
+/* Each version's changes, applied in order to a store of an older one
+ * (a new store is version 0: the table above, then every step). */
+static const char *const migrations[SCHEMA_VERSION + 1] = {
+    [2] = "ALTER TABLE tasks ADD COLUMN principal TEXT NOT NULL DEFAULT '';"
+          /* Before principals, a task's owner was its user. */
+          "UPDATE tasks SET principal = user;"
+          "CREATE INDEX IF NOT EXISTS tasks_principal ON tasks(principal, seq);",
+};
+
 #define RECORD_COLUMNS                                                                             \
     "seq, id, user, name, backend, state, exit_code, reason, created, started, finished, spec, "   \
-    "stdout_path, stderr_path, handle"
+    "stdout_path, stderr_path, handle, principal"
 
 /* SQLite's error classes as errno: the HTTP layer turns them into 503/500. */
 int store_sqlite_errno(int rc)
@@ -88,6 +97,7 @@ struct task_record *task_record_copy(const struct task_record *r)
     c->stdout_path = dup_or_null(r->stdout_path);
     c->stderr_path = dup_or_null(r->stderr_path);
     c->handle = dup_or_null(r->handle);
+    c->principal = dup_or_null(r->principal);
     return c;
 }
 
@@ -103,6 +113,7 @@ void task_record_done(struct task_record *r)
     free(r->stdout_path);
     free(r->stderr_path);
     free(r->handle);
+    free(r->principal);
     memset(r, 0, sizeof(*r));
 }
 
@@ -268,6 +279,7 @@ static void read_record(sqlite3_stmt *st, struct task_record *r)
     r->stdout_path = col_text(st, 12);
     r->stderr_path = col_text(st, 13);
     r->handle = col_text(st, 14);
+    r->principal = col_text(st, 15);
 }
 
 int store_open(const char *path, struct store **ret, struct error *err)
@@ -295,16 +307,20 @@ int store_open(const char *path, struct store **ret, struct error *err)
                           version, SCHEMA_VERSION);
         else
             r = exec_sql(s->db, schema_sql, err);
-        if (r >= 0 && version < SCHEMA_VERSION) {
-            _cleanup_free_ char *sql = xasprintf("PRAGMA user_version=%d", SCHEMA_VERSION);
+        for (int v = version + 1; r >= 0 && v <= SCHEMA_VERSION; v++) {
+            _cleanup_free_ char *sql = xasprintf("BEGIN; %s PRAGMA user_version=%d; COMMIT;",
+                                                 migrations[v] ? migrations[v] : "", v);
             r = exec_sql(s->db, sql, err);
+            if (r < 0)
+                (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         }
     }
     if (r >= 0)
         r = prepare(s->db,
                     "INSERT INTO tasks (id, user, name, backend, state, exit_code, reason, "
-                    "created, started, finished, spec, stdout_path, stderr_path, handle) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    "created, started, finished, spec, stdout_path, stderr_path, handle, "
+                    "principal) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     &s->ins, err);
     if (r >= 0)
         r = prepare(s->db, "DELETE FROM tasks WHERE id = ?1", &s->del, err);
@@ -410,8 +426,11 @@ int store_list(struct store *s, const struct store_filter *f,
     if (r < 0)
         return r;
     char sql[512];
-    snprintf(sql, sizeof(sql), "SELECT " RECORD_COLUMNS " FROM tasks WHERE seq > ?1%s%s%s%s",
+    snprintf(sql, sizeof(sql), "SELECT " RECORD_COLUMNS " FROM tasks WHERE seq > ?1%s%s%s%s%s",
              f->state >= 0 ? " AND state = ?2" : "", f->user ? " AND user = ?3" : "",
+             !f->principal ? ""
+             : f->or_user  ? " AND (principal = ?5 OR user = ?6)"
+                           : " AND principal = ?5",
              f->active_only ? " AND state IN ('QUEUED','INITIALIZING','RUNNING','CANCELING')" : "",
              f->limit > 0 ? " ORDER BY seq LIMIT ?4" : " ORDER BY seq");
     sqlite3_stmt *st;
@@ -423,6 +442,10 @@ int store_list(struct store *s, const struct store_filter *f,
         store_bind_text(st, 2, task_state_to_string((enum task_state) f->state));
     if (f->user)
         store_bind_text(st, 3, f->user);
+    if (f->principal)
+        store_bind_text(st, 5, f->principal);
+    if (f->principal && f->or_user)
+        store_bind_text(st, 6, f->or_user);
     if (f->limit > 0)
         sqlite3_bind_int64(st, 4, (sqlite3_int64) f->limit);
     r = 0;

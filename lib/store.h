@@ -36,6 +36,7 @@ struct task_record {
     char *spec;                        /* the normalised task as JSON text */
     char *stdout_path, *stderr_path;   /* effective output files */
     char *handle;                      /* the backend's, may be NULL */
+    char *principal;                   /* who submitted it (principal.h) */
 };
 
 void task_record_done(struct task_record *r);
@@ -96,10 +97,12 @@ void store_when_committed(struct store *s, void (*fn)(void *userdata, int result
 int store_get(struct store *s, const char *id, struct task_record **ret, struct error *err);
 
 struct store_filter {
-    int state;         /* -1 = any */
-    const char *user;  /* NULL = any */
-    bool active_only;  /* QUEUED, INITIALIZING, RUNNING, CANCELING */
-    int64_t after_seq; /* records with seq > after_seq */
+    int state;             /* -1 = any */
+    const char *user;      /* NULL = any */
+    const char *principal; /* NULL = any; else its tasks ... */
+    const char *or_user;   /* ... and, with principal, those that run as this account */
+    bool active_only;      /* QUEUED, INITIALIZING, RUNNING, CANCELING */
+    int64_t after_seq;     /* records with seq > after_seq */
     size_t limit;
 };
 

@@ -530,8 +530,8 @@ static struct backend *pick_backend(struct supervisor *sv, const struct task *t)
     return NULL;
 }
 
-int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record **ret,
-                      struct error *err)
+int supervisor_submit(struct supervisor *sv, const struct principal *p, struct task *t,
+                      struct task_record **ret, struct error *err)
 {
     const struct config *cfg = sv->cfg;
     char buf[32], cap[32];
@@ -565,6 +565,7 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
     _cleanup_record_ struct task_record *rec = xcalloc(1, sizeof(*rec));
     uuid_v4(rec->id);
     rec->user = xstrdup(t->user);
+    rec->principal = xstrdup(p->name);
     rec->name = t->name ? xstrdup(t->name) : NULL;
     rec->backend = xstrdup(b ? b->ops->name : "docker");
     rec->state = b ? TASK_QUEUED : TASK_SYSTEM_ERROR;
@@ -614,7 +615,8 @@ int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record 
     hashmap_put(sv->active, st->id, st);
     admission_enqueue(&sv->adm, &st->q);
     pthread_mutex_unlock(&sv->lock);
-    log_info("task %s QUEUED (user %s, %s)", rec->id, rec->user, b->ops->name);
+    log_info("task %s QUEUED (principal %s, user %s, %s)", rec->id, rec->principal, rec->user,
+             b->ops->name);
     post_schedule(sv);
     *ret = TAKE_PTR(rec);
     return 0;

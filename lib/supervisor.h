@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "config.h"
+#include "principal.h"
 #include "store.h"
 
 struct supervisor;
@@ -38,8 +39,8 @@ void supervisor_free(struct supervisor *sv);
  * record. A container task with no container backend is stored as
  * SYSTEM_ERROR and answered -ENOSYS (501), with *ret set.
  */
-int supervisor_submit(struct supervisor *sv, struct task *t, struct task_record **ret,
-                      struct error *err);
+int supervisor_submit(struct supervisor *sv, const struct principal *p, struct task *t,
+                      struct task_record **ret, struct error *err);
 
 /*
  * DELETE: an active task is cancelled (QUEUED ones at once, running ones

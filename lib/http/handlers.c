@@ -82,18 +82,14 @@ static cJSON *state_json(struct request *r, const struct task_record *rec)
     return j;
 }
 
-/* A unix-socket peer that is not root sees and touches only its own tasks. */
-static int check_owner(struct request *r, const char *user, struct error *err)
+/* Until the policy decides it (run_as): a unix-socket peer that is not an
+ * admin runs tasks as itself only. */
+static int check_run_as(struct request *r, const char *user, struct error *err)
 {
-    if (!r->peer_restricted)
+    const struct principal *p = r->principal;
+    if (p->admin || p->via != PRINCIPAL_UNIX || streq(p->account, user))
         return 0;
-    struct passwd pw, *res = NULL;
-    char buf[4096];
-    if (getpwuid_r(r->peer_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-        return error_set(err, -EACCES, "caller uid %u has no account", (unsigned) r->peer_uid);
-    if (!streq(res->pw_name, user))
-        return error_set(err, -EACCES, "user %s may not act for user %s", res->pw_name, user);
-    return 0;
+    return error_set(err, -EACCES, "user %s may not act for user %s", p->account, user);
 }
 
 static int load(struct request *r, struct task_record **ret, struct error *err)
@@ -104,8 +100,8 @@ static int load(struct request *r, struct task_record **ret, struct error *err)
     int q = store_get(r->ctx->store, r->param, &rec, err);
     if (q < 0)
         return q;
-    /* Someone else's task does not exist, as far as a restricted caller knows. */
-    if (check_owner(r, rec->user, err) < 0)
+    /* Someone else's task does not exist, as far as its caller knows. */
+    if (!principal_sees(r->principal, rec->principal, rec->user))
         return error_set(err, -ENOENT, "no task %s", r->param);
     *ret = TAKE_PTR(rec);
     return 0;
@@ -140,9 +136,9 @@ static enum MHD_Result h_submit(struct request *r)
     if (q >= 0)
         q = task_parse(fmt, r->body, r->len, &r->ctx->cfg->bare_units, &t, &err);
     if (q >= 0)
-        q = check_owner(r, t->user, &err);
+        q = check_run_as(r, t->user, &err);
     if (q >= 0)
-        q = supervisor_submit(r->ctx->sv, t, &rec, &err);
+        q = supervisor_submit(r->ctx->sv, r->principal, t, &rec, &err);
     if (q < 0 && !rec)
         return http_reply_error(r, &err);
 
@@ -233,16 +229,15 @@ static int list_filter(struct request *r, struct store_filter *f, struct error *
     const char *user = query(r, "user");
     if (user && isempty(user))
         return error_set(err, -EINVAL, "user: must not be empty");
-    struct passwd pw, *res = NULL;
-    char buf[4096];
-    if (r->peer_restricted) {
-        /* A restricted caller lists its own tasks only. */
-        if (getpwuid_r(r->peer_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
-            return error_set(err, -EACCES, "caller uid %u has no account", (unsigned) r->peer_uid);
-        if (user && !streq(user, res->pw_name))
-            return error_set(err, -EACCES, "user %s may not list the tasks of %s", res->pw_name,
+    /* A caller lists the tasks it sees only (principal_sees), unless it is
+     * an admin; a unix-socket peer may not ask for another account's. */
+    const struct principal *p = r->principal;
+    if (!p->admin) {
+        f->principal = p->name;
+        f->or_user = p->via == PRINCIPAL_UNIX ? p->account : NULL;
+        if (user && p->via == PRINCIPAL_UNIX && !streq(user, p->account))
+            return error_set(err, -EACCES, "user %s may not list the tasks of %s", p->account,
                              user);
-        user = res->pw_name;
     }
 
     const char *limit = query(r, "limit");

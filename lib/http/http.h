@@ -16,6 +16,7 @@
 #pragma once
 
 #include "config.h"
+#include "principal.h"
 #include "store.h"
 #include "supervisor.h"
 #include "util/timeutil.h"
@@ -71,8 +72,9 @@ struct request {
     const struct route *route; /* NULL when refused for want of one */
     const char *param;         /* the {id} of the path, inside url */
     enum media out;            /* the negotiated reply format */
-    bool peer_restricted;      /* a unix-socket peer that is not root */
+    bool unix_peer;            /* on a unix socket: peer_uid is the caller's */
     uid_t peer_uid;
+    struct principal *principal; /* who calls (principal.h); set before the handler runs */
     char *body;
     size_t len, alloc;
     uint64_t received;          /* body bytes read, kept or not */

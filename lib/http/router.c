@@ -194,10 +194,11 @@ static struct request *request_new(struct MHD_Connection *conn, const struct htt
     if (ai && ai->client_addr && ai->client_addr->sa_family == AF_UNIX && ci) {
         struct ucred cred;
         socklen_t len = sizeof(cred);
-        if (getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-            r->peer_uid = cred.uid;
-            r->peer_restricted = cred.uid != 0 && cred.uid != geteuid();
-        }
+        r->unix_peer = true;
+        /* Fail closed: a peer whose credentials cannot be read is nobody's. */
+        r->peer_uid = getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0
+                          ? cred.uid
+                          : (uid_t) -1;
     }
     return r;
 }
@@ -216,6 +217,21 @@ static enum MHD_Result reply_refused(struct request *r, bool close)
         extra[n++] = (struct http_extra){
             .header = true, .name = MHD_HTTP_HEADER_CONNECTION, .value = "close"};
     return http_reply_error_extra(r, &r->refused, extra);
+}
+
+/* Who calls: r->principal, or an error (the request is refused). */
+static int authenticate(struct request *r, struct error *err)
+{
+    const struct policy_set *ps = &r->ctx->cfg->policy;
+    if (r->unix_peer) {
+        if (r->peer_uid == (uid_t) -1)
+            return error_set(err, -EACCES, "the caller's credentials cannot be read");
+        return principal_new_unix(ps, r->peer_uid, &r->principal, err);
+    }
+    /* TCP: as before principals, every client is trusted with the user it
+     * names (an admin); authentication replaces this. */
+    r->principal = principal_new(ps, "anonymous", PRINCIPAL_LISTENER, true);
+    return 0;
 }
 
 /* Why the request is refused before any handler runs, or 0: the route,
@@ -237,6 +253,9 @@ static int check(struct request *r, const char *url, const char *method, const c
     if (!r->out)
         return error_set(&r->refused, -ENOMSG,
                          "cannot answer in any type the Accept header names (%s)", accept);
+    int a = authenticate(r, &r->refused);
+    if (a < 0)
+        return a;
     if (r->route->body && length > r->ctx->cfg->max_body)
         return error_set(&r->refused, -E2BIG,
                          "request body of %s bytes is over the limit of %zu bytes", cl,
@@ -295,6 +314,7 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!r)
         return;
     error_clear(&r->refused);
+    principal_free(r->principal);
     free(r->body);
     free(r);
     *req_cls = NULL;

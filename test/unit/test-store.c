@@ -65,6 +65,41 @@ static void *writer(void *p)
     return NULL;
 }
 
+/* A store written by a daemon from before principals (schema version 1)
+ * is migrated: every task's owner becomes its user, and lists by
+ * principal find them. */
+static void test_migration(const char *dir)
+{
+    _cleanup_free_ char *path = xasprintf("%s/v1.db", dir);
+    _cleanup_free_ char *sql = xasprintf(
+        "sqlite3 %s \"CREATE TABLE tasks (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL "
+        "UNIQUE, user TEXT NOT NULL, name TEXT, backend TEXT NOT NULL, state TEXT NOT NULL, "
+        "exit_code INTEGER NOT NULL DEFAULT -1, reason TEXT, created INTEGER NOT NULL, started "
+        "INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0, spec TEXT NOT NULL, "
+        "stdout_path TEXT, stderr_path TEXT, handle TEXT); INSERT INTO tasks (id, user, backend, "
+        "state, created, spec) VALUES ('00000000-0000-4000-8000-000000000001', 'carol', "
+        "'process', 'COMPLETE', 1, '{}'); PRAGMA user_version=1;\"",
+        path);
+    if (!ok(system(sql) == 0, "a version 1 store made by the sqlite3 shell"))
+        return;
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct store *s = NULL;
+    ok(store_open(path, &s, &err) == 0, "a version 1 store opens: %s", error_message(&err));
+    if (!s)
+        return;
+    struct task_record *g = NULL;
+    ok(store_get(s, "00000000-0000-4000-8000-000000000001", &g, &err) == 0 &&
+           streq_ptr(g->principal, "carol"),
+       "its task belongs to the principal of its user (%s)", g ? g->principal : "-");
+    task_record_free(g);
+    int n = 0;
+    struct store_filter f = {.state = -1, .principal = "carol"};
+    ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "a list by principal finds it");
+    store_close(s);
+    _cleanup_free_ char *ver = xasprintf("sqlite3 %s 'PRAGMA user_version' | grep -qx 2", path);
+    ok(system(ver) == 0, "the store is at version 2 after it");
+}
+
 int main(void)
 {
     char dir[] = "/tmp/ocps-test-store-XXXXXX";
@@ -165,6 +200,7 @@ int main(void)
     ok(store_get(s, a->id, &g, &err) == 0 && g->state == TASK_COMPLETE, "state survives reopen");
     task_record_free(g);
     store_close(s);
+    test_migration(dir);
     (void) rm_rf(dir);
     return tap_done();
 }

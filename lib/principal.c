@@ -1,0 +1,56 @@
+/* principal: see principal.h. */
+#include "principal.h"
+
+#include <pwd.h>
+
+static const char *const via_table[_PRINCIPAL_VIA_MAX] = {
+    [PRINCIPAL_UNIX] = "unix",
+    [PRINCIPAL_TOKEN] = "token",
+    [PRINCIPAL_CERT] = "certificate",
+    [PRINCIPAL_LISTENER] = "listener",
+};
+DEFINE_STRING_TABLE_LOOKUP(principal_via, enum principal_via, via_table)
+
+struct principal *principal_new(const struct policy_set *s, const char *name,
+                                enum principal_via via, bool admin)
+{
+    struct principal *p = xcalloc(1, sizeof(*p));
+    p->name = xstrdup(name);
+    p->via = via;
+    p->uid = (uid_t) -1;
+    p->policy = policy_lookup(s, name);
+    p->admin = admin || p->policy->admin;
+    return p;
+}
+
+int principal_new_unix(const struct policy_set *s, uid_t uid, struct principal **ret,
+                       struct error *err)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return error_set(err, -EACCES, "the caller's uid %u has no account", (unsigned) uid);
+    /* Root, and the account the daemon runs as, own the daemon already. */
+    struct principal *p =
+        principal_new(s, res->pw_name, PRINCIPAL_UNIX, uid == 0 || uid == geteuid());
+    p->uid = uid;
+    p->account = xstrdup(res->pw_name);
+    *ret = p;
+    return 0;
+}
+
+struct principal *principal_free(struct principal *p)
+{
+    if (p) {
+        free(p->name);
+        free(p->account);
+        free(p);
+    }
+    return NULL;
+}
+
+bool principal_sees(const struct principal *p, const char *owner, const char *user)
+{
+    return p->admin || streq_ptr(p->name, owner) ||
+           (p->via == PRINCIPAL_UNIX && streq_ptr(p->account, user));
+}

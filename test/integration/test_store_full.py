@@ -29,13 +29,15 @@ def t_store_full(tap):
             # Running before the disk fills: a start that cannot write its files fails.
             d.wait(blocker, codes=("RUNNING",))
             accepted = [d.submit_id({"user": USER, "cmd": "true", "cores": 1}) for _ in range(5)]
-            with open(filler, "wb") as f:
-                try:
-                    while True:
-                        f.write(b"\0" * 65536)
-                        f.flush()
-                except OSError:
+            # Unbuffered: nothing is left to flush (and fail again) at close.
+            fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                while os.write(fd, b"\0" * 65536) > 0:
                     pass
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
             statuses = []
             for i in range(40):
                 r = d.submit({"user": USER, "cmd": "true", "cores": 1, "name": "x" * 200,

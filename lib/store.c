@@ -7,7 +7,7 @@
 #include "store-internal.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
                                       " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -35,6 +35,26 @@ static const char *const migrations[SCHEMA_VERSION + 1] = {
           /* Before principals, a task's owner was its user. */
           "UPDATE tasks SET principal = user;"
           "CREATE INDEX IF NOT EXISTS tasks_principal ON tasks(principal, seq);",
+    /* Bearer tokens (tokens.h): hashes only. Every change to the table
+     * counts up tokens_generation, so that a daemon notices a token made
+     * or revoked by `ocps-proxyd token` without reading the table again
+     * for every commit of its own (tokens.c). */
+    [3] = "CREATE TABLE tokens ("
+          " id TEXT PRIMARY KEY,"
+          " hash BLOB NOT NULL,"
+          " principal TEXT NOT NULL,"
+          " admin INTEGER NOT NULL DEFAULT 0,"
+          " created INTEGER NOT NULL,"
+          " expires INTEGER NOT NULL DEFAULT 0,"
+          " revoked INTEGER NOT NULL DEFAULT 0);"
+          "CREATE TABLE tokens_generation (n INTEGER NOT NULL);"
+          "INSERT INTO tokens_generation VALUES (0);"
+          "CREATE TRIGGER tokens_inserted AFTER INSERT ON tokens"
+          " BEGIN UPDATE tokens_generation SET n = n + 1; END;"
+          "CREATE TRIGGER tokens_updated AFTER UPDATE ON tokens"
+          " BEGIN UPDATE tokens_generation SET n = n + 1; END;"
+          "CREATE TRIGGER tokens_deleted AFTER DELETE ON tokens"
+          " BEGIN UPDATE tokens_generation SET n = n + 1; END;",
 };
 
 #define RECORD_COLUMNS                                                                             \
@@ -282,39 +302,69 @@ static void read_record(sqlite3_stmt *st, struct task_record *r)
     r->principal = col_text(st, 15);
 }
 
+static int user_version(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    return version;
+}
+
+/* WAL mode, the tables, and every migration step the file lacks, in one
+ * transaction: the daemon and `ocps-proxyd token` may open a new data
+ * dir at the same time, and the second then finds the steps done. */
+static int migrate(sqlite3 *db, const char *path, struct error *err)
+{
+    /* WAL: readers never block the writer; FULL: a commit is on disk when it
+     * returns (commit_batch relaxes it for batches of state updates). */
+    int r = exec_sql(
+        db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;", err);
+    if (r < 0 || user_version(db) == SCHEMA_VERSION)
+        return r;
+    r = exec_sql(db, "BEGIN IMMEDIATE", err);
+    if (r < 0)
+        return r;
+    int version = user_version(db);
+    if (version > SCHEMA_VERSION)
+        r = error_set(err, -EINVAL, "store: %s has schema version %d, newer than this daemon's %d",
+                      path, version, SCHEMA_VERSION);
+    else
+        r = exec_sql(db, schema_sql, err);
+    for (int v = version + 1; r >= 0 && v <= SCHEMA_VERSION; v++)
+        if (migrations[v])
+            r = exec_sql(db, migrations[v], err);
+    if (r >= 0) {
+        _cleanup_free_ char *sql = xasprintf("PRAGMA user_version=%d; COMMIT;", SCHEMA_VERSION);
+        r = exec_sql(db, sql, err);
+    }
+    if (r < 0)
+        (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return r;
+}
+
+int store_create(const char *path, struct error *err)
+{
+    sqlite3 *db;
+    int r = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, err);
+    if (r < 0)
+        return r;
+    r = migrate(db, path, err);
+    sqlite3_close(db);
+    return r < 0 ? error_wrap(err, "open %s", path) : 0;
+}
+
 int store_open(const char *path, struct store **ret, struct error *err)
 {
     _cleanup_free_ struct store *s = xcalloc(1, sizeof(*s));
     int r = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db, err);
     if (r < 0)
         return r;
-    /* WAL: readers never block the writer; FULL: a commit is on disk when it
-     * returns (commit_batch relaxes it for batches of state updates). */
-    r = exec_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-256;",
-                 err);
+    r = migrate(s->db, path, err);
     s->sync_full = true;
-    if (r >= 0) {
-        sqlite3_stmt *st;
-        int version = 0;
-        if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
-            if (sqlite3_step(st) == SQLITE_ROW)
-                version = sqlite3_column_int(st, 0);
-            sqlite3_finalize(st);
-        }
-        if (version > SCHEMA_VERSION)
-            r = error_set(err, -EINVAL,
-                          "store: %s has schema version %d, newer than this daemon's %d", path,
-                          version, SCHEMA_VERSION);
-        else
-            r = exec_sql(s->db, schema_sql, err);
-        for (int v = version + 1; r >= 0 && v <= SCHEMA_VERSION; v++) {
-            _cleanup_free_ char *sql = xasprintf("BEGIN; %s PRAGMA user_version=%d; COMMIT;",
-                                                 migrations[v] ? migrations[v] : "", v);
-            r = exec_sql(s->db, sql, err);
-            if (r < 0)
-                (void) sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        }
-    }
     if (r >= 0)
         r = prepare(s->db,
                     "INSERT INTO tasks (id, user, name, backend, state, exit_code, reason, "

@@ -53,6 +53,10 @@ static inline void task_record_freep(struct task_record **r)
 }
 #define _cleanup_record_ _cleanup_(task_record_freep)
 
+/* Creates the database at path, or migrates it to this version's schema,
+ * and closes it again: for tools that work on the file beside the daemon
+ * (ocps-proxyd token). */
+int store_create(const char *path, struct error *err);
 /* Opens (creating and migrating) the database at path and starts the writer. */
 int store_open(const char *path, struct store **ret, struct error *err);
 /* Flushes queued writes and closes. Accepts NULL. */

@@ -71,6 +71,8 @@ int error_http_status(int code)
     case EDOM:
     case ERANGE:
         return 400;
+    case ENOKEY:
+        return 401;
     case EPERM:
     case EACCES:
         return 403;

@@ -9,7 +9,7 @@
  * as crun's libcrun_error_t does.
  *
  * The error class decides the HTTP status in exactly one place,
- * error_http_status(): EINVAL/EBADMSG 400, EPERM/EACCES 403, ENOENT 404,
+ * error_http_status(): EINVAL/EBADMSG 400, ENOKEY 401, EPERM/EACCES 403, ENOENT 404,
  * EBADRQC 405, ENOMSG 406, EEXIST/EBUSY 409, E2BIG 413, EMEDIUMTYPE 415,
  * ENOSYS 501, EREMOTEIO 502 (a backend failed), EROFS/ENOSPC/EAGAIN 503,
  * everything else 500.
@@ -20,6 +20,11 @@
  * names) stand for them: no system call the daemon makes returns either,
  * so a failure from below cannot turn into one by accident, as
  * EOPNOTSUPP (returned by dlopen.c and the cgroup code) could.
+ *
+ * 401 is ENOKEY ("required key not available": the request carries no
+ * credentials, or ones that are not valid), for the same reason: only the
+ * kernel's keyring calls return it, and the daemon makes none. EACCES
+ * stays 403: the caller is known and may not do this.
  */
 #pragma once
 

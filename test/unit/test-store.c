@@ -96,8 +96,8 @@ static void test_migration(const char *dir)
     struct store_filter f = {.state = -1, .principal = "carol"};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "a list by principal finds it");
     store_close(s);
-    _cleanup_free_ char *ver = xasprintf("sqlite3 %s 'PRAGMA user_version' | grep -qx 2", path);
-    ok(system(ver) == 0, "the store is at version 2 after it");
+    _cleanup_free_ char *ver = xasprintf("sqlite3 %s 'PRAGMA user_version' | grep -qx 3", path);
+    ok(system(ver) == 0, "the store is at version 3 after it");
 }
 
 int main(void)

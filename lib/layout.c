@@ -7,6 +7,11 @@ char *layout_db(const char *data_dir)
     return xasprintf("%s/ocps-proxy.db", data_dir);
 }
 
+char *layout_admin_token(const char *data_dir)
+{
+    return xasprintf("%s/admin.token", data_dir);
+}
+
 char *layout_tasks(const char *data_dir)
 {
     return xasprintf("%s/tasks", data_dir);

@@ -68,6 +68,11 @@ static bool name_ok(const char *n)
     return true;
 }
 
+bool policy_name_valid(const char *name)
+{
+    return name_ok(name);
+}
+
 static int load_max(struct policy_max *m, const char *key, const cJSON *obj, struct error *err)
 {
     int r = config_expect_object(obj, key, err);

@@ -88,5 +88,10 @@ int policy_set_load_principals(struct policy_set *s, const cJSON *principals, st
 /* Loads `privileged_groups` (a list of group names). */
 int policy_set_load_privileged(struct policy_set *s, const cJSON *groups, struct error *err);
 
+/* Whether name may name a principal: 1 to POLICY_NAME_MAX letters, digits
+ * and ._@- (tokens, unauthenticated listeners and the principals section
+ * alike). */
+bool policy_name_valid(const char *name);
+
 /* The entry for a principal's name, or the default one. Never NULL. */
 const struct policy *policy_lookup(const struct policy_set *s, const char *name);

@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libcjson-dev libyaml-dev
       libxml2-dev libsqlite3-dev sqlite3 libcap-dev libcurl4-openssl-dev python3 python3-yaml passwd
-      procps scdoc)
+      procps scdoc nettle-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -29,7 +29,9 @@ const char *output_to_string(enum output o);
 enum output output_from_string(const char *s);
 
 struct cli {
-    const char *server; /* as given: http://host:port or unix:/path */
+    const char *server;     /* as given: http://host:port or unix:/path */
+    const char *token;      /* --token, or NULL */
+    const char *token_file; /* --token-file, or NULL */
     enum output output;
     bool color;
 };
@@ -77,6 +79,16 @@ struct cmd_opts {
  * after printing the help (*ret_exit = 0) or a usage error (*ret_exit =
  * EXIT_USAGE). A command's parse starts at optind = 0 (main sets it). */
 int cli_getopt(struct cli *c, const struct cmd_opts *o, int argc, char **argv, int *ret_exit);
+
+/* ---- auth.c: the bearer token ---- */
+
+/* The token to send (NULL: none), found once: --token, --token-file,
+ * $OCPS_PROXY_TOKEN, then for a server on this host the daemon's admin
+ * token file when it is the caller's own. Returns 0, or EXIT_USAGE after
+ * saying why (an unreadable --token-file). Any thread. */
+int cli_token(const struct cli *c, const char **ret);
+/* Whether an http(s) URL names a loopback host (localhost, 127.0.0.0/8, ::1). */
+bool cli_url_is_loopback(const char *url);
 
 /* ---- client.c: HTTP to the daemon (libcurl) ---- */
 

@@ -42,6 +42,12 @@ static int perform(struct cli *c, const char *method, const char *path, const ch
         fprintf(stderr, "ocps-proxy: out of memory\n");
         return EXIT_TASK_FAILED;
     }
+    const char *token;
+    int t = cli_token(c, &token);
+    if (t != 0) {
+        curl_easy_cleanup(h);
+        return t;
+    }
     _cleanup_free_ char *url = NULL;
     if (startswith(c->server, "unix:")) {
         (void) curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->server + strlen("unix:"));
@@ -57,6 +63,9 @@ static int perform(struct cli *c, const char *method, const char *path, const ch
         hdrs = curl_slist_append(hdrs, ct);
     hdrs = curl_slist_append(hdrs, "Accept: application/json, text/plain;q=0.5");
     hdrs = curl_slist_append(hdrs, "Expect:");
+    _cleanup_free_ char *auth = token ? xasprintf("Authorization: Bearer %s", token) : NULL;
+    if (auth)
+        hdrs = curl_slist_append(hdrs, auth);
     *ret = (struct reply){0};
     struct sink s = {.r = ret, .fd = fd};
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -115,6 +124,11 @@ void reply_print_error(const struct reply *r)
     else
         fprintf(stderr, "ocps-proxy: the server answered %ld%s%.200s\n", r->status,
                 r->body && *r->body ? ": " : "", r->body ? r->body : "");
+    if (r->status == 401)
+        fputs("ocps-proxy: give a token with --token-file FILE, $OCPS_PROXY_TOKEN or --token "
+              "(`ocps-proxyd token create` makes one; root on the daemon's host uses its "
+              "admin.token)\n",
+              stderr);
     cJSON_Delete(j);
 }
 

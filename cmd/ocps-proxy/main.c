@@ -36,6 +36,8 @@ static void print_value_cases(const char *indent, bool skip)
             printf("-%c|", g->opt.val);
         if (skip)
             printf("--%s) ((i++)) ;;\n", g->opt.name);
+        else if (g->arg && streq(g->arg, "FILE"))
+            printf("--%s) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n", g->opt.name);
         else
             printf("--%s) COMPREPLY=($(compgen -W '%s' -- \"$cur\")); return ;;\n", g->opt.name,
                    g->values ? g->values : "");
@@ -102,8 +104,8 @@ static void help(FILE *f)
           "Global options, before or after the command (up to a \"--\"):\n",
           f);
     global_options_help(f);
-    fputs("  -h, --help         this help; COMMAND -h for a command's\n"
-          "      --version      the client's version\n\n"
+    fputs("  -h, --help            this help; COMMAND -h for a command's\n"
+          "      --version         the client's version\n\n"
           "Commands:\n",
           f);
     for (const struct command *c = commands; c->name; c++)

@@ -1,5 +1,6 @@
 /*
- * options: the global options (-s/--server, -o/--output) and the one
+ * options: the global options (-s/--server, -o/--output, --token,
+ * --token-file) and the one
  * option parser every command uses. A command hands cli_getopt() its own
  * getopt options; cli_getopt() adds -h/--help and the global options to
  * them, so that the global ones are taken before the command (main's own
@@ -29,6 +30,16 @@ const struct global_option global_options[] = {
      "FMT",
      "table (default), json or yaml",
      "table json yaml"},
+    {{"token", required_argument, NULL, OPT_GLOBAL},
+     "TOKEN",
+     "the bearer token to send (other local users may see it\nin ps: prefer --token-file or "
+     "$OCPS_PROXY_TOKEN)",
+     NULL},
+    {{"token-file", required_argument, NULL, OPT_GLOBAL + 1},
+     "FILE",
+     "send the token in FILE. Default: $OCPS_PROXY_TOKEN, then\nfor a server on this host the "
+     "daemon's admin.token\n(in $OCPS_PROXY_DATA_DIR or /var/lib/ocps-proxy) if\nit is yours alone",
+     NULL},
     {},
 };
 
@@ -50,6 +61,15 @@ static int global_option(struct cli *c, const char *cmd, int val, const char *ar
         c->output = out;
         return 0;
     }
+    case OPT_GLOBAL:
+    case OPT_GLOBAL + 1:
+        if (val == OPT_GLOBAL ? c->token_file != NULL : c->token != NULL)
+            return usage_error(cmd, "give --token or --token-file, not both");
+        if (val == OPT_GLOBAL)
+            c->token = arg;
+        else
+            c->token_file = arg;
+        return 0;
     default:
         assert(!"a global option without its case in global_option()");
         return EXIT_USAGE;
@@ -64,11 +84,11 @@ void global_options_help(FILE *f)
             snprintf(letter, sizeof(letter), "-%c, ", g->opt.val);
         _cleanup_free_ char *left =
             xasprintf("%s--%s%s%s", letter, g->opt.name, g->arg ? " " : "", g->arg ? g->arg : "");
-        fprintf(f, "  %-18s ", left);
+        fprintf(f, "  %-21s ", left);
         /* Continuation lines under the first. */
         for (const char *l = g->help; *l;) {
             size_t n = strcspn(l, "\n");
-            fprintf(f, "%s%.*s\n", l == g->help ? "" : "                     ", (int) n, l);
+            fprintf(f, "%s%.*s\n", l == g->help ? "" : "                        ", (int) n, l);
             l += n + (l[n] == '\n');
         }
     }

@@ -30,9 +30,117 @@ void config_init(struct config *c)
     policy_set_init(&c->policy);
 }
 
+void config_add_listener(struct config *c, const char *address, const char *unauthenticated)
+{
+    c->listen = xrealloc(c->listen, (c->n_listen + 1) * sizeof(*c->listen));
+    c->listen[c->n_listen++] = (struct config_listener){
+        .address = xstrdup(address),
+        .unauthenticated = unauthenticated ? xstrdup(unauthenticated) : NULL,
+    };
+}
+
+void config_clear_listeners(struct config *c)
+{
+    for (size_t i = 0; i < c->n_listen; i++) {
+        free(c->listen[i].address);
+        free(c->listen[i].unauthenticated);
+    }
+    free(c->listen);
+    c->listen = NULL;
+    c->n_listen = 0;
+}
+
+/* What every listener's options must be, wherever they were given. */
+static int check_listener(const char *key, const char *address, const char *unauthenticated,
+                          struct error *err)
+{
+    if (isempty(address))
+        return error_set(err, -EINVAL, "%s: needs an address", key);
+    if (!unauthenticated)
+        return 0;
+    if (startswith(address, "unix:"))
+        return error_set(err, -EINVAL,
+                         "%s: unauthenticated is for TCP listeners; on a unix socket the "
+                         "caller's uid names it",
+                         key);
+    if (!policy_name_valid(unauthenticated))
+        return error_set(err, -EINVAL,
+                         "%s: unauthenticated: \"%s\" is not a principal's name (1 to %d "
+                         "letters, digits and ._@-)",
+                         key, unauthenticated, POLICY_NAME_MAX);
+    return 0;
+}
+
+int config_add_listener_arg(struct config *c, const char *arg, struct error *err)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1])
+        return error_set(err, -EINVAL,
+                         "--listen-unauthenticated: want ADDR=PRINCIPAL "
+                         "(127.0.0.1:8081=jobproxy-clients), not \"%s\"",
+                         arg);
+    _cleanup_free_ char *address = xstrndup(arg, (size_t) (eq - arg));
+    int r = check_listener("--listen-unauthenticated", address, eq + 1, err);
+    if (r < 0)
+        return r;
+    config_add_listener(c, address, eq + 1);
+    return 0;
+}
+
+/* One entry of listen: an address, or a mapping {address, unauthenticated}. */
+static int load_listener(struct config *c, const char *key, const cJSON *v, struct error *err)
+{
+    _cleanup_free_ char *address = NULL, *unauthenticated = NULL;
+    if (cJSON_IsString(v))
+        address = xstrdup(v->valuestring);
+    else if (cJSON_IsObject(v)) {
+        const cJSON *f;
+        cJSON_ArrayForEach(f, v)
+        {
+            _cleanup_free_ char *fk = xasprintf("%s.%s", key, f->string);
+            int r;
+            if (streq(f->string, "address"))
+                r = config_get_string(f, fk, &address, err);
+            else if (streq(f->string, "unauthenticated"))
+                r = config_get_string(f, fk, &unauthenticated, err);
+            else
+                r = error_set(err, -EINVAL, "unknown setting \"%s\"", fk);
+            if (r < 0)
+                return r;
+        }
+    } else
+        return error_set(err, -EINVAL,
+                         "%s: must be an address (HOST:PORT, unix:/path) or a mapping "
+                         "{address: ..., unauthenticated: PRINCIPAL}",
+                         key);
+    int r = check_listener(key, address, unauthenticated, err);
+    if (r < 0)
+        return r;
+    config_add_listener(c, address, unauthenticated);
+    return 0;
+}
+
+/* listen: one entry, or a list of them; replaces the listeners so far. */
+static int load_listen(struct config *c, const cJSON *v, struct error *err)
+{
+    config_clear_listeners(c);
+    if (!cJSON_IsArray(v))
+        return load_listener(c, "listen", v, err);
+    size_t i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, v)
+    {
+        _cleanup_free_ char *key = xasprintf("listen[%zu]", i++);
+        int r = load_listener(c, key, it, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 void config_done(struct config *c)
 {
-    strv_free(c->listen);
+    config_clear_listeners(c);
     strv_free(c->denied_users);
     free(c->data_dir);
     free(c->cgroup_name);
@@ -187,7 +295,7 @@ int config_load_file(struct config *c, const char *path, struct error *err)
         if (cJSON_IsNull(v))
             continue;
         if (streq(k, "listen"))
-            r = config_get_strv(v, k, &c->listen, err);
+            r = load_listen(c, v, err);
         else if (streq(k, "data_dir"))
             r = config_get_string(v, k, &c->data_dir, err);
         else if (streq(k, "log_level")) {

@@ -13,8 +13,30 @@
 #define CONFIG_DEFAULT_LISTEN   "127.0.0.1:8080"
 #define CONFIG_DEFAULT_DATA_DIR "/var/lib/ocps-proxy"
 
+/*
+ * One listener: the config's `listen` takes a list of addresses and of
+ * mappings of an address and its options, side by side:
+ *
+ *   listen:
+ *     - 127.0.0.1:8080                   # requests authenticate (tokens)
+ *     - unix:/run/ocps-proxy.sock        # the peer's uid names it
+ *     - {address: 127.0.0.1:8081, unauthenticated: jobproxy-clients}
+ *
+ * `unauthenticated: NAME` opens a TCP listener without authentication, for
+ * JobProxy clients that cannot send a header: every request on it that
+ * carries no token is principal NAME. Loopback addresses only (the server
+ * refuses to start otherwise); the daemon warns at start, as any local
+ * account can connect to it. On the command line:
+ * --listen-unauthenticated ADDR=NAME.
+ */
+struct config_listener {
+    char *address;         /* "HOST:PORT", "[IPv6]:PORT" or "unix:/path" */
+    char *unauthenticated; /* the principal of every request without credentials; NULL: none */
+};
+
 struct config {
-    char **listen; /* "HOST:PORT" or "unix:/path" */
+    struct config_listener *listen; /* NULL: CONFIG_DEFAULT_LISTEN */
+    size_t n_listen;
     char *data_dir;
     int log_level; /* enum log_level */
 
@@ -72,6 +94,14 @@ struct config_registry {
     char *username;
     char *password;
 };
+
+/* Adds a listener (copies of the strings); unauthenticated may be NULL. */
+void config_add_listener(struct config *c, const char *address, const char *unauthenticated);
+/* Removes every listener. */
+void config_clear_listeners(struct config *c);
+/* The value of --listen-unauthenticated, ADDR=NAME, as a listener. -EINVAL
+ * naming what is wrong. */
+int config_add_listener_arg(struct config *c, const char *arg, struct error *err);
 
 /* Fills in the defaults. */
 void config_init(struct config *c);

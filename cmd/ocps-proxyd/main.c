@@ -1,17 +1,21 @@
 /*
  * ocps-proxyd: the task proxy daemon. Reads the flags and the config,
- * opens the store, starts the supervisor (which reattaches to running
- * tasks) and the HTTP server, and waits for SIGTERM/SIGINT. Stopping
- * leaves running tasks running: their shims record how they end, and the
- * next start picks them up.
+ * opens the store and its tokens (writing the admin token at first
+ * start), starts the supervisor (which reattaches to running tasks) and
+ * the HTTP server, and waits for SIGTERM/SIGINT. Stopping leaves running
+ * tasks running: their shims record how they end, and the next start
+ * picks them up. `ocps-proxyd token ...` manages the bearer tokens
+ * instead (token.c).
  */
 #include "config.h"
 #include "http/http.h"
 #include "layout.h"
 #include "ocps-config.h"
+#include "ocps-proxyd.h"
 #include "process/process.h"
 #include "store.h"
 #include "supervisor.h"
+#include "tokens.h"
 #include "util/log.h"
 #if HAVE_DOCKER
 #include "docker/docker.h"
@@ -36,20 +40,30 @@ static const struct backend_ops *const backends[] = {
 static void help(void)
 {
     printf("Usage: ocps-proxyd [OPTION]...\n"
+           "       ocps-proxyd token create|list|revoke ... (see ocps-proxyd token --help)\n"
            "Run the ocps-proxy daemon: the JobProxy REST API in front of this host's compute.\n"
            "\n"
            "  -c, --config FILE      read settings from a YAML file (flags override it)\n"
            "  -l, --listen ADDR      listen on HOST:PORT, [IPv6]:PORT or unix:/path;\n"
            "                         repeat for several (default " CONFIG_DEFAULT_LISTEN ")\n"
+           "      --listen-unauthenticated ADDR=PRINCIPAL\n"
+           "                         listen on a loopback HOST:PORT where a request\n"
+           "                         without a token is PRINCIPAL (for clients that\n"
+           "                         cannot send one; any local account can connect)\n"
            "  -d, --data-dir DIR     the store and task files (default " CONFIG_DEFAULT_DATA_DIR
            ")\n"
            "      --log-level LEVEL  error, warn, info (default) or debug\n"
            "  -h, --help             show this help and exit\n"
            "  -V, --version          show the version and exit\n"
            "\n"
+           "A TCP request authenticates with a bearer token (Authorization: Bearer TOKEN);\n"
+           "on a unix socket the caller's uid names it. At its first start the daemon\n"
+           "writes an admin token to DIR/admin.token (mode 0600).\n"
+           "\n"
            "Example:\n"
            "  ocps-proxyd --listen 127.0.0.1:8080 --data-dir /var/lib/ocps-proxy\n"
-           "  curl -s -H 'Content-Type: application/json' \\\n"
+           "  curl -s -H \"Authorization: Bearer $(cat /var/lib/ocps-proxy/admin.token)\" \\\n"
+           "       -H 'Content-Type: application/json' \\\n"
            "       -d '{\"user\":\"nobody\",\"cmd\":\"echo hello\"}' "
            "http://127.0.0.1:8080/v1/jobproxy/submit\n"
            "\n"
@@ -62,10 +76,11 @@ static void help(void)
 
 static int parse_args(int argc, char **argv, struct config *cfg, struct error *err)
 {
-    enum { OPT_LOG_LEVEL = 0x100 };
+    enum { OPT_LOG_LEVEL = 0x100, OPT_LISTEN_UNAUTHENTICATED };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
+        {"listen-unauthenticated", required_argument, NULL, OPT_LISTEN_UNAUTHENTICATED},
         {"data-dir", required_argument, NULL, 'd'},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"help", no_argument, NULL, 'h'},
@@ -83,13 +98,21 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct error *e
         }
     optind = 0;
     opterr = 1;
-    _cleanup_strv_ char **listen = NULL;
+    /* Listeners on the command line replace the config's. */
+    bool listen_given = false;
     while ((c = getopt_long(argc, argv, "c:l:d:hV", opts, NULL)) >= 0) {
         switch (c) {
         case 'c':
             break;
         case 'l':
-            strv_push(&listen, optarg);
+        case OPT_LISTEN_UNAUTHENTICATED:
+            if (!listen_given)
+                config_clear_listeners(cfg);
+            listen_given = true;
+            if (c == 'l')
+                config_add_listener(cfg, optarg, NULL);
+            else if (config_add_listener_arg(cfg, optarg, err) < 0)
+                return err->code;
             break;
         case 'd':
             free(cfg->data_dir);
@@ -117,12 +140,25 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct error *e
     if (optind < argc)
         return error_set(err, -EINVAL, "unexpected argument \"%s\"; try 'ocps-proxyd --help'",
                          argv[optind]);
-    if (listen) {
-        strv_free(cfg->listen);
-        cfg->listen = TAKE_PTR(listen);
-    }
-    if (!cfg->listen)
-        strv_push(&cfg->listen, CONFIG_DEFAULT_LISTEN);
+    if (cfg->n_listen == 0)
+        config_add_listener(cfg, CONFIG_DEFAULT_LISTEN, NULL);
+    return 0;
+}
+
+/* The quick start's token: at the first start (no token in the table
+ * yet), an admin token in a file only root reads, as Jupyter does. Never
+ * written again, so that revoking it is not undone by a restart. */
+static int first_admin_token(struct tokens *t, const char *data_dir, struct error *err)
+{
+    _cleanup_free_ char *path = layout_admin_token(data_dir);
+    bool created;
+    int r = tokens_create_first(t, path, &created, err);
+    if (r < 0)
+        return error_wrap(err, "admin token");
+    if (created)
+        log_info("first start: wrote a token of principal \"%s\" (an admin) to %s; send it as "
+                 "\"Authorization: Bearer TOKEN\"",
+                 TOKEN_ADMIN_PRINCIPAL, path);
     return 0;
 }
 
@@ -130,6 +166,9 @@ int main(int argc, char **argv)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
     struct config cfg;
+
+    if (argc > 1 && streq(argv[1], "token"))
+        return token_main(argc - 1, argv + 1);
 
     /* Thread-per-connection would otherwise give each busy thread a malloc arena
      * of its own, and the daemon's footprint would grow with its peak load. */
@@ -155,6 +194,7 @@ int main(int argc, char **argv)
 
     int status = EXIT_FAILURE;
     struct store *store = NULL;
+    struct tokens *tokens = NULL;
     struct supervisor *sv = NULL;
     struct http_server *http = NULL;
     _cleanup_free_ char *tasks_dir = layout_tasks(cfg.data_dir);
@@ -167,11 +207,15 @@ int main(int argc, char **argv)
     }
     r = store_open(db, &store, &err);
     if (r >= 0)
+        r = tokens_open(db, &tokens, &err);
+    if (r >= 0)
+        r = first_admin_token(tokens, cfg.data_dir, &err);
+    if (r >= 0)
         r = supervisor_new(&cfg, store, backends, &sv, &err);
     if (r >= 0)
         r = supervisor_start(sv, &err);
     if (r >= 0) {
-        struct http_ctx ctx = {.cfg = &cfg, .store = store, .sv = sv};
+        struct http_ctx ctx = {.cfg = &cfg, .store = store, .sv = sv, .tokens = tokens};
         r = http_server_start(&ctx, &http, &err);
     }
     if (r < 0)
@@ -195,6 +239,7 @@ out:
         log_error("%s", error_message(&err));
     http_server_stop(http);
     supervisor_free(sv);
+    tokens_close(tokens);
     store_close(store);
     config_done(&cfg);
     if (status == EXIT_SUCCESS)

@@ -459,9 +459,10 @@ static enum MHD_Result h_openapi_json(struct request *r)
 }
 
 const struct route http_routes[] = {
-    {"GET", "/v1/openapi.yaml", h_openapi_yaml, MEDIA_YAML | MEDIA_TEXT, false},
-    {"GET", "/v1/openapi.json", h_openapi_json, MEDIA_JSON, false},
-    {"GET", "/v1/jobproxy/ping", h_ping, MEDIA_TEXT, false},
+    /* Open (the last field): answered without credentials (http.h). */
+    {"GET", "/v1/openapi.yaml", h_openapi_yaml, MEDIA_YAML | MEDIA_TEXT, false, true},
+    {"GET", "/v1/openapi.json", h_openapi_json, MEDIA_JSON, false, true},
+    {"GET", "/v1/jobproxy/ping", h_ping, MEDIA_TEXT, false, true},
     {"POST", "/v1/jobproxy/submit", h_submit, MEDIA_JSON | MEDIA_XML | MEDIA_TEXT, true},
     {"GET", "/v1/jobproxy/state", h_list, MEDIA_JSON | MEDIA_XML, false},
     {"GET", "/v1/jobproxy/state/*", h_state, MEDIA_JSON | MEDIA_XML, false},

@@ -7,8 +7,10 @@
  * gate.c accepts the connections and checks each request head for the
  * faults libmicrohttpd 0.9.75 answers wrongly or not at all, before
  * handing the connection to its daemon. router.c matches {method, path}
- * in one table, answers 404/405/406/413/415 itself, negotiates the reply
- * format from Accept and collects the body up to the configured cap.
+ * in one table, answers 404/405/406/413/415 itself, finds who calls (a
+ * bearer token, the unix peer's uid, or the listener's principal; 401
+ * with WWW-Authenticate otherwise), negotiates the reply format from
+ * Accept and collects the body up to the configured cap.
  * reply.c builds every reply, and every error reply in one shape.
  * handlers.c holds the endpoints; follow.c reads a task's output for the
  * logs endpoint.
@@ -19,6 +21,7 @@
 #include "principal.h"
 #include "store.h"
 #include "supervisor.h"
+#include "tokens.h"
 #include "util/timeutil.h"
 
 #include <microhttpd.h>
@@ -47,9 +50,12 @@ struct http_ctx {
     const struct config *cfg;
     struct store *store;
     struct supervisor *sv;
+    struct tokens *tokens; /* bearer tokens (tokens.h) */
 };
 
-/* Opens every address in cfg->listen and starts serving. */
+/* Opens every listener in cfg->listen and starts serving. An
+ * unauthenticated listener on an address that is not loopback is -EPERM,
+ * naming it. */
 int http_server_start(const struct http_ctx *ctx, struct http_server **ret, struct error *err);
 /* Stops accepting, waits for open connections, frees. Accepts NULL. */
 void http_server_stop(struct http_server *s);
@@ -66,6 +72,12 @@ enum media {
     MEDIA_YAML = 1 << 3,
 };
 
+/* A listening socket's own: what the router needs to know of it. */
+struct http_listener {
+    const struct http_ctx *ctx;
+    const char *unauthenticated; /* config_listener's: principal of requests without credentials */
+};
+
 struct request {
     struct MHD_Connection *conn;
     const struct http_ctx *ctx;
@@ -74,7 +86,13 @@ struct request {
     enum media out;            /* the negotiated reply format */
     bool unix_peer;            /* on a unix socket: peer_uid is the caller's */
     uid_t peer_uid;
-    struct principal *principal; /* who calls (principal.h); set before the handler runs */
+    /* Who calls (principal.h), set before the handler runs; NULL only on
+     * an open route called without credentials (router.c). */
+    struct principal *principal;
+    /* The socket it came in on (its unauthenticated principal), and
+     * whether it carried a bearer token, valid or not (for the 401). */
+    const struct http_listener *listener;
+    bool bearer_sent;
     char *body;
     size_t len, alloc;
     uint64_t received;          /* body bytes read, kept or not */
@@ -92,6 +110,9 @@ struct route {
     unsigned
         offers; /* enum media bits; the first set bit in JSON, XML, TEXT order is the default */
     bool body;  /* takes a request body */
+    /* Answered without credentials: liveness and the API's contract, which
+     * tell nothing about tasks (credentials sent are checked all the same). */
+    bool open;
 };
 
 extern const struct route http_routes[];

@@ -1,8 +1,9 @@
 /*
  * router: the route table's dispatcher. Everything a handler should not
  * have to think about happens here, once: 404 and 405 (with Allow), 406
- * from Accept, 413 from Content-Length or the collected body, and the
- * body itself. Every error goes out through http_reply_error_extra().
+ * from Accept, who calls (authenticate: the principal, or 401 with
+ * WWW-Authenticate), 413 from Content-Length or the collected body, and
+ * the body itself. Every error goes out through http_reply_error_extra().
  */
 #include "http.h"
 
@@ -179,11 +180,12 @@ static enum MHD_Result take_body(struct request *r, const char *data, size_t n)
 
 /* ---- dispatch ---- */
 
-static struct request *request_new(struct MHD_Connection *conn, const struct http_ctx *ctx)
+static struct request *request_new(struct MHD_Connection *conn, const struct http_listener *l)
 {
     struct request *r = xcalloc(1, sizeof(*r));
     r->conn = conn;
-    r->ctx = ctx;
+    r->ctx = l->ctx;
+    r->listener = l;
     r->out = MEDIA_JSON;
     /* Peer credentials matter on unix sockets only; MHD kept the peer's
      * address from accept(), so TCP requests cost no extra syscall. */
@@ -203,9 +205,10 @@ static struct request *request_new(struct MHD_Connection *conn, const struct htt
     return r;
 }
 
-/* The error in r->refused, with Allow on a 405; Connection: close after
- * a body was read and dropped, as a client that sent what we would not
- * take is not kept for another request. */
+/* The error in r->refused, with Allow on a 405 and WWW-Authenticate on a
+ * 401 (RFC 6750: invalid_token when a token was sent, no error when none
+ * was); Connection: close after a body was read and dropped, as a client
+ * that sent what we would not take is not kept for another request. */
 static enum MHD_Result reply_refused(struct request *r, bool close)
 {
     struct http_extra extra[3] = {};
@@ -213,25 +216,74 @@ static enum MHD_Result reply_refused(struct request *r, bool close)
     if (r->refused.code == -EBADRQC)
         extra[n++] =
             (struct http_extra){.header = true, .name = MHD_HTTP_HEADER_ALLOW, .value = r->allow};
+    if (r->refused.code == -ENOKEY)
+        extra[n++] = (struct http_extra){
+            .header = true,
+            .name = MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+            .value = r->bearer_sent ? "Bearer realm=\"ocps-proxy\", error=\"invalid_token\""
+                                    : "Bearer realm=\"ocps-proxy\""};
     if (close)
         extra[n++] = (struct http_extra){
             .header = true, .name = MHD_HTTP_HEADER_CONNECTION, .value = "close"};
     return http_reply_error_extra(r, &r->refused, extra);
 }
 
-/* Who calls: r->principal, or an error (the request is refused). */
+/* The token of an Authorization header: "Bearer", then the token (the
+ * scheme's case does not matter, RFC 7235). NULL for another scheme. */
+static const char *bearer_token(const char *auth)
+{
+    if (strncasecmp(auth, "Bearer", 6) != 0 || (auth[6] != ' ' && auth[6] != '\t'))
+        return NULL;
+    auth += 7;
+    while (*auth == ' ' || *auth == '\t')
+        auth++;
+    return auth;
+}
+
+/*
+ * Who calls: r->principal, or an error (the request is refused).
+ *
+ *   - A request with an Authorization header is its token's principal,
+ *     on any listener, the unix socket included (a client that sends a
+ *     token asks to be that token's principal); a header that is not a
+ *     valid bearer token is 401, never a fall back to another way.
+ *   - Without one: a unix-socket peer is its account (SO_PEERCRED); a
+ *     request on an unauthenticated listener is that listener's principal;
+ *     on an open route (ping, the API's contract) nobody (NULL); anything
+ *     else is 401.
+ */
 static int authenticate(struct request *r, struct error *err)
 {
     const struct policy_set *ps = &r->ctx->cfg->policy;
+    const char *auth =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (auth) {
+        const char *token = bearer_token(auth);
+        if (!token)
+            return error_set(err, -ENOKEY, "the Authorization header must be \"Bearer <token>\"");
+        r->bearer_sent = true;
+        _cleanup_free_ char *name = NULL;
+        bool admin;
+        int q = tokens_check(r->ctx->tokens, token, now_realtime(), &name, &admin, err);
+        if (q < 0)
+            return q;
+        r->principal = principal_new(ps, name, PRINCIPAL_TOKEN, admin);
+        return 0;
+    }
     if (r->unix_peer) {
         if (r->peer_uid == (uid_t) -1)
             return error_set(err, -EACCES, "the caller's credentials cannot be read");
         return principal_new_unix(ps, r->peer_uid, &r->principal, err);
     }
-    /* TCP: as before principals, every client is trusted with the user it
-     * names (an admin); authentication replaces this. */
-    r->principal = principal_new(ps, "anonymous", PRINCIPAL_LISTENER, true);
-    return 0;
+    if (r->listener->unauthenticated) {
+        r->principal = principal_new(ps, r->listener->unauthenticated, PRINCIPAL_LISTENER, false);
+        return 0;
+    }
+    if (r->route->open)
+        return 0;
+    return error_set(err, -ENOKEY,
+                     "authentication required: send \"Authorization: Bearer <token>\" "
+                     "(ocps-proxyd token create makes one)");
 }
 
 /* Why the request is refused before any handler runs, or 0: the route,

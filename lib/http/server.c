@@ -8,13 +8,16 @@
 #include "http.h"
 #include "util/log.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
 struct http_server {
     struct http_ctx ctx;
+    struct http_listener *listeners; /* daemons[i]'s in listeners[i] */
     struct MHD_Daemon **daemons;
     int *fds; /* the listening sockets, daemons[i]'s in fds[i]; the gate's once it runs */
     size_t n;
@@ -49,7 +52,21 @@ static int listen_unix(const char *path, struct error *err)
     return TAKE_FD(fd);
 }
 
-static int listen_tcp(const char *addr, struct error *err)
+/* 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104. */
+static bool is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *) sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *) sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* A TCP listening socket on addr; with loopback_only, one that any
+ * address but a loopback one refuses (-EPERM). */
+static int listen_tcp(const char *addr, bool loopback_only, struct error *err)
 {
     _cleanup_free_ char *host = NULL;
     const char *port;
@@ -77,6 +94,16 @@ static int listen_tcp(const char *addr, struct error *err)
         return error_set(err, -EINVAL, "listen %s: %s", addr, gai_strerror(g));
     int r = -EINVAL;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (loopback_only && !is_loopback(ai->ai_addr)) {
+            char host_text[INET6_ADDRSTRLEN] = "?";
+            (void) getnameinfo(ai->ai_addr, ai->ai_addrlen, host_text, sizeof(host_text), NULL, 0,
+                               NI_NUMERICHOST);
+            r = error_set(err, -EPERM,
+                          "listen %s: an unauthenticated listener must be on a loopback address "
+                          "(127.0.0.0/8 or ::1), not %s",
+                          addr, host_text);
+            break;
+        }
         _cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             r = error_set_errno(err, -errno, "socket");
@@ -112,25 +139,30 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
 {
     struct http_server *s = xcalloc(1, sizeof(*s));
     s->ctx = *ctx;
-    size_t n = strv_length(ctx->cfg->listen);
+    size_t n = ctx->cfg->n_listen;
+    s->listeners = xcalloc(n, sizeof(struct http_listener));
     s->daemons = xcalloc(n, sizeof(struct MHD_Daemon *));
     s->fds = xcalloc(n, sizeof(int));
     int r = 0;
     for (size_t i = 0; i < n; i++) {
-        const char *addr = ctx->cfg->listen[i];
+        const struct config_listener *l = &ctx->cfg->listen[i];
+        const char *addr = l->address;
         bool is_unix = startswith(addr, "unix:");
-        int fd = is_unix ? listen_unix(addr + 5, err) : listen_tcp(addr, err);
+        int fd = is_unix ? listen_unix(addr + 5, err)
+                         : listen_tcp(addr, l->unauthenticated != NULL, err);
         if (fd < 0) {
             r = fd;
             break;
         }
+        s->listeners[s->n] =
+            (struct http_listener){.ctx = &s->ctx, .unauthenticated = l->unauthenticated};
         if (is_unix)
             strv_push(&s->unix_paths, addr + 5);
         struct MHD_Daemon *d = MHD_start_daemon(
             MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-            0, NULL, NULL, http_dispatch, &s->ctx, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
+            0, NULL, NULL, http_dispatch, &s->listeners[s->n], MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+            NULL, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
             ctx->cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, ctx->cfg->http_timeout,
             MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024), MHD_OPTION_END);
         if (!d) {
@@ -140,7 +172,12 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
         }
         s->fds[s->n] = fd;
         s->daemons[s->n++] = d;
-        log_info("listening on %s", addr);
+        if (l->unauthenticated)
+            log_warn("listening on %s WITHOUT authentication: every request without a token is "
+                     "principal \"%s\", and any account on this host can connect",
+                     addr, l->unauthenticated);
+        else
+            log_info("listening on %s", addr);
     }
     if (r >= 0)
         r = http_gate_start(s->fds, s->daemons, s->n, ctx->cfg->http_connections,
@@ -169,6 +206,7 @@ void http_server_stop(struct http_server *s)
     STRV_FOREACH (p, s->unix_paths)
         (void) unlink(*p);
     strv_free(s->unix_paths);
+    free(s->listeners);
     free(s->daemons);
     free(s->fds);
     free(s);

@@ -3,6 +3,10 @@ free loopback port with a temporary data dir, talk to it over real HTTP,
 and report TAP. Only 127.0.0.1 is ever contacted; only processes this
 harness started are ever signalled, by their PID.
 
+Every request a Daemon makes carries the daemon's admin token (the one
+it writes to its data dir at its first start) unless the test says
+otherwise: request(..., token=None) sends none, token="..." another.
+
 One fixture style for every test program: ocps.main(block, ...) runs
 blocks of tests, each taking the Tap; a daemon lives for a block with
 `with ocps.serving(tap, Daemon(...), "what") as d:`, and test functions
@@ -141,8 +145,14 @@ class Response:
         return "<%d %s>" % (self.status, self.body[:300])
 
 
+# request()'s token when the test names none: the daemon's admin token.
+ADMIN = object()
+
+
 class Daemon:
-    """One ocps-proxyd process with its own data dir and port."""
+    """One ocps-proxyd process with its own data dir and port. self.token is
+    the admin token it wrote to its data dir at its first start (read once
+    it answers), which request() sends unless told otherwise."""
 
     def __init__(self, config=None, data_dir=None, extra_args=()):
         if not DAEMON:
@@ -155,6 +165,25 @@ class Daemon:
         self.proc = None
         self.stopped = False  # the test stopped it on purpose
         self.log_path = os.path.join(self.data_dir, "daemon.log")
+        self.token = None
+
+    @property
+    def admin_token_path(self):
+        return os.path.join(self.data_dir, "admin.token")
+
+    def read_admin_token(self):
+        """The admin token file's token, or None when there is none."""
+        try:
+            with open(self.admin_token_path) as f:
+                return f.read().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def auth(self, token=ADMIN):
+        """The Authorization header for token (the admin's by default), as a
+        dict to merge into request headers; {} for None."""
+        t = self.token if token is ADMIN else token
+        return {"Authorization": "Bearer " + t} if t else {}
 
     def start(self):
         args = [DAEMON, "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir,
@@ -175,6 +204,8 @@ class Daemon:
             try:
                 r = self.request("GET", "/v1/jobproxy/ping")
                 if r.status == 200:
+                    # Written before the daemon listens, at its first start.
+                    self.token = self.read_admin_token() or self.token
                     return self
             except OSError:
                 pass
@@ -228,8 +259,12 @@ class Daemon:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # ---- HTTP ----
-    def request(self, method, path, body=None, headers=None, timeout=60):
+    def request(self, method, path, body=None, headers=None, timeout=60, token=ADMIN):
+        """One request; with the admin token unless token is given (None:
+        no credentials) or headers carry an Authorization of their own."""
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        if "Authorization" not in (headers or {}):
+            headers = dict(headers or {}, **self.auth(token))
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body)

@@ -15,6 +15,8 @@ import ocps
 from ocps import Daemon, Tap
 
 CLI = os.environ.get("OCPS_PROXY_CLI", "")
+# What every run() has in its environment besides: the daemon's token, once it runs.
+ENV = {}
 USER = "ocpstest"
 DATA = os.path.join(os.path.dirname(__file__), "..", "data", "tasks")
 
@@ -22,6 +24,7 @@ DATA = os.path.join(os.path.dirname(__file__), "..", "data", "tasks")
 def run(args, env=None, stdin=None, timeout=60):
     e = dict(os.environ, NO_COLOR="1")
     e.pop("OCPS_PROXY_URL", None)
+    e.update(ENV)
     e.update(env or {})
     p = subprocess.run([CLI] + args, capture_output=True, text=True, env=e, input=stdin,
                        timeout=timeout)
@@ -56,6 +59,7 @@ def t_cli(tap):
     sock = os.path.join(d.data_dir, "api.sock")
     d.extra_args = ["--listen", "unix:" + sock]
     with ocps.serving(tap, d, "cli tests"):
+        ENV["OCPS_PROXY_TOKEN"] = d.token
         S = ["--server", "http://127.0.0.1:%d" % d.port]
 
         rc, out, err = run(S + ["ping"])

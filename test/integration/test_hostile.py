@@ -151,15 +151,16 @@ def t_raw(tap, d):
     tap.ok(out.startswith(b"HTTP/1.1 400"), "a request line without a version gets 400", out[:200])
     out = raw(d, b"GET /v1/jobproxy/ping HTTP/9.9\r\nHost: x\r\n\r\n")
     tap.ok(out.startswith(b"HTTP/1.1 505"), "an unknown HTTP version gets 505", out[:200])
+    auth = b"Authorization: Bearer %s\r\n" % d.token.encode()
     out = raw(d, b"POST /v1/jobproxy/submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 99999999999\r\n\r\n{")
+                 b"Content-Length: 99999999999\r\n" + auth + b"\r\n{")
     tap.ok(b" 413 " in out.split(b"\r\n")[0], "an absurd Content-Length is 413", out[:200])
     out = raw(d, b"POST /v1/jobproxy/submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 100\r\n\r\n{\"user\"")
     tap.ok(b"201" not in out and b" 200 " not in out, "a truncated body is not accepted", out[:200])
     chunks = b"".join(b"%x\r\n%s\r\n" % (65536, b"a" * 65536) for _ in range(40))
     out = raw(d, b"POST /v1/jobproxy/submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n", timeout=20)
+                 b"Transfer-Encoding: chunked\r\n" + auth + b"\r\n" + chunks + b"0\r\n\r\n", timeout=20)
     tap.ok(b" 413 " in out.split(b"\r\n")[0], "a chunked body over the cap is 413", out[:200])
     out = raw(d, b"GET /v1/jobproxy/state/../../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n")
     tap.ok(b" 404 " in out.split(b"\r\n")[0], "path traversal in the id is 404", out[:200])
@@ -200,7 +201,7 @@ def t_refused_bodies(tap, d):
     here; no such path; a wrong method) from a client that writes the whole
     body before it reads gets its answer, not a reset: the daemon reads and
     drops the body (a lingering close), up to a bound."""
-    json_type = {"Content-Type": "application/json"}
+    json_type = dict({"Content-Type": "application/json"}, **d.auth())
     body = b'{"user": "%s", "cmd": "' % USER.encode() + b"x" * (4 << 20) + b'"}'
     got = send_body(d, body, json_type)
     tap.eq(status_of(got), 413, "http.client sending 4 MiB with Content-Length reads the 413")

@@ -45,7 +45,9 @@ int main(void)
                  "bare_units: {memory: M, time: s}\n",
                  &err);
     ok(r == 0, "full config loads: %s", error_message(&err));
-    ok(strv_length(c.listen) == 2 && streq(c.listen[1], "unix:/tmp/x.sock"), "listen list");
+    ok(c.n_listen == 2 && streq(c.listen[1].address, "unix:/tmp/x.sock") &&
+           !c.listen[0].unauthenticated && !c.listen[1].unauthenticated,
+       "listen list");
     ok(streq(c.data_dir, "/tmp/d") && c.log_level == LOG_LEVEL_DEBUG, "data dir, log level");
     ok(c.capacity_cores == 3 && c.capacity_memory == 8ULL << 30, "capacity");
     ok(c.default_cores == 0.5 && c.default_memory == 256ULL << 20, "defaults");
@@ -64,6 +66,39 @@ int main(void)
     ok(r == 0 && c.bare_units.memory == 1 && c.bare_units.time == 60, "bytes and minutes: %s",
        error_message(&err));
 
+    /* Listeners with options, beside plain addresses; one alone. */
+    r = load(&c,
+             "listen:\n  - 127.0.0.1:8080\n"
+             "  - {address: \"[::1]:8081\", unauthenticated: jobproxy-clients}\n",
+             &err);
+    ok(r == 0 && c.n_listen == 2 && streq(c.listen[0].address, "127.0.0.1:8080") &&
+           !c.listen[0].unauthenticated && streq(c.listen[1].address, "[::1]:8081") &&
+           streq_ptr(c.listen[1].unauthenticated, "jobproxy-clients"),
+       "a listener mapping with unauthenticated beside an address: %s", error_message(&err));
+    r = load(&c, "listen: {address: 127.0.0.1:9, unauthenticated: x}\n", &err);
+    ok(r == 0 && c.n_listen == 1 && streq_ptr(c.listen[0].unauthenticated, "x"),
+       "one listener mapping alone replaces the list: %s", error_message(&err));
+    r = config_add_listener_arg(&c, "127.0.0.1:8082=ci-bot", &err);
+    ok(r == 0 && c.n_listen == 2 && streq(c.listen[1].address, "127.0.0.1:8082") &&
+           streq_ptr(c.listen[1].unauthenticated, "ci-bot"),
+       "--listen-unauthenticated ADDR=NAME: %s", error_message(&err));
+    static const struct {
+        const char *arg, *needle;
+    } bad_args[] = {
+        {"127.0.0.1:8082", "want ADDR=PRINCIPAL"},
+        {"=x", "want ADDR=PRINCIPAL"},
+        {"127.0.0.1:8082=", "want ADDR=PRINCIPAL"},
+        {"127.0.0.1:8082=a b", "is not a principal's name"},
+        {"unix:/tmp/s=x", "for TCP listeners"},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bad_args); i++) {
+        error_clear(&err);
+        r = config_add_listener_arg(&c, bad_args[i].arg, &err);
+        ok(r == -EINVAL && err.msg && strstr(err.msg, bad_args[i].needle),
+           "--listen-unauthenticated %s refused: %s", bad_args[i].arg, error_message(&err));
+    }
+    ok(c.n_listen == 2, "a refused --listen-unauthenticated adds nothing");
+
     static const struct {
         const char *text;
         const char *needle;
@@ -76,7 +111,13 @@ int main(void)
         {"allow_root: maybe\n", "allow_root"},
         {"max_body: 1\n", "max_body"},
         {"log_level: loud\n", "log_level"},
-        {"listen: {a: b}\n", "listen"},
+        {"listen: {a: b}\n", "unknown setting \"listen.a\""},
+        {"listen: [{unauthenticated: x}]\n", "listen[0]: needs an address"},
+        {"listen: [a, {address: unix:/x, unauthenticated: x}]\n",
+         "listen[1]: unauthenticated is for TCP"},
+        {"listen: [{address: 127.0.0.1:1, unauthenticated: \"no way\"}]\n",
+         "listen[0]: unauthenticated: \"no way\" is not a principal's name"},
+        {"listen: [[a]]\n", "listen[0]: must be an address"},
         {"- a\n- b\n", "mapping"},
         {"a: [unclosed\n", "YAML"},
         {"bare_units: {memory: 128}\n",

@@ -14,7 +14,11 @@ one() { # TREE LABEL
   local tree=$1 label=$2 work dpid spid d0 d1 s0 s1
   work=$(mktemp -d /tmp/ocps-cpu-XXXXXX)
   printf 'capacity: {cores: 2}\nlog_level: warn\n' >"$work/config.yaml"
-  "$tree/build-bench/cmd/ocps-proxyd" --listen 127.0.0.1:$port --data-dir "$work/data" \
+  # Requests without a token: a listener that needs none, in a build that has them.
+  local listen=(--listen 127.0.0.1:$port)
+  [[ $("$tree/build-bench/cmd/ocps-proxyd" --help) == *--listen-unauthenticated* ]] &&
+    listen=(--listen-unauthenticated 127.0.0.1:$port=bench)
+  "$tree/build-bench/cmd/ocps-proxyd" "${listen[@]}" --data-dir "$work/data" \
     --config "$work/config.yaml" 2>"$work/log" &
   dpid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/v1/jobproxy/ping >/dev/null && break; sleep 0.05; done

@@ -52,7 +52,8 @@ trap cleanup EXIT
 
 port=18082
 printf 'capacity: {cores: 8}\ndocker: {network: none, pull: never}\nlog_level: warn\n' > "$work/config.yaml"
-./build-bench/cmd/ocps-proxyd --listen 127.0.0.1:$port --data-dir "$work/data" \
+# Requests without a token, as before authentication.
+./build-bench/cmd/ocps-proxyd --listen-unauthenticated 127.0.0.1:$port=bench --data-dir "$work/data" \
   --config "$work/config.yaml" 2>>"$work/daemon.log" &
 daemon_pid=$!
 for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/v1/jobproxy/ping >/dev/null && break; sleep 0.05; done

@@ -25,7 +25,8 @@ trap cleanup EXIT
 port=18080
 start_daemon() { # $1 = config text
   printf '%s\n' "$1" > "$work/config.yaml"
-  ./build-bench/cmd/ocps-proxyd --listen 127.0.0.1:$port --data-dir "$work/data" \
+  # Requests without a token, as the figures before authentication were made.
+  ./build-bench/cmd/ocps-proxyd --listen-unauthenticated 127.0.0.1:$port=bench --data-dir "$work/data" \
     --config "$work/config.yaml" --log-level warn 2>>"$work/daemon.log" &
   daemon_pid=$!
   for _ in $(seq 100); do curl -sf http://127.0.0.1:$port/v1/jobproxy/ping >/dev/null && return; sleep 0.05; done

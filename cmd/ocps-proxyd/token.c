@@ -252,6 +252,8 @@ int token_main(int argc, char **argv)
     config_init(&cfg);
     int status = EXIT_FAILURE;
     struct tokens *t = NULL;
+    _cleanup_free_ char *db = NULL;
+    struct stat st;
     if (config && config_load_file(&cfg, config, &err) < 0)
         goto out;
     if (data_dir) {
@@ -260,8 +262,7 @@ int token_main(int argc, char **argv)
     }
     /* The store, the WAL and anything else made here: root's alone. */
     umask(077);
-    _cleanup_free_ char *db = layout_db(cfg.data_dir);
-    struct stat st;
+    db = layout_db(cfg.data_dir);
     if (is_create) {
         /* Before the daemon's first start too; it then writes no admin token. */
         int r = mkdir_p(cfg.data_dir, 0700);

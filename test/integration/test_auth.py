@@ -190,6 +190,18 @@ def t_tokens_on_a_running_daemon(tap, d):
            "the admin token still works; the task stays")
     d.request("DELETE", "/v1/jobproxy/delete/" + mine)
 
+    # The data dir from the daemon's config file instead of --data-dir.
+    conf = os.path.join(d.data_dir, "token-config.yaml")
+    for text, want, what in (("data_dir: %s\n" % d.data_dir, 0, "takes the data dir from it"),
+                             ("bogus: 1\n", 1, "with an unknown setting fails, naming it")):
+        with open(conf, "w") as f:
+            f.write(text)
+        p = subprocess.run([ocps.DAEMON, "token", "list", "--config", conf], capture_output=True,
+                           text=True, timeout=60)
+        tap.ok(p.returncode == want and
+               (token_id(d.token) in p.stdout if want == 0 else "bogus" in p.stderr),
+               "token list --config FILE %s" % what, (p.returncode, p.stdout, p.stderr))
+
     for args, want, what in ((["create"], 2, "create without --principal"),
                              (["create", "--principal", "x", "--expires", "30"], 2,
                               "--expires without a unit"),

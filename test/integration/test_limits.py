@@ -75,8 +75,9 @@ def t_cores(tap, d):
     u1, t1 = int(open(path).read()), time.monotonic()
     cores = (u1 - u0) / 1e9 / (t1 - t0)
     # The quota is the upper bound; below it the share depends on what else
-    # runs on this shared machine (0.54 was seen at load 8 on 2 cores).
-    tap.ok(0.3 <= cores <= 1.3, "two busy loops under cores=1 use at most one core (%.2f)" % cores)
+    # runs on this shared machine (0.54 at load 8 on 2 cores, 0.09 at load
+    # 20): the lower bound only says the loops ran.
+    tap.ok(0 < cores <= 1.3, "two busy loops under cores=1 use at most one core (%.2f)" % cores)
     d.request("DELETE", "/v1/jobproxy/delete/" + tid)
     d.wait(tid)
 

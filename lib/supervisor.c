@@ -7,6 +7,7 @@
  * called by the supervisor thread without the lock held (backend.h).
  */
 #include "layout.h"
+#include "policy-check.h"
 #include "supervisor-internal.h"
 #include "util/log.h"
 
@@ -536,10 +537,10 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     const struct config *cfg = sv->cfg;
     char buf[32], cap[32];
 
-    if (t->cores <= 0)
-        t->cores = cfg->default_cores;
-    if (t->memory == 0)
-        t->memory = cfg->default_memory;
+    int r = policy_check_task(cfg, p, t, err);
+    if (r < 0)
+        return r;
+    policy_apply_defaults(cfg, p->policy, t);
     if (t->cores > cfg->capacity_cores + 1e-9)
         return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s", t->cores,
                          cfg->capacity_cores, cfg->capacity_cores == 1 ? "core" : "cores");
@@ -555,7 +556,6 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
                          format_size_human(cfg->capacity_memory, cap));
 
     struct backend *b = pick_backend(sv, t);
-    int r = 0;
     if (b) {
         r = backend_check(b, t, err);
         if (r < 0)

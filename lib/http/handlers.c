@@ -82,16 +82,6 @@ static cJSON *state_json(struct request *r, const struct task_record *rec)
     return j;
 }
 
-/* Until the policy decides it (run_as): a unix-socket peer that is not an
- * admin runs tasks as itself only. */
-static int check_run_as(struct request *r, const char *user, struct error *err)
-{
-    const struct principal *p = r->principal;
-    if (p->admin || p->via != PRINCIPAL_UNIX || streq(p->account, user))
-        return 0;
-    return error_set(err, -EACCES, "user %s may not act for user %s", p->account, user);
-}
-
 static int load(struct request *r, struct task_record **ret, struct error *err)
 {
     if (!valid_id(r->param))
@@ -135,8 +125,8 @@ static enum MHD_Result h_submit(struct request *r)
         q = error_set(&err, -EINVAL, "empty request body: a task is required");
     if (q >= 0)
         q = task_parse(fmt, r->body, r->len, &r->ctx->cfg->bare_units, &t, &err);
-    if (q >= 0)
-        q = check_run_as(r, t->user, &err);
+    /* What the principal may do (run_as, the never-lists, maxima, quotas,
+     * containers) is decided there, before the task is stored. */
     if (q >= 0)
         q = supervisor_submit(r->ctx->sv, r->principal, t, &rec, &err);
     if (q < 0 && !rec)

@@ -7,6 +7,7 @@
 #include "follow.h"
 #include "http.h"
 #include "layout.h"
+#include "quota.h"
 
 #include <inttypes.h>
 #include <pwd.h>
@@ -129,6 +130,15 @@ static enum MHD_Result h_submit(struct request *r)
      * containers) is decided there, before the task is stored. */
     if (q >= 0)
         q = supervisor_submit(r->ctx->sv, r->principal, t, &rec, &err);
+    if (q < 0 && !rec && error_http_status(q) == 429) {
+        /* Over a quota: when to try again (quota.h says why this long). */
+        char after[16];
+        snprintf(after, sizeof(after), "%d", QUOTA_RETRY_AFTER);
+        return http_reply_error_extra(
+            r, &err,
+            (const struct http_extra[]){{.header = true, .name = "Retry-After", .value = after},
+                                        {}});
+    }
     if (q < 0 && !rec)
         return http_reply_error(r, &err);
 

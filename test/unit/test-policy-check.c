@@ -1,9 +1,11 @@
 /*
- * Unit tests: policy-check (what a principal may do). The account rules on accounts made up here
- * and on the host's own (nobody, root); the mount rules on a directory tree made here, resolved as
- * nobody (needs root to take nobody's identity).
+ * Unit tests: policy-check (what a principal may do) and quota (what its
+ * tasks hold). The account rules on accounts made up here and on the
+ * host's own (nobody, root); the mount rules on a directory tree made
+ * here, resolved as nobody (needs root to take nobody's identity).
  */
 #include "policy-check.h"
+#include "quota.h"
 #include "tap.h"
 
 #include <grp.h>
@@ -373,6 +375,50 @@ static void test_mounts(const char *dir)
     account_done(&a);
 }
 
+static void test_quota(void)
+{
+    struct quota_table q;
+    quota_init(&q);
+    _cleanup_error_ struct error err = ERROR_INIT;
+    const struct policy *pol = policy_lookup(&cfg.policy, "quota");
+    uint16_t s1 = 0, s2 = 0, s3 = 0;
+    ok(kept(quota_charge(&q, "quota", pol, 1, 1 << 20, &s1, &err), &err) == 0 && s1 > 0,
+       "a first task");
+    ok(kept(quota_charge(&q, "quota", pol, 1, 1 << 20, &s2, &err), &err) == 0 && s2 == s1,
+       "a second");
+    ok(kept(quota_charge(&q, "quota", pol, 0.5, 1 << 20, &s3, &err), &err) == -EUSERS &&
+           strstr(msg, "has 2 tasks queued, its quota (principals.quota.quota.queued)"),
+       "a third while two wait: over the queued quota: %s", msg);
+    quota_dequeued(&q, s1); /* it started */
+    ok(kept(quota_charge(&q, "quota", pol, 1.5, 1 << 20, &s3, &err), &err) == -EUSERS &&
+           strstr(msg, "hold 2 cores; 1.5 more would pass its quota of 3"),
+       "over the cores quota: %s", msg);
+    ok(kept(quota_charge(&q, "quota", pol, 1, 1 << 20, &s3, &err), &err) == 0, "within it");
+    ok(kept(quota_charge(&q, "quota", pol, 0, 1 << 20, &s3, &err), &err) == -EUSERS &&
+           strstr(msg, "has 3 tasks queued or running, its quota of running tasks"),
+       "over the running quota: %s", msg);
+    struct quota_usage u = quota_usage_of(&q, "quota");
+    ok(u.tasks == 3 && u.queued == 2 && u.cores == 3 && u.memory == 3 << 20,
+       "the counts: 3 tasks, 2 queued, 3 cores, 3 MiB");
+    ok(kept(quota_charge(&q, "other", pol, 1, 1 << 20, &s2, &err), &err) == 0 && s2 != s1,
+       "another principal counts apart");
+    quota_release(&q, s1, 1, 1 << 20);
+    quota_dequeued(&q, s1);
+    quota_release(&q, s1, 1, 1 << 20);
+    quota_dequeued(&q, s1);
+    quota_release(&q, s1, 1, 1 << 20);
+    u = quota_usage_of(&q, "quota");
+    ok(u.tasks == 0 && u.queued == 0 && u.cores == 0 && u.memory == 0 && quota_name(&q, s2) &&
+           streq(quota_name(&q, s2), "other"),
+       "all ended: nothing held, the slot freed");
+    ok(quota_count(&q, "again", 2, 0) == s1, "a freed slot is used again");
+    ok(kept(quota_check_stored("quota", pol, 999, &err), &err) == 0 &&
+           kept(quota_check_stored("quota", pol, 1000, &err), &err) == -EUSERS &&
+           strstr(msg, "keep 1000 bytes under the data directory, its quota of 1000 bytes"),
+       "stored bytes: at the quota, refused: %s", msg);
+    quota_done(&q);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/ocps-test-policy-check-XXXXXX";
@@ -388,7 +434,8 @@ int main(void)
          "grp: {run_as: ['group:nogroup']}\n"
          "small: {run_as: [nobody], max: {cores: 0.5, memory: 256M, walltime: 1h, cputime: 30m}}\n"
          "ctr: {run_as: [nobody], images: ['127.0.0.1:5000/*'], ports: {range: 20000-20100}}\n"
-         "ops: {admin: true}\n");
+         "ops: {admin: true}\n"
+         "quota: {quota: {queued: 2, running: 3, cores: 3, stored: 1000B}}\n");
 
     test_images();
     test_defaults();
@@ -398,6 +445,7 @@ int main(void)
     test_containers();
     test_never_mountable(dir);
     test_mounts(dir);
+    test_quota();
 
     config_done(&cfg);
     _cleanup_free_ char *rm = xasprintf("rm -rf %s", dir);

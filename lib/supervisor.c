@@ -286,12 +286,17 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     if (r >= 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
         r = error_set_errno(&err, -errno, "mkdir %s", dir);
     if (r >= 0) {
+        pthread_mutex_lock(&sv->lock);
+        const struct policy *pol =
+            policy_lookup(&sv->cfg->policy, quota_name(&sv->quota, t->principal));
+        pthread_mutex_unlock(&sv->lock);
         struct backend_start s = {
             .id = t->id,
             .task = task,
             .task_dir = dir,
             .stdout_path = out_path,
             .stderr_path = err_path,
+            .port_address = pol->port_address,
         };
         r = backend_start(t->backend, &s, &handle, &err);
     }

@@ -34,6 +34,7 @@ void dtask_free(struct dtask *t)
     free(t->task_dir);
     free(t->out_path);
     free(t->err_path);
+    free(t->port_address);
     free(t->did.start_error);
     confine_user_done(&t->user);
     closep(&t->cancel_fd);
@@ -268,6 +269,7 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     t->task_dir = xstrdup(s->task_dir);
     t->out_path = xstrdup(s->stdout_path);
     t->err_path = xstrdup(s->stderr_path);
+    t->port_address = s->port_address ? xstrdup(s->port_address) : NULL;
     t->mode = mode;
     /* The default output files (the daemon's own, in the task's directory)
      * exist from the start, so that a client following the logs finds its

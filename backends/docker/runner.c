@@ -319,13 +319,14 @@ static int create_container(struct dtask *t, struct error *err)
     int r = recheck_mounts(t, err);
     if (r < 0)
         return r;
-    cJSON *body = docker_create_body(t->task, t->id, &t->user,
-                                     &(struct docker_create_config){
-                                         .instance = ds->instance,
-                                         .port_address = ds->cfg->docker_port_address,
-                                         .network = ds->cfg->docker_network,
-                                         .pids_limit = ds->cfg->pids_limit,
-                                     });
+    cJSON *body = docker_create_body(
+        t->task, t->id, &t->user,
+        &(struct docker_create_config){
+            .instance = ds->instance,
+            .port_address = t->port_address ? t->port_address : ds->cfg->docker_port_address,
+            .network = ds->cfg->docker_network,
+            .pids_limit = ds->cfg->pids_limit,
+        });
     _cleanup_free_ char *path = xasprintf("/containers/create?name=%s", t->name);
     cJSON *reply = NULL;
     int st = engine_call(ds->engine, "POST", path, body, &reply, err);

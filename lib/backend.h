@@ -58,6 +58,8 @@ struct backend_start {
     const char *task_dir;    /* <data_dir>/tasks/<id>, exists, mode 0700, owned by the daemon */
     const char *stdout_path; /* task->stdout_path, or <task_dir>/stdout */
     const char *stderr_path;
+    const char *port_address; /* host address of its port bindings (its principal's policy);
+                                 NULL: the config's */
 };
 
 struct backend_ops {

@@ -332,9 +332,17 @@ int config_load_file(struct config *c, const char *path, struct error *err)
             r = policy_set_load_principals(&c->policy, v, err);
         else if (streq(k, "privileged_groups"))
             r = policy_set_load_privileged(&c->policy, v, err);
-        else if (streq(k, "allow_root"))
-            r = config_get_bool(v, k, &c->allow_root, err);
-        else if (streq(k, "denied_users"))
+        else if (streq(k, "allow_root")) {
+            /* Gone: no task runs as root, whatever the config says. A
+             * config that asked for it must not start a daemon that
+             * quietly does otherwise. */
+            bool allow;
+            r = config_get_bool(v, k, &allow, err);
+            if (r >= 0 && allow)
+                r = error_set(err, -EINVAL,
+                              "allow_root: tasks never run as root (uid 0 under any name, or "
+                              "gid 0), whatever the config says; remove the setting");
+        } else if (streq(k, "denied_users"))
             r = config_get_strv(v, k, &c->denied_users, err);
         else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", k);

@@ -61,8 +61,8 @@ struct config {
     /* What each principal may do (policy.h). */
     struct policy_set policy;
 
-    /* Who may run tasks. */
-    bool allow_root;
+    /* Accounts no task runs as, beyond the never-list of policy-check.h
+     * (uid 0, gid 0, system accounts, privileged groups). */
     char **denied_users;
 
     /* Process backend. */

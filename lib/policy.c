@@ -222,9 +222,12 @@ static int load_entry(struct policy *p, const char *key, const cJSON *obj, struc
         _cleanup_free_ char *k = xasprintf("%s.%s", key, v->string);
         if (streq(v->string, "admin"))
             r = config_get_bool(v, k, &p->admin, err);
-        else if (streq(v->string, "run_as"))
+        else if (streq(v->string, "run_as")) {
             r = config_get_strv(v, k, &p->run_as, err);
-        else if (streq(v->string, "max"))
+            STRV_FOREACH (n, p->run_as)
+                if (r >= 0 && streq(*n, "group:"))
+                    r = error_set(err, -EINVAL, "%s: \"group:\" names no group", k);
+        } else if (streq(v->string, "max"))
             r = load_max(&p->max, k, v, err);
         else if (streq(v->string, "quota"))
             r = load_quota(&p->quota, k, v, err);
@@ -235,9 +238,12 @@ static int load_entry(struct policy *p, const char *key, const cJSON *obj, struc
                 r = error_set(err, -EINVAL, "%s: must be from 1 to 1000", k);
             if (r >= 0)
                 p->weight = (unsigned) w;
-        } else if (streq(v->string, "images"))
+        } else if (streq(v->string, "images")) {
             r = config_get_strv(v, k, &p->images, err);
-        else if (streq(v->string, "mounts"))
+            /* An empty list allows no image; only a missing one allows any. */
+            if (r >= 0 && !p->images && cJSON_IsArray(v))
+                p->images = xcalloc(1, sizeof(char *));
+        } else if (streq(v->string, "mounts"))
             r = load_mounts(p, k, v, err);
         else if (streq(v->string, "ports"))
             r = load_ports(p, k, v, err);

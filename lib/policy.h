@@ -10,8 +10,9 @@
  *       max: {cores: 4, memory: 8G, cputime: 10h, walltime: 1d, output: 1G}
  *       quota: {queued: 10000, running: 64, cores: 8, memory: 32G, stored: 10G}
  *       weight: 1                  # its share of the host under contention
- *       images: ["*"]              # glob patterns an image reference must match;
- *                                  #   (one registry: its host, a slash, a star)
+ *       images: ["*"]              # glob patterns an image reference must match
+ *                                  #   (one registry: its host, a slash, a star);
+ *                                  #   absent: any image, []: none
  *       mounts: {ro: [/data], rw: [/scratch]}   # host path prefixes
  *       ports: {range: 1024-65535, address: 127.0.0.1}
  *     ci-bot: {run_as: [ci], quota: {running: 4}}
@@ -47,13 +48,14 @@ struct policy_max {
     uint64_t output;   /* bytes of stdout plus stderr; POLICY_DEFAULT_OUTPUT unless set */
 };
 
-/* Per principal quotas: over one, a submit is refused (429, Retry-After). 0 = none. */
+/* Per principal quotas: over one, a submit is refused (429, Retry-After). 0 = none.
+ * A task counts from its submit to its end, queued or running (quota.h says why). */
 struct policy_quota {
     uint64_t queued;  /* tasks QUEUED */
-    uint64_t running; /* tasks INITIALIZING, RUNNING or CANCELING */
-    double cores;     /* held by its running tasks */
-    uint64_t memory;  /* held by its running tasks */
-    uint64_t stored;  /* bytes of its tasks' files under the data dir */
+    uint64_t running; /* tasks not yet ended: queued, INITIALIZING, RUNNING or CANCELING */
+    double cores;     /* of its tasks not yet ended */
+    uint64_t memory;  /* of its tasks not yet ended */
+    uint64_t stored;  /* bytes its ended tasks' files keep under the data dir */
 };
 
 struct policy {

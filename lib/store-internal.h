@@ -22,6 +22,7 @@ enum op_kind {
     OP_DELETE,
     OP_STATE,
     OP_HANDLE, /* started: the handle, and QUEUED becomes INITIALIZING */
+    OP_STORED, /* ended: the bytes its files keep */
     OP_SYNC,
     OP_NOTIFY, /* calls fn once what was queued before it is committed */
 };
@@ -39,6 +40,7 @@ struct op {
     bool sync;  /* OP_STATE committed with an fsync */
     char *text; /* reason (OP_STATE) or handle (OP_HANDLE) */
     usec_t started, finished;
+    uint64_t stored;                        /* OP_STORED */
     void (*fn)(void *userdata, int result); /* OP_NOTIFY */
     void *userdata;
     struct op *next;
@@ -54,7 +56,7 @@ struct reader {
 struct store {
     char *path;
     sqlite3 *db; /* the writer's */
-    sqlite3_stmt *ins, *del, *upd, *upd_handle;
+    sqlite3_stmt *ins, *del, *upd, *upd_handle, *upd_stored;
     /* Transaction control, prepared once: a task commits four times. */
     sqlite3_stmt *begin, *commit, *rollback;
     bool sync_full; /* the writer connection's synchronous mode */

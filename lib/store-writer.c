@@ -58,6 +58,11 @@ static int apply(struct store *s, struct op *o)
         store_bind_text(st, 1, o->text);
         store_bind_text(st, 2, o->id);
         return store_step_done(st);
+    case OP_STORED:
+        st = s->upd_stored;
+        sqlite3_bind_int64(st, 1, (sqlite3_int64) MIN(o->stored, (uint64_t) INT64_MAX));
+        store_bind_text(st, 2, o->id);
+        return store_step_done(st);
     case OP_SYNC:
     case OP_NOTIFY:
         return SQLITE_OK;
@@ -391,6 +396,15 @@ void store_update_state(struct store *s, const char *id, enum task_state state, 
         enqueue(s, o);
     else
         submit_async(s, o);
+}
+
+void store_update_stored(struct store *s, const char *id, uint64_t bytes)
+{
+    struct op *o = xcalloc(1, sizeof(*o));
+    o->kind = OP_STORED;
+    snprintf(o->id, sizeof(o->id), "%s", id);
+    o->stored = bytes;
+    submit_async(s, o);
 }
 
 void store_update_started(struct store *s, const char *id, const char *handle)

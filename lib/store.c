@@ -7,7 +7,7 @@
 #include "store-internal.h"
 #include "util/log.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
                                       " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -55,6 +55,11 @@ static const char *const migrations[SCHEMA_VERSION + 1] = {
           " BEGIN UPDATE tokens_generation SET n = n + 1; END;"
           "CREATE TRIGGER tokens_deleted AFTER DELETE ON tokens"
           " BEGIN UPDATE tokens_generation SET n = n + 1; END;",
+    /* The bytes an ended task's files keep under the data dir, for its
+     * principal's stored-bytes quota: summed per principal through the
+     * index alone. Tasks that ended before count 0. */
+    [4] = "ALTER TABLE tasks ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;"
+          "CREATE INDEX IF NOT EXISTS tasks_principal_stored ON tasks(principal, stored);",
 };
 
 #define RECORD_COLUMNS                                                                             \
@@ -386,6 +391,8 @@ int store_open(const char *path, struct store **ret, struct error *err)
                     "'INITIALIZING' ELSE state END WHERE id = ?2",
                     &s->upd_handle, err);
     if (r >= 0)
+        r = prepare(s->db, "UPDATE tasks SET stored = ?1 WHERE id = ?2", &s->upd_stored, err);
+    if (r >= 0)
         r = prepare(s->db, "BEGIN IMMEDIATE", &s->begin, err);
     if (r >= 0)
         r = prepare(s->db, "COMMIT", &s->commit, err);
@@ -396,6 +403,7 @@ int store_open(const char *path, struct store **ret, struct error *err)
         sqlite3_finalize(s->del);
         sqlite3_finalize(s->upd);
         sqlite3_finalize(s->upd_handle);
+        sqlite3_finalize(s->upd_stored);
         sqlite3_finalize(s->begin);
         sqlite3_finalize(s->commit);
         sqlite3_finalize(s->rollback);
@@ -435,6 +443,7 @@ void store_close(struct store *s)
     sqlite3_finalize(s->del);
     sqlite3_finalize(s->upd);
     sqlite3_finalize(s->upd_handle);
+    sqlite3_finalize(s->upd_stored);
     sqlite3_finalize(s->begin);
     sqlite3_finalize(s->commit);
     sqlite3_finalize(s->rollback);
@@ -529,4 +538,27 @@ int64_t store_count(struct store *s)
         sqlite3_finalize(st);
     }
     return n;
+}
+
+int store_stored_bytes(struct store *s, const char *principal, uint64_t *ret, struct error *err)
+{
+    struct reader *rd;
+    int r = reader_get(s, &rd, err);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        rd->db, "SELECT COALESCE(SUM(stored), 0) FROM tasks WHERE principal = ?1", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(err, rd->db, rc, "stored bytes");
+    store_bind_text(st, 1, principal);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        sqlite3_int64 n = sqlite3_column_int64(st, 0);
+        *ret = n > 0 ? (uint64_t) n : 0;
+        rc = SQLITE_DONE;
+    }
+    r = rc == SQLITE_DONE ? 0 : db_error(err, rd->db, rc, "stored bytes");
+    sqlite3_finalize(st);
+    return r;
 }

@@ -78,6 +78,9 @@ int store_delete(struct store *s, const char *id, struct error *err);
  * the last seconds before a power loss. */
 void store_update_state(struct store *s, const char *id, enum task_state state, int exit_code,
                         const char *reason, usec_t started, usec_t finished, bool sync);
+/* The task ended: the bytes its files keep under the data dir (queued
+ * like a state update). */
+void store_update_stored(struct store *s, const char *id, uint64_t bytes);
 /* The backend took the task: INITIALIZING, with the backend's handle. */
 void store_update_started(struct store *s, const char *id, const char *handle);
 /* Between hold and flush, queued updates do not wake the writer: a
@@ -115,6 +118,10 @@ struct store_filter {
 int store_list(struct store *s, const struct store_filter *f,
                int (*fn)(const struct task_record *r, void *userdata), void *userdata,
                struct error *err);
+
+/* The bytes the ended tasks of a principal keep under the data dir (as
+ * recorded at their ends): its stored-bytes quota's measure. */
+int store_stored_bytes(struct store *s, const char *principal, uint64_t *ret, struct error *err);
 
 /* Number of records (for the benchmark and tests). */
 int64_t store_count(struct store *s);

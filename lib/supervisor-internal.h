@@ -6,6 +6,7 @@
 #pragma once
 
 #include "admission.h"
+#include "quota.h"
 #include "supervisor.h"
 #include "util/hashmap.h"
 
@@ -21,12 +22,16 @@ struct sv_ready {
 };
 
 /* One per active task; 100,000 queued tasks keep 100,000 of these, so
- * the layout is kept tight (104 bytes, the same malloc size class as 96). */
+ * the layout is kept tight (104 bytes, the same malloc size class as 96):
+ * state and cancel_pending share the byte after the id, and the
+ * principal is a 16-bit slot in the quota table, in the two bytes that
+ * were padding. */
 struct sv_task {
     char id[37];
-    uint8_t state;            /* enum task_state */
-    bool cancel_pending;      /* a cancel waits for the supervisor thread */
-    struct admission_entry q; /* seq, cores, memory; the queue's links while QUEUED */
+    uint8_t state : 4;          /* enum task_state */
+    uint8_t cancel_pending : 1; /* a cancel waits for the supervisor thread */
+    uint16_t principal;         /* its principal's slot (quota.h), counted while it is active */
+    struct admission_entry q;   /* seq, cores, memory; the queue's links while QUEUED */
     struct backend *backend;
     char *handle;
     struct sv_ready *ready; /* NULL: read the record at start */
@@ -75,8 +80,9 @@ struct supervisor {
 
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct hashmap *active; /* id -> sv_task */
-    struct admission adm;   /* the queue and the capacity held */
+    struct hashmap *active;   /* id -> sv_task */
+    struct admission adm;     /* the queue and the capacity held */
+    struct quota_table quota; /* what each principal's active tasks hold */
     struct event *ev_head, *ev_tail;
     struct watch *watches; /* readers waiting for a task's end */
     struct ended *ended;   /* the supervisor thread's: ends not yet handed to the store's commit */

@@ -39,8 +39,10 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         t->q.cores = task->cores;
         t->q.memory = task->memory;
     }
+    /* Counted against its principal again, as it was before the restart. */
     pthread_mutex_lock(&sv->lock);
     hashmap_put(sv->active, t->id, t);
+    t->principal = quota_count(&sv->quota, rec->principal, t->q.cores, t->q.memory);
     pthread_mutex_unlock(&sv->lock);
 
     if (r < 0) {
@@ -80,6 +82,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         pthread_mutex_lock(&sv->lock);
         t->state = TASK_QUEUED;
         admission_enqueue(&sv->adm, &t->q);
+        quota_queued(&sv->quota, t->principal);
         pthread_mutex_unlock(&sv->lock);
         return;
     }

@@ -7,6 +7,7 @@
  * called by the supervisor thread without the lock held (backend.h).
  */
 #include "layout.h"
+#include "policy-check.h"
 #include "supervisor-internal.h"
 #include "util/log.h"
 
@@ -128,6 +129,11 @@ static int load_task(struct supervisor *sv, const char *id, struct task_record *
 static void end_task(struct supervisor *sv, struct sv_task *t, const struct task_outcome *o)
 {
     log_info("task %s %s: %s", t->id, task_state_to_string(o->state), o->reason ? o->reason : "");
+    /* What its files keep under the data dir, for its principal's
+     * stored-bytes quota (its output ended with it); queued first, so
+     * that whoever sees the end sees these bytes counted. */
+    _cleanup_free_ char *dir = sv_task_dir(sv, t->id);
+    store_update_stored(sv->store, t->id, quota_dir_bytes(dir));
     store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started,
                        o->finished ? o->finished : now_realtime(), true);
     struct ended *e = xcalloc(1, sizeof(*e));
@@ -139,6 +145,7 @@ static void end_task(struct supervisor *sv, struct sv_task *t, const struct task
     pthread_mutex_lock(&sv->lock);
     if (t->state != TASK_QUEUED)
         admission_release(&sv->adm, &t->q);
+    quota_release(&sv->quota, t->principal, t->q.cores, t->q.memory);
     hashmap_remove(sv->active, t->id);
     pthread_mutex_unlock(&sv->lock);
     sv_task_free(t);
@@ -270,6 +277,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
         /* Deleted meanwhile: nothing to run. */
         pthread_mutex_lock(&sv->lock);
         admission_release(&sv->adm, &t->q);
+        quota_release(&sv->quota, t->principal, t->q.cores, t->q.memory);
         hashmap_remove(sv->active, t->id);
         pthread_mutex_unlock(&sv->lock);
         sv_task_free(t);
@@ -278,12 +286,17 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     if (r >= 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
         r = error_set_errno(&err, -errno, "mkdir %s", dir);
     if (r >= 0) {
+        pthread_mutex_lock(&sv->lock);
+        const struct policy *pol =
+            policy_lookup(&sv->cfg->policy, quota_name(&sv->quota, t->principal));
+        pthread_mutex_unlock(&sv->lock);
         struct backend_start s = {
             .id = t->id,
             .task = task,
             .task_dir = dir,
             .stdout_path = out_path,
             .stderr_path = err_path,
+            .port_address = pol->port_address,
         };
         r = backend_start(t->backend, &s, &handle, &err);
     }
@@ -308,8 +321,10 @@ static void schedule(struct supervisor *sv)
     for (;;) {
         pthread_mutex_lock(&sv->lock);
         struct sv_task *t = sv->stopping ? NULL : sv_task_of(admission_next(&sv->adm));
-        if (t)
+        if (t) {
             t->state = TASK_INITIALIZING;
+            quota_dequeued(&sv->quota, t->principal);
+        }
         pthread_mutex_unlock(&sv->lock);
         if (!t)
             return;
@@ -417,6 +432,7 @@ int supervisor_new(const struct config *cfg, struct store *store,
     pthread_cond_init(&sv->wake, NULL);
     sv->active = hashmap_new();
     admission_init(&sv->adm, cfg->capacity_cores, cfg->capacity_memory);
+    quota_init(&sv->quota);
     sv->hub = xcalloc(1, sizeof(*sv->hub));
     pthread_mutex_init(&sv->hub->lock, NULL);
     sv->hub->sv = sv;
@@ -496,6 +512,7 @@ void supervisor_free(struct supervisor *sv)
     }
     hashmap_foreach(sv->active, free_active, NULL);
     hashmap_free(sv->active);
+    quota_done(&sv->quota);
     pthread_mutex_destroy(&sv->lock);
     pthread_cond_destroy(&sv->wake);
     free(sv);
@@ -530,16 +547,36 @@ static struct backend *pick_backend(struct supervisor *sv, const struct task *t)
     return NULL;
 }
 
+/* The principal's quotas (quota.h): its stored bytes from the store, then
+ * its active tasks, charged with this one under the lock, so that two
+ * submits at once cannot both take its last place. */
+static int charge(struct supervisor *sv, const struct principal *p, const struct task *t,
+                  uint16_t *ret_slot, struct error *err)
+{
+    if (p->policy->quota.stored) {
+        uint64_t stored;
+        int r = store_stored_bytes(sv->store, p->name, &stored, err);
+        if (r >= 0)
+            r = quota_check_stored(p->name, p->policy, stored, err);
+        if (r < 0)
+            return r;
+    }
+    pthread_mutex_lock(&sv->lock);
+    int r = quota_charge(&sv->quota, p->name, p->policy, t->cores, t->memory, ret_slot, err);
+    pthread_mutex_unlock(&sv->lock);
+    return r;
+}
+
 int supervisor_submit(struct supervisor *sv, const struct principal *p, struct task *t,
                       struct task_record **ret, struct error *err)
 {
     const struct config *cfg = sv->cfg;
     char buf[32], cap[32];
 
-    if (t->cores <= 0)
-        t->cores = cfg->default_cores;
-    if (t->memory == 0)
-        t->memory = cfg->default_memory;
+    int r = policy_check_task(cfg, p, t, err);
+    if (r < 0)
+        return r;
+    policy_apply_defaults(cfg, p->policy, t);
     if (t->cores > cfg->capacity_cores + 1e-9)
         return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s", t->cores,
                          cfg->capacity_cores, cfg->capacity_cores == 1 ? "core" : "cores");
@@ -555,9 +592,14 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
                          format_size_human(cfg->capacity_memory, cap));
 
     struct backend *b = pick_backend(sv, t);
-    int r = 0;
     if (b) {
         r = backend_check(b, t, err);
+        if (r < 0)
+            return r;
+    }
+    uint16_t slot = 0;
+    if (b) {
+        r = charge(sv, p, t, &slot, err);
         if (r < 0)
             return r;
     }
@@ -585,8 +627,13 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
                                       : layout_task_file(cfg->data_dir, rec->id, LAYOUT_STDERR);
 
     r = store_insert(sv->store, rec, err);
-    if (r < 0)
+    if (r < 0) {
+        pthread_mutex_lock(&sv->lock);
+        quota_dequeued(&sv->quota, slot);
+        quota_release(&sv->quota, slot, t->cores, t->memory);
+        pthread_mutex_unlock(&sv->lock);
         return r;
+    }
 
     if (!b) {
         log_info("task %s SYSTEM_ERROR: %s", rec->id, rec->reason);
@@ -598,6 +645,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     memcpy(st->id, rec->id, sizeof(st->id));
     st->q.seq = rec->seq;
     st->state = TASK_QUEUED;
+    st->principal = slot;
     st->q.cores = t->cores;
     st->q.memory = t->memory;
     st->backend = b;
@@ -629,6 +677,8 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
     if (t && t->state == TASK_QUEUED) {
         /* Never started: cancelled on the spot. */
         admission_remove(&sv->adm, &t->q);
+        quota_dequeued(&sv->quota, t->principal);
+        quota_release(&sv->quota, t->principal, t->q.cores, t->q.memory);
         hashmap_remove(sv->active, id);
         pthread_mutex_unlock(&sv->lock);
         struct task_outcome o;

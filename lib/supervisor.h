@@ -33,11 +33,15 @@ int supervisor_start(struct supervisor *sv, struct error *err);
 void supervisor_free(struct supervisor *sv);
 
 /*
- * Admits a validated task: applies the defaults, checks it against the
- * host's capacity (-EINVAL) and its backend (-EACCES, -EINVAL), stores it
- * durably (-ENOSPC/-EROFS/-EIO) and queues it. *ret holds the stored
- * record. A container task with no container backend is stored as
- * SYSTEM_ERROR and answered -ENOSYS (501), with *ret set.
+ * Admits a validated task submitted by principal p: checks it against p's
+ * policy (policy-check.h: -EACCES naming the rule, -EINVAL), applies the
+ * defaults, checks it against the host's capacity (-EINVAL) and its
+ * backend (-EACCES, -EINVAL), charges it to p's quotas (quota.h: -EUSERS,
+ * 429), stores it durably (-ENOSPC/-EROFS/-EIO) and queues it. The policy
+ * may change t (a limit from p's maxima, a mount's path resolved): what
+ * is stored is the task as changed. *ret holds the stored record. A
+ * container task with no container backend is stored as SYSTEM_ERROR and
+ * answered -ENOSYS (501), with *ret set.
  */
 int supervisor_submit(struct supervisor *sv, const struct principal *p, struct task *t,
                       struct task_record **ret, struct error *err);

@@ -95,6 +95,7 @@ struct dtask {
     struct task *task;
     char *task_dir;
     char *out_path, *err_path;
+    char *port_address;       /* its principal's; NULL: the config's docker.port_address */
     struct confine_user user; /* uid:gid in the container, file access on the host */
     enum runner_mode mode;
     usec_t started;

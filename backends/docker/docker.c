@@ -34,6 +34,7 @@ void dtask_free(struct dtask *t)
     free(t->task_dir);
     free(t->out_path);
     free(t->err_path);
+    free(t->port_address);
     free(t->did.start_error);
     confine_user_done(&t->user);
     closep(&t->cancel_fd);
@@ -119,17 +120,6 @@ int dtask_open_output(struct dtask *t, const char *path, bool user_path, int *re
         return r;
     *ret_fd = a.fd;
     return 0;
-}
-
-struct access_args {
-    const char *path;
-    int mode;
-};
-
-static int access_as(void *p)
-{
-    struct access_args *a = p;
-    return faccessat(AT_FDCWD, a->path, a->mode, AT_EACCESS) < 0 ? -errno : 0;
 }
 
 /* ---- backend slots ---- */
@@ -222,8 +212,9 @@ static bool docker_handles(const struct task *t)
 static int lookup_user(struct docker_state *ds, const char *name, struct confine_user *ret,
                        struct error *err)
 {
-    /* Found accounts are kept a moment (confine.c): one at submit, one at start. */
-    int r = confine_account_lookup(name, ds->cfg->allow_root, ds->cfg->denied_users, ret, err);
+    /* Found accounts are kept a moment (lib/account.c): the policy's and
+     * this check at submit, and the start, look it up once. */
+    int r = confine_account_lookup(name, ret, err);
     if (r == -EINVAL) {
         /* No such account here: the container runs as nobody. */
         error_clear(err);
@@ -246,30 +237,13 @@ static int docker_check(void *state, const struct task *t, struct error *err)
                          t->container->image);
     image_ref_done(&ref);
 
+    /* Who may be run as, and what may be mounted, the policy decided
+     * (policy-check.h); this is the last line: never uid 0 or gid 0. */
     struct confine_user u;
     int r = lookup_user(ds, t->user, &u, err);
     if (r < 0)
         return r;
-    /* A mount shows the container what its user could reach on the host,
-     * nothing more: checked as that user, path and all. */
-    for (size_t i = 0; i < t->container->n_mounts && r >= 0; i++) {
-        const struct task_mount *m = &t->container->mounts[i];
-        struct stat st;
-        if (stat(m->host, &st) < 0) {
-            r = error_set_errno(err, -errno == -ENOENT ? -EINVAL : -errno,
-                                "container.mounts[%zu].host: %s", i, m->host);
-            break;
-        }
-        int mode = R_OK | (S_ISDIR(st.st_mode) ? X_OK : 0) | (m->mode == MOUNT_RW ? W_OK : 0);
-        struct access_args a = {m->host, mode};
-        int ar = confine_as_user(&u, access_as, &a);
-        if (ar < 0)
-            r = error_set(err, -EACCES, "container.mounts[%zu].host: user %s may not %s %s", i,
-                          t->user, m->mode == MOUNT_RW ? "read and write" : "read", m->host);
-    }
     confine_user_done(&u);
-    if (r < 0)
-        return r;
 
     /* A connected event stream says dockerd answers; otherwise ask it. */
     _cleanup_error_ struct error perr = ERROR_INIT;
@@ -295,6 +269,7 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     t->task_dir = xstrdup(s->task_dir);
     t->out_path = xstrdup(s->stdout_path);
     t->err_path = xstrdup(s->stderr_path);
+    t->port_address = s->port_address ? xstrdup(s->port_address) : NULL;
     t->mode = mode;
     /* The default output files (the daemon's own, in the task's directory)
      * exist from the start, so that a client following the logs finds its

@@ -28,6 +28,7 @@
  * go of its task without an outcome: the next daemon follows it.
  */
 #include "docker-internal.h"
+#include "policy-check.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -288,19 +289,44 @@ static void remove_container(struct dtask *t)
         log_warn("task %s: remove container %s: %s", t->id, t->container, error_message(&err));
 }
 
+/* Each mount again, just before the container is made: its host path,
+ * resolved at submit, must still resolve (as the task's user) to itself
+ * and pass the never-list, so a symlink swapped in while the task waited
+ * gets nothing. -EACCES or -EINVAL: the task's fault. */
+static int recheck_mounts(struct dtask *t, struct error *err)
+{
+    const struct task_container *c = t->task->container;
+    const struct confine_user *u = &t->user;
+    struct account a = {.name = u->name,
+                        .uid = u->uid,
+                        .gid = u->gid,
+                        .groups = u->groups,
+                        .n_groups = u->n_groups};
+    for (size_t i = 0; i < c->n_mounts; i++) {
+        int r = policy_recheck_mount(t->ds->cfg, &a, &c->mounts[i], i, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
 /* Creates the container. Returns 0, or a negative errno with err set:
- * -ENXIO when the image is not there, -ENOENT and -EINVAL are the task's
- * fault. */
+ * -ENXIO when the image is not there, -ENOENT, -EINVAL and -EACCES are
+ * the task's fault. */
 static int create_container(struct dtask *t, struct error *err)
 {
     struct docker_state *ds = t->ds;
-    cJSON *body = docker_create_body(t->task, t->id, &t->user,
-                                     &(struct docker_create_config){
-                                         .instance = ds->instance,
-                                         .port_address = ds->cfg->docker_port_address,
-                                         .network = ds->cfg->docker_network,
-                                         .pids_limit = ds->cfg->pids_limit,
-                                     });
+    int r = recheck_mounts(t, err);
+    if (r < 0)
+        return r;
+    cJSON *body = docker_create_body(
+        t->task, t->id, &t->user,
+        &(struct docker_create_config){
+            .instance = ds->instance,
+            .port_address = t->port_address ? t->port_address : ds->cfg->docker_port_address,
+            .network = ds->cfg->docker_network,
+            .pids_limit = ds->cfg->pids_limit,
+        });
     _cleanup_free_ char *path = xasprintf("/containers/create?name=%s", t->name);
     cJSON *reply = NULL;
     int st = engine_call(ds->engine, "POST", path, body, &reply, err);
@@ -540,7 +566,7 @@ static void run_task(struct dtask *t)
             return;
         }
         if (r < 0) {
-            bool task_fault = r == -ENOENT || r == -EINVAL;
+            bool task_fault = r == -ENOENT || r == -EINVAL || r == -EACCES;
             _cleanup_free_ char *reason = xstrdup(error_message(&err));
             log_warn("task %s: %s", t->id, reason);
             fail(t,

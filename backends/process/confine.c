@@ -5,14 +5,10 @@
  * ambient, groups, gid, uid, then whatever capabilities remain.
  */
 #include "confine.h"
-#include "util/timeutil.h"
+#include "account.h"
 #include "util/util.h"
 
-#include <grp.h>
-#include <pthread.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <pwd.h>
 #include <linux/capability.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
@@ -26,199 +22,58 @@ void confine_user_done(struct confine_user *u)
     *u = (struct confine_user){0};
 }
 
-static int lookup(const char *name, uid_t uid, bool by_uid, struct confine_user *ret,
-                  struct error *err)
+/* Takes a's contents. */
+static void from_account(struct account *a, bool change, struct confine_user *ret)
 {
-    struct passwd pw, *res = NULL;
-    long size = sysconf(_SC_GETPW_R_SIZE_MAX);
-    if (size < 16384)
-        size = 16384;
-    _cleanup_free_ char *buf = xmalloc(size);
-    int r = by_uid ? getpwuid_r(uid, &pw, buf, size, &res) : getpwnam_r(name, &pw, buf, size, &res);
-    if (r != 0)
-        return error_set_errno(err, -r, "look up account %s", name ? name : "(self)");
-    if (!res)
-        return error_set(err, -EINVAL, "user: no account named \"%s\" on this host",
-                         name ? name : "(self)");
-
-    int n = 32;
-    gid_t *groups = NULL;
-    for (;;) {
-        groups = xrealloc(groups, n * sizeof(gid_t));
-        int got = n;
-        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &got) >= 0) {
-            n = got;
-            break;
-        }
-        if (got <= n || got > 65536) {
-            free(groups);
-            return error_set(err, -EIO, "cannot list the groups of %s", pw.pw_name);
-        }
-        n = got;
-    }
     *ret = (struct confine_user){
-        .uid = pw.pw_uid,
-        .gid = pw.pw_gid,
-        .groups = groups,
-        .n_groups = n,
-        .name = xstrdup(pw.pw_name),
-        .home = xstrdup(pw.pw_dir && *pw.pw_dir ? pw.pw_dir : "/"),
-        .shell = xstrdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh"),
+        .change = change,
+        .uid = a->uid,
+        .gid = a->gid,
+        .groups = TAKE_PTR(a->groups),
+        .n_groups = a->n_groups,
+        .name = TAKE_PTR(a->name),
+        .home = TAKE_PTR(a->home),
+        .shell = TAKE_PTR(a->shell),
     };
-    return 0;
+    account_done(a);
 }
 
-static void user_copy(const struct confine_user *u, struct confine_user *ret)
+int confine_account_lookup(const char *name, struct confine_user *ret, struct error *err)
 {
-    *ret = *u;
-    ret->groups = NULL;
-    if (u->n_groups > 0) {
-        ret->groups = xmalloc((size_t) u->n_groups * sizeof(gid_t));
-        memcpy(ret->groups, u->groups, (size_t) u->n_groups * sizeof(gid_t));
-    }
-    ret->name = u->name ? xstrdup(u->name) : NULL;
-    ret->home = u->home ? xstrdup(u->home) : NULL;
-    ret->shell = u->shell ? xstrdup(u->shell) : NULL;
-}
-
-static bool same_file(const struct stat *a, const struct stat *b)
-{
-    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
-}
-
-/* Accounts found in the last CACHE_USEC while /etc/passwd and /etc/group (the
- * first source NSS asks here) are unchanged: a task's account is looked up at
- * submit and again at start, each a dozen syscalls and two file parses.
- * Only found accounts are kept; the policy (root, denied) is applied to
- * every answer. */
-#define CACHE_USEC    (2 * USEC_PER_SEC)
-#define CACHE_ENTRIES 8
-static struct {
-    pthread_mutex_t lock;
-    struct cache_entry {
-        char *name;
-        struct confine_user user;
-        usec_t at;
-        struct stat passwd, group;
-    } e[CACHE_ENTRIES];
-} cache = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static int lookup_cached(const char *name, struct confine_user *ret, struct error *err)
-{
-    struct stat pw, gr;
-    if (stat("/etc/passwd", &pw) < 0 || stat("/etc/group", &gr) < 0)
-        return lookup(name, 0, false, ret, err);
-    usec_t now = now_monotonic();
-    struct cache_entry *oldest = &cache.e[0];
-    pthread_mutex_lock(&cache.lock);
-    for (size_t i = 0; i < CACHE_ENTRIES; i++) {
-        struct cache_entry *e = &cache.e[i];
-        if (e->name && streq(e->name, name) && now - e->at < CACHE_USEC &&
-            same_file(&e->passwd, &pw) && same_file(&e->group, &gr)) {
-            user_copy(&e->user, ret);
-            pthread_mutex_unlock(&cache.lock);
-            return 0;
-        }
-        if (e->at < oldest->at)
-            oldest = e;
-    }
-    pthread_mutex_unlock(&cache.lock);
-
-    int r = lookup(name, 0, false, ret, err);
+    struct account a;
+    int r = account_lookup(name, &a, err);
     if (r < 0)
         return r;
-    pthread_mutex_lock(&cache.lock);
-    free(oldest->name);
-    confine_user_done(&oldest->user);
-    oldest->name = xstrdup(name);
-    user_copy(ret, &oldest->user);
-    oldest->at = now;
-    oldest->passwd = pw;
-    oldest->group = gr;
-    pthread_mutex_unlock(&cache.lock);
+    /* The last line: the policy decided at submit; whatever it let
+     * through, nothing runs as root here. */
+    if (a.uid == 0 || account_in_group(&a, 0)) {
+        account_done(&a);
+        return error_set(err, -EACCES, "user: %s has uid 0 or gid 0: tasks never run as root",
+                         name);
+    }
+    from_account(&a, true, ret);
     return 0;
 }
 
-int confine_account_lookup(const char *name, bool allow_root, char *const *denied,
-                           struct confine_user *ret, struct error *err)
-{
-    struct confine_user u;
-
-    if (strv_contains(denied, name))
-        return error_set(err, -EACCES, "user: %s may not run tasks on this host", name);
-    int r = lookup_cached(name, &u, err);
-    if (r < 0)
-        return r;
-    if (u.uid == 0 && !allow_root) {
-        confine_user_done(&u);
-        return error_set(err, -EACCES,
-                         "user: tasks may not run as root here (set allow_root in the config)");
-    }
-    if (strv_contains(denied, u.name)) {
-        confine_user_done(&u);
-        return error_set(err, -EACCES, "user: %s may not run tasks on this host", name);
-    }
-    u.change = true;
-    *ret = u;
-    return 0;
-}
-
-int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
-                        struct confine_user *ret, struct error *err)
+int confine_user_lookup(const char *name, struct confine_user *ret, struct error *err)
 {
     if (geteuid() != 0) {
         /* Unprivileged daemon: everything runs as us; "user" only records the owner. */
-        struct confine_user u;
-        int r = lookup(NULL, geteuid(), true, &u, err);
+        struct account a;
+        int r = account_lookup_uid(geteuid(), &a, err);
         if (r < 0)
             return r;
-        u.change = false;
-        *ret = u;
+        from_account(&a, false, ret);
         return 0;
     }
-    return confine_account_lookup(name, allow_root, denied, ret, err);
-}
-
-struct as_user {
-    const struct confine_user *u;
-    int (*f)(void *arg);
-    void *arg;
-    int r;
-};
-
-static void *as_user_main(void *p)
-{
-    struct as_user *a = p;
-    const struct confine_user *u = a->u;
-    /* Raw syscalls: glibc's setgroups() would change every thread of the
-     * daemon; the kernel's changes only this one, which then exits. */
-    if (syscall(SYS_setgroups, (size_t) u->n_groups, u->groups) < 0) {
-        a->r = -errno;
-        return NULL;
-    }
-    (void) syscall(SYS_setfsgid, u->gid);
-    (void) syscall(SYS_setfsuid, u->uid);
-    if ((uid_t) syscall(SYS_setfsuid, (uid_t) -1) != u->uid ||
-        (gid_t) syscall(SYS_setfsgid, (gid_t) -1) != u->gid) {
-        a->r = -EPERM;
-        return NULL;
-    }
-    a->r = a->f(a->arg);
-    return NULL;
+    return confine_account_lookup(name, ret, err);
 }
 
 int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg)
 {
     if (!u->change)
         return f(arg);
-    struct as_user a = {u, f, arg, 0};
-    pthread_t t;
-    int r = pthread_create(&t, NULL, as_user_main, &a);
-    if (r != 0)
-        return -r;
-    pthread_join(t, NULL);
-    return a.r;
+    return account_as(u->uid, u->gid, u->groups, u->n_groups, f, arg);
 }
 
 int confine_drop_bounding_set(void)
@@ -263,6 +118,15 @@ int confine_apply(const struct confine_user *u, bool bounding_set_empty, const c
      * to every thread they believe we have, and in a vfork()ed child those
      * are the shim's. capset() rather than cap_init(): no malloc. */
     if (u->change) {
+        /* The last line of all: a bug anywhere above does not make root. */
+        bool root = u->uid == 0 || u->gid == 0;
+        for (int i = 0; i < u->n_groups && !root; i++)
+            root = u->groups[i] == 0;
+        if (root) {
+            errno = EPERM;
+            step = "refuse to run as uid 0 or gid 0";
+            goto fail;
+        }
         if (syscall(SYS_setgroups, (size_t) u->n_groups, u->groups) < 0) {
             step = "setgroups";
             goto fail;

@@ -2,8 +2,10 @@
  * confine: who a task runs as and what it may do.
  *
  * When the daemon is root a task runs as the Unix account its "user"
- * names, with that account's supplementary groups; root itself and the
- * config's denied accounts are refused. When the daemon is not root,
+ * names, with that account's supplementary groups. Whether it may is the
+ * policy's to decide, at submit (lib/policy-check.h); this is the last
+ * line behind it: whatever a bug there let through, no task runs as uid
+ * 0 or with gid 0, here or in a container. When the daemon is not root,
  * tasks run as the daemon's own user. Either way a task gets no new
  * privileges, an empty bounding set and no ambient capabilities.
  */
@@ -25,18 +27,17 @@ struct confine_user {
 };
 
 /*
- * Resolves 'name'. -EINVAL for an unknown account; -EACCES for root
- * (unless allow_root) and for names in 'denied'. When the daemon is not
- * root the result describes the daemon's own account.
+ * Resolves 'name' (lib/account.h: kept a moment, so a submit and its
+ * start look it up once). -EINVAL for an unknown account; -EACCES for
+ * one with uid 0 or gid 0 (primary or supplementary). When the daemon is
+ * not root the result describes the daemon's own account.
  */
-int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
-                        struct confine_user *ret, struct error *err);
+int confine_user_lookup(const char *name, struct confine_user *ret, struct error *err);
 void confine_user_done(struct confine_user *u);
 
 /* The same refusals for an account whatever the daemon runs as (a
  * container's user): -EINVAL when no such account exists. */
-int confine_account_lookup(const char *name, bool allow_root, char *const *denied,
-                           struct confine_user *ret, struct error *err);
+int confine_account_lookup(const char *name, struct confine_user *ret, struct error *err);
 
 /* Runs f(arg) in a short-lived thread whose filesystem identity (fsuid,
  * fsgid, supplementary groups) is u's, so that opening or checking a path
@@ -48,9 +49,10 @@ int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg
 /*
  * In the task's process, just before exec: no new privileges, drop the
  * bounding set (unless it is known to be empty already) and ambient
- * capabilities, switch groups/gid/uid, clear the rest. On failure returns -errno and names the step
- * in *ret_step. Safe in a vfork()ed child of a threaded process: no malloc, no glibc set*id
- * broadcast.
+ * capabilities, switch groups/gid/uid, clear the rest. A user of uid 0
+ * or gid 0 is refused here too (-EPERM). On failure returns -errno and
+ * names the step in *ret_step. Safe in a vfork()ed child of a threaded
+ * process: no malloc, no glibc set*id broadcast.
  */
 int confine_apply(const struct confine_user *u, bool bounding_set_empty, const char **ret_step);
 

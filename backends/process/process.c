@@ -133,9 +133,8 @@ static bool process_handles(const struct task *t)
 
 static int process_check(void *state, const struct task *t, struct error *err)
 {
-    struct process_state *ps = state;
     struct confine_user u;
-    int r = confine_user_lookup(t->user, ps->cfg->allow_root, ps->cfg->denied_users, &u, err);
+    int r = confine_user_lookup(t->user, &u, err);
     if (r < 0)
         return r;
     confine_user_done(&u);
@@ -312,7 +311,7 @@ static int process_start(void *state, const struct backend_start *s, char **ret_
         return error_set(err, -EREMOTEIO,
                          "the process backend has no cgroups, so limits cannot be enforced: %s",
                          ps->cgroup_error);
-    r = confine_user_lookup(s->task->user, ps->cfg->allow_root, ps->cfg->denied_users, &u, err);
+    r = confine_user_lookup(s->task->user, &u, err);
     if (r < 0)
         return r;
 

@@ -91,6 +91,8 @@ int error_http_status(int code)
         return 413;
     case EMEDIUMTYPE:
         return 415;
+    case EUSERS:
+        return 429;
     case ENOSYS:
         return 501;
     case EREMOTEIO:

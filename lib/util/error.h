@@ -11,8 +11,8 @@
  * The error class decides the HTTP status in exactly one place,
  * error_http_status(): EINVAL/EBADMSG 400, ENOKEY 401, EPERM/EACCES 403, ENOENT 404,
  * EBADRQC 405, ENOMSG 406, EEXIST/EBUSY 409, E2BIG 413, EMEDIUMTYPE 415,
- * ENOSYS 501, EREMOTEIO 502 (a backend failed), EROFS/ENOSPC/EAGAIN 503,
- * everything else 500.
+ * EUSERS 429, ENOSYS 501, EREMOTEIO 502 (a backend failed),
+ * EROFS/ENOSPC/EAGAIN 503, everything else 500.
  *
  * 405 and 406 have no errno of their own. EBADRQC ("invalid request
  * code": the method is not one this resource takes) and ENOMSG ("no
@@ -25,6 +25,10 @@
  * credentials, or ones that are not valid), for the same reason: only the
  * kernel's keyring calls return it, and the daemon makes none. EACCES
  * stays 403: the caller is known and may not do this.
+ *
+ * 429 (a principal is over one of its quotas, quota.h) is EUSERS ("too
+ * many users"), for the same reason: no system call the daemon makes
+ * returns it, and its words are not far from the meaning.
  */
 #pragma once
 

@@ -71,7 +71,7 @@ def t_unix(tap):
 
         st, body = call(sock, alice.pw_uid, "POST", "/v1/jobproxy/submit",
                         {"user": "ocpstest2", "cmd": "true"})
-        tap.ok(st == 403 and "may not act for user ocpstest2" in body,
+        tap.ok(st == 403 and "may run as itself (ocpstest) only, not ocpstest2" in body,
                "a caller cannot submit for another account (403)", body)
 
         st, body = call(sock, None, "POST", "/v1/jobproxy/submit",

@@ -25,7 +25,7 @@ int main(void)
 {
     struct config c;
     config_init(&c);
-    ok(c.kill_grace == 10 && c.max_body == 1 << 20 && !c.allow_root, "defaults");
+    ok(c.kill_grace == 10 && c.max_body == 1 << 20 && !c.denied_users, "defaults");
     ok(streq(c.data_dir, CONFIG_DEFAULT_DATA_DIR), "default data dir");
     ok(c.bare_units.memory == 1ULL << 30 && c.bare_units.time == 3600,
        "bare numbers are JobProxy's GB and hours by default");
@@ -39,7 +39,7 @@ int main(void)
                  "defaults:\n  cores: 0.5\n  memory: 256M\n"
                  "kill_grace: 2s\n"
                  "max_body: 64K\n"
-                 "allow_root: yes\n"
+                 "allow_root: no\n"
                  "denied_users: [daemon, bin]\n"
                  "process: {pids_limit: 100, cgroup: test-cg, shim: /x/shim}\n"
                  "bare_units: {memory: M, time: s}\n",
@@ -51,7 +51,7 @@ int main(void)
     ok(streq(c.data_dir, "/tmp/d") && c.log_level == LOG_LEVEL_DEBUG, "data dir, log level");
     ok(c.capacity_cores == 3 && c.capacity_memory == 8ULL << 30, "capacity");
     ok(c.default_cores == 0.5 && c.default_memory == 256ULL << 20, "defaults");
-    ok(c.kill_grace == 2 && c.max_body == 64 << 10 && c.allow_root, "grace, body, root");
+    ok(c.kill_grace == 2 && c.max_body == 64 << 10, "grace, body; allow_root: no is accepted");
     ok(strv_contains(c.denied_users, "bin") && c.pids_limit == 100 &&
            streq(c.cgroup_name, "test-cg") && streq(c.shim_path, "/x/shim"),
        "users and process settings");
@@ -109,6 +109,8 @@ int main(void)
         {"defaults: {memory: lots}\n", "defaults.memory"},
         {"kill_grace: forever\n", "kill_grace"},
         {"allow_root: maybe\n", "allow_root"},
+        /* An old config that let tasks run as root does not load quietly. */
+        {"allow_root: true\n", "allow_root: tasks never run as root"},
         {"max_body: 1\n", "max_body"},
         {"log_level: loud\n", "log_level"},
         {"listen: {a: b}\n", "unknown setting \"listen.a\""},

@@ -67,6 +67,11 @@ static void test_load(void)
        "weight, images, mounts, ports");
     ok(policy_lookup(&s, "ops@example.org")->admin, "admin: true");
     policy_set_done(&s);
+    policy_set_init(&s);
+    ok(load(&s, "none: {images: []}\n", &err) == 0 && policy_lookup(&s, "none")->images &&
+           !policy_lookup(&s, "none")->images[0] && !policy_lookup(&s, "any")->images,
+       "images: [] allows none (an empty list), a missing list any (NULL)");
+    policy_set_done(&s);
 }
 
 static void test_errors(void)
@@ -87,6 +92,7 @@ static void test_errors(void)
         {"bob: {ports: {range: 2000-1000}}", "must be LOW-HIGH within 1-65535"},
         {"'bad name': {}", "a principal's name is 1 to 64"},
         {"bob: {admin: maybe}", "principals.bob.admin: must be true or false"},
+        {"bob: {run_as: ['group:']}", "principals.bob.run_as: \"group:\" names no group"},
     };
     for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
         struct policy_set s;

@@ -5,12 +5,14 @@
  * recovery of a shim by a new backend instance. Needs root.
  */
 #include "process-harness.h"
+#include "process/confine.h"
 #include "process/shim.h"
 
 #include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 static pid_t killed_shim;
@@ -28,11 +30,36 @@ static void test_check(void *state)
     task_free(t);
     t = parse("{\"user\":\"nobody\",\"cmd\":\"true\"}");
     ok(process_backend_ops.check(state, t, &err) == 0, "nobody may run tasks");
+    /* denied_users is the policy's (policy-check.h), decided at submit; the
+     * backend is the last line for uid 0 and gid 0 only. */
     strv_push(&cfg.denied_users, "nobody");
-    r = process_backend_ops.check(state, t, &err);
-    ok(r == -EACCES, "a denied account is refused: %s", error_message(&err));
+    ok(process_backend_ops.check(state, t, &err) == 0,
+       "the backend leaves denied_users to the policy");
     cfg.denied_users = strv_free(cfg.denied_users);
     task_free(t);
+
+    /* The last line holds whatever the policy let through: root under
+     * another name, and a user of uid 0 handed to the privilege drop. */
+    (void) system("userdel -f ocps-uid0-unit >/dev/null 2>&1");
+    if (system("useradd -o -u 0 -N -g 0 --no-create-home --home-dir /nonexistent "
+               "ocps-uid0-unit >/dev/null 2>&1") == 0) {
+        t = parse("{\"user\":\"ocps-uid0-unit\",\"cmd\":\"true\"}");
+        r = process_backend_ops.check(state, t, &err);
+        ok(r == -EACCES, "a uid-0 alias is refused by the backend itself: %s", error_message(&err));
+        task_free(t);
+        (void) system("userdel -f ocps-uid0-unit >/dev/null 2>&1");
+    } else
+        skip("useradd -o -u 0 failed");
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct confine_user u = {.change = true, .uid = 0, .gid = 0};
+        const char *step = "";
+        int q = confine_apply(&u, false, &step);
+        _exit(q == -EPERM && strstr(step, "refuse to run as uid 0") ? 0 : 1);
+    }
+    int status = 0;
+    ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "the privilege drop refuses uid 0 (-EPERM, naming the step)");
     error_clear(&err);
 }
 

@@ -96,8 +96,8 @@ static void test_migration(const char *dir)
     struct store_filter f = {.state = -1, .principal = "carol"};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "a list by principal finds it");
     store_close(s);
-    _cleanup_free_ char *ver = xasprintf("sqlite3 %s 'PRAGMA user_version' | grep -qx 3", path);
-    ok(system(ver) == 0, "the store is at version 3 after it");
+    _cleanup_free_ char *ver = xasprintf("sqlite3 %s 'PRAGMA user_version' | grep -qx 4", path);
+    ok(system(ver) == 0, "the store is at version 4 after it");
 }
 
 int main(void)
@@ -189,6 +189,24 @@ int main(void)
     }
     ok(failures == 0 && store_count(s) == 403, "400 concurrent inserts all stored (%lld)",
        (long long) store_count(s));
+
+    /* The bytes ended tasks keep, summed per principal (its stored quota). */
+    uint64_t bytes = 1;
+    ok(store_stored_bytes(s, "dora", &bytes, &err) == 0 && bytes == 0,
+       "a principal without tasks keeps 0 bytes");
+    _cleanup_record_ struct task_record *d1 = rec_new("dora"), *d2 = rec_new("dora");
+    d1->principal = xstrdup("dora");
+    d2->principal = xstrdup("dora");
+    ok(store_insert(s, d1, &err) == 0 && store_insert(s, d2, &err) == 0, "two tasks of dora");
+    store_update_stored(s, d1->id, 1000);
+    store_update_stored(s, d2->id, 234);
+    store_update_stored(s, carol->id, 99999);
+    ok(store_sync(s) == 0 && store_stored_bytes(s, "dora", &bytes, &err) == 0 && bytes == 1234,
+       "her tasks' bytes are summed, no one else's (%llu)", (unsigned long long) bytes);
+    ok(store_delete(s, d1->id, &err) == 0 && store_stored_bytes(s, "dora", &bytes, &err) == 0 &&
+           bytes == 234,
+       "a deleted task's bytes no longer count");
+    ok(store_delete(s, d2->id, &err) == 0, "(and the other goes)");
 
     ok(store_delete(s, b->id, &err) == 0, "delete");
     error_clear(&err);

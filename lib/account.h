@@ -1,0 +1,50 @@
+/*
+ * account: the Unix accounts tasks run as. One lookup serves the policy
+ * (who may be run as, policy-check.h) and the backends (what a task runs
+ * as, backends/process/confine.h): an account's ids and groups, kept a
+ * moment so that a submit and its start do not each parse /etc/passwd
+ * and /etc/group again; the host's UID_MIN; and a filesystem identity
+ * for checking a path as the account would reach it.
+ */
+#pragma once
+
+#include "util/error.h"
+
+#include <sys/types.h>
+
+struct account {
+    char *name;
+    uid_t uid;
+    gid_t gid;     /* the primary group */
+    gid_t *groups; /* every group it is in, the primary included (getgrouplist) */
+    int n_groups;
+    char *home;  /* "/" when the entry has none */
+    char *shell; /* "/bin/sh" when the entry has none */
+};
+
+/* The account named 'name'. -EINVAL ("user: no account named ...") when
+ * there is none; another negative errno when the lookup failed. Found
+ * accounts are kept for 2 s while /etc/passwd and /etc/group stay
+ * unchanged. */
+int account_lookup(const char *name, struct account *ret, struct error *err);
+/* The account of a uid, uncached (the daemon's own). */
+int account_lookup_uid(uid_t uid, struct account *ret, struct error *err);
+void account_done(struct account *a);
+void account_copy(const struct account *a, struct account *ret);
+
+/* Whether gid is the account's primary group or one of its others. */
+bool account_in_group(const struct account *a, gid_t gid);
+
+/* UID_MIN of /etc/login.defs (read again when the file changes), 1000
+ * when the file or the setting is absent or unreadable. */
+uid_t account_uid_min(void);
+
+/* Runs f(arg) in a short-lived thread whose filesystem identity (fsuid,
+ * fsgid, supplementary groups) is the given one, so that opening or
+ * resolving a path follows that account's permissions, not the daemon's
+ * (the kernel drops the thread's file capabilities with fsuid 0). Returns
+ * f's result, or a negative errno when the identity could not be taken.
+ * A daemon that is not root cannot take another identity: f then runs
+ * as the daemon, directly. */
+int account_as(uid_t uid, gid_t gid, const gid_t *groups, int n_groups, int (*f)(void *arg),
+               void *arg);

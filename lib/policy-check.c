@@ -1,0 +1,529 @@
+/* policy-check: see policy-check.h. */
+#include "policy-check.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+/* ---- accounts ---- */
+
+/* The gid of a group by name: -ENOENT when there is none. */
+static int group_gid(const char *name, gid_t *ret)
+{
+    for (size_t size = 16384;; size *= 4) {
+        _cleanup_free_ char *buf = xmalloc(size);
+        struct group gr, *res = NULL;
+        int r = getgrnam_r(name, &gr, buf, size, &res);
+        if (r == ERANGE && size < (16u << 20))
+            continue;
+        if (r != 0)
+            return -r;
+        if (!res)
+            return -ENOENT;
+        *ret = res->gr_gid;
+        return 0;
+    }
+}
+
+/* The privileged groups' gids, read again when /etc/group changes: ten
+ * lookups (ten parses of /etc/group) per submit would cost more than the
+ * rest of the policy. Compared by gid, so that a group made with
+ * `groupadd -o` on a privileged gid is privileged too. */
+static struct {
+    pthread_mutex_t lock;
+    struct stat group;
+    char **names; /* the list the gids were read for */
+    gid_t *gids;  /* gids[i] of names[i]; (gid_t) -1 when there is no such group */
+} priv = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static bool strv_equal(char *const *a, char *const *b)
+{
+    for (; a && *a && b && *b; a++, b++)
+        if (!streq(*a, *b))
+            return false;
+    return !(a && *a) && !(b && *b);
+}
+
+/* The name of a privileged group the account is in (caller frees), or NULL. */
+static char *privileged_group_of(char *const *names, const struct account *a)
+{
+    struct stat st = {0};
+    (void) stat("/etc/group", &st);
+    char *found = NULL;
+    pthread_mutex_lock(&priv.lock);
+    if (!priv.names || !strv_equal(priv.names, names) || st.st_ino != priv.group.st_ino ||
+        st.st_dev != priv.group.st_dev || st.st_size != priv.group.st_size ||
+        st.st_mtim.tv_sec != priv.group.st_mtim.tv_sec ||
+        st.st_mtim.tv_nsec != priv.group.st_mtim.tv_nsec) {
+        strv_free(priv.names);
+        free(priv.gids);
+        priv.names = strv_copy(names);
+        priv.gids = xcalloc(strv_length(names) + 1, sizeof(gid_t));
+        for (size_t i = 0; names && names[i]; i++)
+            if (group_gid(names[i], &priv.gids[i]) < 0)
+                priv.gids[i] = (gid_t) -1;
+        priv.group = st;
+    }
+    for (size_t i = 0; priv.names && priv.names[i] && !found; i++)
+        if (priv.gids[i] != (gid_t) -1 && account_in_group(a, priv.gids[i]))
+            found = xstrdup(priv.names[i]);
+    pthread_mutex_unlock(&priv.lock);
+    return found;
+}
+
+int policy_check_account(const struct config *cfg, const struct account *a, bool listed,
+                         struct error *err)
+{
+    if (a->uid == 0)
+        return error_set(err, -EACCES, "user: %s has uid 0 (%s): tasks never run as uid 0", a->name,
+                         streq(a->name, "root") ? "root" : "root under another name");
+    if (account_in_group(a, 0))
+        return error_set(err, -EACCES,
+                         "user: %s is in the group of gid 0: tasks never run with gid 0", a->name);
+    if (strv_contains(cfg->denied_users, a->name))
+        return error_set(err, -EACCES, "user: %s may not run tasks on this host (denied_users)",
+                         a->name);
+    _cleanup_free_ char *g = privileged_group_of(cfg->policy.privileged_groups, a);
+    if (g)
+        return error_set(err, -EACCES,
+                         "user: %s is a member of %s, a privileged group (privileged_groups): "
+                         "tasks never run as its members",
+                         a->name, g);
+    uid_t uid_min = account_uid_min();
+    if (a->uid < uid_min && !listed)
+        return error_set(err, -EACCES,
+                         "user: %s (uid %u) is a system account, below UID_MIN %u of "
+                         "/etc/login.defs: tasks run as it only for a principal whose run_as "
+                         "names it",
+                         a->name, (unsigned) a->uid, (unsigned) uid_min);
+    return 0;
+}
+
+static bool listed_by_name(const struct policy *pol, const char *user)
+{
+    STRV_FOREACH (n, pol->run_as)
+        if (!startswith(*n, "group:") && streq(*n, user))
+            return true;
+    return false;
+}
+
+static bool in_listed_group(const struct policy *pol, const struct account *a)
+{
+    STRV_FOREACH (n, pol->run_as) {
+        gid_t gid;
+        if (startswith(*n, "group:") && group_gid(*n + STRLEN("group:"), &gid) >= 0 &&
+            account_in_group(a, gid))
+            return true;
+    }
+    return false;
+}
+
+/* "user: principal ci-bot may run as ci or members of group builders, not
+ * alice (principals.ci-bot.run_as)". */
+static int run_as_refused(const struct principal *p, const char *user, struct error *err)
+{
+    const struct policy *pol = p->policy;
+    _cleanup_strv_ char **items = NULL;
+    if (p->via == PRINCIPAL_UNIX && p->account) {
+        _cleanup_free_ char *self = xasprintf("itself (%s)", p->account);
+        strv_push(&items, self);
+    }
+    STRV_FOREACH (n, pol->run_as) {
+        _cleanup_free_ char *item = startswith(*n, "group:")
+                                        ? xasprintf("members of group %s", *n + STRLEN("group:"))
+                                        : xstrdup(*n);
+        strv_push(&items, item);
+    }
+    size_t n = strv_length(items);
+    if (n == 0)
+        return error_set(err, -EACCES,
+                         "user: principal %s may run tasks as no account, so not as %s "
+                         "(principals.%s.run_as is empty)",
+                         p->name, user, pol->name);
+    _cleanup_free_ char *list = xstrdup(items[0]);
+    for (size_t i = 1; i < n; i++) {
+        char *l = xasprintf("%s%s%s", list, i + 1 == n ? " or " : ", ", items[i]);
+        free(list);
+        list = l;
+    }
+    return error_set(err, -EACCES,
+                     "user: principal %s may run as %s%s, not %s (principals.%s.run_as)", p->name,
+                     list, n == 1 && !pol->run_as ? " only" : "", user, pol->name);
+}
+
+/* Who the task may run as, resolved into *ret (an account of this host,
+ * or nobody for a container whose account this host does not have). */
+static int check_run_as(const struct config *cfg, const struct principal *p, const struct task *t,
+                        struct account *ret, struct error *err)
+{
+    const struct policy *pol = p->policy;
+    struct account a = {0};
+    int r = account_lookup(t->user, &a, err);
+    if (r < 0 && r != -EINVAL)
+        return r;
+    bool exists = r >= 0;
+    if (!exists)
+        error_clear(err);
+    bool listed = listed_by_name(pol, t->user);
+    /* An account that does not exist is in no group: the answer to a
+     * principal that may not use it is the same whether it exists or not. */
+    bool allowed = p->admin || listed ||
+                   (p->via == PRINCIPAL_UNIX && streq_ptr(p->account, t->user)) ||
+                   (exists && in_listed_group(pol, &a));
+    if (!allowed) {
+        account_done(&a);
+        return run_as_refused(p, t->user, err);
+    }
+    if (!exists && !t->container)
+        return error_set(err, -EINVAL, "user: no account named \"%s\" on this host", t->user);
+    if (!exists)
+        /* A container's user need not exist here (a cluster's account):
+         * its container runs as nobody, with no groups. */
+        a = (struct account){
+            .name = xstrdup(t->user), .uid = POLICY_NOBODY_ID, .gid = POLICY_NOBODY_ID};
+    r = policy_check_account(cfg, &a, listed, err);
+    if (r < 0) {
+        account_done(&a);
+        return r;
+    }
+    *ret = a;
+    return 0;
+}
+
+/* ---- maxima ---- */
+
+static int check_max(const struct principal *p, const struct task *t, struct error *err)
+{
+    const struct policy *pol = p->policy;
+    const struct policy_max *m = &pol->max;
+    char a[32], b[32];
+    if (m->cores > 0 && t->cores > m->cores + 1e-9)
+        return error_set(err, -EACCES,
+                         "cores: %g is above the maximum of %g for principal %s "
+                         "(principals.%s.max.cores)",
+                         t->cores, m->cores, p->name, pol->name);
+    if (m->memory && t->memory > m->memory)
+        return error_set(err, -EACCES,
+                         "memory: %s is above the maximum of %s for principal %s "
+                         "(principals.%s.max.memory)",
+                         format_size_human(t->memory, a), format_size_human(m->memory, b), p->name,
+                         pol->name);
+    if (m->cputime && t->cputime > m->cputime)
+        return error_set(err, -EACCES,
+                         "cputime: %s is above the maximum of %s for principal %s "
+                         "(principals.%s.max.cputime)",
+                         format_duration(t->cputime, a), format_duration(m->cputime, b), p->name,
+                         pol->name);
+    if (m->walltime && t->walltime > m->walltime)
+        return error_set(err, -EACCES,
+                         "walltime: %s is above the maximum of %s for principal %s "
+                         "(principals.%s.max.walltime)",
+                         format_duration(t->walltime, a), format_duration(m->walltime, b), p->name,
+                         pol->name);
+    return 0;
+}
+
+void policy_apply_defaults(const struct config *cfg, const struct policy *pol, struct task *t)
+{
+    if (t->cores <= 0)
+        t->cores =
+            pol->max.cores > 0 ? MIN(cfg->default_cores, pol->max.cores) : cfg->default_cores;
+    if (t->memory == 0)
+        t->memory =
+            pol->max.memory ? MIN(cfg->default_memory, pol->max.memory) : cfg->default_memory;
+    /* Slurm's way with a partition's MaxTime: a task that names no limit
+     * gets the maximum as its limit, rather than a refusal. */
+    if (!t->cputime)
+        t->cputime = pol->max.cputime;
+    if (!t->walltime)
+        t->walltime = pol->max.walltime;
+}
+
+/* ---- containers ---- */
+
+bool policy_image_allowed(char *const *patterns, const char *image)
+{
+    if (!patterns)
+        return true;
+    STRV_FOREACH (p, patterns)
+        if (fnmatch(*p, image, 0) == 0)
+            return true;
+    return false;
+}
+
+static char *join(char *const *l, const char *sep)
+{
+    _cleanup_free_ char *s = xstrdup("");
+    STRV_FOREACH (i, l) {
+        char *n = xasprintf("%s%s%s", s, *s ? sep : "", *i);
+        free(s);
+        s = n;
+    }
+    return TAKE_PTR(s);
+}
+
+static int check_ports(const struct principal *p, const struct task_container *c, struct error *err)
+{
+    const struct policy *pol = p->policy;
+    for (size_t i = 0; i < c->n_ports; i++) {
+        unsigned port = c->ports[i].host;
+        if (pol->port_min == 0)
+            return error_set(err, -EACCES,
+                             "container.ports[%zu].host: principal %s may not publish host "
+                             "ports (principals.%s.ports is not set)",
+                             i, p->name, pol->name);
+        if (port < pol->port_min || port > pol->port_max)
+            return error_set(err, -EACCES,
+                             "container.ports[%zu].host: %u is outside principal %s's range "
+                             "%u-%u (principals.%s.ports.range)",
+                             i, port, p->name, (unsigned) pol->port_min, (unsigned) pol->port_max,
+                             pol->name);
+    }
+    return 0;
+}
+
+static int check_container(const struct config *cfg, const struct principal *p,
+                           const struct account *a, struct task *t, struct error *err)
+{
+    const struct policy *pol = p->policy;
+    struct task_container *c = t->container;
+    if (!p->admin && !policy_image_allowed(pol->images, c->image)) {
+        _cleanup_free_ char *list = join(pol->images, ", ");
+        return error_set(err, -EACCES,
+                         "container.image: principal %s may not run %s; its images are %s "
+                         "(principals.%s.images)",
+                         p->name, c->image, *list ? list : "none", pol->name);
+    }
+    int r = p->admin ? 0 : check_ports(p, c, err);
+    for (size_t i = 0; r >= 0 && i < c->n_mounts; i++) {
+        char *resolved = NULL;
+        r = policy_check_mount(cfg, a, p->name, p->admin ? NULL : pol, &c->mounts[i], i, &resolved,
+                               err);
+        if (r >= 0) {
+            /* What is stored, checked again at start, and mounted. */
+            free(c->mounts[i].host);
+            c->mounts[i].host = resolved;
+        }
+    }
+    return r;
+}
+
+int policy_check_task(const struct config *cfg, const struct principal *p, struct task *t,
+                      struct error *err)
+{
+    struct account a = {0};
+    int r = check_run_as(cfg, p, t, &a, err);
+    if (r < 0)
+        return r;
+    r = check_max(p, t, err);
+    if (r >= 0 && t->container)
+        r = check_container(cfg, p, &a, t, err);
+    account_done(&a);
+    return r;
+}
+
+/* ---- mounts ---- */
+
+/* What a path is to an account: resolved (realpath as the account, every
+ * symlink followed), its type, and whether the account may use it. */
+struct probe {
+    const char *path;
+    bool rw;
+    char *resolved;
+    struct stat st;
+    int access; /* 0, or the -errno of the access check */
+};
+
+static int probe_as(void *arg)
+{
+    struct probe *p = arg;
+    p->resolved = realpath(p->path, NULL);
+    if (!p->resolved)
+        return -errno;
+    if (lstat(p->resolved, &p->st) < 0)
+        return -errno;
+    int mode = R_OK | (S_ISDIR(p->st.st_mode) ? X_OK : 0) | (p->rw ? W_OK : 0);
+    p->access = faccessat(AT_FDCWD, p->resolved, mode, AT_EACCESS) < 0 ? -errno : 0;
+    return 0;
+}
+
+static const char *verb(const struct task_mount *m)
+{
+    return m->mode == MOUNT_RW ? "read and write" : "read";
+}
+
+/* Resolves mount i's host path as account a. A path a cannot search is
+ * "may not read", whether it exists or not (resolving as a, the kernel
+ * answers EACCES before it looks). */
+static int probe(const struct account *a, const struct task_mount *m, size_t i, struct probe *p,
+                 struct error *err)
+{
+    *p = (struct probe){.path = m->host, .rw = m->mode == MOUNT_RW};
+    int r = account_as(a->uid, a->gid, a->groups, a->n_groups, probe_as, p);
+    if (r >= 0)
+        return 0;
+    free(p->resolved);
+    p->resolved = NULL;
+    if (r == -EACCES || r == -EPERM)
+        return error_set(err, -EACCES, "container.mounts[%zu].host: user %s may not %s %s", i,
+                         a->name, verb(m), m->host);
+    if (r == -ENOENT)
+        return error_set(err, -EINVAL, "container.mounts[%zu].host: %s does not exist", i, m->host);
+    return error_set_errno(err, r == -ENOTDIR || r == -ELOOP || r == -ENAMETOOLONG ? -EINVAL : r,
+                           "container.mounts[%zu].host: %s", i, m->host);
+}
+
+static bool under(const char *path, const char *dir)
+{
+    if (streq(dir, "/"))
+        return true;
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Whether path is dir or under it, dir as written or resolved (as the
+ * daemon: /var/run is /run here). */
+static bool under_resolved(const char *path, const char *dir)
+{
+    if (under(path, dir))
+        return true;
+    _cleanup_free_ char *real = realpath(dir, NULL);
+    return real && under(path, real);
+}
+
+static bool under_any(const char *path, char *const *dirs)
+{
+    STRV_FOREACH (d, dirs)
+        if (under_resolved(path, *d))
+            return true;
+    return false;
+}
+
+/* The Docker socket the backend talks to (engine.c's choice). */
+static const char *docker_socket(const struct config *cfg)
+{
+    const char *s = cfg->docker_socket;
+    if (isempty(s)) {
+        const char *host = getenv("DOCKER_HOST");
+        s = host && startswith(host, "unix://") ? host : "/var/run/docker.sock";
+    }
+    return startswith(s, "unix://") ? s + STRLEN("unix://") : s;
+}
+
+static const char *const never_dirs[] = {
+    "/etc", "/proc", "/sys", "/dev", "/boot", "/root", "/run", "/var/run", "/var/lib/docker",
+};
+
+bool policy_never_mountable(const struct config *cfg, const char *path, mode_t type,
+                            char **ret_words)
+{
+    char *w = NULL;
+    if (S_ISSOCK(type))
+        w = xstrdup("is a socket, and no socket or device node is ever mounted");
+    else if (S_ISCHR(type) || S_ISBLK(type))
+        w = xstrdup("is a device node, and no socket or device node is ever mounted");
+    else if (streq(path, "/"))
+        w = xstrdup("is the host's root directory, which is never mounted");
+    for (size_t i = 0; !w && i < ELEMENTSOF(never_dirs); i++)
+        if (under_resolved(path, never_dirs[i]))
+            w = xasprintf("is %s%s, which is never mounted",
+                          streq(path, never_dirs[i]) ? "" : "under ", never_dirs[i]);
+    if (!w && !streq(cfg->data_dir, "/") && under_resolved(path, cfg->data_dir))
+        w = xasprintf("is in the proxy's data directory %s, which is never mounted", cfg->data_dir);
+    if (!w) {
+        /* The socket's directory shows the socket. */
+        _cleanup_free_ char *dir = xstrdup(docker_socket(cfg));
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = '\0';
+            if (under_resolved(path, dir))
+                w = xasprintf("is in %s, the Docker socket's directory, which is never mounted",
+                              dir);
+        }
+    }
+    if (ret_words)
+        *ret_words = w;
+    else
+        free(w);
+    return w != NULL;
+}
+
+static int never_refused(const struct config *cfg, const struct task_mount *m, size_t i,
+                         const struct probe *p, struct error *err)
+{
+    _cleanup_free_ char *words = NULL;
+    if (!policy_never_mountable(cfg, p->resolved, p->st.st_mode, &words))
+        return 0;
+    if (streq(p->resolved, m->host))
+        return error_set(err, -EACCES, "container.mounts[%zu].host: %s %s", i, m->host, words);
+    return error_set(err, -EACCES, "container.mounts[%zu].host: %s (that is, %s) %s", i, m->host,
+                     p->resolved, words);
+}
+
+static int check_prefixes(const char *principal, const struct policy *pol,
+                          const struct task_mount *m, size_t i, const char *resolved,
+                          struct error *err)
+{
+    if (!pol->mounts_ro && !pol->mounts_rw)
+        return error_set(err, -EACCES,
+                         "container.mounts[%zu].host: principal %s may not mount host paths "
+                         "(principals.%s.mounts is not set)",
+                         i, principal, pol->name);
+    if (under_any(resolved, pol->mounts_rw))
+        return 0;
+    bool ro = under_any(resolved, pol->mounts_ro);
+    if (ro && m->mode == MOUNT_RO)
+        return 0;
+    if (ro)
+        return error_set(err, -EACCES,
+                         "container.mounts[%zu].host: %s is under a read-only prefix of principal "
+                         "%s (principals.%s.mounts.ro): mount it RO",
+                         i, resolved, principal, pol->name);
+    return error_set(err, -EACCES,
+                     "container.mounts[%zu].host: %s is outside the %s prefixes of principal %s "
+                     "(principals.%s.mounts)",
+                     i, resolved, m->mode == MOUNT_RW ? "rw" : "ro and rw", principal, pol->name);
+}
+
+int policy_check_mount(const struct config *cfg, const struct account *a, const char *principal,
+                       const struct policy *pol, const struct task_mount *m, size_t i,
+                       char **ret_resolved, struct error *err)
+{
+    struct probe p;
+    int r = probe(a, m, i, &p, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *resolved = p.resolved;
+    r = never_refused(cfg, m, i, &p, err);
+    if (r >= 0 && pol)
+        r = check_prefixes(principal, pol, m, i, resolved, err);
+    if (r >= 0 && p.access < 0)
+        r = error_set(err, -EACCES, "container.mounts[%zu].host: user %s may not %s %s", i, a->name,
+                      verb(m), m->host);
+    if (r < 0)
+        return r;
+    *ret_resolved = TAKE_PTR(resolved);
+    return 0;
+}
+
+int policy_recheck_mount(const struct config *cfg, const struct account *a,
+                         const struct task_mount *m, size_t i, struct error *err)
+{
+    struct probe p;
+    int r = probe(a, m, i, &p, err);
+    if (r < 0)
+        return r;
+    _cleanup_free_ char *resolved = p.resolved;
+    if (!streq(resolved, m->host))
+        return error_set(err, -EACCES,
+                         "container.mounts[%zu].host: %s now resolves to %s: it changed after "
+                         "the task was submitted, and is not mounted",
+                         i, m->host, resolved);
+    r = never_refused(cfg, m, i, &p, err);
+    if (r >= 0 && p.access < 0)
+        r = error_set(err, -EACCES, "container.mounts[%zu].host: user %s may not %s %s", i, a->name,
+                      verb(m), m->host);
+    return r;
+}

@@ -26,6 +26,9 @@ from ocps import Daemon, Tap
 
 CLI = os.environ.get("OCPS_PROXY_CLI", "")
 USER = "ocpstest"
+# The principals these tests make may run tasks as USER (policy.h: by
+# default a principal may run as no account but, on the unix socket, its own).
+RUN_AS = "principals: {default: {run_as: [%s]}}\n" % USER
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 TOKEN_RE = re.compile(r"^ocps_[0-9a-f]{12}_[0-9a-f]{64}$")
 
@@ -284,7 +287,7 @@ def t_restart_keeps_the_admin_token(tap, d):
 
 
 def block_tokens(tap):
-    d = Daemon()
+    d = Daemon(config=RUN_AS)
     d.extra_args = ["--listen", "unix:" + os.path.join(d.data_dir, "api.sock")]
     with ocps.serving(tap, d, "tokens") as d:
         ocps.each(tap, d, [t_admin_token_file, t_unauthenticated_requests, t_bad_credentials,
@@ -294,7 +297,8 @@ def block_tokens(tap):
 
 def block_unauthenticated_listener(tap):
     port2 = ocps.free_port()
-    d = Daemon(extra_args=["--listen-unauthenticated", "127.0.0.1:%d=jobproxy-clients" % port2])
+    d = Daemon(config=RUN_AS,
+               extra_args=["--listen-unauthenticated", "127.0.0.1:%d=jobproxy-clients" % port2])
     with ocps.serving(tap, d, "an unauthenticated listener") as d:
         tap.ok(re.search(r"warn .*127\.0\.0\.1:%d WITHOUT authentication.*jobproxy-clients" % port2,
                          d.logs()), "the daemon warns at start, naming the listener and principal",
@@ -360,7 +364,7 @@ def block_cli(tap):
     if not CLI:
         tap.skip("the CLI's ways to find a token", "OCPS_PROXY_CLI not set")
         return
-    d = Daemon()
+    d = Daemon(config=RUN_AS)
     with ocps.serving(tap, d, "the CLI's tokens") as d:
         empty = tempfile.mkdtemp(prefix="ocps-nodata-")
         lax = tempfile.mkdtemp(prefix="ocps-laxdata-")

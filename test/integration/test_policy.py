@@ -287,7 +287,7 @@ def t_accounts(tap):
                 "outcome=deleted" % (uid_a, ids[1][1])) in log, "a delete")
         r = d.request("POST", "/v1/jobproxy/submit", {"user": "root", "cmd": "true"})
         log = open(d.log_path, encoding="utf-8", errors="replace").read()
-        tap.ok(r.status == 403 and "audit action=submit principal=anonymous via=listener "
+        tap.ok(r.status == 403 and "audit action=submit principal=admin via=token "
                "address=127.0.0.1:" in log, "over TCP the line gives the caller's address")
 
 

@@ -41,26 +41,15 @@ static int lookup(const char *name, uid_t uid, bool by_uid, struct confine_user 
         return error_set(err, -EINVAL, "user: no account named \"%s\" on this host",
                          name ? name : "(self)");
 
-    int n = 32;
     gid_t *groups = NULL;
-    for (;;) {
-        groups = xrealloc(groups, n * sizeof(gid_t));
-        int got = n;
-        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &got) >= 0) {
-            n = got;
-            break;
-        }
-        if (got <= n || got > 65536) {
-            free(groups);
-            return error_set(err, -EIO, "cannot list the groups of %s", pw.pw_name);
-        }
-        n = got;
-    }
+    size_t n = 0;
+    if (user_ids_groups(pw.pw_name, pw.pw_gid, &groups, &n) < 0)
+        return error_set(err, -EIO, "cannot list the groups of %s", pw.pw_name);
     *ret = (struct confine_user){
         .uid = pw.pw_uid,
         .gid = pw.pw_gid,
         .groups = groups,
-        .n_groups = n,
+        .n_groups = (int) n,
         .name = xstrdup(pw.pw_name),
         .home = xstrdup(pw.pw_dir && *pw.pw_dir ? pw.pw_dir : "/"),
         .shell = xstrdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh"),
@@ -178,47 +167,6 @@ int confine_user_lookup(const char *name, bool allow_root, char *const *denied,
         return 0;
     }
     return confine_account_lookup(name, allow_root, denied, ret, err);
-}
-
-struct as_user {
-    const struct confine_user *u;
-    int (*f)(void *arg);
-    void *arg;
-    int r;
-};
-
-static void *as_user_main(void *p)
-{
-    struct as_user *a = p;
-    const struct confine_user *u = a->u;
-    /* Raw syscalls: glibc's setgroups() would change every thread of the
-     * daemon; the kernel's changes only this one, which then exits. */
-    if (syscall(SYS_setgroups, (size_t) u->n_groups, u->groups) < 0) {
-        a->r = -errno;
-        return NULL;
-    }
-    (void) syscall(SYS_setfsgid, u->gid);
-    (void) syscall(SYS_setfsuid, u->uid);
-    if ((uid_t) syscall(SYS_setfsuid, (uid_t) -1) != u->uid ||
-        (gid_t) syscall(SYS_setfsgid, (gid_t) -1) != u->gid) {
-        a->r = -EPERM;
-        return NULL;
-    }
-    a->r = a->f(a->arg);
-    return NULL;
-}
-
-int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg)
-{
-    if (!u->change)
-        return f(arg);
-    struct as_user a = {u, f, arg, 0};
-    pthread_t t;
-    int r = pthread_create(&t, NULL, as_user_main, &a);
-    if (r != 0)
-        return -r;
-    pthread_join(t, NULL);
-    return a.r;
 }
 
 int confine_drop_bounding_set(void)

@@ -18,6 +18,7 @@
 struct sv_ready {
     struct task *task;
     char *stdout_path, *stderr_path;
+    char *principal; /* who submitted it: its policy's output cap */
 };
 
 /* One per active task; 100,000 queued tasks keep 100,000 of these, so

@@ -29,6 +29,7 @@ static void sv_ready_free(struct sv_ready *r)
     task_free(r->task);
     free(r->stdout_path);
     free(r->stderr_path);
+    free(r->principal);
     free(r);
     __atomic_sub_fetch(&n_ready, 1, __ATOMIC_RELAXED);
 }
@@ -252,18 +253,20 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     _cleanup_free_ char *handle = NULL;
     /* Only this thread touches a dequeued task's ready. */
     _cleanup_(sv_ready_freep) struct sv_ready *ready = TAKE_PTR(t->ready);
-    const char *out_path = NULL, *err_path = NULL;
+    const char *out_path = NULL, *err_path = NULL, *principal = NULL;
     int r = 0;
 
     if (ready) {
         task = TAKE_PTR(ready->task);
         out_path = ready->stdout_path;
         err_path = ready->stderr_path;
+        principal = ready->principal;
     } else {
         r = load_task(sv, t->id, &rec, &task, &err);
         if (r >= 0) {
             out_path = rec->stdout_path;
             err_path = rec->stderr_path;
+            principal = rec->principal;
         }
     }
     if (r == -ENOENT) {
@@ -284,6 +287,9 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
             .task_dir = dir,
             .stdout_path = out_path,
             .stderr_path = err_path,
+            /* Its walltime counts from here, whatever holds it up before its command runs. */
+            .admitted = now_realtime(),
+            .output_limit = policy_lookup(&sv->cfg->policy, principal)->max.output,
         };
         r = backend_start(t->backend, &s, &handle, &err);
     }
@@ -607,6 +613,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
             .task = task_copy(t),
             .stdout_path = xstrdup(rec->stdout_path),
             .stderr_path = xstrdup(rec->stderr_path),
+            .principal = xstrdup(rec->principal),
         };
     } else {
         __atomic_sub_fetch(&n_ready, 1, __ATOMIC_RELAXED);

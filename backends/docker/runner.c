@@ -36,8 +36,10 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 
 /* ---- the outcome ---- */
 
@@ -472,12 +474,19 @@ static bool follow(struct dtask *t, bool start)
  * first line of stderr, not an error from start: read it back as one. */
 static char *init_exec_error(struct dtask *t, int exit_code)
 {
-    if (exit_code != 127)
+    struct stat st;
+    if (exit_code != 127 || t->err_fd < 0 || fstat(t->err_fd, &st) < 0 || !S_ISREG(st.st_mode))
         return NULL;
-    _cleanup_free_ char *data = NULL;
-    if (read_file(t->err_path, 4096, &data, NULL) < 0 && !data)
+    /* Through the file we wrote, not its path: a path the task named is
+     * not ours to open (the fd was opened as its user, for writing). */
+    char proc[48], data[4096];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->err_fd);
+    _cleanup_close_ int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    ssize_t n = fd < 0 ? -1 : pread(fd, data, sizeof(data) - 1, 0);
+    if (n <= 0)
         return NULL;
-    if (!data || !startswith(data, "[FATAL tini ("))
+    data[n] = '\0';
+    if (!startswith(data, "[FATAL tini ("))
         return NULL;
     const char *msg = strstr(data, "] ");
     if (!msg)

@@ -1,5 +1,6 @@
 /* account: see account.h. */
 #include "account.h"
+#include "util/as-user.h"
 #include "util/timeutil.h"
 #include "util/util.h"
 
@@ -59,26 +60,15 @@ static int lookup(const char *name, uid_t uid, bool by_uid, struct account *ret,
         return error_set(err, -EINVAL, "user: no account named \"%s\" on this host",
                          name ? name : "(self)");
 
-    int n = 32;
     gid_t *groups = NULL;
-    for (;;) {
-        groups = xrealloc(groups, n * sizeof(gid_t));
-        int got = n;
-        if (getgrouplist(pw.pw_name, pw.pw_gid, groups, &got) >= 0) {
-            n = got;
-            break;
-        }
-        if (got <= n || got > 65536) {
-            free(groups);
-            return error_set(err, -EIO, "cannot list the groups of %s", pw.pw_name);
-        }
-        n = got;
-    }
+    size_t n = 0;
+    if (user_ids_groups(pw.pw_name, pw.pw_gid, &groups, &n) < 0)
+        return error_set(err, -EIO, "cannot list the groups of %s", pw.pw_name);
     *ret = (struct account){
         .uid = pw.pw_uid,
         .gid = pw.pw_gid,
         .groups = groups,
-        .n_groups = n,
+        .n_groups = (int) n,
         .name = xstrdup(pw.pw_name),
         .home = xstrdup(pw.pw_dir && *pw.pw_dir ? pw.pw_dir : "/"),
         .shell = xstrdup(pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh"),
@@ -190,34 +180,18 @@ uid_t account_uid_min(void)
     return r;
 }
 
-struct as_args {
-    uid_t uid;
-    gid_t gid;
-    const gid_t *groups;
-    int n_groups;
-    int (*f)(void *arg);
-    void *arg;
-    int r;
-};
-
-static void *as_main(void *p)
+int account_user_ids(const char *name, struct user_ids *ret)
 {
-    struct as_args *a = p;
-    /* Raw syscalls: glibc's setgroups() would change every thread of the
-     * daemon; the kernel's changes only this one, which then exits. */
-    if (syscall(SYS_setgroups, (size_t) a->n_groups, a->groups) < 0) {
-        a->r = -errno;
-        return NULL;
-    }
-    (void) syscall(SYS_setfsgid, a->gid);
-    (void) syscall(SYS_setfsuid, a->uid);
-    if ((uid_t) syscall(SYS_setfsuid, (uid_t) -1) != a->uid ||
-        (gid_t) syscall(SYS_setfsgid, (gid_t) -1) != a->gid) {
-        a->r = -EPERM;
-        return NULL;
-    }
-    a->r = a->f(a->arg);
-    return NULL;
+    struct account a;
+    struct error err = ERROR_INIT;
+    int r = account_lookup(name, &a, &err);
+    error_clear(&err);
+    if (r < 0)
+        return r == -EINVAL ? -ENOENT : r;
+    struct user_ids borrowed = {a.uid, a.gid, a.groups, (size_t) a.n_groups};
+    user_ids_copy(&borrowed, ret);
+    account_done(&a);
+    return 0;
 }
 
 int account_as(uid_t uid, gid_t gid, const gid_t *groups, int n_groups, int (*f)(void *arg),
@@ -225,11 +199,6 @@ int account_as(uid_t uid, gid_t gid, const gid_t *groups, int n_groups, int (*f)
 {
     if (geteuid() != 0)
         return f(arg);
-    struct as_args a = {uid, gid, groups, n_groups, f, arg, 0};
-    pthread_t t;
-    int r = pthread_create(&t, NULL, as_main, &a);
-    if (r != 0)
-        return -r;
-    pthread_join(t, NULL);
-    return a.r;
+    struct user_ids ids = {uid, gid, (gid_t *) groups, (size_t) n_groups};
+    return as_user_run(&ids, f, arg);
 }

@@ -8,6 +8,7 @@
  */
 #pragma once
 
+#include "util/as-user.h"
 #include "util/error.h"
 
 #include <sys/types.h>
@@ -31,6 +32,11 @@ int account_lookup(const char *name, struct account *ret, struct error *err);
 int account_lookup_uid(uid_t uid, struct account *ret, struct error *err);
 void account_done(struct account *a);
 void account_copy(const struct account *a, struct account *ret);
+
+/* The filesystem identity of the account named 'name' (util/as-user.h),
+ * from the same lookup: -ENOENT when there is none; ret->groups is
+ * allocated (user_ids_done). */
+int account_user_ids(const char *name, struct user_ids *ret);
 
 /* Whether gid is the account's primary group or one of its others. */
 bool account_in_group(const struct account *a, gid_t gid);

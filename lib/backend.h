@@ -23,6 +23,15 @@
  *             found, bad workdir) is reported through ended() as
  *             EXECUTOR_ERROR; start() itself fails only when the backend
  *             cannot try (-EREMOTEIO and friends: SYSTEM_ERROR).
+ *             The task's walltime counts from its admission (s->admitted),
+ *             not from its command's start: a task blocked on the way (a
+ *             stdout FIFO nobody reads, a hung mount, an image pull) is
+ *             ended by it all the same ("killed: walltime limit ...").
+ *             Past s->output_limit bytes of stdout plus stderr the task is
+ *             killed and ends "killed: output limit ... exceeded". The
+ *             default output files (not named by the task) belong to the
+ *             task's user; the task's own paths are opened as its user
+ *             (fsuid, fsgid and groups), never as root.
  *   cancel()  asynchronous: SIGTERM to the whole tree, SIGKILL after the
  *             grace period; ended() then reports CANCELED with the
  *             reason "cancelled by request". -ENOENT for a task whose
@@ -60,6 +69,9 @@ struct backend_start {
     const char *stderr_path;
     const char *port_address; /* host address of its port bindings (its principal's policy);
                                  NULL: the config's */
+    usec_t admitted;          /* CLOCK_REALTIME when the supervisor started it; 0: now (recover:
+                               * unknown, the backend's own record of its start counts) */
+    uint64_t output_limit; /* bytes of stdout plus stderr (the principal's max.output); 0: none */
 };
 
 struct backend_ops {

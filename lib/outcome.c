@@ -21,7 +21,7 @@ static const char *sig_name(int sig)
 
 void outcome_classify(const struct outcome_facts *f, struct task_outcome *o)
 {
-    char mem[32];
+    char mem[32], out[32];
     bool killed = f->signal == SIGKILL;
     bool cpu_over = f->cputime && f->cpu_used >= (usec_t) f->cputime * USEC_PER_SEC * 99 / 100;
     char *reason;
@@ -48,6 +48,8 @@ void outcome_classify(const struct outcome_facts *f, struct task_outcome *o)
     } else if (f->cputime &&
                (f->cputime_hit || f->signal == SIGXCPU || (killed && cpu_over && !f->oom))) {
         reason = xasprintf("killed: cputime limit %" PRIu64 " s exceeded", f->cputime);
+    } else if (f->output_hit) {
+        reason = xasprintf("killed: output limit %s exceeded", format_size_human(f->output, out));
     } else if (f->oom && killed) {
         reason = xasprintf("killed: memory limit %s exceeded (OOM)", mem);
     } else if (f->system_error) {

@@ -16,13 +16,16 @@
  *                       SIGKILL once the tree's CPU time reached the limit
  *                       (the rlimit's hard kill) and no OOM kill was seen:
  *                       "killed: cputime limit N s exceeded"
- *   5. oom + a kill     "killed: memory limit 64 MiB exceeded (OOM)"
- *   6. system_error     the backend lost the task (dockerd stopped, the
+ *   5. output_hit       stdout plus stderr grew past the output cap (the
+ *                       backend killed the task, or found it past the cap
+ *                       at its end): "killed: output limit 1 GiB exceeded"
+ *   6. oom + a kill     "killed: memory limit 64 MiB exceeded (OOM)"
+ *   7. system_error     the backend lost the task (dockerd stopped, the
  *                       shim died): SYSTEM_ERROR with the backend's words
- *   7. external_signal  stopped from outside the proxy: SYSTEM_ERROR
- *   8. signal           "killed by signal 9 (KILL)"
- *   9. exit 0           COMPLETE, "exited with status 0"
- *  10. exit N           "exited with status 3", with ": a process was
+ *   8. external_signal  stopped from outside the proxy: SYSTEM_ERROR
+ *   9. signal           "killed by signal 9 (KILL)"
+ *  10. exit 0           COMPLETE, "exited with status 0"
+ *  11. exit N           "exited with status 3", with ": a process was
  *                       killed, memory limit ... exceeded (OOM)" after an
  *                       OOM kill of a process other than the main one
  *
@@ -51,14 +54,15 @@ struct task_outcome {
 void task_outcome_done(struct task_outcome *o);
 
 struct outcome_facts {
-    /* The task's limits, for the words (0 = none). */
-    uint64_t memory, cputime, walltime;
+    /* The task's limits, for the words (0 = none); output in bytes. */
+    uint64_t memory, cputime, walltime, output;
 
     const char *start_error;   /* it never ran: why */
     bool start_error_system;   /* ... and that is the system's fault, not the task's */
     bool canceled;             /* the proxy was asked to cancel it */
     bool walltime_hit;         /* the walltime timer fired and the backend killed it */
     bool cputime_hit;          /* the backend killed the tree over its CPU time */
+    bool output_hit;           /* stdout plus stderr grew past the output cap */
     usec_t cpu_used;           /* the tree's CPU time, 0 when unknown */
     bool oom;                  /* the kernel OOM-killed a process of the task */
     const char *system_error;  /* the backend lost the task: its words */

@@ -66,6 +66,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         .task_dir = dir,
         .stdout_path = rec->stdout_path,
         .stderr_path = rec->stderr_path,
+        .output_limit = policy_lookup(&sv->cfg->policy, rec->principal)->max.output,
     };
     r = backend_recover(t->backend, &s, t->handle, &err);
     if (r == -ENOENT) {

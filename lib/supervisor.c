@@ -297,6 +297,9 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
             .stdout_path = out_path,
             .stderr_path = err_path,
             .port_address = pol->port_address,
+            /* Its walltime counts from here, whatever holds it up before its command runs. */
+            .admitted = now_realtime(),
+            .output_limit = pol->max.output,
         };
         r = backend_start(t->backend, &s, &handle, &err);
     }

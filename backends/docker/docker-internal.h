@@ -79,8 +79,9 @@ struct dtask_events {
  * outcome (container_facts in runner.c). */
 struct dtask_runner {
     bool ran;          /* started (or found running): a die event will come */
-    bool stop_sent;    /* under ds->lock: it stopped the container (cancel, walltime) */
+    bool stop_sent;    /* under ds->lock: it stopped the container (cancel, walltime, output) */
     bool walltime_hit; /* ... because the walltime ran out */
+    bool output_hit;   /* its output passed the cap: the logs stopped there, the container killed */
     bool dockerd_lost; /* the connection broke while the container ran */
     int external_kill; /* a kill event's signal that the runner did not send */
     char *start_error; /* dockerd refused to start it */
@@ -99,6 +100,7 @@ struct dtask {
     struct confine_user user; /* uid:gid in the container, file access on the host */
     enum runner_mode mode;
     usec_t started;
+    uint64_t output_limit; /* bytes of stdout plus stderr written at most; 0: none */
 
     /* What ends its long calls (with the engine's shutdown fd). */
     int cancel_fd; /* eventfd: cancel requested */
@@ -138,8 +140,11 @@ struct dtask *docker_find(struct docker_state *ds, const char *id);
 /* One line of the task's system log (opened once per task, O_APPEND: the
  * runner and the events thread write whole lines). */
 void dtask_syslog(const struct dtask *t, const char *fmt, ...) _printf_(2, 3);
-/* A file of the task's output, created (truncated) as the task's user
- * when it named the path (user_path), as the daemon otherwise. */
+/* A file of the task's output, created (truncated): a path the task named
+ * (user_path) as the task's user, given up with -ECANCELED once the task
+ * is cancelled, its walltime is over or the daemon stops (a FIFO nobody
+ * reads, a hung mount); a default one (in the task's directory) by the
+ * daemon, for the task's user, who owns it. */
 int dtask_open_output(struct dtask *t, const char *path, bool user_path, int *ret_fd);
 /* Docker's time stamp ("0001-01-01T00:00:00Z", never set: 0). */
 usec_t docker_time(const char *s);

@@ -97,28 +97,28 @@ int docker_delete_recorded(struct docker_state *ds, const char *task_dir, const 
 
 /* ---- files as the task's user ---- */
 
-struct open_args {
-    const char *path;
-    int flags;
-    int fd;
-};
-
-static int open_as(void *p)
-{
-    struct open_args *a = p;
-    a->fd = open(a->path, a->flags | O_CLOEXEC | O_NOCTTY, 0640);
-    return a->fd < 0 ? -errno : 0;
-}
-
 /* The task's own output paths are opened as its user (a request must not
- * write where its user may not); the defaults under the data dir as us. */
+ * write where its user may not); the defaults under the data dir by us,
+ * and given to the user (the directory stays ours). */
 int dtask_open_output(struct dtask *t, const char *path, bool user_path, int *ret_fd)
 {
-    struct open_args a = {path, O_WRONLY | O_CREAT | O_TRUNC, -1};
-    int r = user_path ? confine_as_user(&t->user, open_as, &a) : open_as(&a);
-    if (r < 0)
+    const int flags = O_WRONLY | O_CREAT | O_TRUNC;
+    if (user_path) {
+        struct user_ids ids;
+        int fds[3];
+        size_t n = dtask_abort_fds(t, fds);
+        fds[n++] = t->ds->shutdown_fd;
+        return as_user_open(confine_ids(&t->user, &ids), path, flags, 0640, fds, n, ret_fd);
+    }
+    int fd = open(path, flags | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0)
+        return -errno;
+    if (t->ds->root && fchown(fd, t->user.uid, t->user.gid) < 0) {
+        int r = -errno;
+        close(fd);
         return r;
-    *ret_fd = a.fd;
+    }
+    *ret_fd = fd;
     return 0;
 }
 
@@ -271,10 +271,15 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     t->err_path = xstrdup(s->stderr_path);
     t->port_address = s->port_address ? xstrdup(s->port_address) : NULL;
     t->mode = mode;
-    /* The default output files (the daemon's own, in the task's directory)
-     * exist from the start, so that a client following the logs finds its
-     * file at once instead of watching the directory for it. A file the
-     * task named is opened by the runner, as its user. They come first: a
+    t->output_limit = s->output_limit;
+    if (lookup_user(ds, s->task->user, &t->user, err) < 0) {
+        dtask_free(t);
+        return NULL;
+    }
+    /* The default output files (in the task's directory, the user's) exist
+     * from the start, so that a client following the logs finds its file
+     * at once instead of watching the directory for it. A file the task
+     * named is opened by the runner, as its user. They come first: a
      * client that asked before the task started watches the directory, and
      * the first file made there is then the one it waits for, not the
      * system log (each file made there is a wake-up for it). */
@@ -284,10 +289,6 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
         (void) dtask_open_output(t, t->err_path, false, &t->err_fd);
     _cleanup_free_ char *log_path = layout_in_task_dir(s->task_dir, LAYOUT_SYSLOG);
     t->syslog_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (lookup_user(ds, s->task->user, &t->user, err) < 0) {
-        dtask_free(t);
-        return NULL;
-    }
     t->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (t->cancel_fd >= 0 && s->task->walltime)
         t->wall_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
@@ -318,7 +319,8 @@ static int docker_start(void *state, const struct backend_start *s, char **ret_h
     struct dtask *t = dtask_new(ds, s, RUN_START, err);
     if (!t)
         return err->code;
-    arm_walltime(t, 0);
+    /* From its admission: a pull, or an output file that blocks, counts. */
+    arm_walltime(t, s->admitted);
     char *handle = xstrdup(t->name);
     int r = docker_runner_launch(ds, t, err);
     if (r < 0) {

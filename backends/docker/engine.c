@@ -7,6 +7,8 @@
  */
 #include "engine.h"
 
+#include <inttypes.h>
+
 struct engine {
     struct rest *rest;
     char *socket;
@@ -159,13 +161,19 @@ void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len)
             continue;
         }
         size_t take = MIN(len, d->left);
+        bool over = d->limit && take > d->limit - d->written;
+        if (over)
+            take = (size_t) (d->limit - d->written); /* up to the limit, and no further */
         /* 1 stdout, 2 stderr; 0 (stdin) and 3 (the daemon's own error) go to stderr. */
         int fd = d->stream == 1 ? d->fds[1] : d->fds[2];
-        if (fd >= 0) {
+        if (fd >= 0 && take > 0) {
             int r = loop_write(fd, buf, take);
             if (r < 0)
                 d->error = r;
         }
+        d->written += take;
+        if (over && !d->error)
+            d->error = -EFBIG;
         d->left -= take;
         buf += take;
         len -= take;
@@ -196,11 +204,12 @@ static int logs_data(void *userdata, const char *buf, size_t len)
     return d->error; /* non-zero stops the call */
 }
 
-static struct logs *logs_new(const char *id, bool follow, int out_fd, int err_fd,
+static struct logs *logs_new(const char *id, bool follow, int out_fd, int err_fd, uint64_t limit,
                              struct rest_request *ret_q, struct rest_stream *ret_s)
 {
     struct logs *l = xcalloc(1, sizeof(*l));
     engine_demux_init(&l->demux, out_fd, err_fd);
+    l->demux.limit = limit;
     l->id = xstrdup(id);
     l->path = xasprintf("/containers/%s/logs?stdout=1&stderr=1%s", id, follow ? "&follow=1" : "");
     *ret_q = (struct rest_request){.method = "GET", .path = l->path};
@@ -211,6 +220,9 @@ static struct logs *logs_new(const char *id, bool follow, int out_fd, int err_fd
 /* A logs call's result, as engine_logs returns it, from the stream's. */
 static int logs_result(const struct logs *l, int r, struct error *err)
 {
+    if (r < 0 && l->demux.error == -EFBIG)
+        return error_set(err, -EFBIG, "more output than the limit of %" PRIu64 " bytes",
+                         l->demux.limit);
     if (r < 0 && l->demux.error)
         return error_set_errno(err, l->demux.error, "GET %s: write the output", l->path);
     if (r >= 400)
@@ -219,12 +231,12 @@ static int logs_result(const struct logs *l, int r, struct error *err)
     return r;
 }
 
-int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd, int abort_fd,
-                struct error *err)
+int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd,
+                uint64_t limit, int abort_fd, struct error *err)
 {
     struct rest_request q;
     struct rest_stream s;
-    struct logs *l = logs_new(id, follow, out_fd, err_fd, &q, &s);
+    struct logs *l = logs_new(id, follow, out_fd, err_fd, limit, &q, &s);
     q.abort_fds = &abort_fd;
     q.n_abort_fds = 1;
     int r = logs_result(l, rest_stream(e->rest, &q, &s, err), err);
@@ -274,11 +286,11 @@ int engine_group_stream(struct engine_group *g, const char *method, const char *
 }
 
 int engine_group_logs(struct engine_group *g, const char *id, int out_fd, int err_fd,
-                      struct error *err)
+                      uint64_t limit, struct error *err)
 {
     struct rest_request q;
     struct rest_stream s;
-    struct logs *l = logs_new(id, true, out_fd, err_fd, &q, &s);
+    struct logs *l = logs_new(id, true, out_fd, err_fd, limit, &q, &s);
     int n = rest_group_add(g->g, &q, &s, err);
     if (n < 0)
         logs_free(l);

@@ -74,19 +74,22 @@ int engine_stream(struct engine *e, const char *method, const char *path, const 
 /* GET /containers/{id}/logs of a container without a TTY, demultiplexed:
  * stream 1 to out_fd, 2 to err_fd. With follow, returns once the
  * container has stopped (or abort_fd, if >= 0, became readable).
- * Returns the HTTP status. */
-int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd, int abort_fd,
-                struct error *err);
+ * Returns the HTTP status; -EFBIG once more than 'limit' bytes (stdout and
+ * stderr together; 0: no limit) came: the first 'limit' are written. */
+int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int err_fd,
+                uint64_t limit, int abort_fd, struct error *err);
 
 /* The frame decoder behind engine_logs, exposed for tests: feed it
  * arbitrary slices of a multiplexed stream. */
 struct engine_demux {
     int fds[3]; /* [1] stdout, [2] stderr; [0] unused */
     unsigned char header[8];
-    size_t have; /* header bytes collected */
-    size_t left; /* payload bytes left in the current frame */
-    int stream;  /* of the current frame */
-    int error;   /* a negative errno once a write failed */
+    size_t have;      /* header bytes collected */
+    size_t left;      /* payload bytes left in the current frame */
+    int stream;       /* of the current frame */
+    int error;        /* a negative errno once a write failed; -EFBIG past the limit */
+    uint64_t limit;   /* payload bytes written at most (0: no limit), set after init */
+    uint64_t written; /* payload bytes written */
 };
 void engine_demux_init(struct engine_demux *d, int out_fd, int err_fd);
 void engine_demux_feed(struct engine_demux *d, const char *buf, size_t len);
@@ -112,7 +115,7 @@ struct engine_group *engine_group_free(struct engine_group *g);
 int engine_group_stream(struct engine_group *g, const char *method, const char *path,
                         const cJSON *body, const struct engine_stream *s, struct error *err);
 int engine_group_logs(struct engine_group *g, const char *id, int out_fd, int err_fd,
-                      struct error *err);
+                      uint64_t limit, struct error *err);
 int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abort_fds,
                      int *ret_result, struct error *err);
 /* Drops call n, ended or not. */

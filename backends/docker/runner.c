@@ -10,11 +10,16 @@
  *   wait     POST wait?condition=next-exit; once its reply headers have
  *            arrived the wait is registered, and only then
  *   start    so no exit can be missed; then logs?follow=1 into the
- *            task's stdout/stderr files, live: the runner drives the
- *            wait and the logs together (an engine group), so a task
- *            costs one thread, not two
+ *            task's stdout/stderr files (opened before the image and the
+ *            create, as the task's user where it named them), live: the
+ *            runner drives the wait and the logs together (an engine
+ *            group), so a task costs one thread, not two. Past the
+ *            task's output cap the logs stop there and the container is
+ *            killed
  *   end      the wait returns (or walltime/cancel: stop with the grace
- *            period), the die event (or inspect) gives the outcome,
+ *            period; the walltime counts from the task's admission, so a
+ *            pull or an output file that blocks counts too), the die
+ *            event (or inspect) gives the outcome,
  *            <task_dir>/exit.json records it, ended() is told; once the
  *            store has the end on disk, release() lets the runner remove
  *            the container. The end is fsync'd once, by the store's group
@@ -32,8 +37,10 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 
 /* ---- the outcome ---- */
 
@@ -57,8 +64,10 @@ static void container_facts(struct dtask *t, const cJSON *state, struct outcome_
         .memory = task->memory,
         .cputime = task->cputime,
         .walltime = task->walltime,
+        .output = t->output_limit,
         .canceled = cancel,
         .walltime_hit = t->did.walltime_hit,
+        .output_hit = t->did.output_hit,
         .oom = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(state, "OOMKilled")),
         .external_signal = t->did.external_kill,
         .external_hint = "docker stop or kill, or dockerd shutting down",
@@ -100,31 +109,87 @@ static void fail(struct dtask *t, struct outcome_facts *f)
     f->memory = t->task->memory;
     f->cputime = t->task->cputime;
     f->walltime = t->task->walltime;
+    f->output = t->output_limit;
     f->started = t->started;
     outcome_classify(f, &o);
     report(t, &o);
     task_outcome_done(&o);
 }
 
+/* A call was given up (-ECANCELED) before the container ran: the daemon
+ * stops (nothing ran: the next one starts the task afresh), or the task
+ * ends here, cancelled or past its walltime. */
+static void ended_before_start(struct dtask *t)
+{
+    if (atomic_load(&t->ds->stopping))
+        return;
+    uint64_t v;
+    bool wall = t->wall_fd >= 0 && eventfd_read(t->wall_fd, &v) == 0;
+    pthread_mutex_lock(&t->ds->lock);
+    bool cancel = t->cancel;
+    pthread_mutex_unlock(&t->ds->lock);
+    if (wall)
+        dtask_syslog(t, "walltime limit %" PRIu64 " s reached before the container started",
+                     t->task->walltime);
+    fail(t, &(struct outcome_facts){
+                .canceled = cancel || !wall, .walltime_hit = wall, .exit_code = -1});
+}
+
 /* ---- the output ---- */
 
-/* The task's stdout and stderr files, opened (truncated) once. */
-static int open_outputs(struct dtask *t)
+/* The task's stdout and stderr files, opened (truncated) once; a file the
+ * task named as its user, which may block (a FIFO nobody reads) until the
+ * task is cancelled or out of walltime (-ECANCELED). Says why not in
+ * *ret_why (NULL: syslog only). */
+static int open_outputs(struct dtask *t, char **ret_why)
 {
-    int r = 0;
-    if (t->out_fd < 0)
-        r = dtask_open_output(t, t->out_path, t->task->stdout_path != NULL, &t->out_fd);
-    if (r >= 0 && t->err_fd < 0)
-        r = dtask_open_output(t, t->err_path, t->task->stderr_path != NULL, &t->err_fd);
-    if (r < 0)
-        dtask_syslog(t, "cannot open the output files: %s", strerror(-r));
-    return r;
+    for (int i = 0; i < 2; i++) {
+        int *fd = i ? &t->err_fd : &t->out_fd;
+        const char *path = i ? t->err_path : t->out_path;
+        if (*fd >= 0)
+            continue;
+        int r = dtask_open_output(t, path,
+                                  (i ? t->task->stderr_path : t->task->stdout_path) != NULL, fd);
+        if (r == -ECANCELED)
+            return r;
+        if (r < 0) {
+            _cleanup_free_ char *why =
+                xasprintf("cannot open %s %s: %s", i ? "stderr" : "stdout", path, strerror(-r));
+            dtask_syslog(t, "%s", why);
+            if (ret_why)
+                *ret_why = TAKE_PTR(why);
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* Past the output cap: the logs stopped there; the container is killed at
+ * once (no grace: it would only write more). */
+static void kill_for_output(struct dtask *t)
+{
+    pthread_mutex_lock(&t->ds->lock);
+    bool sent = t->did.stop_sent;
+    t->did.stop_sent = true;
+    pthread_mutex_unlock(&t->ds->lock);
+    if (sent || !t->container)
+        return;
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *path = xasprintf("/containers/%s/kill", t->container);
+    int st = engine_call(t->ds->engine, "POST", path, NULL, NULL, &err);
+    if ((st < 0 && st != -ECANCELED) || (st >= 400 && st != 404 && st != 409))
+        log_warn("task %s: kill: %s", t->id, error_message(&err));
 }
 
 static void logs_ended(struct dtask *t, int r, const struct error *err)
 {
     t->logs_call = -1;
-    if (r < 0 || r >= 400)
+    if (r == -EFBIG) {
+        char lim[32];
+        t->did.output_hit = true;
+        dtask_syslog(t, "output limit %s reached: the rest is not kept, the container is killed",
+                     format_size_human(t->output_limit, lim));
+    } else if (r < 0 || r >= 400)
         dtask_syslog(t, "logs: %s", error_message(err));
 }
 
@@ -132,9 +197,10 @@ static void logs_ended(struct dtask *t, int r, const struct error *err)
 static void collect_logs(struct dtask *t)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
-    if (open_outputs(t) < 0)
+    if (open_outputs(t, NULL) < 0)
         return;
-    int r = engine_logs(t->ds->engine, t->container, false, t->out_fd, t->err_fd, -1, &err);
+    int r = engine_logs(t->ds->engine, t->container, false, t->out_fd, t->err_fd, t->output_limit,
+                        -1, &err);
     logs_ended(t, r, &err);
 }
 
@@ -142,9 +208,9 @@ static void collect_logs(struct dtask *t)
 static void start_logs(struct dtask *t)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
-    if (open_outputs(t) < 0)
+    if (open_outputs(t, NULL) < 0)
         return;
-    int n = engine_group_logs(t->group, t->container, t->out_fd, t->err_fd, &err);
+    int n = engine_group_logs(t->group, t->container, t->out_fd, t->err_fd, t->output_limit, &err);
     if (n < 0)
         logs_ended(t, n, &err);
     else
@@ -376,6 +442,8 @@ static bool follow(struct dtask *t, bool start)
             int n = engine_group_run(t->group, fds, n_fds, &r, &err);
             if (n >= 0 && n == t->logs_call) {
                 logs_ended(t, r, &err);
+                if (t->did.output_hit)
+                    kill_for_output(t);
                 continue;
             }
             if (n < 0)
@@ -392,7 +460,9 @@ static bool follow(struct dtask *t, bool start)
                 return true;
             uint64_t v;
             if ((t->wall_fd >= 0 && eventfd_read(t->wall_fd, &v) == 0) || t->did.walltime_hit) {
-                t->did.walltime_hit = true;
+                /* Killed for its output already: that is why it ends. */
+                if (!t->did.output_hit)
+                    t->did.walltime_hit = true;
                 dtask_syslog(t, "walltime limit %" PRIu64 " s reached: stopping",
                              t->task->walltime);
             } else
@@ -430,12 +500,19 @@ static bool follow(struct dtask *t, bool start)
  * first line of stderr, not an error from start: read it back as one. */
 static char *init_exec_error(struct dtask *t, int exit_code)
 {
-    if (exit_code != 127)
+    struct stat st;
+    if (exit_code != 127 || t->err_fd < 0 || fstat(t->err_fd, &st) < 0 || !S_ISREG(st.st_mode))
         return NULL;
-    _cleanup_free_ char *data = NULL;
-    if (read_file(t->err_path, 4096, &data, NULL) < 0 && !data)
+    /* Through the file we wrote, not its path: a path the task named is
+     * not ours to open (the fd was opened as its user, for writing). */
+    char proc[48], data[4096];
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->err_fd);
+    _cleanup_close_ int fd = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    ssize_t n = fd < 0 ? -1 : pread(fd, data, sizeof(data) - 1, 0);
+    if (n <= 0)
         return NULL;
-    if (!data || !startswith(data, "[FATAL tini ("))
+    data[n] = '\0';
+    if (!startswith(data, "[FATAL tini ("))
         return NULL;
     const char *msg = strstr(data, "] ");
     if (!msg)
@@ -558,11 +635,16 @@ static void run_task(struct dtask *t)
     _cleanup_error_ struct error err = ERROR_INIT;
 
     if (t->mode == RUN_START) {
-        int r = make_container(t, &err);
-        if (r == -ECANCELED && atomic_load(&t->ds->stopping))
-            return; /* no container started: the next daemon starts it afresh */
+        _cleanup_free_ char *why = NULL;
+        int r = open_outputs(t, &why);
+        if (r >= 0)
+            r = make_container(t, &err);
+        else if (r != -ECANCELED) {
+            fail(t, &(struct outcome_facts){.start_error = why, .exit_code = -1});
+            return;
+        }
         if (r == -ECANCELED) {
-            fail(t, &(struct outcome_facts){.canceled = true, .exit_code = -1});
+            ended_before_start(t);
             return;
         }
         if (r < 0) {
@@ -577,7 +659,9 @@ static void run_task(struct dtask *t)
             return;
     } else if (t->mode == RUN_FOLLOW) {
         running(t);
-        start_logs(t);
+        /* Given up (cancel, walltime): follow() stops the container. */
+        if (open_outputs(t, NULL) >= 0)
+            start_logs(t);
         if (!follow(t, false))
             return;
     }

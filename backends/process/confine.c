@@ -69,13 +69,6 @@ int confine_user_lookup(const char *name, struct confine_user *ret, struct error
     return confine_account_lookup(name, ret, err);
 }
 
-int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg)
-{
-    if (!u->change)
-        return f(arg);
-    return account_as(u->uid, u->gid, u->groups, u->n_groups, f, arg);
-}
-
 int confine_drop_bounding_set(void)
 {
     /* Every capability the kernel has, not only those our headers name: it

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include "util/as-user.h"
 #include "util/error.h"
 
 #include <sys/types.h>
@@ -39,12 +40,25 @@ void confine_user_done(struct confine_user *u);
  * container's user): -EINVAL when no such account exists. */
 int confine_account_lookup(const char *name, struct confine_user *ret, struct error *err);
 
-/* Runs f(arg) in a short-lived thread whose filesystem identity (fsuid,
- * fsgid, supplementary groups) is u's, so that opening or checking a path
- * follows u's permissions, not the daemon's. Returns f's result, or a
- * negative errno if the identity could not be taken. When u->change is
- * false, calls f directly. */
-int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg);
+/* u's filesystem identity for as-user.h, so that opening or checking a
+ * path follows u's permissions, not the daemon's: buf filled (its groups
+ * are u's, borrowed), or NULL when the daemon does not change users
+ * (u->change false: as-user.h then works as the daemon). */
+static inline const struct user_ids *confine_ids(const struct confine_user *u, struct user_ids *buf)
+{
+    if (!u->change)
+        return NULL;
+    *buf = (struct user_ids){u->uid, u->gid, u->groups, (size_t) u->n_groups};
+    return buf;
+}
+
+/* Runs f(arg) as u (as_user_run): f's result, or a negative errno if the
+ * identity could not be taken. */
+static inline int confine_as_user(const struct confine_user *u, int (*f)(void *arg), void *arg)
+{
+    struct user_ids ids;
+    return as_user_run(confine_ids(u, &ids), f, arg);
+}
 
 /*
  * In the task's process, just before exec: no new privileges, drop the

@@ -205,6 +205,8 @@ static cJSON *build_spec(struct process_state *ps, const struct backend_start *s
     cJSON_AddNumberToObject(j, "memory", (double) t->memory);
     cJSON_AddNumberToObject(j, "cores", t->cores);
     cJSON_AddNumberToObject(j, "kill_grace", ps->cfg->kill_grace);
+    cJSON_AddNumberToObject(j, "output_limit", (double) s->output_limit);
+    cJSON_AddNumberToObject(j, "admitted", (double) (s->admitted ? s->admitted : now_realtime()));
     cJSON_AddItemToObject(j, "cgroup", cgroup_to_cjson(cg));
     return j;
 }

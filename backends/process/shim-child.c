@@ -3,8 +3,10 @@
  *
  * child_run() runs in a child that a spawner thread vfork()ed: it borrows
  * the shim's memory until it execs, so it neither allocates nor takes
- * locks. It joins the task's cgroup, sets the task's limits, opens its
- * outputs, drops to the task's user and execs the command; a failure on
+ * locks. It joins the task's cgroup, sets the task's limits, takes its
+ * outputs (the default files the shim opened for it; the paths the task
+ * named it opens itself, as the task's user and never as root), drops to
+ * the task's user and execs the command; a failure on
  * the way is written to the exec-status pipe as a struct child_error
  * (the stage and the errno), which child_error_describe() turns into the
  * task's reason.
@@ -95,13 +97,24 @@ _noreturn_ void child_run(struct shim_spec *s, int errfd)
     sigset_t all;
     int r;
 
-    /* First let go of every other task's pipes and locks: should this child
-     * block before its exec (a FIFO, a hung mount), it holds nothing of theirs. */
+    /* The status pipe goes to 3, the default outputs the shim opened to 1
+     * and 2; none of them is below 4 unless the shim's own stdio was
+     * closed, in which case it is moved out of the way first. (Local
+     * copies: s is the shim's own memory.) */
+    int out[2] = {s->out_fd[0], s->out_fd[1]};
+    for (int i = 0; i < 2; i++)
+        if (out[i] >= 0 && out[i] < 4 && (out[i] = fcntl(out[i], F_DUPFD, 4)) < 0)
+            _exit(127);
     if (errfd != 3) {
         errfd = dup3(errfd, 3, O_CLOEXEC);
         if (errfd < 0)
             _exit(127);
     }
+    for (int i = 0; i < 2; i++)
+        if (out[i] >= 0 && dup2(out[i], 1 + i) < 0)
+            child_fail(errfd, i ? STAGE_STDERR : STAGE_STDOUT, errno);
+    /* Then let go of every other task's pipes and locks: should this child
+     * block before its exec (a FIFO, a hung mount), it holds nothing of theirs. */
     (void) close_range(4, ~0U, 0);
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
@@ -122,32 +135,23 @@ _noreturn_ void child_run(struct shim_spec *s, int errfd)
     if (in < 0 || dup2(in, STDIN_FILENO) < 0)
         child_fail(errfd, STAGE_STDIN, errno);
 
-    /* Outputs under the data dir are opened while privileged (the directory is
-     * the daemon's); paths the user gave are opened as the user, so a request
-     * cannot make us write where its user may not. */
-    int fds[2] = {-1, -1};
-    for (int i = 0; i < 2; i++)
-        if (!s->out_as_user[i] && (fds[i] = open_output(s->out_path[i])) < 0)
-            child_fail(errfd, i ? STAGE_STDERR : STAGE_STDOUT, fds[i]);
-
     const char *step = NULL;
     r = confine_apply(&s->user, bounding_set_empty, &step);
     if (r < 0)
         child_fail(errfd, STAGE_CONFINE, r);
 
-    for (int i = 0; i < 2; i++)
-        if (s->out_as_user[i]) {
-            if (i == 1 && s->out_as_user[0] && streq(s->out_path[0], s->out_path[1]))
-                fds[1] = fcntl(fds[0], F_DUPFD_CLOEXEC, 3);
-            else
-                fds[i] = open_output(s->out_path[i]);
-            if (fds[i] < 0)
-                child_fail(errfd, i ? STAGE_STDERR : STAGE_STDOUT, errno);
-        }
-    if (dup2(fds[0], STDOUT_FILENO) < 0)
-        child_fail(errfd, STAGE_STDOUT, errno);
-    if (dup2(fds[1], STDERR_FILENO) < 0)
-        child_fail(errfd, STAGE_STDERR, errno);
+    /* Paths the task named, opened as its user (all of its groups, after
+     * the drop): a request cannot make us write where its user may not. */
+    for (int i = 0; i < 2; i++) {
+        if (!s->out_as_user[i])
+            continue;
+        int fd = i == 1 && s->out_as_user[0] && streq(s->out_path[0], s->out_path[1])
+                     ? STDOUT_FILENO
+                     : open_output(s->out_path[i]);
+        /* dup2() onto itself would leave its close-on-exec flag set. */
+        if (fd < 0 || (fd == 1 + i ? fcntl(fd, F_SETFD, 0) : dup2(fd, 1 + i)) < 0)
+            child_fail(errfd, i ? STAGE_STDERR : STAGE_STDOUT, fd < 0 ? fd : -errno);
+    }
     if (chdir(s->workdir) < 0)
         child_fail(errfd, STAGE_WORKDIR, errno);
     umask(022);

@@ -9,7 +9,7 @@
  *   shim-conn.c   the daemons' connections: requests in, a bounded queue
  *                 of replies out, the hello
  *   shim-task.c   a task's life: start, spawners, exec status, timers,
- *                 reap, outcome
+ *                 the output cap, reap, outcome
  *
  * One thread runs all of it except child_run(), which the spawner threads
  * call in a vfork()ed child. Nothing is freed while an event of the
@@ -34,7 +34,10 @@ struct shim_spec {
     struct confine_user user;
     char *out_path[2];
     bool out_as_user[2];
+    int out_fd[2]; /* the default files, opened by the shim for the child; -1: opened by it */
     uint64_t cputime, walltime, memory, kill_grace;
+    uint64_t output_limit; /* bytes of stdout plus stderr; 0: none */
+    usec_t admitted;       /* CLOCK_REALTIME of the admission, where walltime counts from */
     double cores;
     struct cgroup cg;
 };
@@ -50,6 +53,7 @@ enum source_kind {
     SRC_LISTEN,
     SRC_SPAWNED, /* spawn threads report here */
     SRC_CLIENT,
+    SRC_OUTPUT, /* the next look at the running tasks' output sizes (one timer for all) */
     SRC_EXEC,   /* the child's exec-status pipe */
     SRC_WALL,   /* walltime */
     SRC_CPU,    /* next cputime check */
@@ -93,8 +97,10 @@ struct stask {
     enum stask_phase phase;
     pid_t main_pid;
     int main_status;
-    bool main_done, canceled, walltime_hit, cputime_hit;
-    bool dead; /* finished; freed after the current batch of events */
+    bool main_done, canceled, walltime_hit, cputime_hit, output_hit;
+    int out_fd[2]; /* the outputs, for their sizes: spec.out_fd, or O_PATH through /proc at exec */
+    usec_t out_next; /* CLOCK_MONOTONIC of the next look at their sizes, 0: none */
+    bool dead;       /* finished; freed after the current batch of events */
     unsigned settle_tries;
     usec_t started;
     char *fail_reason; /* the command could not be started */
@@ -108,6 +114,9 @@ struct shim {
     int spawned[2]; /* pipe: spawn threads write struct spawn_done */
     char *sock_path;
     struct source sig_src, listen_src, spawned_src;
+    int out_tfd;      /* SRC_OUTPUT: a timerfd (absolute, CLOCK_MONOTONIC) */
+    usec_t out_armed; /* when it fires, 0: disarmed */
+    struct source out_src;
     int protocol;      /* what our hello says: SHIM_PROTOCOL, unless a test says otherwise */
     size_t queue_max;  /* SHIM_QUEUE_MAX, unless a test says otherwise */
     unsigned spawning; /* spawn threads not yet reported */
@@ -163,6 +172,8 @@ struct stask *stask_find(struct shim *sh, const char *id);
 void stask_cancel(struct shim *sh, struct stask *t);
 /* One of the task's own sources fired (SRC_EXEC .. SRC_SETTLE). */
 void stask_event(struct shim *sh, struct stask *t, enum source_kind k);
+/* SRC_OUTPUT: the output sizes of the running tasks that are due. */
+void stask_check_outputs(struct shim *sh);
 /* SIGCHLD: reaps every child that has ended. */
 void stask_reap(struct shim *sh);
 /* The spawner threads have reported. */

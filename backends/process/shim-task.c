@@ -1,13 +1,17 @@
 /*
  * shim-task: one task's life in the shim.
  *
- * stask_start() loads the spec, writes the `started` line into the
- * task's shim.lock and queues the task for a spawner thread, which
- * vfork()s child_run() and reports the pid. From there the task's own
- * sources drive it: the exec-status pipe (the command runs, or the child
- * says why not), the walltime timer, the tree-wide cputime check, the
- * grace period of a cancel, and once its main process is reaped the wait
- * for its cgroup to empty. stask_finish() then classifies the outcome
+ * stask_start() loads the spec, arms the walltime (it counts from the
+ * task's admission, so a child that blocks before its exec is ended by it
+ * too), opens the default output files for the user (the child gets them
+ * as its stdout and stderr), writes the `started` line into the task's
+ * shim.lock and queues the task for a spawner thread, which vfork()s
+ * child_run() and reports the pid. From there the task's own sources
+ * drive it: the exec-status pipe (the command runs, or the child says why
+ * not), the walltime timer, the tree-wide cputime check, the grace period
+ * of a cancel, and once its main process is reaped the wait for its
+ * cgroup to empty. One timer for all tasks looks at the sizes of their
+ * outputs (the output cap). stask_finish() then classifies the outcome
  * (outcome_classify), writes exit.json, releases the lock and tells every
  * daemon.
  */
@@ -20,6 +24,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 
@@ -85,10 +90,13 @@ static int spec_load(int fd, struct shim_spec *s)
     int i = 0;
     const cJSON *g;
     cJSON_ArrayForEach(g, groups) s->user.groups[i++] = (gid_t) g->valuedouble;
+    s->out_fd[0] = s->out_fd[1] = -1;
     s->cputime = json_u64(j, "cputime");
     s->walltime = json_u64(j, "walltime");
     s->memory = json_u64(j, "memory");
     s->kill_grace = json_u64(j, "kill_grace");
+    s->output_limit = json_u64(j, "output_limit");
+    s->admitted = (usec_t) json_u64(j, "admitted");
     const cJSON *cores = cJSON_GetObjectItemCaseSensitive(j, "cores");
     s->cores = cJSON_IsNumber(cores) && cores->valuedouble > 0 ? cores->valuedouble : 1;
     r = 0;
@@ -142,6 +150,8 @@ void stask_free(struct stask *t)
         close(t->log_fd);
     if (t->lock_fd >= 0)
         close(t->lock_fd);
+    closep(&t->out_fd[0]);
+    closep(&t->out_fd[1]);
     spec_done(&t->spec);
     free(t->task_dir);
     free(t->fail_reason);
@@ -170,6 +180,12 @@ void stask_cancel(struct shim *sh, struct stask *t)
         arm(sh, t, SRC_GRACE, (usec_t) t->spec.kill_grace * USEC_PER_SEC);
 }
 
+/* A limit has killed the tree already: another one firing meanwhile is not why it ends. */
+static bool limit_killed(const struct stask *t)
+{
+    return t->walltime_hit || t->cputime_hit || t->output_hit;
+}
+
 /* Next look at the tree's CPU time: it cannot grow faster than 'cores' per second. */
 static void check_cputime(struct shim *sh, struct stask *t)
 {
@@ -177,7 +193,7 @@ static void check_cputime(struct shim *sh, struct stask *t)
     if (t->phase != PHASE_RUNNING || cgroup_cpu_usage(&t->spec.cg, &used) < 0)
         return;
     if (used >= limit) {
-        if (!t->cputime_hit) {
+        if (!limit_killed(t)) {
             t->cputime_hit = true;
             kill_tree(t, "cputime limit reached by the process tree");
         }
@@ -187,21 +203,126 @@ static void check_cputime(struct shim *sh, struct stask *t)
     arm(sh, t, SRC_CPU, MAX(wait, 50 * USEC_PER_MSEC));
 }
 
+/* ---- the output cap ------------------------------------------------------------------------ */
+
+/*
+ * The task writes its stdout and stderr itself, so the shim looks at their
+ * sizes: through the fds it keeps (the default files, which it opened, and
+ * the task's own files through /proc/<pid>/fd at its exec), on one timer
+ * for every task, and once more at the end. A task is looked at again
+ * when it could have filled what is left of its cap at OUTPUT_RATE_MAX
+ * (the page cache's speed here), between OUTPUT_CHECK_MIN and
+ * OUTPUT_CHECK_MAX from now: a quiet task costs two looks a second under
+ * the 1 GiB default, and one near its cap is caught within 10 ms of
+ * writing (what it writes meanwhile stays in its file).
+ */
+#define OUTPUT_RATE_MAX  (2ULL << 30) /* bytes per second */
+#define OUTPUT_CHECK_MIN (10 * USEC_PER_MSEC)
+#define OUTPUT_CHECK_MAX (1 * USEC_PER_SEC)
+
+/* Bytes in the task's outputs: regular files only, one file named twice counted once. */
+static uint64_t output_size(const struct stask *t)
+{
+    struct stat st[2];
+    uint64_t n = 0;
+    for (int i = 0; i < 2; i++) {
+        if (t->out_fd[i] < 0 || fstat(t->out_fd[i], &st[i]) < 0 || !S_ISREG(st[i].st_mode)) {
+            st[i].st_ino = 0;
+            continue;
+        }
+        if (i == 1 && st[0].st_ino == st[1].st_ino && st[0].st_dev == st[1].st_dev)
+            continue;
+        n += (uint64_t) st[i].st_size;
+    }
+    return n;
+}
+
+/* The shared timer fires no later than 'when' (CLOCK_MONOTONIC). */
+static void output_timer_at(struct shim *sh, usec_t when)
+{
+    if (sh->out_armed && sh->out_armed <= when)
+        return;
+    struct itimerspec its = {.it_value = {when / USEC_PER_SEC, (when % USEC_PER_SEC) * 1000}};
+    if (timerfd_settime(sh->out_tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        sh->out_armed = when;
+}
+
+/* Past the cap: killed. Otherwise looked at again in time (see above). */
+static void check_output(struct shim *sh, struct stask *t, usec_t now)
+{
+    uint64_t size = output_size(t), limit = t->spec.output_limit;
+    t->out_next = 0;
+    if (size > limit) {
+        if (!limit_killed(t) && !t->canceled) {
+            t->output_hit = true;
+            char lim[32];
+            _cleanup_free_ char *why =
+                xasprintf("output limit %s reached (%" PRIu64 " bytes of stdout and stderr)",
+                          format_size_human(limit, lim), size);
+            kill_tree(t, why);
+        }
+        return;
+    }
+    usec_t wait = (usec_t) ((limit - size) / (OUTPUT_RATE_MAX / USEC_PER_SEC));
+    t->out_next = now + MIN(MAX(wait, OUTPUT_CHECK_MIN), OUTPUT_CHECK_MAX);
+    output_timer_at(sh, t->out_next);
+}
+
+/* The command runs: a handle on each output the task opened itself, and the first look. */
+static void watch_outputs(struct shim *sh, struct stask *t)
+{
+    if (!t->spec.output_limit)
+        return;
+    for (int i = 0; i < 2; i++)
+        if (t->out_fd[i] < 0) {
+            /* Its own file, as it is open in the task: no path is resolved, as
+             * root or otherwise. Gone already (the task ended): the end's look
+             * goes without. */
+            char proc[48];
+            snprintf(proc, sizeof(proc), "/proc/%d/fd/%d", (int) t->main_pid, 1 + i);
+            t->out_fd[i] = open(proc, O_PATH | O_CLOEXEC);
+        }
+    check_output(sh, t, now_monotonic());
+}
+
+void stask_check_outputs(struct shim *sh)
+{
+    uint64_t expirations;
+    (void) !read(sh->out_tfd, &expirations, sizeof(expirations));
+    usec_t now = now_monotonic(), next = 0;
+    sh->out_armed = 0;
+    for (struct stask *t = sh->tasks; t; t = t->next) {
+        if (t->phase != PHASE_RUNNING || !t->out_next)
+            continue;
+        if (t->out_next <= now)
+            check_output(sh, t, now);
+        if (t->out_next && (!next || t->out_next < next))
+            next = t->out_next;
+    }
+    if (next)
+        output_timer_at(sh, next);
+}
+
 /* The end of a task: outcome recorded, lock released, daemons told, task forgotten. */
 static void stask_finish(struct shim *sh, struct stask *t)
 {
     const struct shim_spec *s = &t->spec;
     int st = t->main_status;
     bool ran = !t->fail_reason;
+    /* The last look: what it wrote since the one before counts too. */
+    if (ran && s->output_limit && !t->output_hit && output_size(t) > s->output_limit)
+        t->output_hit = true;
     struct outcome_facts f = {
         .memory = s->memory,
         .cputime = s->cputime,
         .walltime = s->walltime,
+        .output = s->output_limit,
         .start_error = t->fail_reason,
         .start_error_system = t->fail_state == TASK_SYSTEM_ERROR,
         .canceled = t->canceled,
         .walltime_hit = t->walltime_hit,
         .cputime_hit = t->cputime_hit,
+        .output_hit = t->output_hit,
         .exit_code = ran && WIFEXITED(st) ? WEXITSTATUS(st) : -1,
         .signal = ran && WIFSIGNALED(st) ? WTERMSIG(st) : 0,
         .started = t->started,
@@ -268,10 +389,9 @@ static void on_running(struct shim *sh, struct stask *t)
     t->started = now_realtime();
     client_broadcast(sh, "R %s %" PRId64, t->spec.id, (int64_t) t->started);
     log_to(t->log_fd, LOG_LEVEL_INFO, "task %s: running as pid %d", t->spec.id, t->main_pid);
-    if (t->spec.walltime)
-        arm(sh, t, SRC_WALL, (usec_t) t->spec.walltime * USEC_PER_SEC);
     if (t->spec.cputime)
         check_cputime(sh, t);
+    watch_outputs(sh, t);
 }
 
 /* The exec-status pipe: EOF means exec'd (close-on-exec), a record means it
@@ -434,6 +554,31 @@ static void fail_start(struct shim *sh, struct stask *t, char *reason)
     stask_finish(sh, t);
 }
 
+/*
+ * The default output files (in the task's directory, which is the
+ * daemon's) are the shim's to make, and the task's user's to own: it may
+ * be handed them. The shim keeps them open, for their sizes. A file the
+ * task named is opened by the child, as the user (shim-child.c).
+ */
+static char *open_default_outputs(struct stask *t)
+{
+    const struct shim_spec *s = &t->spec;
+    for (int i = 0; i < 2; i++) {
+        if (s->out_as_user[i])
+            continue;
+        int fd = open(s->out_path[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0640);
+        if (fd < 0 || (s->user.change && fchown(fd, s->user.uid, s->user.gid) < 0)) {
+            char *why =
+                xasprintf("shim: cannot make %s %s: %m", i ? "stderr" : "stdout", s->out_path[i]);
+            if (fd >= 0)
+                close(fd);
+            return why;
+        }
+        t->out_fd[i] = t->spec.out_fd[i] = fd;
+    }
+    return NULL;
+}
+
 static void spawn(struct shim *sh, struct stask *t)
 {
     /* Before anything can run: a restarted daemon that finds the lock free
@@ -446,6 +591,10 @@ static void spawn(struct shim *sh, struct stask *t)
         return fail_start(sh, t,
                           xasprintf("shim: cannot write %s/shim.lock: %s", t->task_dir,
                                     w < 0 ? strerror(errno) : "short write"));
+
+    char *why = open_default_outputs(t);
+    if (why)
+        return fail_start(sh, t, why);
 
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -473,6 +622,8 @@ static void on_spawned(struct shim *sh, const struct spawn_done *d)
         t->main_pid = d->pid;
         if (t->canceled) /* asked while it was starting: it may have missed the SIGTERM */
             (void) cgroup_signal(&t->spec.cg, SIGTERM);
+        if (t->walltime_hit) /* ... or the kill of its walltime */
+            (void) cgroup_kill_once(&t->spec.cg, NULL);
         if (shim_watch_fd(sh, t->exec_fd, EPOLLIN, tsrc(t, SRC_EXEC)) < 0)
             on_exec_status(sh, t, false);
         for (size_t i = 0; i < sh->n_early; i++)
@@ -514,6 +665,7 @@ void stask_start(struct shim *sh, const char *id, const char *task_dir, int lock
     t->exec_fd = -1;
     t->exec_w = -1;
     t->main_pid = -1;
+    t->out_fd[0] = t->out_fd[1] = -1;
     for (size_t i = 0; i < ELEMENTSOF(t->tfd); i++)
         t->tfd[i] = -1;
     for (int k = SRC_EXEC; k <= SRC_SETTLE; k++)
@@ -541,6 +693,13 @@ void stask_start(struct shim *sh, const char *id, const char *task_dir, int lock
         return fail_start(sh, t,
                           xstrdup("shim: the start request came without the task's lock "
                                   "(out of file descriptors?)"));
+    if (t->spec.walltime) {
+        /* From its admission, not its exec: whatever holds it up before its
+         * command runs (a FIFO as stdout, a hung mount) counts. */
+        usec_t limit = (usec_t) t->spec.walltime * USEC_PER_SEC;
+        usec_t used = t->spec.admitted ? MAX(now_realtime() - t->spec.admitted, 0) : 0;
+        arm(sh, t, SRC_WALL, limit > used ? limit - used : 1);
+    }
     spawn(sh, t);
 }
 
@@ -558,10 +717,20 @@ void stask_event(struct shim *sh, struct stask *t, enum source_kind k)
             on_exec_status(sh, t, false);
         break;
     case SRC_WALL:
-        if (!t->walltime_hit && !t->canceled && t->phase == PHASE_RUNNING) {
+        if (t->phase == PHASE_SETTLING || t->canceled || (!t->walltime_hit && limit_killed(t)))
+            break;
+        if (!t->walltime_hit) {
             t->walltime_hit = true;
-            kill_tree(t, "walltime limit reached");
+            kill_tree(t, t->phase == PHASE_STARTING
+                             ? "walltime limit reached before the command started"
+                             : "walltime limit reached");
+        } else {
+            (void) cgroup_kill_once(&t->spec.cg, NULL);
         }
+        /* A child not yet in its cgroup (still queued for a spawner, or just
+         * forked) escapes a kill: again until it is gone. */
+        if (t->phase == PHASE_STARTING)
+            arm(sh, t, SRC_WALL, 100 * USEC_PER_MSEC);
         break;
     case SRC_CPU:
         check_cputime(sh, t);
@@ -577,12 +746,20 @@ void stask_event(struct shim *sh, struct stask *t, enum source_kind k)
     case SRC_LISTEN:
     case SRC_SPAWNED:
     case SRC_CLIENT:
+    case SRC_OUTPUT:
         break; /* not a task's */
     }
 }
 
 int stask_setup(struct shim *sh)
 {
+    sh->out_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+    if (sh->out_tfd < 0)
+        return -errno;
+    sh->out_src = (struct source){SRC_OUTPUT, NULL};
+    int r = shim_watch_fd(sh, sh->out_tfd, EPOLLIN, &sh->out_src);
+    if (r < 0)
+        return r;
     if (pipe2(sh->spawned, O_CLOEXEC) < 0)
         return -errno;
     (void) fcntl(sh->spawned[0], F_SETFL, O_NONBLOCK); /* the threads' end blocks */

@@ -4,7 +4,8 @@
  *
  * Event driven, in one thread: one epoll over a signalfd (SIGCHLD), the
  * daemons' connections (shim-conn.c), the listening socket, and per task
- * the exec-status pipe and the timerfds it needs (shim-task.c). The only
+ * the exec-status pipe and the timerfds it needs, plus one timerfd for
+ * the output cap of them all (shim-task.c). The only
  * other threads are spawners that each vfork() one command at a time and
  * report its pid (shim-task.c); the child runs shim-child.c until its
  * exec. As a child subreaper it reaps every process of every task,
@@ -42,6 +43,7 @@ static bool source_dead(const struct source *src)
     case SRC_SIGNAL:
     case SRC_LISTEN:
     case SRC_SPAWNED:
+    case SRC_OUTPUT:
         return false;
     case SRC_CLIENT:
         return ((const struct client *) src->owner)->dead;
@@ -84,6 +86,9 @@ static void dispatch(struct shim *sh, struct source *src, uint32_t events)
         break;
     case SRC_SPAWNED:
         stask_read_spawned(sh);
+        break;
+    case SRC_OUTPUT:
+        stask_check_outputs(sh);
         break;
     case SRC_CLIENT:
         client_event(sh, src->owner, events);
@@ -153,7 +158,7 @@ static int setup(struct shim *sh, const char *dir)
 
 int shim_main(int argc, char **argv)
 {
-    struct shim sh = {.epfd = -1, .sigfd = -1, .listen_fd = -1};
+    struct shim sh = {.epfd = -1, .sigfd = -1, .listen_fd = -1, .out_tfd = -1};
     int r;
 
     if (argc != 3 || argv[1][0] != '/') {

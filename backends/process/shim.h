@@ -5,7 +5,8 @@
  * shim v2 groups containers the same way): the daemon starts one when it
  * first needs it and hands it tasks over a SOCK_SEQPACKET connection on
  * fd 3. For each task the shim forks the command into the task's cgroup,
- * enforces walltime and the tree-wide cputime, cancels on request
+ * enforces walltime (from the task's admission), the tree-wide cputime
+ * and the output cap, cancels on request
  * (SIGTERM to the tree, SIGKILL after the grace period), kills whatever
  * is left when the main process ends, and records the outcome in
  * <task_dir>/exit.json. It outlives the daemon: it listens on
@@ -26,10 +27,15 @@
  *                   "E <id>" it ended, exit.json is written.
  *
  * The hello. The shim speaks first on every connection, the socketpair
- * included: "H 1 0.1.0" is SHIM_PROTOCOL and the release (for the logs).
+ * included: "H 2 0.1.0" is SHIM_PROTOCOL and the release (for the logs).
  * The protocol number goes up when a message changes meaning or a new one
  * must be understood. Protocol 0 is every shim from before the hello: it
- * sends none, and speaks S, C, W, R and E as above. After an upgrade a
+ * sends none, and speaks S, C, W, R and E as above. Protocol 1 brought
+ * the hello. Protocol 2: the spec of an S carries the task's output cap
+ * (output_limit, bytes of stdout plus stderr) and its admission time
+ * (admitted, where its walltime counts from), and the shim makes the
+ * default output files for the task's user; a shim of protocol 1 would
+ * ignore the cap, so it gets no task. After an upgrade a
  * restarted daemon reconnects to shims of the old release, which still
  * run their tasks; the first message of a connection tells what the shim
  * speaks: an "H", or else (protocol 0) the answer to the daemon's first
@@ -47,8 +53,8 @@
  *     and reports them SYSTEM_ERROR with a reason naming both protocols,
  *     so that nothing runs unwatched.
  * A daemon from before the hello that meets a newer shim logs its "H" as
- * an unknown message and goes on: protocol 1 answers everything protocol
- * 0 asks.
+ * an unknown message and goes on: protocols 1 and 2 answer everything
+ * protocol 0 asks.
  *
  * A daemon that does not read. What the shim has to say to a daemon never
  * blocks it: it waits in a queue per connection, of at most
@@ -84,6 +90,8 @@
  *              then "started <usec>"
  *   system.log the shim's messages about the task (GET logs?stream=system)
  *   exit.json  the outcome (task_outcome_write)
+ *   stdout, stderr  the default output files, made by the shim and owned
+ *              by the task's user (the directory stays the daemon's)
  * (shim.pid and started, from shims before 2026-11, are still read.)
  */
 #pragma once
@@ -96,7 +104,7 @@
 #define SHIM_MSG_MAX    4096
 
 /* This release's protocol (the hello), and the oldest one a daemon still follows. */
-#define SHIM_PROTOCOL     1
+#define SHIM_PROTOCOL     2
 #define SHIM_PROTOCOL_MIN 0
 
 /*

@@ -18,7 +18,10 @@ struct follow {
     int end_fd; /* readable once the task has ended (supervisor_watch_end) */
     off_t offset;
     bool ended;
-    uid_t owner; /* the uid a user-given output file must belong to; -1: default file */
+    bool task_path;  /* the task named the path: opened as its user */
+    bool as_user;    /* ... whose identity is 'user' (else the daemon's own) */
+    bool no_account; /* ... who has none here: nobody opens it */
+    struct user_ids user;
 };
 
 static void follow_free(void *cls)
@@ -29,23 +32,88 @@ static void follow_free(void *cls)
     if (f->inotify_fd >= 0)
         close(f->inotify_fd);
     supervisor_unwatch(f->sv, f->end_fd);
+    if (f->as_user)
+        user_ids_done(&f->user);
     free(f->path);
     free(f);
 }
 
-/* Opens an output file for reading without letting a task point us elsewhere. */
-static int open_output(const char *path, uid_t owner, struct error *err)
+/* What the thread that has the task's user's identity does (as-user.h). */
+struct user_open {
+    struct follow *f;
+    int fd;
+    bool watch_dir; /* failing that, watch its directory for it to appear */
+};
+
+static void watch_dir(struct follow *f)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    _cleanup_free_ char *dir = xstrdup(f->path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir)
+        *slash = '\0';
+    f->dir_wd = inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
+}
+
+/* A path the task named, as its user: looked at first (O_PATH: no open of
+ * a FIFO, which would let a blocked writer go on), then opened through
+ * what was looked at, so that nothing can be swapped in between. */
+static int user_open(void *p)
+{
+    struct user_open *a = p;
+    struct follow *f = a->f;
+    _cleanup_close_ int path_fd = open(f->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    int r = path_fd < 0 ? -errno : fstat(path_fd, &st) < 0 ? -errno : 0;
+    if (r >= 0 && !S_ISREG(st.st_mode))
+        r = -ENOENT;
+    if (r >= 0) {
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", path_fd);
+        a->fd = open(proc, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        r = a->fd < 0 ? -errno : 0;
+    }
+    if (r < 0 && a->watch_dir && f->inotify_fd >= 0 && f->dir_wd < 0)
+        watch_dir(f);
+    return r;
+}
+
+/* Opens an output file for reading without letting a task point us
+ * elsewhere; with watch_dir, a path the task named that cannot be opened
+ * has its directory watched (as the user) for it to appear. */
+static int open_output(struct follow *f, bool want_watch, struct error *err)
+{
+    if (f->task_path) {
+        if (f->no_account)
+            return error_set(err, -ENOENT, "no account to read %s as", f->path);
+        struct user_open a = {f, -1, want_watch};
+        int r = as_user_run(f->as_user ? &f->user : NULL, user_open, &a);
+        if (r >= 0)
+            return a.fd;
+        /* Missing, forbidden, a symlink, not a file: one answer (follow.h). */
+        switch (-r) {
+        case ENOENT:
+        case EACCES:
+        case EPERM:
+        case ELOOP:
+        case ENOTDIR:
+        case ENAMETOOLONG:
+        case EISDIR:
+        case ENXIO:
+        case ENODEV:
+            return error_set(err, -ENOENT, "%s: not there", f->path);
+        default:
+            return error_set_errno(err, r, "open %s", f->path);
+        }
+    }
+    _cleanup_close_ int fd =
+        open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
-        return error_set_errno(err, -errno, "open %s", path);
+        return error_set_errno(err, -errno, "open %s", f->path);
     struct stat st;
     if (fstat(fd, &st) < 0)
-        return error_set_errno(err, -errno, "stat %s", path);
+        return error_set_errno(err, -errno, "stat %s", f->path);
     if (!S_ISREG(st.st_mode))
-        return error_set(err, -EACCES, "%s is not a regular file", path);
-    if (owner != (uid_t) -1 && st.st_uid != owner)
-        return error_set(err, -EACCES, "%s does not belong to the task's user", path);
+        return error_set(err, -EACCES, "%s is not a regular file", f->path);
     return TAKE_FD(fd);
 }
 
@@ -66,14 +134,10 @@ static void follow_watch(struct follow *f)
             return;
         }
     }
-    if (f->dir_wd < 0) {
-        /* For the file to appear (or, failing a watch of its own, grow). */
-        _cleanup_free_ char *dir = xstrdup(f->path);
-        char *slash = strrchr(dir, '/');
-        if (slash && slash != dir)
-            *slash = '\0';
-        f->dir_wd = inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_CLOSE_WRITE);
-    }
+    /* For the file to appear (or, failing a watch of its own, grow). A
+     * task's own path was watched as its user when it could not be opened. */
+    if (f->dir_wd < 0 && !f->task_path)
+        watch_dir(f);
 }
 
 static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -82,7 +146,7 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
     for (;;) {
         if (f->fd < 0) {
             struct error err = ERROR_INIT;
-            f->fd = open_output(f->path, f->owner, &err);
+            f->fd = open_output(f, true, &err);
             if (f->fd < 0 && err.code != -ENOENT) {
                 error_clear(&err);
                 return MHD_CONTENT_READER_END_WITH_ERROR;
@@ -182,14 +246,27 @@ int follow_response(const struct follow_spec *spec, struct MHD_Response **ret, s
     f->sv = spec->sv;
     snprintf(f->id, sizeof(f->id), "%s", spec->id);
     f->path = xstrdup(spec->path);
-    f->owner = spec->owner;
+    f->task_path = spec->task_path;
+    f->no_account = spec->no_account;
+    f->as_user = spec->task_path && spec->user;
+    if (f->as_user)
+        user_ids_copy(spec->user, &f->user);
     f->inotify_fd = -1;
     f->dir_wd = -1;
     f->conn_fd = -1;
     f->end_fd = -1;
-    f->fd = open_output(spec->path, spec->owner, err);
+    if (spec->follow) /* before the first open: a path that is not there gets its watch then */
+        f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    f->fd = open_output(f, spec->follow, err);
     if (f->fd < 0 && err->code != -ENOENT) {
         int r = f->fd;
+        follow_free(f);
+        return r;
+    }
+    if (f->fd < 0 && f->task_path && !supervisor_is_active(f->sv, f->id)) {
+        /* Ended: it will not appear. The same words whatever the reason. */
+        int r = error_set(err, -ENOENT, "%s: no such file, or not one the task's user may read",
+                          f->path);
         follow_free(f);
         return r;
     }
@@ -202,7 +279,6 @@ int follow_response(const struct follow_spec *spec, struct MHD_Response **ret, s
         return 0;
     }
     /* Watch the file's directory for it to appear, then the file to grow. */
-    f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     follow_watch(f);
     f->conn_fd = spec->conn_fd;
     f->end_fd = supervisor_watch_end(f->sv, f->id);

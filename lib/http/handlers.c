@@ -4,6 +4,7 @@
  * and answers errors through http_reply_error() or, with a header or a
  * field more, http_reply_error_extra(): never with a status of its own.
  */
+#include "account.h"
 #include "follow.h"
 #include "http.h"
 #include "layout.h"
@@ -449,26 +450,21 @@ static enum MHD_Result h_task(struct request *r)
 
 /* ---- logs ---- */
 
-/* The uid a task's output file must belong to: none for the daemon's own
- * files in the task's directory, the task's user for a file the task
- * named, so that the logs endpoint never reads what the user could not. */
-static int output_owner(struct request *r, const struct task_record *rec, const char *path,
-                        uid_t *ret, struct error *err)
+/* Who reads a task's output file: the daemon its own files (the defaults,
+ * in the task's directory), the task's user a path the task named, so
+ * that the logs endpoint never opens, as root, what a client named, nor
+ * reads what the user could not (follow.h). *ret_user is filled when
+ * that needs another identity; an account this host lacks reads nothing. */
+static void output_reader(const struct task_record *rec, const char *path, const char *own,
+                          struct follow_spec *spec, struct user_ids *ret_user)
 {
-    _cleanup_free_ char *task_dir = layout_task_dir(r->ctx->cfg->data_dir, rec->id);
-    _cleanup_free_ char *default_dir = xasprintf("%s/", task_dir);
-    if (startswith(path, default_dir))
-        *ret = (uid_t) -1;
-    else if (geteuid() != 0)
-        *ret = geteuid();
-    else {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-        if (getpwnam_r(rec->user, &pw, buf, sizeof(buf), &res) != 0 || !res)
-            return error_set(err, -EACCES, "the task's user %s has no account", rec->user);
-        *ret = res->pw_uid;
-    }
-    return 0;
+    spec->task_path = !streq(path, own);
+    if (!spec->task_path || geteuid() != 0)
+        return; /* a daemon that is not root runs every task as itself */
+    if (account_user_ids(rec->user, ret_user) < 0)
+        spec->no_account = true;
+    else
+        spec->user = ret_user;
 }
 
 static enum MHD_Result h_logs(struct request *r)
@@ -486,14 +482,17 @@ static enum MHD_Result h_logs(struct request *r)
     }
     /* system: what the proxy and backend did for the task (image pulls,
      * container events, the shim's messages), kept in its directory. */
-    _cleanup_free_ char *system_path =
-        layout_task_file(r->ctx->cfg->data_dir, rec->id, LAYOUT_SYSLOG);
+    bool out = !stream || streq(stream, "stdout"), err_stream = stream && streq(stream, "stderr");
+    _cleanup_free_ char *own = layout_task_file(r->ctx->cfg->data_dir, rec->id,
+                                                out          ? LAYOUT_STDOUT
+                                                : err_stream ? LAYOUT_STDERR
+                                                             : LAYOUT_SYSLOG);
     struct follow_spec spec = {
         .sv = r->ctx->sv,
         .id = rec->id,
-        .path = !stream || streq(stream, "stdout") ? rec->stdout_path
-                : streq(stream, "stderr")          ? rec->stderr_path
-                                                   : system_path,
+        .path = out          ? rec->stdout_path
+                : err_stream ? rec->stderr_path
+                             : own,
         .tail = -1,
     };
 
@@ -514,8 +513,8 @@ static enum MHD_Result h_logs(struct request *r)
         error_set(&err, -EINVAL, "follow: must be 1 or 0, not \"%s\"", fl);
         return http_reply_error(r, &err);
     }
-    if (output_owner(r, rec, spec.path, &spec.owner, &err) < 0)
-        return http_reply_error(r, &err);
+    _cleanup_(user_ids_done) struct user_ids user = {0};
+    output_reader(rec, spec.path, own, &spec, &user);
 
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);

@@ -344,6 +344,47 @@ def t_admission(tap, d):
         tap.eq(st, ["COMPLETE"] * 3, "all three run, in turn")
 
 
+def t_output(tap, d):
+    """The output cap (1 MiB here) stops the logs at the cap and kills the
+    container; the default files are the task's user's; a stdout FIFO
+    nobody reads holds the task only until its walltime (from admission)."""
+    instance = d.instance + "-out"
+    a = Daemon(config=CONFIG % instance + "principals: {default: {max: {output: 1M}}}\n")
+    pw = pwd.getpwnam(USER)
+    fifo = "/tmp/ocps-docker-output-%d.fifo" % os.getpid()
+    try:
+        with ocps.serving(tap, a, "a 1 MiB output cap"):
+            tid = a.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "yes"}})
+            st = a.wait(tid, timeout=60)
+            tap.ok(st["code"] == "EXECUTOR_ERROR" and st["reason"] == "killed: output limit 1 MiB exceeded",
+                   "a container writing past its cap is EXECUTOR_ERROR, saying so", st)
+            out = os.path.join(a.data_dir, "tasks", tid, "stdout")
+            tap.eq(os.path.getsize(out), 1 << 20, "its stdout stops at the cap, to the byte")
+            tap.ok(wait_for(lambda: container(tid) is None, 10), "its container is gone")
+            s = os.stat(out)
+            tap.ok((s.st_uid, s.st_gid) == (pw.pw_uid, pw.pw_gid),
+                   "the default stdout belongs to the task's user (%d:%d)" % (s.st_uid, s.st_gid))
+
+            tid = a.submit_id({"user": USER, "container": {
+                "image": IMAGE, "cmd": "head -c 700000 /dev/zero; echo done >&2"}})
+            st = a.wait(tid, timeout=60)
+            tap.eq(st["code"], "COMPLETE", "a container writing under its cap completes")
+            tap.eq(a.output(tid, "stderr"), "done\n", "with its output whole")
+
+            os.mkfifo(fifo)
+            os.chmod(fifo, 0o666)
+            tid = a.submit_id({"user": USER, "walltime": "2s", "stdout": fifo,
+                               "container": {"image": IMAGE, "cmd": "echo x"}})
+            st = a.wait(tid, timeout=60)
+            tap.ok(st["code"] == "EXECUTOR_ERROR" and st["reason"] == "killed: walltime limit 2 s exceeded",
+                   "a container task whose stdout FIFO nobody reads ends by its walltime", st)
+            tap.ok(container(tid) is None, "no container was made for it")
+    finally:
+        if os.path.exists(fifo):
+            os.unlink(fifo)
+        cleanup_containers(instance)
+
+
 def t_restart(tap, d):
     """kill -9 of the proxy with containers running; one ends while it is away."""
     a = d.submit_id({"user": USER, "container": {"image": IMAGE, "cmd": "echo a-start; sleep 8; echo a-end"}})
@@ -536,7 +577,8 @@ def t_docker(tap):
     try:
         with ocps.serving(tap, d, "the docker backend"):
             ocps.each(tap, d, [t_basic, t_mapping, t_limits, t_refusals, t_pull, t_registry_auth,
-                               t_admission, t_restart, t_shutdown_in_call, t_dockerd_restart])
+                               t_admission, t_output, t_restart, t_shutdown_in_call,
+                               t_dockerd_restart])
     finally:
         if dockerd_up():
             cleanup_containers(instance)

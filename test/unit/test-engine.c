@@ -9,6 +9,7 @@
 #include "tap.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -50,6 +51,31 @@ static void test_demux(void)
         close(err);
     }
     ok(all, "frames sliced at every size demultiplex to the same stdout and stderr");
+}
+
+/* A limit on the output: what comes up to it is written, then -EFBIG. */
+static void test_demux_limit(void)
+{
+    static const unsigned char stream[] = {
+        1, 0, 0, 0, 0, 0, 0, 4, 'o', 'u', 't', '\n', 2, 0, 0, 0, 0, 0, 0, 4, 'e', 'r', 'r', '\n',
+    };
+    bool all = true;
+    for (uint64_t limit = 1; limit <= 9 && all; limit++) {
+        int out = memfd_create("out", MFD_CLOEXEC), err = memfd_create("err", MFD_CLOEXEC);
+        struct engine_demux d;
+        engine_demux_init(&d, out, err);
+        d.limit = limit;
+        engine_demux_feed(&d, (const char *) stream, sizeof(stream));
+        _cleanup_free_ char *o = fd_text(out), *e = fd_text(err);
+        size_t got = strlen(o) + strlen(e);
+        if (got != MIN(limit, 8) || (limit < 8 ? d.error != -EFBIG : d.error != 0)) {
+            all = false;
+            diag("limit %" PRIu64 ": wrote \"%s\" and \"%s\", error %d", limit, o, e, d.error);
+        }
+        close(out);
+        close(err);
+    }
+    ok(all, "a limit lets as many bytes through (stdout and stderr together), then says EFBIG");
 }
 
 static void test_new(void)
@@ -216,7 +242,7 @@ static void test_container(void)
     free(w.reply);
 
     int out = memfd_create("out", MFD_CLOEXEC), errfd = memfd_create("err", MFD_CLOEXEC);
-    st = engine_logs(e, id, false, out, errfd, -1, &err);
+    st = engine_logs(e, id, false, out, errfd, 0, -1, &err);
     _cleanup_free_ char *o = fd_text(out), *x = fd_text(errfd);
     ok(st == 200 && streq(o, "out\n") && streq(x, "err\n"),
        "logs demultiplexed: stdout \"%s\" stderr \"%s\"", o, x);
@@ -243,6 +269,7 @@ int main(void)
     /* A call that hangs fails the test instead of holding up the suite. */
     alarm(100);
     test_demux();
+    test_demux_limit();
     test_new();
     test_abort();
     test_container();

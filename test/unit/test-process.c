@@ -273,6 +273,158 @@ static void test_blocked_start(void *state)
     error_clear(&err);
 }
 
+/* start(), with an output cap and an admission time. */
+static int start_capped(void *state, const char *json, uint64_t output_limit, usec_t admitted,
+                        struct run *r, struct error *err)
+{
+    uuid_v4(r->id);
+    r->dir = xasprintf("%s/%s", data_dir, r->id);
+    mkdir(r->dir, 0700);
+    r->out = xasprintf("%s/stdout", r->dir);
+    r->err = xasprintf("%s/stderr", r->dir);
+    r->task = parse(json);
+    struct backend_start s = {
+        .id = r->id,
+        .task = r->task,
+        .task_dir = r->dir,
+        .stdout_path = r->task->stdout_path ?: r->out,
+        .stderr_path = r->task->stderr_path ?: r->err,
+        .admitted = admitted,
+        .output_limit = output_limit,
+    };
+    _cleanup_free_ char *handle = NULL;
+    int rc = process_backend_ops.start(state, &s, &handle, err);
+    snprintf(r->handle, sizeof(r->handle), "%s", handle ? handle : "");
+    return rc;
+}
+
+/* Waits until the process is gone (the shim reaps what its tasks leave). */
+static bool gone(pid_t pid)
+{
+    for (int i = 0; i < 1000; i++, usleep(10000))
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+            return true;
+    return false;
+}
+
+/* A pid a task wrote into a file, once it is there. */
+static pid_t read_pid(const char *path)
+{
+    for (int i = 0; i < 1000; i++, usleep(10000)) {
+        _cleanup_free_ char *data = slurp(path);
+        if (atoi(data) > 0)
+            return (pid_t) atoi(data);
+    }
+    return 0;
+}
+
+#define CAP (1ULL << 20)
+
+/* Past its output cap (stdout plus stderr) a task is killed, tree and all. */
+static void test_output_cap(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = {0};
+    struct ev e;
+    _cleanup_free_ char *pid_file = xasprintf("/tmp/ocps-test-process-%d.pid", getpid());
+    _cleanup_free_ char *json =
+        xasprintf("{\"user\":\"nobody\",\"cmd\":\"sleep 300 & echo $! > %s; yes\"}", pid_file);
+
+    (void) unlink(pid_file);
+    ok(start_capped(state, json, CAP, 0, &r, &err) == 0, "start a task that writes for ever: %s",
+       error_message(&err));
+    pid_t sleeper = read_pid(pid_file);
+    ok(wait_for(r.id, true, 60, &e), "it ends");
+    ok(e.o.state == TASK_EXECUTOR_ERROR && streq(e.reason, "killed: output limit 1 MiB exceeded"),
+       "EXECUTOR_ERROR, past its 1 MiB cap: %s", e.reason);
+    struct stat st;
+    ok(stat(r.out, &st) == 0 && (uint64_t) st.st_size > CAP, "its stdout passed the cap (%lld)",
+       (long long) st.st_size);
+    ok(sleeper > 0 && gone(sleeper), "the rest of its tree was killed (%d)", (int) sleeper);
+    (void) unlink(pid_file);
+    run_done(&r);
+
+    r = (struct run){0};
+    ok(start_capped(state, "{\"user\":\"nobody\",\"cmd\":\"head -c 500000 /dev/zero\"}", CAP, 0, &r,
+                    &err) == 0 &&
+           wait_for(r.id, true, 30, &e),
+       "a task writing under its cap runs");
+    ok(e.o.state == TASK_COMPLETE, "and completes: %s", e.reason);
+    run_done(&r);
+
+    r = (struct run){0};
+    ok(start_capped(state,
+                    "{\"user\":\"nobody\",\"cmd\":\"head -c 700000 /dev/zero; "
+                    "head -c 700000 /dev/zero >&2\"}",
+                    CAP, 0, &r, &err) == 0 &&
+           wait_for(r.id, true, 30, &e),
+       "a task writing 700 kB to stdout and as much to stderr runs");
+    ok(e.o.state == TASK_EXECUTOR_ERROR && streq(e.reason, "killed: output limit 1 MiB exceeded"),
+       "the cap counts both: %s", e.reason);
+    run_done(&r);
+
+    /* The task's own file, opened as its user, counts the same. */
+    _cleanup_free_ char *own = xasprintf("/tmp/ocps-test-process-%d.own", getpid());
+    _cleanup_free_ char *json_own = xasprintf(
+        "{\"user\":\"nobody\",\"cmd\":\"yes\",\"stdout\":\"%s\",\"stderr\":\"%s\"}", own, own);
+    (void) unlink(own);
+    r = (struct run){0};
+    ok(start_capped(state, json_own, CAP, 0, &r, &err) == 0 && wait_for(r.id, true, 60, &e),
+       "a task writing for ever to a file it named runs");
+    ok(e.o.state == TASK_EXECUTOR_ERROR && streq(e.reason, "killed: output limit 1 MiB exceeded"),
+       "and is killed past its cap: %s", e.reason);
+    (void) unlink(own);
+    run_done(&r);
+    error_clear(&err);
+}
+
+/* The default output files are the task's user's; its directory stays the daemon's. */
+static void test_output_owner(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = {0};
+    struct ev e;
+    struct passwd *pw = getpwnam("nobody");
+    struct stat out, er, dir;
+
+    ok(start(state, "{\"user\":\"nobody\",\"cmd\":\"echo out; echo err >&2\"}", &r, &err) == 0 &&
+           wait_for(r.id, true, 30, &e) && e.o.state == TASK_COMPLETE,
+       "a task with the default outputs completes: %s", e.reason);
+    ok(pw && stat(r.out, &out) == 0 && out.st_uid == pw->pw_uid && out.st_gid == pw->pw_gid,
+       "its stdout belongs to its user (%d:%d)", (int) out.st_uid, (int) out.st_gid);
+    ok(pw && stat(r.err, &er) == 0 && er.st_uid == pw->pw_uid && er.st_gid == pw->pw_gid,
+       "its stderr belongs to its user (%d:%d)", (int) er.st_uid, (int) er.st_gid);
+    ok(stat(r.dir, &dir) == 0 && dir.st_uid == 0 && (dir.st_mode & 07777) == 0700,
+       "its directory is still root's, 0700 (%o)", dir.st_mode & 07777);
+    _cleanup_free_ char *text = slurp(r.out);
+    ok(streq(text, "out\n"), "and the output is there: %s", text);
+    run_done(&r);
+    error_clear(&err);
+}
+
+/* Walltime counts from admission: a child blocked before its exec (a FIFO
+ * nobody reads as stdout) is ended by it, as walltime. */
+static void test_walltime_before_exec(void *state)
+{
+    struct error err = ERROR_INIT;
+    struct run r = {0};
+    struct ev e;
+    _cleanup_free_ char *fifo = xasprintf("/tmp/ocps-test-process-%d.wfifo", getpid());
+
+    (void) unlink(fifo);
+    ok(mkfifo(fifo, 0666) == 0 && chmod(fifo, 0666) == 0, "a FIFO nobody reads");
+    _cleanup_free_ char *json = xasprintf(
+        "{\"user\":\"nobody\",\"cmd\":\"echo x\",\"stdout\":\"%s\",\"walltime\":\"1s\"}", fifo);
+    ok(start_capped(state, json, 0, now_realtime(), &r, &err) == 0,
+       "start a task with a 1 s walltime whose stdout is that FIFO");
+    ok(wait_for(r.id, true, 30, &e), "it ends without anyone reading the FIFO");
+    ok(e.o.state == TASK_EXECUTOR_ERROR && streq(e.reason, "killed: walltime limit 1 s exceeded"),
+       "by its walltime: %s", e.reason);
+    (void) unlink(fifo);
+    run_done(&r);
+    error_clear(&err);
+}
+
 /* A shim killed from outside: its tasks end as lost, with nothing left
  * running, and the next task gets a new shim. */
 static void test_shim_killed(void *state)
@@ -448,6 +600,9 @@ int main(void)
     test_cancel(state);
     test_one_shim(state);
     test_blocked_start(state);
+    test_output_cap(state);
+    test_output_owner(state);
+    test_walltime_before_exec(state);
     test_shim_killed(state);
     test_recover(&state);
     test_no_second_run(&state);

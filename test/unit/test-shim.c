@@ -245,6 +245,10 @@ static void test_protocols(void **state)
     /* Where the task's user can see it (the data dir is 0700). */
     _cleanup_free_ char *go = xasprintf("/tmp/ocps-test-shim-%d.go", getpid());
     _cleanup_free_ char *pid_file = xasprintf("/tmp/ocps-test-shim-%d.sleeper", getpid());
+    /* The protocol after ours, and how the refusals name both. */
+    _cleanup_free_ char *next = xasprintf("%d", SHIM_PROTOCOL + 1);
+    _cleanup_free_ char *speaks_next = xasprintf("speaks protocol %s", next);
+    _cleanup_free_ char *ours = xasprintf("this daemon protocol %d", SHIM_PROTOCOL);
 
     /* A shim from before the hello, still running a task after an upgrade. */
     (void) unlink(go);
@@ -271,11 +275,11 @@ static void test_protocols(void **state)
 
     /* An ocps-shim of another protocol put in place under a running daemon. */
     daemon_as(state, NULL);
-    setenv("OCPS_TEST_SHIM_PROTOCOL", "2", 1);
+    setenv("OCPS_TEST_SHIM_PROTOCOL", next, 1);
     rc = start(*state, "{\"user\":\"nobody\",\"cmd\":\"echo refused\"}", &refused, &err);
-    ok(rc == -EREMOTEIO && strstr(error_message(&err), "speaks protocol 2") &&
-           strstr(error_message(&err), "this daemon protocol 1"),
-       "a shim of protocol 2 gets no task: %s", error_message(&err));
+    ok(rc == -EREMOTEIO && strstr(error_message(&err), speaks_next) &&
+           strstr(error_message(&err), ours),
+       "a shim of protocol %s gets no task: %s", next, error_message(&err));
     ok(!wait_for(refused.id, false, 0, NULL), "the task was not run");
     unsetenv("OCPS_TEST_SHIM_PROTOCOL");
     error_clear(&err);
@@ -284,11 +288,11 @@ static void test_protocols(void **state)
        "with the right shim in place, tasks run again: %s", e.reason);
 
     /* A newer shim, met after a downgrade: its tasks are not left unwatched. */
-    daemon_as(state, "2");
+    daemon_as(state, next);
     _cleanup_free_ char *sleeper =
         xasprintf("{\"user\":\"nobody\",\"cmd\":\"sleep 300 & echo $! > %s; wait\"}", pid_file);
     (void) unlink(pid_file);
-    ok(start_running(*state, sleeper, &newer), "a daemon and shim of protocol 2 run a task");
+    ok(start_running(*state, sleeper, &newer), "a daemon and shim of protocol %s run a task", next);
     pid_t child = 0;
     for (int i = 0; i < 1000 && child <= 0; i++) {
         _cleanup_free_ char *data = slurp(pid_file);
@@ -299,9 +303,9 @@ static void test_protocols(void **state)
     daemon_as(state, NULL);
     ev_forget(newer.id, true, false);
     rc = recover(*state, &newer, &err);
-    ok(rc == 0, "a daemon of protocol 1 takes it over: %s", error_message(&err));
+    ok(rc == 0, "a daemon of protocol %d takes it over: %s", SHIM_PROTOCOL, error_message(&err));
     ok(wait_for(newer.id, true, 30, &e) && e.o.state == TASK_SYSTEM_ERROR &&
-           strstr(e.reason, "speaks protocol 2") && strstr(e.reason, "cannot follow"),
+           strstr(e.reason, speaks_next) && strstr(e.reason, "cannot follow"),
        "and ends it, saying why: %s", e.reason);
     ok(child > 0 && wait_gone(child, 10), "its processes were stopped (%d)", (int) child);
     (void) unlink(pid_file);

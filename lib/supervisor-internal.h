@@ -21,13 +21,15 @@ struct sv_ready {
 };
 
 /* One per active task; 100,000 queued tasks keep 100,000 of these, so
- * the layout is kept tight (104 bytes, the same malloc size class as 96). */
+ * the layout is kept tight (104 bytes, the same malloc size class as 96):
+ * the backend is an index, the principal a pointer to admission's one
+ * record of it, cores a 32-bit count. */
 struct sv_task {
     char id[37];
     uint8_t state;            /* enum task_state */
     bool cancel_pending;      /* a cancel waits for the supervisor thread */
-    struct admission_entry q; /* seq, cores, memory; the queue's links while QUEUED */
-    struct backend *backend;
+    uint8_t backend;          /* in sv->backends: sv_backend() */
+    struct admission_entry q; /* seq, cores, memory, priority, principal; the queue's links */
     char *handle;
     struct sv_ready *ready; /* NULL: read the record at start */
 };
@@ -86,6 +88,11 @@ struct supervisor {
     bool started;
     pthread_t thread;
 };
+
+static inline struct backend *sv_backend(const struct supervisor *sv, const struct sv_task *t)
+{
+    return &sv->backends[t->backend];
+}
 
 /* <data_dir>/tasks/<id> */
 char *sv_task_dir(const struct supervisor *sv, const char *id);

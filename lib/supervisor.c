@@ -1,7 +1,7 @@
 /*
  * supervisor: see supervisor.h.
  *
- * Locking: sv->lock guards the active map, the queue, the capacity
+ * Locking: sv->lock guards the active map, the queues, the capacity
  * counters and the event list. HTTP threads take it briefly to admit or
  * cancel; backend threads only append events under it. Backend slots are
  * called by the supervisor thread without the lock held (backend.h).
@@ -127,12 +127,13 @@ static int load_task(struct supervisor *sv, const char *id, struct task_record *
  * and its watchers wait for the commit (committed()). */
 static void end_task(struct supervisor *sv, struct sv_task *t, const struct task_outcome *o)
 {
+    usec_t finished = o->finished ? o->finished : now_realtime();
     log_info("task %s %s: %s", t->id, task_state_to_string(o->state), o->reason ? o->reason : "");
-    store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started,
-                       o->finished ? o->finished : now_realtime(), true);
+    store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started, finished,
+                       true);
     struct ended *e = xcalloc(1, sizeof(*e));
     snprintf(e->id, sizeof(e->id), "%s", t->id);
-    e->backend = t->backend;
+    e->backend = sv_backend(sv, t);
     e->handle = TAKE_PTR(t->handle);
     e->next = sv->ended;
     sv->ended = e;
@@ -285,7 +286,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
             .stdout_path = out_path,
             .stderr_path = err_path,
         };
-        r = backend_start(t->backend, &s, &handle, &err);
+        r = backend_start(sv_backend(sv, t), &s, &handle, &err);
     }
     if (r < 0) {
         log_error("task %s: start: %s", t->id, error_message(&err));
@@ -293,8 +294,9 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
         sv_fail_task(sv, t, reason);
         return;
     }
-    log_info("task %s INITIALIZING on %s (cores %g, memory %" PRIu64 " bytes)", t->id,
-             t->backend->ops->name, t->q.cores, t->q.memory);
+    log_info("task %s INITIALIZING on %s (principal %s, cores %g, memory %" PRIu64 " bytes)", t->id,
+             sv_backend(sv, t)->ops->name, t->q.principal->name,
+             (double) t->q.cores / ADMISSION_CORE, t->q.memory);
     /* One update for both: a crash before it lands leaves the task QUEUED
      * in the store, and recovery asks the backend, which knows. */
     store_update_started(sv->store, t->id, handle);
@@ -357,7 +359,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
         t->cancel_pending = false;
         _cleanup_free_ char *handle = t->handle ? xstrdup(t->handle) : NULL;
         pthread_mutex_unlock(&sv->lock);
-        int r = backend_cancel(t->backend, t->id, handle, &err);
+        int r = backend_cancel(sv_backend(sv, t), t->id, handle, &err);
         if (r == -ENOENT) {
             /* It ended as we asked: that end is queued behind us and stands. */
             log_debug("task %s: cancel: %s", t->id, error_message(&err));
@@ -496,6 +498,7 @@ void supervisor_free(struct supervisor *sv)
     }
     hashmap_foreach(sv->active, free_active, NULL);
     hashmap_free(sv->active);
+    admission_done(&sv->adm);
     pthread_mutex_destroy(&sv->lock);
     pthread_cond_destroy(&sv->wake);
     free(sv);
@@ -598,9 +601,10 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     memcpy(st->id, rec->id, sizeof(st->id));
     st->q.seq = rec->seq;
     st->state = TASK_QUEUED;
-    st->q.cores = t->cores;
+    st->q.cores = admission_cores(t->cores);
     st->q.memory = t->memory;
-    st->backend = b;
+    st->q.priority = (int16_t) t->priority;
+    st->backend = (uint8_t) (b - sv->backends);
     if (__atomic_add_fetch(&n_ready, 1, __ATOMIC_RELAXED) <= SV_READY_MAX) {
         st->ready = xmalloc(sizeof(*st->ready));
         *st->ready = (struct sv_ready){
@@ -613,7 +617,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     }
     pthread_mutex_lock(&sv->lock);
     hashmap_put(sv->active, st->id, st);
-    admission_enqueue(&sv->adm, &st->q);
+    admission_enqueue(&sv->adm, &st->q, p->name, p->policy->weight);
     pthread_mutex_unlock(&sv->lock);
     log_info("task %s QUEUED (principal %s, user %s, %s)", rec->id, rec->principal, rec->user,
              b->ops->name);

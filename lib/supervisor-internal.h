@@ -83,11 +83,15 @@ struct supervisor {
     struct watch *watches; /* readers waiting for a task's end */
     struct ended *ended;   /* the supervisor thread's: ends not yet handed to the store's commit */
     struct sv_hub *hub;
+    /* Retention: when the next ended task is due to go (realtime; USEC_INFINITY: none known). */
+    usec_t sweep_at;
     bool schedule_pending;
     bool stopping;
     bool started;
     pthread_t thread;
 };
+
+#define USEC_INFINITY INT64_MAX
 
 static inline struct backend *sv_backend(const struct supervisor *sv, const struct sv_task *t)
 {
@@ -103,3 +107,11 @@ void sv_post_kind(struct supervisor *sv, enum event_kind k, const char *id);
 void sv_fail_task(struct supervisor *sv, struct sv_task *t, const char *reason);
 /* Reattaches to every task the store says is active (supervisor_start). */
 int sv_recover(struct supervisor *sv, struct error *err);
+/* A task ended at 'finished' (realtime): the retention sweep comes for it
+ * in time. Takes sv->lock. */
+void sv_retain(struct supervisor *sv, usec_t finished);
+/* The supervisor thread, when sv->sweep_at has come: removes one batch of
+ * the ended tasks past the retention, with their files. */
+void sv_sweep(struct supervisor *sv);
+/* At start: when the oldest ended task is due. */
+void sv_sweep_init(struct supervisor *sv);

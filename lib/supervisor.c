@@ -2,9 +2,10 @@
  * supervisor: see supervisor.h.
  *
  * Locking: sv->lock guards the active map, the queues, the capacity
- * counters and the event list. HTTP threads take it briefly to admit or
- * cancel; backend threads only append events under it. Backend slots are
- * called by the supervisor thread without the lock held (backend.h).
+ * counters, the event list and the retention's next due time. HTTP
+ * threads take it briefly to admit or cancel; backend threads only append
+ * events under it. Backend slots are called by the supervisor thread
+ * without the lock held (backend.h).
  */
 #include "layout.h"
 #include "supervisor-internal.h"
@@ -137,6 +138,7 @@ static void end_task(struct supervisor *sv, struct sv_task *t, const struct task
     e->handle = TAKE_PTR(t->handle);
     e->next = sv->ended;
     sv->ended = e;
+    sv_retain(sv, finished);
     pthread_mutex_lock(&sv->lock);
     if (t->state != TASK_QUEUED)
         admission_release(&sv->adm, &t->q);
@@ -383,8 +385,16 @@ static void *supervisor_main(void *arg)
     (void) pthread_setname_np(pthread_self(), "ocps-supervise");
     pthread_mutex_lock(&sv->lock);
     while (!sv->stopping) {
-        if (!sv->ev_head && !sv->schedule_pending) {
-            pthread_cond_wait(&sv->wake, &sv->lock);
+        bool sweep = sv->sweep_at <= now_realtime();
+        if (!sv->ev_head && !sv->schedule_pending && !sweep) {
+            /* No polling: the next event, or the retention's next due time. */
+            if (sv->sweep_at == USEC_INFINITY)
+                pthread_cond_wait(&sv->wake, &sv->lock);
+            else {
+                struct timespec ts = {.tv_sec = (time_t) (sv->sweep_at / USEC_PER_SEC),
+                                      .tv_nsec = (long) (sv->sweep_at % USEC_PER_SEC) * 1000};
+                pthread_cond_timedwait(&sv->wake, &sv->lock, &ts);
+            }
             continue;
         }
         struct event *list = sv->ev_head;
@@ -399,6 +409,8 @@ static void *supervisor_main(void *arg)
         commit_ends(sv);
         store_flush(sv->store);
         schedule(sv);
+        if (sweep)
+            sv_sweep(sv);
         pthread_mutex_lock(&sv->lock);
     }
     pthread_mutex_unlock(&sv->lock);
@@ -419,6 +431,7 @@ int supervisor_new(const struct config *cfg, struct store *store,
     pthread_cond_init(&sv->wake, NULL);
     sv->active = hashmap_new();
     admission_init(&sv->adm, cfg->capacity_cores, cfg->capacity_memory);
+    sv->sweep_at = USEC_INFINITY;
     sv->hub = xcalloc(1, sizeof(*sv->hub));
     pthread_mutex_init(&sv->hub->lock, NULL);
     sv->hub->sv = sv;
@@ -518,6 +531,7 @@ int supervisor_start(struct supervisor *sv, struct error *err)
     commit_ends(sv); /* of tasks that ended while the daemon was away */
     if (r < 0)
         return error_wrap(err, "recover");
+    sv_sweep_init(sv);
     if (pthread_create(&sv->thread, NULL, supervisor_main, sv) != 0)
         return error_set(err, -EAGAIN, "cannot start the supervisor thread");
     sv->started = true;
@@ -593,6 +607,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
 
     if (!b) {
         log_info("task %s SYSTEM_ERROR: %s", rec->id, rec->reason);
+        sv_retain(sv, rec->finished);
         *ret = TAKE_PTR(rec);
         return error_set(err, -ENOSYS, "no container backend configured");
     }
@@ -639,6 +654,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         outcome_classify(&(struct outcome_facts){.canceled = true, .exit_code = -1}, &o);
         log_info("task %s %s: %s (was queued)", id, task_state_to_string(o.state), o.reason);
         store_update_state(sv->store, id, o.state, o.exit_code, o.reason, 0, o.finished, true);
+        sv_retain(sv, o.finished);
         task_outcome_done(&o);
         sv_task_free(t);
         return store_sync(sv->store);

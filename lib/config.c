@@ -18,6 +18,7 @@ void config_init(struct config *c)
         .default_cores = 1,
         .default_memory = 1ULL << 30,
         .bare_units = task_units_jobproxy,
+        .retention = CONFIG_DEFAULT_RETENTION,
         .kill_grace = 10,
         .max_body = 1 << 20,
         .http_connections = 1024,
@@ -272,6 +273,24 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
     return 0;
 }
 
+/* retention: a duration (a bare number is seconds), 0 or "forever". */
+static int load_retention(struct config *c, const cJSON *v, struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = config_scalar(v, "retention", buf, &s, err);
+    if (r < 0)
+        return r;
+    uint64_t u = 0;
+    if (!strcaseeq(s, "forever") && (parse_duration(s, 1, &u) < 0 || u > TASK_MAX_DURATION))
+        return error_set(err, -EINVAL,
+                         "retention: must be a duration such as 7d or 12h (at most 366d), 0 or "
+                         "forever, not \"%s\"",
+                         s);
+    c->retention = u;
+    return 0;
+}
+
 int config_load_file(struct config *c, const char *path, struct error *err)
 {
     _cleanup_free_ char *text = NULL;
@@ -312,6 +331,8 @@ int config_load_file(struct config *c, const char *path, struct error *err)
         } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "bare_units") ||
                    streq(k, "process") || streq(k, "docker"))
             r = load_section(c, k, v, err);
+        else if (streq(k, "retention"))
+            r = load_retention(c, v, err);
         else if (streq(k, "kill_grace"))
             r = config_get_seconds(v, k, &c->kill_grace, err);
         else if (streq(k, "max_body")) {

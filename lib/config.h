@@ -10,8 +10,9 @@
 #include "util/error.h"
 #include "util/util.h"
 
-#define CONFIG_DEFAULT_LISTEN   "127.0.0.1:8080"
-#define CONFIG_DEFAULT_DATA_DIR "/var/lib/ocps-proxy"
+#define CONFIG_DEFAULT_LISTEN    "127.0.0.1:8080"
+#define CONFIG_DEFAULT_DATA_DIR  "/var/lib/ocps-proxy"
+#define CONFIG_DEFAULT_RETENTION (7 * 24 * 3600)
 
 /*
  * One listener: the config's `listen` takes a list of addresses and of
@@ -52,6 +53,11 @@ struct config {
      * GB and hours; "memory: M" for clients written against JobProxy's
      * Chronos backend, which passed memory on as MB. */
     struct task_units bare_units;
+
+    /* retention: 7d. How long an ended task is kept (its record and its
+     * files under the data dir) before the supervisor removes it, in
+     * seconds; 0 ("0" or "forever"): kept until deleted. */
+    uint64_t retention;
 
     unsigned kill_grace;       /* seconds between SIGTERM and SIGKILL */
     size_t max_body;           /* request body cap, bytes */

@@ -37,7 +37,7 @@ struct op {
     char id[37];
     enum task_state state;
     int exit_code;
-    bool sync;  /* OP_STATE committed with an fsync */
+    bool sync;  /* OP_STATE, OP_DELETE: committed with an fsync */
     char *text; /* reason (OP_STATE) or handle (OP_HANDLE) */
     usec_t started, finished;
     uint64_t stored;                        /* OP_STORED */

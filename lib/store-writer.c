@@ -89,8 +89,8 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
      * the next start, so an fsync per transition buys nothing. */
     bool full = false, writes = false;
     for (struct op *o = batch; o; o = o->next) {
-        full = full || o->kind == OP_INSERT || o->kind == OP_DELETE ||
-               (o->kind == OP_STATE && o->sync);
+        full = full || o->kind == OP_INSERT ||
+               ((o->kind == OP_DELETE || o->kind == OP_STATE) && o->sync);
         writes = writes || (o->kind != OP_SYNC && o->kind != OP_NOTIFY);
     }
     if (!writes)
@@ -354,12 +354,22 @@ int store_insert(struct store *s, struct task_record *r, struct error *err)
 
 int store_delete(struct store *s, const char *id, struct error *err)
 {
-    struct op o = {.kind = OP_DELETE};
+    struct op o = {.kind = OP_DELETE, .sync = true};
     snprintf(o.id, sizeof(o.id), "%s", id);
     int r = run_waited(s, &o, err);
     if (r == -ENOENT)
         return error_set(err, -ENOENT, "no task %s", id);
     return r;
+}
+
+void store_forget(struct store *s, const char *id)
+{
+    struct op *o = xcalloc(1, sizeof(*o));
+    o->kind = OP_DELETE;
+    snprintf(o->id, sizeof(o->id), "%s", id);
+    /* Queued, not committed inline: between store_hold and store_flush a
+     * sweep's removals go as one transaction. */
+    enqueue(s, o);
 }
 
 int store_sync(struct store *s)

@@ -26,7 +26,12 @@ static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
                                       " stderr_path TEXT,"
                                       " handle TEXT);"
                                       "CREATE INDEX IF NOT EXISTS tasks_state ON tasks(state, seq);"
-                                      "CREATE INDEX IF NOT EXISTS tasks_user ON tasks(user, seq);";
+                                      "CREATE INDEX IF NOT EXISTS tasks_user ON tasks(user, seq);"
+                                      /* The retention's sweep: ended tasks by their end. An
+                                       * index of its own, made at any version's open (an older
+                                       * daemon keeps it up to date without knowing it). */
+                                      "CREATE INDEX IF NOT EXISTS tasks_finished ON tasks(finished)"
+                                      " WHERE finished > 0;";
 
 /* Each version's changes, applied in order to a store of an older one
  * (a new store is version 0: the table above, then every step). */
@@ -518,6 +523,39 @@ int store_list(struct store *s, const struct store_filter *f,
     }
     if (r == 0 && rc != SQLITE_DONE)
         r = db_error(err, rd->db, rc, "list");
+    sqlite3_finalize(st);
+    return r;
+}
+
+int store_list_ended(struct store *s, usec_t before, size_t limit,
+                     int (*fn)(const char *id, usec_t finished, void *userdata), void *userdata,
+                     struct error *err)
+{
+    struct reader *rd;
+    int r = reader_get(s, &rd, err);
+    if (r < 0)
+        return r;
+    /* "+state": by tasks_finished, not by tasks_state, which would read
+     * every ended task and sort them. */
+    static const char sql[] =
+        "SELECT id, finished FROM tasks WHERE finished > 0 AND finished <= ?1"
+        " AND +state IN ('COMPLETE','EXECUTOR_ERROR','SYSTEM_ERROR','CANCELED')"
+        " ORDER BY finished LIMIT ?2";
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(err, rd->db, rc, "list ended");
+    sqlite3_bind_int64(st, 1, before);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64) MIN(limit, (size_t) INT64_MAX));
+    r = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *id = sqlite3_column_text(st, 0);
+        r = fn(id ? (const char *) id : "", sqlite3_column_int64(st, 1), userdata);
+        if (r != 0)
+            break;
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = db_error(err, rd->db, rc, "list ended");
     sqlite3_finalize(st);
     return r;
 }

@@ -66,6 +66,11 @@ void store_close(struct store *s);
 int store_insert(struct store *s, struct task_record *r, struct error *err);
 /* Durable: -ENOENT if there was no such record. */
 int store_delete(struct store *s, const char *id, struct error *err);
+/* Removes a record without waiting (the retention's sweep): queued in
+ * order like a state update and committed without an fsync of its own
+ * (after a power loss the record may be back, to be removed again);
+ * retried if the disk refuses it. Nothing if there is no such record. */
+void store_forget(struct store *s, const char *id);
 
 /* Updates no one waits for, queued in order; the writer commits what is
  * queued as one transaction. Without 'sync', an update that finds nothing
@@ -122,6 +127,14 @@ int store_list(struct store *s, const struct store_filter *f,
 /* The bytes the ended tasks of a principal keep under the data dir (as
  * recorded at their ends): its stored-bytes quota's measure. */
 int store_stored_bytes(struct store *s, const char *principal, uint64_t *ret, struct error *err);
+/* Ended tasks (a final state) that finished at or before 'before'
+ * (realtime), the oldest end first, at most 'limit': fn(id, finished,
+ * userdata) for each; stops early when fn returns non-zero (that value
+ * is returned). An index keeps this as cheap on a million ended tasks as
+ * on ten. */
+int store_list_ended(struct store *s, usec_t before, size_t limit,
+                     int (*fn)(const char *id, usec_t finished, void *userdata), void *userdata,
+                     struct error *err);
 
 /* Number of records (for the benchmark and tests). */
 int64_t store_count(struct store *s);

@@ -23,16 +23,17 @@ struct sv_ready {
 
 /* One per active task; 100,000 queued tasks keep 100,000 of these, so
  * the layout is kept tight (104 bytes, the same malloc size class as 96):
- * state and cancel_pending share the byte after the id, and the
- * principal is a 16-bit slot in the quota table, in the two bytes that
- * were padding. */
+ * state, cancel_pending and the backend's index share the byte after the
+ * id, the principal's quota slot (quota.h) takes the two bytes that were
+ * padding, admission's entry points to its one record of the principal,
+ * and cores are a 32-bit count. */
 struct sv_task {
     char id[37];
     uint8_t state : 4;          /* enum task_state */
     uint8_t cancel_pending : 1; /* a cancel waits for the supervisor thread */
+    uint8_t backend : 3;        /* in sv->backends: sv_backend() */
     uint16_t principal;         /* its principal's slot (quota.h), counted while it is active */
-    struct admission_entry q;   /* seq, cores, memory; the queue's links while QUEUED */
-    struct backend *backend;
+    struct admission_entry q;   /* seq, cores, memory, priority, principal; the queue's links */
     char *handle;
     struct sv_ready *ready; /* NULL: read the record at start */
 };
@@ -87,11 +88,26 @@ struct supervisor {
     struct watch *watches; /* readers waiting for a task's end */
     struct ended *ended;   /* the supervisor thread's: ends not yet handed to the store's commit */
     struct sv_hub *hub;
+    /* Retention: when the next ended task is due to go (realtime; USEC_INFINITY: none known). */
+    usec_t sweep_at;
     bool schedule_pending;
     bool stopping;
     bool started;
     pthread_t thread;
 };
+
+#define USEC_INFINITY INT64_MAX
+
+/* Its cores as a number of cores (admission counts millionths). */
+static inline double sv_task_cores(const struct sv_task *t)
+{
+    return (double) t->q.cores / ADMISSION_CORE;
+}
+
+static inline struct backend *sv_backend(const struct supervisor *sv, const struct sv_task *t)
+{
+    return &sv->backends[t->backend];
+}
 
 /* <data_dir>/tasks/<id> */
 char *sv_task_dir(const struct supervisor *sv, const char *id);
@@ -102,3 +118,11 @@ void sv_post_kind(struct supervisor *sv, enum event_kind k, const char *id);
 void sv_fail_task(struct supervisor *sv, struct sv_task *t, const char *reason);
 /* Reattaches to every task the store says is active (supervisor_start). */
 int sv_recover(struct supervisor *sv, struct error *err);
+/* A task ended at 'finished' (realtime): the retention sweep comes for it
+ * in time. Takes sv->lock. */
+void sv_retain(struct supervisor *sv, usec_t finished);
+/* The supervisor thread, when sv->sweep_at has come: removes one batch of
+ * the ended tasks past the retention, with their files. */
+void sv_sweep(struct supervisor *sv);
+/* At start: when the oldest ended task is due. */
+void sv_sweep_init(struct supervisor *sv);

@@ -1,7 +1,8 @@
 /*
  * supervisor-recover: after a restart, the supervisor reattaches to every
  * task the store says is active (QUEUED, INITIALIZING, RUNNING,
- * CANCELING): queued ones go back in the queue in their place, the others
+ * CANCELING): queued ones go back in their principal's queue in their
+ * place (by priority, then seq: the order they had), the others
  * are handed to their backend's recover(), which reports how they end.
  * Nothing runs twice: a task a backend proves never started is queued
  * again; one that may have run is never started again.
@@ -22,6 +23,14 @@ static int collect(const struct task_record *r, void *userdata)
     return 0;
 }
 
+/* Whether a task fits the host at all: the capacity may have shrunk in
+ * the config since it was admitted, and one that can never start would
+ * end up holding every other task back (admission.h, the bound). */
+static bool fits_host(const struct supervisor *sv, const struct sv_task *t)
+{
+    return t->q.cores <= sv->adm.cap_cores && t->q.memory <= sv->adm.cap_memory;
+}
+
 /* Reattaches to one task the store says is active. */
 static void recover_one(struct supervisor *sv, struct task_record *rec)
 {
@@ -31,18 +40,22 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     t->q.seq = rec->seq;
     t->state = rec->state;
     t->handle = rec->handle ? xstrdup(rec->handle) : NULL;
-    t->backend = supervisor_backend(sv, rec->backend);
+    struct backend *b = supervisor_backend(sv, rec->backend);
+    t->backend = b ? (uint8_t) (b - sv->backends) : 0;
+    const char *principal = rec->principal ? rec->principal : "";
+    unsigned weight = policy_lookup(&sv->cfg->policy, principal)->weight;
 
     _cleanup_task_ struct task *task = NULL;
     int r = task_record_task(rec, &task, &err);
     if (r >= 0) {
-        t->q.cores = task->cores;
+        t->q.cores = admission_cores(task->cores);
         t->q.memory = task->memory;
+        t->q.priority = (int16_t) task->priority;
     }
     /* Counted against its principal again, as it was before the restart. */
     pthread_mutex_lock(&sv->lock);
     hashmap_put(sv->active, t->id, t);
-    t->principal = quota_count(&sv->quota, rec->principal, t->q.cores, t->q.memory);
+    t->principal = quota_count(&sv->quota, rec->principal, sv_task_cores(t), t->q.memory);
     pthread_mutex_unlock(&sv->lock);
 
     if (r < 0) {
@@ -51,7 +64,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         sv_fail_task(sv, t, reason);
         return;
     }
-    if (!t->backend) {
+    if (!b) {
         _cleanup_free_ char *reason =
             xasprintf("cannot recover: backend %s is not available", rec->backend);
         t->state = TASK_QUEUED;
@@ -68,21 +81,36 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         .stderr_path = rec->stderr_path,
         .output_limit = policy_lookup(&sv->cfg->policy, rec->principal)->max.output,
     };
-    r = backend_recover(t->backend, &s, t->handle, &err);
+    r = backend_recover(b, &s, t->handle, &err);
     if (r == -ENOENT) {
         /* It never started: it goes back in the queue, in its place. */
         if (rec->state != TASK_QUEUED) {
             log_info("task %s never started; queued again", t->id);
             store_update_state(sv->store, t->id, TASK_QUEUED, -1, NULL, 0, 0, false);
         }
+        t->state = TASK_QUEUED;
+        free(t->handle); /* of a start that never happened; the next start makes its own */
+        t->handle = NULL;
         if (rec->state == TASK_CANCELING) {
-            t->state = TASK_QUEUED;
             sv_fail_task(sv, t, NULL); /* cancelled */
+            return;
+        }
+        if (!fits_host(sv, t)) {
+            char want[32], cap[32];
+            double cores = (double) t->q.cores / ADMISSION_CORE,
+                   cap_cores = (double) sv->adm.cap_cores / ADMISSION_CORE;
+            _cleanup_free_ char *reason = xasprintf(
+                "cannot start: needs %g %s and %s, more than the host's capacity of %g %s and %s",
+                cores, cores == 1 ? "core" : "cores", format_size_human(t->q.memory, want),
+                cap_cores, cap_cores == 1 ? "core" : "cores",
+                format_size_human(sv->adm.cap_memory, cap));
+            log_error("task %s: %s", t->id, reason);
+            sv_fail_task(sv, t, reason);
             return;
         }
         pthread_mutex_lock(&sv->lock);
         t->state = TASK_QUEUED;
-        admission_enqueue(&sv->adm, &t->q);
+        admission_enqueue(&sv->adm, &t->q, principal, weight);
         quota_queued(&sv->quota, t->principal);
         pthread_mutex_unlock(&sv->lock);
         return;
@@ -90,7 +118,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     pthread_mutex_lock(&sv->lock);
     if (t->state == TASK_QUEUED)
         t->state = TASK_INITIALIZING;
-    admission_hold(&sv->adm, &t->q);
+    admission_hold(&sv->adm, &t->q, principal, weight);
     pthread_mutex_unlock(&sv->lock);
     if (r < 0) {
         _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));

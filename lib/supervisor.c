@@ -1,10 +1,11 @@
 /*
  * supervisor: see supervisor.h.
  *
- * Locking: sv->lock guards the active map, the queue, the capacity
- * counters and the event list. HTTP threads take it briefly to admit or
- * cancel; backend threads only append events under it. Backend slots are
- * called by the supervisor thread without the lock held (backend.h).
+ * Locking: sv->lock guards the active map, the queues, the capacity
+ * counters, the event list and the retention's next due time. HTTP
+ * threads take it briefly to admit or cancel; backend threads only append
+ * events under it. Backend slots are called by the supervisor thread
+ * without the lock held (backend.h).
  */
 #include "layout.h"
 #include "policy-check.h"
@@ -128,24 +129,26 @@ static int load_task(struct supervisor *sv, const char *id, struct task_record *
  * and its watchers wait for the commit (committed()). */
 static void end_task(struct supervisor *sv, struct sv_task *t, const struct task_outcome *o)
 {
+    usec_t finished = o->finished ? o->finished : now_realtime();
     log_info("task %s %s: %s", t->id, task_state_to_string(o->state), o->reason ? o->reason : "");
     /* What its files keep under the data dir, for its principal's
      * stored-bytes quota (its output ended with it); queued first, so
      * that whoever sees the end sees these bytes counted. */
     _cleanup_free_ char *dir = sv_task_dir(sv, t->id);
     store_update_stored(sv->store, t->id, quota_dir_bytes(dir));
-    store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started,
-                       o->finished ? o->finished : now_realtime(), true);
+    store_update_state(sv->store, t->id, o->state, o->exit_code, o->reason, o->started, finished,
+                       true);
     struct ended *e = xcalloc(1, sizeof(*e));
     snprintf(e->id, sizeof(e->id), "%s", t->id);
-    e->backend = t->backend;
+    e->backend = sv_backend(sv, t);
     e->handle = TAKE_PTR(t->handle);
     e->next = sv->ended;
     sv->ended = e;
+    sv_retain(sv, finished);
     pthread_mutex_lock(&sv->lock);
     if (t->state != TASK_QUEUED)
         admission_release(&sv->adm, &t->q);
-    quota_release(&sv->quota, t->principal, t->q.cores, t->q.memory);
+    quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
     hashmap_remove(sv->active, t->id);
     pthread_mutex_unlock(&sv->lock);
     sv_task_free(t);
@@ -277,7 +280,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
         /* Deleted meanwhile: nothing to run. */
         pthread_mutex_lock(&sv->lock);
         admission_release(&sv->adm, &t->q);
-        quota_release(&sv->quota, t->principal, t->q.cores, t->q.memory);
+        quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
         hashmap_remove(sv->active, t->id);
         pthread_mutex_unlock(&sv->lock);
         sv_task_free(t);
@@ -301,7 +304,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
             .admitted = now_realtime(),
             .output_limit = pol->max.output,
         };
-        r = backend_start(t->backend, &s, &handle, &err);
+        r = backend_start(sv_backend(sv, t), &s, &handle, &err);
     }
     if (r < 0) {
         log_error("task %s: start: %s", t->id, error_message(&err));
@@ -309,8 +312,9 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
         sv_fail_task(sv, t, reason);
         return;
     }
-    log_info("task %s INITIALIZING on %s (cores %g, memory %" PRIu64 " bytes)", t->id,
-             t->backend->ops->name, t->q.cores, t->q.memory);
+    log_info("task %s INITIALIZING on %s (principal %s, cores %g, memory %" PRIu64 " bytes)", t->id,
+             sv_backend(sv, t)->ops->name, t->q.principal->name,
+             (double) t->q.cores / ADMISSION_CORE, t->q.memory);
     /* One update for both: a crash before it lands leaves the task QUEUED
      * in the store, and recovery asks the backend, which knows. */
     store_update_started(sv->store, t->id, handle);
@@ -375,7 +379,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
         t->cancel_pending = false;
         _cleanup_free_ char *handle = t->handle ? xstrdup(t->handle) : NULL;
         pthread_mutex_unlock(&sv->lock);
-        int r = backend_cancel(t->backend, t->id, handle, &err);
+        int r = backend_cancel(sv_backend(sv, t), t->id, handle, &err);
         if (r == -ENOENT) {
             /* It ended as we asked: that end is queued behind us and stands. */
             log_debug("task %s: cancel: %s", t->id, error_message(&err));
@@ -399,8 +403,16 @@ static void *supervisor_main(void *arg)
     (void) pthread_setname_np(pthread_self(), "ocps-supervise");
     pthread_mutex_lock(&sv->lock);
     while (!sv->stopping) {
-        if (!sv->ev_head && !sv->schedule_pending) {
-            pthread_cond_wait(&sv->wake, &sv->lock);
+        bool sweep = sv->sweep_at <= now_realtime();
+        if (!sv->ev_head && !sv->schedule_pending && !sweep) {
+            /* No polling: the next event, or the retention's next due time. */
+            if (sv->sweep_at == USEC_INFINITY)
+                pthread_cond_wait(&sv->wake, &sv->lock);
+            else {
+                struct timespec ts = {.tv_sec = (time_t) (sv->sweep_at / USEC_PER_SEC),
+                                      .tv_nsec = (long) (sv->sweep_at % USEC_PER_SEC) * 1000};
+                pthread_cond_timedwait(&sv->wake, &sv->lock, &ts);
+            }
             continue;
         }
         struct event *list = sv->ev_head;
@@ -415,6 +427,8 @@ static void *supervisor_main(void *arg)
         commit_ends(sv);
         store_flush(sv->store);
         schedule(sv);
+        if (sweep)
+            sv_sweep(sv);
         pthread_mutex_lock(&sv->lock);
     }
     pthread_mutex_unlock(&sv->lock);
@@ -436,6 +450,7 @@ int supervisor_new(const struct config *cfg, struct store *store,
     sv->active = hashmap_new();
     admission_init(&sv->adm, cfg->capacity_cores, cfg->capacity_memory);
     quota_init(&sv->quota);
+    sv->sweep_at = USEC_INFINITY;
     sv->hub = xcalloc(1, sizeof(*sv->hub));
     pthread_mutex_init(&sv->hub->lock, NULL);
     sv->hub->sv = sv;
@@ -444,6 +459,11 @@ int supervisor_new(const struct config *cfg, struct store *store,
     size_t n = 0;
     while (table[n])
         n++;
+    /* A task keeps its backend's index in 3 bits (struct sv_task). */
+    if (n > 8) {
+        supervisor_free(sv);
+        return error_set(err, -E2BIG, "%zu backends: at most 8", n);
+    }
     sv->backends = xcalloc(n, sizeof(struct backend));
     for (size_t i = 0; i < n; i++) {
         const struct backend_ops *ops = table[i];
@@ -516,6 +536,7 @@ void supervisor_free(struct supervisor *sv)
     hashmap_foreach(sv->active, free_active, NULL);
     hashmap_free(sv->active);
     quota_done(&sv->quota);
+    admission_done(&sv->adm);
     pthread_mutex_destroy(&sv->lock);
     pthread_cond_destroy(&sv->wake);
     free(sv);
@@ -535,6 +556,7 @@ int supervisor_start(struct supervisor *sv, struct error *err)
     commit_ends(sv); /* of tasks that ended while the daemon was away */
     if (r < 0)
         return error_wrap(err, "recover");
+    sv_sweep_init(sv);
     if (pthread_create(&sv->thread, NULL, supervisor_main, sv) != 0)
         return error_set(err, -EAGAIN, "cannot start the supervisor thread");
     sv->started = true;
@@ -640,6 +662,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
 
     if (!b) {
         log_info("task %s SYSTEM_ERROR: %s", rec->id, rec->reason);
+        sv_retain(sv, rec->finished);
         *ret = TAKE_PTR(rec);
         return error_set(err, -ENOSYS, "no container backend configured");
     }
@@ -650,8 +673,10 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     st->state = TASK_QUEUED;
     st->principal = slot;
     st->q.cores = t->cores;
+    st->q.cores = admission_cores(t->cores);
     st->q.memory = t->memory;
-    st->backend = b;
+    st->q.priority = (int16_t) t->priority;
+    st->backend = (uint8_t) (b - sv->backends);
     if (__atomic_add_fetch(&n_ready, 1, __ATOMIC_RELAXED) <= SV_READY_MAX) {
         st->ready = xmalloc(sizeof(*st->ready));
         *st->ready = (struct sv_ready){
@@ -664,7 +689,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     }
     pthread_mutex_lock(&sv->lock);
     hashmap_put(sv->active, st->id, st);
-    admission_enqueue(&sv->adm, &st->q);
+    admission_enqueue(&sv->adm, &st->q, p->name, p->policy->weight);
     pthread_mutex_unlock(&sv->lock);
     log_info("task %s QUEUED (principal %s, user %s, %s)", rec->id, rec->principal, rec->user,
              b->ops->name);
@@ -681,13 +706,14 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         /* Never started: cancelled on the spot. */
         admission_remove(&sv->adm, &t->q);
         quota_dequeued(&sv->quota, t->principal);
-        quota_release(&sv->quota, t->principal, t->q.cores, t->q.memory);
+        quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
         hashmap_remove(sv->active, id);
         pthread_mutex_unlock(&sv->lock);
         struct task_outcome o;
         outcome_classify(&(struct outcome_facts){.canceled = true, .exit_code = -1}, &o);
         log_info("task %s %s: %s (was queued)", id, task_state_to_string(o.state), o.reason);
         store_update_state(sv->store, id, o.state, o.exit_code, o.reason, 0, o.finished, true);
+        sv_retain(sv, o.finished);
         task_outcome_done(&o);
         sv_task_free(t);
         return store_sync(sv->store);

@@ -1,13 +1,15 @@
 /*
- * supervisor: admission control, the FIFO queue, state transitions and
- * recovery after a restart.
+ * supervisor: admission control, the queues, state transitions, recovery
+ * after a restart and the retention of ended tasks.
  *
  * The host's capacity (cores and memory, from the config) is shared out
  * among the tasks that hold it: INITIALIZING, RUNNING and CANCELING. A
- * task that does not fit waits QUEUED, in a strict FIFO queue (the
- * decisions are admission.h's). The supervisor thread starts tasks and applies what the
- * backends report; it never polls: it sleeps until a submit, a cancel or
- * a backend event wakes it.
+ * task that does not fit waits QUEUED, in its principal's queue; fair
+ * share across principals, priority within one and a bounded backfill
+ * decide which starts next (admission.h). The supervisor thread starts
+ * tasks and applies what the backends report; it never polls: it sleeps
+ * until a submit, a cancel or a backend event wakes it, or until the
+ * oldest ended task is due to be removed (the config's retention).
  *
  * Only active tasks live in memory (an id, a few numbers and the
  * backend's handle); everything else is read from the store.

@@ -557,6 +557,40 @@ static int parse_time(const cJSON *j, const struct path *p, uint64_t unit, uint6
     return 0;
 }
 
+/* An integer, as a JSON number or a numeric string (YAML, XML); negative allowed. */
+static int parse_priority(const cJSON *j, const struct path *p, int *ret, struct error *err)
+{
+    const char *txt = NULL;
+    char buf[64], *end;
+    long v = 0;
+    bool ok;
+
+    if (cJSON_IsNumber(j)) {
+        double d = j->valuedouble;
+        ok = isfinite(d) && d >= TASK_MIN_PRIORITY && d <= TASK_MAX_PRIORITY &&
+             d == (double) (long) d;
+        v = ok ? (long) d : 0;
+    } else if (cJSON_IsString(j)) {
+        snprintf(buf, sizeof(buf), "%s", j->valuestring);
+        txt = buf;
+        while (isspace((unsigned char) *txt))
+            txt++;
+        errno = 0;
+        v = strtol(txt, &end, 10);
+        while (isspace((unsigned char) *end))
+            end++;
+        ok = !errno && end != txt && !*end && strlen(j->valuestring) < sizeof(buf) &&
+             v >= TASK_MIN_PRIORITY && v <= TASK_MAX_PRIORITY;
+    } else {
+        return field_error(err, p, "must be an integer or a string, not %s", type_name(j));
+    }
+    if (!ok)
+        return field_error(err, p, "must be an integer between %d and %d", TASK_MIN_PRIORITY,
+                           TASK_MAX_PRIORITY);
+    *ret = (int) v;
+    return 0;
+}
+
 static bool user_name_ok(const char *s)
 {
     /* POSIX portable names plus what useradd accepts by default. */
@@ -605,6 +639,8 @@ int task_from_cjson(const cJSON *root, const struct task_units *units, struct ta
             r = parse_time(m, &mp, units->time, &t->cputime, err);
         } else if (streq(k, "walltime")) {
             r = parse_time(m, &mp, units->time, &t->walltime, err);
+        } else if (streq(k, "priority")) {
+            r = parse_priority(m, &mp, &t->priority, err);
         } else if (streq(k, "stdout")) {
             r = get_absolute_path(m, &mp, &t->stdout_path, err);
         } else if (streq(k, "stderr")) {

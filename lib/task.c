@@ -133,6 +133,7 @@ struct task *task_copy(const struct task *t)
     c->memory_bare_unit = t->memory_bare_unit;
     c->cputime = t->cputime;
     c->walltime = t->walltime;
+    c->priority = t->priority;
     c->stdout_path = strdup_or_null(t->stdout_path);
     c->stderr_path = strdup_or_null(t->stderr_path);
     c->workdir = strdup_or_null(t->workdir);
@@ -209,6 +210,8 @@ cJSON *task_to_cjson(const struct task *t)
         cJSON_AddStringToObject(o, "cputime", format_duration(t->cputime, buf));
     if (t->walltime)
         cJSON_AddStringToObject(o, "walltime", format_duration(t->walltime, buf));
+    if (t->priority)
+        cJSON_AddNumberToObject(o, "priority", t->priority);
     if (t->stdout_path)
         cJSON_AddStringToObject(o, "stdout", t->stdout_path);
     if (t->stderr_path)

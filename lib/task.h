@@ -14,6 +14,7 @@
  *   cputime, walltime   bare number = hours; "90s", "15m", "2h", "1d",
  *            "1h30m"; stored rounded up to whole seconds
  *   cores    a positive number, fractions allowed (0.5 = half a CPU)
+ *   priority an integer from -1000 to 1000 (default 0)
  * The normalised form (task_to_cjson) writes memory as a string with the
  * largest binary unit that divides it exactly ("256M", "1536M", "4G",
  * "100B") and durations as whole seconds ("7200s"), so a normalised task
@@ -103,6 +104,8 @@ struct task {
     uint64_t memory_bare_unit;
     uint64_t cputime;  /* seconds; 0 = no limit */
     uint64_t walltime; /* seconds; 0 = no limit */
+    /* Among its principal's queued tasks, higher starts first (admission.h). */
+    int priority;      /* TASK_MIN_PRIORITY..TASK_MAX_PRIORITY; default 0 */
     char *stdout_path; /* absolute; NULL = a file under the data dir */
     char *stderr_path;
     char *workdir;       /* absolute; NULL = the user's home (or / ) */
@@ -117,6 +120,8 @@ struct task {
 #define TASK_MIN_MEMORY   (4ULL << 20) /* 4 MiB */
 #define TASK_MAX_MEMORY   (1ULL << 50) /* 1 PiB */
 #define TASK_MAX_DURATION (366ULL * 24 * 3600)
+#define TASK_MIN_PRIORITY (-1000)
+#define TASK_MAX_PRIORITY 1000
 #define TASK_MAX_ARGS     4096
 #define TASK_MAX_ENV      1024
 #define TASK_MAX_TAGS     64

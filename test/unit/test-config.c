@@ -3,6 +3,8 @@
 #include "tap.h"
 #include "util/log.h"
 
+#include <inttypes.h>
+
 static char *write_tmp(const char *text)
 {
     char *path = xstrdup("/tmp/ocps-test-config-XXXXXX");
@@ -26,6 +28,7 @@ int main(void)
     struct config c;
     config_init(&c);
     ok(c.kill_grace == 10 && c.max_body == 1 << 20 && !c.denied_users, "defaults");
+    ok(c.retention == 7 * 24 * 3600, "ended tasks are kept 7 days by default");
     ok(streq(c.data_dir, CONFIG_DEFAULT_DATA_DIR), "default data dir");
     ok(c.bare_units.memory == 1ULL << 30 && c.bare_units.time == 3600,
        "bare numbers are JobProxy's GB and hours by default");
@@ -101,8 +104,31 @@ int main(void)
 
     static const struct {
         const char *text;
+        uint64_t seconds;
+    } retention[] = {
+        {"retention: 2s\n", 2},  {"retention: 30d\n", 30 * 86400},   {"retention: 1h30m\n", 5400},
+        {"retention: 90\n", 90}, {"retention: forever\n", 0},        {"retention: Forever\n", 0},
+        {"retention: 0\n", 0},   {"retention: 366d\n", 366 * 86400},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(retention); i++) {
+        error_clear(&err);
+        c.retention = 1;
+        r = load(&c, retention[i].text, &err);
+        ok(r == 0 && c.retention == retention[i].seconds, "%.*s is %" PRIu64 " s: %s",
+           (int) strlen(retention[i].text) - 1, retention[i].text, retention[i].seconds,
+           error_message(&err));
+    }
+
+    static const struct {
+        const char *text;
         const char *needle;
     } bad[] = {
+        {"retention: 367d\n",
+         "retention: must be a duration such as 7d or 12h (at most 366d), 0 or forever, not "
+         "\"367d\""},
+        {"retention: never\n", "retention: must be a duration"},
+        {"retention: -1d\n", "retention: must be a duration"},
+        {"retention: [1d]\n", "retention: must be a scalar"},
         {"bogus: 1\n", "bogus"},
         {"capacity: {cores: -1}\n", "capacity.cores"},
         {"capacity: {disk: 1}\n", "capacity.disk"},

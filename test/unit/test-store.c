@@ -100,6 +100,77 @@ static void test_migration(const char *dir)
     ok(system(ver) == 0, "the store is at version 4 after it");
 }
 
+struct ended_list {
+    char ids[8][37];
+    usec_t finished[8];
+    size_t n;
+};
+
+static int ended_cb(const char *id, usec_t finished, void *userdata)
+{
+    struct ended_list *l = userdata;
+    if (l->n == ELEMENTSOF(l->ids))
+        return 1;
+    snprintf(l->ids[l->n], sizeof(l->ids[l->n]), "%s", id);
+    l->finished[l->n++] = finished;
+    return 0;
+}
+
+/* The retention's look at the store: ended tasks by their end, oldest
+ * first; and its removal, without an fsync. */
+static void test_ended(const char *dir)
+{
+    _cleanup_free_ char *path = xasprintf("%s/ended.db", dir);
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct store *s = NULL;
+    if (!ok(store_open(path, &s, &err) == 0, "open: %s", error_message(&err)))
+        return;
+    static const struct {
+        enum task_state state;
+        usec_t finished;
+    } rows[] = {
+        {TASK_COMPLETE, 100}, {TASK_CANCELED, 50},        {TASK_RUNNING, 0},
+        {TASK_QUEUED, 150},   {TASK_EXECUTOR_ERROR, 300}, {TASK_SYSTEM_ERROR, 200},
+    };
+    struct task_record *r[ELEMENTSOF(rows)];
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        r[i] = rec_new("erin");
+        r[i]->state = rows[i].state;
+        r[i]->finished = rows[i].finished;
+        if (store_insert(s, r[i], &err) < 0)
+            ok(false, "insert: %s", error_message(&err));
+    }
+    struct ended_list l = {0};
+    ok(store_list_ended(s, 200, 8, ended_cb, &l, &err) == 0 && l.n == 3 &&
+           streq(l.ids[0], r[1]->id) && streq(l.ids[1], r[0]->id) && streq(l.ids[2], r[5]->id) &&
+           l.finished[0] == 50 && l.finished[2] == 200,
+       "ended tasks that finished by then, oldest end first; no active one");
+    l = (struct ended_list){0};
+    ok(store_list_ended(s, INT64_MAX, 1, ended_cb, &l, &err) == 0 && l.n == 1 &&
+           streq(l.ids[0], r[1]->id),
+       "the oldest end alone");
+    store_hold(s);
+    store_forget(s, r[1]->id);
+    store_forget(s, r[0]->id);
+    store_forget(s, "no-such-task");
+    store_flush(s);
+    ok(store_sync(s) == 0 && store_writer_synchronous(s) == 1,
+       "removals by the retention are committed without an fsync (NORMAL)");
+    struct task_record *g = NULL;
+    ok(store_get(s, r[1]->id, &g, &err) == -ENOENT && store_count(s) == 4,
+       "and are gone; the unknown one changed nothing");
+    l = (struct ended_list){0};
+    ok(store_list_ended(s, INT64_MAX, 8, ended_cb, &l, &err) == 0 && l.n == 2 &&
+           streq(l.ids[0], r[5]->id) && streq(l.ids[1], r[4]->id),
+       "the rest are found as before");
+    _cleanup_free_ char *del =
+        xasprintf("sqlite3 %s \"SELECT count(*) FROM tasks\" | grep -qx 4", path);
+    store_close(s);
+    ok(system(del) == 0, "on disk too, after the store closed");
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++)
+        task_record_free(r[i]);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/ocps-test-store-XXXXXX";
@@ -219,6 +290,7 @@ int main(void)
     task_record_free(g);
     store_close(s);
     test_migration(dir);
+    test_ended(dir);
     (void) rm_rf(dir);
     return tap_done();
 }

@@ -132,7 +132,7 @@ static void test_abort(const struct user_ids *nobody)
     ok(r == -ECANCELED && fd < 0, "the caller gave up on it: -ECANCELED");
     bool back = false;
     for (int i = 0; i < 500 && !back; i++, usleep(10000))
-        back = threads() == before;
+        back = threads() <= before; /* threads of earlier tests may leave meanwhile */
     ok(back, "the thread left blocked in it was interrupted and is gone (%u threads, %u before)",
        threads(), before);
     /* Had it stayed, this reader would let it go on and write nothing. */

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Malformed, truncated, hostile and huge requests each get the right 4xx,
-and the daemon keeps serving."""
+and the daemon keeps serving: strings with a NUL or bytes that are not
+UTF-8 in every format, unknown XML attributes."""
 
 import http.client
 import json
+import os
 import re
 import socket
 import time
@@ -11,6 +13,7 @@ import time
 import ocps
 
 USER = "ocpstest"
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "tasks")
 
 
 def raw(d, data, timeout=5):
@@ -234,4 +237,63 @@ def t_refused_bodies(tap, d):
                "%r after %d of %d bytes" % (got, sent[0], total))
 
 
-ocps.run([t_bodies, t_malformed_heads, t_raw, t_refused_bodies, t_still_serving])
+def t_text_faults(tap, d):
+    """A NUL in a string (cJSON cut "a\\u0000b" to "a") and bytes that are
+    not UTF-8 are 400 in JSON, YAML and XML, naming where."""
+    u = USER.encode()
+    cases = [
+        ("application/json", b'{"user": "%s", "cmd": "echo a\\u0000; rm -rf /tmp/x"}' % u,
+         "NUL", "a \\u0000 in a JSON string"),
+        ("application/json", b'{"user": "%s", "cmd": "true", "env": {"A\\u0000B": "1"}}' % u,
+         "NUL", "a \\u0000 in a JSON key"),
+        ("application/json", b'{"user": "%s", "cmd": "echo \xff"}' % u, "not UTF-8",
+         "a byte 0xff in JSON"),
+        ("application/json", b'{"user": "%s", "cmd": "echo \xc0\xaf"}' % u, "not UTF-8",
+         "an overlong UTF-8 form in JSON"),
+        ("application/json", b'{"user": "%s", "cmd": "echo \xed\xa0\x80"}' % u, "not UTF-8",
+         "a surrogate in UTF-8 in JSON"),
+        ("application/yaml", b'user: %s\ncmd: "echo a\\0b"\n' % u, "NUL", "a \\0 in YAML"),
+        ("application/yaml", b'user: %s\ncmd: "echo a\\x00b"\n' % u, "NUL", "a \\x00 in YAML"),
+        ("application/yaml", b"user: %s\ncmd: echo \xff\n" % u, "UTF-8", "a byte 0xff in YAML"),
+        ("application/xml", b"<task><user>%s</user><cmd>echo a&#0;b</cmd></task>" % u,
+         "invalid xmlChar value 0", "&#0; in XML"),
+        ("application/xml", b"<task><user>%s</user><cmd>echo \xff</cmd></task>" % u, "UTF-8",
+         "a byte 0xff in XML"),
+    ]
+    for ctype, body, needle, what in cases:
+        r = d.submit(body, ctype=ctype)
+        try:
+            msg = r.json().get("message", "")
+        except ValueError:
+            msg = ""
+        tap.ok(r.status == 400 and needle in msg, "%s -> 400 naming %s" % (what, needle), r)
+
+
+
+def t_xml_attributes(tap, d):
+    """An unknown XML attribute is 400, as an unknown JSON field is; the
+    namespace declarations and xsi: schema locations JobProxy's own task
+    files carry are not."""
+    u = USER.encode()
+    for body, needle, what in [
+            (b'<task><user>%s</user><cmd timeout="5">true</cmd></task>' % u,
+             'unknown attribute "timeout" on <cmd>', "an attribute on <cmd>"),
+            (b'<task priority="high"><user>%s</user><cmd>true</cmd></task>' % u,
+             'unknown attribute "priority" on <task>', "an attribute on <task>"),
+            (b'<task><user>%s</user><cmd>true</cmd><env><entry key="A" value="1"/></env></task>'
+             % u, 'unknown attribute "value" on <entry>', "a value attribute beside a key")]:
+        r = d.submit(body, ctype="application/xml")
+        tap.ok(r.status == 400 and needle in r.json().get("message", ""), "%s -> 400" % what, r)
+    with open(os.path.join(DATA, "jobproxy-helloworld.xml"), "rb") as f:
+        xml = f.read().replace(b"<memory>128</memory>", b"<memory>128M</memory>")
+    r = d.submit(xml, ctype="application/xml")
+    tap.eq(r.status, 200, "JobProxy's helloworld, with xmlns:xsi and "
+           "xsi:noNamespaceSchemaLocation, is taken")
+    if r.status == 200:
+        st = d.wait(r.json()["id"])
+        tap.eq(st and st["code"], "COMPLETE", "and runs")
+
+
+
+ocps.run([t_bodies, t_malformed_heads, t_raw, t_refused_bodies, t_text_faults, t_xml_attributes,
+          t_still_serving])

@@ -7,13 +7,17 @@
  * twice: parse_connection_headers() queues the error reply and builds
  * its header, then the state machine carries on and builds it again.
  * Neither request reaches our access handler, so nothing in the router
- * can fix them. The gate accepts each connection itself and looks at
- * the head of its first request without consuming it (MSG_PEEK): a head
- * with one of these faults is answered here, with the one error body
- * (reply.c), and the connection is closed after a bounded linger (http.h);
- * any other connection goes to its daemon through MHD_add_connection(),
- * as MHD's own accept would have handed it over. Later requests on a
- * kept-alive connection reach MHD's parser unchecked.
+ * can fix them. Framing that two readers may read two ways (request
+ * smuggling: Content-Length with Transfer-Encoding, two different
+ * Content-Lengths, ...) is refused here too. The gate accepts each
+ * connection itself and looks at the head of its first request without
+ * consuming it (MSG_PEEK): a head with one of these faults is answered
+ * here, with the one error body (reply.c), and the connection is closed
+ * after a bounded linger (http.h); any other connection goes to its
+ * daemon through MHD_add_connection(), as MHD's own accept would have
+ * handed it over. Later requests on a kept-alive connection reach MHD's
+ * parser, and their framing is checked once MHD has parsed their head
+ * (http_framing_check, called by server.c).
  *
  * One thread polls the listening sockets and the connections still
  * waiting for their head. A socket stays readable while peeked data sits
@@ -99,11 +103,84 @@ static int check_content_length(const char *value, size_t len, uint64_t *seen, b
     return 0;
 }
 
+/* A Transfer-Encoding field's value: chunked alone, as MHD reads it. A
+ * list ("gzip, chunked") or an unknown coding is framing that another
+ * reader may take differently. */
+static int check_transfer_encoding(const char *value, size_t len, struct error *err)
+{
+    while (len > 0 && (*value == ' ' || *value == '\t')) {
+        value++;
+        len--;
+    }
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    if (len == STRLEN("chunked") && strncasecmp(value, "chunked", len) == 0)
+        return 0;
+    _cleanup_free_ char *v = printable(value, len);
+    return error_set(err, -EINVAL, "Transfer-Encoding \"%s\" is not taken: only chunked", v);
+}
+
+/* Where a framing field is: each may be given in one place only. */
+struct framing {
+    bool http10;
+    bool have_length, have_chunked;
+    uint64_t length;
+    const char *in; /* the framing field the last line was, for a folded one; NULL: another */
+};
+
+static int check_field(const char *line, size_t n, struct framing *f, struct error *err)
+{
+    if (line[0] == ' ' || line[0] == '\t') {
+        /* An obsolete line folding continues the field before it. */
+        if (f->in)
+            return error_set(err, -EINVAL, "%s folded over several lines", f->in);
+        return 0;
+    }
+    const char *colon = memchr(line, ':', n);
+    f->in = NULL;
+    if (!colon)
+        return 0; /* MHD answers a field without a colon with a well-formed 400 */
+    size_t name_len = (size_t) (colon - line);
+    for (size_t i = 0; i < name_len; i++)
+        if ((unsigned char) line[i] <= ' ' || line[i] == 0x7f) {
+            /* "Content-Length : 5" may be Content-Length to one reader and
+             * an unknown field to the next (RFC 9112 5.1: refuse it). */
+            _cleanup_free_ char *v = printable(line, name_len);
+            return error_set(err, -EINVAL, "malformed header field name \"%s\"", v);
+        }
+    if (name_len == 0)
+        return error_set(err, -EINVAL, "a header field without a name");
+    const char *value = colon + 1;
+    size_t value_len = n - name_len - 1;
+    if (name_len == STRLEN("Content-Length") &&
+        strncasecmp(line, "Content-Length", name_len) == 0) {
+        f->in = "Content-Length";
+        if (check_content_length(value, value_len, &f->length, &f->have_length, err) < 0)
+            return err->code;
+    } else if (name_len == STRLEN("Transfer-Encoding") &&
+               strncasecmp(line, "Transfer-Encoding", name_len) == 0) {
+        f->in = "Transfer-Encoding";
+        if (f->have_chunked)
+            return error_set(err, -EINVAL, "Transfer-Encoding given twice");
+        if (check_transfer_encoding(value, value_len, err) < 0)
+            return err->code;
+        f->have_chunked = true;
+    } else
+        return 0;
+    if (f->have_length && f->have_chunked)
+        return error_set(err, -EINVAL,
+                         "Content-Length and Transfer-Encoding together: the length of the body "
+                         "is ambiguous");
+    if (f->have_chunked && f->http10)
+        return error_set(err, -EINVAL, "Transfer-Encoding in an HTTP/1.0 request");
+    return 0;
+}
+
 int http_head_check(const char *buf, size_t len, struct error *err)
 {
     const char *p = buf, *end = buf + len;
-    bool request_line = true, in_content_length = false, have_length = false;
-    uint64_t length = 0;
+    bool request_line = true;
+    struct framing f = {};
     for (;;) {
         const char *nl = memchr(p, '\n', (size_t) (end - p));
         if (!nl)
@@ -113,33 +190,76 @@ int http_head_check(const char *buf, size_t len, struct error *err)
             n--;
         const char *line = p;
         p = nl + 1;
+        /* A NUL, or a CR that ends no line, is read as a break by some
+         * and as a byte by others (RFC 9112 2.2). */
+        if (memchr(line, '\0', n) || memchr(line, '\r', n))
+            return error_set(err, -EINVAL, "a NUL or a bare CR in the request head");
         if (request_line) {
             /* Empty lines before the request line are skipped (RFC 9112 2.2), as MHD does. */
             if (n == 0)
                 continue;
-            if (!memchr(line, ' ', n)) {
+            const char *last = memrchr(line, ' ', n);
+            if (!last) {
                 _cleanup_free_ char *v = printable(line, n);
                 return error_set(err, -EINVAL,
                                  "malformed request line \"%s\": expected METHOD /path HTTP/1.1",
                                  v);
             }
+            f.http10 = (size_t) (line + n - last - 1) == STRLEN("HTTP/1.0") &&
+                       memcmp(last + 1, "HTTP/1.0", STRLEN("HTTP/1.0")) == 0;
             request_line = false;
             continue;
         }
         if (n == 0)
             return 1;
-        if (line[0] == ' ' || line[0] == '\t') {
-            /* An obsolete line folding continues the field before it. */
-            if (in_content_length)
-                return error_set(err, -EINVAL, "Content-Length folded over several lines");
-            continue;
-        }
-        static const char name[] = "content-length:";
-        in_content_length = n >= STRLEN(name) && strncasecmp(line, name, STRLEN(name)) == 0;
-        if (in_content_length && check_content_length(line + STRLEN(name), n - STRLEN(name),
-                                                      &length, &have_length, err) < 0)
+        if (check_field(line, n, &f, err) < 0)
             return err->code;
     }
+}
+
+struct framing_fields {
+    unsigned lengths, encodings;
+    const char *length, *encoding;
+    bool lengths_differ;
+};
+
+static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct framing_fields *ff = cls;
+    if (!key || !value)
+        return MHD_YES;
+    if (strcaseeq(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (ff->length && !streq(ff->length, value))
+            ff->lengths_differ = true;
+        ff->length = value;
+        ff->lengths++;
+    } else if (strcaseeq(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        ff->encoding = value;
+        ff->encodings++;
+    }
+    return MHD_YES;
+}
+
+int http_framing_check(struct MHD_Connection *conn, const char *version, struct error *err)
+{
+    struct framing_fields ff = {};
+    (void) MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_field, &ff);
+    if (ff.lengths_differ)
+        return error_set(err, -EINVAL, "conflicting Content-Length fields");
+    if (ff.encodings == 0)
+        return 0;
+    if (ff.lengths > 0)
+        return error_set(err, -EINVAL,
+                         "Content-Length and Transfer-Encoding together: the length of the body "
+                         "is ambiguous");
+    if (ff.encodings > 1)
+        return error_set(err, -EINVAL, "Transfer-Encoding given twice");
+    if (check_transfer_encoding(ff.encoding, strlen(ff.encoding), err) < 0)
+        return err->code;
+    if (version && streq(version, MHD_HTTP_VERSION_1_0))
+        return error_set(err, -EINVAL, "Transfer-Encoding in an HTTP/1.0 request");
+    return 0;
 }
 
 /* ---- the gate ---- */

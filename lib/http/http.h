@@ -5,8 +5,9 @@
  * one MHD daemon per socket, a thread per connection (handlers may block:
  * a submit waits for its group commit, a log follow waits for output).
  * gate.c accepts the connections and checks each request head for the
- * faults libmicrohttpd 0.9.75 answers wrongly or not at all, before
- * handing the connection to its daemon. router.c matches {method, path}
+ * faults libmicrohttpd 0.9.75 answers wrongly or not at all and for
+ * ambiguous framing, before handing the connection to its daemon.
+ * router.c matches {method, path}
  * in one table, answers 404/405/406/413/415 itself, negotiates the reply
  * format from Accept and collects the body up to the configured cap.
  * reply.c builds every reply, and every error reply in one shape.
@@ -129,12 +130,23 @@ int http_content_length(const char *s, size_t len, uint64_t *ret, struct error *
 /* Checks a request head (the request line and header fields, len bytes
  * of buf as they arrived so far) for the faults libmicrohttpd 0.9.75
  * mishandles: a one-word request line (dropped without an answer) and a
- * Content-Length that is not a number, too large, folded or given twice
- * with different values (answered with its headers twice). Returns 1
- * when the head is complete and has none of them, 0 when it is not
- * complete yet and has none so far, or the error (-EINVAL 400, -E2BIG
- * 413) with err naming the fault. */
+ * Content-Length that is not a number, too large or folded (answered
+ * with its headers twice); and for framing two readers could read two
+ * ways (request smuggling): Content-Length given twice with different
+ * values, Content-Length with Transfer-Encoding, a Transfer-Encoding
+ * other than chunked, given twice, folded or in an HTTP/1.0 request,
+ * blanks between a field's name and its colon, a NUL or a bare CR.
+ * Returns 1 when the head is complete and has none of them, 0 when it is
+ * not complete yet and has none so far, or the error (-EINVAL 400,
+ * -E2BIG 413) with err naming the fault. */
 int http_head_check(const char *buf, size_t len, struct error *err);
+
+/* The framing of a request MHD has parsed (a kept-alive connection's
+ * later requests, which the gate does not see): -EINVAL naming the fault
+ * for Content-Length fields that differ, Content-Length with
+ * Transfer-Encoding, a Transfer-Encoding other than chunked or given
+ * twice, or one in an HTTP/1.0 request; else 0. */
+int http_framing_check(struct MHD_Connection *conn, const char *version, struct error *err);
 
 /* ---- the gate (gate.c) ---- */
 

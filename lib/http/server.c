@@ -3,7 +3,8 @@
  * sockets ourselves so that one code path serves IPv4, IPv6 and unix
  * sockets alike, and accept on them ourselves (gate.c), handing each
  * connection to the socket's daemon, which runs without a listening
- * socket of its own.
+ * socket of its own. The access handler here checks the framing of the
+ * requests the gate does not see before the router has them.
  */
 #include "http.h"
 #include "util/log.h"
@@ -108,6 +109,43 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", buf);
 }
 
+/* The router's request of one refused by its framing, which has its
+ * answer queued: the rest of it goes unread. */
+static char framing_refused;
+
+static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **req_cls)
+{
+    if (*req_cls == &framing_refused) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!*req_cls) {
+        _cleanup_error_ struct error err = ERROR_INIT;
+        if (http_framing_check(conn, version, &err) < 0) {
+            /* The body cannot be told from the next request: answer, and close. */
+            struct request r = {.conn = conn, .out = MEDIA_JSON};
+            static const struct http_extra closing[] = {
+                {.header = true, .name = MHD_HTTP_HEADER_CONNECTION, .value = "close"},
+                {},
+            };
+            *req_cls = &framing_refused;
+            return http_reply_error_extra(&r, &err, closing);
+        }
+    }
+    return http_dispatch(cls, conn, url, method, version, upload_data, upload_data_size, req_cls);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    if (*req_cls == &framing_refused)
+        *req_cls = NULL;
+    else
+        http_completed(cls, conn, req_cls, toe);
+}
+
 int http_server_start(const struct http_ctx *ctx, struct http_server **ret, struct error *err)
 {
     struct http_server *s = xcalloc(1, sizeof(*s));
@@ -129,8 +167,8 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
         struct MHD_Daemon *d = MHD_start_daemon(
             MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-            0, NULL, NULL, http_dispatch, &s->ctx, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
+            0, NULL, NULL, dispatch, &s->ctx, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
             ctx->cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, ctx->cfg->http_timeout,
             MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024), MHD_OPTION_END);
         if (!d) {

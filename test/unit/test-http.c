@@ -206,6 +206,36 @@ static void test_head_check(void)
          "conflicting"},
         {"POST / HTTP/1.1\r\nContent-Length: 5\r\n 6\r\n\r\n", -EINVAL, "folded"},
         {"POST / HTTP/1.1\r\nX-A: 5\r\n 6\r\n\r\n", 1, NULL},
+        /* Framing two readers may read two ways: request smuggling. */
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\ntransfer-encoding:  Chunked \t\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", -EINVAL,
+         "Content-Length and Transfer-Encoding together"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", -EINVAL,
+         "Content-Length and Transfer-Encoding together"},
+        /* found before the head is complete */
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\nHo", -EINVAL,
+         "together"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+         -EINVAL, "Transfer-Encoding given twice"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -EINVAL,
+         "Transfer-Encoding \"gzip, chunked\" is not taken"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n", -EINVAL, "not taken"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n", -EINVAL, "\"xchunked\""},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", -EINVAL, "only chunked"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", -EINVAL, "not taken"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n ,gzip\r\n\r\n", -EINVAL,
+         "Transfer-Encoding folded"},
+        {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", -EINVAL, "HTTP/1.0"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", -EINVAL,
+         "malformed header field name \"Transfer-Encoding \""},
+        {"POST / HTTP/1.1\r\nContent-Length\t: 5\r\n\r\n", -EINVAL, "field name"},
+        {"POST / HTTP/1.1\r\nX Y: 5\r\n\r\n", -EINVAL, "field name"},
+        {"POST / HTTP/1.1\r\n: 5\r\n\r\n", -EINVAL, "without a name"},
+        {"POST / HTTP/1.1\r\nHost: x\rContent-Length: 5\r\n\r\n", -EINVAL, "bare CR"},
+        {"GET / HTTP/1.1\rX: y\r\n\r\n", -EINVAL, "bare CR"},
+        /* a field without a colon is MHD's to answer (a well-formed 400) */
+        {"GET / HTTP/1.1\r\nBad header\r\n\r\n", 1, NULL},
     };
     for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
         _cleanup_error_ struct error err = ERROR_INIT;
@@ -214,6 +244,15 @@ static void test_head_check(void)
            "head \"%s\" -> %d (got %d: %s)", rows[i].head, rows[i].want, q,
            q < 0 ? error_message(&err) : "-");
     }
+}
+
+static void test_head_nul(void)
+{
+    static const char head[] = "POST / HTTP/1.1\r\nHost: a\0b\r\n\r\n";
+    _cleanup_error_ struct error err = ERROR_INIT;
+    int q = http_head_check(head, sizeof(head) - 1, &err);
+    ok(q == -EINVAL && strstr(error_message(&err), "NUL"), "a NUL in a header value -> 400 (%s)",
+       q < 0 ? error_message(&err) : "passed");
 }
 
 static void test_content_length(void)
@@ -270,6 +309,7 @@ int main(void)
     test_path_match();
     test_route_find();
     test_head_check();
+    test_head_nul();
     test_content_length();
     test_statuses();
     return tap_done();

@@ -1,5 +1,6 @@
 /* follow: see follow.h. */
 #include "follow.h"
+#include "http.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,7 +19,8 @@ struct follow {
     int end_fd; /* readable once the task has ended (supervisor_watch_end) */
     off_t offset;
     bool ended;
-    uid_t owner; /* the uid a user-given output file must belong to; -1: default file */
+    uid_t owner;            /* the uid a user-given output file must belong to; -1: default file */
+    struct http_conn *conn; /* its place among the pool's followers (pool.c); NULL: none */
 };
 
 static void follow_free(void *cls)
@@ -29,6 +31,7 @@ static void follow_free(void *cls)
     if (f->inotify_fd >= 0)
         close(f->inotify_fd);
     supervisor_unwatch(f->sv, f->end_fd);
+    http_pool_unfollow(f->conn);
     free(f->path);
     free(f);
 }
@@ -201,6 +204,13 @@ int follow_response(const struct follow_spec *spec, struct MHD_Response **ret, s
         *ret = snapshot(f);
         return 0;
     }
+    /* A follow may last hours: it takes a follower's share of the pool,
+     * not one of the connections that serve ordinary requests. */
+    if (http_pool_follow(spec->conn_fd, &f->conn, err) < 0) {
+        int r = err->code;
+        follow_free(f);
+        return r;
+    }
     /* Watch the file's directory for it to appear, then the file to grow. */
     f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     follow_watch(f);
@@ -212,5 +222,9 @@ int follow_response(const struct follow_spec *spec, struct MHD_Response **ret, s
     *ret = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, follow_read, f, follow_free);
     if (!*ret)
         follow_free(f);
+    else
+        /* The follower's share is held until the connection closes: a
+         * client asks its next request on a connection of its own. */
+        (void) MHD_add_response_header(*ret, MHD_HTTP_HEADER_CONNECTION, "close");
     return 0;
 }

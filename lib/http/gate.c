@@ -19,8 +19,16 @@
  * parser, and their framing is checked once MHD has parsed their head
  * (http_framing_check, called by server.c).
  *
+ * The gate also keeps the pool (pool.c): each connection is counted
+ * against its client at accept, and takes a served or a follower's
+ * share once its head is whole; a connection the pool has no room for
+ * is answered 503 with Retry-After, at once or once its head is in,
+ * never left in the listen backlog or dropped. A head must be whole
+ * within http_header_timeout of the accept, however slowly it comes.
+ *
  * One thread polls the listening sockets and the connections still
- * waiting for their head. A socket stays readable while peeked data sits
+ * waiting for their head, and sweeps the served connections for those
+ * past their deadline. A socket stays readable while peeked data sits
  * in it, so a head that came in part is peeked again after a backoff
  * (GATE_BACKOFF_MIN doubling to GATE_BACKOFF_MAX), not on readability.
  */
@@ -43,7 +51,10 @@
 #define GATE_BACKOFF_MAX (500 * USEC_PER_MSEC)
 /* After accept() fails for want of file descriptors or memory. */
 #define GATE_ACCEPT_PAUSE (100 * USEC_PER_MSEC)
-#define GATE_NEVER        INT64_MAX
+#define GATE_ACCEPT_BATCH 64
+/* Refused connections read and dropped at once; past it, closed after the answer. */
+#define GATE_LINGER_MAX 256
+#define GATE_NEVER      INT64_MAX
 
 /* ---- the head ---- */
 
@@ -217,6 +228,29 @@ int http_head_check(const char *buf, size_t len, struct error *err)
     }
 }
 
+bool http_head_follows(const char *buf, size_t len)
+{
+    static const char prefix[] = "GET /v1/jobproxy/logs/";
+    const char *p = buf, *end = buf + len;
+    while (p < end && (*p == '\r' || *p == '\n'))
+        p++;
+    if ((size_t) (end - p) < STRLEN(prefix) || memcmp(p, prefix, STRLEN(prefix)) != 0)
+        return false;
+    const char *target_end = memchr(p + 4, ' ', (size_t) (end - p - 4));
+    const char *q = target_end ? memchr(p, '?', (size_t) (target_end - p)) : NULL;
+    if (!q)
+        return false;
+    for (const char *a = q + 1; a < target_end;) {
+        const char *amp = memchr(a, '&', (size_t) (target_end - a));
+        size_t n = amp ? (size_t) (amp - a) : (size_t) (target_end - a);
+        if ((n == STRLEN("follow=1") && memcmp(a, "follow=1", n) == 0) ||
+            (n == STRLEN("follow=true") && memcmp(a, "follow=true", n) == 0))
+            return true;
+        a += n + 1;
+    }
+    return false;
+}
+
 struct framing_fields {
     unsigned lengths, encodings;
     const char *length, *encoding;
@@ -267,6 +301,7 @@ int http_framing_check(struct MHD_Connection *conn, const char *version, struct 
 struct gate_conn {
     int fd;
     struct MHD_Daemon *daemon;
+    struct http_conn *conn; /* its place in the pool; NULL once refused */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     usec_t deadline; /* the head must be in by then; lingering: the next read */
@@ -283,8 +318,9 @@ struct http_gate {
     size_t n;
     int *fds;
     struct MHD_Daemon **daemons;
+    struct http_pool *pool;
     struct gate_conn *conns; /* waiting for their head, or lingering */
-    size_t n_conns, alloc_conns, max_conns;
+    size_t n_conns, alloc_conns, n_lingering;
     struct pollfd *pfds;
     size_t alloc_pfds;
     unsigned timeout;
@@ -293,14 +329,20 @@ struct http_gate {
 
 static void conn_remove(struct http_gate *g, size_t i)
 {
+    if (g->conns[i].linger_end)
+        g->n_lingering--;
     g->conns[i] = g->conns[--g->n_conns];
 }
 
-/* Answers a head that failed the check, then lingers: the client may
- * still be sending, and closing on unread data would reset the
- * connection and lose the answer. */
-static void conn_reject(struct gate_conn *c, const struct error *err, usec_t now)
+/* Answers a connection the gate refuses (a head that failed the check, a
+ * full pool), then lingers: the client may still be sending, and closing
+ * on unread data would reset the connection and lose the answer. The
+ * refused connection leaves the pool; at most GATE_LINGER_MAX linger, the
+ * others are closed at once. Returns false when it was closed. */
+static bool conn_reject(struct http_gate *g, struct gate_conn *c, const struct error *err,
+                        usec_t now)
 {
+    http_pool_close(TAKE_PTR(c->conn));
     int status = error_http_status(err->code);
     const char *type;
     _cleanup_free_ char *body = http_format(MEDIA_JSON, http_error_json(err, NULL), "error", &type);
@@ -308,19 +350,25 @@ static void conn_reject(struct gate_conn *c, const struct error *err, usec_t now
     struct tm tm;
     time_t t = time(NULL);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&t, &tm));
-    _cleanup_free_ char *reply =
-        xasprintf("HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\nServer: %s\r\n"
-                  "X-Content-Type-Options: nosniff\r\nContent-Type: %s\r\n"
-                  "Content-Length: %zu\r\n\r\n%s",
-                  status, MHD_get_reason_phrase_for((unsigned) status), date, HTTP_SERVER_NAME,
-                  type, strlen(body), body);
+    _cleanup_free_ char *reply = xasprintf(
+        "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\nServer: %s\r\n"
+        "X-Content-Type-Options: nosniff\r\n%sContent-Type: %s\r\n"
+        "Content-Length: %zu\r\n\r\n%s",
+        status, MHD_get_reason_phrase_for((unsigned) status), date, HTTP_SERVER_NAME,
+        status == 503 ? "Retry-After: " HTTP_RETRY_AFTER "\r\n" : "", type, strlen(body), body);
     log_debug("http: %s", error_message(err));
     /* A few hundred bytes into a fresh socket's buffer: one send does it. */
     (void) send(c->fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void) shutdown(c->fd, SHUT_WR);
+    if (g->n_lingering >= GATE_LINGER_MAX) {
+        (void) close(c->fd);
+        return false;
+    }
+    g->n_lingering++;
     c->linger_end = now + HTTP_LINGER_TIME * USEC_PER_SEC;
     c->deadline = MIN(now + HTTP_LINGER_IDLE * USEC_PER_SEC, c->linger_end);
     c->retry_at = 0;
+    return true;
 }
 
 /* Reads and drops what a rejected client still sends. Returns false, the
@@ -343,10 +391,34 @@ static bool conn_linger(struct gate_conn *c, usec_t now)
     }
 }
 
+static void conn_close(struct gate_conn *c)
+{
+    http_pool_close(TAKE_PTR(c->conn));
+    (void) close(c->fd);
+}
+
+/* Hands a connection whose head is whole to its daemon, in the pool's
+ * share its request takes. Returns false once it has left the gate. */
+static bool conn_serve(struct http_gate *g, struct gate_conn *c, bool follower, usec_t now)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    if (http_pool_serve(c->conn, follower, &err) < 0)
+        return conn_reject(g, c, &err, now);
+    /* MHD may close the connection, and tell the pool, before it returns. */
+    struct http_conn *hc = http_conn_ref(TAKE_PTR(c->conn));
+    if (MHD_add_connection(c->daemon, c->fd, (const struct sockaddr *) &c->addr, c->addrlen) !=
+        MHD_YES) {
+        log_debug("http: a connection was refused: %s", strerror(errno));
+        http_pool_close(hc);
+    }
+    http_conn_unref(hc);
+    return false;
+}
+
 /* Peeks at a waiting connection's head and decides. Returns true while
  * the connection stays at the gate, false once it has left: handed to
  * MHD, or closed. */
-static bool conn_step(struct gate_conn *c, short revents, usec_t now)
+static bool conn_step(struct http_gate *g, struct gate_conn *c, short revents, usec_t now)
 {
     static char head[GATE_HEAD_MAX];
     if (c->linger_end)
@@ -357,19 +429,19 @@ static bool conn_step(struct gate_conn *c, short revents, usec_t now)
         return true;
     if (n <= 0) {
         /* Gone, or silent too long, before a request: nothing to answer. */
-        (void) close(c->fd);
+        conn_close(c);
         return false;
     }
     _cleanup_error_ struct error err = ERROR_INIT;
     int q = http_head_check(head, (size_t) n, &err);
-    if (q < 0) {
-        conn_reject(c, &err, now);
-        return true;
-    }
+    if (q < 0)
+        return conn_reject(g, c, &err, now);
     bool hung_up = revents & (POLLRDHUP | POLLHUP | POLLERR);
     if (q == 0 && (size_t) n < sizeof(head) && !hung_up) {
         if (now >= c->deadline) {
-            (void) close(c->fd);
+            /* A head sent a byte at a time is cut at its deadline. */
+            log_debug("http: a request head is past its deadline: cut");
+            conn_close(c);
             return false;
         }
         c->backoff = c->backoff ? MIN(c->backoff * 2, GATE_BACKOFF_MAX) : GATE_BACKOFF_MIN;
@@ -378,15 +450,13 @@ static bool conn_step(struct gate_conn *c, short revents, usec_t now)
     }
     /* A head that passed, a head too large for us to judge, or one that
      * will never be complete: MHD answers or closes as it always has. */
-    if (MHD_add_connection(c->daemon, c->fd, (const struct sockaddr *) &c->addr, c->addrlen) !=
-        MHD_YES)
-        log_debug("http: a connection was refused: %s", strerror(errno));
-    return false;
+    return conn_serve(g, c, q == 1 && http_head_follows(head, (size_t) n), now);
 }
 
 static void gate_accept(struct http_gate *g, size_t i, usec_t now)
 {
-    while (g->n_conns < g->max_conns) {
+    /* A bounded batch: the waiting connections are served meanwhile. */
+    for (unsigned k = 0; k < GATE_ACCEPT_BATCH; k++) {
         struct gate_conn c = {.daemon = g->daemons[i], .addrlen = sizeof(c.addr), .pfd = -1};
         c.fd = accept4(g->fds[i], (struct sockaddr *) &c.addr, &c.addrlen,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -397,7 +467,17 @@ static void gate_accept(struct http_gate *g, size_t i, usec_t now)
             }
             return;
         }
-        c.deadline = now + (usec_t) g->timeout * USEC_PER_SEC;
+        _cleanup_error_ struct error err = ERROR_INIT;
+        bool stays = true;
+        if (http_pool_open(g->pool, c.fd, (const struct sockaddr *) &c.addr, c.addrlen, &c.conn,
+                           &err) < 0)
+            /* Answered at once, before its request: a client over its cap
+             * or a gate full of waiting clients is told, not left hanging. */
+            stays = conn_reject(g, &c, &err, now);
+        else
+            c.deadline = now + (usec_t) g->timeout * USEC_PER_SEC;
+        if (!stays)
+            continue;
         g->conns = xgrow(g->conns, &g->alloc_conns, g->n_conns + 1, sizeof(*g->conns));
         g->conns[g->n_conns++] = c;
     }
@@ -412,12 +492,12 @@ static void *gate_loop(void *userdata)
         struct pollfd *pfds = g->pfds;
         size_t np = 0;
         pfds[np++] = (struct pollfd){.fd = g->stop_fd, .events = POLLIN};
-        bool accepting = g->n_conns < g->max_conns && now >= g->accept_paused;
+        bool accepting = now >= g->accept_paused;
         for (size_t i = 0; i < g->n; i++)
             pfds[np++] = (struct pollfd){.fd = accepting ? g->fds[i] : -1, .events = POLLIN};
-        usec_t wake = GATE_NEVER;
-        if (!accepting && g->accept_paused > now)
-            wake = g->accept_paused;
+        usec_t wake = http_pool_sweep(g->pool, now);
+        if (!accepting)
+            wake = MIN(wake, g->accept_paused);
         for (size_t i = 0; i < g->n_conns; i++) {
             struct gate_conn *c = &g->conns[i];
             /* Waiting out a backoff, only a hang-up is news. */
@@ -445,7 +525,7 @@ static void *gate_loop(void *userdata)
             if (!revents && !due)
                 continue;
             c->retry_at = 0;
-            if (!conn_step(c, revents, now))
+            if (!conn_step(g, c, revents, now))
                 conn_remove(g, i);
         }
         for (size_t i = 0; i < g->n; i++)
@@ -455,8 +535,9 @@ static void *gate_loop(void *userdata)
     return NULL;
 }
 
-int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n, unsigned max_conns,
-                    unsigned timeout, struct http_gate **ret, struct error *err)
+int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n,
+                    struct http_pool *pool, unsigned header_timeout, struct http_gate **ret,
+                    struct error *err)
 {
     /* accept() is called until it would block. */
     for (size_t i = 0; i < n; i++) {
@@ -470,8 +551,8 @@ int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n,
     memcpy(g->fds, fds, n * sizeof(int));
     g->daemons = xcalloc(n, sizeof(*g->daemons));
     memcpy(g->daemons, daemons, n * sizeof(*g->daemons));
-    g->max_conns = MAX(max_conns, 1u);
-    g->timeout = timeout ? timeout : UINT_MAX / 2;
+    g->pool = pool;
+    g->timeout = header_timeout ? header_timeout : UINT_MAX / 2;
     g->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int r = g->stop_fd < 0 ? -errno : -pthread_create(&g->thread, NULL, gate_loop, g);
     if (r < 0) {
@@ -496,7 +577,7 @@ void http_gate_stop(struct http_gate *g)
         (void) close(g->stop_fd);
     }
     for (size_t i = 0; i < g->n_conns; i++)
-        (void) close(g->conns[i].fd);
+        conn_close(&g->conns[i]);
     for (size_t i = 0; i < g->n; i++)
         (void) close(g->fds[i]);
     free(g->conns);

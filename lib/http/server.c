@@ -3,8 +3,9 @@
  * sockets ourselves so that one code path serves IPv4, IPv6 and unix
  * sockets alike, and accept on them ourselves (gate.c), handing each
  * connection to the socket's daemon, which runs without a listening
- * socket of its own. The access handler here checks the framing of the
- * requests the gate does not see before the router has them.
+ * socket of its own. Every connection is counted in one pool (pool.c),
+ * which MHD's callbacks here keep up to date: when a request's line, its
+ * head and its body are in, and when its answer is sent.
  */
 #include "http.h"
 #include "util/log.h"
@@ -16,6 +17,7 @@
 
 struct http_server {
     struct http_ctx ctx;
+    struct http_pool *pool;
     struct MHD_Daemon **daemons;
     int *fds; /* the listening sockets, daemons[i]'s in fds[i]; the gate's once it runs */
     size_t n;
@@ -113,6 +115,12 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
  * answer queued: the rest of it goes unread. */
 static char framing_refused;
 
+static void *request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    http_pool_event(conn, HTTP_CONN_REQUEST_LINE);
+    return NULL; /* the router makes its request at its first call */
+}
+
 static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const char *url,
                                 const char *method, const char *version, const char *upload_data,
                                 size_t *upload_data_size, void **req_cls)
@@ -122,6 +130,7 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const ch
         return MHD_YES;
     }
     if (!*req_cls) {
+        http_pool_event(conn, HTTP_CONN_HEAD);
         _cleanup_error_ struct error err = ERROR_INIT;
         if (http_framing_check(conn, version, &err) < 0) {
             /* The body cannot be told from the next request: answer, and close. */
@@ -133,13 +142,15 @@ static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const ch
             *req_cls = &framing_refused;
             return http_reply_error_extra(&r, &err, closing);
         }
-    }
+    } else if (*upload_data_size == 0)
+        http_pool_event(conn, HTTP_CONN_HANDLING);
     return http_dispatch(cls, conn, url, method, version, upload_data, upload_data_size, req_cls);
 }
 
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                       enum MHD_RequestTerminationCode toe)
 {
+    http_pool_event(conn, HTTP_CONN_DONE);
     if (*req_cls == &framing_refused)
         *req_cls = NULL;
     else
@@ -150,6 +161,18 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
 {
     struct http_server *s = xcalloc(1, sizeof(*s));
     s->ctx = *ctx;
+    const struct config *cfg = ctx->cfg;
+    s->pool = http_pool_new(&(struct http_pool_limits){
+        .served = cfg->http_connections,
+        .followers = cfg->http_followers,
+        .per_client = cfg->http_client_connections,
+        .header_timeout = cfg->http_header_timeout,
+        .body_timeout = cfg->http_body_timeout,
+        .idle_timeout = cfg->http_timeout,
+    });
+    /* The pool decides who is served; MHD's own limit only backs it up,
+     * with room for a connection that has left the pool and not yet MHD. */
+    unsigned mhd_limit = 2 * (cfg->http_connections + cfg->http_followers);
     size_t n = strv_length(ctx->cfg->listen);
     s->daemons = xcalloc(n, sizeof(struct MHD_Daemon *));
     s->fds = xcalloc(n, sizeof(int));
@@ -168,9 +191,11 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
             MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
             0, NULL, NULL, dispatch, &s->ctx, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
-            ctx->cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, ctx->cfg->http_timeout,
-            MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024), MHD_OPTION_END);
+            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+            http_pool_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK, request_line, NULL,
+            MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+            ctx->cfg->http_timeout, MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024),
+            MHD_OPTION_END);
         if (!d) {
             (void) close(fd);
             r = error_set(err, -EIO, "cannot start the HTTP server on %s", addr);
@@ -181,8 +206,8 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
         log_info("listening on %s", addr);
     }
     if (r >= 0)
-        r = http_gate_start(s->fds, s->daemons, s->n, ctx->cfg->http_connections,
-                            ctx->cfg->http_timeout, &s->gate, err);
+        r = http_gate_start(s->fds, s->daemons, s->n, s->pool, cfg->http_header_timeout, &s->gate,
+                            err);
     if (r < 0) {
         http_server_stop(s);
         return r;
@@ -204,6 +229,7 @@ void http_server_stop(struct http_server *s)
             (void) close(s->fds[i]);
     for (size_t i = 0; i < s->n; i++)
         MHD_stop_daemon(s->daemons[i]);
+    http_pool_free(s->pool);
     STRV_FOREACH (p, s->unix_paths)
         (void) unlink(*p);
     strv_free(s->unix_paths);

@@ -4,7 +4,8 @@ and the daemon keeps serving: framing that two readers may read two ways
 (request smuggling), strings with a NUL or bytes that are not UTF-8 in
 every format, unknown XML attributes; clients that hold connections idle
 or send a byte now and then; a full pool, which answers 503 rather than
-leaving a client hanging."""
+leaving a client hanging; and a daemon that is not root, or runs under a
+permissive umask, failing closed."""
 
 import http.client
 import json
@@ -13,6 +14,7 @@ import pwd
 import re
 import select
 import socket
+import stat
 import subprocess
 import time
 
@@ -674,6 +676,17 @@ def t_deadlines(tap, d):
     tap.ok(names is not None and "x" * 120 not in names, "and no task came of it", r)
 
 
+def t_store_private(tap, d):
+    """The store's files are 0600 though the daemon runs under umask 0."""
+    db = os.path.join(d.data_dir, "ocps-proxy.db")
+    for path in (db, db + "-wal", db + "-shm"):
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except OSError as e:
+            mode = e
+        tap.eq(mode, 0o600, "%s is 0600 under umask 0" % os.path.basename(path))
+
+
 # ---- unix sockets: a client is a uid ----
 
 def as_uid(uid, fn):
@@ -756,6 +769,26 @@ def t_idle_clients_unix(tap, d, sock):
     tap.eq(busy, b"184", "uid %d's connections past its 16 are answered 503 naming it" % a)
 
 
+def t_not_root(tap, d, sock):
+    """A daemon that is not root serves only its own uid on its unix
+    socket: another account is 403 naming the rule (it would act as the
+    daemon's account), root too; its own account is served."""
+    me, other = pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER2).pw_uid
+    list_req = b"GET /v1/jobproxy/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    for uid, what in ((other, "another account"), (0, "root")):
+        out = as_uid(uid, lambda: unix_request(sock, list_req))
+        tap.ok(out.startswith("HTTP/1.1 403 ") and "serves only that account" in out,
+               "%s is refused with 403 naming the rule" % what, out[:400])
+    body = json.dumps({"user": USER, "cmd": "echo mine"}).encode()
+    submit = (b"POST /v1/jobproxy/submit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+              b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    out = as_uid(me, lambda: unix_request(sock, submit))
+    tap.ok(out.startswith("HTTP/1.1 200 "), "the daemon's own account submits", out[:400])
+    out = as_uid(me, lambda: unix_request(sock, list_req))
+    tap.ok(out.startswith("HTTP/1.1 200 ") and '"count":1' in out, "and lists its task",
+           out[:400])
+
+
 # ---- the blocks: a daemon each ----
 
 def hostile(tap):
@@ -767,8 +800,9 @@ def hostile(tap):
 def small_pool(tap):
     config = ("http_connections: 4\nhttp_client_connections: 3\nhttp_followers: 1\n"
               "http_header_timeout: 2s\nhttp_body_timeout: 2s\nhttp_timeout: 3s\n")
-    with ocps.serving(tap, Daemon(config=config), "a small pool") as d:
-        ocps.each(tap, d, [t_full_pool, t_followers, t_deadlines, t_still_serving])
+    with ocps.serving(tap, Daemon(config=config, umask=0), "a small pool") as d:
+        ocps.each(tap, d, [t_full_pool, t_followers, t_deadlines, t_still_serving,
+                           t_store_private])
 
 
 def idle_tcp(tap):
@@ -787,7 +821,17 @@ def idle_unix(tap):
         t_still_serving(tap, d)
 
 
+def not_root(tap):
+    d = Daemon(user=USER, umask=0)
+    sock = os.path.join(d.data_dir, "api.sock")
+    d.extra_args = ["--listen", "unix:" + sock]
+    os.chmod(d.data_dir, 0o755)
+    with ocps.serving(tap, d, "a daemon that is not root, under umask 0"):
+        t_not_root(tap, d, sock)
+        t_store_private(tap, d)
+
+
 ocps.require_root()
 ocps.ensure_user(USER)
 ocps.ensure_user(USER2)
-ocps.main(hostile, small_pool, idle_tcp, idle_unix)
+ocps.main(hostile, small_pool, idle_tcp, idle_unix, not_root)

@@ -71,6 +71,28 @@ int config_get_size(const cJSON *v, const char *key, uint64_t unit, uint64_t *ds
     return 0;
 }
 
+int config_get_count(const cJSON *v, const char *key, unsigned min, unsigned max, unsigned *dst,
+                     struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = config_scalar(v, key, buf, &s, err);
+    if (r < 0)
+        return r;
+    uint64_t n = 0;
+    bool digits = !isempty(s);
+    for (const char *p = s; *p && digits && n <= max; p++)
+        if (*p >= '0' && *p <= '9')
+            n = n * 10 + (uint64_t) (*p - '0');
+        else
+            digits = false;
+    if (!digits || n < min || n > max)
+        return error_set(err, -EINVAL, "%s: must be a whole number from %u to %u, not \"%s\"", key,
+                         min, max, s);
+    *dst = (unsigned) n;
+    return 0;
+}
+
 int config_get_seconds(const cJSON *v, const char *key, unsigned *dst, struct error *err)
 {
     char buf[64];

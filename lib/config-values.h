@@ -21,6 +21,9 @@ int config_get_bool(const cJSON *v, const char *key, bool *dst, struct error *er
 /* A size; a bare number is multiplied by unit. */
 int config_get_size(const cJSON *v, const char *key, uint64_t unit, uint64_t *dst,
                     struct error *err);
+/* A whole number from min to max (a count of connections). */
+int config_get_count(const cJSON *v, const char *key, unsigned min, unsigned max, unsigned *dst,
+                     struct error *err);
 /* A duration of at most a day, in seconds (timeouts, grace periods). */
 int config_get_seconds(const cJSON *v, const char *key, unsigned *dst, struct error *err);
 /* A duration of any length, in seconds; a bare number is multiplied by unit. */

@@ -22,7 +22,11 @@ void config_init(struct config *c)
         .kill_grace = 10,
         .max_body = 1 << 20,
         .http_connections = 1024,
+        .http_followers = 256,
+        .http_client_connections = 128,
         .http_timeout = 120,
+        .http_header_timeout = 30,
+        .http_body_timeout = 60,
         .pids_limit = 4096,
         .cgroup_name = xstrdup("ocps-proxy"),
         .docker_pull = DOCKER_PULL_IF_NOT_PRESENT,
@@ -341,14 +345,18 @@ int config_load_file(struct config *c, const char *path, struct error *err)
             if (r >= 0 && (n < 1024 || n > (256ULL << 20)))
                 r = error_set(err, -EINVAL, "max_body: must be between 1K and 256M");
             c->max_body = (size_t) n;
-        } else if (streq(k, "http_connections")) {
-            uint64_t n;
-            r = config_get_size(v, k, 1, &n, err);
-            if (r >= 0 && (n < 1 || n > 65536))
-                r = error_set(err, -EINVAL, "http_connections: must be between 1 and 65536");
-            c->http_connections = (unsigned) n;
-        } else if (streq(k, "http_timeout"))
+        } else if (streq(k, "http_connections"))
+            r = config_get_count(v, k, 1, 65536, &c->http_connections, err);
+        else if (streq(k, "http_followers"))
+            r = config_get_count(v, k, 1, 65536, &c->http_followers, err);
+        else if (streq(k, "http_client_connections"))
+            r = config_get_count(v, k, 1, 65536, &c->http_client_connections, err);
+        else if (streq(k, "http_timeout"))
             r = config_get_seconds(v, k, &c->http_timeout, err);
+        else if (streq(k, "http_header_timeout"))
+            r = config_get_seconds(v, k, &c->http_header_timeout, err);
+        else if (streq(k, "http_body_timeout"))
+            r = config_get_seconds(v, k, &c->http_body_timeout, err);
         else if (streq(k, "principals"))
             r = policy_set_load_principals(&c->policy, v, err);
         else if (streq(k, "privileged_groups"))

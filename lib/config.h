@@ -59,10 +59,19 @@ struct config {
      * seconds; 0 ("0" or "forever"): kept until deleted. */
     uint64_t retention;
 
-    unsigned kill_grace;       /* seconds between SIGTERM and SIGKILL */
-    size_t max_body;           /* request body cap, bytes */
-    unsigned http_connections; /* concurrent HTTP connections per listener */
-    unsigned http_timeout;     /* seconds an idle connection is kept (not a followed log) */
+    unsigned kill_grace; /* seconds between SIGTERM and SIGKILL */
+    size_t max_body;     /* request body cap, bytes */
+    /* HTTP connections (lib/http/pool.c). A client is a TCP peer's address
+     * (an IPv6 peer's /64) or a unix-socket peer's uid. A connection that
+     * would pass a cap is answered 503 with Retry-After, never dropped. */
+    unsigned http_connections;        /* served at once, all listeners, followers apart */
+    unsigned http_followers;          /* log followers (logs?follow=1) at once */
+    unsigned http_client_connections; /* one client's, waiting, served or following */
+    unsigned http_timeout;            /* seconds an idle connection is kept (not a followed log);
+                                       * also the time a kept-alive connection has to start its
+                                       * next request line; 0: none */
+    unsigned http_header_timeout;     /* seconds for a request's head, from its start; 0: none */
+    unsigned http_body_timeout;       /* seconds for its body, from the end of its head; 0: none */
 
     /* What each principal may do (policy.h). */
     struct policy_set policy;

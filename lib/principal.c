@@ -26,6 +26,14 @@ struct principal *principal_new(const struct policy_set *s, const char *name,
 int principal_new_unix(const struct policy_set *s, uid_t uid, struct principal **ret,
                        struct error *err)
 {
+    /* A daemon that is not root runs every task as itself: a peer of
+     * another account would act as the daemon's (fail closed). */
+    uid_t self = geteuid();
+    if (self != 0 && uid != self)
+        return error_set(err, -EACCES,
+                         "this daemon runs as uid %u, not root, and serves only that account on "
+                         "its unix socket; the caller is uid %u",
+                         (unsigned) self, (unsigned) uid);
     struct passwd pw, *res = NULL;
     char buf[4096];
     if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)

@@ -48,8 +48,9 @@ struct principal {
  * policy says so or 'admin' (the admin token made at first start). */
 struct principal *principal_new(const struct policy_set *s, const char *name,
                                 enum principal_via via, bool admin);
-/* A unix-socket peer's principal. -EACCES when its uid has no account:
- * a peer we cannot name gets nothing (fail closed). */
+/* A unix-socket peer's principal. -EACCES when its uid has no account
+ * (a peer we cannot name gets nothing), or when the daemon is not root
+ * and the peer is not of the daemon's own uid (fail closed). */
 int principal_new_unix(const struct policy_set *s, uid_t uid, struct principal **ret,
                        struct error *err);
 struct principal *principal_free(struct principal *p);

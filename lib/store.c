@@ -7,6 +7,9 @@
 #include "store-internal.h"
 #include "util/log.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #define SCHEMA_VERSION 4
 
 static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
@@ -312,6 +315,30 @@ static void read_record(sqlite3_stmt *st, struct task_record *r)
     r->principal = col_text(st, 15);
 }
 
+/* The store holds every task's command, environment and owner: its files
+ * are the daemon's alone (0600), whatever the umask. SQLite makes a new
+ * database 0644 less the umask, and its -wal and -shm files with the
+ * database's own mode; so the database is made, or put right, here
+ * first, and the -wal and -shm files an older daemon left are put right
+ * too. */
+static int make_private(const char *path, struct error *err)
+{
+    _cleanup_close_ int fd =
+        open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, S_IRUSR | S_IWUSR);
+    if (fd < 0 || fchmod(fd, S_IRUSR | S_IWUSR) < 0)
+        return error_set_errno(err, -errno, "store: %s", path);
+    static const char *const suffixes[] = {"-wal", "-shm"};
+    for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+        _cleanup_free_ char *p = xasprintf("%s%s", path, suffixes[i]);
+        _cleanup_close_ int f = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (f < 0 && errno != ENOENT)
+            return error_set_errno(err, -errno, "store: %s", p);
+        if (f >= 0 && fchmod(f, S_IRUSR | S_IWUSR) < 0)
+            return error_set_errno(err, -errno, "store: %s", p);
+    }
+    return 0;
+}
+
 static int user_version(sqlite3 *db)
 {
     sqlite3_stmt *st;
@@ -359,7 +386,10 @@ static int migrate(sqlite3 *db, const char *path, struct error *err)
 int store_create(const char *path, struct error *err)
 {
     sqlite3 *db;
-    int r = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, err);
+    int r = make_private(path, err);
+    if (r < 0)
+        return r;
+    r = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &db, err);
     if (r < 0)
         return r;
     r = migrate(db, path, err);
@@ -370,7 +400,10 @@ int store_create(const char *path, struct error *err)
 int store_open(const char *path, struct store **ret, struct error *err)
 {
     _cleanup_free_ struct store *s = xcalloc(1, sizeof(*s));
-    int r = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db, err);
+    int r = make_private(path, err);
+    if (r < 0)
+        return r;
+    r = open_db(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->db, err);
     if (r < 0)
         return r;
     r = migrate(s->db, path, err);

@@ -9,7 +9,11 @@
  * name. So <mounts><mount>M</mount></mounts> is {"mounts": [{"mount":
  * [M]}]}: JAXB's shape, which the validator unwraps for every format
  * alike (an item written straight into <mounts> stays {"mounts": [M]}).
- * Namespaces and attributes are ignored. A DOCTYPE is refused before its
+ * Namespaces are ignored. An attribute is refused unless it is known, as
+ * an unknown JSON field is: the key of an <entry>, and the XML Schema
+ * instance's schemaLocation and noNamespaceSchemaLocation, which
+ * JobProxy's own task files carry (namespace declarations are not
+ * attributes to libxml2). A DOCTYPE is refused before its
  * internal subset is read, so no entity is ever declared (billion laughs,
  * XXE), and nothing is loaded from the network or the disk.
  *
@@ -536,6 +540,43 @@ static int element_to_cjson(const xmlNode *n, const struct xml_field *f, unsigne
     }
 }
 
+#define XSI_NAMESPACE "http://www.w3.org/2001/XMLSchema-instance"
+
+static bool attribute_known(const xmlNode *n, const xmlAttr *a)
+{
+    const char *name = (const char *) a->name;
+    if (!a->ns)
+        return streq(name, "key") && streq((const char *) n->name, "entry");
+    return a->ns->href && streq((const char *) a->ns->href, XSI_NAMESPACE) &&
+           (streq(name, "schemaLocation") || streq(name, "noNamespaceSchemaLocation"));
+}
+
+/* Every element of the tree under root, in document order, has known
+ * attributes only. libxml2 keeps the tree within 256 levels. */
+static int check_attributes(const xmlNode *root, struct error *err)
+{
+    const xmlNode *n = root;
+    for (;;) {
+        if (n->type == XML_ELEMENT_NODE)
+            for (const xmlAttr *a = n->properties; a; a = a->next)
+                if (!attribute_known(n, a))
+                    return error_set(err, -EBADMSG,
+                                     "XML: unknown attribute \"%s%s%.64s\" on <%.64s> at line %ld",
+                                     a->ns && a->ns->prefix ? (const char *) a->ns->prefix : "",
+                                     a->ns && a->ns->prefix ? ":" : "", (const char *) a->name,
+                                     (const char *) n->name, node_line(n));
+        if (n->type == XML_ELEMENT_NODE && n->children) {
+            n = n->children;
+            continue;
+        }
+        while (n != root && !n->next)
+            n = n->parent;
+        if (n == root)
+            return 0;
+        n = n->next;
+    }
+}
+
 static int doc_to_cjson(const xmlDoc *doc, cJSON **ret, struct error *err)
 {
     const xmlNode *root = xmlDocGetRootElement(doc);
@@ -547,6 +588,9 @@ static int doc_to_cjson(const xmlDoc *doc, cJSON **ret, struct error *err)
     if (!root->name || !streq((const char *) root->name, "task"))
         return error_set(err, -EBADMSG, "XML: root element must be <task>, not <%.64s>",
                          root->name ? (const char *) root->name : "");
+    int r = check_attributes(root, err);
+    if (r < 0)
+        return r;
     return object_to_cjson(root, task_fields, 1, ret, err);
 }
 

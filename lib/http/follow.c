@@ -1,5 +1,6 @@
 /* follow: see follow.h. */
 #include "follow.h"
+#include "http.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -22,6 +23,7 @@ struct follow {
     bool as_user;    /* ... whose identity is 'user' (else the daemon's own) */
     bool no_account; /* ... who has none here: nobody opens it */
     struct user_ids user;
+    struct http_conn *conn; /* its place among the pool's followers (pool.c); NULL: none */
 };
 
 static void follow_free(void *cls)
@@ -34,6 +36,7 @@ static void follow_free(void *cls)
     supervisor_unwatch(f->sv, f->end_fd);
     if (f->as_user)
         user_ids_done(&f->user);
+    http_pool_unfollow(f->conn);
     free(f->path);
     free(f);
 }
@@ -278,6 +281,13 @@ int follow_response(const struct follow_spec *spec, struct MHD_Response **ret, s
         *ret = snapshot(f);
         return 0;
     }
+    /* A follow may last hours: it takes a follower's share of the pool,
+     * not one of the connections that serve ordinary requests. */
+    if (http_pool_follow(spec->conn_fd, &f->conn, err) < 0) {
+        int r = err->code;
+        follow_free(f);
+        return r;
+    }
     /* Watch the file's directory for it to appear, then the file to grow. */
     follow_watch(f);
     f->conn_fd = spec->conn_fd;
@@ -288,5 +298,9 @@ int follow_response(const struct follow_spec *spec, struct MHD_Response **ret, s
     *ret = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, follow_read, f, follow_free);
     if (!*ret)
         follow_free(f);
+    else
+        /* The follower's share is held until the connection closes: a
+         * client asks its next request on a connection of its own. */
+        (void) MHD_add_response_header(*ret, MHD_HTTP_HEADER_CONNECTION, "close");
     return 0;
 }

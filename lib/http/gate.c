@@ -7,16 +7,28 @@
  * twice: parse_connection_headers() queues the error reply and builds
  * its header, then the state machine carries on and builds it again.
  * Neither request reaches our access handler, so nothing in the router
- * can fix them. The gate accepts each connection itself and looks at
- * the head of its first request without consuming it (MSG_PEEK): a head
- * with one of these faults is answered here, with the one error body
- * (reply.c), and the connection is closed after a bounded linger (http.h);
- * any other connection goes to its daemon through MHD_add_connection(),
- * as MHD's own accept would have handed it over. Later requests on a
- * kept-alive connection reach MHD's parser unchecked.
+ * can fix them. Framing that two readers may read two ways (request
+ * smuggling: Content-Length with Transfer-Encoding, two different
+ * Content-Lengths, ...) is refused here too. The gate accepts each
+ * connection itself and looks at the head of its first request without
+ * consuming it (MSG_PEEK): a head with one of these faults is answered
+ * here, with the one error body (reply.c), and the connection is closed
+ * after a bounded linger (http.h); any other connection goes to its
+ * daemon through MHD_add_connection(), as MHD's own accept would have
+ * handed it over. Later requests on a kept-alive connection reach MHD's
+ * parser, and their framing is checked once MHD has parsed their head
+ * (http_framing_check, called by server.c).
+ *
+ * The gate also keeps the pool (pool.c): each connection is counted
+ * against its client at accept, and takes a served or a follower's
+ * share once its head is whole; a connection the pool has no room for
+ * is answered 503 with Retry-After, at once or once its head is in,
+ * never left in the listen backlog or dropped. A head must be whole
+ * within http_header_timeout of the accept, however slowly it comes.
  *
  * One thread polls the listening sockets and the connections still
- * waiting for their head. A socket stays readable while peeked data sits
+ * waiting for their head, and sweeps the served connections for those
+ * past their deadline. A socket stays readable while peeked data sits
  * in it, so a head that came in part is peeked again after a backoff
  * (GATE_BACKOFF_MIN doubling to GATE_BACKOFF_MAX), not on readability.
  */
@@ -39,7 +51,10 @@
 #define GATE_BACKOFF_MAX (500 * USEC_PER_MSEC)
 /* After accept() fails for want of file descriptors or memory. */
 #define GATE_ACCEPT_PAUSE (100 * USEC_PER_MSEC)
-#define GATE_NEVER        INT64_MAX
+#define GATE_ACCEPT_BATCH 64
+/* Refused connections read and dropped at once; past it, closed after the answer. */
+#define GATE_LINGER_MAX 256
+#define GATE_NEVER      INT64_MAX
 
 /* ---- the head ---- */
 
@@ -99,11 +114,84 @@ static int check_content_length(const char *value, size_t len, uint64_t *seen, b
     return 0;
 }
 
+/* A Transfer-Encoding field's value: chunked alone, as MHD reads it. A
+ * list ("gzip, chunked") or an unknown coding is framing that another
+ * reader may take differently. */
+static int check_transfer_encoding(const char *value, size_t len, struct error *err)
+{
+    while (len > 0 && (*value == ' ' || *value == '\t')) {
+        value++;
+        len--;
+    }
+    while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    if (len == STRLEN("chunked") && strncasecmp(value, "chunked", len) == 0)
+        return 0;
+    _cleanup_free_ char *v = printable(value, len);
+    return error_set(err, -EINVAL, "Transfer-Encoding \"%s\" is not taken: only chunked", v);
+}
+
+/* Where a framing field is: each may be given in one place only. */
+struct framing {
+    bool http10;
+    bool have_length, have_chunked;
+    uint64_t length;
+    const char *in; /* the framing field the last line was, for a folded one; NULL: another */
+};
+
+static int check_field(const char *line, size_t n, struct framing *f, struct error *err)
+{
+    if (line[0] == ' ' || line[0] == '\t') {
+        /* An obsolete line folding continues the field before it. */
+        if (f->in)
+            return error_set(err, -EINVAL, "%s folded over several lines", f->in);
+        return 0;
+    }
+    const char *colon = memchr(line, ':', n);
+    f->in = NULL;
+    if (!colon)
+        return 0; /* MHD answers a field without a colon with a well-formed 400 */
+    size_t name_len = (size_t) (colon - line);
+    for (size_t i = 0; i < name_len; i++)
+        if ((unsigned char) line[i] <= ' ' || line[i] == 0x7f) {
+            /* "Content-Length : 5" may be Content-Length to one reader and
+             * an unknown field to the next (RFC 9112 5.1: refuse it). */
+            _cleanup_free_ char *v = printable(line, name_len);
+            return error_set(err, -EINVAL, "malformed header field name \"%s\"", v);
+        }
+    if (name_len == 0)
+        return error_set(err, -EINVAL, "a header field without a name");
+    const char *value = colon + 1;
+    size_t value_len = n - name_len - 1;
+    if (name_len == STRLEN("Content-Length") &&
+        strncasecmp(line, "Content-Length", name_len) == 0) {
+        f->in = "Content-Length";
+        if (check_content_length(value, value_len, &f->length, &f->have_length, err) < 0)
+            return err->code;
+    } else if (name_len == STRLEN("Transfer-Encoding") &&
+               strncasecmp(line, "Transfer-Encoding", name_len) == 0) {
+        f->in = "Transfer-Encoding";
+        if (f->have_chunked)
+            return error_set(err, -EINVAL, "Transfer-Encoding given twice");
+        if (check_transfer_encoding(value, value_len, err) < 0)
+            return err->code;
+        f->have_chunked = true;
+    } else
+        return 0;
+    if (f->have_length && f->have_chunked)
+        return error_set(err, -EINVAL,
+                         "Content-Length and Transfer-Encoding together: the length of the body "
+                         "is ambiguous");
+    if (f->have_chunked && f->http10)
+        return error_set(err, -EINVAL, "Transfer-Encoding in an HTTP/1.0 request");
+    return 0;
+}
+
 int http_head_check(const char *buf, size_t len, struct error *err)
 {
     const char *p = buf, *end = buf + len;
-    bool request_line = true, in_content_length = false, have_length = false;
-    uint64_t length = 0;
+    bool request_line = true;
+    struct framing f = {};
     for (;;) {
         const char *nl = memchr(p, '\n', (size_t) (end - p));
         if (!nl)
@@ -113,33 +201,99 @@ int http_head_check(const char *buf, size_t len, struct error *err)
             n--;
         const char *line = p;
         p = nl + 1;
+        /* A NUL, or a CR that ends no line, is read as a break by some
+         * and as a byte by others (RFC 9112 2.2). */
+        if (memchr(line, '\0', n) || memchr(line, '\r', n))
+            return error_set(err, -EINVAL, "a NUL or a bare CR in the request head");
         if (request_line) {
             /* Empty lines before the request line are skipped (RFC 9112 2.2), as MHD does. */
             if (n == 0)
                 continue;
-            if (!memchr(line, ' ', n)) {
+            const char *last = memrchr(line, ' ', n);
+            if (!last) {
                 _cleanup_free_ char *v = printable(line, n);
                 return error_set(err, -EINVAL,
                                  "malformed request line \"%s\": expected METHOD /path HTTP/1.1",
                                  v);
             }
+            f.http10 = (size_t) (line + n - last - 1) == STRLEN("HTTP/1.0") &&
+                       memcmp(last + 1, "HTTP/1.0", STRLEN("HTTP/1.0")) == 0;
             request_line = false;
             continue;
         }
         if (n == 0)
             return 1;
-        if (line[0] == ' ' || line[0] == '\t') {
-            /* An obsolete line folding continues the field before it. */
-            if (in_content_length)
-                return error_set(err, -EINVAL, "Content-Length folded over several lines");
-            continue;
-        }
-        static const char name[] = "content-length:";
-        in_content_length = n >= STRLEN(name) && strncasecmp(line, name, STRLEN(name)) == 0;
-        if (in_content_length && check_content_length(line + STRLEN(name), n - STRLEN(name),
-                                                      &length, &have_length, err) < 0)
+        if (check_field(line, n, &f, err) < 0)
             return err->code;
     }
+}
+
+bool http_head_follows(const char *buf, size_t len)
+{
+    static const char prefix[] = "GET /v1/jobproxy/logs/";
+    const char *p = buf, *end = buf + len;
+    while (p < end && (*p == '\r' || *p == '\n'))
+        p++;
+    if ((size_t) (end - p) < STRLEN(prefix) || memcmp(p, prefix, STRLEN(prefix)) != 0)
+        return false;
+    const char *target_end = memchr(p + 4, ' ', (size_t) (end - p - 4));
+    const char *q = target_end ? memchr(p, '?', (size_t) (target_end - p)) : NULL;
+    if (!q)
+        return false;
+    for (const char *a = q + 1; a < target_end;) {
+        const char *amp = memchr(a, '&', (size_t) (target_end - a));
+        size_t n = amp ? (size_t) (amp - a) : (size_t) (target_end - a);
+        if ((n == STRLEN("follow=1") && memcmp(a, "follow=1", n) == 0) ||
+            (n == STRLEN("follow=true") && memcmp(a, "follow=true", n) == 0))
+            return true;
+        a += n + 1;
+    }
+    return false;
+}
+
+struct framing_fields {
+    unsigned lengths, encodings;
+    const char *length, *encoding;
+    bool lengths_differ;
+};
+
+static enum MHD_Result framing_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    struct framing_fields *ff = cls;
+    if (!key || !value)
+        return MHD_YES;
+    if (strcaseeq(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+        if (ff->length && !streq(ff->length, value))
+            ff->lengths_differ = true;
+        ff->length = value;
+        ff->lengths++;
+    } else if (strcaseeq(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+        ff->encoding = value;
+        ff->encodings++;
+    }
+    return MHD_YES;
+}
+
+int http_framing_check(struct MHD_Connection *conn, const char *version, struct error *err)
+{
+    struct framing_fields ff = {};
+    (void) MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_field, &ff);
+    if (ff.lengths_differ)
+        return error_set(err, -EINVAL, "conflicting Content-Length fields");
+    if (ff.encodings == 0)
+        return 0;
+    if (ff.lengths > 0)
+        return error_set(err, -EINVAL,
+                         "Content-Length and Transfer-Encoding together: the length of the body "
+                         "is ambiguous");
+    if (ff.encodings > 1)
+        return error_set(err, -EINVAL, "Transfer-Encoding given twice");
+    if (check_transfer_encoding(ff.encoding, strlen(ff.encoding), err) < 0)
+        return err->code;
+    if (version && streq(version, MHD_HTTP_VERSION_1_0))
+        return error_set(err, -EINVAL, "Transfer-Encoding in an HTTP/1.0 request");
+    return 0;
 }
 
 /* ---- the gate ---- */
@@ -147,6 +301,7 @@ int http_head_check(const char *buf, size_t len, struct error *err)
 struct gate_conn {
     int fd;
     struct MHD_Daemon *daemon;
+    struct http_conn *conn; /* its place in the pool; NULL once refused */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     usec_t deadline; /* the head must be in by then; lingering: the next read */
@@ -163,8 +318,9 @@ struct http_gate {
     size_t n;
     int *fds;
     struct MHD_Daemon **daemons;
+    struct http_pool *pool;
     struct gate_conn *conns; /* waiting for their head, or lingering */
-    size_t n_conns, alloc_conns, max_conns;
+    size_t n_conns, alloc_conns, n_lingering;
     struct pollfd *pfds;
     size_t alloc_pfds;
     unsigned timeout;
@@ -173,14 +329,20 @@ struct http_gate {
 
 static void conn_remove(struct http_gate *g, size_t i)
 {
+    if (g->conns[i].linger_end)
+        g->n_lingering--;
     g->conns[i] = g->conns[--g->n_conns];
 }
 
-/* Answers a head that failed the check, then lingers: the client may
- * still be sending, and closing on unread data would reset the
- * connection and lose the answer. */
-static void conn_reject(struct gate_conn *c, const struct error *err, usec_t now)
+/* Answers a connection the gate refuses (a head that failed the check, a
+ * full pool), then lingers: the client may still be sending, and closing
+ * on unread data would reset the connection and lose the answer. The
+ * refused connection leaves the pool; at most GATE_LINGER_MAX linger, the
+ * others are closed at once. Returns false when it was closed. */
+static bool conn_reject(struct http_gate *g, struct gate_conn *c, const struct error *err,
+                        usec_t now)
 {
+    http_pool_close(TAKE_PTR(c->conn));
     int status = error_http_status(err->code);
     const char *type;
     _cleanup_free_ char *body = http_format(MEDIA_JSON, http_error_json(err, NULL), "error", &type);
@@ -188,19 +350,25 @@ static void conn_reject(struct gate_conn *c, const struct error *err, usec_t now
     struct tm tm;
     time_t t = time(NULL);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&t, &tm));
-    _cleanup_free_ char *reply =
-        xasprintf("HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\nServer: %s\r\n"
-                  "X-Content-Type-Options: nosniff\r\nContent-Type: %s\r\n"
-                  "Content-Length: %zu\r\n\r\n%s",
-                  status, MHD_get_reason_phrase_for((unsigned) status), date, HTTP_SERVER_NAME,
-                  type, strlen(body), body);
+    _cleanup_free_ char *reply = xasprintf(
+        "HTTP/1.1 %d %s\r\nDate: %s\r\nConnection: close\r\nServer: %s\r\n"
+        "X-Content-Type-Options: nosniff\r\n%sContent-Type: %s\r\n"
+        "Content-Length: %zu\r\n\r\n%s",
+        status, MHD_get_reason_phrase_for((unsigned) status), date, HTTP_SERVER_NAME,
+        status == 503 ? "Retry-After: " HTTP_RETRY_AFTER "\r\n" : "", type, strlen(body), body);
     log_debug("http: %s", error_message(err));
     /* A few hundred bytes into a fresh socket's buffer: one send does it. */
     (void) send(c->fd, reply, strlen(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void) shutdown(c->fd, SHUT_WR);
+    if (g->n_lingering >= GATE_LINGER_MAX) {
+        (void) close(c->fd);
+        return false;
+    }
+    g->n_lingering++;
     c->linger_end = now + HTTP_LINGER_TIME * USEC_PER_SEC;
     c->deadline = MIN(now + HTTP_LINGER_IDLE * USEC_PER_SEC, c->linger_end);
     c->retry_at = 0;
+    return true;
 }
 
 /* Reads and drops what a rejected client still sends. Returns false, the
@@ -223,10 +391,34 @@ static bool conn_linger(struct gate_conn *c, usec_t now)
     }
 }
 
+static void conn_close(struct gate_conn *c)
+{
+    http_pool_close(TAKE_PTR(c->conn));
+    (void) close(c->fd);
+}
+
+/* Hands a connection whose head is whole to its daemon, in the pool's
+ * share its request takes. Returns false once it has left the gate. */
+static bool conn_serve(struct http_gate *g, struct gate_conn *c, bool follower, usec_t now)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    if (http_pool_serve(c->conn, follower, &err) < 0)
+        return conn_reject(g, c, &err, now);
+    /* MHD may close the connection, and tell the pool, before it returns. */
+    struct http_conn *hc = http_conn_ref(TAKE_PTR(c->conn));
+    if (MHD_add_connection(c->daemon, c->fd, (const struct sockaddr *) &c->addr, c->addrlen) !=
+        MHD_YES) {
+        log_debug("http: a connection was refused: %s", strerror(errno));
+        http_pool_close(hc);
+    }
+    http_conn_unref(hc);
+    return false;
+}
+
 /* Peeks at a waiting connection's head and decides. Returns true while
  * the connection stays at the gate, false once it has left: handed to
  * MHD, or closed. */
-static bool conn_step(struct gate_conn *c, short revents, usec_t now)
+static bool conn_step(struct http_gate *g, struct gate_conn *c, short revents, usec_t now)
 {
     static char head[GATE_HEAD_MAX];
     if (c->linger_end)
@@ -237,19 +429,19 @@ static bool conn_step(struct gate_conn *c, short revents, usec_t now)
         return true;
     if (n <= 0) {
         /* Gone, or silent too long, before a request: nothing to answer. */
-        (void) close(c->fd);
+        conn_close(c);
         return false;
     }
     _cleanup_error_ struct error err = ERROR_INIT;
     int q = http_head_check(head, (size_t) n, &err);
-    if (q < 0) {
-        conn_reject(c, &err, now);
-        return true;
-    }
+    if (q < 0)
+        return conn_reject(g, c, &err, now);
     bool hung_up = revents & (POLLRDHUP | POLLHUP | POLLERR);
     if (q == 0 && (size_t) n < sizeof(head) && !hung_up) {
         if (now >= c->deadline) {
-            (void) close(c->fd);
+            /* A head sent a byte at a time is cut at its deadline. */
+            log_debug("http: a request head is past its deadline: cut");
+            conn_close(c);
             return false;
         }
         c->backoff = c->backoff ? MIN(c->backoff * 2, GATE_BACKOFF_MAX) : GATE_BACKOFF_MIN;
@@ -258,15 +450,13 @@ static bool conn_step(struct gate_conn *c, short revents, usec_t now)
     }
     /* A head that passed, a head too large for us to judge, or one that
      * will never be complete: MHD answers or closes as it always has. */
-    if (MHD_add_connection(c->daemon, c->fd, (const struct sockaddr *) &c->addr, c->addrlen) !=
-        MHD_YES)
-        log_debug("http: a connection was refused: %s", strerror(errno));
-    return false;
+    return conn_serve(g, c, q == 1 && http_head_follows(head, (size_t) n), now);
 }
 
 static void gate_accept(struct http_gate *g, size_t i, usec_t now)
 {
-    while (g->n_conns < g->max_conns) {
+    /* A bounded batch: the waiting connections are served meanwhile. */
+    for (unsigned k = 0; k < GATE_ACCEPT_BATCH; k++) {
         struct gate_conn c = {.daemon = g->daemons[i], .addrlen = sizeof(c.addr), .pfd = -1};
         c.fd = accept4(g->fds[i], (struct sockaddr *) &c.addr, &c.addrlen,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -277,7 +467,17 @@ static void gate_accept(struct http_gate *g, size_t i, usec_t now)
             }
             return;
         }
-        c.deadline = now + (usec_t) g->timeout * USEC_PER_SEC;
+        _cleanup_error_ struct error err = ERROR_INIT;
+        bool stays = true;
+        if (http_pool_open(g->pool, c.fd, (const struct sockaddr *) &c.addr, c.addrlen, &c.conn,
+                           &err) < 0)
+            /* Answered at once, before its request: a client over its cap
+             * or a gate full of waiting clients is told, not left hanging. */
+            stays = conn_reject(g, &c, &err, now);
+        else
+            c.deadline = now + (usec_t) g->timeout * USEC_PER_SEC;
+        if (!stays)
+            continue;
         g->conns = xgrow(g->conns, &g->alloc_conns, g->n_conns + 1, sizeof(*g->conns));
         g->conns[g->n_conns++] = c;
     }
@@ -292,12 +492,12 @@ static void *gate_loop(void *userdata)
         struct pollfd *pfds = g->pfds;
         size_t np = 0;
         pfds[np++] = (struct pollfd){.fd = g->stop_fd, .events = POLLIN};
-        bool accepting = g->n_conns < g->max_conns && now >= g->accept_paused;
+        bool accepting = now >= g->accept_paused;
         for (size_t i = 0; i < g->n; i++)
             pfds[np++] = (struct pollfd){.fd = accepting ? g->fds[i] : -1, .events = POLLIN};
-        usec_t wake = GATE_NEVER;
-        if (!accepting && g->accept_paused > now)
-            wake = g->accept_paused;
+        usec_t wake = http_pool_sweep(g->pool, now);
+        if (!accepting)
+            wake = MIN(wake, g->accept_paused);
         for (size_t i = 0; i < g->n_conns; i++) {
             struct gate_conn *c = &g->conns[i];
             /* Waiting out a backoff, only a hang-up is news. */
@@ -325,7 +525,7 @@ static void *gate_loop(void *userdata)
             if (!revents && !due)
                 continue;
             c->retry_at = 0;
-            if (!conn_step(c, revents, now))
+            if (!conn_step(g, c, revents, now))
                 conn_remove(g, i);
         }
         for (size_t i = 0; i < g->n; i++)
@@ -335,8 +535,9 @@ static void *gate_loop(void *userdata)
     return NULL;
 }
 
-int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n, unsigned max_conns,
-                    unsigned timeout, struct http_gate **ret, struct error *err)
+int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n,
+                    struct http_pool *pool, unsigned header_timeout, struct http_gate **ret,
+                    struct error *err)
 {
     /* accept() is called until it would block. */
     for (size_t i = 0; i < n; i++) {
@@ -350,8 +551,8 @@ int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n,
     memcpy(g->fds, fds, n * sizeof(int));
     g->daemons = xcalloc(n, sizeof(*g->daemons));
     memcpy(g->daemons, daemons, n * sizeof(*g->daemons));
-    g->max_conns = MAX(max_conns, 1u);
-    g->timeout = timeout ? timeout : UINT_MAX / 2;
+    g->pool = pool;
+    g->timeout = header_timeout ? header_timeout : UINT_MAX / 2;
     g->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int r = g->stop_fd < 0 ? -errno : -pthread_create(&g->thread, NULL, gate_loop, g);
     if (r < 0) {
@@ -376,7 +577,7 @@ void http_gate_stop(struct http_gate *g)
         (void) close(g->stop_fd);
     }
     for (size_t i = 0; i < g->n_conns; i++)
-        (void) close(g->conns[i].fd);
+        conn_close(&g->conns[i]);
     for (size_t i = 0; i < g->n; i++)
         (void) close(g->fds[i]);
     free(g->conns);

@@ -5,15 +5,17 @@
  * one MHD daemon per socket, a thread per connection (handlers may block:
  * a submit waits for its group commit, a log follow waits for output).
  * gate.c accepts the connections and checks each request head for the
- * faults libmicrohttpd 0.9.75 answers wrongly or not at all, before
- * handing the connection to its daemon. router.c matches {method, path}
- * in one table, answers 404/405/406/413/415 itself, finds who calls (a
- * bearer token, the unix peer's uid, or the listener's principal; 401
- * with WWW-Authenticate otherwise), negotiates the reply format from
- * Accept and collects the body up to the configured cap.
- * reply.c builds every reply, and every error reply in one shape.
- * handlers.c holds the endpoints; follow.c reads a task's output for the
- * logs endpoint.
+ * faults libmicrohttpd 0.9.75 answers wrongly or not at all and for
+ * ambiguous framing, before handing the connection to its daemon.
+ * pool.c counts the connections per client and per share (served, log
+ * followers) and cuts a request that is past its deadline. router.c
+ * matches {method, path} in one table, answers 404/405/406/413/415
+ * itself, finds who calls (a bearer token, a client certificate, the
+ * unix peer's uid, or the listener's principal; 401 with
+ * WWW-Authenticate otherwise), negotiates the reply format from Accept
+ * and collects the body up to the configured cap. reply.c builds every
+ * reply, and every error reply in one shape. handlers.c holds the
+ * endpoints; follow.c reads a task's output for the logs endpoint.
  */
 #pragma once
 
@@ -43,6 +45,9 @@
 #define HTTP_LINGER_BYTES ((uint64_t) 16 << 20)
 #define HTTP_LINGER_TIME  30
 #define HTTP_LINGER_IDLE  5
+
+/* The Retry-After of a 503 (a full pool, a client at its cap), seconds. */
+#define HTTP_RETRY_AFTER "1"
 
 struct http_server;
 
@@ -150,24 +155,106 @@ int http_content_length(const char *s, size_t len, uint64_t *ret, struct error *
 /* Checks a request head (the request line and header fields, len bytes
  * of buf as they arrived so far) for the faults libmicrohttpd 0.9.75
  * mishandles: a one-word request line (dropped without an answer) and a
- * Content-Length that is not a number, too large, folded or given twice
- * with different values (answered with its headers twice). Returns 1
- * when the head is complete and has none of them, 0 when it is not
- * complete yet and has none so far, or the error (-EINVAL 400, -E2BIG
- * 413) with err naming the fault. */
+ * Content-Length that is not a number, too large or folded (answered
+ * with its headers twice); and for framing two readers could read two
+ * ways (request smuggling): Content-Length given twice with different
+ * values, Content-Length with Transfer-Encoding, a Transfer-Encoding
+ * other than chunked, given twice, folded or in an HTTP/1.0 request,
+ * blanks between a field's name and its colon, a NUL or a bare CR.
+ * Returns 1 when the head is complete and has none of them, 0 when it is
+ * not complete yet and has none so far, or the error (-EINVAL 400,
+ * -E2BIG 413) with err naming the fault. */
 int http_head_check(const char *buf, size_t len, struct error *err);
+
+/* Whether the head in buf asks to follow a task's log (GET
+ * /v1/jobproxy/logs/ID?follow=1 or true): such a connection takes a
+ * follower's share of the pool, not a served one. */
+bool http_head_follows(const char *buf, size_t len);
+
+/* The framing of a request MHD has parsed (a kept-alive connection's
+ * later requests, which the gate does not see): -EINVAL naming the fault
+ * for Content-Length fields that differ, Content-Length with
+ * Transfer-Encoding, a Transfer-Encoding other than chunked or given
+ * twice, or one in an HTTP/1.0 request; else 0. */
+int http_framing_check(struct MHD_Connection *conn, const char *version, struct error *err);
+
+/* ---- the connection pool (pool.c) ---- */
+
+/* Every connection the daemon holds is counted: per client (a TCP peer's
+ * address, an IPv6 peer's /64, a unix-socket peer's uid) and in one share
+ * of the pool: waiting at the gate for its head, served by MHD, or
+ * following a log. A share or a client at its cap is refused (-EAGAIN,
+ * 503) with err naming the cap. Each request has a deadline: its head
+ * within header_timeout of its start (the accept, or on a kept-alive
+ * connection its request line, which must come within idle_timeout of
+ * the previous answer), its body within body_timeout of its head. A
+ * connection past its deadline is shut down. Timeouts are seconds, 0
+ * for none. Thread-safe. */
+struct http_pool_limits {
+    unsigned served;     /* connections served at once, log followers not counted */
+    unsigned followers;  /* connections following a log at once */
+    unsigned per_client; /* one client's connections */
+    unsigned header_timeout;
+    unsigned body_timeout;
+    unsigned idle_timeout;
+};
+
+struct http_pool;
+struct http_conn; /* one connection, from its accept to its close */
+
+struct http_pool *http_pool_new(const struct http_pool_limits *limits);
+/* Once the daemons have stopped. Accepts NULL. */
+void http_pool_free(struct http_pool *p);
+
+/* A connection accepted on fd from addr, waiting for its head: its
+ * record in *ret, or -EAGAIN when its client holds per_client
+ * connections or as many as 'served' are waiting already. */
+int http_pool_open(struct http_pool *p, int fd, const struct sockaddr *addr, socklen_t addrlen,
+                   struct http_conn **ret, struct error *err);
+/* Its head is whole: it takes a served share, or a follower's. -EAGAIN
+ * when that share is full (the connection still waits; close it). */
+int http_pool_serve(struct http_conn *c, bool follower, struct error *err);
+/* Leaves the pool: a connection the gate closes or refuses, or one MHD
+ * would not take. The record is freed once nothing holds it. Accepts NULL. */
+void http_pool_close(struct http_conn *c);
+/* Holding a record across a call that may close it (MHD_add_connection). */
+struct http_conn *http_conn_ref(struct http_conn *c);
+void http_conn_unref(struct http_conn *c);
+
+/* Shuts down every served connection past its deadline. Returns when to
+ * look again (INT64_MAX: nothing is served). */
+usec_t http_pool_sweep(struct http_pool *p, usec_t now);
+
+/* The connection on fd starts following a log: it takes a follower's
+ * share if it held a served one (-EAGAIN when the followers are at their
+ * cap). *ret is held until http_pool_unfollow(); NULL when fd is no
+ * connection of a pool (nothing to count). */
+int http_pool_follow(int fd, struct http_conn **ret, struct error *err);
+void http_pool_unfollow(struct http_conn *c);
+
+/* MHD's callbacks (server.c registers them): NOTIFY_CONNECTION ties MHD's
+ * connection to its record; the events move its deadline. */
+void http_pool_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+enum http_conn_event {
+    HTTP_CONN_REQUEST_LINE, /* a request line is in: its head's deadline */
+    HTTP_CONN_HEAD,         /* the head is whole: the body's deadline */
+    HTTP_CONN_HANDLING,     /* the body is in, the handler answers: no deadline */
+    HTTP_CONN_DONE,         /* the answer is sent: the next request's deadline */
+};
+void http_pool_event(struct MHD_Connection *conn, enum http_conn_event ev);
 
 /* ---- the gate (gate.c) ---- */
 
 struct http_gate;
 
-/* Accepts on the n listening sockets fds (taken, closed at stop) and hands
- * each connection whose head passes http_head_check() to daemons[i]
- * with MHD_add_connection(); answers the others itself. At most
- * max_conns connections wait for their head at once, each at most
- * timeout seconds. */
-int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n, unsigned max_conns,
-                    unsigned timeout, struct http_gate **ret, struct error *err);
+/* Accepts on the n listening sockets fds (taken, closed at stop), counts
+ * each connection in pool, and hands each connection whose head passes
+ * http_head_check() to daemons[i] with MHD_add_connection(); answers the
+ * others itself (400, or 503 when the pool refuses). */
+int http_gate_start(const int *fds, struct MHD_Daemon *const *daemons, size_t n,
+                    struct http_pool *pool, unsigned header_timeout, struct http_gate **ret,
+                    struct error *err);
 /* Stops the gate and closes the listening sockets and waiting connections.
  * Accepts NULL. */
 void http_gate_stop(struct http_gate *g);

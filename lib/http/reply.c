@@ -165,5 +165,16 @@ enum MHD_Result http_reply_error_extra(struct request *r, const struct error *er
     const char *type;
     char *text = http_format(r->out == MEDIA_XML ? MEDIA_XML : MEDIA_JSON,
                              http_error_json(err, extra), "error", &type);
-    return http_reply(r, (unsigned) status, type, text, strlen(text), extra);
+    if (status != 503)
+        return http_reply(r, (unsigned) status, type, text, strlen(text), extra);
+    /* A 503 is a passing state (a full pool, a full disk): say when to ask again. */
+    size_t n = 0;
+    while (extra && extra[n].name)
+        n++;
+    _cleanup_free_ struct http_extra *all = xcalloc(n + 2, sizeof(*all));
+    if (n)
+        memcpy(all, extra, n * sizeof(*all));
+    all[n] = (struct http_extra){
+        .header = true, .name = MHD_HTTP_HEADER_RETRY_AFTER, .value = HTTP_RETRY_AFTER};
+    return http_reply(r, (unsigned) status, type, text, strlen(text), all);
 }

@@ -3,7 +3,9 @@
  * sockets ourselves so that one code path serves IPv4, IPv6 and unix
  * sockets alike, and accept on them ourselves (gate.c), handing each
  * connection to the socket's daemon, which runs without a listening
- * socket of its own.
+ * socket of its own. Every connection is counted in one pool (pool.c),
+ * which MHD's callbacks here keep up to date: when a request's line, its
+ * head and its body are in, and when its answer is sent.
  */
 #include "http.h"
 #include "util/log.h"
@@ -18,6 +20,7 @@
 struct http_server {
     struct http_ctx ctx;
     struct http_listener *listeners; /* daemons[i]'s in listeners[i] */
+    struct http_pool *pool;
     struct MHD_Daemon **daemons;
     int *fds; /* the listening sockets, daemons[i]'s in fds[i]; the gate's once it runs */
     size_t n;
@@ -135,11 +138,69 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("http: %s", buf);
 }
 
+/* The router's request of one refused by its framing, which has its
+ * answer queued: the rest of it goes unread. */
+static char framing_refused;
+
+static void *request_line(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    http_pool_event(conn, HTTP_CONN_REQUEST_LINE);
+    return NULL; /* the router makes its request at its first call */
+}
+
+static enum MHD_Result dispatch(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **req_cls)
+{
+    if (*req_cls == &framing_refused) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (!*req_cls) {
+        http_pool_event(conn, HTTP_CONN_HEAD);
+        _cleanup_error_ struct error err = ERROR_INIT;
+        if (http_framing_check(conn, version, &err) < 0) {
+            /* The body cannot be told from the next request: answer, and close. */
+            struct request r = {.conn = conn, .out = MEDIA_JSON};
+            static const struct http_extra closing[] = {
+                {.header = true, .name = MHD_HTTP_HEADER_CONNECTION, .value = "close"},
+                {},
+            };
+            *req_cls = &framing_refused;
+            return http_reply_error_extra(&r, &err, closing);
+        }
+    } else if (*upload_data_size == 0)
+        http_pool_event(conn, HTTP_CONN_HANDLING);
+    return http_dispatch(cls, conn, url, method, version, upload_data, upload_data_size, req_cls);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe)
+{
+    http_pool_event(conn, HTTP_CONN_DONE);
+    if (*req_cls == &framing_refused)
+        *req_cls = NULL;
+    else
+        http_completed(cls, conn, req_cls, toe);
+}
+
 int http_server_start(const struct http_ctx *ctx, struct http_server **ret, struct error *err)
 {
     struct http_server *s = xcalloc(1, sizeof(*s));
     s->ctx = *ctx;
-    size_t n = ctx->cfg->n_listen;
+    const struct config *cfg = ctx->cfg;
+    s->pool = http_pool_new(&(struct http_pool_limits){
+        .served = cfg->http_connections,
+        .followers = cfg->http_followers,
+        .per_client = cfg->http_client_connections,
+        .header_timeout = cfg->http_header_timeout,
+        .body_timeout = cfg->http_body_timeout,
+        .idle_timeout = cfg->http_timeout,
+    });
+    /* The pool decides who is served; MHD's own limit only backs it up,
+     * with room for a connection that has left the pool and not yet MHD. */
+    unsigned mhd_limit = 2 * (cfg->http_connections + cfg->http_followers);
+    size_t n = cfg->n_listen;
     s->listeners = xcalloc(n, sizeof(struct http_listener));
     s->daemons = xcalloc(n, sizeof(struct MHD_Daemon *));
     s->fds = xcalloc(n, sizeof(int));
@@ -161,10 +222,12 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
         struct MHD_Daemon *d = MHD_start_daemon(
             MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
                 MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
-            0, NULL, NULL, http_dispatch, &s->listeners[s->n], MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-            NULL, MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
-            ctx->cfg->http_connections, MHD_OPTION_CONNECTION_TIMEOUT, ctx->cfg->http_timeout,
-            MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024), MHD_OPTION_END);
+            0, NULL, NULL, dispatch, &s->listeners[s->n], MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
+            http_pool_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK, request_line, NULL,
+            MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+            ctx->cfg->http_timeout, MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024),
+            MHD_OPTION_END);
         if (!d) {
             (void) close(fd);
             r = error_set(err, -EIO, "cannot start the HTTP server on %s", addr);
@@ -180,8 +243,8 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
             log_info("listening on %s", addr);
     }
     if (r >= 0)
-        r = http_gate_start(s->fds, s->daemons, s->n, ctx->cfg->http_connections,
-                            ctx->cfg->http_timeout, &s->gate, err);
+        r = http_gate_start(s->fds, s->daemons, s->n, s->pool, cfg->http_header_timeout, &s->gate,
+                            err);
     if (r < 0) {
         http_server_stop(s);
         return r;
@@ -203,6 +266,7 @@ void http_server_stop(struct http_server *s)
             (void) close(s->fds[i]);
     for (size_t i = 0; i < s->n; i++)
         MHD_stop_daemon(s->daemons[i]);
+    http_pool_free(s->pool);
     STRV_FOREACH (p, s->unix_paths)
         (void) unlink(*p);
     strv_free(s->unix_paths);

@@ -32,6 +32,9 @@ int main(void)
     ok(streq(c.data_dir, CONFIG_DEFAULT_DATA_DIR), "default data dir");
     ok(c.bare_units.memory == 1ULL << 30 && c.bare_units.time == 3600,
        "bare numbers are JobProxy's GB and hours by default");
+    ok(c.http_connections == 1024 && c.http_followers == 256 && c.http_client_connections == 128 &&
+           c.http_header_timeout == 30 && c.http_body_timeout == 60 && c.http_timeout == 120,
+       "the HTTP pool's defaults");
 
     _cleanup_error_ struct error err = ERROR_INIT;
     int r = load(&c,
@@ -45,7 +48,9 @@ int main(void)
                  "allow_root: no\n"
                  "denied_users: [daemon, bin]\n"
                  "process: {pids_limit: 100, cgroup: test-cg, shim: /x/shim}\n"
-                 "bare_units: {memory: M, time: s}\n",
+                 "bare_units: {memory: M, time: s}\n"
+                 "http_connections: 100\nhttp_followers: 7\nhttp_client_connections: 9\n"
+                 "http_header_timeout: 5s\nhttp_body_timeout: 1m\n",
                  &err);
     ok(r == 0, "full config loads: %s", error_message(&err));
     ok(c.n_listen == 2 && streq(c.listen[1].address, "unix:/tmp/x.sock") &&
@@ -59,6 +64,9 @@ int main(void)
            streq(c.cgroup_name, "test-cg") && streq(c.shim_path, "/x/shim"),
        "users and process settings");
     ok(c.bare_units.memory == 1ULL << 20 && c.bare_units.time == 1, "bare units MB and seconds");
+    ok(c.http_connections == 100 && c.http_followers == 7 && c.http_client_connections == 9 &&
+           c.http_header_timeout == 5 && c.http_body_timeout == 60,
+       "the HTTP pool's caps and deadlines");
 
     /* One key alone leaves the other as it was; every spelling of a unit. */
     error_clear(&err);
@@ -156,6 +164,12 @@ int main(void)
         {"bare_units: {time: [h]}\n", "bare_units.time: must be a scalar"},
         {"bare_units: {cputime: h}\n", "unknown setting \"bare_units.cputime\""},
         {"bare_units: M\n", "bare_units: must be a mapping"},
+        {"http_followers: 0\n",
+         "http_followers: must be a whole number from 1 to 65536, not \"0\""},
+        {"http_client_connections: 1K\n", "http_client_connections"},
+        {"http_connections: 65537\n", "http_connections"},
+        {"http_header_timeout: 2d\n", "http_header_timeout"},
+        {"http_body_timeout: soon\n", "http_body_timeout"},
     };
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
         error_clear(&err);

@@ -1,8 +1,12 @@
 /* Unit tests: the HTTP layer's pure logic, without a daemon: content
  * negotiation, path matching, the route table's 404/405 decision, the
- * gate's check of a request head, and the statuses of the router's errors. */
+ * gate's check of a request head, the pool's counts and deadlines, and
+ * the statuses of the router's errors. */
 #include "http/http.h"
 #include "tap.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 static const char *media_name(enum media m)
 {
@@ -206,6 +210,36 @@ static void test_head_check(void)
          "conflicting"},
         {"POST / HTTP/1.1\r\nContent-Length: 5\r\n 6\r\n\r\n", -EINVAL, "folded"},
         {"POST / HTTP/1.1\r\nX-A: 5\r\n 6\r\n\r\n", 1, NULL},
+        /* Framing two readers may read two ways: request smuggling. */
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\ntransfer-encoding:  Chunked \t\r\n\r\n", 1, NULL},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", -EINVAL,
+         "Content-Length and Transfer-Encoding together"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", -EINVAL,
+         "Content-Length and Transfer-Encoding together"},
+        /* found before the head is complete */
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\nHo", -EINVAL,
+         "together"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+         -EINVAL, "Transfer-Encoding given twice"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", -EINVAL,
+         "Transfer-Encoding \"gzip, chunked\" is not taken"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n\r\n", -EINVAL, "not taken"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: xchunked\r\n\r\n", -EINVAL, "\"xchunked\""},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n", -EINVAL, "only chunked"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n", -EINVAL, "not taken"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n ,gzip\r\n\r\n", -EINVAL,
+         "Transfer-Encoding folded"},
+        {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", -EINVAL, "HTTP/1.0"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding : chunked\r\n\r\n", -EINVAL,
+         "malformed header field name \"Transfer-Encoding \""},
+        {"POST / HTTP/1.1\r\nContent-Length\t: 5\r\n\r\n", -EINVAL, "field name"},
+        {"POST / HTTP/1.1\r\nX Y: 5\r\n\r\n", -EINVAL, "field name"},
+        {"POST / HTTP/1.1\r\n: 5\r\n\r\n", -EINVAL, "without a name"},
+        {"POST / HTTP/1.1\r\nHost: x\rContent-Length: 5\r\n\r\n", -EINVAL, "bare CR"},
+        {"GET / HTTP/1.1\rX: y\r\n\r\n", -EINVAL, "bare CR"},
+        /* a field without a colon is MHD's to answer (a well-formed 400) */
+        {"GET / HTTP/1.1\r\nBad header\r\n\r\n", 1, NULL},
     };
     for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
         _cleanup_error_ struct error err = ERROR_INIT;
@@ -214,6 +248,170 @@ static void test_head_check(void)
            "head \"%s\" -> %d (got %d: %s)", rows[i].head, rows[i].want, q,
            q < 0 ? error_message(&err) : "-");
     }
+}
+
+static void test_head_nul(void)
+{
+    static const char head[] = "POST / HTTP/1.1\r\nHost: a\0b\r\n\r\n";
+    _cleanup_error_ struct error err = ERROR_INIT;
+    int q = http_head_check(head, sizeof(head) - 1, &err);
+    ok(q == -EINVAL && strstr(error_message(&err), "NUL"), "a NUL in a header value -> 400 (%s)",
+       q < 0 ? error_message(&err) : "passed");
+}
+
+static void test_head_follows(void)
+{
+    static const struct {
+        const char *head;
+        bool want;
+    } rows[] = {
+        {"GET /v1/jobproxy/logs/abc?follow=1 HTTP/1.1\r\n", true},
+        {"GET /v1/jobproxy/logs/abc?stream=stderr&follow=true HTTP/1.1\r\n\r\n", true},
+        {"\r\nGET /v1/jobproxy/logs/abc?tail=5&follow=1&x=y HTTP/1.1\r\n", true},
+        {"GET /v1/jobproxy/logs/abc HTTP/1.1\r\n", false},
+        {"GET /v1/jobproxy/logs/abc?follow=0 HTTP/1.1\r\n", false},
+        {"GET /v1/jobproxy/logs/abc?nofollow=1 HTTP/1.1\r\n", false},
+        {"GET /v1/jobproxy/logs/abc?follow=10 HTTP/1.1\r\n", false},
+        {"GET /v1/jobproxy/state/abc?follow=1 HTTP/1.1\r\n", false},
+        {"POST /v1/jobproxy/logs/abc?follow=1 HTTP/1.1\r\n", false},
+        {"GET /v1/jobproxy/logs/abc HTTP/1.1\r\nX: ?follow=1 y\r\n", false},
+        {"GET /v1/jobproxy/logs/abc?follow=1", false}, /* the target not ended yet */
+    };
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++)
+        ok(http_head_follows(rows[i].head, strlen(rows[i].head)) == rows[i].want, "\"%s\" %s a log",
+           rows[i].head, rows[i].want ? "follows" : "does not follow");
+}
+
+/* A connection record for a peer at addr, on a fresh socket of its own
+ * (the pool files served connections by their socket). */
+static int open_at(struct http_pool *p, const char *addr, int fds[2], struct http_conn **ret,
+                   struct error *err)
+{
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+        return -errno;
+    struct sockaddr_storage ss = {};
+    if (!addr)
+        ss.ss_family = AF_UNIX;
+    else if (inet_pton(AF_INET, addr, &((struct sockaddr_in *) &ss)->sin_addr) == 1)
+        ss.ss_family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *) &ss)->sin6_addr) == 1)
+        ss.ss_family = AF_INET6;
+    return http_pool_open(p, fds[0], (struct sockaddr *) &ss, sizeof(ss), ret, err);
+}
+
+static void test_pool(void)
+{
+    struct http_pool *p = http_pool_new(&(struct http_pool_limits){
+        .served = 3, .followers = 1, .per_client = 2, .body_timeout = 1});
+    struct http_conn *c[16] = {};
+    int fds[16][2];
+    _cleanup_error_ struct error err = ERROR_INIT;
+
+    ok(open_at(p, "10.0.0.1", fds[0], &c[0], &err) == 0 &&
+           open_at(p, "10.0.0.1", fds[1], &c[1], &err) == 0,
+       "a client opens two connections");
+    {
+        bool t = open_at(p, "10.0.0.1", fds[2], &c[2], &err) == -EAGAIN &&
+                 strstr(error_message(&err), "client 10.0.0.1 holds 2 connections") &&
+                 error_http_status(err.code) == 503;
+        ok(t, "its third is refused, 503 naming the client (%s)", error_message(&err));
+    }
+    close(fds[2][0]), close(fds[2][1]);
+    ok(open_at(p, "10.0.0.2", fds[2], &c[2], &err) == 0, "another client's is taken");
+    {
+        bool t = open_at(p, "10.0.0.3", fds[3], &c[3], &err) == -EAGAIN &&
+                 strstr(error_message(&err), "3 connections are waiting");
+        ok(t, "as many waiting as may be served: the next is refused (%s)", error_message(&err));
+    }
+    close(fds[3][0]), close(fds[3][1]);
+
+    ok(http_pool_serve(c[0], false, &err) == 0 && http_pool_serve(c[1], false, &err) == 0 &&
+           http_pool_serve(c[2], false, &err) == 0,
+       "three are served");
+    ok(open_at(p, "10.0.0.3", fds[3], &c[3], &err) == 0, "the gate has room again");
+    {
+        bool t = http_pool_serve(c[3], false, &err) == -EAGAIN &&
+                 strstr(error_message(&err), "3 connections are being served");
+        ok(t, "a fourth is not served (%s)", error_message(&err));
+    }
+    ok(http_pool_serve(c[3], true, &err) == 0, "but may follow a log: followers count apart");
+    {
+        bool t = open_at(p, "10.0.0.4", fds[4], &c[4], &err) == 0 &&
+                 http_pool_serve(c[4], true, &err) == -EAGAIN &&
+                 strstr(error_message(&err), "1 log followers already");
+        ok(t, "a second follower is refused (%s)", error_message(&err));
+    }
+    http_pool_close(c[4]); /* as the gate does with one it refuses */
+    c[4] = NULL;
+
+    /* A served connection that starts to follow needs a follower's share. */
+    struct http_conn *f = NULL;
+    ok(http_pool_follow(fds[0][0], &f, &err) == -EAGAIN && !f,
+       "a served connection cannot follow while the followers are at their cap");
+    http_pool_close(c[3]); /* the follower leaves */
+    c[3] = NULL;
+    ok(http_pool_follow(fds[0][0], &f, &err) == 0 && f, "once one leaves, it can");
+    ok(open_at(p, "10.0.0.3", fds[3], &c[3], &err) == 0 && http_pool_serve(c[3], false, &err) == 0,
+       "and its served share is free for another");
+    http_pool_close(c[3]);
+    c[3] = NULL;
+    close(fds[3][0]), close(fds[3][1]);
+    http_pool_unfollow(f);
+    ok(http_pool_follow(fds[4][0], &f, &err) == 0 && !f,
+       "a socket the pool does not serve is not counted");
+
+    ok(open_at(p, "10.0.0.1", fds[5], &c[5], &err) == -EAGAIN, "10.0.0.1 is still at its cap");
+    close(fds[5][0]), close(fds[5][1]);
+    http_pool_close(c[1]);
+    c[1] = NULL;
+    ok(open_at(p, "10.0.0.1", fds[5], &c[5], &err) == 0, "one closed, 10.0.0.1 opens another");
+    http_pool_close(c[5]);
+    c[5] = NULL;
+
+    /* IPv6 peers are one client per /64; a v4-mapped peer is its IPv4 address. */
+    {
+        bool t = open_at(p, "2001:db8::1", fds[6], &c[6], &err) == 0 &&
+                 open_at(p, "2001:db8::ffff:2", fds[7], &c[7], &err) == 0 &&
+                 open_at(p, "2001:db8::3", fds[8], &c[8], &err) == -EAGAIN &&
+                 strstr(error_message(&err), "client 2001:db8::/64");
+        ok(t, "2001:db8::1 and ::ffff:2 are one client (%s)", error_message(&err));
+    }
+    close(fds[8][0]), close(fds[8][1]);
+    {
+        /* 10.0.0.1 holds c[0]; this is its second. */
+        bool t = open_at(p, "::ffff:10.0.0.1", fds[8], &c[8], &err) == 0 &&
+                 open_at(p, "10.0.0.1", fds[9], &c[9], &err) == -EAGAIN &&
+                 strstr(error_message(&err), "client 10.0.0.1 holds 2");
+        ok(t, "::ffff:10.0.0.1 is 10.0.0.1 (%s)", error_message(&err));
+    }
+    close(fds[9][0]), close(fds[9][1]);
+    http_pool_close(c[6]), http_pool_close(c[7]), http_pool_close(c[8]);
+    c[6] = c[7] = c[8] = NULL;
+    close(fds[8][0]), close(fds[8][1]);
+    _cleanup_free_ char *uid = xasprintf("client uid %u holds 2", (unsigned) geteuid());
+    {
+        bool t = open_at(p, NULL, fds[6], &c[6], &err) == 0 &&
+                 open_at(p, NULL, fds[7], &c[7], &err) == 0 &&
+                 open_at(p, NULL, fds[8], &c[8], &err) == -EAGAIN &&
+                 strstr(error_message(&err), uid);
+        ok(t, "unix peers are counted by uid (%s)", error_message(&err));
+    }
+    close(fds[8][0]), close(fds[8][1]);
+
+    /* Past its deadline (the body's, 1 s after its head), a served
+     * connection is shut down: its peer reads the end. */
+    usec_t next = http_pool_sweep(p, now_monotonic());
+    ok(next != INT64_MAX, "served connections are swept again later");
+    http_pool_sweep(p, now_monotonic() + 5 * USEC_PER_SEC);
+    char b;
+    ok(recv(fds[2][1], &b, 1, MSG_DONTWAIT) == 0, "a connection past its deadline is shut down");
+
+    for (size_t i = 0; i < ELEMENTSOF(c); i++)
+        http_pool_close(c[i]);
+    http_pool_free(p);
+    for (size_t i = 0; i < 9; i++)
+        if (i != 3 && i != 8)
+            close(fds[i][0]), close(fds[i][1]);
 }
 
 static void test_content_length(void)
@@ -270,6 +468,9 @@ int main(void)
     test_path_match();
     test_route_find();
     test_head_check();
+    test_head_nul();
+    test_head_follows();
+    test_pool();
     test_content_length();
     test_statuses();
     return tap_done();

@@ -328,6 +328,33 @@ static void test_xml_errors(void)
         {"not XML at all", "user: nobody\n", NULL},
         {"bad UTF-8", "<task><user>\xff</user></task>", NULL},
         {"two roots", "<task/><task/>", NULL},
+        /* Attributes are fields as much as elements are: an unknown one is
+         * refused, as an unknown JSON field is. */
+        {"an attribute on the root", "<task version=\"1\"><user>a</user></task>",
+         "unknown attribute \"version\" on <task> at line 1"},
+        {"an attribute on a field", "<task>\n<user id=\"7\">a</user></task>",
+         "unknown attribute \"id\" on <user> at line 2"},
+        {"an attribute beside an entry's key",
+         "<task><env><entry key=\"A\" sep=\";\">1</entry></env></task>",
+         "unknown attribute \"sep\" on <entry>"},
+        {"key on an element that is no entry", "<task><user key=\"k\">a</user></task>",
+         "unknown attribute \"key\" on <user>"},
+        {"an attribute on an empty wrapper",
+         "<task><container><mounts mode=\"RO\"/></container></task>",
+         "unknown attribute \"mode\" on <mounts>"},
+        {"an attribute on an <arg>", "<task><cmd><arg quote=\"no\">a</arg></cmd></task>",
+         "\"quote\""},
+        {"a key in another namespace",
+         "<task xmlns:x=\"urn:x\"><env><entry x:key=\"A\">1</entry></env></task>",
+         "unknown attribute \"x:key\" on <entry>"},
+        {"xsi:type",
+         "<task xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"t\"/>",
+         "unknown attribute \"xsi:type\""},
+        {"schemaLocation outside the XSI namespace",
+         "<task xmlns:xsi=\"urn:not-xsi\" xsi:schemaLocation=\"a b\"/>",
+         "unknown attribute \"xsi:schemaLocation\""},
+        {"an undeclared xsi prefix", "<task xsi:noNamespaceSchemaLocation=\"a.xsd\"/>",
+         "noNamespaceSchemaLocation"},
     };
 
     for (size_t i = 0; i < ELEMENTSOF(rows); i++)
@@ -360,10 +387,20 @@ static void test_xml_forms(void)
          "{\"cmd\": [\"echo\", \"\", \" hi \"]}"},
         {"empty elements are empty strings", "<task><user/><name></name></task>",
          "{\"user\": \"\", \"name\": \"\"}"},
-        {"namespaces, attributes, comments, CDATA ignored",
-         "<t:task xmlns:t=\"urn:ocps\" version=\"1\"><!-- c --><t:user id=\"7\">nobody</t:user>"
+        {"namespaces, comments, CDATA ignored",
+         "<t:task xmlns:t=\"urn:ocps\"><!-- c --><t:user>nobody</t:user>"
          "<?pi x?><name><![CDATA[a<b]]></name></t:task>",
          "{\"user\": \"nobody\", \"name\": \"a<b\"}"},
+        {"a default namespace", "<task xmlns=\"urn:ocps:task\"><user>nobody</user></task>",
+         "{\"user\": \"nobody\"}"},
+        {"xsi:noNamespaceSchemaLocation (JobProxy's own files)",
+         "<task xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" "
+         "xsi:noNamespaceSchemaLocation=\"JobTask.xsd\"><user>nobody</user></task>",
+         "{\"user\": \"nobody\"}"},
+        {"xsi:schemaLocation under another prefix",
+         "<task xmlns=\"urn:ocps:task\" xmlns:i=\"http://www.w3.org/2001/XMLSchema-instance\" "
+         "i:schemaLocation=\"urn:ocps:task task.xsd\"><user>nobody</user></task>",
+         "{\"user\": \"nobody\"}"},
         {"one repeated port is still a list",
          "<task><container><image>i</image><ports><host>1</host><container>2</container>"
          "</ports></container></task>",
@@ -601,6 +638,100 @@ static void test_shapes(void)
     }
 }
 
+/* A NUL written in a string, and bytes that are not UTF-8, fail in every
+ * format, never read as a string cut short or as other characters: cJSON
+ * decoded "a\u0000b" into "a" and took any byte. */
+static void test_text_faults(void)
+{
+    static const struct {
+        const char *what;
+        const char *doc[_TASK_FORMAT_MAX]; /* NULL: no such document in that format */
+        const char *needle[_TASK_FORMAT_MAX];
+    } rows[] = {
+        {"a NUL escape in a string",
+         {"{\"user\": \"nobody\", \"cmd\": \"a\\u0000b\"}", "user: nobody\ncmd: \"a\\0b\"\n",
+          "<task><user>nobody</user><cmd>a&#0;b</cmd></task>"},
+         {"line 1, column 29: a NUL character", "NUL character in scalar at line 2", NULL}},
+        {"a NUL escape written otherwise",
+         {"[\"\\u0000\"]", "cmd: \"a\\x00b\"\n", "<task><cmd>a&#x0;b</cmd></task>"},
+         {"NUL", "NUL", NULL}},
+        {"a NUL escape in YAML's long form",
+         {NULL, "cmd: \"a\\u0000b\"\n", NULL},
+         {NULL, "NUL", NULL}},
+        {"a NUL escape in a key",
+         {"{\"us\\u0000er\": \"nobody\"}", "\"us\\0er\": nobody\n", NULL},
+         {"NUL", "NUL character in key", NULL}},
+        {"a raw NUL byte",
+         {"{\"user\": \"a\0b\"}", "user: \"a\0b\"\n", "<task><user>a\0b</user></task>"},
+         {"NUL", NULL, NULL}},
+        {"a lone continuation byte",
+         {"{\"user\": \"a\x80\"}", "user: a\x80\n", "<task><user>a\x80</user></task>"},
+         {"line 1, column 12: byte 0x80 is not UTF-8", "UTF-8", NULL}},
+        {"an overlong '/'",
+         {"{\"user\": \"\xc0\xaf\"}", "user: \"\xc0\xaf\"\n", "<task><user>\xc0\xaf</user></task>"},
+         {"byte 0xc0 is not UTF-8", "UTF-8", NULL}},
+        {"an overlong three-byte form",
+         {"{\"user\": \"\xe0\x80\xaf\"}", "user: \"\xe0\x80\xaf\"\n",
+          "<task><user>\xe0\x80\xaf</user></task>"},
+         {"byte 0xe0 is not UTF-8", "UTF-8", NULL}},
+        {"a UTF-16 surrogate in UTF-8",
+         {"{\"user\": \"\xed\xa0\x80\"}", "user: \"\xed\xa0\x80\"\n",
+          "<task><user>\xed\xa0\x80</user></task>"},
+         {"byte 0xed is not UTF-8", NULL, NULL}},
+        {"a code point past U+10FFFF",
+         {"{\"user\": \"\xf4\x90\x80\x80\"}", "user: \"\xf4\x90\x80\x80\"\n",
+          "<task><user>\xf4\x90\x80\x80</user></task>"},
+         {"byte 0xf4 is not UTF-8", NULL, NULL}},
+        {"a sequence cut short",
+         {"{\"user\": \"\xe2\x82\"}", "user: \"\xe2\x82\"\n", "<task><user>\xe2\x82</user></task>"},
+         {"byte 0xe2 is not UTF-8", NULL, NULL}},
+        {"a Latin-1 byte in a key",
+         {"{\"us\xe9r\": \"nobody\"}", "us\xe9r: nobody\n", "<task><us\xe9r>x</us\xe9r></task>"},
+         {"column 5: byte 0xe9", NULL, NULL}},
+        {"an escaped lone surrogate",
+         {"{\"user\": \"\\ud800\"}", "user: \"\\ud800\"\n", "<task><user>&#xD800;</user></task>"},
+         {NULL, NULL, NULL}},
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++)
+        for (enum task_format f = 0; f < _TASK_FORMAT_MAX; f++) {
+            const char *doc = rows[i].doc[f];
+            if (!doc || (f == TASK_FORMAT_XML && !xml_built))
+                continue;
+            /* The raw NUL rows hold a NUL: their length is the literal's. */
+            size_t len = strlen(doc);
+            if (strstr(rows[i].what, "raw NUL"))
+                len += 1 + strlen(doc + len + 1);
+            _cleanup_error_ struct error err = ERROR_INIT;
+            _cleanup_json_ cJSON *tree = NULL;
+            int r = parse(f, doc, len, &tree, &err);
+            const char *needle = rows[i].needle[f];
+            ok(r == -EBADMSG && !tree && err.msg && (!needle || strstr(err.msg, needle)),
+               "%s: %s -> -EBADMSG%s%s (%s)", format_names[f], rows[i].what,
+               needle ? " naming " : "", needle ? needle : "", err.msg ? err.msg : "accepted");
+        }
+
+    /* UTF-8 itself is welcome, escaped or not, in every format. */
+    static const char *const good[_TASK_FORMAT_MAX] = {
+        "{\"name\": \"gr\xc3\xbc\xc3\x9f \xf0\x9f\x90\xa7 \\u00e9 \\ud83d\\udc27 \\\\u0000\"}",
+        "name: \"gr\xc3\xbc\xc3\x9f \xf0\x9f\x90\xa7 \\u00e9 \\U0001F427 \\\\u0000\"\n",
+        "<task><name>gr\xc3\xbc\xc3\x9f \xf0\x9f\x90\xa7 &#xe9; &#x1F427; \\u0000</name></task>",
+    };
+    for (enum task_format f = 0; f < _TASK_FORMAT_MAX; f++) {
+        if (f == TASK_FORMAT_XML && !xml_built)
+            continue;
+        _cleanup_error_ struct error err = ERROR_INIT;
+        _cleanup_json_ cJSON *tree = NULL;
+        int r = parse(f, good[f], strlen(good[f]), &tree, &err);
+        const cJSON *name = r == 0 ? cJSON_GetObjectItemCaseSensitive(tree, "name") : NULL;
+        ok(cJSON_IsString(name) &&
+               streq(name->valuestring, "gr\xc3\xbc\xc3\x9f \xf0\x9f\x90\xa7 \xc3\xa9 "
+                                        "\xf0\x9f\x90\xa7 \\u0000"),
+           "%s: UTF-8 raw and escaped, and an escaped backslash before u0000, are read whole (%s)",
+           format_names[f], r < 0 ? error_message(&err) : "ok");
+    }
+}
+
 /* Every prefix of a good document either parses (and then validates or
  * not) or fails with -EBADMSG and words; nothing crashes or leaks. */
 static void test_truncation(const char *name, enum task_format f)
@@ -650,6 +781,7 @@ int main(void)
     test_shapes();
     test_yaml_errors();
     test_yaml_values();
+    test_text_faults();
     test_truncation("full", TASK_FORMAT_YAML);
     test_truncation("container-full", TASK_FORMAT_YAML);
     test_truncation("jobproxy-container", TASK_FORMAT_YAML);

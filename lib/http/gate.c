@@ -15,6 +15,18 @@
  * as MHD's own accept would have handed it over. Later requests on a
  * kept-alive connection reach MHD's parser unchecked.
  *
+ * A TLS connection (an https listener's) has no plaintext head to peek
+ * at: its first bytes are a ClientHello, which the head check would
+ * misread (a binary line without a space is "a malformed request line").
+ * It waits here only for its first byte: a TLS record goes to MHD, which
+ * runs the handshake; a plain HTTP request (an upper-case method letter)
+ * is answered 400 in plain text, as nginx does, rather than left to a
+ * handshake that fails without a word. So the head checks above do not
+ * cover requests over TLS: those reach MHD's parser as they are (its two
+ * faults cost such a client a closed connection or a doubled error head,
+ * nothing more); checking them would mean ending TLS here, in front of
+ * MHD.
+ *
  * One thread polls the listening sockets and the connections still
  * waiting for their head. A socket stays readable while peeked data sits
  * in it, so a head that came in part is peeked again after a backoff
@@ -154,7 +166,8 @@ struct gate_conn {
     usec_t backoff;
     usec_t linger_end; /* lingering after our answer, until then; 0: not lingering */
     uint64_t dropped;
-    int pfd; /* its index in the poll set, -1 if not polled */
+    int pfd;  /* its index in the poll set, -1 if not polled */
+    bool tls; /* an https listener's: its first byte decides */
 };
 
 struct http_gate {
@@ -241,7 +254,12 @@ static bool conn_step(struct gate_conn *c, short revents, usec_t now)
         return false;
     }
     _cleanup_error_ struct error err = ERROR_INIT;
-    int q = http_head_check(head, (size_t) n, &err);
+    if (c->tls && head[0] >= 'A' && head[0] <= 'Z') {
+        error_set(&err, -EINVAL, "this port speaks TLS: use https://, not http://");
+        conn_reject(c, &err, now);
+        return true;
+    }
+    int q = c->tls ? 1 : http_head_check(head, (size_t) n, &err);
     if (q < 0) {
         conn_reject(c, &err, now);
         return true;
@@ -266,8 +284,11 @@ static bool conn_step(struct gate_conn *c, short revents, usec_t now)
 
 static void gate_accept(struct http_gate *g, size_t i, usec_t now)
 {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(g->daemons[i], MHD_DAEMON_INFO_FLAGS);
+    bool tls = info && (info->flags & MHD_USE_TLS);
     while (g->n_conns < g->max_conns) {
-        struct gate_conn c = {.daemon = g->daemons[i], .addrlen = sizeof(c.addr), .pfd = -1};
+        struct gate_conn c = {
+            .daemon = g->daemons[i], .addrlen = sizeof(c.addr), .pfd = -1, .tls = tls};
         c.fd = accept4(g->fds[i], (struct sockaddr *) &c.addr, &c.addrlen,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c.fd < 0) {

@@ -76,6 +76,7 @@ enum media {
 struct http_listener {
     const struct http_ctx *ctx;
     const char *unauthenticated; /* config_listener's: principal of requests without credentials */
+    bool client_certs; /* https with a client CA: every request's certificate is checked */
 };
 
 struct request {

@@ -21,7 +21,9 @@
  * words that say which (the client learns why; TLS would tell it only
  * "handshake failed"). The principal is the subject's common name (CN),
  * which must be a principal's name (policy_name_valid); a subject with no
- * CN, or with more than one, names no one.
+ * CN, or with more than one, names no one. A chain that verified is
+ * remembered for a minute, per listener, while its certificates are valid
+ * (tls.c): a kept-alive client is not verified again at every request.
  */
 #pragma once
 
@@ -48,8 +50,9 @@ int tls_check(const struct config_tls *paths, const struct config_tls *pem, stru
 
 /* The principal's name that the client certificate of a TLS session
  * (gnutls_session_t, from libmicrohttpd) stands for, checked against the
- * session's trust list (the listener's client CA) now: the subject's CN,
- * allocated. -ENOKEY (401) when the client sent no certificate, when it
+ * session's trust list (the listener's client CA) now, or found among the
+ * chains that verified against it lately: the subject's CN, allocated.
+ * Any thread. -ENOKEY (401) when the client sent no certificate, when it
  * does not verify, or when its CN is missing, given twice or not a
  * principal's name; err says which. */
 int tls_client_name(void *session, char **ret_name, struct error *err);

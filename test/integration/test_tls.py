@@ -243,6 +243,21 @@ def t_token_beside_certificate(tap, d):
            "certificate")
 
 
+def t_listeners_have_their_own_ca(tap, d):
+    r = https(d, d.mtls_port, "GET", "/v1/jobproxy/state", cert="alice")
+    tap.eq(r.status, 200, "alice's certificate on the listener of her CA")
+    for _ in range(2):
+        r = https(d, d.other_port, "GET", "/v1/jobproxy/state", cert="alice")
+        tap.ok(r.status == 401 and "issuer is unknown" in r.json().get("message", ""),
+               "the same certificate, just verified, on a listener with another client CA: 401",
+               r)
+    r = https(d, d.other_port, "GET", "/v1/jobproxy/state", cert="alice-other-ca")
+    tap.eq(ids_of(r), [d.alices],
+           "that CA's certificate for alice is accepted there, and names the same principal")
+    r = https(d, d.mtls_port, "GET", "/v1/jobproxy/state", cert="alice-other-ca")
+    tap.eq(r.status, 401, "and is still refused on the first listener, just after")
+
+
 def t_token_listener_ignores_certificates(tap, d):
     r = https(d, d.tls_port, "GET", "/v1/jobproxy/state", cert="alice")
     tap.eq(r.status, 401, "on the https listener without a client CA a certificate names no "
@@ -310,7 +325,7 @@ def t_cli(tap, d):
 
 def block_https(tap):
     d = Daemon()
-    d.tls_port, d.mtls_port = ocps.free_port(), ocps.free_port()
+    d.tls_port, d.mtls_port, d.other_port = ocps.free_port(), ocps.free_port(), ocps.free_port()
     d.listen_args = []
     d.config = (
         "tls: {cert: %s, key: %s}\n"
@@ -318,15 +333,18 @@ def block_https(tap):
         "  - 127.0.0.1:%d\n"
         "  - https://127.0.0.1:%d\n"
         "  - {address: \"https://127.0.0.1:%d\", tls: {client_ca: %s}}\n"
+        "  - {address: \"https://127.0.0.1:%d\", tls: {client_ca: %s}}\n"
         "principals:\n"
         "  alice: {run_as: [%s]}\n"
         "  bob: {run_as: [%s]}\n"
         "  ci-bot: {run_as: [%s]}\n" % (PKI_.path("server"), PKI_.path("server", "key"), d.port,
-                                       d.tls_port, d.mtls_port, PKI_.path("ca"), USER, USER, USER))
+                                       d.tls_port, d.mtls_port, PKI_.path("ca"), d.other_port,
+                                       PKI_.path("other-ca"), USER, USER, USER))
     with ocps.serving(tap, d, "https listeners") as d:
         ocps.each(tap, d, [t_token_over_https, t_plain_http_to_https, t_protocols,
                            t_certificate_names_the_principal, t_certificates_refused,
-                           t_token_beside_certificate, t_token_listener_ignores_certificates,
+                           t_token_beside_certificate, t_listeners_have_their_own_ca,
+                           t_token_listener_ignores_certificates,
                            t_cli])
 
 

@@ -1,16 +1,17 @@
 /*
  * http: the REST layer on libmicrohttpd.
  *
- * server.c opens the listening sockets (HOST:PORT or unix:/path) and runs
- * one MHD daemon per socket, a thread per connection (handlers may block:
- * a submit waits for its group commit, a log follow waits for output).
- * gate.c accepts the connections and checks each request head for the
- * faults libmicrohttpd 0.9.75 answers wrongly or not at all, before
- * handing the connection to its daemon. router.c matches {method, path}
- * in one table, answers 404/405/406/413/415 itself, finds who calls (a
- * bearer token, the unix peer's uid, or the listener's principal; 401
- * with WWW-Authenticate otherwise), negotiates the reply format from
- * Accept and collects the body up to the configured cap.
+ * server.c opens the listening sockets (HOST:PORT, https://HOST:PORT with
+ * TLS, or unix:/path) and runs one MHD daemon per socket, a thread per
+ * connection (handlers may block: a submit waits for its group commit, a
+ * log follow waits for output). gate.c accepts the connections and checks
+ * each request head for the faults libmicrohttpd 0.9.75 answers wrongly
+ * or not at all, before handing the connection to its daemon. router.c
+ * matches {method, path} in one table, answers 404/405/406/413/415
+ * itself, finds who calls (a bearer token, a client certificate (tls.h),
+ * the unix peer's uid, or the listener's principal; 401 with
+ * WWW-Authenticate otherwise), negotiates the reply format from Accept
+ * and collects the body up to the configured cap.
  * reply.c builds every reply, and every error reply in one shape.
  * handlers.c holds the endpoints; follow.c reads a task's output for the
  * logs endpoint.

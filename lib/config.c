@@ -6,8 +6,10 @@
 #include "config.h"
 #include "config-values.h"
 #include "task.h"
+#include "tls.h"
 #include "util/log.h"
 
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 
 void config_init(struct config *c)
@@ -44,11 +46,24 @@ void config_add_listener(struct config *c, const char *address, const char *unau
     };
 }
 
+static void tls_done(struct config_tls *t)
+{
+    free(t->cert);
+    /* A private key does not outlive its use in freed memory. */
+    if (t->key)
+        explicit_bzero(t->key, strlen(t->key));
+    free(t->key);
+    free(t->client_ca);
+    *t = (struct config_tls){};
+}
+
 void config_clear_listeners(struct config *c)
 {
     for (size_t i = 0; i < c->n_listen; i++) {
         free(c->listen[i].address);
         free(c->listen[i].unauthenticated);
+        tls_done(&c->listen[i].tls);
+        tls_done(&c->listen[i].pem);
     }
     free(c->listen);
     c->listen = NULL;
@@ -61,6 +76,8 @@ static int check_listener(const char *key, const char *address, const char *unau
 {
     if (isempty(address))
         return error_set(err, -EINVAL, "%s: needs an address", key);
+    if (startswith(address, "https://") && isempty(address + STRLEN("https://")))
+        return error_set(err, -EINVAL, "%s: https:// needs HOST:PORT after it", key);
     if (!unauthenticated)
         return 0;
     if (startswith(address, "unix:"))
@@ -92,10 +109,37 @@ int config_add_listener_arg(struct config *c, const char *arg, struct error *err
     return 0;
 }
 
-/* One entry of listen: an address, or a mapping {address, unauthenticated}. */
+/* tls: {cert, key, client_ca}, over what t holds. */
+static int load_tls(struct config_tls *t, const char *key, const cJSON *v, struct error *err)
+{
+    int r = config_expect_object(v, key, err);
+    if (r < 0)
+        return r;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, v)
+    {
+        _cleanup_free_ char *fk = xasprintf("%s.%s", key, f->string);
+        if (streq(f->string, "cert"))
+            r = config_get_string(f, fk, &t->cert, err);
+        else if (streq(f->string, "key"))
+            r = config_get_string(f, fk, &t->key, err);
+        else if (streq(f->string, "client_ca"))
+            r = config_get_string(f, fk, &t->client_ca, err);
+        else
+            r = error_set(err, -EINVAL, "unknown setting \"%s\" (cert, key, client_ca)", fk);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* One entry of listen: an address, or a mapping {address, unauthenticated, tls}. */
 static int load_listener(struct config *c, const char *key, const cJSON *v, struct error *err)
 {
     _cleanup_free_ char *address = NULL, *unauthenticated = NULL;
+    struct config_tls tls = {};
+    bool have_tls = false;
+    int r = 0;
     if (cJSON_IsString(v))
         address = xstrdup(v->valuestring);
     else if (cJSON_IsObject(v)) {
@@ -103,25 +147,34 @@ static int load_listener(struct config *c, const char *key, const cJSON *v, stru
         cJSON_ArrayForEach(f, v)
         {
             _cleanup_free_ char *fk = xasprintf("%s.%s", key, f->string);
-            int r;
             if (streq(f->string, "address"))
                 r = config_get_string(f, fk, &address, err);
             else if (streq(f->string, "unauthenticated"))
                 r = config_get_string(f, fk, &unauthenticated, err);
-            else
+            else if (streq(f->string, "tls")) {
+                r = load_tls(&tls, fk, f, err);
+                have_tls = true;
+            } else
                 r = error_set(err, -EINVAL, "unknown setting \"%s\"", fk);
             if (r < 0)
-                return r;
+                break;
         }
     } else
-        return error_set(err, -EINVAL,
-                         "%s: must be an address (HOST:PORT, unix:/path) or a mapping "
-                         "{address: ..., unauthenticated: PRINCIPAL}",
-                         key);
-    int r = check_listener(key, address, unauthenticated, err);
-    if (r < 0)
+        r = error_set(err, -EINVAL,
+                      "%s: must be an address (HOST:PORT, https://HOST:PORT, unix:/path) or a "
+                      "mapping {address: ..., unauthenticated: PRINCIPAL, tls: {...}}",
+                      key);
+    if (r >= 0)
+        r = check_listener(key, address, unauthenticated, err);
+    if (r >= 0 && have_tls && !startswith(address, "https://"))
+        r = error_set(err, -EINVAL, "%s: tls is for an https://HOST:PORT listener, not %s", key,
+                      address);
+    if (r < 0) {
+        tls_done(&tls);
         return r;
+    }
     config_add_listener(c, address, unauthenticated);
+    c->listen[c->n_listen - 1].tls = tls;
     return 0;
 }
 
@@ -143,9 +196,68 @@ static int load_listen(struct config *c, const cJSON *v, struct error *err)
     return 0;
 }
 
+/* The file of one tls setting, into *ret. */
+static int read_tls_file(const char *setting, const char *path, char **ret, struct error *err)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    int r = read_file(path, 1 << 20, &text, &len);
+    if (r < 0)
+        return error_set_errno(err, r, "tls.%s %s", setting, path);
+    if (strlen(text) != len)
+        return error_set(err, -EINVAL, "tls.%s %s: not a PEM file (a NUL byte inside)", setting,
+                         path);
+    *ret = TAKE_PTR(text);
+    return 0;
+}
+
+int config_read_tls(struct config *c, struct error *err)
+{
+    for (size_t i = 0; i < c->n_listen; i++) {
+        struct config_listener *l = &c->listen[i];
+        if (!config_listener_is_tls(l))
+            continue;
+        const struct config_tls paths = {
+            .cert = l->tls.cert ? l->tls.cert : c->tls.cert,
+            .key = l->tls.key ? l->tls.key : c->tls.key,
+            .client_ca = l->tls.client_ca ? l->tls.client_ca : c->tls.client_ca,
+        };
+        if (!paths.cert || !paths.key)
+            return error_set(err, -EINVAL,
+                             "listen %s: an https listener needs a certificate and its key: "
+                             "tls: {cert: FILE, key: FILE} in the config (or in the listener's "
+                             "own tls:)",
+                             l->address);
+        if (paths.client_ca && l->unauthenticated)
+            return error_set(err, -EINVAL,
+                             "listen %s: a listener with a client CA takes no unauthenticated "
+                             "requests: every connection presents a certificate",
+                             l->address);
+        tls_done(&l->pem);
+        int r = read_tls_file("cert", paths.cert, &l->pem.cert, err);
+        if (r >= 0)
+            r = read_tls_file("key", paths.key, &l->pem.key, err);
+        if (r >= 0 && paths.client_ca)
+            r = read_tls_file("client_ca", paths.client_ca, &l->pem.client_ca, err);
+        if (r >= 0)
+            r = tls_check(&paths, &l->pem, err);
+        if (r < 0) {
+            tls_done(&l->pem);
+            return error_wrap(err, "listen %s", l->address);
+        }
+        struct stat st;
+        if (stat(paths.key, &st) == 0 && (st.st_mode & 007))
+            log_warn("listen %s: tls.key %s can be read by any account (mode %04o): chmod 600 "
+                     "it",
+                     l->address, paths.key, (unsigned) (st.st_mode & 07777));
+    }
+    return 0;
+}
+
 void config_done(struct config *c)
 {
     config_clear_listeners(c);
+    tls_done(&c->tls);
     strv_free(c->denied_users);
     free(c->data_dir);
     free(c->cgroup_name);
@@ -357,6 +469,8 @@ int config_load_file(struct config *c, const char *path, struct error *err)
             r = config_get_seconds(v, k, &c->http_header_timeout, err);
         else if (streq(k, "http_body_timeout"))
             r = config_get_seconds(v, k, &c->http_body_timeout, err);
+        else if (streq(k, "tls"))
+            r = load_tls(&c->tls, k, v, err);
         else if (streq(k, "principals"))
             r = policy_set_load_principals(&c->policy, v, err);
         else if (streq(k, "privileged_groups"))

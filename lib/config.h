@@ -21,6 +21,8 @@
  *   listen:
  *     - 127.0.0.1:8080                   # requests authenticate (tokens)
  *     - unix:/run/ocps-proxy.sock        # the peer's uid names it
+ *     - https://0.0.0.0:8443             # TLS with the config's tls: settings
+ *     - {address: https://0.0.0.0:8444, tls: {client_ca: /etc/ocps-proxy/clients.pem}}
  *     - {address: 127.0.0.1:8081, unauthenticated: jobproxy-clients}
  *
  * `unauthenticated: NAME` opens a TCP listener without authentication, for
@@ -29,15 +31,45 @@
  * refuses to start otherwise); the daemon warns at start, as any local
  * account can connect to it. On the command line:
  * --listen-unauthenticated ADDR=NAME.
+ *
+ * `https://HOST:PORT` speaks TLS (libmicrohttpd's, through GnuTLS) with
+ * the certificate and key of the config's top-level `tls:`, each setting
+ * of which a listener's own `tls:` may replace (config_tls). With a
+ * client_ca, every connection must present a certificate from it, whose
+ * subject's CN names the principal (mTLS; tls.h).
  */
-struct config_listener {
-    char *address;         /* "HOST:PORT", "[IPv6]:PORT" or "unix:/path" */
-    char *unauthenticated; /* the principal of every request without credentials; NULL: none */
+
+/* tls: {cert, key, client_ca}: paths the admin wrote, read once at start
+ * by config_read_tls(), never a client's. cert: the server's certificate
+ * in PEM, any intermediate certificates after it; key: its private key,
+ * PEM, not encrypted; client_ca: the CA certificates (PEM) that client
+ * certificates must chain to, NULL for none (no client certificates). */
+struct config_tls {
+    char *cert;
+    char *key;
+    char *client_ca;
 };
+
+struct config_listener {
+    char *address;         /* "HOST:PORT", "[IPv6]:PORT", "https://HOST:PORT" or "unix:/path" */
+    char *unauthenticated; /* the principal of every request without credentials; NULL: none */
+    struct config_tls tls; /* its own tls settings; a NULL one is the config's */
+    /* An https listener's files as config_read_tls() read them (NULL
+     * otherwise): the certificate chain, the key and the client CA (NULL
+     * when it has none). */
+    struct config_tls pem;
+};
+
+/* Whether a listener's address is https://. */
+static inline bool config_listener_is_tls(const struct config_listener *l)
+{
+    return startswith(l->address, "https://");
+}
 
 struct config {
     struct config_listener *listen; /* NULL: CONFIG_DEFAULT_LISTEN */
     size_t n_listen;
+    struct config_tls tls; /* the https listeners' settings, where theirs do not say */
     char *data_dir;
     int log_level; /* enum log_level */
 
@@ -117,6 +149,15 @@ void config_clear_listeners(struct config *c);
 /* The value of --listen-unauthenticated, ADDR=NAME, as a listener. -EINVAL
  * naming what is wrong. */
 int config_add_listener_arg(struct config *c, const char *arg, struct error *err);
+
+/* Reads the files of every https listener (its own tls settings over the
+ * config's) into its pem, and checks them (tls.h): once, at start, before
+ * anything else, so that a key the daemon cannot read stops it before it
+ * has done anything. -EINVAL for an https listener without a cert or key,
+ * or with client_ca on an unauthenticated listener, or a file that is not
+ * what its setting needs; the file's errno when it cannot be read; err
+ * names the listener, the setting and the file. */
+int config_read_tls(struct config *c, struct error *err);
 
 /* Fills in the defaults. */
 void config_init(struct config *c);

@@ -1,6 +1,6 @@
 /*
- * auth: which bearer token the client sends, found once per run (under a
- * lock: `submit --follow` streams from two threads):
+ * auth: which credentials the client sends, found once per run (under a
+ * lock: `submit --follow` streams from two threads). The bearer token:
  *
  *   1. --token TOKEN or --token-file FILE (not both);
  *   2. $OCPS_PROXY_TOKEN;
@@ -10,7 +10,14 @@
  *      the caller's own and no one else may read it (root's, for a daemon
  *      run as root): the quick start needs no flag. A file that someone
  *      else could have put there is not trusted: its token would make the
- *      caller's tasks someone else's.
+ *      caller's tasks someone else's. Not with --cert: a token sent wins
+ *      over the certificate (the daemon's rule), and a fallback the
+ *      caller did not ask for must not make the certificate's requests
+ *      the admin's.
+ *
+ * The client certificate (--cert, --key) and the CAs the server's must
+ * chain to (--cacert) are for an https:// server; client.c hands them to
+ * libcurl, this file checks that they make sense and can be read.
  *
  * On a unix socket only 1 and 2 apply: there the caller's uid already
  * names it. A token sent over plain http to a host that is not loopback
@@ -108,9 +115,31 @@ static int read_token_file(const char *path, bool own, char **ret)
     return 0;
 }
 
+/* --cacert, --cert and --key: for an https server, and files we can read. */
+static int check_tls_options(const struct cli *c)
+{
+    if (!c->cacert && !c->cert && !c->key)
+        return 0;
+    if (!startswith(c->server, "https://"))
+        return usage_error(NULL, "--cacert, --cert and --key are for an https:// server, not %s",
+                           c->server);
+    if (c->key && !c->cert)
+        return usage_error(NULL, "--key is the key of a --cert: give --cert too");
+    const struct {
+        const char *name, *path;
+    } files[] = {{"--cacert", c->cacert}, {"--cert", c->cert}, {"--key", c->key}};
+    for (size_t i = 0; i < ELEMENTSOF(files); i++)
+        if (files[i].path && access(files[i].path, R_OK) < 0)
+            return usage_error(NULL, "%s %s: %s", files[i].name, files[i].path, strerror(errno));
+    return 0;
+}
+
 static int resolve(const struct cli *c)
 {
     const char *env = getenv("OCPS_PROXY_TOKEN");
+    int e = check_tls_options(c);
+    if (e != 0)
+        return e;
     if (c->token) {
         if (!token_sendable(c->token))
             return usage_error(NULL, "--token: a token is printable characters without spaces");
@@ -127,7 +156,7 @@ static int resolve(const struct cli *c)
             return usage_error(NULL, "$OCPS_PROXY_TOKEN: a token is printable characters "
                                      "without spaces");
         token = xstrdup(env);
-    } else if (!startswith(c->server, "unix:") && cli_url_is_loopback(c->server)) {
+    } else if (!c->cert && !startswith(c->server, "unix:") && cli_url_is_loopback(c->server)) {
         const char *dir = getenv("OCPS_PROXY_DATA_DIR");
         _cleanup_free_ char *path = layout_admin_token(dir && *dir ? dir : CONFIG_DEFAULT_DATA_DIR);
         (void) read_token_file(path, true, &token);

@@ -32,6 +32,9 @@ struct cli {
     const char *server;     /* as given: http://host:port or unix:/path */
     const char *token;      /* --token, or NULL */
     const char *token_file; /* --token-file, or NULL */
+    const char *cacert;     /* --cacert: the CAs the https server's certificate must chain to */
+    const char *cert;       /* --cert: the client certificate (mTLS), or NULL */
+    const char *key;        /* --key: its key; NULL: in the --cert file */
     enum output output;
     bool color;
 };
@@ -80,12 +83,14 @@ struct cmd_opts {
  * EXIT_USAGE). A command's parse starts at optind = 0 (main sets it). */
 int cli_getopt(struct cli *c, const struct cmd_opts *o, int argc, char **argv, int *ret_exit);
 
-/* ---- auth.c: the bearer token ---- */
+/* ---- auth.c: the credentials: a bearer token, a client certificate ---- */
 
 /* The token to send (NULL: none), found once: --token, --token-file,
- * $OCPS_PROXY_TOKEN, then for a server on this host the daemon's admin
- * token file when it is the caller's own. Returns 0, or EXIT_USAGE after
- * saying why (an unreadable --token-file). Any thread. */
+ * $OCPS_PROXY_TOKEN, then, unless a client certificate is given, for a
+ * server on this host the daemon's admin token file when it is the
+ * caller's own. Checks the TLS options once too (an https server; files
+ * that can be read). Returns 0, or EXIT_USAGE after saying why (an
+ * unreadable --token-file, --cert with an http server). Any thread. */
 int cli_token(const struct cli *c, const char **ret);
 /* Whether an http(s) URL names a loopback host (localhost, 127.0.0.0/8, ::1). */
 bool cli_url_is_loopback(const char *url);

@@ -1,6 +1,7 @@
 /*
- * client: HTTP requests to ocps-proxyd with libcurl, over TCP or a unix
- * socket ("unix:/path"). A server that cannot be reached is the one error
+ * client: HTTP requests to ocps-proxyd with libcurl, over TCP (http or
+ * https, with the CAs of --cacert and the client certificate of --cert)
+ * or a unix socket ("unix:/path"). A server that cannot be reached is the one error
  * handled here: the message names the address tried, the exit code is
  * EXIT_UNREACHABLE.
  */
@@ -78,6 +79,16 @@ static int perform(struct cli *c, const char *method, const char *path, const ch
     (void) curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     (void) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->cacert) {
+        /* These CAs alone: a private CA's server is not also to be
+         * believed on the word of every CA the system trusts. */
+        (void) curl_easy_setopt(h, CURLOPT_CAINFO, c->cacert);
+        (void) curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+    }
+    if (c->cert) {
+        (void) curl_easy_setopt(h, CURLOPT_SSLCERT, c->cert);
+        (void) curl_easy_setopt(h, CURLOPT_SSLKEY, c->key ? c->key : c->cert);
+    }
     if (body) {
         (void) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         (void) curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) len);
@@ -127,7 +138,8 @@ void reply_print_error(const struct reply *r)
     if (r->status == 401)
         fputs("ocps-proxy: give a token with --token-file FILE, $OCPS_PROXY_TOKEN or --token "
               "(`ocps-proxyd token create` makes one; root on the daemon's host uses its "
-              "admin.token)\n",
+              "admin.token), or on an https listener with a client CA a certificate from it "
+              "with --cert FILE --key FILE\n",
               stderr);
     cJSON_Delete(j);
 }

@@ -1,7 +1,7 @@
 /*
  * options: the global options (-s/--server, -o/--output, --token,
- * --token-file) and the one
- * option parser every command uses. A command hands cli_getopt() its own
+ * --token-file, --cacert, --cert, --key) and the one option parser every
+ * command uses. A command hands cli_getopt() its own
  * getopt options; cli_getopt() adds -h/--help and the global options to
  * them, so that the global ones are taken before the command (main's own
  * parse) and anywhere among the command's options and arguments up to
@@ -24,7 +24,8 @@ DEFINE_STRING_TABLE_LOOKUP(output, enum output, output_table)
 const struct global_option global_options[] = {
     {{"server", required_argument, NULL, 's'},
      "URL",
-     "http://HOST:PORT or unix:/PATH (default: $OCPS_PROXY_URL,\nthen http://127.0.0.1:8080)",
+     "http://HOST:PORT, https://HOST:PORT or unix:/PATH\n(default: $OCPS_PROXY_URL, then "
+     "http://127.0.0.1:8080)",
      NULL},
     {{"output", required_argument, NULL, 'o'},
      "FMT",
@@ -40,6 +41,20 @@ const struct global_option global_options[] = {
      "send the token in FILE. Default: $OCPS_PROXY_TOKEN, then\nfor a server on this host the "
      "daemon's admin.token\n(in $OCPS_PROXY_DATA_DIR or /var/lib/ocps-proxy) if\nit is yours alone",
      NULL},
+    {{"cacert", required_argument, NULL, OPT_GLOBAL + 2},
+     "FILE",
+     "https: trust only the CA certificates in FILE (PEM)\nfor the server's certificate "
+     "(default: the system's)",
+     NULL},
+    {{"cert", required_argument, NULL, OPT_GLOBAL + 3},
+     "FILE",
+     "https: present the client certificate in FILE (PEM);\non a listener with a client CA "
+     "its CN names you",
+     NULL},
+    {{"key", required_argument, NULL, OPT_GLOBAL + 4},
+     "FILE",
+     "the key of --cert (PEM; default: in the --cert file)",
+     NULL},
     {},
 };
 
@@ -50,8 +65,9 @@ static int global_option(struct cli *c, const char *cmd, int val, const char *ar
     case 's':
         if (!startswith(arg, "http://") && !startswith(arg, "https://") &&
             !startswith(arg, "unix:/"))
-            return usage_error(cmd, "--server wants http://HOST:PORT or unix:/PATH, not \"%s\"",
-                               arg);
+            return usage_error(
+                cmd, "--server wants http://HOST:PORT, https://HOST:PORT or unix:/PATH, not \"%s\"",
+                arg);
         c->server = arg;
         return 0;
     case 'o': {
@@ -69,6 +85,15 @@ static int global_option(struct cli *c, const char *cmd, int val, const char *ar
             c->token = arg;
         else
             c->token_file = arg;
+        return 0;
+    case OPT_GLOBAL + 2:
+        c->cacert = arg;
+        return 0;
+    case OPT_GLOBAL + 3:
+        c->cert = arg;
+        return 0;
+    case OPT_GLOBAL + 4:
+        c->key = arg;
         return 0;
     default:
         assert(!"a global option without its case in global_option()");

@@ -44,7 +44,8 @@ static void help(void)
            "Run the ocps-proxy daemon: the JobProxy REST API in front of this host's compute.\n"
            "\n"
            "  -c, --config FILE      read settings from a YAML file (flags override it)\n"
-           "  -l, --listen ADDR      listen on HOST:PORT, [IPv6]:PORT or unix:/path;\n"
+           "  -l, --listen ADDR      listen on HOST:PORT, [IPv6]:PORT, https://HOST:PORT\n"
+           "                         (TLS with the config's tls: settings) or unix:/path;\n"
            "                         repeat for several (default " CONFIG_DEFAULT_LISTEN ")\n"
            "      --listen-unauthenticated ADDR=PRINCIPAL\n"
            "                         listen on a loopback HOST:PORT where a request\n"
@@ -180,6 +181,13 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level((enum log_level) cfg.log_level);
+    /* The https listeners' files, before anything else: a key the daemon
+     * cannot read stops it before it touches the data dir or a task. */
+    if (config_read_tls(&cfg, &err) < 0) {
+        log_error("%s", error_message(&err));
+        config_done(&cfg);
+        return EXIT_FAILURE;
+    }
     config_resolve_capacity(&cfg);
 
     /* A client that hangs up must not kill the daemon. */

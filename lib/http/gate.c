@@ -26,6 +26,19 @@
  * never left in the listen backlog or dropped. A head must be whole
  * within http_header_timeout of the accept, however slowly it comes.
  *
+ * A TLS connection (an https listener's) has no plaintext head to peek
+ * at: its first bytes are a ClientHello, which the head check would
+ * misread (a binary line without a space is "a malformed request line").
+ * It waits here only for its first byte: a TLS record goes to MHD, which
+ * runs the handshake; a plain HTTP request (an upper-case method letter)
+ * is answered 400 in plain text, as nginx does, rather than left to a
+ * handshake that fails without a word. So the head checks above do not
+ * cover requests over TLS: those reach MHD's parser as they are (its two
+ * faults cost such a client a closed connection or a doubled error head,
+ * nothing more); checking them would mean ending TLS here, in front of
+ * MHD. For the same reason a TLS connection takes a served share of the
+ * pool: a log follower over TLS is counted with the served requests.
+ *
  * One thread polls the listening sockets and the connections still
  * waiting for their head, and sweeps the served connections for those
  * past their deadline. A socket stays readable while peeked data sits
@@ -309,7 +322,8 @@ struct gate_conn {
     usec_t backoff;
     usec_t linger_end; /* lingering after our answer, until then; 0: not lingering */
     uint64_t dropped;
-    int pfd; /* its index in the poll set, -1 if not polled */
+    int pfd;  /* its index in the poll set, -1 if not polled */
+    bool tls; /* an https listener's: its first byte decides */
 };
 
 struct http_gate {
@@ -433,6 +447,14 @@ static bool conn_step(struct http_gate *g, struct gate_conn *c, short revents, u
         return false;
     }
     _cleanup_error_ struct error err = ERROR_INIT;
+    if (c->tls) {
+        if (head[0] >= 'A' && head[0] <= 'Z') {
+            error_set(&err, -EINVAL, "this port speaks TLS: use https://, not http://");
+            return conn_reject(g, c, &err, now);
+        }
+        /* Its request is inside the TLS records: a served share. */
+        return conn_serve(g, c, false, now);
+    }
     int q = http_head_check(head, (size_t) n, &err);
     if (q < 0)
         return conn_reject(g, c, &err, now);
@@ -455,9 +477,12 @@ static bool conn_step(struct http_gate *g, struct gate_conn *c, short revents, u
 
 static void gate_accept(struct http_gate *g, size_t i, usec_t now)
 {
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(g->daemons[i], MHD_DAEMON_INFO_FLAGS);
+    bool tls = info && (info->flags & MHD_USE_TLS);
     /* A bounded batch: the waiting connections are served meanwhile. */
     for (unsigned k = 0; k < GATE_ACCEPT_BATCH; k++) {
-        struct gate_conn c = {.daemon = g->daemons[i], .addrlen = sizeof(c.addr), .pfd = -1};
+        struct gate_conn c = {
+            .daemon = g->daemons[i], .addrlen = sizeof(c.addr), .pfd = -1, .tls = tls};
         c.fd = accept4(g->fds[i], (struct sockaddr *) &c.addr, &c.addrlen,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c.fd < 0) {

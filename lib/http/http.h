@@ -1,20 +1,20 @@
 /*
  * http: the REST layer on libmicrohttpd.
  *
- * server.c opens the listening sockets (HOST:PORT or unix:/path) and runs
- * one MHD daemon per socket, a thread per connection (handlers may block:
- * a submit waits for its group commit, a log follow waits for output).
- * gate.c accepts the connections and checks each request head for the
- * faults libmicrohttpd 0.9.75 answers wrongly or not at all and for
- * ambiguous framing, before handing the connection to its daemon.
- * pool.c counts the connections per client and per share (served, log
- * followers) and cuts a request that is past its deadline. router.c
- * matches {method, path} in one table, answers 404/405/406/413/415
- * itself, finds who calls (a bearer token, a client certificate, the
- * unix peer's uid, or the listener's principal; 401 with
- * WWW-Authenticate otherwise), negotiates the reply format from Accept
- * and collects the body up to the configured cap. reply.c builds every
- * reply, and every error reply in one shape. handlers.c holds the
+ * server.c opens the listening sockets (HOST:PORT, https://HOST:PORT with
+ * TLS, or unix:/path) and runs one MHD daemon per socket, a thread per
+ * connection (handlers may block: a submit waits for its group commit, a
+ * log follow waits for output). gate.c accepts the connections and checks
+ * each request head for the faults libmicrohttpd 0.9.75 answers wrongly
+ * or not at all and for ambiguous framing, before handing the connection
+ * to its daemon. pool.c counts the connections per client and per share
+ * (served, log followers) and cuts a request that is past its deadline.
+ * router.c matches {method, path} in one table, answers
+ * 404/405/406/413/415 itself, finds who calls (a bearer token, a client
+ * certificate (tls.h), the unix peer's uid, or the listener's principal;
+ * 401 with WWW-Authenticate otherwise), negotiates the reply format from
+ * Accept and collects the body up to the configured cap. reply.c builds
+ * every reply, and every error reply in one shape. handlers.c holds the
  * endpoints; follow.c reads a task's output for the logs endpoint.
  */
 #pragma once
@@ -81,6 +81,7 @@ enum media {
 struct http_listener {
     const struct http_ctx *ctx;
     const char *unauthenticated; /* config_listener's: principal of requests without credentials */
+    bool client_certs; /* https with a client CA: every request's certificate is checked */
 };
 
 struct request {

@@ -1,11 +1,13 @@
 /*
  * router: the route table's dispatcher. Everything a handler should not
  * have to think about happens here, once: 404 and 405 (with Allow), 406
- * from Accept, who calls (authenticate: the principal, or 401 with
+ * from Accept, who calls (authenticate: the principal from a client
+ * certificate, a token, the unix peer or the listener, or 401 with
  * WWW-Authenticate), 413 from Content-Length or the collected body, and
  * the body itself. Every error goes out through http_reply_error_extra().
  */
 #include "http.h"
+#include "tls.h"
 
 #include <ctype.h>
 #include <sys/socket.h>
@@ -243,18 +245,32 @@ static const char *bearer_token(const char *auth)
 /*
  * Who calls: r->principal, or an error (the request is refused).
  *
+ *   - On a listener with a client CA (mTLS), first of all, the client
+ *     certificate: a request whose connection presented none, or one that
+ *     does not verify or names no principal, is 401 (tls.h), whatever else
+ *     it carries and on every route.
  *   - A request with an Authorization header is its token's principal,
- *     on any listener, the unix socket included (a client that sends a
- *     token asks to be that token's principal); a header that is not a
- *     valid bearer token is 401, never a fall back to another way.
- *   - Without one: a unix-socket peer is its account (SO_PEERCRED); a
- *     request on an unauthenticated listener is that listener's principal;
- *     on an open route (ping, the API's contract) nobody (NULL); anything
- *     else is 401.
+ *     on any listener, the unix socket and an mTLS listener included (a
+ *     client that sends a token asks to be that token's principal: a
+ *     gateway holding one certificate may send its users' tokens); a
+ *     header that is not a valid bearer token is 401, never a fall back
+ *     to another way.
+ *   - Without one: a verified client certificate is the principal its CN
+ *     names; a unix-socket peer is its account (SO_PEERCRED); a request on
+ *     an unauthenticated listener is that listener's principal; on an open
+ *     route (ping, the API's contract) nobody (NULL); anything else is 401.
  */
 static int authenticate(struct request *r, struct error *err)
 {
     const struct policy_set *ps = &r->ctx->cfg->policy;
+    _cleanup_free_ char *cert_name = NULL;
+    if (r->listener->client_certs) {
+        const union MHD_ConnectionInfo *ti =
+            MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        int q = tls_client_name(ti ? ti->tls_session : NULL, &cert_name, err);
+        if (q < 0)
+            return q;
+    }
     const char *auth =
         MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (auth) {
@@ -268,6 +284,10 @@ static int authenticate(struct request *r, struct error *err)
         if (q < 0)
             return q;
         r->principal = principal_new(ps, name, PRINCIPAL_TOKEN, admin);
+        return 0;
+    }
+    if (cert_name) {
+        r->principal = principal_new(ps, cert_name, PRINCIPAL_CERT, false);
         return 0;
     }
     if (r->unix_peer) {

@@ -5,9 +5,12 @@
  * connection to the socket's daemon, which runs without a listening
  * socket of its own. Every connection is counted in one pool (pool.c),
  * which MHD's callbacks here keep up to date: when a request's line, its
- * head and its body are in, and when its answer is sent.
+ * head and its body are in, and when its answer is sent. An https://
+ * listener's daemon runs TLS (MHD_USE_TLS) with the files
+ * config_read_tls() read at start (tls.h).
  */
 #include "http.h"
+#include "tls.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -184,6 +187,23 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         http_completed(cls, conn, req_cls, toe);
 }
 
+/* An https listener's options for MHD_start_daemon (its key, certificate,
+ * client CA and TLS_PRIORITIES); none, the array's end alone, for another
+ * listener. MHD keeps the pointers: they are the config's, which outlives
+ * the daemon. */
+static void tls_options(const struct config_listener *l, struct MHD_OptionItem ret[static 5])
+{
+    size_t n = 0;
+    if (config_listener_is_tls(l)) {
+        ret[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, l->pem.key};
+        ret[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, l->pem.cert};
+        ret[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *) TLS_PRIORITIES};
+        if (l->pem.client_ca)
+            ret[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_TRUST, 0, l->pem.client_ca};
+    }
+    ret[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+}
+
 int http_server_start(const struct http_ctx *ctx, struct http_server **ret, struct error *err)
 {
     struct http_server *s = xcalloc(1, sizeof(*s));
@@ -208,25 +228,35 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
     for (size_t i = 0; i < n; i++) {
         const struct config_listener *l = &ctx->cfg->listen[i];
         const char *addr = l->address;
-        bool is_unix = startswith(addr, "unix:");
+        bool is_unix = startswith(addr, "unix:"), tls = config_listener_is_tls(l);
+        if (tls && !l->pem.cert) {
+            r = error_set(err, -EINVAL, "listen %s: its TLS files were not read", addr);
+            break;
+        }
         int fd = is_unix ? listen_unix(addr + 5, err)
-                         : listen_tcp(addr, l->unauthenticated != NULL, err);
+                         : listen_tcp(tls ? addr + STRLEN("https://") : addr,
+                                      l->unauthenticated != NULL, err);
         if (fd < 0) {
             r = fd;
             break;
         }
-        s->listeners[s->n] =
-            (struct http_listener){.ctx = &s->ctx, .unauthenticated = l->unauthenticated};
+        s->listeners[s->n] = (struct http_listener){.ctx = &s->ctx,
+                                                    .unauthenticated = l->unauthenticated,
+                                                    .client_certs = l->pem.client_ca != NULL};
+        struct MHD_OptionItem tls_opts[5];
+        tls_options(l, tls_opts);
         if (is_unix)
             strv_push(&s->unix_paths, addr + 5);
         struct MHD_Daemon *d = MHD_start_daemon(
             MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
-                MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+                MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                (tls ? MHD_USE_TLS : 0),
             0, NULL, NULL, dispatch, &s->listeners[s->n], MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
             MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_NOTIFY_CONNECTION,
             http_pool_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK, request_line, NULL,
             MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT,
             ctx->cfg->http_timeout, MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024),
+            MHD_OPTION_ARRAY, tls_opts,
             MHD_OPTION_END);
         if (!d) {
             (void) close(fd);
@@ -239,8 +269,12 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
             log_warn("listening on %s WITHOUT authentication: every request without a token is "
                      "principal \"%s\", and any account on this host can connect",
                      addr, l->unauthenticated);
+        else if (l->pem.client_ca)
+            log_info("listening on %s (TLS; a client certificate from its client CA names the "
+                     "principal)",
+                     addr);
         else
-            log_info("listening on %s", addr);
+            log_info("listening on %s%s", addr, tls ? " (TLS)" : "");
     }
     if (r >= 0)
         r = http_gate_start(s->fds, s->daemons, s->n, s->pool, cfg->http_header_timeout, &s->gate,

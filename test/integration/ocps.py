@@ -166,6 +166,10 @@ class Daemon:
         self.stopped = False  # the test stopped it on purpose
         self.log_path = os.path.join(self.data_dir, "daemon.log")
         self.token = None
+        # The listener the harness talks to; a test whose config lists the
+        # listeners (they would be replaced by this) empties it and lists
+        # 127.0.0.1:self.port among its own.
+        self.listen_args = ["--listen", "127.0.0.1:%d" % self.port]
 
     @property
     def admin_token_path(self):
@@ -186,8 +190,8 @@ class Daemon:
         return {"Authorization": "Bearer " + t} if t else {}
 
     def start(self):
-        args = [DAEMON, "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data_dir,
-                "--log-level", "debug"] + self.extra_args
+        args = [DAEMON] + self.listen_args + ["--data-dir", self.data_dir,
+                                              "--log-level", "debug"] + self.extra_args
         if self.config is not None:
             path = os.path.join(self.data_dir, "config.yaml")
             with open(path, "w") as f:

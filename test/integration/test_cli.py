@@ -252,7 +252,8 @@ def t_cli(tap):
                   # logs' -f is --follow, not submit's --file: options, not file names
                   ("ocps-proxy logs -f --ta", "--tail"),
                   ("ocps-proxy logs -f ''",
-                   "--help --server --output --token --token-file --follow --stderr --system --tail"))
+                   "--help --server --output --token --token-file --cacert --cert --key "
+                   "--follow --stderr --system --tail"))
         probe = script + "".join("\nCOMP_WORDS=(%s); COMP_CWORD=%d; _ocps_proxy; echo \"${COMPREPLY[@]}\""
                                  % (words, len(words.split()) - 1) for words, _ in probes)
         p = subprocess.run(["bash", "-c", probe], capture_output=True, text=True)

@@ -170,6 +170,13 @@ int main(void)
         {"http_connections: 65537\n", "http_connections"},
         {"http_header_timeout: 2d\n", "http_header_timeout"},
         {"http_body_timeout: soon\n", "http_body_timeout"},
+        {"tls: /etc/cert.pem\n", "tls: must be a mapping"},
+        {"tls: {certificate: /x}\n", "unknown setting \"tls.certificate\""},
+        {"listen: [{address: 127.0.0.1:1, tls: {cert: /x}}]\n",
+         "listen[0]: tls is for an https://HOST:PORT listener, not 127.0.0.1:1"},
+        {"listen: [{address: \"https://127.0.0.1:1\", tls: {ca: /x}}]\n",
+         "unknown setting \"listen[0].tls.ca\""},
+        {"listen: [\"https://\"]\n", "listen[0]: https:// needs HOST:PORT"},
     };
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
         error_clear(&err);
@@ -180,6 +187,76 @@ int main(void)
     }
     error_clear(&err);
     ok(config_load_file(&c, "/nonexistent/config.yaml", &err) == -ENOENT, "missing file");
+
+    /* tls: the config's, and a listener's own over it, setting by setting. */
+    struct config t;
+    config_init(&t);
+    error_clear(&err);
+    r = load(&t,
+             "tls: {cert: /nonexistent/top.pem, key: /nonexistent/top.key}\n"
+             "listen:\n"
+             "  - 127.0.0.1:8080\n"
+             "  - https://127.0.0.1:8443\n"
+             "  - {address: \"https://[::1]:8444\", tls: {client_ca: /nonexistent/ca.pem}}\n",
+             &err);
+    ok(r == 0 && t.n_listen == 3 && streq_ptr(t.tls.cert, "/nonexistent/top.pem") &&
+           streq_ptr(t.tls.key, "/nonexistent/top.key") && !t.tls.client_ca,
+       "tls: {cert, key} at the top: %s", error_message(&err));
+    ok(!config_listener_is_tls(&t.listen[0]) && config_listener_is_tls(&t.listen[1]) &&
+           config_listener_is_tls(&t.listen[2]) && !t.listen[1].tls.cert &&
+           streq_ptr(t.listen[2].tls.client_ca, "/nonexistent/ca.pem") && !t.listen[2].tls.cert,
+       "https:// listeners, one with tls: {client_ca} of its own");
+    error_clear(&err);
+    r = config_read_tls(&t, &err);
+    ok(r == -ENOENT && strstr(error_message(&err),
+                              "listen https://127.0.0.1:8443: tls.cert /nonexistent/top.pem: No "
+                              "such file"),
+       "a file that cannot be read: its errno, naming the listener, setting and file: %s",
+       error_message(&err));
+    ok(!t.listen[1].pem.cert && !t.listen[1].pem.key, "and nothing of it is kept");
+    config_done(&t);
+
+    config_init(&t);
+    error_clear(&err);
+    r = load(&t,
+             "tls: {cert: /nonexistent/top.pem, key: /nonexistent/top.key}\n"
+             "listen: [{address: \"https://127.0.0.1:8443\", tls: {cert: /nonexistent/own.pem, "
+             "key: /nonexistent/own.key}}]\n",
+             &err);
+    error_clear(&err);
+    ok(r == 0 && config_read_tls(&t, &err) == -ENOENT &&
+           strstr(error_message(&err), "tls.cert /nonexistent/own.pem"),
+       "a listener's own cert is read instead of the config's: %s", error_message(&err));
+    config_done(&t);
+
+    static const struct {
+        const char *text, *needle;
+    } unusable[] = {
+        {"listen: [\"https://127.0.0.1:8443\"]\n",
+         "listen https://127.0.0.1:8443: an https listener needs a certificate and its key"},
+        {"tls: {cert: /nonexistent/c.pem}\nlisten: [\"https://127.0.0.1:8443\"]\n",
+         "needs a certificate and its key"},
+        {"tls: {cert: /c, key: /k, client_ca: /ca}\n"
+         "listen: [{address: \"https://127.0.0.1:8443\", unauthenticated: jp}]\n",
+         "a listener with a client CA takes no unauthenticated requests"},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(unusable); i++) {
+        config_init(&t);
+        error_clear(&err);
+        r = load(&t, unusable[i].text, &err);
+        ok(r == 0, "unusable tls %zu loads: %s", i, error_message(&err));
+        error_clear(&err);
+        r = config_read_tls(&t, &err);
+        ok(r == -EINVAL && strstr(error_message(&err), unusable[i].needle),
+           "but config_read_tls refuses it: %s", error_message(&err));
+        config_done(&t);
+    }
+    /* Without an https listener nothing is read, whatever tls: says. */
+    config_init(&t);
+    error_clear(&err);
+    r = load(&t, "tls: {cert: /nonexistent/c.pem, key: /nonexistent/k}\n", &err);
+    ok(r == 0 && config_read_tls(&t, &err) == 0, "tls: without an https listener reads nothing");
+    config_done(&t);
 
     struct config d;
     config_init(&d);

@@ -12,6 +12,11 @@ char *layout_admin_token(const char *data_dir)
     return xasprintf("%s/admin.token", data_dir);
 }
 
+char *layout_tokens_seq(const char *data_dir)
+{
+    return xasprintf("%s/tokens.seq", data_dir);
+}
+
 char *layout_tasks(const char *data_dir)
 {
     return xasprintf("%s/tasks", data_dir);

@@ -4,6 +4,7 @@
  *
  *   <data_dir>/ocps-proxy.db          the store (SQLite, WAL beside it)
  *   <data_dir>/admin.token            the admin token made at first start (0600; tokens.h)
+ *   <data_dir>/tokens.seq             the token table's change counter (0600; tokens.h)
  *   <data_dir>/shims/                 the process backend's shim sockets and log
  *   <data_dir>/tasks/<id>/            one directory per task that started (0700):
  *       stdout, stderr                its output, unless the task named files
@@ -21,6 +22,7 @@
 
 char *layout_db(const char *data_dir);
 char *layout_admin_token(const char *data_dir);
+char *layout_tokens_seq(const char *data_dir);
 char *layout_tasks(const char *data_dir);
 char *layout_shims(const char *data_dir);
 /* <data_dir>/tasks/<id> */

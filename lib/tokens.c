@@ -11,7 +11,9 @@
 #include <nettle/sha2.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 /* ---- the text ---- */
 
@@ -111,9 +113,10 @@ struct entry {
 struct tokens {
     pthread_mutex_t lock; /* the connection, the statements and the cache */
     sqlite3 *db;
-    sqlite3_stmt *data_version, *generation_stmt, *load;
-    int64_t seen_version; /* PRAGMA data_version at the last look */
-    int64_t generation;   /* tokens_generation of the entries; -1: read again */
+    sqlite3_stmt *generation_stmt, *load;
+    uint64_t *seq;      /* the change counter, mapped shared (tokens.h) */
+    uint64_t seen_seq;  /* *seq at the last look */
+    int64_t generation; /* tokens_generation of the entries; -1: read again */
     struct hashmap *live; /* id -> struct entry, the rows not revoked */
 };
 
@@ -144,37 +147,67 @@ static struct hashmap *entries_free(struct hashmap *m)
 
 static void finalize_all(struct tokens *t)
 {
-    sqlite3_finalize(t->data_version);
     sqlite3_finalize(t->generation_stmt);
     sqlite3_finalize(t->load);
-    t->data_version = t->generation_stmt = t->load = NULL;
+    t->generation_stmt = t->load = NULL;
 }
 
-int tokens_open(const char *db_path, struct tokens **ret, struct error *err)
+/* Maps the change counter at path, making it (zero, 0600) if missing. */
+static int seq_map(struct tokens *t, const char *path, struct error *err)
+{
+    _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return error_set_errno(err, -errno, "tokens: %s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return error_set_errno(err, -errno, "tokens: %s", path);
+    if (!S_ISREG(st.st_mode))
+        return error_set(err, -EINVAL, "tokens: %s is not a regular file", path);
+    if (st.st_size < (off_t) sizeof(*t->seq) && ftruncate(fd, sizeof(*t->seq)) < 0)
+        return error_set_errno(err, -errno, "tokens: %s", path);
+    void *p = mmap(NULL, sizeof(*t->seq), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return error_set_errno(err, -errno, "tokens: map %s", path);
+    t->seq = p;
+    return 0;
+}
+
+/* After a commit that changed the table: every opener's next check reads
+ * it again. */
+static void changed(struct tokens *t)
+{
+    (void) __atomic_add_fetch(t->seq, 1, __ATOMIC_SEQ_CST);
+    t->generation = -1;
+}
+
+int tokens_open(const char *db_path, const char *seq_path, struct tokens **ret,
+                struct error *err)
 {
     struct tokens *t = xcalloc(1, sizeof(*t));
     t->generation = -1;
-    t->seen_version = -1;
+    int r = seq_map(t, seq_path, err);
+    if (r < 0) {
+        free(t);
+        return r;
+    }
     int rc = sqlite3_open_v2(db_path, &t->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(t->db, 5000);
         (void) sqlite3_extended_result_codes(t->db, 1);
-        rc = sqlite3_prepare_v3(t->db, "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT,
-                                &t->data_version, NULL);
-    }
-    if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(t->db, "SELECT n FROM tokens_generation", -1,
                                 SQLITE_PREPARE_PERSISTENT, &t->generation_stmt, NULL);
+    }
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v3(t->db,
                                 "SELECT id, hash, principal, admin, expires FROM tokens "
                                 "WHERE revoked = 0",
                                 -1, SQLITE_PREPARE_PERSISTENT, &t->load, NULL);
     if (rc != SQLITE_OK) {
-        int r = t->db ? db_error(t->db, rc, err, db_path)
-                      : error_set(err, -ENOMEM, "tokens: %s: %s", db_path, sqlite3_errstr(rc));
+        r = t->db ? db_error(t->db, rc, err, db_path)
+                  : error_set(err, -ENOMEM, "tokens: %s: %s", db_path, sqlite3_errstr(rc));
         finalize_all(t);
         sqlite3_close(t->db);
+        (void) munmap(t->seq, sizeof(*t->seq));
         free(t);
         return r;
     }
@@ -189,6 +222,7 @@ void tokens_close(struct tokens *t)
         return;
     finalize_all(t);
     sqlite3_close(t->db);
+    (void) munmap(t->seq, sizeof(*t->seq));
     entries_free(t->live);
     pthread_mutex_destroy(&t->lock);
     free(t);
@@ -225,8 +259,6 @@ static int insert(struct tokens *t, const char *text, const char *principal, boo
     rc = sqlite3_step(st);
     int r = rc == SQLITE_DONE ? 0 : db_error(t->db, rc, err, "insert");
     sqlite3_finalize(st);
-    /* Our own commits do not move our data_version: read the table again. */
-    t->generation = -1;
     return r;
 }
 
@@ -249,6 +281,8 @@ int tokens_create(struct tokens *t, const char *principal, bool admin, usec_t ex
             break;
         error_clear(err);
     }
+    if (r >= 0)
+        changed(t); /* its own transaction, committed */
     pthread_mutex_unlock(&t->lock);
     if (r >= 0)
         memcpy(ret, text, sizeof(text));
@@ -310,6 +344,8 @@ int tokens_create_first(struct tokens *t, const char *path, bool *ret_created, s
     }
     if (r >= 0)
         r = exec(t, "COMMIT", err);
+    if (r >= 0 && empty)
+        changed(t);
     if (r < 0) {
         (void) sqlite3_exec(t->db, "ROLLBACK", NULL, NULL, NULL);
         /* A file whose token never reached the table would mislead. */
@@ -392,8 +428,8 @@ int tokens_revoke(struct tokens *t, const char *id, struct error *err)
             r = db_error(t->db, rc, err, "revoke");
         sqlite3_finalize(st);
     }
-    /* Our own commits do not move our data_version: read the table again. */
-    t->generation = -1;
+    if (r == 0)
+        changed(t);
     pthread_mutex_unlock(&t->lock);
     return r;
 }
@@ -414,17 +450,15 @@ static int64_t step_int(struct tokens *t, sqlite3_stmt *st, struct error *err)
 /* Brings t->live up to date with the table; the caller holds the lock. */
 static int refresh(struct tokens *t, struct error *err)
 {
-    int64_t version = step_int(t, t->data_version, err);
-    if (version < 0)
-        return err->code;
-    if (version == t->seen_version && t->generation >= 0)
+    /* Before the table: a change committed after this load moves the
+     * counter again, and the next check reads it. */
+    uint64_t seq = __atomic_load_n(t->seq, __ATOMIC_ACQUIRE);
+    if (seq == t->seen_seq && t->generation >= 0)
         return 0;
-    /* Something committed since the last look (most often the daemon's
-     * own tasks): did the token table change? */
     int64_t gen = step_int(t, t->generation_stmt, err);
     if (gen < 0)
         return err->code;
-    t->seen_version = version;
+    t->seen_seq = seq;
     if (gen == t->generation)
         return 0;
 

@@ -23,15 +23,23 @@
  * and its id is never given out again.
  *
  * The daemon (tokens_check) keeps the rows that are not revoked in memory
- * and reads the table again only when it changed: PRAGMA data_version
- * tells whether another connection committed anything since the last
- * look, from SQLite's shared memory, without reading the file; only then
- * is tokens_generation read (one row, counted up by triggers on every
- * change of the table), and only when that moved is the table read
- * again. A token made or revoked by `ocps-proxyd token` while the daemon
- * runs counts from the next request on, and an expiry is checked at each
- * request, with no restart. A failure to read the table refuses the
- * request (fail closed: 503), it never lets a token through.
+ * and reads the table again only when it changed. Every opener that
+ * changes the table (create, revoke, the first start's admin token)
+ * counts up a change counter once its commit is done: eight bytes in a
+ * file of the data dir (layout_tokens_seq, 0600), which every opener maps
+ * shared. At each request the daemon compares the counter with the value
+ * it last saw, one load from memory; only when it moved is
+ * tokens_generation read (one row, counted up by triggers on every change
+ * of the table), and only when that moved is the table read again. A
+ * token made or revoked by `ocps-proxyd token` while the daemon runs
+ * counts from the next request after the command returns, and an expiry
+ * is checked at each request, with no restart. (SQLite's PRAGMA
+ * data_version would tell the same without a file, but it is a read
+ * transaction, two fcntl locks, at every request: bench/README.md.) A
+ * change made to the table by other means (the sqlite3 shell) is seen at
+ * the next change made by the command, or the next start. A failure to
+ * read the table refuses the request (fail closed: 503), it never lets a
+ * token through.
  *
  * Errors: a token that is malformed, unknown, revoked or whose secret does
  * not match is -ENOKEY (401) with the same words, which tell a guesser
@@ -76,8 +84,10 @@ bool token_hash_equal(const uint8_t a[static TOKEN_HASH_LEN],
 struct tokens;
 
 /* Opens the token table of the store at db_path, which must exist at this
- * schema (store_open or store_create made it). */
-int tokens_open(const char *db_path, struct tokens **ret, struct error *err);
+ * schema (store_open or store_create made it), and maps the change counter
+ * at seq_path (made, zero and 0600, when missing; never a symlink). */
+int tokens_open(const char *db_path, const char *seq_path, struct tokens **ret,
+                struct error *err);
 /* Accepts NULL. */
 void tokens_close(struct tokens *t);
 

@@ -207,6 +207,7 @@ int main(int argc, char **argv)
     struct http_server *http = NULL;
     _cleanup_free_ char *tasks_dir = layout_tasks(cfg.data_dir);
     _cleanup_free_ char *db = layout_db(cfg.data_dir);
+    _cleanup_free_ char *seq = layout_tokens_seq(cfg.data_dir);
 
     int r = mkdir_p(tasks_dir, 0700);
     if (r < 0) {
@@ -215,7 +216,7 @@ int main(int argc, char **argv)
     }
     r = store_open(db, &store, &err);
     if (r >= 0)
-        r = tokens_open(db, &tokens, &err);
+        r = tokens_open(db, seq, &tokens, &err);
     if (r >= 0)
         r = first_admin_token(tokens, cfg.data_dir, &err);
     if (r >= 0)

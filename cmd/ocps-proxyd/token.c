@@ -252,7 +252,7 @@ int token_main(int argc, char **argv)
     config_init(&cfg);
     int status = EXIT_FAILURE;
     struct tokens *t = NULL;
-    _cleanup_free_ char *db = NULL;
+    _cleanup_free_ char *db = NULL, *seq = NULL;
     struct stat st;
     if (config && config_load_file(&cfg, config, &err) < 0)
         goto out;
@@ -263,6 +263,7 @@ int token_main(int argc, char **argv)
     /* The store, the WAL and anything else made here: root's alone. */
     umask(077);
     db = layout_db(cfg.data_dir);
+    seq = layout_tokens_seq(cfg.data_dir);
     if (is_create) {
         /* Before the daemon's first start too; it then writes no admin token. */
         int r = mkdir_p(cfg.data_dir, 0700);
@@ -275,7 +276,7 @@ int token_main(int argc, char **argv)
                         cfg.data_dir);
         goto out;
     }
-    if (store_create(db, &err) < 0 || tokens_open(db, &t, &err) < 0)
+    if (store_create(db, &err) < 0 || tokens_open(db, seq, &t, &err) < 0)
         goto out;
     status = is_create            ? create_token(t, principal, admin, expires)
              : streq(sub, "list") ? list_tokens(t)

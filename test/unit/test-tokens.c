@@ -1,11 +1,15 @@
 /* Unit tests: bearer tokens (tokens.h) - their text, the hash and its
  * constant-time compare, and the table on a real store file: create,
  * check, revoke, expire, a change made by another connection seen at
- * once, and the first start's admin token file. */
+ * once, the change counter that tells the daemon so, and the first
+ * start's admin token file. */
 #include "store.h"
 #include "tap.h"
 #include "tokens.h"
 
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 static void test_text(void)
@@ -107,9 +111,10 @@ static void test_table(void)
     ok(q == 0, "store_create makes a store: %s", error_message(&err));
     /* Two connections, as the daemon and `ocps-proxyd token` have. */
     struct tokens *daemon = NULL, *tool = NULL;
-    q = tokens_open(db, &daemon, &err);
+    _cleanup_free_ char *seq = xasprintf("%s/tokens.seq", dir);
+    q = tokens_open(db, seq, &daemon, &err);
     if (q == 0)
-        q = tokens_open(db, &tool, &err);
+        q = tokens_open(db, seq, &tool, &err);
     ok(q == 0, "two openers of the token table: %s", error_message(&err));
     if (!daemon || !tool)
         return;
@@ -199,10 +204,11 @@ static void test_first(void)
     _cleanup_free_ char *db = xasprintf("%s/ocps-proxy.db", dir);
     _cleanup_free_ char *file = xasprintf("%s/admin.token", dir);
     _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *seq = xasprintf("%s/tokens.seq", dir);
     struct tokens *t = NULL;
     int q = store_create(db, &err);
     if (q == 0)
-        q = tokens_open(db, &t, &err);
+        q = tokens_open(db, seq, &t, &err);
     if (!ok(q == 0, "a store: %s", error_message(&err)))
         return;
     bool created = false;
@@ -240,11 +246,85 @@ static void test_first(void)
     (void) system(rm);
 }
 
+/* The counter in the file itself, as another process sees it. */
+static uint64_t seq_read(const char *path)
+{
+    uint64_t v = UINT64_MAX;
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || pread(fd, &v, sizeof(v), 0) != (ssize_t) sizeof(v))
+        return UINT64_MAX;
+    return v;
+}
+
+static void test_seq(void)
+{
+    _cleanup_free_ char *dir = tmp_dir();
+    _cleanup_free_ char *db = xasprintf("%s/ocps-proxy.db", dir);
+    _cleanup_free_ char *seq = xasprintf("%s/tokens.seq", dir);
+    _cleanup_free_ char *link = xasprintf("%s/link.seq", dir);
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct tokens *daemon = NULL, *tool = NULL;
+    int q = store_create(db, &err);
+    if (q == 0)
+        q = tokens_open(db, seq, &daemon, &err);
+    if (q == 0)
+        q = tokens_open(db, seq, &tool, &err);
+    if (!ok(q == 0, "two openers: %s", error_message(&err)))
+        goto out;
+    struct stat st;
+    ok(lstat(seq, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600 &&
+           st.st_size == sizeof(uint64_t),
+       "the counter is a file of 8 bytes, mode 0600 (%o)", (unsigned) st.st_mode & 07777);
+    ok(seq_read(seq) == 0, "it starts at zero");
+
+    char text[TOKEN_LEN + 1], id[TOKEN_ID_LEN + 1];
+    ok(tokens_create(tool, "carol", false, 0, text, &err) == 0 && seq_read(seq) == 1,
+       "a create counts it up once it is committed: %" PRIu64, seq_read(seq));
+    (void) token_parse(text, id);
+    char *name = NULL;
+    bool admin = false;
+    ok(check(daemon, text, now_realtime(), &name, &admin, &err) == 0, "the daemon sees the token");
+
+    /* Another writer (a process of another release, say) that commits and
+     * counts up: the daemon's next check sees what it did. */
+    sqlite3 *raw = NULL;
+    q = sqlite3_open(db, &raw);
+    if (q == SQLITE_OK)
+        q = sqlite3_exec(raw, "UPDATE tokens SET revoked = 1", NULL, NULL, NULL);
+    sqlite3_close(raw);
+    ok(q == SQLITE_OK, "revoke by hand, in another connection");
+    ok(check(daemon, text, now_realtime(), &name, &admin, &err) == 0,
+       "without the counter moved, the daemon keeps what it read (no read of the table)");
+    uint64_t next = seq_read(seq) + 1;
+    _cleanup_close_ int fd = open(seq, O_WRONLY | O_CLOEXEC);
+    ok(fd >= 0 && pwrite(fd, &next, sizeof(next), 0) == (ssize_t) sizeof(next),
+       "count it up through the file");
+    ok(check(daemon, text, now_realtime(), &name, &admin, &err) == -ENOKEY,
+       "then the next check reads the table again: refused");
+
+    ok(tokens_revoke(tool, id, &err) == 1 && seq_read(seq) == next,
+       "a revoke that changes nothing leaves the counter");
+
+    ok(symlink(seq, link) == 0, "a symlink to the counter");
+    struct tokens *other = NULL;
+    error_clear(&err);
+    q = tokens_open(db, link, &other, &err);
+    ok(q == -ELOOP && strstr(error_message(&err), link), "is refused: %s", error_message(&err));
+    tokens_close(other);
+    free(name);
+out:
+    tokens_close(daemon);
+    tokens_close(tool);
+    _cleanup_free_ char *rm = xasprintf("rm -rf %s", dir);
+    (void) system(rm);
+}
+
 int main(void)
 {
     test_text();
     test_hash();
     test_table();
     test_first();
+    test_seq();
     return tap_done();
 }

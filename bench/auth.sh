@@ -53,6 +53,7 @@ start_daemon() {
   cat >"$work/config.yaml" <<CFG
 capacity: {cores: 2}
 log_level: warn
+principals: {bench: {run_as: [nobody]}}
 tls: {cert: $pki/server.pem, key: $pki/server.key}
 listen:
   - {address: 127.0.0.1:$open, unauthenticated: bench}

@@ -18,6 +18,9 @@ one() { # TREE LABEL
   local listen=(--listen 127.0.0.1:$port)
   [[ $("$tree/build-bench/cmd/ocps-proxyd" --help) == *--listen-unauthenticated* ]] &&
     listen=(--listen-unauthenticated 127.0.0.1:$port=bench)
+  # ... and in a build with policies, principal bench may run as nobody.
+  [[ $("$tree/build-bench/cmd/ocps-proxyd" --help) == *--listen-unauthenticated* ]] &&
+    echo 'principals: {bench: {run_as: [nobody]}}' >>"$work/config.yaml"
   "$tree/build-bench/cmd/ocps-proxyd" "${listen[@]}" --data-dir "$work/data" \
     --config "$work/config.yaml" 2>"$work/log" &
   dpid=$!

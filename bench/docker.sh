@@ -52,6 +52,8 @@ trap cleanup EXIT
 
 port=18082
 printf 'capacity: {cores: 8}\ndocker: {network: none, pull: never}\nlog_level: warn\n' > "$work/config.yaml"
+# Principal bench may run its tasks as nobody (the policy every principal needs).
+echo 'principals: {bench: {run_as: [nobody]}}' >> "$work/config.yaml"
 # Requests without a token, as before authentication.
 ./build-bench/cmd/ocps-proxyd --listen-unauthenticated 127.0.0.1:$port=bench --data-dir "$work/data" \
   --config "$work/config.yaml" 2>>"$work/daemon.log" &

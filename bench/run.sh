@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 port=18080
 start_daemon() { # $1 = config text
-  printf '%s\n' "$1" > "$work/config.yaml"
+  printf '%s\n' "$1" 'principals: {bench: {run_as: [nobody]}}' > "$work/config.yaml"
   # Requests without a token, as the figures before authentication were made.
   ./build-bench/cmd/ocps-proxyd --listen-unauthenticated 127.0.0.1:$port=bench --data-dir "$work/data" \
     --config "$work/config.yaml" --log-level warn 2>>"$work/daemon.log" &

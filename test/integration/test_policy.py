@@ -9,8 +9,9 @@ Accounts and a group are made here (useradd, groupadd) and removed after.
 A principal is a unix-socket peer: the account a client process drops to
 before it connects (the kernel, not the request, says who calls), given a
 policy entry by its account's name in the daemon's config. principal()
-is the one place that says how a principal calls; tokens over TCP (part
-A) plug in there (OCPS_POLICY_VIA=token) and the tests stay the same."""
+is the one place that says how a principal calls: t_tokens runs the
+run_as and visibility rules again with principals that call over TCP
+with bearer tokens, where a principal's name is not an account's."""
 
 import grp
 import json
@@ -26,7 +27,6 @@ import uuid
 import ocps
 from ocps import Daemon, Response, require_root, serving
 
-VIA = os.environ.get("OCPS_POLICY_VIA", "unix")
 IMAGE = "ocps-test/busybox:1"
 P = "ocpsp-"  # every account and group this test makes
 
@@ -138,11 +138,26 @@ def dechunk(b):
     return out
 
 
-def principal(d, account):
+class TokenPrincipal:
+    """Requests as principal 'name' over TCP, with a bearer token made for
+    it by `ocps-proxyd token create` on the running daemon's data dir."""
+
+    def __init__(self, d, name):
+        self.d = d
+        self.name = name
+        p = subprocess.run([ocps.DAEMON, "token", "create", "--principal", name,
+                            "--data-dir", d.data_dir], capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            raise RuntimeError("token create: %s" % p.stderr)
+        self.token = p.stdout.strip()
+
+    def request(self, method, path, body=None):
+        return self.d.request(method, path, body, token=self.token)
+
+
+def principal(d, account, via="unix"):
     """The client of principal 'account' (the one switch for how it calls)."""
-    if VIA == "unix":
-        return UnixPrincipal(d, account)
-    ocps.Tap.skip_all("OCPS_POLICY_VIA=%s: no such way to call yet" % VIA)
+    return UnixPrincipal(d, account) if via == "unix" else TokenPrincipal(d, account)
 
 
 def policy_daemon(config):
@@ -291,6 +306,60 @@ def t_accounts(tap):
                "address=127.0.0.1:" in log, "over TCP the line gives the caller's address")
 
 
+def t_tokens(tap):
+    """A cannot run as B over TCP either: the same rules for principals that
+    call with bearer tokens. A token's principal is a name, not an account:
+    it runs tasks as no account of that name unless its run_as says so."""
+    with serving(tap, policy_daemon(ACCOUNTS_CONFIG), "tokens") as d:
+        a, b = principal(d, P + "a", "token"), principal(d, P + "b", "token")
+        r = submit(a, {"user": P + "named", "cmd": "sleep 300"})
+        own = r.json()["id"] if tap.ok(r.status == 200, "token A runs a task as an account its "
+                                       "run_as names", r) else None
+        refused(tap, submit(a, {"user": P + "b", "cmd": "true"}), 403,
+                "not ocpsp-b (principals.ocpsp-a.run_as)", "token A cannot run as B")
+        refused(tap, submit(a, {"user": P + "a", "cmd": "true"}), 403,
+                "not ocpsp-a (principals.ocpsp-a.run_as)",
+                "nor as the account that has its name (only a unix peer is its account)")
+        refused(tap, submit(b, {"user": P + "b", "cmd": "true"}), 403,
+                "may run tasks as no account, so not as ocpsp-b (principals.default.run_as is empty)",
+                "token B, with no entry, runs as no account at all")
+        refused(tap, submit(a, {"user": P + "dock", "cmd": "true"}), 403,
+                "is a member of docker, a privileged group", "the never-list holds over TCP")
+        if own:
+            tap.eq(b.request("GET", "/v1/jobproxy/state/" + own).status, 404,
+                   "token B does not see A's task (404)")
+            tap.eq(delete(b, own), 404, "token B cannot cancel it")
+            tap.eq(delete(a, own), 204, "token A cancels its own")
+            d.wait(own)
+        log = open(d.log_path, encoding="utf-8", errors="replace").read()
+        tap.ok("audit action=submit principal=ocpsp-a via=token address=127.0.0.1:" in log and
+               "user=ocpsp-b task=- outcome=refused status=403" in log,
+               "the refusal's audit line names the token's principal and its address")
+
+
+GROUPS_CONFIG = """
+privileged_groups: [root, docker, ocpsp-grp]
+principals:
+  ocpsp-a: {run_as: [ocpsp-named, ocpsp-member, ocpsp-dock]}
+"""
+
+
+def t_groups(tap):
+    """privileged_groups is the admin's to set: its groups' members are
+    refused, whatever run_as says."""
+    with serving(tap, policy_daemon(GROUPS_CONFIG), "privileged groups") as d:
+        a = principal(d, P + "a")
+        refused(tap, submit(a, {"user": P + "member", "cmd": "true"}), 403,
+                "is a member of ocpsp-grp, a privileged group",
+                "a member of a group the config names privileged is refused")
+        refused(tap, submit(a, {"user": P + "dock", "cmd": "true"}), 403,
+                "is a member of docker, a privileged group", "docker, which it names too")
+        r = submit(a, {"user": P + "named", "cmd": "true"})
+        tap.ok(r.status == 200, "an account in none of them runs", r)
+        if r.status == 200:
+            d.wait(r.json()["id"])
+
+
 # ---- quotas ----
 
 QUOTA_CONFIG = """
@@ -300,6 +369,7 @@ principals:
   ocpsp-b: {quota: {running: 1}}
   ocpsp-c: {quota: {cores: 1}}
   ocpsp-member: {quota: {stored: 1B}}
+  ocpsp-named: {quota: {memory: 64M}}
 """
 
 
@@ -335,6 +405,16 @@ def t_quotas(tap):
         over_quota(tap, submit(a, sleeper(P + "a", 0.5)),
                    "quota: principal ocpsp-a has 1 tasks queued, its quota "
                    "(principals.ocpsp-a.quota.queued)", "A's second: over its queued quota")
+
+        n = principal(d, P + "named")
+        r = submit(n, {"user": P + "named", "memory": "48M", "cmd": "sleep 300"})
+        n1 = r.json()["id"] if r.status == 200 else None
+        tap.ok(n1, "N's first task (48 MiB)", r)
+        over_quota(tap, submit(n, {"user": P + "named", "memory": "32M", "cmd": "true"}),
+                   "(principals.ocpsp-named.quota.memory)", "N's 32 MiB more: over its memory quota")
+        if n1:
+            delete(n, n1)
+            d.wait(n1)
 
         # A restart counts them again.
         d.stop()
@@ -482,6 +562,12 @@ principals:
                 "is in the proxy's data directory", "the data dir, even for an admin")
         refused(tap, submit(adm, ctr(mounts=mount("/etc"))), 403, "never mounted",
                 "/etc, even for an admin")
+        # The rest of the never-list, for the admin (held to no prefixes),
+        # where the paths exist on this host.
+        for host in ("/", "/sys", "/dev", "/boot", "/root", "/run", "/var/run", "/var/lib/docker"):
+            if os.path.exists(host):
+                refused(tap, submit(adm, ctr(mounts=mount(host))), 403, "which is never mounted",
+                        "%s, even for an admin" % host)
 
         if not up:
             for what in ("an allowed image with an allowed mount runs", "port in range",
@@ -539,7 +625,7 @@ def main():
     require_root()
     make_accounts()
     try:
-        ocps.main(t_accounts, t_quotas, t_containers)
+        ocps.main(t_accounts, t_tokens, t_groups, t_quotas, t_containers)
     finally:
         cleanup_accounts()
 

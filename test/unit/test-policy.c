@@ -19,12 +19,16 @@ static void test_defaults(void)
     policy_set_init(&s);
     const struct policy *p = policy_lookup(&s, "anyone");
     ok(p == &s.def && streq(p->name, "default") && !p->admin && !p->run_as && p->weight == 1 &&
-           p->max.output == POLICY_DEFAULT_OUTPUT && p->max.cores == 0 && p->quota.queued == 0,
+           p->max.output == 1073741824 && p->max.cores == 0 && p->quota.queued == 0,
        "without a config: the default entry, no run_as, no limits but the 1 GiB output cap");
-    ok(strv_contains(s.privileged_groups, "docker") &&
-           strv_contains(s.privileged_groups, "shadow") &&
-           strv_contains(s.privileged_groups, "disk") && strv_length(s.privileged_groups) == 10,
-       "the privileged groups by default: root in all but name");
+    /* The list, each by name: root in all but name. */
+    static const char *const privileged[] = {"root", "sudo",   "adm", "disk",    "shadow",
+                                             "kmem", "docker", "lxd", "libvirt", "systemd-journal"};
+    bool all = strv_length(s.privileged_groups) == ELEMENTSOF(privileged);
+    for (size_t i = 0; i < ELEMENTSOF(privileged); i++)
+        all = all && strv_contains(s.privileged_groups, privileged[i]);
+    ok(all, "the privileged groups by default: root, sudo, adm, disk, shadow, kmem, docker, lxd, "
+            "libvirt, systemd-journal");
     policy_set_done(&s);
 }
 
@@ -49,7 +53,7 @@ static void test_load(void)
     const struct policy *d = policy_lookup(&s, "somebody");
     ok(streq(d->name, "default") && strv_contains(d->run_as, "nobody") &&
            d->max.memory == 2ULL << 30 && d->max.walltime == 86400 &&
-           d->max.output == POLICY_DEFAULT_OUTPUT,
+           d->max.output == 1073741824,
        "the default entry is replaced, the output cap kept");
     const struct policy *c = policy_lookup(&s, "ci-bot");
     ok(streq(c->name, "ci-bot") && strv_length(c->run_as) == 2 &&

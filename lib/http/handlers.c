@@ -87,91 +87,6 @@ static cJSON *state_json(struct request *r, const struct task_record *rec)
     return j;
 }
 
-/* ---- the audit log ---- */
-
-/* A value as key=value takes it: bare when it is a plain word, else in
- * double quotes with \" \\ and \xNN for control bytes, so that no
- * value (a hostile reason, a user's name) can forge another key or line. */
-static void audit_value(FILE *f, const char *v)
-{
-    bool bare = !isempty(v);
-    for (const char *c = v; bare && *c; c++)
-        bare = (unsigned char) *c > 0x20 && *c != '"' && *c != '=' && *c != '\\' && *c != 0x7f;
-    if (bare) {
-        fputs(v, f);
-        return;
-    }
-    fputc('"', f);
-    for (const char *c = v ? v : ""; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            fprintf(f, "\\%c", *c);
-        else if ((unsigned char) *c < 0x20 || *c == 0x7f)
-            fprintf(f, "\\x%02x", (unsigned char) *c);
-        else
-            fputc(*c, f);
-    }
-    fputc('"', f);
-}
-
-/* Where the caller is: its uid on a unix socket, else its address. */
-static void audit_peer(FILE *f, struct request *r)
-{
-    if (r->unix_peer) {
-        fprintf(f, " uid=%ld", r->peer_uid == (uid_t) -1 ? -1L : (long) r->peer_uid);
-        return;
-    }
-    const union MHD_ConnectionInfo *ai =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    const struct sockaddr *sa = ai ? ai->client_addr : NULL;
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (sa && sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        port = ntohs(in->sin_port);
-    } else if (sa && sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        port = ntohs(in6->sin6_port);
-    }
-    fprintf(f, sa && sa->sa_family == AF_INET6 ? " address=[%s]:%u" : " address=%s:%u", host, port);
-}
-
-/*
- * The one audit line of a submit, cancel or delete, accepted or refused:
- *   audit action=submit principal=ci-bot via=token address=127.0.0.1:40312
- *         user=ci task=<id> outcome=accepted
- *   audit action=submit principal=alice via=unix uid=1001 user=bob task=-
- *         outcome=refused status=403 reason="user: principal alice may ..."
- * user and task are "-" when the request did not get as far as naming them.
- * A refused request that never reached a handler (404, 405, 413 from the
- * router) has no line: it named no task and no account.
- */
-static void audit(struct request *r, const char *action, const char *user, const char *id,
-                  const char *outcome, const struct error *err)
-{
-    _cleanup_free_ char *line = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&line, &len);
-    if (!f)
-        abort();
-    const struct principal *p = r->principal;
-    fprintf(f, "audit action=%s principal=", action);
-    audit_value(f, p ? p->name : "-");
-    fprintf(f, " via=%s", p ? principal_via_to_string(p->via) : "-");
-    audit_peer(f, r);
-    fputs(" user=", f);
-    audit_value(f, user ? user : "-");
-    fprintf(f, " task=%s outcome=%s", id ? id : "-", outcome);
-    if (err && err->code < 0) {
-        fprintf(f, " status=%d reason=", error_http_status(err->code));
-        audit_value(f, error_message(err));
-    }
-    fclose(f);
-    /* Whatever log_level says: an audit trail is not chatter to turn down. */
-    log_to(STDERR_FILENO, LOG_LEVEL_INFO, "%s", line);
-}
-
 static int load(struct request *r, struct task_record **ret, struct error *err)
 {
     if (!valid_id(r->param))
@@ -219,11 +134,11 @@ static enum MHD_Result h_submit(struct request *r)
      * containers) is decided there, before the task is stored. */
     if (q >= 0)
         q = supervisor_submit(r->ctx->sv, r->principal, t, &rec, &err);
-    audit(r, "submit", t ? t->user : NULL, rec ? rec->id : NULL,
-          q >= 0 ? "accepted"
-          : rec  ? "failed"
-                 : "refused",
-          q < 0 ? &err : NULL);
+    http_audit(r, "submit", t ? t->user : NULL, rec ? rec->id : NULL,
+               q >= 0 ? "accepted"
+               : rec  ? "failed"
+                      : "refused",
+               q < 0 ? &err : NULL);
     if (q < 0 && !rec && error_http_status(q) == 429) {
         /* Over a quota: when to try again (quota.h says why this long). */
         char after[16];
@@ -409,17 +324,17 @@ static enum MHD_Result h_delete(struct request *r)
     _cleanup_record_ struct task_record *rec = NULL;
     if (load(r, &rec, &err) < 0) {
         /* Unknown, or someone else's: which, the caller is not told. */
-        audit(r, "delete", NULL, valid_id(r->param) ? r->param : NULL, "refused", &err);
+        http_audit(r, "delete", NULL, valid_id(r->param) ? r->param : NULL, "refused", &err);
         return http_reply_error(r, &err);
     }
     /* An active task is cancelled, an ended one deleted (supervisor.h). */
     bool ended = task_state_is_final(rec->state);
     int q = supervisor_delete(r->ctx->sv, rec->id, &err);
-    audit(r, ended ? "delete" : "cancel", rec->user, rec->id,
-          q < 0   ? "refused"
-          : ended ? "deleted"
-                  : "cancelled",
-          q < 0 ? &err : NULL);
+    http_audit(r, ended ? "delete" : "cancel", rec->user, rec->id,
+               q < 0   ? "refused"
+               : ended ? "deleted"
+                       : "cancelled",
+               q < 0 ? &err : NULL);
     if (q < 0)
         return http_reply_error(r, &err);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);

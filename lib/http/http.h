@@ -305,6 +305,29 @@ cJSON *http_error_json(const struct error *err, const struct http_extra *extra);
 /* cJSON to the XML form (arrays as repeated elements, env/tags as entries). */
 char *http_json_to_xml(const cJSON *j, const char *root);
 
+/*
+ * The one audit line of a submit, cancel or delete, accepted or refused,
+ * and of a request refused at authentication (audit.c), logged whatever
+ * log_level says:
+ *   audit action=submit principal=ci-bot via=token address=127.0.0.1:40312
+ *         user=ci task=<id> outcome=accepted
+ *   audit action=submit principal=alice via=unix uid=1001 user=bob task=-
+ *         outcome=refused status=403 reason="user: principal alice may ..."
+ *   audit action=authenticate principal=- via=- address=127.0.0.1:40313
+ *         user=- task=- outcome=refused status=401 reason="..." request="POST /v1/..."
+ * user and task are "-" when the request did not get as far as naming
+ * them. Values that are not plain words are quoted, with \" \\ and \xNN
+ * for control bytes, so that no value forges another key or line. Other
+ * refusals of the router (404, 405, 413) have no line: they named no task
+ * and no account, and they are no one's attempt at someone else's.
+ */
+void http_audit(struct request *r, const char *action, const char *user, const char *id,
+                const char *outcome, const struct error *err);
+/* A value as key=value takes it in an audit line: bare when it is a plain
+ * word, else in double quotes with \" \\ and \xNN for control bytes, so
+ * that no value (a hostile reason, a path) can forge another key or line. */
+void http_audit_value(FILE *f, const char *v);
+
 /* The MHD access handler and completion callback (router.c). */
 enum MHD_Result http_dispatch(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,

@@ -326,8 +326,10 @@ static int check(struct request *r, const char *url, const char *method, const c
         return error_set(&r->refused, -ENOMSG,
                          "cannot answer in any type the Accept header names (%s)", accept);
     int a = authenticate(r, &r->refused);
-    if (a < 0)
+    if (a < 0) {
+        http_audit(r, "authenticate", NULL, NULL, "refused", &r->refused);
         return a;
+    }
     if (r->route->body && length > r->ctx->cfg->max_body)
         return error_set(&r->refused, -E2BIG,
                          "request body of %s bytes is over the limit of %zu bytes", cl,

@@ -17,6 +17,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import socket
 import stat
@@ -331,10 +332,19 @@ def t_tokens(tap):
             tap.eq(delete(b, own), 404, "token B cannot cancel it")
             tap.eq(delete(a, own), 204, "token A cancels its own")
             d.wait(own)
+        # Refused at authentication: a line too, naming the endpoint.
+        r = d.request("POST", "/v1/jobproxy/submit", {"user": P + "a", "cmd": "true"},
+                      token="ocps_000000000000_" + "0" * 64)
+        tap.eq(r.status, 401, "an unknown token is refused")
         log = open(d.log_path, encoding="utf-8", errors="replace").read()
         tap.ok("audit action=submit principal=ocpsp-a via=token address=127.0.0.1:" in log and
                "user=ocpsp-b task=- outcome=refused status=403" in log,
                "the refusal's audit line names the token's principal and its address")
+        tap.ok(re.search(r'audit action=authenticate principal=- via=- address=127\.0\.0\.1:\d+ '
+                         r'user=- task=- outcome=refused status=401 reason="the bearer token is '
+                         r'not valid" request="POST /v1/jobproxy/submit"', log),
+               "a request refused at authentication is an audit line, with its endpoint",
+               log[-2000:])
 
 
 GROUPS_CONFIG = """

@@ -462,6 +462,41 @@ static void test_statuses(void)
     cJSON_Delete(j);
 }
 
+/* What http_audit_value() makes of v. */
+static char *audit_text(const char *v)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        abort();
+    http_audit_value(f, v);
+    fclose(f);
+    return buf;
+}
+
+static void test_audit_value(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"ci-bot", "ci-bot"},
+        {"", "\"\""},
+        {"two words", "\"two words\""},
+        {"a=b", "\"a=b\""},
+        {"x\" outcome=accepted", "\"x\\\" outcome=accepted\""},
+        {"line\naudit action=forged", "\"line\\x0aaudit action=forged\""},
+        {"cr\rtab\tdel\x7f", "\"cr\\x0dtab\\x09del\\x7f\""},
+        {"back\\slash", "\"back\\\\slash\""},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        _cleanup_free_ char *got = audit_text(cases[i].in);
+        ok(streq(got, cases[i].out), "audit value %zu: %s", i, got);
+    }
+    _cleanup_free_ char *none = audit_text(NULL);
+    ok(streq(none, "\"\""), "a NULL value is an empty quoted one: %s", none);
+}
+
 int main(void)
 {
     test_negotiate();
@@ -473,5 +508,6 @@ int main(void)
     test_pool();
     test_content_length();
     test_statuses();
+    test_audit_value();
     return tap_done();
 }

@@ -797,6 +797,7 @@ def t_not_root(tap, d, sock):
     list_req = b"GET /v1/jobproxy/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     for uid, what in ((other, "another account"), (0, "root")):
         out = as_uid(uid, lambda: unix_request(sock, list_req))
+        record_raw(d, "GET", "/v1/jobproxy/state", None, None, out.encode("latin-1"))
         tap.ok(out.startswith("HTTP/1.1 403 ") and "serves only that account" in out,
                "%s is refused with 403 naming the rule" % what, out[:400])
     body = json.dumps({"user": USER, "cmd": "echo mine"}).encode()

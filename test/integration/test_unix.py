@@ -13,8 +13,9 @@ import ocps
 from ocps import Daemon, ensure_user, require_root, serving
 
 
-def call(sock_path, uid, method, path, body=None):
-    """One HTTP/1.1 request over the unix socket as uid; returns (status, body)."""
+def call(sock_path, uid, method, path, body=None, d=None):
+    """One HTTP/1.1 request over the unix socket as uid; returns (status,
+    body). With d, the exchange is held to the contract as d.request's are."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -52,6 +53,14 @@ def call(sock_path, uid, method, path, body=None):
     os.waitpid(pid, 0)
     head, _, payload = out.partition(b"\r\n\r\n")
     status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/") else 0
+    if d is not None and status:
+        headers = {}
+        for line in head.decode("latin-1").split("\r\n")[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        d.record(method, path, {"Content-Type": "application/json"} if body is not None else {},
+                 json.dumps(body) if body is not None else None,
+                 ocps.Response(status, headers, payload))
     return status, payload.decode("utf-8", "replace")
 
 
@@ -95,7 +104,7 @@ def t_unix(tap):
         st, body = call(sock, bob.pw_uid, "GET", "/v1/jobproxy/state")
         ids = [s["id"] for s in json.loads(body)["state"]] if st == 200 else []
         tap.ok(st == 200 and ids == [other], "a caller's list holds only its own tasks", body)
-        st, body = call(sock, bob.pw_uid, "GET", "/v1/jobproxy/state?user=ocpstest")
+        st, body = call(sock, bob.pw_uid, "GET", "/v1/jobproxy/state?user=ocpstest", d=d)
         tap.ok(st == 403, "a caller cannot list another account's tasks (403)", body)
 
         st, body = call(sock, alice.pw_uid, "DELETE", "/v1/jobproxy/delete/%s" % own)

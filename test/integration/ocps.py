@@ -406,11 +406,57 @@ def require_root():
         Tap.skip_all("needs root (cgroups, setuid)")
 
 
+# The accounts ensure_user() made, shared by the test processes that run
+# at once: each holds a shared lock on LOCK while it runs; the last one out
+# (the one that gets the lock exclusively at its exit) removes every
+# account listed in MADE, which the tests made and the host did not have.
+ACCOUNTS_LOCK = "/run/ocps-test-accounts.lock"
+ACCOUNTS_MADE = "/run/ocps-test-accounts.made"
+_accounts_fd = None
+
+
+def _accounts_release():
+    import fcntl
+    try:
+        fcntl.flock(_accounts_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another test still runs with them: the last one removes them
+    try:
+        with open(ACCOUNTS_MADE) as f:
+            names = [n.strip() for n in f if n.strip()]
+    except FileNotFoundError:
+        names = []
+    for name in names:
+        subprocess.run(["userdel", name], capture_output=True)
+    try:
+        os.unlink(ACCOUNTS_MADE)
+    except FileNotFoundError:
+        pass
+    os.close(_accounts_fd)
+
+
 def ensure_user(name="ocpstest"):
-    """A non-root account for tasks; created once if missing."""
+    """A non-root account for tasks, made if missing and removed once no
+    test process uses it any more."""
+    import atexit
+    import fcntl
     import pwd
+    global _accounts_fd
+    if _accounts_fd is None:
+        _accounts_fd = os.open(ACCOUNTS_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(_accounts_fd, fcntl.LOCK_SH)
+        atexit.register(_accounts_release)
     try:
         return pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name], check=True)
-        return pwd.getpwnam(name)
+        pass
+    # Two processes may make it at once: the second's useradd fails (9:
+    # the name is taken), and the account is there all the same.
+    p = subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", name],
+                       capture_output=True, text=True)
+    if p.returncode == 0:
+        with open(ACCOUNTS_MADE, "a") as f:
+            f.write(name + "\n")
+    elif p.returncode != 9:
+        raise RuntimeError("useradd %s: %s" % (name, p.stderr))
+    return pwd.getpwnam(name)

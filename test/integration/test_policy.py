@@ -64,6 +64,7 @@ def make_accounts():
                 grp.getgrnam(opts[1])
             except KeyError:
                 subprocess.run(["groupadd", "-r", opts[1]], check=True)
+                GROUPS.append(opts[1])  # not the host's: removed after
         subprocess.run(["useradd", "--no-create-home", "--home-dir", "/nonexistent",
                         "--shell", "/bin/sh"] + opts + [name], check=True, capture_output=True)
 

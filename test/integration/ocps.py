@@ -145,6 +145,68 @@ class Response:
         return "<%d %s>" % (self.status, self.body[:300])
 
 
+class UnixConnection(http.client.HTTPConnection):
+    """http.client over a unix socket."""
+
+    def __init__(self, path, timeout=60):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def unix_requests_as(sock_path, uid, reqs, timeout=60):
+    """[(method, path, body)] over one connection to the unix socket at
+    sock_path, from a child process that runs as account uid (its primary
+    group, no other groups), so that the daemon's SO_PEERCRED sees that
+    account; uid None: as this process. body: a dict or list (sent as
+    JSON), or None. Returns [Response]; a failure in the child is raised
+    here."""
+    import base64
+    import pwd
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            if uid is not None:
+                os.setgroups([])
+                os.setgid(pwd.getpwuid(uid).pw_gid)
+                os.setuid(uid)
+            c = UnixConnection(sock_path, timeout)
+            out = []
+            for method, path, body in reqs:
+                data = json.dumps(body) if body is not None else None
+                headers = {"Content-Type": "application/json"} if body is not None else {}
+                c.request(method, path, body=data, headers=headers)
+                resp = c.getresponse()
+                out.append([resp.status, {k.lower(): v for k, v in resp.getheaders()},
+                            base64.b64encode(resp.read()).decode()])
+            payload = json.dumps(out)
+        except Exception as e:  # handed to the parent, which raises it
+            payload = json.dumps({"error": repr(e)})
+        data = payload.encode()
+        while data:
+            data = data[os.write(w, data):]
+        os._exit(0)
+    os.close(w)
+    chunks = []
+    while True:
+        chunk = os.read(r, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    got = json.loads(b"".join(chunks))
+    if isinstance(got, dict):
+        raise RuntimeError("client as uid %s: %s" % (uid, got["error"]))
+    return [Response(st, h, base64.b64decode(b)) for st, h, b in got]
+
+
 # request()'s token when the test names none: the daemon's admin token.
 ADMIN = object()
 

@@ -13,12 +13,10 @@ so the kernel, not the request, says who calls.
   active ones stay."""
 
 import contextlib
-import http.client
 import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -46,17 +44,6 @@ def remove_accounts():
         subprocess.run(["userdel", name], check=False)
 
 
-class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=60):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
-
 class Peer:
     """One account calling the daemon's unix socket: its requests go over one
     connection from a child process running as that account's uid."""
@@ -67,45 +54,9 @@ class Peer:
     def calls(self, reqs, record=0):
         """[(method, path, body)] -> [ocps.Response]; the first `record` go to
         the contract check like the harness's own exchanges."""
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(r)
-                os.setgroups([])
-                os.setgid(self.account.pw_gid)
-                os.setuid(self.account.pw_uid)
-                c = UnixConnection(self.sock)
-                out = []
-                for method, path, body in reqs:
-                    data = json.dumps(body) if body is not None else None
-                    headers = {"Content-Type": "application/json"} if body is not None else {}
-                    c.request(method, path, body=data, headers=headers)
-                    resp = c.getresponse()
-                    out.append([resp.status, {k.lower(): v for k, v in resp.getheaders()},
-                                resp.read().decode("utf-8", "replace")])
-                payload = json.dumps(out)
-            except Exception as e:  # handed to the parent, which raises it
-                payload = json.dumps({"error": repr(e)})
-            data = payload.encode()
-            while data:
-                data = data[os.write(w, data):]
-            os._exit(0)
-        os.close(w)
-        chunks = []
-        while True:
-            chunk = os.read(r, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(r)
-        os.waitpid(pid, 0)
-        got = json.loads(b"".join(chunks))
-        if isinstance(got, dict):
-            raise RuntimeError("client as %s: %s" % (self.account.pw_name, got["error"]))
+        got = ocps.unix_requests_as(self.sock, self.account.pw_uid, reqs)
         resps = []
-        for i, ((method, path, body), (status, headers, text)) in enumerate(zip(reqs, got)):
-            resp = ocps.Response(status, headers, text.encode())
+        for i, ((method, path, body), resp) in enumerate(zip(reqs, got)):
             if i < record:
                 self.d.record(method, path,
                               {"Content-Type": "application/json"} if body is not None else {},

@@ -26,7 +26,7 @@ import tempfile
 import uuid
 
 import ocps
-from ocps import Daemon, Response, require_root, serving
+from ocps import Daemon, require_root, serving
 
 IMAGE = "ocps-test/busybox:1"
 P = "ocpsp-"  # every account and group this test makes
@@ -81,63 +81,10 @@ class UnixPrincipal:
         self.pw = pwd.getpwnam(account)
 
     def request(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else b""
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                os.close(r)
-                os.setgroups([])
-                os.setgid(self.pw.pw_gid)
-                os.setuid(self.pw.pw_uid)
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(self.d.sock)
-                head = "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % (method, path)
-                if body is not None:
-                    head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(data)
-                s.sendall(head.encode() + b"\r\n" + data)
-                while True:
-                    chunk = s.recv(65536)
-                    if not chunk:
-                        break
-                    os.write(w, chunk)
-            except Exception as e:
-                os.write(w, ("HTTP/1.1 000 client\r\n\r\n%s" % e).encode())
-            os._exit(0)
-        os.close(w)
-        out = b""
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            out += chunk
-        os.close(r)
-        os.waitpid(pid, 0)
-        head, _, payload = out.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ")[1]) if lines[0].startswith("HTTP/") else 0
-        headers = {}
-        for line in lines[1:]:
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        if headers.get("transfer-encoding") == "chunked":
-            payload = dechunk(payload)
-        resp = Response(status, headers, payload)
+        resp = ocps.unix_requests_as(self.d.sock, self.pw.pw_uid, [(method, path, body)])[0]
         self.d.record(method, path, {"Content-Type": "application/json"} if body is not None else {},
-                      data, resp)
+                      json.dumps(body) if body is not None else None, resp)
         return resp
-
-
-def dechunk(b):
-    out = b""
-    while b:
-        size, _, rest = b.partition(b"\r\n")
-        n = int(size.split(b";")[0], 16)
-        if n == 0:
-            break
-        out += rest[:n]
-        b = rest[n + 2:]
-    return out
 
 
 class TokenPrincipal:

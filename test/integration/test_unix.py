@@ -7,7 +7,6 @@ before connecting, so the kernel, not the request, says who is calling."""
 import json
 import os
 import pwd
-import socket
 
 import ocps
 from ocps import Daemon, ensure_user, require_root, serving
@@ -16,52 +15,11 @@ from ocps import Daemon, ensure_user, require_root, serving
 def call(sock_path, uid, method, path, body=None, d=None):
     """One HTTP/1.1 request over the unix socket as uid; returns (status,
     body). With d, the exchange is held to the contract as d.request's are."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            if uid is not None:
-                os.setgroups([])
-                os.setgid(pwd.getpwuid(uid).pw_gid)
-                os.setuid(uid)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(sock_path)
-            data = json.dumps(body).encode() if body is not None else b""
-            req = "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % (method, path)
-            if body is not None:
-                req += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(data)
-            s.sendall(req.encode() + b"\r\n" + data)
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
-            os.write(w, out)
-        except Exception as e:  # reported as a status 0 answer
-            os.write(w, ("HTTP/1.1 000 client\r\n\r\n%s" % e).encode())
-        os._exit(0)
-    os.close(w)
-    out = b""
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        out += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    head, _, payload = out.partition(b"\r\n\r\n")
-    status = int(head.split(b" ")[1]) if head.startswith(b"HTTP/") else 0
-    if d is not None and status:
-        headers = {}
-        for line in head.decode("latin-1").split("\r\n")[1:]:
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
+    resp = ocps.unix_requests_as(sock_path, uid, [(method, path, body)])[0]
+    if d is not None:
         d.record(method, path, {"Content-Type": "application/json"} if body is not None else {},
-                 json.dumps(body) if body is not None else None,
-                 ocps.Response(status, headers, payload))
-    return status, payload.decode("utf-8", "replace")
+                 json.dumps(body) if body is not None else None, resp)
+    return resp.status, resp.text
 
 
 def t_unix(tap):

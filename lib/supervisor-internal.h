@@ -109,8 +109,16 @@ static inline struct backend *sv_backend(const struct supervisor *sv, const stru
     return &sv->backends[t->backend];
 }
 
+/* Frees t and what it holds; returns NULL. */
+struct sv_task *sv_task_free(struct sv_task *t);
+/* Keeps a copy of t and its record's output paths in st->ready, for its
+ * start, unless SV_READY_MAX tasks hold one already (the start then reads
+ * the store). */
+void sv_task_keep_ready(struct sv_task *st, const struct task *t, const struct task_record *rec);
 /* <data_dir>/tasks/<id> */
 char *sv_task_dir(const struct supervisor *sv, const char *id);
+/* Wakes the supervisor thread to start what fits (any thread). */
+void sv_post_schedule(struct supervisor *sv);
 /* Posts an event about a task to the supervisor thread. */
 void sv_post_kind(struct supervisor *sv, enum event_kind k, const char *id);
 /* Ends t (active, in the map) as a system error with reason, or as

@@ -40,7 +40,7 @@ static void sv_ready_freep(struct sv_ready **r)
     sv_ready_free(*r);
 }
 
-static struct sv_task *sv_task_free(struct sv_task *t)
+struct sv_task *sv_task_free(struct sv_task *t)
 {
     if (t) {
         sv_ready_free(t->ready);
@@ -48,6 +48,20 @@ static struct sv_task *sv_task_free(struct sv_task *t)
         free(t);
     }
     return NULL;
+}
+
+void sv_task_keep_ready(struct sv_task *st, const struct task *t, const struct task_record *rec)
+{
+    if (__atomic_add_fetch(&n_ready, 1, __ATOMIC_RELAXED) > SV_READY_MAX) {
+        __atomic_sub_fetch(&n_ready, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    st->ready = xmalloc(sizeof(*st->ready));
+    *st->ready = (struct sv_ready){
+        .task = task_copy(t),
+        .stdout_path = xstrdup(rec->stdout_path),
+        .stderr_path = xstrdup(rec->stderr_path),
+    };
 }
 
 char *sv_task_dir(const struct supervisor *sv, const char *id)
@@ -70,7 +84,7 @@ static void post(struct supervisor *sv, struct event *e)
 }
 
 /* A request to look at the queue: a flag, not an event per submit. */
-static void post_schedule(struct supervisor *sv)
+void sv_post_schedule(struct supervisor *sv)
 {
     pthread_mutex_lock(&sv->lock);
     if (!sv->schedule_pending) {
@@ -560,244 +574,6 @@ int supervisor_start(struct supervisor *sv, struct error *err)
     if (pthread_create(&sv->thread, NULL, supervisor_main, sv) != 0)
         return error_set(err, -EAGAIN, "cannot start the supervisor thread");
     sv->started = true;
-    post_schedule(sv);
+    sv_post_schedule(sv);
     return 0;
-}
-
-static struct backend *pick_backend(struct supervisor *sv, const struct task *t)
-{
-    for (size_t i = 0; i < sv->n_backends; i++)
-        if (sv->backends[i].ops->handles(t))
-            return &sv->backends[i];
-    return NULL;
-}
-
-/* The principal's quotas (quota.h): its stored bytes from the store, then
- * its active tasks, charged with this one under the lock, so that two
- * submits at once cannot both take its last place. */
-static int charge(struct supervisor *sv, const struct principal *p, const struct task *t,
-                  uint16_t *ret_slot, struct error *err)
-{
-    if (p->policy->quota.stored) {
-        uint64_t stored;
-        int r = store_stored_bytes(sv->store, p->name, &stored, err);
-        if (r >= 0)
-            r = quota_check_stored(p->name, p->policy, stored, err);
-        if (r < 0)
-            return r;
-    }
-    pthread_mutex_lock(&sv->lock);
-    int r = quota_charge(&sv->quota, p->name, p->policy, t->cores, t->memory, ret_slot, err);
-    pthread_mutex_unlock(&sv->lock);
-    return r;
-}
-
-int supervisor_submit(struct supervisor *sv, const struct principal *p, struct task *t,
-                      struct task_record **ret, struct error *err)
-{
-    const struct config *cfg = sv->cfg;
-    char buf[32], cap[32];
-
-    int r = policy_check_task(cfg, p, t, err);
-    if (r < 0)
-        return r;
-    policy_apply_defaults(cfg, p->policy, t);
-    if (t->cores > cfg->capacity_cores + 1e-9)
-        return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s", t->cores,
-                         cfg->capacity_cores, cfg->capacity_cores == 1 ? "core" : "cores");
-    if (t->memory > cfg->capacity_memory && t->memory_bare_unit) {
-        /* Most likely a number meant in another unit: say how it was read. */
-        _cleanup_free_ char *reading = bare_size_reading(t->memory, t->memory_bare_unit);
-        return error_set(err, -EINVAL, "memory: %s; the host's capacity is %s", reading,
-                         format_size_human(cfg->capacity_memory, cap));
-    }
-    if (t->memory > cfg->capacity_memory)
-        return error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
-                         format_size_human(t->memory, buf),
-                         format_size_human(cfg->capacity_memory, cap));
-
-    struct backend *b = pick_backend(sv, t);
-    if (b) {
-        r = backend_check(b, t, err);
-        if (r < 0)
-            return r;
-    }
-    uint16_t slot = 0;
-    if (b) {
-        r = charge(sv, p, t, &slot, err);
-        if (r < 0)
-            return r;
-    }
-
-    _cleanup_record_ struct task_record *rec = xcalloc(1, sizeof(*rec));
-    uuid_v4(rec->id);
-    rec->user = xstrdup(t->user);
-    rec->principal = xstrdup(p->name);
-    rec->name = t->name ? xstrdup(t->name) : NULL;
-    rec->backend = xstrdup(b ? b->ops->name : "docker");
-    rec->state = b ? TASK_QUEUED : TASK_SYSTEM_ERROR;
-    rec->exit_code = -1;
-    rec->reason = b ? NULL : xstrdup("no container backend configured");
-    rec->created = now_realtime();
-    if (!b)
-        rec->finished = rec->created;
-    cJSON *j = task_to_cjson(t);
-    rec->spec = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!rec->spec)
-        abort();
-    rec->stdout_path = t->stdout_path ? xstrdup(t->stdout_path)
-                                      : layout_task_file(cfg->data_dir, rec->id, LAYOUT_STDOUT);
-    rec->stderr_path = t->stderr_path ? xstrdup(t->stderr_path)
-                                      : layout_task_file(cfg->data_dir, rec->id, LAYOUT_STDERR);
-
-    r = store_insert(sv->store, rec, err);
-    if (r < 0) {
-        pthread_mutex_lock(&sv->lock);
-        quota_dequeued(&sv->quota, slot);
-        quota_release(&sv->quota, slot, t->cores, t->memory);
-        pthread_mutex_unlock(&sv->lock);
-        return r;
-    }
-
-    if (!b) {
-        log_info("task %s SYSTEM_ERROR: %s", rec->id, rec->reason);
-        sv_retain(sv, rec->finished);
-        *ret = TAKE_PTR(rec);
-        return error_set(err, -ENOSYS, "no container backend configured");
-    }
-
-    struct sv_task *st = xcalloc(1, sizeof(*st));
-    memcpy(st->id, rec->id, sizeof(st->id));
-    st->q.seq = rec->seq;
-    st->state = TASK_QUEUED;
-    st->principal = slot;
-    st->q.cores = t->cores;
-    st->q.cores = admission_cores(t->cores);
-    st->q.memory = t->memory;
-    st->q.priority = (int16_t) t->priority;
-    st->backend = (uint8_t) (b - sv->backends);
-    if (__atomic_add_fetch(&n_ready, 1, __ATOMIC_RELAXED) <= SV_READY_MAX) {
-        st->ready = xmalloc(sizeof(*st->ready));
-        *st->ready = (struct sv_ready){
-            .task = task_copy(t),
-            .stdout_path = xstrdup(rec->stdout_path),
-            .stderr_path = xstrdup(rec->stderr_path),
-        };
-    } else {
-        __atomic_sub_fetch(&n_ready, 1, __ATOMIC_RELAXED);
-    }
-    pthread_mutex_lock(&sv->lock);
-    hashmap_put(sv->active, st->id, st);
-    admission_enqueue(&sv->adm, &st->q, p->name, p->policy->weight);
-    pthread_mutex_unlock(&sv->lock);
-    log_info("task %s QUEUED (principal %s, user %s, %s)", rec->id, rec->principal, rec->user,
-             b->ops->name);
-    post_schedule(sv);
-    *ret = TAKE_PTR(rec);
-    return 0;
-}
-
-int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
-{
-    pthread_mutex_lock(&sv->lock);
-    struct sv_task *t = hashmap_get(sv->active, id);
-    if (t && t->state == TASK_QUEUED) {
-        /* Never started: cancelled on the spot. */
-        admission_remove(&sv->adm, &t->q);
-        quota_dequeued(&sv->quota, t->principal);
-        quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
-        hashmap_remove(sv->active, id);
-        pthread_mutex_unlock(&sv->lock);
-        struct task_outcome o;
-        outcome_classify(&(struct outcome_facts){.canceled = true, .exit_code = -1}, &o);
-        log_info("task %s %s: %s (was queued)", id, task_state_to_string(o.state), o.reason);
-        store_update_state(sv->store, id, o.state, o.exit_code, o.reason, 0, o.finished, true);
-        sv_retain(sv, o.finished);
-        task_outcome_done(&o);
-        sv_task_free(t);
-        return store_sync(sv->store);
-    }
-    if (t) {
-        bool first = t->state != TASK_CANCELING;
-        if (first) {
-            t->state = TASK_CANCELING;
-            t->cancel_pending = true;
-        }
-        pthread_mutex_unlock(&sv->lock);
-        if (first) {
-            log_info("task %s CANCELING", id);
-            store_update_state(sv->store, id, TASK_CANCELING, -1, NULL, 0, 0, false);
-            sv_post_kind(sv, EV_CANCEL, id);
-        }
-        return store_sync(sv->store);
-    }
-    pthread_mutex_unlock(&sv->lock);
-
-    /* Ended (or unknown): remove the record, then its files. */
-    int r = store_delete(sv->store, id, err);
-    if (r < 0)
-        return r;
-    _cleanup_free_ char *dir = sv_task_dir(sv, id);
-    r = rm_rf(dir);
-    if (r < 0)
-        log_warn("task %s: remove %s: %s", id, dir, strerror(-r));
-    log_info("task %s deleted", id);
-    return 0;
-}
-
-bool supervisor_is_active(struct supervisor *sv, const char *id)
-{
-    pthread_mutex_lock(&sv->lock);
-    bool r = hashmap_get(sv->active, id) != NULL;
-    pthread_mutex_unlock(&sv->lock);
-    return r;
-}
-
-int supervisor_watch_end(struct supervisor *sv, const char *id)
-{
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd < 0)
-        return -errno;
-    struct watch *w = xcalloc(1, sizeof(*w));
-    snprintf(w->id, sizeof(w->id), "%s", id);
-    w->fd = fd;
-    pthread_mutex_lock(&sv->lock);
-    bool active = hashmap_get(sv->active, id) != NULL;
-    w->next = sv->watches;
-    sv->watches = w;
-    pthread_mutex_unlock(&sv->lock);
-    if (!active) {
-        /* Ended already; its last update may still be queued. */
-        (void) store_sync(sv->store);
-        (void) eventfd_write(fd, 1);
-    }
-    return fd;
-}
-
-void supervisor_unwatch(struct supervisor *sv, int fd)
-{
-    if (fd < 0)
-        return;
-    pthread_mutex_lock(&sv->lock);
-    for (struct watch **p = &sv->watches; *p; p = &(*p)->next)
-        if ((*p)->fd == fd) {
-            struct watch *w = *p;
-            *p = w->next;
-            free(w);
-            break;
-        }
-    pthread_mutex_unlock(&sv->lock);
-    close(fd);
-}
-
-char *supervisor_describe(struct supervisor *sv, const char *id)
-{
-    char *s = NULL;
-    pthread_mutex_lock(&sv->lock);
-    struct sv_task *t = hashmap_get(sv->active, id);
-    if (t && t->state == TASK_QUEUED)
-        s = admission_describe(&sv->adm, &t->q);
-    pthread_mutex_unlock(&sv->lock);
-    return s;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "admission.h"
+#include "metrics.h"
 #include "quota.h"
 #include "supervisor.h"
 #include "util/hashmap.h"
@@ -17,6 +18,7 @@
  * the spec again. A long queue keeps nothing (100,000 queued tasks must
  * stay small). */
 struct sv_ready {
+    usec_t created; /* its submit: the queue wait's start */
     struct task *task;
     char *stdout_path, *stderr_path;
 };
@@ -72,6 +74,18 @@ struct event {
     struct event *next;
 };
 
+/* At most this many backends: a task keeps its backend's index in 3 bits. */
+#define SV_BACKENDS_MAX 8
+
+/* What the supervisor counts (supervisor-metrics.c), by backend index. */
+struct sv_metrics {
+    struct metric_counter submits[SV_BACKENDS_MAX];
+    struct metric_counter ended[SV_BACKENDS_MAX][_TASK_STATE_MAX];
+    struct metric_counter refused[_REFUSAL_MAX];
+    struct metric_histogram queue_wait[SV_BACKENDS_MAX];
+    struct metric_histogram run_time[SV_BACKENDS_MAX];
+};
+
 struct supervisor {
     const struct config *cfg;
     struct store *store;
@@ -94,6 +108,7 @@ struct supervisor {
     bool stopping;
     bool started;
     pthread_t thread;
+    struct sv_metrics metrics;
 };
 
 #define USEC_INFINITY INT64_MAX
@@ -108,6 +123,13 @@ static inline struct backend *sv_backend(const struct supervisor *sv, const stru
 {
     return &sv->backends[t->backend];
 }
+
+/* Sets up sv->metrics' histograms (supervisor_new). */
+void sv_metrics_init(struct supervisor *sv);
+/* A task of backend index b ended in state: counted, with its run time
+ * when it ran (started > 0). Any thread. */
+void sv_metrics_ended(struct supervisor *sv, unsigned b, enum task_state state, usec_t started,
+                      usec_t finished);
 
 /* <data_dir>/tasks/<id> */
 char *sv_task_dir(const struct supervisor *sv, const char *id);

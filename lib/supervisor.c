@@ -130,6 +130,7 @@ static int load_task(struct supervisor *sv, const char *id, struct task_record *
 static void end_task(struct supervisor *sv, struct sv_task *t, const struct task_outcome *o)
 {
     usec_t finished = o->finished ? o->finished : now_realtime();
+    sv_metrics_ended(sv, t->backend, o->state, o->started, finished);
     log_info("task %s %s: %s", t->id, task_state_to_string(o->state), o->reason ? o->reason : "");
     /* What its files keep under the data dir, for its principal's
      * stored-bytes quota (its output ended with it); queued first, so
@@ -263,19 +264,25 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     /* Only this thread touches a dequeued task's ready. */
     _cleanup_(sv_ready_freep) struct sv_ready *ready = TAKE_PTR(t->ready);
     const char *out_path = NULL, *err_path = NULL;
+    usec_t created = 0;
     int r = 0;
 
     if (ready) {
         task = TAKE_PTR(ready->task);
         out_path = ready->stdout_path;
         err_path = ready->stderr_path;
+        created = ready->created;
     } else {
         r = load_task(sv, t->id, &rec, &task, &err);
         if (r >= 0) {
             out_path = rec->stdout_path;
             err_path = rec->stderr_path;
+            created = rec->created;
         }
     }
+    usec_t now = now_realtime();
+    if (r >= 0 && created > 0 && now >= created)
+        metric_observe(&sv->metrics.queue_wait[t->backend], (uint64_t) (now - created));
     if (r == -ENOENT) {
         /* Deleted meanwhile: nothing to run. */
         pthread_mutex_lock(&sv->lock);
@@ -460,11 +467,12 @@ int supervisor_new(const struct config *cfg, struct store *store,
     while (table[n])
         n++;
     /* A task keeps its backend's index in 3 bits (struct sv_task). */
-    if (n > 8) {
+    if (n > SV_BACKENDS_MAX) {
         supervisor_free(sv);
         return error_set(err, -E2BIG, "%zu backends: at most 8", n);
     }
     sv->backends = xcalloc(n, sizeof(struct backend));
+    sv_metrics_init(sv);
     for (size_t i = 0; i < n; i++) {
         const struct backend_ops *ops = table[i];
         void *state = NULL;
@@ -572,6 +580,48 @@ static struct backend *pick_backend(struct supervisor *sv, const struct task *t)
     return NULL;
 }
 
+/* A refusal's reason when the code is the expected one's class, else
+ * what the code says: a store that failed (503/500) is the store's,
+ * whatever step it happened in. */
+static enum submit_refusal refusal_of(int code, enum submit_refusal expected)
+{
+    int status = error_http_status(code);
+    if (status == 400)
+        return REFUSAL_VALIDATION;
+    if (status == 429)
+        return REFUSAL_QUOTA;
+    if (status >= 500)
+        return REFUSAL_STORE;
+    return expected;
+}
+
+static enum submit_refusal policy_refusal(enum policy_rule rule)
+{
+    switch (rule) {
+    case POLICY_RULE_RUN_AS:
+        return REFUSAL_POLICY_RUN_AS;
+    case POLICY_RULE_NEVER:
+        return REFUSAL_POLICY_NEVER;
+    case POLICY_RULE_MAX:
+        return REFUSAL_POLICY_MAX;
+    case POLICY_RULE_IMAGE:
+        return REFUSAL_POLICY_IMAGE;
+    case POLICY_RULE_PORTS:
+        return REFUSAL_POLICY_PORTS;
+    case POLICY_RULE_MOUNTS:
+    case _POLICY_RULE_MAX:
+        break;
+    }
+    return REFUSAL_POLICY_MOUNTS;
+}
+
+/* Counts a refusal and returns its code. */
+static int refused(struct supervisor *sv, enum submit_refusal why, int code)
+{
+    supervisor_refused(sv, why);
+    return code;
+}
+
 /* The principal's quotas (quota.h): its stored bytes from the store, then
  * its active tasks, charged with this one under the lock, so that two
  * submits at once cannot both take its last place. */
@@ -598,35 +648,41 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     const struct config *cfg = sv->cfg;
     char buf[32], cap[32];
 
-    int r = policy_check_task(cfg, p, t, err);
+    enum policy_rule rule;
+    int r = policy_check_task(cfg, p, t, &rule, err);
     if (r < 0)
-        return r;
+        return refused(sv, r == -EACCES ? policy_refusal(rule) : refusal_of(r, REFUSAL_VALIDATION),
+                       r);
     policy_apply_defaults(cfg, p->policy, t);
     if (t->cores > cfg->capacity_cores + 1e-9)
-        return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s", t->cores,
-                         cfg->capacity_cores, cfg->capacity_cores == 1 ? "core" : "cores");
+        return refused(sv, REFUSAL_CAPACITY,
+                       error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s",
+                                 t->cores, cfg->capacity_cores,
+                                 cfg->capacity_cores == 1 ? "core" : "cores"));
     if (t->memory > cfg->capacity_memory && t->memory_bare_unit) {
         /* Most likely a number meant in another unit: say how it was read. */
         _cleanup_free_ char *reading = bare_size_reading(t->memory, t->memory_bare_unit);
-        return error_set(err, -EINVAL, "memory: %s; the host's capacity is %s", reading,
-                         format_size_human(cfg->capacity_memory, cap));
+        return refused(sv, REFUSAL_CAPACITY,
+                       error_set(err, -EINVAL, "memory: %s; the host's capacity is %s", reading,
+                                 format_size_human(cfg->capacity_memory, cap)));
     }
     if (t->memory > cfg->capacity_memory)
-        return error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
-                         format_size_human(t->memory, buf),
-                         format_size_human(cfg->capacity_memory, cap));
+        return refused(sv, REFUSAL_CAPACITY,
+                       error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
+                                 format_size_human(t->memory, buf),
+                                 format_size_human(cfg->capacity_memory, cap)));
 
     struct backend *b = pick_backend(sv, t);
     if (b) {
         r = backend_check(b, t, err);
         if (r < 0)
-            return r;
+            return refused(sv, REFUSAL_BACKEND, r);
     }
     uint16_t slot = 0;
     if (b) {
         r = charge(sv, p, t, &slot, err);
         if (r < 0)
-            return r;
+            return refused(sv, refusal_of(r, REFUSAL_QUOTA), r);
     }
 
     _cleanup_record_ struct task_record *rec = xcalloc(1, sizeof(*rec));
@@ -657,10 +713,11 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
         quota_dequeued(&sv->quota, slot);
         quota_release(&sv->quota, slot, t->cores, t->memory);
         pthread_mutex_unlock(&sv->lock);
-        return r;
+        return refused(sv, refusal_of(r, REFUSAL_STORE), r);
     }
 
     if (!b) {
+        supervisor_refused(sv, REFUSAL_NO_BACKEND);
         log_info("task %s SYSTEM_ERROR: %s", rec->id, rec->reason);
         sv_retain(sv, rec->finished);
         *ret = TAKE_PTR(rec);
@@ -680,6 +737,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     if (__atomic_add_fetch(&n_ready, 1, __ATOMIC_RELAXED) <= SV_READY_MAX) {
         st->ready = xmalloc(sizeof(*st->ready));
         *st->ready = (struct sv_ready){
+            .created = rec->created,
             .task = task_copy(t),
             .stdout_path = xstrdup(rec->stdout_path),
             .stderr_path = xstrdup(rec->stderr_path),
@@ -691,6 +749,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     hashmap_put(sv->active, st->id, st);
     admission_enqueue(&sv->adm, &st->q, p->name, p->policy->weight);
     pthread_mutex_unlock(&sv->lock);
+    metric_inc(&sv->metrics.submits[st->backend]);
     log_info("task %s QUEUED (principal %s, user %s, %s)", rec->id, rec->principal, rec->user,
              b->ops->name);
     post_schedule(sv);
@@ -711,6 +770,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         pthread_mutex_unlock(&sv->lock);
         struct task_outcome o;
         outcome_classify(&(struct outcome_facts){.canceled = true, .exit_code = -1}, &o);
+        sv_metrics_ended(sv, t->backend, o.state, 0, o.finished);
         log_info("task %s %s: %s (was queued)", id, task_state_to_string(o.state), o.reason);
         store_update_state(sv->store, id, o.state, o.exit_code, o.reason, 0, o.finished, true);
         sv_retain(sv, o.finished);

@@ -219,6 +219,35 @@ def block_docker_down(tap):
                "... and is timed")
 
 
+def block_engine(tap):
+    """A container task through the real dockerd: the Engine calls it makes
+    are counted by kind, and the task by backend."""
+    if not os.path.exists("/var/run/docker.sock"):
+        tap.skip("Engine calls by kind", "no dockerd at /var/run/docker.sock")
+        return
+    d = ocps.Daemon(config="docker: {network: none, pull: never, instance: ocps-metrics-%d}\n"
+                    % os.getpid())
+    with ocps.serving(tap, d, "the docker backend"):
+        _, before = scrape(d)
+        r = d.request("GET", "/readyz", token=None)
+        tap.ok(r.status == 200 and r.text == "ready\n", "ready: dockerd answers", r)
+        tid = d.submit_id({"user": USER, "container": {"image": "ocps-test/busybox:1", "cmd": ["true"]}})
+        st = d.wait(tid)
+        tap.ok(st and st["code"] == "COMPLETE", "a container task runs to its end", st)
+        _, after = scrape(d)
+        for kind in ("ping", "container_create", "container_start", "container_wait"):
+            tap.ok(value(after, "ocps_engine_calls_total", kind=kind) >
+                   value(before, "ocps_engine_calls_total", kind=kind),
+                   "an Engine call of kind %s is counted" % kind)
+        tap.ok(value(after, "ocps_engine_call_seconds_count", kind="container_create") >= 1,
+               "... and timed")
+        tap.eq(value(after, "ocps_engine_call_errors_total", kind="container_create"), 0,
+               "no create failed")
+        tap.eq(value(after, "ocps_submits_total", backend="docker"), 1, "the submit, by its backend")
+        tap.eq(value(after, "ocps_tasks_ended_total", state="COMPLETE", backend="docker"), 1,
+               "its end, by its backend")
+
+
 def block_store_full(tap):
     """A data dir on a small tmpfs that the test fills: /readyz names the
     store until there is room again."""
@@ -275,4 +304,4 @@ def block_bad_option(tap):
         shutil.rmtree(data, ignore_errors=True)
 
 
-ocps.main(block_metrics, block_docker_down, block_store_full, block_bad_option)
+ocps.main(block_metrics, block_docker_down, block_engine, block_store_full, block_bad_option)

@@ -2,9 +2,10 @@
  * supervisor-metrics: what an operator observes of the supervisor: its
  * Prometheus families (metrics.h) and whether its backends are ready.
  * Counters and histograms are kept as things happen (a submit, a start,
- * an end); the gauges (tasks by state, the queue, capacity) are read at
- * the scrape, under the lock, from what the supervisor keeps anyway, so
- * that no transition pays for them.
+ * an end); the gauges (tasks by state, the queue, capacity) are copied
+ * at the scrape, under the lock, from what the supervisor keeps anyway
+ * (the active tasks' count by backend and state is kept with its map of
+ * them: supervisor-internal.h).
  *
  * Tasks that ended are counted (ocps_tasks_ended_total), not gauged: the
  * store keeps them for the retention, and counting its rows by state at
@@ -55,24 +56,13 @@ void supervisor_refused(struct supervisor *sv, enum submit_refusal why)
         metric_inc(&sv->metrics.refused[why]);
 }
 
-/* The active tasks by backend and state, counted at the scrape. */
-struct tally {
-    uint64_t n[SV_BACKENDS_MAX][_TASK_STATE_MAX];
-};
-
-static void tally_one(void *value, void *userdata)
-{
-    const struct sv_task *t = value;
-    struct tally *tl = userdata;
-    tl->n[t->backend][t->state]++;
-}
-
 static const enum task_state active_states[] = {TASK_QUEUED, TASK_INITIALIZING, TASK_RUNNING,
                                                 TASK_CANCELING};
 static const enum task_state final_states[] = {TASK_COMPLETE, TASK_EXECUTOR_ERROR,
                                                TASK_SYSTEM_ERROR, TASK_CANCELED};
 
-static void write_tasks(struct supervisor *sv, FILE *f, const struct tally *tl)
+static void write_tasks(struct supervisor *sv, FILE *f,
+                        const uint32_t n[SV_BACKENDS_MAX][_TASK_STATE_MAX])
 {
     metrics_family(f, "ocps_tasks", "gauge",
                    "Active tasks (queued, initializing, running, canceling) by state and backend.");
@@ -82,7 +72,7 @@ static void write_tasks(struct supervisor *sv, FILE *f, const struct tally *tl)
                                (const char *const[]){"state",
                                                      task_state_to_string(active_states[i]),
                                                      "backend", sv->backends[b].ops->name, NULL},
-                               tl->n[b][active_states[i]]);
+                               n[b][active_states[i]]);
 
     metrics_family(f, "ocps_tasks_ended_total", "counter",
                    "Tasks that ended since the daemon started, by final state and backend.");
@@ -105,17 +95,15 @@ static void write_histograms(struct supervisor *sv, FILE *f, const char *name, c
 
 void supervisor_metrics(struct supervisor *sv, FILE *f)
 {
-    struct tally tl = {0};
+    uint32_t n[SV_BACKENDS_MAX][_TASK_STATE_MAX];
     pthread_mutex_lock(&sv->lock);
-    /* One pass over the active tasks: a queue of 100,000 holds the lock
-     * for about a millisecond, once per scrape. */
-    hashmap_foreach(sv->active, tally_one, &tl);
+    memcpy(n, sv->n_active, sizeof(n));
     uint64_t queued = sv->adm.n_queued;
     uint64_t used_cores = sv->adm.used_cores, cap_cores = sv->adm.cap_cores;
     uint64_t used_memory = sv->adm.used_memory, cap_memory = sv->adm.cap_memory;
     pthread_mutex_unlock(&sv->lock);
 
-    write_tasks(sv, f, &tl);
+    write_tasks(sv, f, n);
 
     metrics_family(f, "ocps_queue_length", "gauge", "Tasks waiting in the queue for capacity.");
     metrics_sample_u64(f, "ocps_queue_length", NULL, queued);

@@ -150,7 +150,7 @@ static void end_task(struct supervisor *sv, struct sv_task *t, const struct task
     if (t->state != TASK_QUEUED)
         admission_release(&sv->adm, &t->q);
     quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
-    hashmap_remove(sv->active, t->id);
+    sv_active_remove(sv, t);
     pthread_mutex_unlock(&sv->lock);
     sv_task_free(t);
 }
@@ -288,7 +288,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
         pthread_mutex_lock(&sv->lock);
         admission_release(&sv->adm, &t->q);
         quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
-        hashmap_remove(sv->active, t->id);
+        sv_active_remove(sv, t);
         pthread_mutex_unlock(&sv->lock);
         sv_task_free(t);
         return;
@@ -336,7 +336,7 @@ static void schedule(struct supervisor *sv)
         pthread_mutex_lock(&sv->lock);
         struct sv_task *t = sv->stopping ? NULL : sv_task_of(admission_next(&sv->adm));
         if (t) {
-            t->state = TASK_INITIALIZING;
+            sv_set_state(sv, t, TASK_INITIALIZING);
             quota_dequeued(&sv->quota, t->principal);
         }
         pthread_mutex_unlock(&sv->lock);
@@ -361,7 +361,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
         pthread_mutex_lock(&sv->lock);
         bool canceling = t->state == TASK_CANCELING;
         if (!canceling)
-            t->state = TASK_RUNNING;
+            sv_set_state(sv, t, TASK_RUNNING);
         pthread_mutex_unlock(&sv->lock);
         store_update_state(sv->store, t->id, canceling ? TASK_CANCELING : TASK_RUNNING, -1, NULL,
                            e->started, 0, false);
@@ -746,7 +746,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
         __atomic_sub_fetch(&n_ready, 1, __ATOMIC_RELAXED);
     }
     pthread_mutex_lock(&sv->lock);
-    hashmap_put(sv->active, st->id, st);
+    sv_active_add(sv, st);
     admission_enqueue(&sv->adm, &st->q, p->name, p->policy->weight);
     pthread_mutex_unlock(&sv->lock);
     metric_inc(&sv->metrics.submits[st->backend]);
@@ -766,7 +766,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         admission_remove(&sv->adm, &t->q);
         quota_dequeued(&sv->quota, t->principal);
         quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
-        hashmap_remove(sv->active, id);
+        sv_active_remove(sv, t);
         pthread_mutex_unlock(&sv->lock);
         struct task_outcome o;
         outcome_classify(&(struct outcome_facts){.canceled = true, .exit_code = -1}, &o);
@@ -781,7 +781,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
     if (t) {
         bool first = t->state != TASK_CANCELING;
         if (first) {
-            t->state = TASK_CANCELING;
+            sv_set_state(sv, t, TASK_CANCELING);
             t->cancel_pending = true;
         }
         pthread_mutex_unlock(&sv->lock);

@@ -80,6 +80,7 @@ def block_metrics(tap):
         t_access(tap, d, public, anon)
         t_values(tap, d, anon)
         t_queue(tap, d)
+        t_recovered(tap, d)
         t_exposition(tap, d, public)
 
 
@@ -185,6 +186,29 @@ def t_queue(tap, d):
     tap.eq(value(s, "ocps_capacity_used_cores"), 0, "no core is held")
     tap.eq(value(s, "ocps_tasks_ended_total", state="CANCELED", backend="process") - ended, 2,
            "both are counted CANCELED")
+
+
+def t_recovered(tap, d):
+    """The active tasks' gauges after a restart count what recovery found."""
+    blocker = d.submit_id({"user": USER, "cmd": "sleep 600", "cores": 1})
+    d.wait(blocker, codes=("RUNNING",))
+    queued = d.submit_id({"user": USER, "cmd": "true", "cores": 1})
+    tap.eq(d.stop(), 0, "the daemon stops with a task running and one queued")
+    d.start()
+    st = d.wait(blocker, codes=("RUNNING",))
+    tap.ok(st and st["code"] == "RUNNING", "the running task is recovered", st)
+    _, s = scrape(d)
+    tap.eq((value(s, "ocps_tasks", state="RUNNING", backend="process"),
+            value(s, "ocps_tasks", state="QUEUED", backend="process"), value(s, "ocps_queue_length"),
+            value(s, "ocps_capacity_used_cores")), (1, 1, 1, 1),
+           "after a restart: one task RUNNING, one QUEUED, the queue's length and the core held")
+    for tid in (queued, blocker):
+        d.request("DELETE", "/v1/jobproxy/delete/" + tid)
+        d.wait(tid)
+    _, s = scrape(d)
+    tap.eq(sum(value(s, "ocps_tasks", state=st, backend="process")
+               for st in ("QUEUED", "INITIALIZING", "RUNNING", "CANCELING")), 0,
+           "no task is active once both are cancelled")
 
 
 def t_exposition(tap, d, public):

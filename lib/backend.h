@@ -4,7 +4,7 @@
  * A backend is a struct of function pointers (struct backend_ops) plus an
  * opaque state pointer, as redis's ConnectionType and crun's handlers.
  * Required slots: name, init, free, handles, check, start, cancel,
- * recover. Optional slots (callers test for NULL): release.
+ * recover. Optional slots (callers test for NULL): release, ready.
  *
  * Threads: the supervisor calls every slot from its own thread, one call
  * at a time. A backend watches its tasks however it likes (its own
@@ -46,6 +46,11 @@
  *   release() optional: drop what is left (cgroup, container) once the
  *             outcome is on disk in the store. Called by the supervisor
  *             thread: it must not block on anything slow.
+ *   ready()   optional: whether the backend can run tasks now (GET
+ *             /readyz): 0, or an error naming what it cannot reach (the
+ *             Docker daemon). Called by HTTP threads, at any time, beside
+ *             the supervisor's calls: it must be thread-safe and bounded.
+ *             A backend without it is ready whenever the daemon runs.
  */
 #pragma once
 
@@ -86,6 +91,7 @@ struct backend_ops {
     int (*recover)(void *state, const struct backend_start *s, const char *handle,
                    struct error *err);
     void (*release)(void *state, const char *id, const char *handle);
+    int (*ready)(void *state, struct error *err);
 };
 
 struct backend {
@@ -116,4 +122,8 @@ static inline void backend_release(struct backend *b, const char *id, const char
 {
     if (b->ops->release)
         b->ops->release(b->state, id, handle);
+}
+static inline int backend_ready(struct backend *b, struct error *err)
+{
+    return b->ops->ready ? b->ops->ready(b->state, err) : 0;
 }

@@ -133,10 +133,10 @@ static int load_tls(struct config_tls *t, const char *key, const cJSON *v, struc
     return 0;
 }
 
-/* One entry of listen: an address, or a mapping {address, unauthenticated, tls}. */
+/* One entry of listen: an address, or a mapping {address, unauthenticated, tls, metrics}. */
 static int load_listener(struct config *c, const char *key, const cJSON *v, struct error *err)
 {
-    _cleanup_free_ char *address = NULL, *unauthenticated = NULL;
+    _cleanup_free_ char *address = NULL, *unauthenticated = NULL, *metrics = NULL;
     struct config_tls tls = {};
     bool have_tls = false;
     int r = 0;
@@ -154,6 +154,13 @@ static int load_listener(struct config *c, const char *key, const cJSON *v, stru
             else if (streq(f->string, "tls")) {
                 r = load_tls(&tls, fk, f, err);
                 have_tls = true;
+            } else if (streq(f->string, "metrics")) {
+                r = config_get_string(f, fk, &metrics, err);
+                if (r >= 0 && !streq(metrics, "public") && !streq(metrics, "admin"))
+                    r = error_set(err, -EINVAL,
+                                  "%s: must be public (readable without a token) or admin, not "
+                                  "\"%s\"",
+                                  fk, metrics);
             } else
                 r = error_set(err, -EINVAL, "unknown setting \"%s\"", fk);
             if (r < 0)
@@ -162,7 +169,8 @@ static int load_listener(struct config *c, const char *key, const cJSON *v, stru
     } else
         r = error_set(err, -EINVAL,
                       "%s: must be an address (HOST:PORT, https://HOST:PORT, unix:/path) or a "
-                      "mapping {address: ..., unauthenticated: PRINCIPAL, tls: {...}}",
+                      "mapping {address: ..., unauthenticated: PRINCIPAL, tls: {...}, "
+                      "metrics: public}",
                       key);
     if (r >= 0)
         r = check_listener(key, address, unauthenticated, err);
@@ -175,6 +183,7 @@ static int load_listener(struct config *c, const char *key, const cJSON *v, stru
     }
     config_add_listener(c, address, unauthenticated);
     c->listen[c->n_listen - 1].tls = tls;
+    c->listen[c->n_listen - 1].metrics_public = metrics && streq(metrics, "public");
     return 0;
 }
 

@@ -24,6 +24,7 @@
  *     - https://0.0.0.0:8443             # TLS with the config's tls: settings
  *     - {address: https://0.0.0.0:8444, tls: {client_ca: /etc/ocps-proxy/clients.pem}}
  *     - {address: 127.0.0.1:8081, unauthenticated: jobproxy-clients}
+ *     - {address: 0.0.0.0:9180, metrics: public}
  *
  * `unauthenticated: NAME` opens a TCP listener without authentication, for
  * JobProxy clients that cannot send a header: every request on it that
@@ -37,6 +38,12 @@
  * of which a listener's own `tls:` may replace (config_tls). With a
  * client_ca, every connection must present a certificate from it, whose
  * subject's CN names the principal (mTLS; tls.h).
+ *
+ * `metrics: public` lets anyone who reaches the listener read GET
+ * /metrics without credentials (a Prometheus server scraping it); on the
+ * other listeners (`metrics: admin`, the default) /metrics wants an
+ * admin principal. The metrics hold counts, never a task, a user or a
+ * principal's name.
  */
 
 /* tls: {cert, key, client_ca}: paths the admin wrote, read once at start
@@ -54,6 +61,7 @@ struct config_listener {
     char *address;         /* "HOST:PORT", "[IPv6]:PORT", "https://HOST:PORT" or "unix:/path" */
     char *unauthenticated; /* the principal of every request without credentials; NULL: none */
     struct config_tls tls; /* its own tls settings; a NULL one is the config's */
+    bool metrics_public;   /* GET /metrics without credentials */
     /* An https listener's files as config_read_tls() read them (NULL
      * otherwise): the certificate chain, the key and the client CA (NULL
      * when it has none). */

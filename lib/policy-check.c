@@ -156,7 +156,7 @@ static int run_as_refused(const struct principal *p, const char *user, struct er
 /* Who the task may run as, resolved into *ret (an account of this host,
  * or nobody for a container whose account this host does not have). */
 static int check_run_as(const struct config *cfg, const struct principal *p, const struct task *t,
-                        struct account *ret, struct error *err)
+                        struct account *ret, enum policy_rule *rule, struct error *err)
 {
     const struct policy *pol = p->policy;
     struct account a = {0};
@@ -183,6 +183,7 @@ static int check_run_as(const struct config *cfg, const struct principal *p, con
          * its container runs as nobody, with no groups. */
         a = (struct account){
             .name = xstrdup(t->user), .uid = POLICY_NOBODY_ID, .gid = POLICY_NOBODY_ID};
+    *rule = POLICY_RULE_NEVER;
     r = policy_check_account(cfg, &a, listed, err);
     if (r < 0) {
         account_done(&a);
@@ -285,10 +286,12 @@ static int check_ports(const struct principal *p, const struct task_container *c
 }
 
 static int check_container(const struct config *cfg, const struct principal *p,
-                           const struct account *a, struct task *t, struct error *err)
+                           const struct account *a, struct task *t, enum policy_rule *rule,
+                           struct error *err)
 {
     const struct policy *pol = p->policy;
     struct task_container *c = t->container;
+    *rule = POLICY_RULE_IMAGE;
     if (!p->admin && !policy_image_allowed(pol->images, c->image)) {
         _cleanup_free_ char *list = join(pol->images, ", ");
         return error_set(err, -EACCES,
@@ -296,7 +299,10 @@ static int check_container(const struct config *cfg, const struct principal *p,
                          "(principals.%s.images)",
                          p->name, c->image, *list ? list : "none", pol->name);
     }
+    *rule = POLICY_RULE_PORTS;
     int r = p->admin ? 0 : check_ports(p, c, err);
+    if (r >= 0)
+        *rule = POLICY_RULE_MOUNTS;
     for (size_t i = 0; r >= 0 && i < c->n_mounts; i++) {
         char *resolved = NULL;
         r = policy_check_mount(cfg, a, p->name, p->admin ? NULL : pol, &c->mounts[i], i, &resolved,
@@ -311,16 +317,20 @@ static int check_container(const struct config *cfg, const struct principal *p,
 }
 
 int policy_check_task(const struct config *cfg, const struct principal *p, struct task *t,
-                      struct error *err)
+                      enum policy_rule *ret_rule, struct error *err)
 {
     struct account a = {0};
-    int r = check_run_as(cfg, p, t, &a, err);
-    if (r < 0)
-        return r;
-    r = check_max(p, t, err);
+    enum policy_rule rule = POLICY_RULE_RUN_AS;
+    int r = check_run_as(cfg, p, t, &a, &rule, err);
+    if (r >= 0) {
+        rule = POLICY_RULE_MAX;
+        r = check_max(p, t, err);
+    }
     if (r >= 0 && t->container)
-        r = check_container(cfg, p, &a, t, err);
+        r = check_container(cfg, p, &a, t, &rule, err);
     account_done(&a);
+    if (r < 0 && ret_rule)
+        *ret_rule = rule;
     return r;
 }
 

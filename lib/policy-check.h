@@ -48,6 +48,17 @@
  * on this host (an admin's, or one a run_as names): nobody. */
 #define POLICY_NOBODY_ID 65534
 
+/* The rule a refused task broke (the metrics' refusal reasons). */
+enum policy_rule {
+    POLICY_RULE_RUN_AS,
+    POLICY_RULE_NEVER,
+    POLICY_RULE_MAX,
+    POLICY_RULE_IMAGE,
+    POLICY_RULE_PORTS,
+    POLICY_RULE_MOUNTS,
+    _POLICY_RULE_MAX,
+};
+
 /*
  * Checks a task that principal p submits against p's policy and the
  * never-lists, and settles what the policy decides for it: cputime and
@@ -55,10 +66,11 @@
  * path resolved. -EACCES naming the rule ("user: principal ci-bot may
  * run as ci or members of group builders, not alice
  * (principals.ci-bot.run_as)"), -EINVAL for an unknown account (a
- * command task) or a mount path that does not exist.
+ * command task) or a mount path that does not exist. On failure,
+ * *ret_rule (when not NULL) names the rule that refused it.
  */
 int policy_check_task(const struct config *cfg, const struct principal *p, struct task *t,
-                      struct error *err);
+                      enum policy_rule *ret_rule, struct error *err);
 
 /* What a task that does not say gets: cores and memory from the config's
  * defaults, lowered to the principal's maxima; cputime and walltime from

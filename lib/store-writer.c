@@ -5,8 +5,43 @@
  * concurrent submits and ends share one fsync (a group commit). See
  * store.h for what each write promises.
  */
+#include "metrics.h"
 #include "store-internal.h"
 #include "util/log.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+
+/* ---- metrics ---- */
+
+/* [0]: commits without an fsync (synchronous=NORMAL), [1]: with (FULL). */
+static struct metric_histogram commit_latency[2] = {{.b = &metric_buckets_latency},
+                                                    {.b = &metric_buckets_latency}};
+static struct metric_histogram batch_size[2] = {{.b = &metric_buckets_batch},
+                                                {.b = &metric_buckets_batch}};
+static struct metric_counter commit_failures;
+
+static void collect(FILE *f, void *userdata)
+{
+    static const char *const sync[2] = {"normal", "full"};
+    metrics_family(f, "ocps_store_commit_seconds", "histogram",
+                   "Time of the store's commits (a group commit: one transaction for what was "
+                   "queued), by synchronous mode (full: with an fsync).");
+    for (size_t i = 0; i < 2; i++)
+        metrics_histogram(f, "ocps_store_commit_seconds",
+                          (const char *const[]){"sync", sync[i], NULL}, &commit_latency[i]);
+    metrics_family(f, "ocps_store_commit_batch_size", "histogram",
+                   "Writes per commit of the store, by synchronous mode.");
+    for (size_t i = 0; i < 2; i++)
+        metrics_histogram(f, "ocps_store_commit_batch_size",
+                          (const char *const[]){"sync", sync[i], NULL}, &batch_size[i]);
+    metrics_family(f, "ocps_store_commit_failures_total", "counter",
+                   "Commits of the store that failed (a full or read-only disk); their writes "
+                   "are tried again.");
+    metrics_sample_u64(f, "ocps_store_commit_failures_total", NULL, metric_get(&commit_failures));
+}
+
+static struct metrics_collector collector = {.collect = collect};
 
 /* Applies one op inside the open transaction. Returns an SQLite code. */
 static int apply(struct store *s, struct op *o)
@@ -87,14 +122,16 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
      * the daemon): after a power loss the backends' own records (the
      * started marker, the shim's lock, the container) put a state right at
      * the next start, so an fsync per transition buys nothing. */
-    bool full = false, writes = false;
+    bool full = false;
+    uint64_t writes = 0;
     for (struct op *o = batch; o; o = o->next) {
         full = full || o->kind == OP_INSERT ||
                ((o->kind == OP_DELETE || o->kind == OP_STATE) && o->sync);
-        writes = writes || (o->kind != OP_SYNC && o->kind != OP_NOTIFY);
+        writes += o->kind != OP_SYNC && o->kind != OP_NOTIFY;
     }
     if (!writes)
         return SQLITE_OK; /* only waiters for what came before: nothing to commit */
+    usec_t start = now_monotonic();
     if (full != s->sync_full) {
         /* Not a prepared statement: SQLite applies this pragma when it is
          * prepared, and a second step does not reliably apply it again. */
@@ -118,6 +155,11 @@ static int commit_batch(struct store *s, struct op *batch, char **ret_msg)
         }
     if (rc == SQLITE_OK)
         rc = store_step_done(s->commit);
+    if (rc == SQLITE_OK) {
+        metric_observe(&commit_latency[full], (uint64_t) (now_monotonic() - start));
+        metric_observe(&batch_size[full], writes);
+    } else
+        metric_inc(&commit_failures);
     if (rc != SQLITE_OK) {
         *ret_msg = xstrdup(sqlite3_errmsg(s->db));
         if (!sqlite3_get_autocommit(s->db))
@@ -203,6 +245,7 @@ void *store_writer_main(void *arg)
 {
     struct store *s = arg;
     (void) pthread_setname_np(pthread_self(), "ocps-store");
+    metrics_register(&collector);
 
     pthread_mutex_lock(&s->lock);
     for (;;) {
@@ -424,4 +467,34 @@ void store_update_started(struct store *s, const char *id, const char *handle)
     snprintf(o->id, sizeof(o->id), "%s", id);
     o->text = handle ? xstrdup(handle) : NULL;
     submit_async(s, o);
+}
+
+/* ---- readiness ---- */
+
+int store_check_writable(struct store *s, struct error *err)
+{
+    pthread_mutex_lock(&s->lock);
+    bool failing = s->retry != NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (failing)
+        return error_set(err, -EIO, "a commit failed and waits to be tried again");
+    /* A commit can only fail once there is one to make: a page written
+     * beside the database says whether the disk takes writes now (a
+     * full or read-only filesystem refuses it at write time, with no
+     * fsync needed). */
+    _cleanup_free_ char *copy = xstrdup(s->path);
+    _cleanup_free_ char *probe = xasprintf("%s/.ready-probe.%d", dirname(copy), gettid());
+    _cleanup_close_ int fd =
+        open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return error_set_errno(err, -errno, "cannot create a file beside the database");
+    static const char page[4096];
+    ssize_t n = write(fd, page, sizeof(page));
+    int saved = errno;
+    (void) unlink(probe);
+    if (n < 0)
+        return error_set_errno(err, -saved, "cannot write beside the database");
+    if ((size_t) n < sizeof(page))
+        return error_set(err, -ENOSPC, "cannot write beside the database: the disk is full");
+    return 0;
 }

@@ -136,5 +136,10 @@ int store_list_ended(struct store *s, usec_t before, size_t limit,
                      int (*fn)(const char *id, usec_t finished, void *userdata), void *userdata,
                      struct error *err);
 
+/* Whether the store takes writes now (GET /readyz): no commit waits to
+ * be tried again, and a page can be written beside the database. 0, or
+ * the error naming what fails. */
+int store_check_writable(struct store *s, struct error *err);
+
 /* Number of records (for the benchmark and tests). */
 int64_t store_count(struct store *s);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "admission.h"
+#include "metrics.h"
 #include "quota.h"
 #include "supervisor.h"
 #include "util/hashmap.h"
@@ -17,6 +18,7 @@
  * the spec again. A long queue keeps nothing (100,000 queued tasks must
  * stay small). */
 struct sv_ready {
+    usec_t created; /* its submit: the queue wait's start */
     struct task *task;
     char *stdout_path, *stderr_path;
 };
@@ -72,6 +74,18 @@ struct event {
     struct event *next;
 };
 
+/* At most this many backends: a task keeps its backend's index in 3 bits. */
+#define SV_BACKENDS_MAX 8
+
+/* What the supervisor counts (supervisor-metrics.c), by backend index. */
+struct sv_metrics {
+    struct metric_counter submits[SV_BACKENDS_MAX];
+    struct metric_counter ended[SV_BACKENDS_MAX][_TASK_STATE_MAX];
+    struct metric_counter refused[_REFUSAL_MAX];
+    struct metric_histogram queue_wait[SV_BACKENDS_MAX];
+    struct metric_histogram run_time[SV_BACKENDS_MAX];
+};
+
 struct supervisor {
     const struct config *cfg;
     struct store *store;
@@ -81,7 +95,10 @@ struct supervisor {
 
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    struct hashmap *active;   /* id -> sv_task */
+    struct hashmap *active; /* id -> sv_task: sv_active_add(), sv_active_remove() */
+    /* The active tasks by backend and state (the ocps_tasks gauge), kept
+     * with the map: a scrape reads it without a pass over 100,000 tasks. */
+    uint32_t n_active[SV_BACKENDS_MAX][_TASK_STATE_MAX];
     struct admission adm;     /* the queue and the capacity held */
     struct quota_table quota; /* what each principal's active tasks hold */
     struct event *ev_head, *ev_tail;
@@ -94,9 +111,29 @@ struct supervisor {
     bool stopping;
     bool started;
     pthread_t thread;
+    struct sv_metrics metrics;
 };
 
 #define USEC_INFINITY INT64_MAX
+
+/* An active task enters or leaves the map, or changes state: with
+ * sv->lock held, and only through these, so that n_active agrees. */
+static inline void sv_active_add(struct supervisor *sv, struct sv_task *t)
+{
+    hashmap_put(sv->active, t->id, t);
+    sv->n_active[t->backend][t->state]++;
+}
+static inline void sv_active_remove(struct supervisor *sv, struct sv_task *t)
+{
+    hashmap_remove(sv->active, t->id);
+    sv->n_active[t->backend][t->state]--;
+}
+static inline void sv_set_state(struct supervisor *sv, struct sv_task *t, enum task_state state)
+{
+    sv->n_active[t->backend][t->state]--;
+    t->state = state;
+    sv->n_active[t->backend][t->state]++;
+}
 
 /* Its cores as a number of cores (admission counts millionths). */
 static inline double sv_task_cores(const struct sv_task *t)
@@ -115,6 +152,13 @@ struct sv_task *sv_task_free(struct sv_task *t);
  * start, unless SV_READY_MAX tasks hold one already (the start then reads
  * the store). */
 void sv_task_keep_ready(struct sv_task *st, const struct task *t, const struct task_record *rec);
+/* Sets up sv->metrics' histograms (supervisor_new). */
+void sv_metrics_init(struct supervisor *sv);
+/* A task of backend index b ended in state: counted, with its run time
+ * when it ran (started > 0). Any thread. */
+void sv_metrics_ended(struct supervisor *sv, unsigned b, enum task_state state, usec_t started,
+                      usec_t finished);
+
 /* <data_dir>/tasks/<id> */
 char *sv_task_dir(const struct supervisor *sv, const char *id);
 /* Wakes the supervisor thread to start what fits (any thread). */

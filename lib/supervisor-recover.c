@@ -54,20 +54,24 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     }
     /* Counted against its principal again, as it was before the restart. */
     pthread_mutex_lock(&sv->lock);
-    hashmap_put(sv->active, t->id, t);
+    sv_active_add(sv, t);
     t->principal = quota_count(&sv->quota, rec->principal, sv_task_cores(t), t->q.memory);
     pthread_mutex_unlock(&sv->lock);
 
     if (r < 0) {
         _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));
-        t->state = TASK_QUEUED; /* holds no capacity */
+        pthread_mutex_lock(&sv->lock);
+        sv_set_state(sv, t, TASK_QUEUED); /* holds no capacity */
+        pthread_mutex_unlock(&sv->lock);
         sv_fail_task(sv, t, reason);
         return;
     }
     if (!b) {
         _cleanup_free_ char *reason =
             xasprintf("cannot recover: backend %s is not available", rec->backend);
-        t->state = TASK_QUEUED;
+        pthread_mutex_lock(&sv->lock);
+        sv_set_state(sv, t, TASK_QUEUED);
+        pthread_mutex_unlock(&sv->lock);
         sv_fail_task(sv, t, reason);
         return;
     }
@@ -88,7 +92,9 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
             log_info("task %s never started; queued again", t->id);
             store_update_state(sv->store, t->id, TASK_QUEUED, -1, NULL, 0, 0, false);
         }
-        t->state = TASK_QUEUED;
+        pthread_mutex_lock(&sv->lock);
+        sv_set_state(sv, t, TASK_QUEUED);
+        pthread_mutex_unlock(&sv->lock);
         free(t->handle); /* of a start that never happened; the next start makes its own */
         t->handle = NULL;
         if (rec->state == TASK_CANCELING) {
@@ -109,7 +115,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
             return;
         }
         pthread_mutex_lock(&sv->lock);
-        t->state = TASK_QUEUED;
+        sv_set_state(sv, t, TASK_QUEUED);
         admission_enqueue(&sv->adm, &t->q, principal, weight);
         quota_queued(&sv->quota, t->principal);
         pthread_mutex_unlock(&sv->lock);
@@ -117,7 +123,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     }
     pthread_mutex_lock(&sv->lock);
     if (t->state == TASK_QUEUED)
-        t->state = TASK_INITIALIZING;
+        sv_set_state(sv, t, TASK_INITIALIZING);
     admission_hold(&sv->adm, &t->q, principal, weight);
     pthread_mutex_unlock(&sv->lock);
     if (r < 0) {

@@ -19,6 +19,48 @@ static struct backend *pick_backend(struct supervisor *sv, const struct task *t)
     return NULL;
 }
 
+/* A refusal's reason when the code is the expected one's class, else
+ * what the code says: a store that failed (503/500) is the store's,
+ * whatever step it happened in. */
+static enum submit_refusal refusal_of(int code, enum submit_refusal expected)
+{
+    int status = error_http_status(code);
+    if (status == 400)
+        return REFUSAL_VALIDATION;
+    if (status == 429)
+        return REFUSAL_QUOTA;
+    if (status >= 500)
+        return REFUSAL_STORE;
+    return expected;
+}
+
+static enum submit_refusal policy_refusal(enum policy_rule rule)
+{
+    switch (rule) {
+    case POLICY_RULE_RUN_AS:
+        return REFUSAL_POLICY_RUN_AS;
+    case POLICY_RULE_NEVER:
+        return REFUSAL_POLICY_NEVER;
+    case POLICY_RULE_MAX:
+        return REFUSAL_POLICY_MAX;
+    case POLICY_RULE_IMAGE:
+        return REFUSAL_POLICY_IMAGE;
+    case POLICY_RULE_PORTS:
+        return REFUSAL_POLICY_PORTS;
+    case POLICY_RULE_MOUNTS:
+    case _POLICY_RULE_MAX:
+        break;
+    }
+    return REFUSAL_POLICY_MOUNTS;
+}
+
+/* Counts a refusal and returns its code. */
+static int refused(struct supervisor *sv, enum submit_refusal why, int code)
+{
+    supervisor_refused(sv, why);
+    return code;
+}
+
 /* The principal's quotas (quota.h): its stored bytes from the store, then
  * its active tasks, charged with this one under the lock, so that two
  * submits at once cannot both take its last place. */
@@ -45,35 +87,41 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     const struct config *cfg = sv->cfg;
     char buf[32], cap[32];
 
-    int r = policy_check_task(cfg, p, t, err);
+    enum policy_rule rule;
+    int r = policy_check_task(cfg, p, t, &rule, err);
     if (r < 0)
-        return r;
+        return refused(sv, r == -EACCES ? policy_refusal(rule) : refusal_of(r, REFUSAL_VALIDATION),
+                       r);
     policy_apply_defaults(cfg, p->policy, t);
     if (t->cores > cfg->capacity_cores + 1e-9)
-        return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s", t->cores,
-                         cfg->capacity_cores, cfg->capacity_cores == 1 ? "core" : "cores");
+        return refused(sv, REFUSAL_CAPACITY,
+                       error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s",
+                                 t->cores, cfg->capacity_cores,
+                                 cfg->capacity_cores == 1 ? "core" : "cores"));
     if (t->memory > cfg->capacity_memory && t->memory_bare_unit) {
         /* Most likely a number meant in another unit: say how it was read. */
         _cleanup_free_ char *reading = bare_size_reading(t->memory, t->memory_bare_unit);
-        return error_set(err, -EINVAL, "memory: %s; the host's capacity is %s", reading,
-                         format_size_human(cfg->capacity_memory, cap));
+        return refused(sv, REFUSAL_CAPACITY,
+                       error_set(err, -EINVAL, "memory: %s; the host's capacity is %s", reading,
+                                 format_size_human(cfg->capacity_memory, cap)));
     }
     if (t->memory > cfg->capacity_memory)
-        return error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
-                         format_size_human(t->memory, buf),
-                         format_size_human(cfg->capacity_memory, cap));
+        return refused(sv, REFUSAL_CAPACITY,
+                       error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
+                                 format_size_human(t->memory, buf),
+                                 format_size_human(cfg->capacity_memory, cap)));
 
     struct backend *b = pick_backend(sv, t);
     if (b) {
         r = backend_check(b, t, err);
         if (r < 0)
-            return r;
+            return refused(sv, REFUSAL_BACKEND, r);
     }
     uint16_t slot = 0;
     if (b) {
         r = charge(sv, p, t, &slot, err);
         if (r < 0)
-            return r;
+            return refused(sv, refusal_of(r, REFUSAL_QUOTA), r);
     }
 
     _cleanup_record_ struct task_record *rec = xcalloc(1, sizeof(*rec));
@@ -104,10 +152,11 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
         quota_dequeued(&sv->quota, slot);
         quota_release(&sv->quota, slot, t->cores, t->memory);
         pthread_mutex_unlock(&sv->lock);
-        return r;
+        return refused(sv, refusal_of(r, REFUSAL_STORE), r);
     }
 
     if (!b) {
+        supervisor_refused(sv, REFUSAL_NO_BACKEND);
         log_info("task %s SYSTEM_ERROR: %s", rec->id, rec->reason);
         sv_retain(sv, rec->finished);
         *ret = TAKE_PTR(rec);
@@ -125,9 +174,10 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     st->backend = (uint8_t) (b - sv->backends);
     sv_task_keep_ready(st, t, rec);
     pthread_mutex_lock(&sv->lock);
-    hashmap_put(sv->active, st->id, st);
+    sv_active_add(sv, st);
     admission_enqueue(&sv->adm, &st->q, p->name, p->policy->weight);
     pthread_mutex_unlock(&sv->lock);
+    metric_inc(&sv->metrics.submits[st->backend]);
     log_info("task %s QUEUED (principal %s, user %s, %s)", rec->id, rec->principal, rec->user,
              b->ops->name);
     sv_post_schedule(sv);
@@ -144,10 +194,11 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         admission_remove(&sv->adm, &t->q);
         quota_dequeued(&sv->quota, t->principal);
         quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
-        hashmap_remove(sv->active, id);
+        sv_active_remove(sv, t);
         pthread_mutex_unlock(&sv->lock);
         struct task_outcome o;
         outcome_classify(&(struct outcome_facts){.canceled = true, .exit_code = -1}, &o);
+        sv_metrics_ended(sv, t->backend, o.state, 0, o.finished);
         log_info("task %s %s: %s (was queued)", id, task_state_to_string(o.state), o.reason);
         store_update_state(sv->store, id, o.state, o.exit_code, o.reason, 0, o.finished, true);
         sv_retain(sv, o.finished);
@@ -158,7 +209,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
     if (t) {
         bool first = t->state != TASK_CANCELING;
         if (first) {
-            t->state = TASK_CANCELING;
+            sv_set_state(sv, t, TASK_CANCELING);
             t->cancel_pending = true;
         }
         pthread_mutex_unlock(&sv->lock);

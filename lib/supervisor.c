@@ -58,6 +58,7 @@ void sv_task_keep_ready(struct sv_task *st, const struct task *t, const struct t
     }
     st->ready = xmalloc(sizeof(*st->ready));
     *st->ready = (struct sv_ready){
+        .created = rec->created,
         .task = task_copy(t),
         .stdout_path = xstrdup(rec->stdout_path),
         .stderr_path = xstrdup(rec->stderr_path),
@@ -144,6 +145,7 @@ static int load_task(struct supervisor *sv, const char *id, struct task_record *
 static void end_task(struct supervisor *sv, struct sv_task *t, const struct task_outcome *o)
 {
     usec_t finished = o->finished ? o->finished : now_realtime();
+    sv_metrics_ended(sv, t->backend, o->state, o->started, finished);
     log_info("task %s %s: %s", t->id, task_state_to_string(o->state), o->reason ? o->reason : "");
     /* What its files keep under the data dir, for its principal's
      * stored-bytes quota (its output ended with it); queued first, so
@@ -163,7 +165,7 @@ static void end_task(struct supervisor *sv, struct sv_task *t, const struct task
     if (t->state != TASK_QUEUED)
         admission_release(&sv->adm, &t->q);
     quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
-    hashmap_remove(sv->active, t->id);
+    sv_active_remove(sv, t);
     pthread_mutex_unlock(&sv->lock);
     sv_task_free(t);
 }
@@ -277,25 +279,31 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     /* Only this thread touches a dequeued task's ready. */
     _cleanup_(sv_ready_freep) struct sv_ready *ready = TAKE_PTR(t->ready);
     const char *out_path = NULL, *err_path = NULL;
+    usec_t created = 0;
     int r = 0;
 
     if (ready) {
         task = TAKE_PTR(ready->task);
         out_path = ready->stdout_path;
         err_path = ready->stderr_path;
+        created = ready->created;
     } else {
         r = load_task(sv, t->id, &rec, &task, &err);
         if (r >= 0) {
             out_path = rec->stdout_path;
             err_path = rec->stderr_path;
+            created = rec->created;
         }
     }
+    usec_t now = now_realtime();
+    if (r >= 0 && created > 0 && now >= created)
+        metric_observe(&sv->metrics.queue_wait[t->backend], (uint64_t) (now - created));
     if (r == -ENOENT) {
         /* Deleted meanwhile: nothing to run. */
         pthread_mutex_lock(&sv->lock);
         admission_release(&sv->adm, &t->q);
         quota_release(&sv->quota, t->principal, sv_task_cores(t), t->q.memory);
-        hashmap_remove(sv->active, t->id);
+        sv_active_remove(sv, t);
         pthread_mutex_unlock(&sv->lock);
         sv_task_free(t);
         return;
@@ -343,7 +351,7 @@ static void schedule(struct supervisor *sv)
         pthread_mutex_lock(&sv->lock);
         struct sv_task *t = sv->stopping ? NULL : sv_task_of(admission_next(&sv->adm));
         if (t) {
-            t->state = TASK_INITIALIZING;
+            sv_set_state(sv, t, TASK_INITIALIZING);
             quota_dequeued(&sv->quota, t->principal);
         }
         pthread_mutex_unlock(&sv->lock);
@@ -368,7 +376,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
         pthread_mutex_lock(&sv->lock);
         bool canceling = t->state == TASK_CANCELING;
         if (!canceling)
-            t->state = TASK_RUNNING;
+            sv_set_state(sv, t, TASK_RUNNING);
         pthread_mutex_unlock(&sv->lock);
         store_update_state(sv->store, t->id, canceling ? TASK_CANCELING : TASK_RUNNING, -1, NULL,
                            e->started, 0, false);
@@ -474,11 +482,12 @@ int supervisor_new(const struct config *cfg, struct store *store,
     while (table[n])
         n++;
     /* A task keeps its backend's index in 3 bits (struct sv_task). */
-    if (n > 8) {
+    if (n > SV_BACKENDS_MAX) {
         supervisor_free(sv);
         return error_set(err, -E2BIG, "%zu backends: at most 8", n);
     }
     sv->backends = xcalloc(n, sizeof(struct backend));
+    sv_metrics_init(sv);
     for (size_t i = 0; i < n; i++) {
         const struct backend_ops *ops = table[i];
         void *state = NULL;

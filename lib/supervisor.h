@@ -68,5 +68,43 @@ void supervisor_unwatch(struct supervisor *sv, int fd);
 /* A short description of why a queued task waits (NULL if it does not). Caller frees. */
 char *supervisor_describe(struct supervisor *sv, const char *id);
 
+/*
+ * Why a submit was refused: the reason label of
+ * ocps_submit_refusals_total. Each refusal is counted once, where it is
+ * decided: the router (auth, too_large, media), the submit handler
+ * (media, validation) or supervisor_submit (the rest).
+ */
+enum submit_refusal {
+    REFUSAL_AUTH,          /* 401, or a unix peer whose credentials cannot be read */
+    REFUSAL_TOO_LARGE,     /* 413 */
+    REFUSAL_MEDIA,         /* 406, 415 */
+    REFUSAL_VALIDATION,    /* 400: a task that does not parse or is not valid */
+    REFUSAL_POLICY_RUN_AS, /* 403, the principal's run_as (policy-check.h) */
+    REFUSAL_POLICY_NEVER,  /* 403, the accounts tasks never run as */
+    REFUSAL_POLICY_MAX,    /* 403, the principal's maxima */
+    REFUSAL_POLICY_IMAGE,  /* 403, the principal's images */
+    REFUSAL_POLICY_PORTS,  /* 403, the principal's ports */
+    REFUSAL_POLICY_MOUNTS, /* 403, mounts */
+    REFUSAL_CAPACITY,      /* 400, more than the host has */
+    REFUSAL_BACKEND,       /* the backend's check */
+    REFUSAL_QUOTA,         /* 429 */
+    REFUSAL_STORE,         /* 503, 500: the store did not take it */
+    REFUSAL_NO_BACKEND,    /* 501: stored as failed, no backend runs it */
+    _REFUSAL_MAX,
+};
+
+/* Counts a refused submit. Any thread. */
+void supervisor_refused(struct supervisor *sv, enum submit_refusal why);
+
+/* The supervisor's metrics, at the call (supervisor-metrics.c): tasks by
+ * state and backend, the queue, capacity, the queue wait and run time
+ * histograms, submits and refusals. */
+void supervisor_metrics(struct supervisor *sv, FILE *f);
+
+/* The backends that cannot run tasks now (backend_ready), by name:
+ * "backend docker" or "backend docker, backend slurm", each one's error
+ * logged; NULL when every one can. Caller frees. */
+char *supervisor_unready(struct supervisor *sv);
+
 /* The backend a task went to, by name ("process", "docker"). */
 struct backend *supervisor_backend(struct supervisor *sv, const char *name);

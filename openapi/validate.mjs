@@ -16,11 +16,17 @@ const ajv = new Ajv2020({ strict: false, allErrors: true });
 addFormats(ajv);
 ajv.addSchema(doc, "openapi");
 
-const base = new URL(doc.servers[0].url).pathname.replace(/\/$/, "");
+// A path's base is its own servers' (the operator's endpoints, /metrics and
+// the probes, live at the root), else the document's (/v1).
+const serverBase = (servers) => new URL(servers[0].url).pathname.replace(/\/$/, "");
+const base = serverBase(doc.servers);
 const operations = [];
 for (const [template, item] of Object.entries(doc.paths)) {
-  const rx = new RegExp("^" + template.replace(/[.]/g, "\\.").replace(/\{[^}]+\}/g, "[^/]+") + "$");
-  for (const [method, op] of Object.entries(item)) operations.push({ template, rx, method, op });
+  const own = item.servers ? serverBase(item.servers) : base;
+  const rx = new RegExp("^" + (own + template).replace(/[.]/g, "\\.").replace(/\{[^}]+\}/g, "[^/]+") + "$");
+  for (const [method, op] of Object.entries(item)) {
+    if (method !== "servers") operations.push({ template, rx, method, op });
+  }
 }
 
 function pointer(...parts) {
@@ -37,9 +43,9 @@ function resolve(obj) {
 
 function check(x) {
   const url = new URL(x.path, "http://x");
-  if (!url.pathname.startsWith(base + "/")) return `path ${url.pathname} is outside the server's base ${base}`;
-  const path = url.pathname.slice(base.length);
-  const cands = operations.filter((o) => o.rx.test(path));
+  const cands = operations.filter((o) => o.rx.test(url.pathname));
+  if (!cands.length && !url.pathname.startsWith(base + "/")) return `path ${url.pathname} is outside the server's base ${base}`;
+  const path = url.pathname.slice(url.pathname.startsWith(base + "/") ? base.length : 0);
   if (!cands.length) {
     // Not an endpoint: 404 in the one error shape.
     if (x.status !== 404) return `no path in the document matches ${path}, yet the reply was ${x.status}, not 404`;

@@ -435,6 +435,19 @@ static void docker_release(void *state, const char *id, const char *handle)
         dtask_free(t);
 }
 
+/* dockerd answers /_ping (any thread: the engine's calls are). A host
+ * without Docker, where nothing named a socket (docker.socket,
+ * $DOCKER_HOST) and the default one does not exist, runs command tasks
+ * only and is ready: the backend is not in use there. */
+static int docker_ready(void *state, struct error *err)
+{
+    struct docker_state *ds = state;
+    bool named = ds->cfg->docker_socket || !isempty(getenv("DOCKER_HOST"));
+    if (!named && access(engine_socket(ds->engine), F_OK) < 0 && errno == ENOENT)
+        return 0;
+    return engine_ping(ds->engine, err);
+}
+
 const struct backend_ops docker_backend_ops = {
     .name = "docker",
     .init = docker_init,
@@ -445,4 +458,5 @@ const struct backend_ops docker_backend_ops = {
     .cancel = docker_cancel,
     .recover = docker_recover,
     .release = docker_release,
+    .ready = docker_ready,
 };

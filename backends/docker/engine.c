@@ -6,6 +6,8 @@
  * statuses, and the frames of a container's logs.
  */
 #include "engine.h"
+#include "metrics.h"
+#include "util/timeutil.h"
 
 #include <inttypes.h>
 
@@ -14,6 +16,131 @@ struct engine {
     char *socket;
     char version[16];
 };
+
+/* ---- metrics: calls by kind, their time and their errors ---- */
+
+/* What a call does, from its method and path: a label value known in
+ * advance, never the path itself (it holds container names). */
+enum engine_kind {
+    KIND_PING,
+    KIND_CONTAINER_CREATE,
+    KIND_CONTAINER_START,
+    KIND_CONTAINER_STOP,
+    KIND_CONTAINER_KILL,
+    KIND_CONTAINER_WAIT,
+    KIND_CONTAINER_INSPECT,
+    KIND_CONTAINER_LIST,
+    KIND_CONTAINER_LOGS,
+    KIND_CONTAINER_DELETE,
+    KIND_IMAGE_PULL,
+    KIND_IMAGE_INSPECT,
+    KIND_EVENTS,
+    KIND_OTHER,
+    _KIND_MAX,
+};
+
+static const char *const kind_names[_KIND_MAX] = {
+    [KIND_PING] = "ping",
+    [KIND_CONTAINER_CREATE] = "container_create",
+    [KIND_CONTAINER_START] = "container_start",
+    [KIND_CONTAINER_STOP] = "container_stop",
+    [KIND_CONTAINER_KILL] = "container_kill",
+    [KIND_CONTAINER_WAIT] = "container_wait",
+    [KIND_CONTAINER_INSPECT] = "container_inspect",
+    [KIND_CONTAINER_LIST] = "container_list",
+    [KIND_CONTAINER_LOGS] = "container_logs",
+    [KIND_CONTAINER_DELETE] = "container_delete",
+    [KIND_IMAGE_PULL] = "image_pull",
+    [KIND_IMAGE_INSPECT] = "image_inspect",
+    [KIND_EVENTS] = "events",
+    [KIND_OTHER] = "other",
+};
+
+static struct metric_counter calls[_KIND_MAX], call_errors[_KIND_MAX];
+static struct metric_histogram call_time[_KIND_MAX] = {
+    [0 ... _KIND_MAX - 1] = {.b = &metric_buckets_latency}};
+
+/* Whether the n bytes at p are word. */
+static bool is(const char *p, size_t n, const char *word)
+{
+    return n == strlen(word) && strncmp(p, word, n) == 0;
+}
+
+static enum engine_kind kind_of(const char *method, const char *path)
+{
+    size_t n = strcspn(path, "?");
+    if (is(path, n, "/_ping"))
+        return KIND_PING;
+    if (is(path, n, "/events"))
+        return KIND_EVENTS;
+    if (is(path, n, "/containers/create"))
+        return KIND_CONTAINER_CREATE;
+    if (is(path, n, "/containers/json"))
+        return KIND_CONTAINER_LIST;
+    if (is(path, n, "/images/create"))
+        return KIND_IMAGE_PULL;
+    bool container = startswith(path, "/containers/"), image = startswith(path, "/images/");
+    if (!container && !image)
+        return KIND_OTHER;
+    /* /containers/NAME[/ACTION]; an image's NAME may hold slashes. */
+    const char *end = path + n, *last = end;
+    while (last > path && last[-1] != '/')
+        last--;
+    size_t an = (size_t) (end - last);
+    if (image)
+        return is(last, an, "json") ? KIND_IMAGE_INSPECT : KIND_OTHER;
+    if (last == path + STRLEN("/containers/"))
+        return streq(method, "DELETE") ? KIND_CONTAINER_DELETE : KIND_OTHER;
+    static const struct {
+        const char *action;
+        enum engine_kind kind;
+    } actions[] = {
+        {"start", KIND_CONTAINER_START},  {"stop", KIND_CONTAINER_STOP},
+        {"kill", KIND_CONTAINER_KILL},    {"wait", KIND_CONTAINER_WAIT},
+        {"json", KIND_CONTAINER_INSPECT}, {"logs", KIND_CONTAINER_LOGS},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(actions); i++)
+        if (is(last, an, actions[i].action))
+            return actions[i].kind;
+    return KIND_OTHER;
+}
+
+/* A call of kind k that began at start (monotonic) returned r: an error
+ * when dockerd could not be reached or answered 4xx/5xx. */
+static void observe(enum engine_kind k, usec_t start, int r)
+{
+    metric_inc(&calls[k]);
+    if (r < 0 || r >= 400)
+        metric_inc(&call_errors[k]);
+    metric_observe(&call_time[k], (uint64_t) (now_monotonic() - start));
+}
+
+static void collect(FILE *f, void *userdata)
+{
+    metrics_family(f, "ocps_engine_calls_total", "counter",
+                   "Calls to the Docker Engine API, by kind.");
+    for (size_t k = 0; k < _KIND_MAX; k++)
+        metrics_sample_u64(f, "ocps_engine_calls_total",
+                           (const char *const[]){"kind", kind_names[k], NULL},
+                           metric_get(&calls[k]));
+    metrics_family(f, "ocps_engine_call_errors_total", "counter",
+                   "Calls to the Docker Engine API that failed: dockerd could not be reached, "
+                   "or answered with an error status, by kind.");
+    for (size_t k = 0; k < _KIND_MAX; k++)
+        metrics_sample_u64(f, "ocps_engine_call_errors_total",
+                           (const char *const[]){"kind", kind_names[k], NULL},
+                           metric_get(&call_errors[k]));
+    metrics_family(f, "ocps_engine_call_seconds", "histogram",
+                   "Time of the calls to the Docker Engine API, by kind (for the streams: events, "
+                   "wait, followed logs, how long they lasted).");
+    /* The kinds called so far: 18 lines per histogram add up. */
+    for (size_t k = 0; k < _KIND_MAX; k++)
+        if (metric_get(&calls[k]))
+            metrics_histogram(f, "ocps_engine_call_seconds",
+                              (const char *const[]){"kind", kind_names[k], NULL}, &call_time[k]);
+}
+
+static struct metrics_collector collector = {.collect = collect};
 
 /* dockerd's error statuses: 404 no such container or image, 409 a
  * conflict (the name is taken), 400 a request it refuses. */
@@ -47,6 +174,7 @@ int engine_new(const char *socket, struct engine **ret, struct error *err)
                          &r, err);
     if (ret_r < 0)
         return ret_r;
+    metrics_register(&collector);
     struct engine *e = xcalloc(1, sizeof(*e));
     e->rest = r;
     e->socket = xstrdup(s);
@@ -89,7 +217,9 @@ int engine_ping(struct engine *e, struct error *err)
                              .reply_header = "Api-Version",
                              .reply_value = version,
                              .reply_value_size = sizeof(version)};
+    usec_t start = now_monotonic();
     int st = rest_call(e->rest, &q, NULL, err);
+    observe(KIND_PING, start, st);
     if (st < 0)
         return st;
     if (st != 200)
@@ -110,7 +240,10 @@ int engine_call(struct engine *e, const char *method, const char *path, const cJ
                 cJSON **ret_json, struct error *err)
 {
     struct rest_request q = {.method = method, .path = path, .body = body};
-    return rest_call(e->rest, &q, ret_json, err);
+    usec_t start = now_monotonic();
+    int r = rest_call(e->rest, &q, ret_json, err);
+    observe(kind_of(method, path), start, r);
+    return r;
 }
 
 static void stream_split(const char *method, const char *path, const cJSON *body,
@@ -133,7 +266,10 @@ int engine_stream(struct engine *e, const char *method, const char *path, const 
     struct rest_request q;
     struct rest_stream rs;
     stream_split(method, path, body, s, &q, &rs);
-    return rest_stream(e->rest, &q, &rs, err);
+    usec_t start = now_monotonic();
+    int r = rest_stream(e->rest, &q, &rs, err);
+    observe(kind_of(method, path), start, r);
+    return r;
 }
 
 /* ---- logs ---- */
@@ -239,7 +375,9 @@ int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int e
     struct logs *l = logs_new(id, follow, out_fd, err_fd, limit, &q, &s);
     q.abort_fds = &abort_fd;
     q.n_abort_fds = 1;
+    usec_t start = now_monotonic();
     int r = logs_result(l, rest_stream(e->rest, &q, &s, err), err);
+    observe(KIND_CONTAINER_LOGS, start, r);
     logs_free(l);
     return r;
 }
@@ -249,7 +387,20 @@ int engine_logs(struct engine *e, const char *id, bool follow, int out_fd, int e
 struct engine_group {
     struct rest_group *g;
     struct logs *logs[REST_GROUP_MAX]; /* by call number: the logs calls' */
+    /* By call number: when it was added, and its kind, for the metrics. */
+    usec_t started[REST_GROUP_MAX];
+    uint8_t kind[REST_GROUP_MAX];
 };
+
+/* Call n was added (n < 0: it was not). */
+static int group_added(struct engine_group *g, int n, enum engine_kind k)
+{
+    if (n >= 0 && n < REST_GROUP_MAX) {
+        g->started[n] = now_monotonic();
+        g->kind[n] = (uint8_t) k;
+    }
+    return n;
+}
 
 struct engine_group *engine_group_new(struct engine *e)
 {
@@ -282,7 +433,7 @@ int engine_group_stream(struct engine_group *g, const char *method, const char *
     struct rest_request q;
     struct rest_stream rs;
     stream_split(method, path, body, s, &q, &rs);
-    return rest_group_add(g->g, &q, &rs, err);
+    return group_added(g, rest_group_add(g->g, &q, &rs, err), kind_of(method, path));
 }
 
 int engine_group_logs(struct engine_group *g, const char *id, int out_fd, int err_fd,
@@ -296,7 +447,7 @@ int engine_group_logs(struct engine_group *g, const char *id, int out_fd, int er
         logs_free(l);
     else
         g->logs[n] = l;
-    return n;
+    return group_added(g, n, KIND_CONTAINER_LOGS);
 }
 
 int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abort, int *ret_result,
@@ -307,5 +458,7 @@ int engine_group_run(struct engine_group *g, const int *abort_fds, size_t n_abor
         *ret_result = logs_result(g->logs[n], *ret_result, err);
         g->logs[n] = logs_free(g->logs[n]);
     }
+    if (n >= 0 && n < REST_GROUP_MAX)
+        observe(g->kind[n], g->started[n], *ret_result);
     return n;
 }

@@ -130,6 +130,11 @@ static enum MHD_Result h_submit(struct request *r)
         q = error_set(&err, -EINVAL, "empty request body: a task is required");
     if (q >= 0)
         q = task_parse(fmt, r->body, r->len, &r->ctx->cfg->bare_units, &t, &err);
+    /* Refused before the supervisor sees it: counted here (it counts its own). */
+    if (q < 0)
+        supervisor_refused(r->ctx->sv, error_http_status(q) == 415   ? REFUSAL_MEDIA
+                                       : error_http_status(q) == 413 ? REFUSAL_TOO_LARGE
+                                                                     : REFUSAL_VALIDATION);
     /* What the principal may do (run_as, the never-lists, maxima, quotas,
      * containers) is decided there, before the task is stored. */
     if (q >= 0)
@@ -479,10 +484,15 @@ static enum MHD_Result h_openapi_json(struct request *r)
 }
 
 const struct route http_routes[] = {
-    /* Open (the last field): answered without credentials (http.h). */
+    /* Open (the sixth field): answered without credentials (http.h). */
     {"GET", "/v1/openapi.yaml", h_openapi_yaml, MEDIA_YAML | MEDIA_TEXT, false, true},
     {"GET", "/v1/openapi.json", h_openapi_json, MEDIA_JSON, false, true},
     {"GET", "/v1/jobproxy/ping", h_ping, MEDIA_TEXT, false, true},
+    /* The operator's (observe.c): liveness and readiness tell nothing of
+     * tasks; the metrics follow the listener's metrics setting. */
+    {"GET", "/healthz", http_healthz, MEDIA_TEXT, false, true},
+    {"GET", "/readyz", http_readyz, MEDIA_TEXT, false, true},
+    {"GET", "/metrics", http_metrics, MEDIA_TEXT, false, false, true},
     {"POST", "/v1/jobproxy/submit", h_submit, MEDIA_JSON | MEDIA_XML | MEDIA_TEXT, true},
     {"GET", "/v1/jobproxy/state", h_list, MEDIA_JSON | MEDIA_XML, false},
     {"GET", "/v1/jobproxy/state/*", h_state, MEDIA_JSON | MEDIA_XML, false},

@@ -15,7 +15,9 @@
  * 401 with WWW-Authenticate otherwise), negotiates the reply format from
  * Accept and collects the body up to the configured cap. reply.c builds
  * every reply, and every error reply in one shape. handlers.c holds the
- * endpoints; follow.c reads a task's output for the logs endpoint.
+ * endpoints; follow.c reads a task's output for the logs endpoint;
+ * observe.c the operator's endpoints (/metrics, /healthz, /readyz) and
+ * the count of requests by route and status.
  */
 #pragma once
 
@@ -81,7 +83,8 @@ enum media {
 struct http_listener {
     const struct http_ctx *ctx;
     const char *unauthenticated; /* config_listener's: principal of requests without credentials */
-    bool client_certs; /* https with a client CA: every request's certificate is checked */
+    bool client_certs;   /* https with a client CA: every request's certificate is checked */
+    bool metrics_public; /* GET /metrics without credentials (config.h) */
 };
 
 struct request {
@@ -105,6 +108,8 @@ struct request {
     usec_t dropping;            /* when the first dropped body byte came; 0: none yet */
     struct error refused;       /* the answer instead of the handler's, when set */
     char allow[HTTP_ALLOW_MAX]; /* the methods of the path, for a 405 */
+    usec_t started;             /* monotonic: its head came (the metrics' latency) */
+    unsigned status;            /* of the reply queued; 0: none (yet) */
 };
 
 typedef enum MHD_Result (*http_handler)(struct request *r);
@@ -119,9 +124,23 @@ struct route {
     /* Answered without credentials: liveness and the API's contract, which
      * tell nothing about tasks (credentials sent are checked all the same). */
     bool open;
+    /* The metrics: without credentials on a listener with metrics: public,
+     * elsewhere for an admin principal only. */
+    bool metrics;
 };
 
 extern const struct route http_routes[];
+
+/* ---- the operator's endpoints and the request metrics (observe.c) ---- */
+
+enum MHD_Result http_metrics(struct request *r);
+enum MHD_Result http_healthz(struct request *r);
+enum MHD_Result http_readyz(struct request *r);
+/* Registers the HTTP layer's metrics (http_server_start). */
+void http_metrics_init(void);
+/* A request ends (http_completed): counted by route and status, its
+ * time observed. Requests that got no reply are not counted. */
+void http_metrics_request(const struct request *r);
 
 /* openapi/ocps-proxy.yaml and its JSON form, built in (openapi/embed.py). */
 extern const char openapi_yaml[], openapi_json[];

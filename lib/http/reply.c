@@ -14,6 +14,8 @@ enum MHD_Result http_queue(struct request *r, unsigned status, struct MHD_Respon
     (void) MHD_add_response_header(resp, "Server", HTTP_SERVER_NAME);
     (void) MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     enum MHD_Result ret = MHD_queue_response(r->conn, status, resp);
+    if (ret == MHD_YES)
+        r->status = status;
     MHD_destroy_response(resp);
     return ret;
 }

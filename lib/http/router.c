@@ -189,6 +189,7 @@ static struct request *request_new(struct MHD_Connection *conn, const struct htt
     r->ctx = l->ctx;
     r->listener = l;
     r->out = MEDIA_JSON;
+    r->started = now_monotonic();
     /* Peer credentials matter on unix sockets only; MHD kept the peer's
      * address from accept(), so TCP requests cost no extra syscall. */
     const union MHD_ConnectionInfo *ai =
@@ -299,7 +300,7 @@ static int authenticate(struct request *r, struct error *err)
         r->principal = principal_new(ps, r->listener->unauthenticated, PRINCIPAL_LISTENER, false);
         return 0;
     }
-    if (r->route->open)
+    if (r->route->open || (r->route->metrics && r->listener->metrics_public))
         return 0;
     return error_set(err, -ENOKEY,
                      "authentication required: send \"Authorization: Bearer <token>\" "
@@ -330,6 +331,12 @@ static int check(struct request *r, const char *url, const char *method, const c
         http_audit(r, "authenticate", NULL, NULL, "refused", &r->refused);
         return a;
     }
+    /* The metrics hold no task, but how busy the host is, and who is
+     * refused why, is an operator's to know. */
+    if (r->route->metrics && !r->listener->metrics_public && !(r->principal && r->principal->admin))
+        return error_set(&r->refused, -EACCES,
+                         "the metrics are for an admin principal, or on a listener with "
+                         "metrics: public");
     if (r->route->body && length > r->ctx->cfg->max_body)
         return error_set(&r->refused, -E2BIG,
                          "request body of %s bytes is over the limit of %zu bytes", cl,
@@ -387,6 +394,7 @@ void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct request *r = *req_cls;
     if (!r)
         return;
+    http_metrics_request(r);
     error_clear(&r->refused);
     principal_free(r->principal);
     free(r->body);

@@ -209,6 +209,7 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
     struct http_server *s = xcalloc(1, sizeof(*s));
     s->ctx = *ctx;
     const struct config *cfg = ctx->cfg;
+    http_metrics_init();
     s->pool = http_pool_new(&(struct http_pool_limits){
         .served = cfg->http_connections,
         .followers = cfg->http_followers,
@@ -242,7 +243,8 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
         }
         s->listeners[s->n] = (struct http_listener){.ctx = &s->ctx,
                                                     .unauthenticated = l->unauthenticated,
-                                                    .client_certs = l->pem.client_ca != NULL};
+                                                    .client_certs = l->pem.client_ca != NULL,
+                                                    .metrics_public = l->metrics_public};
         struct MHD_OptionItem tls_opts[5];
         tls_options(l, tls_opts);
         if (is_unix)
@@ -256,8 +258,7 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
             http_pool_notify, NULL, MHD_OPTION_URI_LOG_CALLBACK, request_line, NULL,
             MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT,
             ctx->cfg->http_timeout, MHD_OPTION_THREAD_STACK_SIZE, (size_t) (1024 * 1024),
-            MHD_OPTION_ARRAY, tls_opts,
-            MHD_OPTION_END);
+            MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!d) {
             (void) close(fd);
             r = error_set(err, -EIO, "cannot start the HTTP server on %s", addr);
@@ -275,6 +276,9 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
                      addr);
         else
             log_info("listening on %s%s", addr, tls ? " (TLS)" : "");
+        if (l->metrics_public)
+            log_info("listen %s: GET /metrics is answered without credentials (metrics: public)",
+                     addr);
     }
     if (r >= 0)
         r = http_gate_start(s->fds, s->daemons, s->n, s->pool, cfg->http_header_timeout, &s->gate,

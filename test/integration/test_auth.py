@@ -90,14 +90,20 @@ def t_unauthenticated_requests(tap, d):
     base = "/v1"
     tid = d.submit_id({"user": USER, "cmd": "true"})
     for template, item in doc["paths"].items():
+        # The operator's endpoints have servers of their own, at the root.
+        own = "" if "servers" in item else base
         for method, op in item.items():
-            path = base + template.replace("{id}", tid)
+            if method == "servers":
+                continue
+            path = own + template.replace("{id}", tid)
             body = {"user": USER, "cmd": "true"} if method == "post" else None
             r = d.request(method.upper(), path, body, token=None)
             open_op = {} in op.get("security", doc["security"])
             what = "%s %s without credentials" % (method.upper(), template)
             if open_op:
-                tap.eq(r.status, 200, what + " is answered (an open operation)")
+                # Readiness may be 503 (a dockerd down): answered all the same.
+                tap.ok(r.status == 200 or (template == "/readyz" and r.status == 503),
+                       what + " is answered (an open operation)", r)
                 continue
             tap.ok(r.status == 401 and r.headers.get("www-authenticate", "").startswith("Bearer ")
                    and "error=" not in r.headers["www-authenticate"],

@@ -92,14 +92,19 @@ def t_contract(tap):
         unknown = "00000000-0000-4000-8000-000000000000"
 
         for template, item in doc["paths"].items():
+            # A path with servers of its own (the operator's, at the root) is under their base.
+            own = urllib.parse.urlparse(item["servers"][0]["url"]).path.rstrip("/") \
+                if "servers" in item else base
             for method, op in item.items():
+                if method == "servers":
+                    continue
                 name = op.get("operationId", method + " " + template)
                 params = [schema_of(doc, p) for p in op.get("parameters", [])]
                 path_ids = [p for p in params if p["in"] == "path"]
                 query = [p for p in params if p["in"] == "query"]
 
-                def url(id_value, qs=""):
-                    p = base + template
+                def url(id_value, qs="", own=own):
+                    p = own + template
                     for p_ in path_ids:
                         p = p.replace("{%s}" % p_["name"], id_value)
                     return p + (("?" + qs) if qs else "")
@@ -111,6 +116,11 @@ def t_contract(tap):
                     tap.eq(r.status, 404, "%s of an unknown id is 404" % name)
                     continue
                 r = d.request(method.upper(), url(tid))
+                if name == "readyz":
+                    # This daemon's dockerd is a socket that does not exist.
+                    tap.ok(r.status == 503 and "backend docker" in r.text,
+                           "readyz names the docker backend it cannot reach", r)
+                    continue
                 tap.ok(r.status == 200, "%s with valid parameters is 200" % name, r)
                 if path_ids:
                     r = d.request(method.upper(), url(unknown))

@@ -110,6 +110,20 @@ int main(void)
     }
     ok(c.n_listen == 2, "a refused --listen-unauthenticated adds nothing");
 
+    /* metrics: public opens /metrics on that listener; admin (the default) does not. */
+    r = load(&c,
+             "listen:\n  - 127.0.0.1:8080\n"
+             "  - {address: 127.0.0.1:9180, metrics: public}\n"
+             "  - {address: 127.0.0.1:9181, metrics: admin}\n",
+             &err);
+    ok(r == 0 && c.n_listen == 3 && !c.listen[0].metrics_public && c.listen[1].metrics_public &&
+           !c.listen[2].metrics_public,
+       "metrics: public on a listener, admin and nothing elsewhere: %s", error_message(&err));
+    error_clear(&err);
+    r = load(&c, "listen: {address: 127.0.0.1:9180, metrics: open}\n", &err);
+    ok(r == -EINVAL && err.msg && strstr(err.msg, "listen.metrics: must be public"),
+       "metrics: open is refused, naming the setting: %s", error_message(&err));
+
     static const struct {
         const char *text;
         uint64_t seconds;

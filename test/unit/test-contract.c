@@ -27,6 +27,19 @@ static bool template_matches(const char *tmpl, const char *path)
     return !*tmpl && !*path;
 }
 
+/* The path a path item's URL starts with: its own servers' (the
+ * operator's endpoints are at the root), else the document's, /v1. */
+static const char *path_base(const cJSON *item)
+{
+    const cJSON *servers = cJSON_GetObjectItemCaseSensitive(item, "servers");
+    const cJSON *url = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(servers, 0), "url");
+    if (!cJSON_IsString(url))
+        return "/v1";
+    const char *host = strstr(url->valuestring, "://");
+    const char *path = host ? strchr(host + 3, '/') : NULL;
+    return path ? path : "";
+}
+
 int main(void)
 {
     cJSON *doc = cJSON_ParseWithLength(openapi_json, openapi_json_len);
@@ -49,7 +62,7 @@ int main(void)
         cJSON_ArrayForEach(p, paths)
         {
             char full[256];
-            snprintf(full, sizeof(full), "/v1%s", p->string);
+            snprintf(full, sizeof(full), "%s%s", path_base(p), p->string);
             if (template_matches(full, path) && cJSON_GetObjectItemCaseSensitive(p, method))
                 found = true;
         }
@@ -63,8 +76,10 @@ int main(void)
         const cJSON *op;
         cJSON_ArrayForEach(op, p)
         {
+            if (streq(op->string, "servers"))
+                continue;
             char full[256], upper[16];
-            snprintf(full, sizeof(full), "/v1%s", p->string);
+            snprintf(full, sizeof(full), "%s%s", path_base(p), p->string);
             size_t i = 0;
             for (; op->string[i] && i + 1 < sizeof(upper); i++)
                 upper[i] = (char) toupper((unsigned char) op->string[i]);

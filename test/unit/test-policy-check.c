@@ -55,7 +55,7 @@ static bool check(const struct principal *p, const char *json, int code, const c
 {
     _cleanup_error_ struct error err = ERROR_INIT;
     _cleanup_task_ struct task *t = task(json);
-    int r = policy_check_task(&cfg, p, t, &err);
+    int r = policy_check_task(&cfg, p, t, NULL, &err);
     bool good = r == code && (!needle || strstr(error_message(&err), needle));
     if (!good)
         diag("got %d: %s", r, error_message(&err));

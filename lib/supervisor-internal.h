@@ -81,6 +81,10 @@ struct supervisor {
 
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    /* The supervisor thread's turns of its loop, each broadcast on 'round'
+     * (supervisor_alive(): the watchdog's proof that it goes round). */
+    uint64_t rounds;
+    pthread_cond_t round;
     struct hashmap *active;   /* id -> sv_task */
     struct admission adm;     /* the queue and the capacity held */
     struct quota_table quota; /* what each principal's active tasks hold */

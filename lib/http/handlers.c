@@ -168,6 +168,7 @@ static void audit(struct request *r, const char *action, const char *user, const
         audit_value(f, error_message(err));
     }
     fclose(f);
+    LOG_CONTEXT_TASK(id, p ? p->name : NULL);
     /* Whatever log_level says: an audit trail is not chatter to turn down. */
     log_to(STDERR_FILENO, LOG_LEVEL_INFO, "%s", line);
 }

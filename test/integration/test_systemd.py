@@ -1,0 +1,258 @@
+"""Integration tests: the daemon under systemd's protocols, without a
+systemd as PID 1. Readiness, status, stopping and the watchdog read from
+a NOTIFY_SOCKET the test makes (with the sender's credentials, as
+NotifyAccess=main checks them); socket activation through
+systemd-socket-activate, which passes listeners as a .socket unit does
+(matched by address, never bound twice, an inherited unix socket's path
+left in place); the journal's structured fields read back from a real
+systemd-journald run in a private mount namespace (its sockets and its
+files in a temporary dir), and plain lines when stderr is not the
+journal."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+import ocps
+
+ACTIVATE = shutil.which("systemd-socket-activate")
+JOURNALD = "/lib/systemd/systemd-journald"
+# What the sanitizers need to hear, through systemd-socket-activate (which
+# gives the program a clean environment but for what -E names).
+PASS_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "NOTIFY_SOCKET", "WATCHDOG_USEC")
+
+
+class Notify:
+    """A NOTIFY_SOCKET: a unix datagram socket whose messages carry their
+    sender's pid (SO_PASSCRED)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.bind(path)
+        self.seen = []  # (pid, fields) in order
+
+    def recv(self, timeout):
+        self.sock.settimeout(timeout)
+        data, anc, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        pid = None
+        for level, kind, cdata in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("iII", cdata[:12])[0]
+        fields = dict(l.split("=", 1) for l in data.decode().split("\n") if "=" in l)
+        self.seen.append((pid, fields))
+        return pid, fields
+
+    def wait_for(self, name, value, timeout=30):
+        """The first message (from those seen or to come) that sets name
+        to value: (pid, fields), or None at the deadline."""
+        for m in self.seen:
+            if m[1].get(name) == value:
+                return m
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                m = self.recv(max(deadline - time.monotonic(), 0.01))
+            except socket.timeout:
+                break
+            if m[1].get(name) == value:
+                return m
+        return None
+
+    def close(self):
+        self.sock.close()
+
+
+def notify_block(tap):
+    tmp = tempfile.mkdtemp(prefix="ocps-notify-")
+    n = Notify(os.path.join(tmp, "notify"))
+    # 3 s: a ping at least every 2 s while the supervisor goes round.
+    env = dict(os.environ, NOTIFY_SOCKET=n.path, WATCHDOG_USEC="3000000")
+    try:
+        with ocps.serving(tap, ocps.Daemon(env=env), "notify") as d:
+            pid = d.proc.pid
+            ready = n.wait_for("READY", "1")
+            tap.ok(ready is not None, "READY=1 once the daemon answers")
+            if ready:
+                tap.eq(ready[0], pid, "READY=1 comes from the main process (NotifyAccess=main)")
+                statuses = [f["STATUS"] for _, f in n.seen if "STATUS" in f]
+                tap.ok(any("Recovering" in s for s in statuses[:-1]) and
+                       statuses[-1].startswith("Serving"),
+                       "STATUS says it recovers tasks before READY=1, and serves with it",
+                       statuses)
+            ping = n.wait_for("WATCHDOG", "1")
+            tap.ok(ping is not None and ping[0] == pid,
+                   "WATCHDOG=1 from the main process when WATCHDOG_USEC is set", n.seen[-5:])
+            tap.ok("watchdog: every" in d.logs(), "the daemon logs its watchdog period", d.logs())
+            tap.ok(not [f for _, f in n.seen if "STOPPING" in f], "no STOPPING=1 while it serves")
+            rc = d.stop()
+            stopping = n.wait_for("STOPPING", "1", timeout=5)
+            tap.ok(stopping is not None and rc == 0,
+                   "STOPPING=1 after SIGTERM, then a clean exit (%r)" % rc, n.seen[-5:])
+        # Without WATCHDOG_USEC: no pings (and no thread).
+        n.seen.clear()
+        env = dict(os.environ, NOTIFY_SOCKET=n.path)
+        env.pop("WATCHDOG_USEC", None)
+        with ocps.serving(tap, ocps.Daemon(env=env), "notify without a watchdog") as d:
+            tap.ok(n.wait_for("READY", "1") is not None, "READY=1 without a watchdog too")
+            d.stop()
+            n.wait_for("STOPPING", "1", timeout=5)
+            tap.ok(not [f for _, f in n.seen if "WATCHDOG" in f],
+                   "no WATCHDOG=1 when the manager asked for none", n.seen)
+    finally:
+        n.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---- the journal ----
+
+JOURNALD_CONF = """[Journal]
+Storage=volatile
+ReadKMsg=no
+ForwardToSyslog=no
+ForwardToKMsg=no
+ForwardToConsole=no
+ForwardToWall=no
+"""
+
+
+class Journald:
+    """A real systemd-journald in a private mount namespace: its sockets
+    in tmp/run (bound at /run/systemd/journal there), its files in
+    tmp/log (at /run/log). A process that is to log to it runs in a
+    namespace of its own with tmp/run at /run/systemd/journal (wrap())."""
+
+    def __init__(self, tmp):
+        self.run = os.path.join(tmp, "run")
+        self.log = os.path.join(tmp, "log")
+        os.mkdir(self.run)
+        os.mkdir(self.log)
+        conf = os.path.join(tmp, "journald.conf")
+        with open(conf, "w") as f:
+            f.write(JOURNALD_CONF)
+        script = ("mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal && "
+                  "mount --bind %s /run/systemd/journal && mount --bind %s /run/log && "
+                  "mount --bind %s /etc/systemd/journald.conf && exec %s"
+                  % (self.run, self.log, conf, JOURNALD))
+        self.out = open(os.path.join(tmp, "journald.out"), "wb")
+        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private",
+                                      "sh", "-c", script], stdout=self.out, stderr=self.out)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if os.path.exists(os.path.join(self.run, "stdout")) and \
+               os.path.exists(os.path.join(self.run, "socket")):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("systemd-journald did not start")
+
+    def wrap(self):
+        script = ("mount -t tmpfs tmpfs /run/systemd && mkdir /run/systemd/journal && "
+                  "mount --bind %s /run/systemd/journal && exec \"$@\"" % self.run)
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh"]
+
+    def stream(self, identifier):
+        """A stream to the journal as systemd gives a service's stderr,
+        and the JOURNAL_STREAM that names it."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(os.path.join(self.run, "stdout"))
+        # identifier, unit, priority, level prefix, forward to syslog, kmsg, console
+        s.sendall(("%s\n\n6\n0\n0\n0\n0\n" % identifier).encode())
+        st = os.fstat(s.fileno())
+        return s, "%d:%d" % (st.st_dev, st.st_ino)
+
+    def entries(self, *matches):
+        out = subprocess.run(["journalctl", "-D", os.path.join(self.log, "journal"), "-o", "json",
+                              "--no-pager"] + list(matches), capture_output=True, text=True)
+        return [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
+
+    def wait_entries(self, pred, *matches, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            e = self.entries(*matches)
+            if pred(e) or time.monotonic() > deadline:
+                return e
+            time.sleep(0.1)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.out.close()
+
+
+def journal_block(tap):
+    if os.geteuid() != 0 or not os.path.exists(JOURNALD) or not shutil.which("unshare"):
+        tap.skip("the journal's fields", "needs root, unshare and systemd-journald")
+        return
+    user = ocps.ensure_user()
+    tmp = tempfile.mkdtemp(prefix="ocps-journal-")
+    j = None
+    try:
+        j = Journald(tmp)
+        stream, journal_stream = j.stream("ocps-proxyd")
+        env = dict(os.environ, JOURNAL_STREAM=journal_stream)
+        d = ocps.Daemon(env=env, wrap=j.wrap(), stdio=stream.fileno())
+        with ocps.serving(tap, d, "under journald") as d:
+            pid = d.proc.pid
+            tid = d.submit_id({"user": user.pw_name, "cmd": "true"})
+            st = d.wait(tid)
+            tap.eq(st and st["code"], "COMPLETE", "a task runs under journald")
+            mine = j.wait_entries(lambda e: any("COMPLETE" in x.get("MESSAGE", "") for x in e),
+                                  "TASK_ID=" + tid)
+            msgs = [e.get("MESSAGE", "") for e in mine]
+            tap.ok(any("QUEUED" in m for m in msgs) and any("RUNNING" in m for m in msgs) and
+                   any("COMPLETE" in m for m in msgs),
+                   "journalctl TASK_ID=<id> finds the task's lines: queued, running, complete",
+                   msgs)
+            tap.ok(all(e.get("_TRANSPORT") == "journal" and e.get("_PID") == str(pid)
+                       for e in mine),
+                   "they come through the native protocol (sd_journal_send), from the daemon",
+                   [(e.get("_TRANSPORT"), e.get("_PID")) for e in mine])
+            queued = [e for e in mine if "QUEUED" in e.get("MESSAGE", "")]
+            tap.ok(queued and queued[0].get("PRINCIPAL") == "admin" and
+                   queued[0].get("PRIORITY") == "6" and
+                   queued[0].get("CODE_FILE") == "lib/supervisor.c" and
+                   queued[0].get("SYSLOG_IDENTIFIER") == "ocps-proxyd",
+                   "its QUEUED line: PRINCIPAL, PRIORITY 6, CODE_FILE, SYSLOG_IDENTIFIER", queued)
+            audit = [e for e in mine if e.get("MESSAGE", "").startswith("audit action=submit")]
+            tap.ok(audit and audit[0].get("PRINCIPAL") == "admin",
+                   "the submit's audit line carries TASK_ID and PRINCIPAL", audit)
+            tap.ok(not any(m.startswith("20") and " info " in m[:40] for m in msgs),
+                   "messages carry no timestamp or level of their own (the journal has them)",
+                   msgs)
+            d.stop()
+        ended = j.wait_entries(lambda e: any(x.get("MESSAGE") == "stopped" for x in e),
+                               "_PID=%d" % pid)
+        tap.ok(any(e.get("MESSAGE") == "stopped" and e.get("_TRANSPORT") == "journal"
+                   for e in ended), "the daemon's last line, \"stopped\", is in the journal")
+        stream.close()
+
+        # JOURNAL_STREAM that is not stderr's (a shell redirected it): plain lines.
+        d = ocps.Daemon(env=dict(os.environ, JOURNAL_STREAM=journal_stream), wrap=j.wrap())
+        with ocps.serving(tap, d, "JOURNAL_STREAM not stderr's") as d:
+            pid = d.proc.pid
+            lines = [l for l in d.logs().splitlines() if "listening on" in l]
+            tap.ok(lines and " info  listening on" in lines[0],
+                   "stderr gets plain lines when it is not the stream JOURNAL_STREAM names",
+                   d.logs())
+        tap.ok(not j.entries("_PID=%d" % pid), "and nothing goes to the journal")
+    finally:
+        if j:
+            j.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    ocps.main(notify_block, journal_block)

@@ -10,7 +10,8 @@
  * Under systemd (ocps-proxyd.service, Type=notify): READY=1 once the
  * tasks of the last run are recovered and every listener is up, STATUS=
  * lines on the way, STOPPING=1 at SIGTERM, WATCHDOG=1 while the
- * supervisor goes round (watchdog.c).
+ * supervisor goes round (watchdog.c); the listeners of
+ * ocps-proxyd.socket are served in place of binding them (server.c).
  */
 #include "config.h"
 #include "http/http.h"
@@ -78,7 +79,12 @@ static void help(void)
            "docker (a task with a container: dockerd at $DOCKER_HOST or\n"
            "/var/run/docker.sock, set docker.socket in the config).\n"
            "Tasks and containers keep running when the daemon stops; the next start\n"
-           "reattaches to them.\n");
+           "reattaches to them.\n"
+           "\n"
+           "Under systemd (ocps-proxyd.service, Type=notify) the listening sockets of\n"
+           "ocps-proxyd.socket are served where --listen or the config's listen names\n"
+           "their address, and as given (tokens on TCP) where nothing does; with no\n"
+           "listener configured, only those.\n");
 }
 
 static int parse_args(int argc, char **argv, struct config *cfg, struct error *err)
@@ -185,7 +191,17 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level((enum log_level) cfg.log_level);
-    if (cfg.n_listen == 0)
+    /* Before any child is spawned: the variables are unset for them. */
+    _cleanup_free_ int *listen_fds = NULL;
+    int n_listen_fds = systemd_listen_fds(&listen_fds);
+    if (n_listen_fds < 0) {
+        log_error("socket activation: LISTEN_FDS: %s", strerror(-n_listen_fds));
+        config_done(&cfg);
+        return EXIT_FAILURE;
+    }
+    /* The default listener only when nothing says where to listen: under
+     * socket activation the .socket unit may be all the listeners. */
+    if (cfg.n_listen == 0 && n_listen_fds == 0)
         config_add_listener(&cfg, CONFIG_DEFAULT_LISTEN, NULL);
     /* The https listeners' files, before anything else: a key the daemon
      * cannot read stops it before it touches the data dir or a task. */
@@ -234,7 +250,12 @@ int main(int argc, char **argv)
         r = supervisor_start(sv, &err);
     }
     if (r >= 0) {
-        struct http_ctx ctx = {.cfg = &cfg, .store = store, .sv = sv, .tokens = tokens};
+        struct http_ctx ctx = {.cfg = &cfg,
+                               .store = store,
+                               .sv = sv,
+                               .tokens = tokens,
+                               .inherited_fds = listen_fds,
+                               .n_inherited = (size_t) n_listen_fds};
         r = http_server_start(&ctx, &http, &err);
     }
     if (r >= 0 && watchdog_start(sv, &watchdog) < 0)

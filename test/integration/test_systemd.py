@@ -112,6 +112,149 @@ def notify_block(tap):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---- socket activation ----
+
+def listening_inodes_tcp(port):
+    """Inodes of the sockets listening on 127.0.0.1:port (/proc/net/tcp)."""
+    want = "0100007F:%04X" % port
+    out = []
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if cols[1] == want and cols[3] == "0A":
+                out.append(int(cols[9]))
+    return out
+
+
+def listening_inodes_unix(path):
+    """Inodes of the listening unix sockets bound to path (/proc/net/unix)."""
+    out = []
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if len(cols) >= 8 and cols[7] == path and int(cols[3], 16) & 0x10000:
+                out.append(int(cols[6]))
+    return out
+
+
+def socket_inodes(pid):
+    out = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            out.add(int(link[8:-1]))
+    return out
+
+
+def unix_get(path, url, token=None):
+    c = http.client.HTTPConnection("localhost", timeout=30)
+    c.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.sock.settimeout(30)
+    c.sock.connect(path)
+    try:
+        c.request("GET", url, headers={"Authorization": "Bearer " + token} if token else {})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def tcp_get(port, url, token=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("GET", url, headers={"Authorization": "Bearer " + token} if token else {})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def activation_block(tap):
+    if not ACTIVATE:
+        tap.skip("socket activation", "systemd-socket-activate is not installed")
+        return
+    tmp = tempfile.mkdtemp(prefix="ocps-activate-")
+    path = os.path.join(tmp, "api.sock")
+    unlisted = ocps.free_port()  # passed, not configured: served as given
+    own = ocps.free_port()       # configured, not passed: the daemon binds it
+    d = ocps.Daemon()
+    wrap = [ACTIVATE, "-l", "127.0.0.1:%d" % d.port, "-l", path, "-l", "127.0.0.1:%d" % unlisted]
+    for v in PASS_ENV:
+        if v in os.environ:
+            wrap += ["-E", v]
+    d.wrap = wrap
+    d.listen_args = ["--listen", "127.0.0.1:%d" % d.port, "--listen", "unix:" + path,
+                     "--listen", "127.0.0.1:%d" % own]
+    try:
+        # systemd-socket-activate runs the daemon at the first connection,
+        # which the daemon then serves: Daemon.start()'s ping.
+        with ocps.serving(tap, d, "socket activation") as d:
+            pid = d.proc.pid
+            fds = socket_inodes(pid)
+            tcp = listening_inodes_tcp(d.port)
+            tap.ok(len(tcp) == 1 and tcp[0] in fds,
+                   "127.0.0.1:%d: one listening socket, the passed one, served by the daemon" %
+                   d.port, (tcp, fds))
+            un = listening_inodes_unix(path)
+            tap.ok(len(un) == 1 and un[0] in fds,
+                   "unix:%s: one listening socket, the passed one (not unlinked and bound again)" %
+                   path, (un, fds))
+            st, body = unix_get(path, "/v1/jobproxy/state")
+            tap.eq(st, 200, "the passed unix socket is served (the peer's uid names the caller)")
+            st, _ = tcp_get(unlisted, "/v1/jobproxy/state")
+            tap.eq(st, 401, "a passed socket no listener names is served with tokens required")
+            st, _ = tcp_get(unlisted, "/v1/jobproxy/state", d.token)
+            tap.eq(st, 200, "... and answers with the token")
+            tap.ok("listening on 127.0.0.1:%d, passed by the service manager and not in the "
+                   "config's listen" % unlisted in d.logs(), "the daemon logs it so", d.logs())
+            st, _ = tcp_get(own, "/v1/jobproxy/ping")
+            own_socks = listening_inodes_tcp(own)
+            tap.ok(st == 200 and len(own_socks) == 1 and own_socks[0] in fds,
+                   "a configured listener that was not passed is bound by the daemon", d.logs())
+            d.stop()
+        tap.ok(os.path.exists(path) and os.stat(path).st_mode & 0o170000 == 0o140000,
+               "the inherited unix socket's path is left in place at stop")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    # No listener configured: the passed sockets are all the listeners.
+    tmp = tempfile.mkdtemp(prefix="ocps-activate-")
+    path = os.path.join(tmp, "api.sock")
+    d = ocps.Daemon()
+    d.listen_args = []
+    wrap = [ACTIVATE, "-l", "127.0.0.1:%d" % d.port, "-l", path]
+    for v in PASS_ENV:
+        if v in os.environ:
+            wrap += ["-E", v]
+    d.wrap = wrap
+    try:
+        with ocps.serving(tap, d, "socket activation, no listen configured") as d:
+            listening = [l for l in d.logs().splitlines() if "listening on" in l]
+            tap.ok(len(listening) == 2 and all("passed by the service manager" in l
+                                               for l in listening),
+                   "only the passed sockets are served (no default 127.0.0.1:8080)", listening)
+            st, _ = unix_get(path, "/v1/jobproxy/state")
+            tap.eq(st, 200, "the unix socket answers")
+            children = subprocess.run(["pgrep", "-P", str(d.proc.pid)], capture_output=True,
+                                      text=True).stdout.split()
+            leaked = []
+            for c in children:
+                try:
+                    env = open("/proc/%s/environ" % c, "rb").read()
+                except OSError:
+                    continue
+                if b"LISTEN_FDS=" in env:
+                    leaked.append(c)
+            tap.ok(not leaked, "no child of the daemon inherits LISTEN_FDS", leaked)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # ---- the journal ----
 
 JOURNALD_CONF = """[Journal]
@@ -255,4 +398,4 @@ def journal_block(tap):
 
 
 if __name__ == "__main__":
-    ocps.main(notify_block, journal_block)
+    ocps.main(notify_block, activation_block, journal_block)

@@ -7,7 +7,11 @@ systemd-socket-activate, which passes listeners as a .socket unit does
 left in place); the journal's structured fields read back from a real
 systemd-journald run in a private mount namespace (its sockets and its
 files in a temporary dir), and plain lines when stderr is not the
-journal."""
+journal. Then the install: `meson install` into a DESTDIR puts the
+binaries, the units, the man pages, the completion and the commented
+default config (which loads, and which a second install leaves alone
+once it was changed), and `systemd-analyze verify` passes the units
+with their ExecStart pointing at the installed daemon."""
 
 import http.client
 import json
@@ -397,5 +401,126 @@ def journal_block(tap):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+# ---- the install and the units ----
+
+BUILD_ROOT = os.environ.get("OCPS_BUILD_ROOT", "")
+
+
+def meson_install(destdir):
+    return subprocess.run(["meson", "install", "-C", BUILD_ROOT, "--no-rebuild", "--destdir",
+                           destdir], capture_output=True, text=True)
+
+
+def find_installed(destdir, suffix):
+    for root, _, files in os.walk(destdir):
+        for f in files:
+            p = os.path.join(root, f)
+            if p.endswith(suffix):
+                return p
+    return None
+
+
+def unit_settings(path):
+    """KEY -> [values] of a unit file's lines (comments skipped)."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith(("#", ";", "[")) and "=" in line:
+                k, v = line.split("=", 1)
+                out.setdefault(k, []).append(v)
+    return out
+
+
+def install_block(tap):
+    if not BUILD_ROOT or not shutil.which("meson"):
+        tap.skip("meson install", "OCPS_BUILD_ROOT or meson missing (run through meson test)")
+        return
+    tmp = tempfile.mkdtemp(prefix="ocps-install-")
+    dest = os.path.join(tmp, "dest")
+    try:
+        r = meson_install(dest)
+        if not tap.ok(r.returncode == 0, "meson install --destdir", r.stdout[-3000:] + r.stderr):
+            return
+        want = ["/sbin/ocps-proxyd", "/libexec/ocps-shim", "/bin/ocps-proxy",
+                "/systemd/system/ocps-proxyd.service", "/systemd/system/ocps-proxyd.socket",
+                "/man8/ocps-proxyd.8", "/man1/ocps-proxy.1",
+                "/bash-completion/completions/ocps-proxy.bash", "/etc/ocps-proxy/config.yaml"]
+        found = {w: find_installed(dest, w) for w in want}
+        tap.ok(all(found.values()), "it installs the binaries, the units, the man pages, the "
+               "completion and the config", found)
+        config = os.path.join(dest, "etc", "ocps-proxy", "config.yaml")
+        service = found["/systemd/system/ocps-proxyd.service"]
+        socket_unit = found["/systemd/system/ocps-proxyd.socket"]
+        if not (os.path.exists(config) and service and socket_unit):
+            return
+
+        # The installed config is the daemon's: it loads and serves (the
+        # harness's --listen replaces its listeners, which need /run).
+        with open(config) as f:
+            text = f.read()
+        tap.ok(text.count("\n#") > 20, "the default config is commented")
+        with ocps.serving(tap, ocps.Daemon(config=text), "the installed default config") as d:
+            tap.eq(d.request("GET", "/v1/jobproxy/state").status, 200, "the daemon serves with it")
+
+        # Never over the operator's.
+        with open(config, "w") as f:
+            f.write("# mine\nlog_level: debug\n")
+        r = meson_install(dest)
+        with open(config) as f:
+            kept = f.read()
+        tap.ok(r.returncode == 0 and kept == "# mine\nlog_level: debug\n",
+               "a second install keeps a config that exists", r.stdout[-2000:] + r.stderr)
+
+        # The units, as systemd reads them: ExecStart names the installed
+        # daemon (here under the DESTDIR) and the man page is found.
+        s = unit_settings(service)
+        execstart = s.get("ExecStart", [""])[0].split()
+        tap.ok(len(execstart) == 3 and os.access(dest + execstart[0], os.X_OK) and
+               execstart[1:] == ["--config", "/etc/ocps-proxy/config.yaml"],
+               "ExecStart runs the installed daemon with the installed config", execstart)
+        for key, value in [("Type", "notify"), ("NotifyAccess", "main"), ("KillMode", "process"),
+                           ("Delegate", "yes"), ("TasksMax", "infinity")]:
+            tap.eq(s.get(key), [value], "the service says %s=%s" % (key, value))
+        for key in ("PrivateTmp", "ProtectHome", "NoNewPrivileges", "ProtectControlGroups"):
+            tap.ok(key not in s, "the service does not set %s (its comment says why)" % key)
+        sock = unit_settings(socket_unit)
+        tap.eq(sorted(sock.get("ListenStream", [])), ["/run/ocps-proxy.sock", "127.0.0.1:8080"],
+               "the socket passes the unix socket and 127.0.0.1:8080")
+        listens = [l.strip()[2:] for l in text.splitlines() if l.startswith("  - ")]
+        tap.eq(sorted(listens), ["127.0.0.1:8080", "unix:/run/ocps-proxy.sock"],
+               "the default config's listen entries are the socket's (matched by address)")
+
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            tap.skip("systemd-analyze verify", "systemd-analyze is not installed")
+            return
+        units = os.path.join(tmp, "units")
+        os.mkdir(units)
+        with open(service) as f:
+            body = f.read().replace("ExecStart=" + execstart[0],
+                                    "ExecStart=" + dest + execstart[0])
+        with open(os.path.join(units, "ocps-proxyd.service"), "w") as f:
+            f.write(body)
+        shutil.copy(socket_unit, units)
+        man = os.path.dirname(os.path.dirname(found["/man8/ocps-proxyd.8"]))
+        env = dict(os.environ, MANPATH=man)
+
+        def verify(*names):
+            return subprocess.run([analyze, "verify"] + [os.path.join(units, n) for n in names],
+                                  capture_output=True, text=True, env=env)
+        r = verify("ocps-proxyd.service", "ocps-proxyd.socket")
+        tap.ok(r.returncode == 0 and not r.stderr.strip() and not r.stdout.strip(),
+               "systemd-analyze verify passes both units without a word", r.stdout + r.stderr)
+        # The check can fail: a directive systemd cannot parse is named.
+        with open(os.path.join(units, "ocps-proxyd.service"), "w") as f:
+            f.write(body.replace("KillMode=process", "KillMode=processes"))
+        r = verify("ocps-proxyd.service")
+        tap.ok("kill mode" in r.stderr.lower(), "a unit with a bad directive does not pass",
+               r.stderr)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
-    ocps.main(notify_block, activation_block, journal_block)
+    ocps.main(notify_block, activation_block, journal_block, install_block)

@@ -482,7 +482,8 @@ def install_block(tap):
         for key, value in [("Type", "notify"), ("NotifyAccess", "main"), ("KillMode", "process"),
                            ("Delegate", "yes"), ("TasksMax", "infinity")]:
             tap.eq(s.get(key), [value], "the service says %s=%s" % (key, value))
-        for key in ("PrivateTmp", "ProtectHome", "NoNewPrivileges", "ProtectControlGroups"):
+        for key in ("PrivateTmp", "ProtectHome", "NoNewPrivileges", "ProtectControlGroups",
+                    "ProtectKernelModules"):
             tap.ok(key not in s, "the service does not set %s (its comment says why)" % key)
         sock = unit_settings(socket_unit)
         tap.eq(sorted(sock.get("ListenStream", [])), ["/run/ocps-proxy.sock", "127.0.0.1:8080"],

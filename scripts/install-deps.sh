@@ -2,11 +2,12 @@
 # Installs the build and test dependencies from Debian 12 if any is missing
 # (libgnutls28-dev: the https listeners; gnutls-bin: certtool, which the TLS
 # tests make their certificates with; libsystemd-dev: sd_notify, socket
-# activation and the journal's fields).
+# activation and the journal's fields; systemd: systemd-analyze,
+# systemd-socket-activate and systemd-journald for test_systemd.py).
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libcjson-dev libyaml-dev
       libxml2-dev libsqlite3-dev sqlite3 libcap-dev libcurl4-openssl-dev python3 python3-yaml passwd
-      procps scdoc nettle-dev libgnutls28-dev gnutls-bin libsystemd-dev)
+      procps scdoc nettle-dev libgnutls28-dev gnutls-bin libsystemd-dev systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

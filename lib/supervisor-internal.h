@@ -99,6 +99,10 @@ struct supervisor {
     /* The active tasks by backend and state (the ocps_tasks gauge), kept
      * with the map: a scrape reads it without a pass over 100,000 tasks. */
     uint32_t n_active[SV_BACKENDS_MAX][_TASK_STATE_MAX];
+    /* The supervisor thread's turns of its loop, each broadcast on 'round'
+     * (supervisor_alive(): the watchdog's proof that it goes round). */
+    uint64_t rounds;
+    pthread_cond_t round;
     struct admission adm;     /* the queue and the capacity held */
     struct quota_table quota; /* what each principal's active tasks hold */
     struct event *ev_head, *ev_tail;

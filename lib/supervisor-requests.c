@@ -178,6 +178,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     admission_enqueue(&sv->adm, &st->q, p->name, p->policy->weight);
     pthread_mutex_unlock(&sv->lock);
     metric_inc(&sv->metrics.submits[st->backend]);
+    LOG_CONTEXT_TASK(rec->id, p->name);
     log_info("task %s QUEUED (principal %s, user %s, %s)", rec->id, rec->principal, rec->user,
              b->ops->name);
     sv_post_schedule(sv);

@@ -271,6 +271,7 @@ void sv_fail_task(struct supervisor *sv, struct sv_task *t, const char *reason)
 
 static void start_one(struct supervisor *sv, struct sv_task *t)
 {
+    LOG_CONTEXT_TASK(t->id, t->q.principal ? t->q.principal->name : NULL);
     _cleanup_error_ struct error err = ERROR_INIT;
     _cleanup_record_ struct task_record *rec = NULL;
     _cleanup_task_ struct task *task = NULL;
@@ -365,6 +366,7 @@ static void handle_event(struct supervisor *sv, struct event *e)
 {
     pthread_mutex_lock(&sv->lock);
     struct sv_task *t = hashmap_get(sv->active, e->id);
+    LOG_CONTEXT_TASK(e->id, t && t->q.principal ? t->q.principal->name : NULL);
     pthread_mutex_unlock(&sv->lock);
 
     switch (e->kind) {
@@ -425,6 +427,8 @@ static void *supervisor_main(void *arg)
     (void) pthread_setname_np(pthread_self(), "ocps-supervise");
     pthread_mutex_lock(&sv->lock);
     while (!sv->stopping) {
+        sv->rounds++;
+        pthread_cond_broadcast(&sv->round);
         bool sweep = sv->sweep_at <= now_realtime();
         if (!sv->ev_head && !sv->schedule_pending && !sweep) {
             /* No polling: the next event, or the retention's next due time. */
@@ -469,6 +473,7 @@ int supervisor_new(const struct config *cfg, struct store *store,
     sv->listener = (struct backend_listener){on_running, on_ended, sv};
     pthread_mutex_init(&sv->lock, NULL);
     pthread_cond_init(&sv->wake, NULL);
+    pthread_cond_init(&sv->round, NULL);
     sv->active = hashmap_new();
     admission_init(&sv->adm, cfg->capacity_cores, cfg->capacity_memory);
     quota_init(&sv->quota);
@@ -562,7 +567,28 @@ void supervisor_free(struct supervisor *sv)
     admission_done(&sv->adm);
     pthread_mutex_destroy(&sv->lock);
     pthread_cond_destroy(&sv->wake);
+    pthread_cond_destroy(&sv->round);
     free(sv);
+}
+
+int supervisor_alive(struct supervisor *sv, usec_t timeout)
+{
+    usec_t deadline = now_realtime() + timeout; /* the condition's clock */
+    struct timespec ts = {.tv_sec = (time_t) (deadline / USEC_PER_SEC),
+                          .tv_nsec = (long) (deadline % USEC_PER_SEC) * 1000};
+    pthread_mutex_lock(&sv->lock);
+    if (!sv->started) {
+        pthread_mutex_unlock(&sv->lock);
+        return -ESRCH;
+    }
+    uint64_t seen = sv->rounds;
+    pthread_cond_signal(&sv->wake);
+    int r = 0;
+    while (sv->rounds == seen && r != ETIMEDOUT)
+        r = pthread_cond_timedwait(&sv->round, &sv->lock, &ts);
+    bool came_round = sv->rounds != seen;
+    pthread_mutex_unlock(&sv->lock);
+    return came_round ? 0 : -ETIMEDOUT;
 }
 
 struct backend *supervisor_backend(struct supervisor *sv, const char *name)

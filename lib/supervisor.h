@@ -33,6 +33,11 @@ int supervisor_new(const struct config *cfg, struct store *store,
 int supervisor_start(struct supervisor *sv, struct error *err);
 /* Stops the thread and the backends; tasks keep running. Accepts NULL. */
 void supervisor_free(struct supervisor *sv);
+/* Wakes the supervisor thread and waits up to timeout for it to come
+ * round its loop: 0 when it did (it is not stuck in a backend or the
+ * store), -ETIMEDOUT when not, -ESRCH before supervisor_start(). For the
+ * service manager's watchdog. */
+int supervisor_alive(struct supervisor *sv, usec_t timeout);
 
 /*
  * Admits a validated task submitted by principal p: checks it against p's

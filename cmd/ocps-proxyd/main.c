@@ -6,6 +6,12 @@
  * tasks running: their shims record how they end, and the next start
  * picks them up. `ocps-proxyd token ...` manages the bearer tokens
  * instead (token.c).
+ *
+ * Under systemd (ocps-proxyd.service, Type=notify): READY=1 once the
+ * tasks of the last run are recovered and every listener is up, STATUS=
+ * lines on the way, STOPPING=1 at SIGTERM, WATCHDOG=1 while the
+ * supervisor goes round (watchdog.c); the listeners of
+ * ocps-proxyd.socket are served in place of binding them (server.c).
  */
 #include "config.h"
 #include "http/http.h"
@@ -17,6 +23,7 @@
 #include "supervisor.h"
 #include "tokens.h"
 #include "util/log.h"
+#include "util/systemd.h"
 #if HAVE_DOCKER
 #include "docker/docker.h"
 #endif
@@ -72,7 +79,12 @@ static void help(void)
            "docker (a task with a container: dockerd at $DOCKER_HOST or\n"
            "/var/run/docker.sock, set docker.socket in the config).\n"
            "Tasks and containers keep running when the daemon stops; the next start\n"
-           "reattaches to them.\n");
+           "reattaches to them.\n"
+           "\n"
+           "Under systemd (ocps-proxyd.service, Type=notify) the listening sockets of\n"
+           "ocps-proxyd.socket are served where --listen or the config's listen names\n"
+           "their address, and as given (tokens on TCP) where nothing does; with no\n"
+           "listener configured, only those.\n");
 }
 
 static int parse_args(int argc, char **argv, struct config *cfg, struct error *err)
@@ -141,8 +153,6 @@ static int parse_args(int argc, char **argv, struct config *cfg, struct error *e
     if (optind < argc)
         return error_set(err, -EINVAL, "unexpected argument \"%s\"; try 'ocps-proxyd --help'",
                          argv[optind]);
-    if (cfg->n_listen == 0)
-        config_add_listener(cfg, CONFIG_DEFAULT_LISTEN, NULL);
     return 0;
 }
 
@@ -181,6 +191,18 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level((enum log_level) cfg.log_level);
+    /* Before any child is spawned: the variables are unset for them. */
+    _cleanup_free_ int *listen_fds = NULL;
+    int n_listen_fds = systemd_listen_fds(&listen_fds);
+    if (n_listen_fds < 0) {
+        log_error("socket activation: LISTEN_FDS: %s", strerror(-n_listen_fds));
+        config_done(&cfg);
+        return EXIT_FAILURE;
+    }
+    /* The default listener only when nothing says where to listen: under
+     * socket activation the .socket unit may be all the listeners. */
+    if (cfg.n_listen == 0 && n_listen_fds == 0)
+        config_add_listener(&cfg, CONFIG_DEFAULT_LISTEN, NULL);
     /* The https listeners' files, before anything else: a key the daemon
      * cannot read stops it before it touches the data dir or a task. */
     if (config_read_tls(&cfg, &err) < 0) {
@@ -205,6 +227,7 @@ int main(int argc, char **argv)
     struct tokens *tokens = NULL;
     struct supervisor *sv = NULL;
     struct http_server *http = NULL;
+    struct watchdog *watchdog = NULL;
     _cleanup_free_ char *tasks_dir = layout_tasks(cfg.data_dir);
     _cleanup_free_ char *db = layout_db(cfg.data_dir);
     _cleanup_free_ char *seq = layout_tokens_seq(cfg.data_dir);
@@ -214,6 +237,7 @@ int main(int argc, char **argv)
         error_set_errno(&err, r, "data dir %s", cfg.data_dir);
         goto out;
     }
+    systemd_notify("STATUS=Opening the store");
     r = store_open(db, &store, &err);
     if (r >= 0)
         r = tokens_open(db, seq, &tokens, &err);
@@ -221,14 +245,24 @@ int main(int argc, char **argv)
         r = first_admin_token(tokens, cfg.data_dir, &err);
     if (r >= 0)
         r = supervisor_new(&cfg, store, backends, &sv, &err);
-    if (r >= 0)
-        r = supervisor_start(sv, &err);
     if (r >= 0) {
-        struct http_ctx ctx = {.cfg = &cfg, .store = store, .sv = sv, .tokens = tokens};
+        systemd_notify("STATUS=Recovering the tasks of the last run");
+        r = supervisor_start(sv, &err);
+    }
+    if (r >= 0) {
+        struct http_ctx ctx = {.cfg = &cfg,
+                               .store = store,
+                               .sv = sv,
+                               .tokens = tokens,
+                               .inherited_fds = listen_fds,
+                               .n_inherited = (size_t) n_listen_fds};
         r = http_server_start(&ctx, &http, &err);
     }
+    if (r >= 0 && watchdog_start(sv, &watchdog) < 0)
+        r = error_set(&err, -EAGAIN, "cannot start the watchdog thread");
     if (r < 0)
         goto out;
+    systemd_notifyf("READY=1\nSTATUS=Serving (data dir %s)", cfg.data_dir);
     log_info("ocps-proxyd %s started (pid %d, data dir %s, capacity %g cores, %" PRIu64 " MiB)",
              OCPS_VERSION, (int) getpid(), cfg.data_dir, cfg.capacity_cores,
              cfg.capacity_memory >> 20);
@@ -240,12 +274,16 @@ int main(int argc, char **argv)
         if (sig == SIGHUP)
             continue;
         log_info("received %s, stopping (tasks keep running)", strsignal(sig));
+        systemd_notify("STOPPING=1\nSTATUS=Stopping (tasks keep running)");
         break;
     }
     status = EXIT_SUCCESS;
 out:
-    if (err.code < 0)
+    if (err.code < 0) {
         log_error("%s", error_message(&err));
+        systemd_notifyf("STATUS=Failed: %s\nERRNO=%d", error_message(&err), -err.code);
+    }
+    watchdog_stop(watchdog);
     http_server_stop(http);
     supervisor_free(sv);
     tokens_close(tokens);

@@ -79,6 +79,7 @@ void http_audit(struct request *r, const char *action, const char *user, const c
     if (streq(action, "authenticate") && r->route)
         fprintf(f, " request=\"%s %s\"", r->route->method, r->route->path);
     fclose(f);
+    LOG_CONTEXT_TASK(id, p ? p->name : NULL);
     /* Whatever log_level says: an audit trail is not chatter to turn down. */
     log_to(STDERR_FILENO, LOG_LEVEL_INFO, "%s", line);
 }

@@ -58,11 +58,20 @@ struct http_ctx {
     struct store *store;
     struct supervisor *sv;
     struct tokens *tokens; /* bearer tokens (tokens.h) */
+    /* Listening sockets the service manager passed (socket activation,
+     * systemd_listen_fds()): http_server_start() owns them from its call. */
+    int *inherited_fds;
+    size_t n_inherited;
 };
 
 /* Opens every listener in cfg->listen and starts serving. An
  * unauthenticated listener on an address that is not loopback is -EPERM,
- * naming it. */
+ * naming it. A listener whose address is that of an inherited socket
+ * (ctx->inherited_fds) is served on that socket, never bound again; an
+ * inherited socket no listener names is served as given (tokens on TCP,
+ * the peer's uid on a unix socket) and logged so. An inherited unix
+ * socket's path is the service manager's: never unlinked. -EINVAL for an
+ * inherited fd that is not a listening stream socket. */
 int http_server_start(const struct http_ctx *ctx, struct http_server **ret, struct error *err);
 /* Stops accepting, waits for open connections, frees. Accepts NULL. */
 void http_server_stop(struct http_server *s);

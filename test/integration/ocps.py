@@ -216,7 +216,7 @@ class Daemon:
     the admin token it wrote to its data dir at its first start (read once
     it answers), which request() sends unless told otherwise."""
 
-    def __init__(self, config=None, data_dir=None, extra_args=()):
+    def __init__(self, config=None, data_dir=None, extra_args=(), env=None, wrap=(), stdio=None):
         if not DAEMON:
             Tap.skip_all("OCPS_PROXYD not set")
         self.own_dir = data_dir is None
@@ -224,6 +224,11 @@ class Daemon:
         self.port = free_port()
         self.config = config
         self.extra_args = list(extra_args)
+        # The daemon's environment (None: ours), and a command it runs
+        # under (systemd-socket-activate ..., unshare ...), which execs it.
+        self.env = env
+        self.wrap = list(wrap)
+        self.stdio = stdio  # its stdout and stderr (a file or fd); None: daemon.log
         self.proc = None
         self.stopped = False  # the test stopped it on purpose
         self.log_path = os.path.join(self.data_dir, "daemon.log")
@@ -252,7 +257,7 @@ class Daemon:
         return {"Authorization": "Bearer " + t} if t else {}
 
     def start(self):
-        args = [DAEMON] + self.listen_args + ["--data-dir", self.data_dir,
+        args = self.wrap + [DAEMON] + self.listen_args + ["--data-dir", self.data_dir,
                                               "--log-level", "debug"] + self.extra_args
         if self.config is not None:
             path = os.path.join(self.data_dir, "config.yaml")
@@ -261,7 +266,8 @@ class Daemon:
             args += ["--config", path]
         self.log = open(self.log_path, "ab")
         self.stopped = False
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        out = self.log if self.stdio is None else self.stdio
+        self.proc = subprocess.Popen(args, stdout=out, stderr=out, env=self.env)
         deadline = time.monotonic() + 30
         delay = 0.01
         while time.monotonic() < deadline:

@@ -47,7 +47,8 @@ static int own_path(const char *controller, char **ret)
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
-        *c2 = '\0';
+        /* "ID:CONTROLLERS:PATH": the v2 line is "0::PATH". */
+        *c1 = *c2 = '\0';
         const char *ctrls = c1 + 1;
         bool match = false;
         if (!*controller) {

@@ -207,5 +207,71 @@ def limits(tap):
                            t_tree_kill, t_no_leftovers])
 
 
+# ---- kill -9 and recovery -----------------------------------------------------------------
+
+def recovery(tap):
+    """kill -9 of the daemon with a task running: the shim and the task go
+    on; a new daemon, placed where the first one had moved itself (the
+    delegated cgroup holds controllers now, so the kernel refuses processes
+    there: EBUSY), finds the task, sees it end, and its cgroup goes."""
+    svc = CG + "/ocps-recover.service"
+    go = "/tmp/ocps-go-%d" % os.getpid()
+    with ocps.serving(tap, Service(svc), "recovery") as d:
+        tid = d.submit_id({"user": USER,
+                           "cmd": "while [ ! -e %s ]; do sleep 0.1; done; echo finished" % go})
+        tap.eq(d.wait(tid, codes=("RUNNING",))["code"], "RUNNING", "the task runs")
+        path = wait_task_cgroup(d, tid)
+        shims = d.shim_pids()
+        d.kill9()
+        tap.ok(shims and all(not gone(p) for p in shims), "the shim outlives the daemon's kill -9")
+        tap.eq(keyed(path + "/cgroup.events", "populated"), 1, "the task runs on in its cgroup")
+        try:
+            with open(svc + "/cgroup.procs", "w") as f:
+                f.write(str(os.getpid()))
+            placed = "accepted"
+        except OSError as e:
+            placed = e.strerror
+        tap.eq(placed, os.strerror(16), "the kernel refuses processes in the delegated cgroup now")
+        d.cgroup = svc + "/ocps-proxyd"
+        d.start()
+        st = d.state(tid)
+        tap.eq(st and st["code"], "RUNNING", "the new daemon finds the task running")
+        tap.eq(d.task_dir(tid, svc), path, "the task keeps its cgroup")
+        open(go, "w").close()
+        st = d.wait(tid)
+        os.unlink(go)
+        tap.eq((st["code"], st["description"]), ("COMPLETE", st["description"]),
+               "the recovered task COMPLETEs")
+        tap.eq(d.output(tid), "finished\n", "its output is whole")
+        tap.ok(until(lambda: not os.path.exists(path)), "its cgroup is removed")
+        tid2 = d.submit_id({"user": USER, "cmd": "echo $$ > %s; exec sleep 1000" % go})
+        tap.eq(d.wait(tid2, codes=("RUNNING",))["code"], "RUNNING", "a new task runs")
+        tap.eq(until(lambda: os.path.exists(go) and read(go) and own_cgroup(int(read(go)))),
+               svc[len(CG):] + "/ocps-proxy/" + tid2, "in the tasks' parent the first daemon made")
+        d.request("DELETE", "/v1/jobproxy/delete/" + tid2)
+        d.wait(tid2)
+        tap.eq(own_cgroup(d.proc.pid), svc[len(CG):] + "/ocps-proxyd",
+               "the restarted daemon stays in its leaf, not one nested deeper")
+    if os.path.exists(go):
+        os.unlink(go)
+
+
+# ---- a host that delegates nothing --------------------------------------------------------
+
+def no_delegation(tap):
+    """A service whose parent gives it no controllers: process tasks fail
+    with SYSTEM_ERROR saying so, never run unconfined."""
+    slice_ = CG + "/nodeleg.slice"
+    os.makedirs(slice_, exist_ok=True)
+    with ocps.serving(tap, Service(slice_ + "/ocps-nodeleg.service"), "no delegation") as d:
+        tid = d.submit_id({"user": USER, "cmd": "echo ran"})
+        st = d.wait(tid)
+        tap.eq(st["code"], "SYSTEM_ERROR", "a process task is SYSTEM_ERROR")
+        desc = st["description"] or ""
+        tap.ok("not delegated" in desc and "memory" in desc,
+               "the reason says which controllers are not delegated", st)
+        tap.eq(d.output(tid) or "", "", "the task did not run")
+
+
 ocps.require_root()
-ocps.main(limits)
+ocps.main(limits, recovery, no_delegation)

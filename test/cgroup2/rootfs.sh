@@ -2,7 +2,7 @@
 # The guest's root filesystem for run.sh, built offline from this host's
 # files and cached: busybox-static for the shell and tools, the host's
 # python3 with its standard library (the guest tests use ocps.py), and the
-# shared libraries the given binaries and python's modules load, with the
+# shared libraries the given binaries, curl and python's modules load, with the
 # host's glibc loader, so host-built binaries run in the guest as they are.
 #
 #   rootfs.sh CACHE_DIR BINARY...   prints the root directory's path
@@ -27,7 +27,8 @@ libs() {
   { ldd "$@" "$py" "$stdlib"/lib-dynload/*.so 2>/dev/null || true; } |
     awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' | sort -u
 }
-mapfile -t closure < <(libs "$@")
+# curl: bench/tasks.py submits with it (bench/uml.sh).
+mapfile -t closure < <(libs "$@" /usr/bin/curl)
 key=$( {
   dpkg-query -W -f='${Package} ${Version}\n' busybox-static libc6 "$pyver"-minimal \
     "lib$pyver"-minimal "lib$pyver"-stdlib 2>/dev/null || true
@@ -62,6 +63,7 @@ for f in "${closure[@]}"; do
     *) cp -L "$f" "$tmp/lib/x86_64-linux-gnu/$(basename "$f")" ;;
   esac
 done
+cp /usr/bin/curl "$tmp/usr/bin/curl"
 rm -f "$tmp/usr/bin/python3"
 cp "$py" "$tmp/usr/bin/$pyver"
 ln -s "$pyver" "$tmp/usr/bin/python3"

@@ -13,7 +13,8 @@
 #
 # OCPS_UML_CACHE: where root filesystems are kept (/var/cache/ocps-uml,
 # or ~/.cache/ocps-uml when that is not writable); OCPS_UML_TIMEOUT: the
-# guest's seconds (default 420).
+# guest's seconds (default 420); OCPS_UML_GUEST_ENV: shell lines the guest
+# runs before the test (bench/uml.sh's settings).
 set -uo pipefail
 
 bail() {
@@ -63,6 +64,7 @@ cat >"$run/guest.sh" <<EOF
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OCPS_PROXYD=/build${proxyd#"$build"} OCPS_SHIM=/build${shim#"$build"}
 export PYTHONPATH=/src/test/integration:/src/test/cgroup2 PYTHONDONTWRITEBYTECODE=1
+${OCPS_UML_GUEST_ENV:-}
 cd /tmp
 exec python3 /src${test#"$src"}
 EOF

@@ -11,6 +11,8 @@
 # guest that does not finish) is a failure with its reason ("Bail out!"),
 # never a skip: CI must run this suite.
 #
+# OCPS_UML_ROOTFS=systemd: boots systemd on a debootstrap'd Debian
+# (systemd-rootfs.sh) instead of init.sh on busybox (rootfs.sh).
 # OCPS_UML_CACHE: where root filesystems are kept (/var/cache/ocps-uml,
 # or ~/.cache/ocps-uml when that is not writable); OCPS_UML_TIMEOUT: the
 # guest's seconds (default 420); OCPS_UML_GUEST_ENV: shell lines the guest
@@ -45,9 +47,17 @@ fi
 # A root filesystem is ~50 MB; the guest's memory file (mem=) as much again.
 avail=$(df -Pk "$cache" | awk 'NR == 2 {print $4}')
 [ "${avail:-0}" -ge 204800 ] || bail "no room for the root filesystem in $cache (${avail:-0} KiB free, 200 MiB needed)"
-root=$(bash "$here/rootfs.sh" "$cache" "$proxyd" "$shim" 2>&1 | tail -n 1)
-[ -f "$root/.complete" ] || bail "cannot build the root filesystem: $root"
-cmp -s "$here/init.sh" "$root/init" || install -m 0755 "$here/init.sh" "$root/init"
+if [ "${OCPS_UML_ROOTFS:-busybox}" = systemd ]; then
+  root=$(bash "$here/systemd-rootfs.sh" "$cache" "$proxyd" "$shim" 2>&1 | tail -n 1)
+  [ -f "$root/.complete" ] || bail "cannot build the systemd root filesystem: $root"
+  install -m 0755 "$here/systemd-guest.sh" "$root/usr/local/bin/ocps-uml-test"
+  init=/lib/systemd/systemd
+else
+  root=$(bash "$here/rootfs.sh" "$cache" "$proxyd" "$shim" 2>&1 | tail -n 1)
+  [ -f "$root/.complete" ] || bail "cannot build the root filesystem: $root"
+  cmp -s "$here/init.sh" "$root/init" || install -m 0755 "$here/init.sh" "$root/init"
+  init=/init
+fi
 
 run=$build/test/cgroup2/run-$(basename "$test" .py)
 rm -rf "$run"
@@ -73,7 +83,7 @@ umid=ocps-$$
 TMPDIR=$memdir timeout -k 10 "${OCPS_UML_TIMEOUT:-420}" "$uml" mem=384M "umid=$umid" "uml_dir=$run/uml" \
   root=/dev/root rootfstype=hostfs "rootflags=$root" rw con=null ssl=null con0=null,fd:1 quiet \
   cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 \
-  "ocps_src=$src" "ocps_build=$build" "ocps_out=$run" init=/init </dev/null >"$run/guest.log" 2>&1
+  "ocps_src=$src" "ocps_build=$build" "ocps_out=$run" "init=$init" </dev/null >"$run/guest.log" 2>&1
 uml_rc=$?
 
 [ -f "$run/guest.out" ] && cat "$run/guest.out"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the build and test dependencies from Debian 12 if any is missing
 # (libgnutls28-dev: the https listeners; gnutls-bin: certtool, which the TLS
-# tests make their certificates with; user-mode-linux and busybox-static:
-# the cgroup v2 suite's kernel and guest tools, test/cgroup2/run.sh).
+# tests make their certificates with; user-mode-linux, busybox-static and
+# debootstrap: the cgroup v2 suite's kernel and guests, test/cgroup2/).
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libcjson-dev libyaml-dev
       libxml2-dev libsqlite3-dev sqlite3 libcap-dev libcurl4-openssl-dev python3 python3-yaml passwd
-      procps scdoc nettle-dev libgnutls28-dev gnutls-bin user-mode-linux busybox-static)
+      procps scdoc nettle-dev libgnutls28-dev gnutls-bin user-mode-linux busybox-static debootstrap)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -10,6 +10,7 @@ The guest has one slow CPU and slow first-touch page faults: allocations
 are small and waits are on events (cgroup files, task states)."""
 
 import os
+import subprocess
 import time
 
 import ocps
@@ -273,5 +274,21 @@ def no_delegation(tap):
         tap.eq(d.output(tid) or "", "", "the task did not run")
 
 
+# ---- the cgroup module alone --------------------------------------------------------------
+
+def module(tap):
+    """test/unit/test-cgroup.c, built for the guest beside the daemon: its
+    assertions, one for one, on this kernel."""
+    exe = os.path.join(os.path.dirname(REAL), "test-cgroup")
+    r = subprocess.run([exe], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = r.stdout.splitlines()
+    for line in lines:
+        if line.startswith("ok ") or line.startswith("not ok "):
+            tap.ok(line.startswith("ok ") and "# SKIP" not in line,
+                   "test-cgroup: " + line.split(" - ", 1)[-1])
+    tap.ok(r.returncode == 0 and any(line.startswith("1..") for line in lines),
+           "test-cgroup ran to its end (exit %d)" % r.returncode, r.stdout[-3000:])
+
+
 ocps.require_root()
-ocps.main(limits, recovery, no_delegation)
+ocps.main(module, limits, recovery, no_delegation)

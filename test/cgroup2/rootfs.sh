@@ -8,8 +8,9 @@
 #   rootfs.sh CACHE_DIR BINARY...   prints the root directory's path
 #
 # The cache key is the versions of the packages copied whole, the list of
-# libraries (each with its size and time) and this script: a package
-# upgrade or a new library makes a new tree; older trees are removed.
+# libraries (each with its size and time), this script and init.sh: a package
+# upgrade or a new library makes a new tree; trees unused for a day are
+# removed. Nothing writes to a tree once made: runs may share it.
 set -euo pipefail
 
 cache=$1
@@ -33,10 +34,11 @@ key=$( {
   dpkg-query -W -f='${Package} ${Version}\n' busybox-static libc6 "$pyver"-minimal \
     "lib$pyver"-minimal "lib$pyver"-stdlib 2>/dev/null || true
   for f in "${closure[@]}"; do stat -L -c '%n %s %Y' "$f"; done
-  sha256sum < "$0"
+  cat "$0" "$(dirname "$0")/init.sh" | sha256sum
 } | sha256sum | cut -c1-16)
 root=$cache/root-$key
 if [ -f "$root/.complete" ]; then
+  touch "$root"
   echo "$root"
   exit 0
 fi
@@ -45,8 +47,8 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9
 [ -f "$root/.complete" ] && { echo "$root"; exit 0; }
-# Trees of older keys: nothing uses them once the key has changed.
-find "$cache" -mindepth 1 -maxdepth 1 -name 'root-*' ! -name "root-$key" -exec rm -rf {} +
+# Trees of other keys unused for a day (another checkout may use one now).
+find "$cache" -mindepth 1 -maxdepth 1 -name 'root-*' ! -name "root-$key" -mtime +1 -exec rm -rf {} +
 tmp=$cache/.tmp-$key
 rm -rf "$tmp"
 mkdir -p "$tmp"/{bin,sbin,usr/bin,usr/sbin,lib64,lib/x86_64-linux-gnu,etc,proc,sys,dev,tmp,run,root,src,build,out,var/tmp}
@@ -86,6 +88,7 @@ ocpstest:x:1000:
 EOF
 printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files\n' >"$tmp/etc/nsswitch.conf"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$tmp/etc/hosts"
+install -m 0755 "$(dirname "$0")/init.sh" "$tmp/init"
 touch "$tmp/.complete"
 mv "$tmp" "$root"
 echo "$root"

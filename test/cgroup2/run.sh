@@ -50,12 +50,10 @@ avail=$(df -Pk "$cache" | awk 'NR == 2 {print $4}')
 if [ "${OCPS_UML_ROOTFS:-busybox}" = systemd ]; then
   root=$(bash "$here/systemd-rootfs.sh" "$cache" "$proxyd" "$shim" 2>&1 | tail -n 1)
   [ -f "$root/.complete" ] || bail "cannot build the systemd root filesystem: $root"
-  install -m 0755 "$here/systemd-guest.sh" "$root/usr/local/bin/ocps-uml-test"
   init=/lib/systemd/systemd
 else
   root=$(bash "$here/rootfs.sh" "$cache" "$proxyd" "$shim" 2>&1 | tail -n 1)
   [ -f "$root/.complete" ] || bail "cannot build the root filesystem: $root"
-  cmp -s "$here/init.sh" "$root/init" || install -m 0755 "$here/init.sh" "$root/init"
   init=/init
 fi
 

@@ -53,19 +53,19 @@ def until(cond, timeout=30, delay=0.05):
 
 
 def install():
-    """The unit as the source tree has it, the binaries where it runs them,
-    and a drop-in for the test's listener and data dir."""
-    os.makedirs("/usr/sbin", exist_ok=True)
-    shutil.copy(ocps.DAEMON, "/usr/sbin/ocps-proxyd")
-    shutil.copy(ocps.SHIM, "/usr/sbin/ocps-shim")
-    shutil.copy(os.path.join(SRC, "systemd", UNIT), "/etc/systemd/system/" + UNIT)
-    os.makedirs("/etc/systemd/system/%s.d" % UNIT, exist_ok=True)
-    os.makedirs("/etc/ocps-proxy", exist_ok=True)
-    with open("/etc/ocps-proxy/config.yaml", "w") as f:
+    """The unit as the source tree has it, in systemd's runtime directory,
+    with a drop-in for the test's binaries, listener and data dir: nothing
+    written outside /run (the root filesystem is a cache runs share)."""
+    os.makedirs("/run/ocps/bin", exist_ok=True)
+    shutil.copy(ocps.DAEMON, "/run/ocps/bin/ocps-proxyd")
+    shutil.copy(ocps.SHIM, "/run/ocps/bin/ocps-shim")
+    os.makedirs("/run/systemd/system/%s.d" % UNIT, exist_ok=True)
+    shutil.copy(os.path.join(SRC, "systemd", UNIT), "/run/systemd/system/" + UNIT)
+    with open("/run/ocps/config.yaml", "w") as f:
         f.write("capacity:\n  memory: 8G\n  cores: 4\n")
-    with open("/etc/systemd/system/%s.d/test.conf" % UNIT, "w") as f:
-        f.write("[Service]\nExecStart=\nExecStart=/usr/sbin/ocps-proxyd --config "
-                "/etc/ocps-proxy/config.yaml --listen 127.0.0.1:%d --data-dir %s "
+    with open("/run/systemd/system/%s.d/test.conf" % UNIT, "w") as f:
+        f.write("[Service]\nExecStart=\nExecStart=/run/ocps/bin/ocps-proxyd --config "
+                "/run/ocps/config.yaml --listen 127.0.0.1:%d --data-dir %s "
                 "--log-level debug\n" % (PORT, DATA))
     sh("systemctl", "daemon-reload")
 

@@ -110,8 +110,12 @@ int main(int argc, char **argv)
             snprintf(d, sizeof(d), "/sys/fs/cgroup/%s/ocps-floor", v1_controllers[c]);
         mkdir(d, 0755);
     }
-    if (v2)
+    if (v2) {
+        /* Each level gives the controllers to the next: the root to
+         * ocps-floor, ocps-floor to the task groups. */
         put("/sys/fs/cgroup", "cgroup.subtree_control", "+memory +cpu +pids");
+        put("/sys/fs/cgroup/ocps-floor", "cgroup.subtree_control", "+memory +cpu +pids");
+    }
 
     pid_t *pids = calloc((size_t) n, sizeof(pid_t));
     struct timespec a, b;

@@ -19,6 +19,8 @@
 
 #define CGROUP_ROOT   "/sys/fs/cgroup"
 #define CPU_PERIOD_US 100000
+/* The leaf the daemon moves into on v2 when its own group must delegate. */
+#define V2_LEAF "ocps-proxyd"
 
 static const char *const controller_name[_CG_MAX] = {
     [CG_MEMORY] = "memory",
@@ -47,7 +49,8 @@ static int own_path(const char *controller, char **ret)
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
-        *c2 = '\0';
+        /* "ID:CONTROLLERS:PATH": the v2 line is "0::PATH". */
+        *c1 = *c2 = '\0';
         const char *ctrls = c1 + 1;
         bool match = false;
         if (!*controller) {
@@ -79,19 +82,56 @@ static int file_write(const char *dir, const char *file, const char *value)
     return write_string_file(p, value);
 }
 
+/* The controllers of 'enable' that base's parent does not give it ("" when all are given). */
+static char *v2_missing(const char *base, const char *const *want)
+{
+    _cleanup_free_ char *p = xasprintf("%s/cgroup.controllers", base);
+    _cleanup_free_ char *have = NULL;
+    if (read_file(p, 4096, &have, NULL) < 0)
+        have = xstrdup("");
+    _cleanup_free_ char *missing = xstrdup("");
+    for (; *want; want++) {
+        bool found = false;
+        _cleanup_free_ char *list = xstrdup(have);
+        char *save = NULL;
+        for (char *c = strtok_r(list, " \n", &save); c; c = strtok_r(NULL, " \n", &save))
+            found = found || streq(c, *want);
+        if (!found) {
+            char *m = xasprintf("%s%s%s", missing, *missing ? ", " : "", *want);
+            free(missing);
+            missing = m;
+        }
+    }
+    return TAKE_PTR(missing);
+}
+
 static int v2_parent_open(const char *name, struct cgroup *ret, struct error *err)
 {
+    static const char *const want[] = {"cpu", "memory", "pids", NULL};
     _cleanup_free_ char *own = NULL;
     int r = own_path("", &own);
     if (r < 0)
         return error_set_errno(err, r, "cannot find our cgroup v2 path");
+    /* Our own leaf (V2_LEAF below) already: a restart in it, placed there by
+     * a service manager that cannot place us in the delegated group any more
+     * (it holds controllers now), uses the same group as before rather than
+     * one nested deeper at each restart. */
+    char *slash = strrchr(own, '/');
+    if (slash && slash != own && streq(slash + 1, V2_LEAF))
+        *slash = '\0';
     _cleanup_free_ char *base = xasprintf(CGROUP_ROOT "%s", streq(own, "/") ? "" : own);
     const char *enable = "+cpu +memory +pids";
 
+    _cleanup_free_ char *missing = v2_missing(base, want);
+    if (*missing && !streq(base, CGROUP_ROOT))
+        return error_set(err, -EPERM,
+                         "cgroup controllers %s are not delegated to %s (a systemd service needs "
+                         "Delegate=yes)",
+                         missing, base);
     r = file_write(base, "cgroup.subtree_control", enable);
     if (r == -EBUSY) {
         /* We hold processes, so the group cannot delegate: move into a leaf. */
-        _cleanup_free_ char *leaf = xasprintf("%s/ocps-proxyd", base);
+        _cleanup_free_ char *leaf = xasprintf("%s/" V2_LEAF, base);
         if (mkdir(leaf, 0755) < 0 && errno != EEXIST)
             return error_set_errno(err, -errno, "mkdir %s", leaf);
         _cleanup_free_ char *pid = xasprintf("%d", getpid());

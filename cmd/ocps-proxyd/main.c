@@ -7,6 +7,7 @@
  * picks them up. `ocps-proxyd token ...` manages the bearer tokens
  * instead (token.c).
  */
+#include "account.h"
 #include "config.h"
 #include "http/http.h"
 #include "layout.h"
@@ -181,6 +182,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level((enum log_level) cfg.log_level);
+    account_set_root(cfg.host_root);
     /* The https listeners' files, before anything else: a key the daemon
      * cannot read stops it before it touches the data dir or a task. */
     if (config_read_tls(&cfg, &err) < 0) {

@@ -45,9 +45,12 @@ for b in "${bins[@]}"; do
 done
 
 # The libraries: what the binaries need, what they dlopen() (by soname,
-# as the daemon does) and, transitively, what those need.
+# as the daemon does) and, transitively, what those need. glibc itself
+# dlopens libnss_files (accounts) and libgcc_s (the unwinder
+# pthread_cancel needs: lib/util/as-user.c cancels a blocked open).
 libdir=/usr/lib/x86_64-linux-gnu
-dlopened=("$libdir/libcurl.so.4" "$libdir/libxml2.so.2" "$libdir/libnss_files.so.2")
+dlopened=("$libdir/libcurl.so.4" "$libdir/libxml2.so.2" "$libdir/libnss_files.so.2"
+          "$libdir/libgcc_s.so.1")
 declare -A seen=()
 queue=("${bins[@]}" "${dlopened[@]}")
 while [ ${#queue[@]} -gt 0 ]; do

@@ -106,17 +106,18 @@ ratio() { echo "$1 / $2" | bc -l; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
 echo "machine: $(nproc) cores, kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg), dockerd $(dockerd --version | awk '{print $3}' | tr -d ,)"
-lat_r=() lat_runs=() get_r=() get_runs=() cpu_runs=()
+lat_r=() lat_runs=() get_r=() get_runs=() cpu_r=() cpu_runs=()
 for i in $(seq "$rounds"); do
   if ((i % 2)); then hl=$(latency $host_port); sl=$(latency $side_port)
   else sl=$(latency $side_port); hl=$(latency $host_port); fi
   if ((i % 2)); then read -r hg hc < <(gets $host_port "$host_task" $daemon_pid); read -r sg sc < <(gets $side_port "$side_task" $side_pid)
   else read -r sg sc < <(gets $side_port "$side_task" $side_pid); read -r hg hc < <(gets $host_port "$host_task" $daemon_pid); fi
   lat_r+=($(ratio "$sl" "$hl")) lat_runs+=("$sl/$hl")
-  get_r+=($(ratio "$sg" "$hg")) get_runs+=("$sg/$hg") cpu_runs+=("$sc/$hc")
+  get_r+=($(ratio "$sg" "$hg")) get_runs+=("$sg/$hg")
+  cpu_r+=($(ratio "$sc" "$hc")) cpu_runs+=("$sc/$hc")
 done
 size=$($DOCKER image inspect -f '{{.Size}}' "$image")
 printf '%-56s %.3f (ms, sidecar/host: %s)\n' "container task latency, sequential, sidecar / host" "$(median "${lat_r[@]}")" "${lat_runs[*]}"
 printf '%-56s %.3f (sidecar/host: %s)\n' "GET state/s, 16 connections, sidecar / host" "$(median "${get_r[@]}")" "${get_runs[*]}"
-printf '%-56s %s\n' "  daemon CPU per GET, sidecar/host (us)" "${cpu_runs[*]}"
+printf '%-56s %.3f (us, sidecar/host: %s)\n' "daemon CPU per GET, sidecar / host" "$(median "${cpu_r[@]}")" "${cpu_runs[*]}"
 printf '%-56s %s bytes (%.1f MiB)\n' "image $image" "$size" "$(echo "$size / 1048576" | bc -l)"

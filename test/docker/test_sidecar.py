@@ -251,8 +251,10 @@ def t_replace(tap, s, rw):
     r = docker("stop", "-t", "30", NAME)
     tap.ok(r.returncode == 0, "the sidecar stops", r.stderr)
     s.remove()
-    tap.eq(engine("GET", "/containers/ocps-%s/json" % tid)[1]["State"]["Status"], "running",
-           "its container runs on without the sidecar")
+    info = engine("GET", "/containers/ocps-%s/json" % tid)[1]
+    tap.eq(info["State"]["Status"], "running", "its container runs on without the sidecar")
+    tap.eq(info["Config"]["Labels"].get("org.ocps-proxy.instance"), instance_of(DATA_IN),
+           "labelled with the instance its data dir's path names, which the next one derives too")
     s.run()
     tap.eq(s.state(tid)["code"], "RUNNING", "a new sidecar on the same data dir has it RUNNING")
     open(go, "w").close()

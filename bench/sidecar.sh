@@ -27,6 +27,11 @@ rounds=${ROUNDS:-3} n=${N:-20} secs=${SECS:-10}
 IMAGE=ocps-test/busybox:1
 DOCKER=/usr/bin/docker
 [ "$(id -u)" -eq 0 ] || { echo "run as root" >&2; exit 1; }
+bash scripts/install-deps.sh
+for p in wrk curl bc; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null
+done
 curl -sf --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null ||
   { echo "dockerd does not answer (test/docker/setup.sh)" >&2; exit 1; }
 $DOCKER image inspect $IMAGE >/dev/null || { echo "no $IMAGE (test/docker/setup.sh)" >&2; exit 1; }

@@ -26,6 +26,8 @@ __attribute__((visibility("default"))) const struct icu_data_header ICUDT_SYM = 
     .header_size = 32,
     .magic1 = 0xda,
     .magic2 = 0x27,
-    .info = {.size = 20, .sizeof_uchar = 2, .data_format = {'C', 'm', 'n', 'D'},
+    .info = {.size = 20,
+             .sizeof_uchar = 2,
+             .data_format = {'C', 'm', 'n', 'D'},
              .format_version = {1}},
 };

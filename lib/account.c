@@ -14,6 +14,97 @@
 #define LOGIN_DEFS      "/etc/login.defs"
 #define UID_MIN_DEFAULT 1000
 
+static char *root; /* account_set_root() */
+
+void account_set_root(const char *r)
+{
+    free(root);
+    root = r && !streq(r, "/") ? xstrdup(r) : NULL;
+}
+
+const char *account_root(void)
+{
+    return root;
+}
+
+char *account_host_path(const char *path)
+{
+    return root ? xasprintf("%s%s", root, path) : xstrdup(path);
+}
+
+/* The entry of a passwd file (the root's etc/passwd) by name or uid, as
+ * getpw*_r() answer: 0 and *res NULL when there is none. */
+static int passwd_file_find(const char *name, uid_t uid, bool by_uid, struct passwd *pw, char *buf,
+                            size_t size, struct passwd **res)
+{
+    _cleanup_free_ char *path = account_host_path("/etc/passwd");
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+    *res = NULL;
+    if (!f)
+        return errno;
+    for (;;) {
+        struct passwd *e;
+        int r = fgetpwent_r(f, pw, buf, size, &e);
+        if (r == ENOENT)
+            return 0;
+        if (r != 0)
+            return r;
+        if (by_uid ? e->pw_uid == uid : streq(e->pw_name, name)) {
+            *res = e;
+            return 0;
+        }
+    }
+}
+
+static int find_passwd(const char *name, uid_t uid, bool by_uid, struct passwd *pw, char *buf,
+                       size_t size, struct passwd **res)
+{
+    if (root)
+        return passwd_file_find(name, uid, by_uid, pw, buf, size, res);
+    return by_uid ? getpwuid_r(uid, pw, buf, size, res) : getpwnam_r(name, pw, buf, size, res);
+}
+
+int account_uid_name(uid_t uid, char **ret)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (find_passwd(NULL, uid, true, &pw, buf, sizeof(buf), &res) != 0 || !res)
+        return -ENOENT;
+    *ret = xstrdup(res->pw_name);
+    return 0;
+}
+
+int account_group_gid(const char *name, gid_t *ret)
+{
+    _cleanup_free_ char *path = root ? account_host_path("/etc/group") : NULL;
+    _cleanup_fclose_ FILE *f = path ? fopen(path, "re") : NULL;
+    if (path && !f)
+        return -errno;
+    for (size_t size = 16384;; size *= 4) {
+        _cleanup_free_ char *buf = xmalloc(size);
+        struct group gr, *res = NULL;
+        int r;
+        if (f) {
+            /* A line too long for buf is skipped by fgetgrent_r: read it
+             * again from the start with a larger one. */
+            rewind(f);
+            while ((r = fgetgrent_r(f, &gr, buf, size, &res)) == 0 && !streq(res->gr_name, name))
+                ;
+            if (r == ENOENT)
+                r = 0, res = NULL;
+        } else
+            r = getgrnam_r(name, &gr, buf, size, &res);
+        if (r == ERANGE && size < (16u << 20))
+            continue;
+        if (r != 0)
+            return -r;
+        if (!res)
+            return -ENOENT;
+        *ret = res->gr_gid;
+        return 0;
+    }
+}
+
 void account_done(struct account *a)
 {
     free(a->name);
@@ -53,7 +144,7 @@ static int lookup(const char *name, uid_t uid, bool by_uid, struct account *ret,
     if (size < 16384)
         size = 16384;
     _cleanup_free_ char *buf = xmalloc(size);
-    int r = by_uid ? getpwuid_r(uid, &pw, buf, size, &res) : getpwnam_r(name, &pw, buf, size, &res);
+    int r = find_passwd(name, uid, by_uid, &pw, buf, size, &res);
     if (r != 0)
         return error_set_errno(err, -r, "look up account %s", name ? name : "(self)");
     if (!res)
@@ -62,7 +153,8 @@ static int lookup(const char *name, uid_t uid, bool by_uid, struct account *ret,
 
     gid_t *groups = NULL;
     size_t n = 0;
-    if (user_ids_groups(pw.pw_name, pw.pw_gid, &groups, &n) < 0)
+    _cleanup_free_ char *group_file = root ? account_host_path("/etc/group") : NULL;
+    if (user_ids_groups_in(group_file, pw.pw_name, pw.pw_gid, &groups, &n) < 0)
         return error_set(err, -EIO, "cannot list the groups of %s", pw.pw_name);
     *ret = (struct account){
         .uid = pw.pw_uid,
@@ -106,7 +198,9 @@ static struct {
 int account_lookup(const char *name, struct account *ret, struct error *err)
 {
     struct stat pw, gr;
-    if (stat("/etc/passwd", &pw) < 0 || stat("/etc/group", &gr) < 0)
+    _cleanup_free_ char *passwd_path = account_host_path("/etc/passwd");
+    _cleanup_free_ char *group_path = account_host_path("/etc/group");
+    if (stat(passwd_path, &pw) < 0 || stat(group_path, &gr) < 0)
         return lookup(name, 0, false, ret, err);
     usec_t now = now_monotonic();
     struct cache_entry *oldest = &cache.e[0];
@@ -165,13 +259,14 @@ static struct {
 uid_t account_uid_min(void)
 {
     struct stat st;
-    if (stat(LOGIN_DEFS, &st) < 0)
+    _cleanup_free_ char *path = account_host_path(LOGIN_DEFS);
+    if (stat(path, &st) < 0)
         return UID_MIN_DEFAULT;
     pthread_mutex_lock(&login_defs.lock);
     if (!login_defs.read || !same_file(&login_defs.st, &st)) {
         _cleanup_free_ char *text = NULL;
-        login_defs.uid_min = read_file(LOGIN_DEFS, 1 << 20, &text, NULL) >= 0 ? parse_uid_min(text)
-                                                                              : UID_MIN_DEFAULT;
+        login_defs.uid_min =
+            read_file(path, 1 << 20, &text, NULL) >= 0 ? parse_uid_min(text) : UID_MIN_DEFAULT;
         login_defs.st = st;
         login_defs.read = true;
     }

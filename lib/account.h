@@ -5,6 +5,12 @@
  * moment so that a submit and its start do not each parse /etc/passwd
  * and /etc/group again; the host's UID_MIN; and a filesystem identity
  * for checking a path as the account would reach it.
+ *
+ * The accounts are this system's (NSS), or another host's seen from a
+ * container: with a root set (config host_root, the sidecar image) they
+ * are read from ROOT/etc/passwd, ROOT/etc/group and ROOT/etc/login.defs
+ * as files, since tasks run as the accounts of the host whose dockerd
+ * runs them, not of the container the daemon is in.
  */
 #pragma once
 
@@ -12,6 +18,15 @@
 #include "util/error.h"
 
 #include <sys/types.h>
+
+/* Where accounts are read (see above): NULL or "/" for this system's.
+ * Called once at start, before any other thread (not thread-safe). */
+void account_set_root(const char *root);
+/* The root set, NULL for none. */
+const char *account_root(void);
+/* The path where this daemon sees the host's file 'path' (absolute):
+ * under the root when there is one (caller frees). */
+char *account_host_path(const char *path);
 
 struct account {
     char *name;
@@ -37,6 +52,11 @@ void account_copy(const struct account *a, struct account *ret);
  * from the same lookup: -ENOENT when there is none; ret->groups is
  * allocated (user_ids_done). */
 int account_user_ids(const char *name, struct user_ids *ret);
+
+/* The name of the account of uid (caller frees): -ENOENT when there is none. */
+int account_uid_name(uid_t uid, char **ret);
+/* The gid of the group 'name': -ENOENT when there is none. */
+int account_group_gid(const char *name, gid_t *ret);
 
 /* Whether gid is the account's primary group or one of its others. */
 bool account_in_group(const struct account *a, gid_t gid);

@@ -268,6 +268,8 @@ void config_done(struct config *c)
     config_clear_listeners(c);
     tls_done(&c->tls);
     strv_free(c->denied_users);
+    free(c->host_root);
+    strv_free(c->backends);
     free(c->data_dir);
     free(c->cgroup_name);
     free(c->shim_path);
@@ -416,6 +418,34 @@ static int load_retention(struct config *c, const cJSON *v, struct error *err)
     return 0;
 }
 
+/* backends: [process, docker], a non-empty list of known names. */
+static int load_backends(struct config *c, const cJSON *v, struct error *err)
+{
+    static const char *const known[] = {"process", "docker"};
+    _cleanup_strv_ char **l = NULL;
+    int r = config_get_strv(v, "backends", &l, err);
+    if (r < 0)
+        return r;
+    if (strv_length(l) == 0)
+        return error_set(err, -EINVAL, "backends: must name at least one of process, docker");
+    STRV_FOREACH (b, l) {
+        bool ok = false;
+        for (size_t i = 0; i < ELEMENTSOF(known); i++)
+            ok |= streq(*b, known[i]);
+        if (!ok)
+            return error_set(err, -EINVAL, "backends: \"%s\" is not a backend (process, docker)",
+                             *b);
+    }
+    strv_free(c->backends);
+    c->backends = TAKE_PTR(l);
+    return 0;
+}
+
+bool config_backend_enabled(const struct config *c, const char *name)
+{
+    return !c->backends || strv_contains(c->backends, name);
+}
+
 int config_load_file(struct config *c, const char *path, struct error *err)
 {
     _cleanup_free_ char *text = NULL;
@@ -496,6 +526,13 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                               "gid 0), whatever the config says; remove the setting");
         } else if (streq(k, "denied_users"))
             r = config_get_strv(v, k, &c->denied_users, err);
+        else if (streq(k, "host_root")) {
+            r = config_get_string(v, k, &c->host_root, err);
+            if (r >= 0 && c->host_root[0] != '/')
+                r = error_set(err, -EINVAL, "host_root: must be an absolute path, not \"%s\"",
+                              c->host_root);
+        } else if (streq(k, "backends"))
+            r = load_backends(c, v, err);
         else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", k);
         if (r < 0)

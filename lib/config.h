@@ -120,6 +120,17 @@ struct config {
      * (uid 0, gid 0, system accounts, privileged groups). */
     char **denied_users;
 
+    /* host_root: /host. Where this daemon sees the host whose dockerd runs
+     * its containers, when it is not that host's own (the sidecar image: a
+     * read-only bind of the host's /): a task's mounts are checked under
+     * it, as the host will resolve them, and accounts are read from its
+     * etc/passwd, etc/group and etc/login.defs (lib/account.h); mounts go
+     * to dockerd as the host's paths. NULL: this system is the host. */
+    char *host_root;
+    /* backends: [process, docker]. The backends that run tasks (NULL: all
+     * built); a task no listed backend takes is stored as SYSTEM_ERROR. */
+    char **backends;
+
     /* Process backend. */
     uint64_t pids_limit; /* per task; 0 = no limit */
     char *cgroup_name;   /* our cgroup, under the daemon's own */
@@ -177,3 +188,6 @@ int config_load_file(struct config *c, const char *path, struct error *err);
 
 /* Resolves "what the machine has" for capacity fields left at 0. */
 void config_resolve_capacity(struct config *c);
+
+/* Whether the config's backends list the backend 'name' (all do without one). */
+bool config_backend_enabled(const struct config *c, const char *name);

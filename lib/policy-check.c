@@ -4,27 +4,18 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 
 /* ---- accounts ---- */
 
-/* The gid of a group by name: -ENOENT when there is none. */
+/* The gid of a group by name (the host's: account.h): -ENOENT when there is none. */
 static int group_gid(const char *name, gid_t *ret)
 {
-    for (size_t size = 16384;; size *= 4) {
-        _cleanup_free_ char *buf = xmalloc(size);
-        struct group gr, *res = NULL;
-        int r = getgrnam_r(name, &gr, buf, size, &res);
-        if (r == ERANGE && size < (16u << 20))
-            continue;
-        if (r != 0)
-            return -r;
-        if (!res)
-            return -ENOENT;
-        *ret = res->gr_gid;
-        return 0;
-    }
+    return account_group_gid(name, ret);
 }
 
 /* The privileged groups' gids, read again when /etc/group changes: ten
@@ -50,7 +41,8 @@ static bool strv_equal(char *const *a, char *const *b)
 static char *privileged_group_of(char *const *names, const struct account *a)
 {
     struct stat st = {0};
-    (void) stat("/etc/group", &st);
+    _cleanup_free_ char *group_file = account_host_path("/etc/group");
+    (void) stat(group_file, &st);
     char *found = NULL;
     pthread_mutex_lock(&priv.lock);
     if (!priv.names || !strv_equal(priv.names, names) || st.st_ino != priv.group.st_ino ||
@@ -319,6 +311,14 @@ static int check_container(const struct config *cfg, const struct principal *p,
 int policy_check_task(const struct config *cfg, const struct principal *p, struct task *t,
                       enum policy_rule *ret_rule, struct error *err)
 {
+    /* The host's files are seen read-only from beside it: output goes to
+     * the task's files under the data dir, read through the logs endpoint. */
+    if (cfg->host_root && (t->stdout_path || t->stderr_path))
+        return error_set(err, -EINVAL,
+                         "%s: this proxy runs beside the host (host_root %s) and writes no file "
+                         "of the host's; leave it out and read the output at "
+                         "/v1/jobproxy/logs/{id}",
+                         t->stdout_path ? "stdout" : "stderr", cfg->host_root);
     struct account a = {0};
     enum policy_rule rule = POLICY_RULE_RUN_AS;
     int r = check_run_as(cfg, p, t, &a, &rule, err);
@@ -336,8 +336,42 @@ int policy_check_task(const struct config *cfg, const struct principal *p, struc
 
 /* ---- mounts ---- */
 
+/* realpath(path) as the host sees it: with a host root (account.h),
+ * resolved beneath it as if it were / (an absolute symlink of the host's
+ * stays on the host), and the answer is the host's path. */
+static char *resolve(const char *path)
+{
+    const char *root = account_root();
+    if (!root)
+        return realpath(path, NULL);
+    _cleanup_close_ int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0)
+        return NULL;
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                           .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+    _cleanup_close_ int fd = (int) syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+    if (fd < 0)
+        return NULL;
+    /* Where it is in our view, which is the host's path under the root. */
+    char link[64], buf[PATH_MAX + 1];
+    snprintf(link, sizeof(link), "/proc/thread-self/fd/%d", fd);
+    ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+    if (n < 0)
+        return NULL;
+    buf[n] = '\0';
+    size_t k = strlen(root);
+    while (k > 1 && root[k - 1] == '/')
+        k--;
+    if (strncmp(buf, root, k) != 0 || (buf[k] != '/' && buf[k] != '\0')) {
+        errno = EXDEV; /* not beneath the root (cannot happen: RESOLVE_IN_ROOT) */
+        return NULL;
+    }
+    return xstrdup(buf[k] ? buf + k : "/");
+}
+
 /* What a path is to an account: resolved (realpath as the account, every
- * symlink followed), its type, and whether the account may use it. */
+ * symlink followed, where the host sees it), its type, and whether the
+ * account may use it. */
 struct probe {
     const char *path;
     bool rw;
@@ -349,13 +383,19 @@ struct probe {
 static int probe_as(void *arg)
 {
     struct probe *p = arg;
-    p->resolved = realpath(p->path, NULL);
+    p->resolved = resolve(p->path);
     if (!p->resolved)
         return -errno;
-    if (lstat(p->resolved, &p->st) < 0)
+    _cleanup_free_ char *seen = account_host_path(p->resolved);
+    if (lstat(seen, &p->st) < 0)
         return -errno;
     int mode = R_OK | (S_ISDIR(p->st.st_mode) ? X_OK : 0) | (p->rw ? W_OK : 0);
-    p->access = faccessat(AT_FDCWD, p->resolved, mode, AT_EACCESS) < 0 ? -errno : 0;
+    p->access = faccessat(AT_FDCWD, seen, mode, AT_EACCESS) < 0 ? -errno : 0;
+    /* Our view of the host is a read-only bind: the kernel answers EROFS
+     * only once the permission bits have said yes, and the host's own
+     * mount is what the container will get. */
+    if (p->access == -EROFS && account_root())
+        p->access = 0;
     return 0;
 }
 
@@ -399,7 +439,7 @@ static bool under_resolved(const char *path, const char *dir)
 {
     if (under(path, dir))
         return true;
-    _cleanup_free_ char *real = realpath(dir, NULL);
+    _cleanup_free_ char *real = resolve(dir);
     return real && under(path, real);
 }
 

@@ -1,7 +1,6 @@
 /* principal: see principal.h. */
 #include "principal.h"
-
-#include <pwd.h>
+#include "account.h"
 
 static const char *const via_table[_PRINCIPAL_VIA_MAX] = {
     [PRINCIPAL_UNIX] = "unix",
@@ -34,15 +33,14 @@ int principal_new_unix(const struct policy_set *s, uid_t uid, struct principal *
                          "this daemon runs as uid %u, not root, and serves only that account on "
                          "its unix socket; the caller is uid %u",
                          (unsigned) self, (unsigned) uid);
-    struct passwd pw, *res = NULL;
-    char buf[4096];
-    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+    /* The host's account of that uid (account.h: a sidecar's host root). */
+    _cleanup_free_ char *name = NULL;
+    if (account_uid_name(uid, &name) < 0)
         return error_set(err, -EACCES, "the caller's uid %u has no account", (unsigned) uid);
     /* Root, and the account the daemon runs as, own the daemon already. */
-    struct principal *p =
-        principal_new(s, res->pw_name, PRINCIPAL_UNIX, uid == 0 || uid == geteuid());
+    struct principal *p = principal_new(s, name, PRINCIPAL_UNIX, uid == 0 || uid == geteuid());
     p->uid = uid;
-    p->account = xstrdup(res->pw_name);
+    p->account = TAKE_PTR(name);
     *ret = p;
     return 0;
 }

@@ -129,10 +129,17 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     rec->user = xstrdup(t->user);
     rec->principal = xstrdup(p->name);
     rec->name = t->name ? xstrdup(t->name) : NULL;
-    rec->backend = xstrdup(b ? b->ops->name : "docker");
+    /* No backend takes it: a container task in a build without Docker, or
+     * a task of a backend the config's backends leave out (the sidecar's
+     * command tasks). */
+    const char *missing = t->container ? "docker" : "process";
+    rec->backend = xstrdup(b ? b->ops->name : missing);
     rec->state = b ? TASK_QUEUED : TASK_SYSTEM_ERROR;
     rec->exit_code = -1;
-    rec->reason = b ? NULL : xstrdup("no container backend configured");
+    rec->reason = b              ? NULL
+                  : t->container ? xstrdup("no container backend configured")
+                                 : xstrdup("no process backend configured: this proxy runs "
+                                           "containers only (backends in its config)");
     rec->created = now_realtime();
     if (!b)
         rec->finished = rec->created;
@@ -159,8 +166,9 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
         supervisor_refused(sv, REFUSAL_NO_BACKEND);
         log_info("task %s SYSTEM_ERROR: %s", rec->id, rec->reason);
         sv_retain(sv, rec->finished);
+        error_set(err, -ENOSYS, "%s", rec->reason);
         *ret = TAKE_PTR(rec);
-        return error_set(err, -ENOSYS, "no container backend configured");
+        return -ENOSYS;
     }
 
     struct sv_task *st = xcalloc(1, sizeof(*st));

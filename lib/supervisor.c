@@ -496,6 +496,8 @@ int supervisor_new(const struct config *cfg, struct store *store,
     for (size_t i = 0; i < n; i++) {
         const struct backend_ops *ops = table[i];
         void *state = NULL;
+        if (!config_backend_enabled(cfg, ops->name))
+            continue;
         int r = ops->init(cfg, &sv->listener, &state, err);
         if (r < 0) {
             error_wrap(err, "backend %s", ops->name);

@@ -13,6 +13,7 @@
  * supervisor goes round (watchdog.c); the listeners of
  * ocps-proxyd.socket are served in place of binding them (server.c).
  */
+#include "account.h"
 #include "config.h"
 #include "http/http.h"
 #include "layout.h"
@@ -203,6 +204,7 @@ int main(int argc, char **argv)
      * socket activation the .socket unit may be all the listeners. */
     if (cfg.n_listen == 0 && n_listen_fds == 0)
         config_add_listener(&cfg, CONFIG_DEFAULT_LISTEN, NULL);
+    account_set_root(cfg.host_root);
     /* The https listeners' files, before anything else: a key the daemon
      * cannot read stops it before it touches the data dir or a task. */
     if (config_read_tls(&cfg, &err) < 0) {

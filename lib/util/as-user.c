@@ -30,6 +30,53 @@ int user_ids_groups(const char *name, gid_t gid, gid_t **ret, size_t *ret_n)
     }
 }
 
+int user_ids_groups_in(const char *group_file, const char *name, gid_t gid, gid_t **ret,
+                       size_t *ret_n)
+{
+    if (!group_file)
+        return user_ids_groups(name, gid, ret, ret_n);
+    _cleanup_fclose_ FILE *f = fopen(group_file, "re");
+    if (!f)
+        return -EIO;
+    /* getgrouplist()'s answer: the primary group first, then each group
+     * that lists the account, once. */
+    gid_t *groups = xmalloc(sizeof(gid_t));
+    size_t n = 0;
+    groups[n++] = gid;
+    size_t size = 1 << 16;
+    _cleanup_free_ char *buf = xmalloc(size);
+    for (;;) {
+        struct group gr, *e;
+        int r = fgetgrent_r(f, &gr, buf, size, &e);
+        if (r == ENOENT)
+            break;
+        if (r == ERANGE && size < (16u << 20)) {
+            /* The long line is lost to this pass: start again. */
+            buf = xrealloc(buf, size *= 4);
+            rewind(f);
+            n = 1;
+            continue;
+        }
+        if (r != 0) {
+            free(groups);
+            return -EIO;
+        }
+        bool member = false;
+        for (char **m = e->gr_mem; m && *m && !member; m++)
+            member = streq(*m, name);
+        bool known = false;
+        for (size_t i = 0; i < n && !known; i++)
+            known = groups[i] == e->gr_gid;
+        if (member && !known) {
+            groups = xrealloc(groups, (n + 1) * sizeof(gid_t));
+            groups[n++] = e->gr_gid;
+        }
+    }
+    *ret = groups;
+    *ret_n = n;
+    return 0;
+}
+
 void user_ids_done(struct user_ids *u)
 {
     free(u->groups);

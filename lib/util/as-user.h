@@ -31,6 +31,10 @@ void user_ids_done(struct user_ids *u);
 /* The groups of the account 'name' whose primary group is gid, as
  * getgrouplist() lists them (allocated); -EIO when they cannot be listed. */
 int user_ids_groups(const char *name, gid_t gid, gid_t **ret, size_t *ret_n);
+/* The same from a group file (a host's /etc/group seen from a
+ * container, account.h) rather than NSS; group_file NULL: as above. */
+int user_ids_groups_in(const char *group_file, const char *name, gid_t gid, gid_t **ret,
+                       size_t *ret_n);
 /* A deep copy. */
 void user_ids_copy(const struct user_ids *u, struct user_ids *ret);
 

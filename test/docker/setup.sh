@@ -30,7 +30,7 @@ mkdir -p "$STATE"
 
 step "packages"
 missing=()
-for p in docker.io busybox-static docker-registry curl; do
+for p in docker.io busybox-static docker-registry curl docker-compose; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

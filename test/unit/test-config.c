@@ -68,6 +68,15 @@ int main(void)
            c.http_header_timeout == 5 && c.http_body_timeout == 60,
        "the HTTP pool's caps and deadlines");
 
+    /* The sidecar's: the host seen from a container, containers only. */
+    ok(!c.host_root && !c.backends && config_backend_enabled(&c, "process") &&
+           config_backend_enabled(&c, "docker"),
+       "no host_root, every backend by default");
+    r = load(&c, "host_root: /host\nbackends: [docker]\n", &err);
+    ok(r == 0 && streq_ptr(c.host_root, "/host") && config_backend_enabled(&c, "docker") &&
+           !config_backend_enabled(&c, "process"),
+       "host_root and backends: %s", error_message(&err));
+
     /* One key alone leaves the other as it was; every spelling of a unit. */
     error_clear(&err);
     r = load(&c, "bare_units:\n  memory: GiB\n", &err);
@@ -152,6 +161,9 @@ int main(void)
         {"retention: -1d\n", "retention: must be a duration"},
         {"retention: [1d]\n", "retention: must be a scalar"},
         {"bogus: 1\n", "bogus"},
+        {"host_root: host\n", "host_root: must be an absolute path"},
+        {"backends: []\n", "backends: must name at least one"},
+        {"backends: [docker, slurm]\n", "backends: \"slurm\" is not a backend"},
         {"capacity: {cores: -1}\n", "capacity.cores"},
         {"capacity: {disk: 1}\n", "capacity.disk"},
         {"defaults: {memory: lots}\n", "defaults.memory"},

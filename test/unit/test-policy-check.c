@@ -375,6 +375,109 @@ static void test_mounts(const char *dir)
     account_done(&a);
 }
 
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "we");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+        printf("Bail out! write %s: %s\n", path, strerror(errno));
+        exit(1);
+    }
+}
+
+/* host_root (the sidecar): accounts from the host's files, mounts resolved
+ * beneath the host's root as the host resolves them, and the answer is
+ * the host's path. The "host" is a tree made here, with accounts and
+ * groups this machine does not have. */
+static void test_host_root(const char *dir)
+{
+    if (geteuid() != 0) {
+        skip("mounts as another account: needs root");
+        return;
+    }
+    _cleanup_free_ char *root = xasprintf("%s/host", dir);
+    _cleanup_free_ char *mk = xasprintf(
+        "mkdir -p %1$s/etc %1$s/srv/data %1$s/srv/closed/x && chmod 0700 %1$s/srv/closed && "
+        "chown 4242:4242 %1$s/srv/data && ln -s /srv/data %1$s/srv/link && "
+        "ln -s /etc %1$s/srv/esc && ln -s ../../.. %1$s/srv/data/up",
+        root);
+    if (system(mk) != 0) {
+        printf("Bail out! make the host tree\n");
+        exit(1);
+    }
+    _cleanup_free_ char *passwd = xasprintf("%s/etc/passwd", root),
+                        *group = xasprintf("%s/etc/group", root),
+                        *defs = xasprintf("%s/etc/login.defs", root);
+    write_text(passwd, "root:x:0:0:root:/root:/bin/sh\n"
+                       "hostuser:x:4242:4242::/home/hostuser:/bin/sh\n"
+                       "hostdocker:x:4243:4243::/home/hostdocker:/bin/sh\n");
+    write_text(group, "root:x:0:\nhostuser:x:4242:\nhostdocker:x:4243:\n"
+                      "builders:x:4300:hostuser,other\ndocker:x:4400:hostdocker\n");
+    write_text(defs, "# the host's\nUID_MIN 2000\n");
+
+    account_set_root(root);
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct account a = {0}, d = {0}, none = {0};
+    int r = kept(account_lookup("hostuser", &a, &err), &err);
+    ok(r == 0 && a.uid == 4242 && a.gid == 4242 && a.n_groups == 2 && a.groups[0] == 4242 &&
+           a.groups[1] == 4300 && streq(a.home, "/home/hostuser"),
+       "an account of the host's passwd, its groups from the host's group file: %s", msg);
+    ok(kept(account_lookup("nobody", &none, &err), &err) == -EINVAL,
+       "an account of this machine's only is no account of the host: %s", msg);
+    _cleanup_free_ char *name = NULL;
+    ok(account_uid_name(4242, &name) == 0 && streq(name, "hostuser"),
+       "a uid's name from the host's passwd (a unix peer)");
+    gid_t gid = 0;
+    ok(account_group_gid("builders", &gid) == 0 && gid == 4300, "a group's gid from the host's");
+    ok(account_uid_min() == 2000, "UID_MIN from the host's login.defs");
+    ok(account_lookup("hostdocker", &d, &err) == 0 &&
+           kept(policy_check_account(&cfg, &d, true, &err), &err) == -EACCES &&
+           strstr(msg, "member of docker"),
+       "a member of the host's docker group is refused: %s", msg);
+
+    load("hmnt: {mounts: {rw: [/srv]}}\n");
+    const struct policy *pol = policy_lookup(&cfg.policy, "hmnt");
+    char *res = NULL;
+    ok(kept(policy_check_mount(&cfg, &a, "hmnt", pol, MOUNT("/srv/link", MOUNT_RW), 0, &res, &err),
+            &err) == 0 &&
+           streq(res, "/srv/data"),
+       "an absolute symlink of the host's resolves on the host, to the host's path: %s (%s)",
+       res ? res : "-", msg);
+    free(res), res = NULL;
+    ok(kept(policy_check_mount(&cfg, &a, "hmnt", pol, MOUNT("/srv/esc", MOUNT_RO), 0, &res, &err),
+            &err) == -EACCES &&
+           strstr(msg, "(that is, /etc) is /etc, which is never mounted"),
+       "a symlink to the host's /etc: %s", msg);
+    ok(kept(policy_check_mount(&cfg, &a, "hmnt", pol, MOUNT("/srv/data/up/etc", MOUNT_RO), 0, &res,
+                               &err),
+            &err) == -EACCES &&
+           strstr(msg, "(that is, /etc) is /etc"),
+       "\"..\" stops at the host's root: %s", msg);
+    ok(kept(policy_check_mount(&cfg, &a, "hmnt", pol, MOUNT("/srv/closed/x", MOUNT_RO), 0, &res,
+                               &err),
+            &err) == -EACCES &&
+           strstr(msg, "user hostuser may not read /srv/closed/x"),
+       "a directory the host's account cannot search: %s", msg);
+    ok(kept(policy_check_mount(&cfg, &a, "ops", NULL, MOUNT(dir, MOUNT_RO), 0, &res, &err), &err) ==
+               -EINVAL &&
+           strstr(msg, "does not exist"),
+       "a path of this machine's that the host has not: %s", msg);
+    ok(kept(policy_recheck_mount(&cfg, &a, MOUNT("/srv/data", MOUNT_RW), 0, &err), &err) == 0,
+       "recheck at start, under the root too: %s", msg);
+
+    _cleanup_(principal_freep) struct principal *ops =
+        principal_new(&cfg.policy, "ops", PRINCIPAL_TOKEN, true);
+    cfg.host_root = root;
+    ok(check(ops,
+             "{\"user\": \"hostuser\", \"stdout\": \"/srv/data/out\", \"container\": "
+             "{\"image\": \"x\"}}",
+             -EINVAL, "writes no file of the host's"),
+       "a task's own stdout path is refused beside the host");
+    cfg.host_root = NULL;
+    account_set_root(NULL);
+    account_done(&a);
+    account_done(&d);
+}
+
 static void test_quota(void)
 {
     struct quota_table q;
@@ -445,6 +548,7 @@ int main(void)
     test_containers();
     test_never_mountable(dir);
     test_mounts(dir);
+    test_host_root(dir);
     test_quota();
 
     config_done(&cfg);

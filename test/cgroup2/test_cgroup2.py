@@ -11,7 +11,6 @@ are small and waits are on events (cgroup files, task states)."""
 
 import os
 import subprocess
-import time
 
 import ocps
 
@@ -45,14 +44,6 @@ def own_cgroup(pid):
     return None
 
 
-def until(cond, timeout=30, delay=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(delay)
-    return cond()
 
 
 def gone(pid):
@@ -94,7 +85,7 @@ class Service(ocps.Daemon):
 
 
 def wait_task_cgroup(d, tid):
-    return until(lambda: d.task_dir(tid), timeout=30)
+    return ocps.until(lambda: d.task_dir(tid), timeout=30)
 
 
 # ---- the daemon's place, found by itself --------------------------------------------------
@@ -124,7 +115,7 @@ def t_memory(tap, d):
     tap.eq(st["code"], "EXECUTOR_ERROR", "memory hog is EXECUTOR_ERROR")
     tap.ok("memory limit 16 MiB exceeded (OOM)" in (st["description"] or ""),
            "the reason says OOM (memory.events)", st)
-    tap.ok(until(lambda: d.task_dir(tid) is None), "the OOM-killed task's cgroup is removed")
+    tap.ok(ocps.until(lambda: d.task_dir(tid) is None), "the OOM-killed task's cgroup is removed")
 
 
 def t_cpu_max(tap, d):
@@ -133,11 +124,11 @@ def t_cpu_max(tap, d):
     path = wait_task_cgroup(d, tid)
     if tap.ok(path is not None, "the task's cgroup exists"):
         tap.eq(read(path + "/cpu.max"), "20000 100000", "cpu.max holds 0.2 of a CPU")
-        throttled = until(lambda: keyed(path + "/cpu.stat", "nr_throttled"), timeout=60)
+        throttled = ocps.until(lambda: keyed(path + "/cpu.stat", "nr_throttled"), timeout=60)
         tap.ok(throttled, "the spinner is throttled (cpu.stat nr_throttled %s)" % throttled)
     tap.eq(d.request("DELETE", "/v1/jobproxy/delete/" + tid).status, 204, "delete is 204")
     tap.eq(d.wait(tid)["code"], "CANCELED", "the spinner is CANCELED")
-    tap.ok(until(lambda: d.task_dir(tid) is None), "its cgroup is removed")
+    tap.ok(ocps.until(lambda: d.task_dir(tid) is None), "its cgroup is removed")
 
 
 def t_cputime_tree(tap, d):
@@ -162,14 +153,14 @@ def t_fork_bomb(tap, d):
     if not tap.ok(path is not None, "the bomb's cgroup exists"):
         return
     tap.eq(read(path + "/pids.max"), "24", "pids.max is the configured limit")
-    hit = until(lambda: keyed(path + "/pids.events", "max"), timeout=60)
+    hit = ocps.until(lambda: keyed(path + "/pids.events", "max"), timeout=60)
     tap.ok(hit, "forks were refused at the limit (pids.events max %s)" % hit)
     cur = int(read(path + "/pids.current"))
     tap.ok(cur <= 24, "the group holds at most 24 processes (%d)" % cur)
     tap.eq(d.request("GET", "/v1/jobproxy/ping").status, 200, "the daemon answers meanwhile")
     tap.eq(d.request("DELETE", "/v1/jobproxy/delete/" + tid).status, 204, "delete is 204")
     tap.eq(d.wait(tid, timeout=60)["code"], "CANCELED", "the bomb is CANCELED")
-    tap.ok(until(lambda: d.task_dir(tid) is None), "its cgroup is removed")
+    tap.ok(ocps.until(lambda: d.task_dir(tid) is None), "its cgroup is removed")
 
 
 def t_tree_kill(tap, d):
@@ -180,15 +171,15 @@ def t_tree_kill(tap, d):
                        "cmd": "setsid sh -c 'echo $$ > %s.t; mv %s.t %s; exec sleep 1000' & "
                               "sh -c 'sleep 1000 & echo $! > %s.t; mv %s.t %s'; sleep 1000"
                               % (m1, m1, m1, m2, m2, m2)})
-    if not tap.ok(until(lambda: os.path.exists(m1) and os.path.exists(m2)),
+    if not tap.ok(ocps.until(lambda: os.path.exists(m1) and os.path.exists(m2)),
                   "the escapees run"):
         return
     pids = [int(read(m1)), int(read(m2))]
     tap.ok(all(not gone(p) for p in pids), "setsid'd and orphaned sleepers are alive")
     tap.eq(d.request("DELETE", "/v1/jobproxy/delete/" + tid).status, 204, "delete is 204")
     tap.eq(d.wait(tid)["code"], "CANCELED", "task CANCELED")
-    tap.ok(until(lambda: all(gone(p) for p in pids)), "both escapees were killed with the tree")
-    tap.ok(until(lambda: d.task_dir(tid) is None), "its cgroup is removed")
+    tap.ok(ocps.until(lambda: all(gone(p) for p in pids)), "both escapees were killed with the tree")
+    tap.ok(ocps.until(lambda: d.task_dir(tid) is None), "its cgroup is removed")
     for m in (m1, m2):
         os.unlink(m)
 
@@ -196,7 +187,7 @@ def t_tree_kill(tap, d):
 def t_no_leftovers(tap, d):
     """After every task above, no task group is left under the parent."""
     parent = d.cgroup + "/ocps-proxy"
-    left = until(lambda: not [n for n in os.listdir(parent) if os.path.isdir(parent + "/" + n)],
+    left = ocps.until(lambda: not [n for n in os.listdir(parent) if os.path.isdir(parent + "/" + n)],
                  timeout=10)
     tap.ok(left, "no task cgroup is left", os.listdir(parent))
 
@@ -244,10 +235,10 @@ def recovery(tap):
         tap.eq((st["code"], st["description"]), ("COMPLETE", st["description"]),
                "the recovered task COMPLETEs")
         tap.eq(d.output(tid), "finished\n", "its output is whole")
-        tap.ok(until(lambda: not os.path.exists(path)), "its cgroup is removed")
+        tap.ok(ocps.until(lambda: not os.path.exists(path)), "its cgroup is removed")
         tid2 = d.submit_id({"user": USER, "cmd": "echo $$ > %s; exec sleep 1000" % go})
         tap.eq(d.wait(tid2, codes=("RUNNING",))["code"], "RUNNING", "a new task runs")
-        tap.eq(until(lambda: os.path.exists(go) and read(go) and own_cgroup(int(read(go)))),
+        tap.eq(ocps.until(lambda: os.path.exists(go) and read(go) and own_cgroup(int(read(go)))),
                svc[len(CG):] + "/ocps-proxy/" + tid2, "in the tasks' parent the first daemon made")
         d.request("DELETE", "/v1/jobproxy/delete/" + tid2)
         d.wait(tid2)

@@ -9,7 +9,6 @@ and with a task running: KillMode=process keeps the task, and what systemd
 import os
 import shutil
 import subprocess
-import time
 
 import ocps
 
@@ -41,14 +40,6 @@ def main_pid():
     return int(sh("systemctl", "show", "-P", "MainPID", UNIT).stdout.strip() or 0)
 
 
-def until(cond, timeout=30, delay=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = cond()
-        if v:
-            return v
-        time.sleep(delay)
-    return cond()
 
 
 def install():
@@ -88,7 +79,7 @@ def block(tap):
     r = sh("systemctl", "start", UNIT)
     if not tap.ok(r.returncode == 0, "systemctl start %s" % UNIT, r.stdout + journal_tail()):
         return
-    tap.ok(until(lambda: answering(d)), "the unit's daemon answers")
+    tap.ok(ocps.until(lambda: answering(d)), "the unit's daemon answers")
     d.token = d.read_admin_token()
     journal = sh("journalctl", "-b", "-u", UNIT, "--no-pager").stdout
     tap.ok("(v2)" in journal, "it finds cgroup v2 in its delegated subtree", journal[-3000:])
@@ -111,13 +102,13 @@ def block(tap):
     # unit's emptied cgroup, so the new main process may enter it).
     r = sh("systemctl", "restart", UNIT)
     tap.ok(r.returncode == 0, "systemctl restart with no task running", r.stdout + journal_tail())
-    tap.ok(until(lambda: answering(d)), "the restarted daemon answers")
+    tap.ok(ocps.until(lambda: answering(d)), "the restarted daemon answers")
     pid2 = main_pid()
     tap.ok(pid2 and pid2 != pid, "a new main process (%d, was %d)" % (pid2, pid))
     if pid2:
         tap.eq(own_cgroup(pid2), SVC + "/ocps-proxyd", "the new main process moved into the leaf")
         os.kill(pid2, 9)
-        pid3 = until(lambda: main_pid() not in (0, pid2) and answering(d) and main_pid(),
+        pid3 = ocps.until(lambda: main_pid() not in (0, pid2) and answering(d) and main_pid(),
                      timeout=60)
         tap.ok(pid3, "after kill -9 systemd restarts it (Restart=on-failure)", journal_tail())
     tid = d.submit_id({"user": USER, "cmd": "echo again"})
@@ -135,25 +126,25 @@ def block(tap):
     version = int(sh("systemctl", "--version").stdout.split()[1])
     r = sh("systemctl", "restart", UNIT)
     if version < 254:
-        tap.ok(until(lambda: "status=219/CGROUP" in journal_tail()),
+        tap.ok(ocps.until(lambda: "status=219/CGROUP" in journal_tail()),
                "systemd %d cannot restart it with a task running (219/CGROUP)" % version,
                journal_tail())
         # Restart=on-failure tries again until its start limit.
-        until(lambda: sh("systemctl", "is-failed", UNIT).stdout.strip() == "failed", timeout=60)
+        ocps.until(lambda: sh("systemctl", "is-failed", UNIT).stdout.strip() == "failed", timeout=60)
         sh("systemctl", "reset-failed", UNIT)
         cg = CG + SVC + "/ocps-proxy/" + tid
         tap.eq(read(cg + "/memory.max"), str(16 << 20), "the task runs on with its limits")
         open(go, "w").close()
-        tap.ok(until(lambda: not os.path.exists(cg)), "it ends, and its shim removes its cgroup")
+        tap.ok(ocps.until(lambda: not os.path.exists(cg)), "it ends, and its shim removes its cgroup")
         r = sh("systemctl", "start", UNIT)
-        tap.ok(r.returncode == 0 and until(lambda: answering(d)),
+        tap.ok(r.returncode == 0 and ocps.until(lambda: answering(d)),
                "then the unit starts again", r.stdout + journal_tail())
         st = d.wait(tid)
         tap.ok(st and (st["code"], d.output(tid)) == ("COMPLETE", "0::%s/ocps-proxy/%s\n" % (SVC, tid)),
                "and records the task's end", st)
     else:
         journal = journal_tail()
-        tap.ok(r.returncode == 0 and until(lambda: answering(d)),
+        tap.ok(r.returncode == 0 and ocps.until(lambda: answering(d)),
                "systemd %d restarts it with a task running" % version, journal)
         tap.eq(d.state(tid)["code"], "RUNNING", "the task survived the restart")
         open(go, "w").close()

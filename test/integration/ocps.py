@@ -207,6 +207,30 @@ def unix_requests_as(sock_path, uid, reqs, timeout=60):
     return [Response(st, h, base64.b64decode(b)) for st, h, b in got]
 
 
+def until(cond, timeout=30, delay=0.05):
+    """cond()'s first true value within timeout seconds, else its last."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(delay)
+    return cond()
+
+
+def fill_filesystem(path):
+    """Writes zeros to path (unbuffered: nothing left to flush and fail at
+    close) until its filesystem is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while os.write(fd, b"\0" * 65536) > 0:
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 # request()'s token when the test names none: the daemon's admin token.
 ADMIN = object()
 

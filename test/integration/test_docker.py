@@ -71,13 +71,7 @@ def container(tid):
 
 
 def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return None
+    return ocps.until(pred, timeout, step) or None
 
 
 def t_basic(tap, d):

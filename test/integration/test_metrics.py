@@ -288,14 +288,7 @@ def block_store_full(tap):
     try:
         with ocps.serving(tap, d, "a data dir on a small tmpfs"):
             tap.eq(d.request("GET", "/readyz", token=None).status, 200, "ready while there is room")
-            fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                while os.write(fd, b"\0" * 65536) > 0:
-                    pass
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+            ocps.fill_filesystem(filler)
             r = d.request("GET", "/readyz", token=None)
             tap.ok(r.status == 503 and r.json()["message"] == "not ready: store",
                    "/readyz is 503 naming the store once its disk is full", r)

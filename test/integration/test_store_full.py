@@ -29,15 +29,7 @@ def t_store_full(tap):
             # Running before the disk fills: a start that cannot write its files fails.
             d.wait(blocker, codes=("RUNNING",))
             accepted = [d.submit_id({"user": USER, "cmd": "true", "cores": 1}) for _ in range(5)]
-            # Unbuffered: nothing is left to flush (and fail again) at close.
-            fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                while os.write(fd, b"\0" * 65536) > 0:
-                    pass
-            except OSError:
-                pass
-            finally:
-                os.close(fd)
+            ocps.fill_filesystem(filler)
             statuses = []
             for i in range(40):
                 r = d.submit({"user": USER, "cmd": "true", "cores": 1, "name": "x" * 200,

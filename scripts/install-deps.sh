@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Installs the build and test dependencies from Debian 12 if any is missing
-# (libgnutls28-dev: the https listeners; gnutls-bin: certtool, which the TLS
-# tests make their certificates with; prometheus: promtool, which
-# test_metrics checks the /metrics exposition with - Debian packages it
-# only with the server, about 100 MB installed; libsystemd-dev: sd_notify,
-# socket activation and the journal's fields; systemd: systemd-analyze,
-# systemd-socket-activate and systemd-journald for test_systemd.py;
-# user-mode-linux, busybox-static and debootstrap: the cgroup v2 suite's
-# kernel and guests, test/cgroup2/).
+# Installs what building and running the daemon needs from Debian 12 if any
+# is missing; with --tests, what the test suite needs too:
+#   gnutls-bin       certtool, which the TLS tests make their certificates with
+#   prometheus       promtool, which test_metrics checks /metrics with (Debian
+#                    packages it only with the server, about 100 MB installed)
+#   systemd          systemd-analyze, systemd-socket-activate and
+#                    systemd-journald for test_systemd.py
+#   user-mode-linux, busybox-static, debootstrap
+#                    the cgroup v2 suite's kernel and guests (test/cgroup2/)
+# (libgnutls28-dev: the https listeners; libsystemd-dev: sd_notify, socket
+# activation and the journal's fields.)
+#   bash scripts/install-deps.sh [--tests]
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libcjson-dev libyaml-dev
       libxml2-dev libsqlite3-dev sqlite3 libcap-dev libcurl4-openssl-dev python3 python3-yaml passwd
-      procps scdoc nettle-dev libgnutls28-dev gnutls-bin prometheus libsystemd-dev systemd
-      user-mode-linux busybox-static debootstrap)
+      procps scdoc nettle-dev libgnutls28-dev libsystemd-dev)
+case "${1:-}" in
+  --tests) pkgs+=(gnutls-bin prometheus systemd user-mode-linux busybox-static debootstrap) ;;
+  "") ;;
+  *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

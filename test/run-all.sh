@@ -5,7 +5,7 @@
 # and UBSan, and runs every test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --tests
 # The container tests need a real dockerd, a loopback registry and the
 # offline busybox image; stop afterwards only what this run started.
 bash test/docker/setup.sh

@@ -32,7 +32,7 @@ test=$(readlink -f "$5")
 here=$(dirname "$(readlink -f "$0")")
 
 uml=$(command -v linux.uml) ||
-  bail "linux.uml not found: install Debian's user-mode-linux (scripts/install-deps.sh does)"
+  bail "linux.uml not found: install Debian's user-mode-linux (scripts/install-deps.sh --tests does)"
 [ "$(id -u)" -eq 0 ] || bail "needs root (the guest's hostfs files are written as this user)"
 case $proxyd:$shim:$test in
   "$build"/*:"$build"/*:"$src"/*) ;;

@@ -435,7 +435,7 @@ def main():
     global PKI_
     ocps.require_root()
     if not CERTTOOL:
-        Tap.skip_all("certtool not installed (gnutls-bin; scripts/install-deps.sh)")
+        Tap.skip_all("certtool not installed (gnutls-bin; scripts/install-deps.sh --tests)")
     ocps.ensure_user(USER)
     PKI_ = PKI()
     try:

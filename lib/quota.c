@@ -132,7 +132,8 @@ void quota_release(struct quota_table *q, uint16_t slot, double cores, uint64_t 
     if (use->tasks > 0)
         use->tasks--;
     use->memory -= MIN(use->memory, memory);
-    use->cores = use->tasks && use->cores > cores ? use->cores - cores : 0; /* no rounding left over */
+    use->cores =
+        use->tasks && use->cores > cores ? use->cores - cores : 0; /* no rounding left over */
     slot_put(q, slot);
 }
 

@@ -114,9 +114,9 @@ struct tokens {
     pthread_mutex_t lock; /* the connection, the statements and the cache */
     sqlite3 *db;
     sqlite3_stmt *generation_stmt, *load;
-    uint64_t *seq;      /* the change counter, mapped shared (tokens.h) */
-    uint64_t seen_seq;  /* *seq at the last look */
-    int64_t generation; /* tokens_generation of the entries; -1: read again */
+    uint64_t *seq;        /* the change counter, mapped shared (tokens.h) */
+    uint64_t seen_seq;    /* *seq at the last look */
+    int64_t generation;   /* tokens_generation of the entries; -1: read again */
     struct hashmap *live; /* id -> struct entry, the rows not revoked */
 };
 
@@ -180,8 +180,7 @@ static void changed(struct tokens *t)
     t->generation = -1;
 }
 
-int tokens_open(const char *db_path, const char *seq_path, struct tokens **ret,
-                struct error *err)
+int tokens_open(const char *db_path, const char *seq_path, struct tokens **ret, struct error *err)
 {
     struct tokens *t = xcalloc(1, sizeof(*t));
     t->generation = -1;

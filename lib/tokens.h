@@ -86,8 +86,7 @@ struct tokens;
 /* Opens the token table of the store at db_path, which must exist at this
  * schema (store_open or store_create made it), and maps the change counter
  * at seq_path (made, zero and 0600, when missing; never a symlink). */
-int tokens_open(const char *db_path, const char *seq_path, struct tokens **ret,
-                struct error *err);
+int tokens_open(const char *db_path, const char *seq_path, struct tokens **ret, struct error *err);
 /* Accepts NULL. */
 void tokens_close(struct tokens *t);
 

@@ -52,8 +52,7 @@ static void test_load(void)
     ok(r == 0, "a full principals section loads (%s)", error_message(&err));
     const struct policy *d = policy_lookup(&s, "somebody");
     ok(streq(d->name, "default") && strv_contains(d->run_as, "nobody") &&
-           d->max.memory == 2ULL << 30 && d->max.walltime == 86400 &&
-           d->max.output == 1073741824,
+           d->max.memory == 2ULL << 30 && d->max.walltime == 86400 && d->max.output == 1073741824,
        "the default entry is replaced, the output cap kept");
     const struct policy *c = policy_lookup(&s, "ci-bot");
     ok(streq(c->name, "ci-bot") && strv_length(c->run_as) == 2 &&

@@ -104,6 +104,21 @@ static int resolve_tcp(const char *addr, struct addrinfo **ret, struct error *er
 
 /* A TCP listening socket on addr; with loopback_only, one that any
  * address but a loopback one refuses (-EPERM). */
+/* An unauthenticated listener's address, bound here or passed by the
+ * service manager: loopback only, or -EPERM naming it. */
+static int require_loopback(const char *addr, const struct sockaddr *sa, socklen_t len,
+                            struct error *err)
+{
+    if (is_loopback(sa))
+        return 0;
+    char host_text[INET6_ADDRSTRLEN] = "?";
+    (void) getnameinfo(sa, len, host_text, sizeof(host_text), NULL, 0, NI_NUMERICHOST);
+    return error_set(err, -EPERM,
+                     "listen %s: an unauthenticated listener must be on a loopback address "
+                     "(127.0.0.0/8 or ::1), not %s",
+                     addr, host_text);
+}
+
 static int listen_tcp(const char *addr, bool loopback_only, struct error *err)
 {
     struct addrinfo *res = NULL;
@@ -112,16 +127,8 @@ static int listen_tcp(const char *addr, bool loopback_only, struct error *err)
         return r;
     r = -EINVAL;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (loopback_only && !is_loopback(ai->ai_addr)) {
-            char host_text[INET6_ADDRSTRLEN] = "?";
-            (void) getnameinfo(ai->ai_addr, ai->ai_addrlen, host_text, sizeof(host_text), NULL, 0,
-                               NI_NUMERICHOST);
-            r = error_set(err, -EPERM,
-                          "listen %s: an unauthenticated listener must be on a loopback address "
-                          "(127.0.0.0/8 or ::1), not %s",
-                          addr, host_text);
+        if (loopback_only && (r = require_loopback(addr, ai->ai_addr, ai->ai_addrlen, err)) < 0)
             break;
-        }
         _cleanup_close_ int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             r = error_set_errno(err, -errno, "socket");
@@ -413,6 +420,10 @@ int http_server_start(const struct http_ctx *ctx, struct http_server **ret, stru
         if (k >= 0) {
             inh[k].used = true;
             fd = inh[k].fd;
+            if (l->unauthenticated && !is_unix &&
+                (r = require_loopback(addr, (const struct sockaddr *) &inh[k].addr, inh[k].len,
+                                      err)) < 0)
+                break;
         } else
             fd = is_unix ? listen_unix(addr + 5, err)
                          : listen_tcp(tls ? addr + STRLEN("https://") : addr,

@@ -258,6 +258,45 @@ def activation_block(tap):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
+    # An unauthenticated listener the service manager binds to every
+    # address: refused as one the daemon would bind itself (loopback only).
+    tmp = tempfile.mkdtemp(prefix="ocps-activate-")
+    port = ocps.free_port()
+    conf = os.path.join(tmp, "config.yaml")
+    with open(conf, "w") as f:
+        f.write('listen: [{address: "0.0.0.0:%d", unauthenticated: anyone}]\n' % port)
+    wrap = [ACTIVATE, "-l", "0.0.0.0:%d" % port]
+    for v in PASS_ENV:
+        if v in os.environ:
+            wrap += ["-E", v]
+    p = subprocess.Popen(wrap + [ocps.DAEMON, "--config", conf, "--data-dir",
+                                 os.path.join(tmp, "data")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # It runs the daemon at the first connection (ours, over loopback).
+        c = None
+        for _ in range(100):
+            try:
+                c = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                time.sleep(0.05)
+        try:
+            _, err = p.communicate(timeout=60)
+        finally:
+            if c:
+                c.close()
+        tap.ok(p.returncode not in (0, None) and
+               "an unauthenticated listener must be on a loopback address" in err and
+               "not 0.0.0.0" in err,
+               "a passed socket on 0.0.0.0 for an unauthenticated listener: the daemon does "
+               "not start, and says why", (p.returncode, err[-600:]))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
 
 # ---- the journal ----
 

@@ -43,7 +43,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     struct backend *b = supervisor_backend(sv, rec->backend);
     t->backend = b ? (uint8_t) (b - sv->backends) : 0;
     const char *principal = rec->principal ? rec->principal : "";
-    unsigned weight = policy_lookup(&sv->cfg->policy, principal)->weight;
+    const struct policy *pol = policy_lookup(&sv->cfg->policy, principal);
 
     _cleanup_task_ struct task *task = NULL;
     int r = task_record_task(rec, &task, &err);
@@ -83,7 +83,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         .task_dir = dir,
         .stdout_path = rec->stdout_path,
         .stderr_path = rec->stderr_path,
-        .output_limit = policy_lookup(&sv->cfg->policy, rec->principal)->max.output,
+        .output_limit = pol->max.output,
     };
     r = backend_recover(b, &s, t->handle, &err);
     if (r == -ENOENT) {
@@ -116,7 +116,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
         }
         pthread_mutex_lock(&sv->lock);
         sv_set_state(sv, t, TASK_QUEUED);
-        admission_enqueue(&sv->adm, &t->q, principal, weight);
+        admission_enqueue(&sv->adm, &t->q, principal, pol->weight);
         quota_queued(&sv->quota, t->principal);
         pthread_mutex_unlock(&sv->lock);
         return;
@@ -124,7 +124,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     pthread_mutex_lock(&sv->lock);
     if (t->state == TASK_QUEUED)
         sv_set_state(sv, t, TASK_INITIALIZING);
-    admission_hold(&sv->adm, &t->q, principal, weight);
+    admission_hold(&sv->adm, &t->q, principal, pol->weight);
     pthread_mutex_unlock(&sv->lock);
     if (r < 0) {
         _cleanup_free_ char *reason = xasprintf("cannot recover: %s", error_message(&err));

@@ -312,10 +312,9 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
     if (r >= 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
         r = error_set_errno(&err, -errno, "mkdir %s", dir);
     if (r >= 0) {
-        pthread_mutex_lock(&sv->lock);
+        /* The admission entry names its principal: no lock needed to read it. */
         const struct policy *pol =
-            policy_lookup(&sv->cfg->policy, quota_name(&sv->quota, t->principal));
-        pthread_mutex_unlock(&sv->lock);
+            policy_lookup(&sv->cfg->policy, t->q.principal ? t->q.principal->name : NULL);
         struct backend_start s = {
             .id = t->id,
             .task = task,
@@ -324,7 +323,7 @@ static void start_one(struct supervisor *sv, struct sv_task *t)
             .stderr_path = err_path,
             .port_address = pol->port_address,
             /* Its walltime counts from here, whatever holds it up before its command runs. */
-            .admitted = now_realtime(),
+            .admitted = now,
             .output_limit = pol->max.output,
         };
         r = backend_start(sv_backend(sv, t), &s, &handle, &err);

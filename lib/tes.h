@@ -1,0 +1,262 @@
+/*
+ * tes: the GA4GH Task Execution Service 1.1 model (issue #13), beside the
+ * JobProxy one. This header is the design of the whole TES front door;
+ * what exists so far is marked [done], the rest [next].
+ *
+ * Representation. struct task (task.h) stays the one model the
+ * supervisor, the policy and the backends see. A TES task is a struct
+ * task whose 'tes' part (struct tes_task below, hung off the task as
+ * task->tes [next]) carries what struct task cannot say: the executor
+ * list, inputs, outputs, volumes, description, disk_gb, preemptible,
+ * zones and the supported backend parameters. It is stored inside the
+ * task's spec (the normalised task JSON in tasks.spec) under the key
+ * "tes" (tes_task_to_spec_cjson / tes_task_from_spec_cjson [next]), so
+ * store.c needs no new column for it and task_record_task() reads it back
+ * with the rest. What a TES task does at run time that no JobProxy task
+ * has - one log per executor, the copied outputs, the system logs - is
+ * kept by the runner in <task_dir>/tes-log.json (layout_in_task_dir), as
+ * exit.json is, and read by the TES handlers (struct tes_task_log);
+ * nothing in the store's schema changes.
+ *
+ * The struct task a TES task becomes (tes_task_to_task [next]): user =
+ * the account the principal's policy names for TES (below); name = name;
+ * container = the FIRST executor (image, command as an argument vector,
+ * never a shell string) so the JobProxy view and every check that looks
+ * at one image (image policy, pulls) see a real one; env/workdir = the
+ * first executor's; cores = cpu_cores; memory = ram_gb GiB (TES says GB;
+ * like Funnel we read it as 2^30 bytes, which never gives a task less
+ * than asked); tags = tags; cputime, walltime and priority from the
+ * supported backend_parameters. The JobProxy State of a TES task is its
+ * state, exit code (the failing executor's, or the last one's) and
+ * reason, as for any task [next: the JobProxy GET shows it as far as its
+ * fields go, nothing added].
+ *
+ * A JobProxy task in TES (tes_task_from_task [done]): one executor from
+ * its container (image, argv; a shell string as ["/bin/sh", "-c", s];
+ * a command task without a container has image "" since TES requires a
+ * string and there is none), env and workdir; stdout/stderr are NOT
+ * mapped (they are host paths, TES's are container paths); cores ->
+ * cpu_cores (rounded up), memory -> ram_gb; name, tags. Its one executor
+ * log comes from the record: started/finished/exit_code, once it ended.
+ *
+ * Running (docker backend only; the process backend refuses a task with
+ * more than it can do through backend->handles(), which says no to any
+ * t->tes) [next, backends/docker/runner.c]: one runner runs the whole
+ * task, as today: INITIALIZING = stage the inputs (tes-stage.c, run in
+ * the daemon as the task's account with lib/util/as-user.c: content
+ * written, file:// and host paths copied after the same policy check as
+ * a mount (policy-check.c), or bind-mounted read-only when streamable,
+ * http(s) through lib/rest with a size cap, any other scheme ->
+ * SYSTEM_ERROR "input[i]: no storage for scheme s3" through a
+ * struct tes_storage {scheme, get, put} table left for plugins); then
+ * RUNNING = for each executor in order one container
+ * (ocps-<id>-<index>, create.c as today with the executor's image,
+ * command, env, workdir), stdin/stdout/stderr in-container paths served
+ * by wrapping the command in the image's /bin/sh only when one is given
+ * [or by the engine's attach; decide in runner.c]; the task stops at the
+ * first non-zero exit unless ignore_error. Every container path that an
+ * input, an output or a volume names is mapped to the host directory
+ * <task_dir>/tes/root/<path> and bind-mounted at that same path in every
+ * executor (Funnel's mapper), so all executors share volumes, inputs and
+ * outputs; outputs are bound through their parent directory. After the
+ * last executor - and after a failure too, as Funnel does - the outputs
+ * are copied from the host mapping to their URLs (file:// or host paths,
+ * policy-checked; path_prefix wildcards with glob(3) over the host
+ * mapping), each copied file recorded (url, path, size). A cancel kills
+ * the running executor's container and stages nothing more.
+ *
+ * Ids: the task id is our UUID (36 characters of [0-9a-f-]): no '/' or
+ * ':', so "/tasks/{id}:cancel" routes without ambiguity.
+ *
+ * States: enum task_state already uses TES's names (QUEUED,
+ * INITIALIZING, RUNNING, COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR,
+ * CANCELING, CANCELED); task_state_to_string() is the wire value. TES's
+ * UNKNOWN, PAUSED and PREEMPTED are never produced; a ?state= of one of
+ * them is valid and matches nothing (tes_state_filter_from_string).
+ *
+ * Account: TES has no user field. The principal's policy entry gets
+ * "tes_user: NAME" [next, policy.h/policy.c], checked like run_as;
+ * without it a unix-peer principal runs as itself and any other
+ * principal's TES create is 403 "no account for TES tasks: set tes_user
+ * in the policy". The 'user' never appears in a TES reply.
+ *
+ * Wire rules (py-tes refuses unknown fields): replies carry only the
+ * spec's fields; size_bytes is a string; times RFC 3339; a task log
+ * always has "logs" and "outputs"; every executor log has "exit_code".
+ * Create is strict on types and required fields (400 naming the field
+ * by its path, as task-validate.c does) and lenient on what clients
+ * rely on: unknown URL schemes, inputs without type, streamable,
+ * read-only fields sent back (id, state, logs, creation_time: ignored),
+ * unknown members (ignored), unsupported backend_parameters when not
+ * strict (dropped and named in a system log, as the spec says they must
+ * not be stored); an unsupported one with backend_parameters_strict is
+ * 400.
+ */
+#pragma once
+
+#include "task.h"
+#include "util/error.h"
+#include "util/timeutil.h"
+
+#include <cjson/cJSON.h>
+
+enum tes_file_type {
+    TES_FILE,
+    TES_DIRECTORY,
+    _TES_FILE_TYPE_MAX,
+    _TES_FILE_TYPE_INVALID = -EINVAL,
+};
+
+const char *tes_file_type_to_string(enum tes_file_type t);
+enum tes_file_type tes_file_type_from_string(const char *s);
+
+enum tes_view {
+    TES_VIEW_MINIMAL, /* id and state */
+    TES_VIEW_BASIC,   /* all but executor stdout/stderr, input content, system_logs */
+    TES_VIEW_FULL,
+    _TES_VIEW_MAX,
+    _TES_VIEW_INVALID = -EINVAL,
+};
+
+const char *tes_view_to_string(enum tes_view v);
+enum tes_view tes_view_from_string(const char *s); /* exact, as the spec's enum */
+
+struct tes_executor {
+    char *image;    /* required */
+    char **command; /* required, non-empty, NULL-terminated */
+    char *workdir;  /* container paths, absolute; NULL when not given */
+    char *stdin_path;
+    char *stdout_path;
+    char *stderr_path;
+    struct task_kv *env;
+    size_t n_env;
+    bool ignore_error;
+};
+
+struct tes_input {
+    char *name, *description;
+    char *url;     /* NULL when content is given (the spec: url is then ignored) */
+    char *path;    /* required, absolute */
+    char *content; /* NULL when not given */
+    enum tes_file_type type;
+    bool type_given; /* the spec lets clients leave it out; the server fills it in */
+    bool streamable;
+};
+
+struct tes_output {
+    char *name, *description;
+    char *url;         /* required */
+    char *path;        /* required, absolute; may hold POSIX wildcards */
+    char *path_prefix; /* required when path has wildcards */
+    enum tes_file_type type;
+    bool type_given;
+};
+
+/* The backend parameters this server supports (service-info lists them),
+ * matched case-insensitively; each maps to a struct task field. */
+#define TES_BACKEND_PARAMETERS "walltime", "cputime", "priority"
+
+struct tes_resources {
+    int cpu_cores;  /* 0 = not given */
+    double ram_gb;  /* 0 = not given */
+    double disk_gb; /* 0 = not given */
+    bool preemptible, preemptible_given;
+    char **zones;                       /* NULL when not given */
+    struct task_kv *backend_parameters; /* supported ones only, keys lower-cased */
+    size_t n_backend_parameters;
+    bool backend_parameters_strict;
+    bool given; /* a resources object was sent */
+};
+
+struct tes_task {
+    char *name, *description;
+    struct tes_executor *executors; /* at least one */
+    size_t n_executors;
+    struct tes_input *inputs;
+    size_t n_inputs;
+    struct tes_output *outputs;
+    size_t n_outputs;
+    char **volumes; /* absolute container paths; NULL when none */
+    struct tes_resources resources;
+    struct task_kv *tags;
+    size_t n_tags;
+    /* Unsupported backend parameters dropped at create (not strict): said
+     * in the task log's system_logs, never stored as parameters. */
+    char **ignored_parameters;
+};
+
+#define TES_MAX_EXECUTORS     256
+#define TES_MAX_FILES         4096       /* inputs, outputs, volumes each */
+#define TES_MAX_CONTENT       (1U << 20) /* an input's content (the spec asks for >= 128 KiB) */
+#define TES_MAX_PAGE_SIZE     2047       /* "must be less than 2048" */
+#define TES_DEFAULT_PAGE_SIZE 256
+
+struct tes_task *tes_task_free(struct tes_task *t);
+static inline void tes_task_freep(struct tes_task **t)
+{
+    tes_task_free(*t);
+}
+#define _cleanup_tes_task_ _cleanup_(tes_task_freep)
+
+/*
+ * [done, tes-parse.c] A tesTask request body to a struct tes_task. On
+ * failure -EINVAL (400) with a message naming the field by its path
+ * ("executors[1].command: is required"), or -EBADMSG for a body that is
+ * not JSON; *ret is untouched.
+ */
+int tes_task_from_cjson(const cJSON *root, struct tes_task **ret, struct error *err);
+int tes_task_parse(const char *buf, size_t len, struct tes_task **ret, struct error *err);
+
+/* [done] A JobProxy task as a one-executor TES task (see above). */
+struct tes_task *tes_task_from_task(const struct task *t);
+
+/* What a task did, for its TES log (tes-log.json for a TES task; built
+ * from the record for a JobProxy one). */
+struct tes_executor_log {
+    usec_t start, end; /* 0 = not known */
+    int exit_code;
+    char *stdout_tail, *stderr_tail; /* FULL view only; NULL = "" omitted */
+};
+
+struct tes_output_log {
+    char *url, *path;
+    uint64_t size_bytes;
+};
+
+struct tes_task_log {
+    usec_t start, end;
+    struct tes_executor_log *logs; /* only executors that ended (or could not start) */
+    size_t n_logs;
+    struct tes_output_log *outputs;
+    size_t n_outputs;
+    char **system_logs; /* FULL view only */
+    struct task_kv *metadata;
+    size_t n_metadata;
+};
+
+void tes_task_log_done(struct tes_task_log *l);
+
+/* Everything one tesTask reply says. */
+struct tes_task_view {
+    const char *id;
+    enum task_state state;
+    usec_t created;
+    const struct tes_task *task;
+    const struct tes_task_log *log; /* NULL: none yet ("logs": [] in BASIC and FULL) */
+};
+
+/* [done, tes-json.c] A tesTask object in view v: exactly the spec's fields. */
+cJSON *tes_task_to_cjson(const struct tes_task_view *tv, enum tes_view v);
+
+/* What service-info says that the config decides. */
+struct tes_service_info {
+    const char *id; /* reverse domain name, e.g. "org.example.ocps-proxy" */
+    const char *name;
+    const char *organization_name, *organization_url;
+    const char *version;  /* the daemon's */
+    char *const *storage; /* NULL-terminated URL prefixes it can read and write; may be NULL */
+};
+
+/* [done] GET /service-info: type {org.ga4gh, tes, 1.1.0}, the supported
+ * backend parameters, and the fields above. */
+cJSON *tes_service_info_to_cjson(const struct tes_service_info *si);

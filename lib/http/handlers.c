@@ -499,5 +499,9 @@ const struct route http_routes[] = {
     {"DELETE", "/v1/jobproxy/delete/*", h_delete, MEDIA_JSON | MEDIA_XML, false},
     {"GET", "/v1/jobproxy/task/*", h_task, MEDIA_JSON | MEDIA_XML, false},
     {"GET", "/v1/jobproxy/logs/*", h_logs, MEDIA_TEXT, false},
+    /* GA4GH TES 1.1 (tes-handlers.c): service-info is open, as the
+     * API's contract is; JSON only, as TES is. */
+    {"GET", "/ga4gh/tes/v1/service-info", http_tes_service_info, MEDIA_JSON, false, true},
+    {"GET", "/ga4gh/tes/v1/tasks", http_tes_list, MEDIA_JSON, false},
     {},
 };

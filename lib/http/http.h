@@ -15,9 +15,10 @@
  * 401 with WWW-Authenticate otherwise), negotiates the reply format from
  * Accept and collects the body up to the configured cap. reply.c builds
  * every reply, and every error reply in one shape. handlers.c holds the
- * endpoints; follow.c reads a task's output for the logs endpoint;
- * observe.c the operator's endpoints (/metrics, /healthz, /readyz) and
- * the count of requests by route and status.
+ * JobProxy endpoints, tes-handlers.c those of GA4GH TES; follow.c
+ * reads a task's output for the logs endpoint; observe.c the operator's
+ * endpoints (/metrics, /healthz, /readyz) and the count of requests by
+ * route and status.
  */
 #pragma once
 
@@ -150,6 +151,11 @@ void http_metrics_init(void);
 /* A request ends (http_completed): counted by route and status, its
  * time observed. Requests that got no reply are not counted. */
 void http_metrics_request(const struct request *r);
+
+/* ---- GA4GH TES 1.1 under /ga4gh/tes/v1 (tes-handlers.c, tes.h) ---- */
+
+enum MHD_Result http_tes_service_info(struct request *r);
+enum MHD_Result http_tes_list(struct request *r);
 
 /* openapi/ocps-proxy.yaml and its JSON form, built in (openapi/embed.py). */
 extern const char openapi_yaml[], openapi_json[];

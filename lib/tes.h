@@ -57,13 +57,24 @@
  * first non-zero exit unless ignore_error. Every container path that an
  * input, an output or a volume names is mapped to the host directory
  * <task_dir>/tes/root/<path> and bind-mounted at that same path in every
- * executor (Funnel's mapper), so all executors share volumes, inputs and
- * outputs; outputs are bound through their parent directory. After the
+ * executor (Funnel's worker/file_mapper.go), so all executors share
+ * volumes, inputs and outputs. Bind DIRECTORIES, never single files:
+ * Funnel learnt that a file bind mount makes mv/unlink of an input fail
+ * with EBUSY inside the container, and now mounts the inputs' deepest
+ * common parent directory (or each input's parent when they share only
+ * /) read-write; a FILE output is bound through its parent directory, a
+ * DIRECTORY output itself; a streamable input is the one read-only
+ * bind of the host path, after the policy check. Funnel also gives each
+ * task a mapped /tmp volume; do the same. After the
  * last executor - and after a failure too, as Funnel does - the outputs
  * are copied from the host mapping to their URLs (file:// or host paths,
  * policy-checked; path_prefix wildcards with glob(3) over the host
  * mapping), each copied file recorded (url, path, size). A cancel kills
  * the running executor's container and stages nothing more.
+ *
+ * Endpoints (lib/http/tes-handlers.c): GET /service-info and GET
+ * /tasks [done]; POST /tasks (200 {"id"}, not 201), GET /tasks/{id}
+ * and POST /tasks/{id}:cancel (200 {}) [next].
  *
  * Ids: the task id is our UUID (36 characters of [0-9a-f-]): no '/' or
  * ':', so "/tasks/{id}:cancel" routes without ambiguity.

@@ -503,5 +503,6 @@ const struct route http_routes[] = {
      * API's contract is; JSON only, as TES is. */
     {"GET", "/ga4gh/tes/v1/service-info", http_tes_service_info, MEDIA_JSON, false, true},
     {"GET", "/ga4gh/tes/v1/tasks", http_tes_list, MEDIA_JSON, false},
+    {"GET", "/ga4gh/tes/v1/tasks/*", http_tes_get, MEDIA_JSON, false},
     {},
 };

@@ -6,9 +6,10 @@
  * as a one-executor task, tes_task_from_task). Errors go out in the
  * project's {code, message} shape (TES defines no error body).
  *
- * So far: GET /service-info and GET /tasks. [next] POST /tasks, GET
- * /tasks/{id}, POST /tasks/{id}:cancel (the router's "*" matches
- * "ID:cancel" as one segment: split it in the handler).
+ * So far: GET /service-info, GET /tasks and GET /tasks/{id}. [next]
+ * POST /tasks, POST /tasks/{id}:cancel (the router's "*" matches
+ * "ID:cancel" as one segment: a POST route on the tasks/{id} pattern
+ * that splits it).
  */
 #include "http.h"
 #include "tes.h"
@@ -88,27 +89,11 @@ static void record_log(const struct task_record *rec, struct tes_task_log *log,
     }
 }
 
-static int list_one(const struct task_record *rec, void *userdata)
+/* A stored task as a tesTask in view v; spec NULL when the view and the
+ * filters need none (MINIMAL). */
+static cJSON *record_to_cjson(const struct task_record *rec, const struct tes_task *tt,
+                              enum tes_view v)
 {
-    struct tes_list *l = userdata;
-
-    if (l->name_prefix && !startswith(rec->name ? rec->name : "", l->name_prefix))
-        return 0;
-    _cleanup_tes_task_ struct tes_task *tt = NULL;
-    if (l->n_tags || l->view != TES_VIEW_MINIMAL) {
-        _cleanup_task_ struct task *t = NULL;
-        /* A damaged spec fails the list (500) rather than hiding a task. */
-        int q = task_record_task(rec, &t, &l->err);
-        if (q < 0)
-            return q;
-        tt = tes_task_from_task(t);
-        if (!tags_match(l, tt))
-            return 0;
-    }
-    if (l->n == l->want) {
-        l->more = true;
-        return 1;
-    }
     struct tes_task_log log;
     struct tes_executor_log xl;
     record_log(rec, &log, &xl);
@@ -121,9 +106,55 @@ static int list_one(const struct task_record *rec, void *userdata)
                                .created = rec->created,
                                .task = tt,
                                .log = rec->started ? &log : NULL};
-    cJSON_AddItemToArray(l->tasks, tes_task_to_cjson(&tv, l->view));
+    return tes_task_to_cjson(&tv, v);
+}
+
+/* The TES form of a stored task (for now every stored task is a JobProxy
+ * one: [next] a spec with a "tes" part is read back as that). */
+static int record_tes_task(const struct task_record *rec, struct tes_task **ret, struct error *err)
+{
+    _cleanup_task_ struct task *t = NULL;
+    int q = task_record_task(rec, &t, err);
+    if (q < 0)
+        return q;
+    *ret = tes_task_from_task(t);
+    return 0;
+}
+
+static int list_one(const struct task_record *rec, void *userdata)
+{
+    struct tes_list *l = userdata;
+
+    if (l->name_prefix && !startswith(rec->name ? rec->name : "", l->name_prefix))
+        return 0;
+    _cleanup_tes_task_ struct tes_task *tt = NULL;
+    if (l->n_tags || l->view != TES_VIEW_MINIMAL) {
+        /* A damaged spec fails the list (500) rather than hiding a task. */
+        int q = record_tes_task(rec, &tt, &l->err);
+        if (q < 0)
+            return q;
+        if (!tags_match(l, tt))
+            return 0;
+    }
+    if (l->n == l->want) {
+        l->more = true;
+        return 1;
+    }
+    cJSON_AddItemToArray(l->tasks, record_to_cjson(rec, tt, l->view));
     l->n++;
     l->last_seq = rec->seq;
+    return 0;
+}
+
+static int view_param(struct request *r, enum tes_view *ret, struct error *err)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "view");
+    *ret = TES_VIEW_MINIMAL;
+    if (!v)
+        return 0;
+    *ret = tes_view_from_string(v);
+    if (*ret < 0)
+        return error_set(err, -EINVAL, "view: must be MINIMAL, BASIC or FULL, not \"%s\"", v);
     return 0;
 }
 
@@ -132,12 +163,8 @@ static int list_params(struct request *r, struct tes_list *l, struct store_filte
 {
     const char *v;
 
-    l->view = TES_VIEW_MINIMAL;
-    if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "view"))) {
-        l->view = tes_view_from_string(v);
-        if (l->view < 0)
-            return error_set(err, -EINVAL, "view: must be MINIMAL, BASIC or FULL, not \"%s\"", v);
-    }
+    if (view_param(r, &l->view, err) < 0)
+        return err->code;
     l->want = TES_DEFAULT_PAGE_SIZE;
     if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "page_size"))) {
         char *end;
@@ -222,4 +249,26 @@ enum MHD_Result http_tes_list(struct request *r)
         cJSON_AddStringToObject(j, "next_page_token", tok);
     }
     return http_reply_json(r, 200, j, NULL);
+}
+
+/* ---- GetTask ------------------------------------------------------------------------------ */
+
+enum MHD_Result http_tes_get(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_record_ struct task_record *rec = NULL;
+    _cleanup_tes_task_ struct tes_task *tt = NULL;
+    enum tes_view v;
+
+    int q = view_param(r, &v, &err);
+    if (q >= 0)
+        q = store_get(r->ctx->store, r->param, &rec, &err);
+    /* Someone else's task does not exist, as far as its caller knows. */
+    if (q >= 0 && !principal_sees(r->principal, rec->principal, rec->user))
+        q = error_set(&err, -ENOENT, "no task %s", r->param);
+    if (q >= 0 && v != TES_VIEW_MINIMAL)
+        q = record_tes_task(rec, &tt, &err);
+    if (q < 0)
+        return http_reply_error(r, &err);
+    return http_reply_json(r, 200, record_to_cjson(rec, tt, v), NULL);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""GA4GH TES 1.1 at /ga4gh/tes/v1 (issue #13, so far): service-info, and
-ListTasks over tasks made through the JobProxy API, each shown as a
+"""GA4GH TES 1.1 at /ga4gh/tes/v1 (issue #13, so far): service-info,
+ListTasks and GetTask over tasks made through the JobProxy API, each shown as a
 one-executor TES task - views, filters (name_prefix, state, tag pairs),
 pages, what another principal sees, and the 400s. Every exchange is
 also held against openapi/ocps-proxy.yaml, whose TES schemas allow no
@@ -137,12 +137,37 @@ def t_pages(tap, d):
     tap.eq(len(ids), 3, "pages over a filter")
 
 
+def t_get(tap, d):
+    listed = {t["id"]: t for t in tes_list(d, view="FULL").json()["tasks"]}
+    tid = next(iter(listed))
+    r = d.request("GET", TES + "/tasks/" + tid)
+    tap.eq((r.status, r.json()), (200, {"id": tid, "state": "COMPLETE"}),
+           "GET /tasks/{id}: MINIMAL by default")
+    for view in ("BASIC", "FULL"):
+        r = d.request("GET", TES + "/tasks/%s?view=%s" % (tid, view))
+        want = tes_list(d, view=view).json()["tasks"][0]
+        tap.eq(r.json(), want, "GET /tasks/{id}?view=%s is the task as listed" % view)
+    st = d.state(tid)
+    t = d.request("GET", TES + "/tasks/%s?view=BASIC" % tid).json()
+    tap.ok(st["code"] == t["state"] and st["exit_code"] == t["logs"][0]["logs"][0]["exit_code"],
+           "the JobProxy State and the TES task agree", (st, t))
+    r = d.request("GET", TES + "/tasks/00000000-0000-4000-8000-000000000000")
+    tap.eq(r.status, 404, "an unknown id: 404")
+    r = d.request("GET", TES + "/tasks/%s:cancel" % tid)
+    tap.eq(r.status, 404, "GET on ID:cancel: 404 (no such task)")
+    r = d.request("GET", TES + "/tasks/%s?view=Full" % tid)
+    tap.eq(r.status, 400, "a view not in the enum: 400")
+
+
 def t_other_principal(tap, d):
     p = subprocess.run([ocps.DAEMON, "token", "create", "--principal", "other", "--data-dir",
                         d.data_dir], capture_output=True, text=True, timeout=60)
     token = p.stdout.strip()
     r = tes_list(d, token=token)
     tap.eq((r.status, r.json()), (200, {"tasks": []}), "another principal sees none of them")
+    tid = tes_list(d).json()["tasks"][0]["id"]
+    r = d.request("GET", TES + "/tasks/" + tid, token=token)
+    tap.eq(r.status, 404, "nor GETs one (404)")
     r = tes_list(d, token=None)
     tap.eq(r.status, 401, "no credentials: 401")
 
@@ -167,5 +192,5 @@ def t_errors(tap, d):
 
 ocps.require_root()
 ocps.ensure_user(USER)
-ocps.run([t_service_info, t_list, t_filters, t_pages, t_other_principal, t_errors],
+ocps.run([t_service_info, t_list, t_filters, t_pages, t_get, t_other_principal, t_errors],
          config="docker: {socket: /nonexistent/docker.sock}\n")

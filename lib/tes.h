@@ -18,7 +18,7 @@
  * exit.json is, and read by the TES handlers (struct tes_task_log);
  * nothing in the store's schema changes.
  *
- * The struct task a TES task becomes (tes_task_to_task [next]): user =
+ * The struct task a TES task becomes (tes_task_to_task [done]): user =
  * the account the principal's policy names for TES (below); name = name;
  * container = the FIRST executor (image, command as an argument vector,
  * never a shell string) so the JobProxy view and every check that looks
@@ -218,8 +218,17 @@ static inline void tes_task_freep(struct tes_task **t)
 int tes_task_from_cjson(const cJSON *root, struct tes_task **ret, struct error *err);
 int tes_task_parse(const char *buf, size_t len, struct tes_task **ret, struct error *err);
 
-/* [done] A JobProxy task as a one-executor TES task (see above). */
+/* [done, tes-task.c] A JobProxy task as a one-executor TES task (see above). */
 struct tes_task *tes_task_from_task(const struct task *t);
+
+/* [done, tes-task.c] The struct task a TES task runs as (see above),
+ * through the one validator: what it refuses (a memory under 4 MiB, a
+ * workdir with "..") is -EINVAL naming the task's field, prefixed "as a
+ * task of this server: ". account is the policy's (tes_user). The TES
+ * part (executors past the first, inputs, outputs, volumes) is not in
+ * it yet: [next] task->tes. */
+int tes_task_to_task(const struct tes_task *tt, const char *account, struct task **ret,
+                     struct error *err);
 
 /* What a task did, for its TES log (tes-log.json for a TES task; built
  * from the record for a JobProxy one). */

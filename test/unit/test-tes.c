@@ -5,7 +5,8 @@
  * server to; parse -> FULL -> parse -> FULL gives the same tree; each
  * view checked against the spec's schemas field for field (no field the
  * spec does not define, every required one present, types as the spec
- * says); service-info; a JobProxy task as a one-executor TES task.
+ * says); service-info; a JobProxy task as a one-executor TES task, and
+ * a TES task as the one struct task.
  */
 #include "tap.h"
 #include "tes.h"
@@ -504,6 +505,59 @@ static void test_from_task(void)
     }
 }
 
+static void test_to_task(void)
+{
+    const char *cases[][2] = {
+        {"{'name':'t','executors':[{'image':'busybox','command':['sh','-c','echo $A'],"
+         "'workdir':'/w','env':{'A':'1'}},{'image':'alpine','command':['true']}],"
+         "'tags':{'k':'v'},'resources':{'cpu_cores':2,'ram_gb':1.5,"
+         "'backend_parameters':{'WallTime':'2h','cputime':'90','priority':'-5'}}}",
+         "{'user':'alice','name':'t','container':{'image':'busybox','cmd':['sh','-c','echo $A']},"
+         "'cores':2,'memory':'1536M','cputime':'90s','walltime':'7200s','priority':-5,"
+         "'workdir':'/w','env':{'A':'1'},'tags':{'k':'v'}}"},
+        {"{'executors':[{'image':'busybox','command':['ls']}],'resources':{'ram_gb':0.1}}",
+         "{'user':'alice','container':{'image':'busybox','cmd':['ls']},'memory':'107374183B'}"},
+        {"{'executors':[{'image':'busybox','command':['ls']}]}",
+         "{'user':'alice','container':{'image':'busybox','cmd':['ls']}}"},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        _cleanup_free_ char *in = q(cases[i][0]), *want = q(cases[i][1]);
+        _cleanup_error_ struct error err = ERROR_INIT;
+        _cleanup_tes_task_ struct tes_task *tt = NULL;
+        _cleanup_task_ struct task *t = NULL;
+        if (!ok(tes_task_parse(in, strlen(in), &tt, &err) == 0, "TES task %zu parses (%s)", i,
+                error_message(&err)))
+            continue;
+        if (!ok(tes_task_to_task(tt, "alice", &t, &err) == 0, "TES task %zu as a task (%s)", i,
+                error_message(&err)))
+            continue;
+        _cleanup_tjson_ cJSON *j = task_to_cjson(t);
+        _cleanup_free_ char *s = cJSON_PrintUnformatted(j);
+        ok(streq(s, want), "TES task %zu is the task %s (want %s)", i, s, want);
+    }
+
+    /* What the one validator refuses is refused for a TES task too. */
+    const char *bad[][2] = {
+        {"{'executors':[{'image':'b','command':['x']}],'resources':{'ram_gb':0.001}}", "memory"},
+        {"{'executors':[{'image':'b','command':['x']}],'resources':{'cpu_cores':0}}", NULL},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        _cleanup_free_ char *in = q(bad[i][0]);
+        _cleanup_error_ struct error err = ERROR_INIT;
+        _cleanup_tes_task_ struct tes_task *tt = NULL;
+        _cleanup_task_ struct task *t = NULL;
+        if (!ok(tes_task_parse(in, strlen(in), &tt, &err) == 0, "bad %zu parses", i))
+            continue;
+        int r = tes_task_to_task(tt, "alice", &t, &err);
+        if (bad[i][1])
+            ok(r == -EINVAL && strstr(error_message(&err), bad[i][1]) &&
+                   startswith(error_message(&err), "as a task of this server: "),
+               "bad %zu: refused naming %s: %s", i, bad[i][1], error_message(&err));
+        else
+            ok(r == 0 && t->cores == 0, "cpu_cores 0 is not given: the default applies");
+    }
+}
+
 static void test_tables(void)
 {
     ok(tes_view_from_string("BASIC") == TES_VIEW_BASIC, "view BASIC");
@@ -518,6 +572,7 @@ int main(void)
     test_views();
     test_service_info();
     test_from_task();
+    test_to_task();
     test_tables();
     return tap_done();
 }

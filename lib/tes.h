@@ -24,12 +24,12 @@
  * never a shell string) so the JobProxy view and every check that looks
  * at one image (image policy, pulls) see a real one; env/workdir = the
  * first executor's; cores = cpu_cores; memory = ram_gb GiB (TES says GB;
- * like Funnel we read it as 2^30 bytes, which never gives a task less
- * than asked); tags = tags; cputime, walltime and priority from the
- * supported backend_parameters. The JobProxy State of a TES task is its
- * state, exit code (the failing executor's, or the last one's) and
- * reason, as for any task [next: the JobProxy GET shows it as far as its
- * fields go, nothing added].
+ * read as 2^30 bytes, which never gives a task less than asked, and is
+ * how a bare JobProxy memory number reads already); tags = tags;
+ * cputime, walltime and priority from the supported backend_parameters.
+ * The JobProxy State of a TES task is its state, exit code (the failing
+ * executor's, or the last one's) and reason, as for any task [next: the
+ * JobProxy GET shows it as far as its fields go, nothing added].
  *
  * A JobProxy task in TES (tes_task_from_task [done]): one executor from
  * its container (image, argv; a shell string as ["/bin/sh", "-c", s];
@@ -72,9 +72,9 @@
  * mapping), each copied file recorded (url, path, size). A cancel kills
  * the running executor's container and stages nothing more.
  *
- * Endpoints (lib/http/tes-handlers.c): GET /service-info and GET
- * /tasks [done]; POST /tasks (200 {"id"}, not 201), GET /tasks/{id}
- * and POST /tasks/{id}:cancel (200 {}) [next].
+ * Endpoints (lib/http/tes-handlers.c): GET /service-info, GET /tasks
+ * and GET /tasks/{id} [done]; POST /tasks (200 {"id"}, not 201) and
+ * POST /tasks/{id}:cancel (200 {}) [next].
  *
  * Ids: the task id is our UUID (36 characters of [0-9a-f-]): no '/' or
  * ':', so "/tasks/{id}:cancel" routes without ambiguity.
@@ -83,7 +83,7 @@
  * INITIALIZING, RUNNING, COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR,
  * CANCELING, CANCELED); task_state_to_string() is the wire value. TES's
  * UNKNOWN, PAUSED and PREEMPTED are never produced; a ?state= of one of
- * them is valid and matches nothing (tes_state_filter_from_string).
+ * them is valid and matches nothing (list_params in tes-handlers.c).
  *
  * Account: TES has no user field. The principal's policy entry gets
  * "tes_user: NAME" [next, policy.h/policy.c], checked like run_as;

@@ -10,6 +10,7 @@
  *       stdout, stderr                its output, unless the task named files
  *       system.log                    what the proxy and its backend did for it
  *       exit.json                     its outcome (outcome.h)
+ *       tes-log.json                  a TES task's executor logs, outputs, system logs (tes.h)
  *       shim.lock                     held by the process task's shim (shim.h)
  */
 #pragma once
@@ -18,6 +19,7 @@
 #define LAYOUT_STDERR    "stderr"
 #define LAYOUT_SYSLOG    "system.log"
 #define LAYOUT_OUTCOME   "exit.json"
+#define LAYOUT_TES_LOG   "tes-log.json"
 #define LAYOUT_SHIM_LOCK "shim.lock"
 
 char *layout_db(const char *data_dir);

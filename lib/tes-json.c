@@ -123,7 +123,7 @@ static cJSON *executor_log_to_cjson(const struct tes_executor_log *l, enum tes_v
     return o;
 }
 
-static cJSON *task_log_to_cjson(const struct tes_task_log *l, enum tes_view v)
+cJSON *tes_task_log_to_cjson(const struct tes_task_log *l, enum tes_view v)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *logs = cJSON_AddArrayToObject(o, "logs");
@@ -180,7 +180,7 @@ cJSON *tes_task_to_cjson(const struct tes_task_view *tv, enum tes_view v)
         cJSON_AddItemToObject(o, "tags", map_to_cjson(t->tags, t->n_tags));
     cJSON *logs = cJSON_AddArrayToObject(o, "logs");
     if (tv->log)
-        cJSON_AddItemToArray(logs, task_log_to_cjson(tv->log, v));
+        cJSON_AddItemToArray(logs, tes_task_log_to_cjson(tv->log, v));
     add_time(o, "creation_time", tv->created);
     return o;
 }

@@ -256,6 +256,32 @@ struct tes_task_log {
 
 void tes_task_log_done(struct tes_task_log *l);
 
+/* [done, tes-json.c] A tesTaskLog in view v (BASIC leaves out the
+ * executors' stdout/stderr and system_logs). */
+cJSON *tes_task_log_to_cjson(const struct tes_task_log *l, enum tes_view v);
+
+/*
+ * [done, tes-log.c] <task_dir>/tes-log.json (LAYOUT_TES_LOG): the task
+ * log a TES task's runner keeps, in the spec's tesTaskLog FULL shape
+ * (tes-log.c has the exact format). The runner rewrites it whole each
+ * time it has something new (an executor ended, outputs copied, a system
+ * log), keeping each executor's stdout/stderr tail to TES_LOG_TAIL bytes
+ * (the whole output is the task's stdout/stderr files, served by the
+ * logs endpoint), and it is mode 0600 and owned by the daemon.
+ *
+ * tes_task_log_write: the file replaced atomically (fsync'd with sync);
+ * -EFBIG past TES_LOG_MAX, -errno otherwise. tes_task_log_read: *ret
+ * filled (tes_task_log_done frees it); -ENOENT when the runner wrote
+ * none yet, -EBADMSG for a file not of that shape, -EFBIG past
+ * TES_LOG_MAX; *ret untouched on failure. tes_task_log_parse: the same
+ * from a string.
+ */
+#define TES_LOG_TAIL (16U << 10)
+#define TES_LOG_MAX  (16U << 20)
+int tes_task_log_write(const char *task_dir, const struct tes_task_log *l, bool sync);
+int tes_task_log_read(const char *task_dir, struct tes_task_log *ret);
+int tes_task_log_parse(const char *buf, struct tes_task_log *ret);
+
 /* Everything one tesTask reply says. */
 struct tes_task_view {
     const char *id;

@@ -8,6 +8,7 @@
  * says); service-info; a JobProxy task as a one-executor TES task, and
  * a TES task as the one struct task.
  */
+#include "layout.h"
 #include "tap.h"
 #include "tes.h"
 
@@ -566,8 +567,72 @@ static void test_tables(void)
     ok(streq(tes_view_to_string(TES_VIEW_MINIMAL), "MINIMAL"), "view names");
 }
 
+/* tes-log.json: what the runner writes is what the handlers read back. */
+static void test_log_file(void)
+{
+    char dir[] = "/tmp/test-tes-log.XXXXXX";
+    struct tes_task_log got = {};
+    if (!ok(mkdtemp(dir), "a task dir"))
+        return;
+    ok(tes_task_log_read(dir, &got) == -ENOENT, "no tes-log.json yet: -ENOENT");
+
+    struct tes_executor_log xl[2] = {
+        {.start = 1764806400123000,
+         .end = 1764806401000000,
+         .exit_code = 0,
+         .stdout_tail = (char *) "hi\n"},
+        {.start = 1764806401000000, .end = 1764806402000000, .exit_code = 3},
+    };
+    struct tes_output_log out = {
+        .url = (char *) "file:///tmp/o", .path = (char *) "/data/o", .size_bytes = 5000000000ULL};
+    char *sys[] = {(char *) "input[0]: no storage for scheme s3", NULL};
+    struct task_kv meta = {(char *) "host", (char *) "h1"};
+    const struct tes_task_log l = {.start = 1764806400000000,
+                                   .end = 1764806403000000,
+                                   .logs = xl,
+                                   .n_logs = 2,
+                                   .outputs = &out,
+                                   .n_outputs = 1,
+                                   .system_logs = sys,
+                                   .metadata = &meta,
+                                   .n_metadata = 1};
+    ok(tes_task_log_write(dir, &l, true) == 0, "written");
+    if (ok(tes_task_log_read(dir, &got) == 0, "read back")) {
+        ok(got.start == l.start && got.end == l.end, "task start and end (RFC 3339, ms)");
+        ok(got.n_logs == 2 && got.logs[0].start == xl[0].start && got.logs[1].exit_code == 3 &&
+               streq_ptr(got.logs[0].stdout_tail, "hi\n") && !got.logs[1].stdout_tail,
+           "executor logs, in order, with their tails");
+        ok(got.n_outputs == 1 && got.outputs[0].size_bytes == 5000000000ULL &&
+               streq(got.outputs[0].path, "/data/o"),
+           "outputs, size_bytes past 32 bits");
+        ok(strv_length(got.system_logs) == 1 && streq(got.system_logs[0], sys[0]), "system logs");
+        ok(got.n_metadata == 1 && streq(got.metadata[0].value, "h1"), "metadata");
+        tes_task_log_done(&got);
+    }
+
+    static const char *const bad[] = {
+        "not json",
+        "{'outputs':[]}",
+        "{'logs':[],'outputs':{}}",
+        "{'logs':[{'start_time':'2026-12-04T00:00:00Z'}],'outputs':[]}",
+        "{'logs':[{'exit_code':1.5}],'outputs':[]}",
+        "{'logs':[],'outputs':[{'url':'file:///o','path':'/o','size_bytes':5}]}",
+        "{'logs':[],'outputs':[{'url':'file:///o','path':'/o','size_bytes':'-5'}]}",
+        "{'logs':[],'outputs':[],'start_time':'yesterday'}",
+        "{'logs':[],'outputs':[],'system_logs':[1]}",
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        _cleanup_free_ char *b = q(bad[i]);
+        ok(tes_task_log_parse(b, &got) == -EBADMSG, "not a task log: %s", bad[i]);
+    }
+    _cleanup_free_ char *path = layout_in_task_dir(dir, LAYOUT_TES_LOG);
+    (void) unlink(path);
+    (void) rmdir(dir);
+}
+
 int main(void)
 {
+    test_log_file();
     test_rows();
     test_views();
     test_service_info();

@@ -52,7 +52,11 @@ int rest_new(const struct rest_options *o, struct rest **ret, struct error *err)
     if (o->socket && o->socket[0] != '/')
         return error_set(err, -EINVAL, "%s: socket \"%s\" is not an absolute path", name,
                          o->socket);
-    const char *host = o->url && startswith(o->url, "http://") ? o->url + strlen("http://") : NULL;
+    /* https:// for a service met on the network (a TES input's server). */
+    const char *host = !o->url                          ? NULL
+                       : startswith(o->url, "http://")  ? o->url + strlen("http://")
+                       : startswith(o->url, "https://") ? o->url + strlen("https://")
+                                                        : NULL;
     if (o->url && (!host || host[0] == '\0' || host[0] == '/'))
         return error_set(err, -EINVAL, "%s: URL \"%s\" is not http://HOST:PORT", name, o->url);
     struct rest *r = xcalloc(1, sizeof(*r));
@@ -312,7 +316,8 @@ static int call_setup(struct rest *r, const struct rest_request *q, struct call 
     (void) curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     (void) curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
     (void) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-    (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http");
+    (void) curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR,
+                            startswith(r->base, "https:") ? "https" : "http");
     /* No proxy, whatever the environment says (and no lookup of it per call). */
     (void) curl_easy_setopt(h, CURLOPT_PROXY, "");
     if (c->json) {

@@ -38,7 +38,7 @@ struct rest;
 struct rest_options {
     /* The service, in the words of errors: "cannot reach NAME at WHERE: why". */
     const char *name;
-    /* Exactly one: an absolute unix socket path, or "http://HOST:PORT". */
+    /* Exactly one: an absolute unix socket path, or "http://HOST:PORT" (or https://). */
     const char *socket;
     const char *url;
     /* Put before every path unless the request is unprefixed ("/v1.41"); NULL for none. */

@@ -168,7 +168,7 @@ static void test_new(void)
         {.name = "svc"},                                      /* neither socket nor URL */
         {.name = "svc", .socket = "/s", .url = "http://h:1"}, /* both */
         {.name = "svc", .socket = "rel.sock"},
-        {.name = "svc", .url = "https://h:1"},
+        {.name = "svc", .url = "ftp://h:1"},
         {.name = "svc", .url = "h:1"},
         {.name = "svc", .url = "http://"},
         {.name = "svc", .url = "http:///x"},
@@ -185,6 +185,10 @@ static void test_new(void)
     int ret =
         rest_new(&(struct rest_options){.name = "svc", .url = "http://127.0.0.1:1/"}, &r, &err);
     ok(ret == 0 && streq(rest_where(r), "http://127.0.0.1:1/"), "http://HOST:PORT/ is taken");
+    _cleanup_(rest_freep) struct rest *tls = NULL;
+    error_clear(&err);
+    ret = rest_new(&(struct rest_options){.name = "svc", .url = "https://h:1"}, &tls, &err);
+    ok(ret == 0 && streq(rest_where(tls), "https://h:1"), "https://HOST:PORT is taken");
 }
 
 static void test_escape(void)

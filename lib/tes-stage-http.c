@@ -1,0 +1,118 @@
+/*
+ * tes-stage-http: the http and https storage of tes-stage (tes-stage.h):
+ * an input fetched with one GET through lib/rest (libcurl, opened on
+ * first use), no redirect followed, no proxy, at most max_download bytes
+ * (past them the fetch stops and the input fails), into a file the
+ * task's account creates in the mapping. Read-only: an output to an
+ * http(s) URL has no storage to write it.
+ */
+#include "rest/rest.h"
+#include "tes-stage-internal.h"
+
+#include <fcntl.h>
+
+struct dl {
+    int fd;
+    uint64_t n, max;
+    long status;
+    int write_error;
+};
+
+static void dl_headers(void *userdata, long status)
+{
+    struct dl *d = userdata;
+    d->status = status;
+}
+
+/* Past the cap: the call stops, and says why with this value. */
+#define DL_BAD_STATUS 1
+
+static int dl_data(void *userdata, const char *buf, size_t len)
+{
+    struct dl *d = userdata;
+    if (d->status < 200 || d->status >= 300)
+        return DL_BAD_STATUS;
+    if (d->n + len > d->max)
+        return -EFBIG;
+    int r = loop_write(d->fd, buf, len);
+    if (r < 0)
+        return r;
+    d->n += len;
+    return 0;
+}
+
+struct open_job {
+    const struct tes_stage *s;
+    const char *rel;
+    int fd;
+};
+
+static int open_as(void *arg)
+{
+    struct open_job *j = arg;
+    const char *base;
+    _cleanup_close_ int pfd = stage_parent(j->s->root_fd, j->rel, &base);
+    if (pfd < 0)
+        return pfd;
+    j->fd =
+        openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+    return j->fd < 0 ? -errno : 0;
+}
+
+static int http_get(const struct tes_stage *s, const char *what, const char *url, const char *rel,
+                    enum tes_file_type type, bool type_given, struct error *err)
+{
+    if (type_given && type == TES_DIRECTORY)
+        return error_set(err, -EINVAL, "%s: a DIRECTORY cannot be fetched from %s", what, url);
+    /* scheme://authority then the path and query; no fragment. */
+    const char *auth = strstr(url, "://");
+    if (!auth)
+        return error_set(err, -EINVAL, "%s: %s is not a URL", what, url);
+    auth += 3;
+    size_t alen = strcspn(auth, "/?#");
+    if (alen == 0)
+        return error_set(err, -EINVAL, "%s: %s names no host", what, url);
+    _cleanup_free_ char *base = xstrndup(url, (size_t) (auth - url) + alen);
+    const char *rest_of = auth + alen;
+    _cleanup_free_ char *path =
+        xasprintf("%s%.*s", rest_of[0] == '/' ? "" : "/", (int) strcspn(rest_of, "#"), rest_of);
+
+    struct rest *client = NULL;
+    int r =
+        rest_new(&(struct rest_options){.name = "the input's server", .url = base}, &client, err);
+    if (r < 0)
+        return error_wrap(err, "%s", what);
+    struct open_job oj = {.s = s, .rel = rel, .fd = -1};
+    r = as_user_run(s->user, open_as, &oj);
+    if (r < 0) {
+        rest_free(client);
+        return error_set_errno(err, r, "%s: cannot create %s in the task", what, rel);
+    }
+    _cleanup_close_ int fd = oj.fd;
+    struct dl d = {.fd = fd, .max = s->max_download ? s->max_download : TES_STAGE_MAX_DOWNLOAD};
+    struct rest_stream st = {.data = dl_data, .headers_done = dl_headers, .userdata = &d};
+    r = rest_stream(client,
+                    &(struct rest_request){.method = "GET",
+                                           .path = path,
+                                           .unprefixed = true,
+                                           .abort_fds = s->abort_fds,
+                                           .n_abort_fds = s->n_abort_fds},
+                    &st, err);
+    rest_free(client);
+    if (r == -EFBIG) {
+        char lim[32];
+        return error_set(err, -EFBIG, "%s: %s is larger than %s, the most an input may fetch", what,
+                         url, format_size_human(d.max, lim));
+    }
+    if (r == DL_BAD_STATUS || (r >= 300 && r < 1000) || (r >= 0 && r < 200))
+        return error_set(err, -EREMOTEIO, "%s: GET %s: HTTP %ld", what, url,
+                         d.status ? d.status : (long) r);
+    if (r == -ECANCELED)
+        return error_set(err, r, "%s: fetch given up", what);
+    if (r < 0)
+        return error_wrap(err, "%s: GET %s", what, url);
+    return 0;
+}
+
+const struct tes_storage tes_storage_http = {.scheme = "http", .get = http_get};
+const struct tes_storage tes_storage_https = {.scheme = "https", .get = http_get};

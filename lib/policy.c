@@ -14,6 +14,7 @@ static void policy_done(struct policy *p)
 {
     free(p->name);
     strv_free(p->run_as);
+    free(p->tes_user);
     strv_free(p->images);
     strv_free(p->mounts_ro);
     strv_free(p->mounts_rw);
@@ -227,6 +228,10 @@ static int load_entry(struct policy *p, const char *key, const cJSON *obj, struc
             STRV_FOREACH (n, p->run_as)
                 if (r >= 0 && streq(*n, "group:"))
                     r = error_set(err, -EINVAL, "%s: \"group:\" names no group", k);
+        } else if (streq(v->string, "tes_user")) {
+            r = config_get_string(v, k, &p->tes_user, err);
+            if (r >= 0 && (isempty(p->tes_user) || startswith(p->tes_user, "group:")))
+                r = error_set(err, -EINVAL, "%s: must name one account", k);
         } else if (streq(v->string, "max"))
             r = load_max(&p->max, k, v, err);
         else if (streq(v->string, "quota"))
@@ -273,6 +278,10 @@ int policy_set_load_principals(struct policy_set *s, const cJSON *principals, st
             policy_done(&p);
             return r;
         }
+        /* The account it names for TES is one it may use: an operator who
+         * wrote tes_user meant it, and saying it twice helps nobody. */
+        if (p.tes_user && !strv_contains(p.run_as, p.tes_user))
+            strv_push(&p.run_as, p.tes_user);
         if (streq(v->string, POLICY_DEFAULT_NAME)) {
             policy_done(&s->def);
             s->def = p;

@@ -7,6 +7,11 @@
  *       run_as: []                 # accounts its tasks may run as: names and
  *                                  #   "group:NAME" (its members); a unix-socket
  *                                  #   peer may always name itself
+ *       tes_user: NAME             # the account its GA4GH TES tasks run as (TES
+ *                                  #   has no user field; tes.h); it may run as
+ *                                  #   it (added to run_as). None: a unix-socket
+ *                                  #   peer's TES tasks run as itself, anyone
+ *                                  #   else's TES create is refused (403)
  *       max: {cores: 4, memory: 8G, cputime: 10h, walltime: 1d, output: 1G}
  *       quota: {queued: 10000, running: 64, cores: 8, memory: 32G, stored: 10G}
  *       weight: 1                  # its share of the host under contention
@@ -59,9 +64,10 @@ struct policy_quota {
 };
 
 struct policy {
-    char *name;    /* the principal's, or POLICY_DEFAULT_NAME */
-    bool admin;    /* sees, reads and deletes every task; may run as any account allowed at all */
-    char **run_as; /* account names and "group:NAME"; NULL: none beyond itself */
+    char *name;     /* the principal's, or POLICY_DEFAULT_NAME */
+    bool admin;     /* sees, reads and deletes every task; may run as any account allowed at all */
+    char **run_as;  /* account names and "group:NAME"; NULL: none beyond itself */
+    char *tes_user; /* the account of its TES tasks; NULL: see above */
     struct policy_max max;
     struct policy_quota quota;
     unsigned weight;               /* >= 1 */

@@ -46,6 +46,10 @@ struct task_record *task_record_copy(const struct task_record *r);
  * as a struct task: the one way a stored task is read again. -EIO when
  * the spec is damaged. */
 int task_record_task(const struct task_record *r, struct task **ret, struct error *err);
+/* The spec a record stores for t: task_to_cjson(t), and for a TES task its
+ * own part under "tes" (tes.h), which task_record_task reads back into
+ * t->tes. Allocated; the caller frees it. */
+char *task_record_spec(const struct task *t);
 struct task_record *task_record_free(struct task_record *r);
 static inline void task_record_freep(struct task_record **r)
 {

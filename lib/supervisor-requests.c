@@ -143,11 +143,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     rec->created = now_realtime();
     if (!b)
         rec->finished = rec->created;
-    cJSON *j = task_to_cjson(t);
-    rec->spec = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!rec->spec)
-        abort();
+    rec->spec = task_record_spec(t);
     rec->stdout_path = t->stdout_path ? xstrdup(t->stdout_path)
                                       : layout_task_file(cfg->data_dir, rec->id, LAYOUT_STDOUT);
     rec->stderr_path = t->stderr_path ? xstrdup(t->stderr_path)
@@ -194,7 +190,9 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     return 0;
 }
 
-int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
+/* Cancels an active task: 1 when it was active, 0 when it was not (it
+ * ended, or never was), negative when the store failed. */
+static int cancel_active(struct supervisor *sv, const char *id)
 {
     pthread_mutex_lock(&sv->lock);
     struct sv_task *t = hashmap_get(sv->active, id);
@@ -213,7 +211,8 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
         sv_retain(sv, o.finished);
         task_outcome_done(&o);
         sv_task_free(t);
-        return store_sync(sv->store);
+        int r = store_sync(sv->store);
+        return r < 0 ? r : 1;
     }
     if (t) {
         bool first = t->state != TASK_CANCELING;
@@ -227,12 +226,31 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
             store_update_state(sv->store, id, TASK_CANCELING, -1, NULL, 0, 0, false);
             sv_post_kind(sv, EV_CANCEL, id);
         }
-        return store_sync(sv->store);
+        int r = store_sync(sv->store);
+        return r < 0 ? r : 1;
     }
     pthread_mutex_unlock(&sv->lock);
+    return 0;
+}
+
+int supervisor_cancel(struct supervisor *sv, const char *id, struct error *err)
+{
+    int r = cancel_active(sv, id);
+    if (r < 0)
+        return error_set_errno(err, r, "cancel task %s", id);
+    return 0;
+}
+
+int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
+{
+    int r = cancel_active(sv, id);
+    if (r < 0)
+        return error_set_errno(err, r, "cancel task %s", id);
+    if (r > 0)
+        return 0;
 
     /* Ended (or unknown): remove the record, then its files. */
-    int r = store_delete(sv->store, id, err);
+    r = store_delete(sv->store, id, err);
     if (r < 0)
         return r;
     _cleanup_free_ char *dir = sv_task_dir(sv, id);

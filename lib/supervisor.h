@@ -59,6 +59,10 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
  * removed with its files. -ENOENT for an unknown id.
  */
 int supervisor_delete(struct supervisor *sv, const char *id, struct error *err);
+/* TES's cancel: an active task cancelled as by DELETE; a task that has
+ * ended (or an unknown id) is left as it is. 0, or negative errno when
+ * the store failed. */
+int supervisor_cancel(struct supervisor *sv, const char *id, struct error *err);
 
 /* Whether the task is still QUEUED..CANCELING (for following its logs). */
 bool supervisor_is_active(struct supervisor *sv, const char *id);

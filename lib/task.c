@@ -4,6 +4,7 @@
  * turns any wire form into a task, is task-validate.c.
  */
 #include "task.h"
+#include "tes.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -78,6 +79,7 @@ struct task *task_free(struct task *t)
     free(t->workdir);
     task_kv_free(t->env, t->n_env);
     task_kv_free(t->tags, t->n_tags);
+    tes_task_free(t->tes);
     free(t);
     return NULL;
 }
@@ -141,6 +143,7 @@ struct task *task_copy(const struct task *t)
     c->n_env = t->n_env;
     c->tags = kv_copy(t->tags, t->n_tags);
     c->n_tags = t->n_tags;
+    c->tes = t->tes ? tes_task_copy(t->tes) : NULL;
     return c;
 }
 

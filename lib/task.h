@@ -81,6 +81,8 @@ struct task_kv {
     char *value;
 };
 
+struct tes_task;
+
 struct task_container {
     char *image;         /* required */
     struct task_cmd cmd; /* optional: the image's default when absent */
@@ -113,6 +115,11 @@ struct task {
     size_t n_env;
     struct task_kv *tags; /* keys unique */
     size_t n_tags;
+    /* A TES task's own part (tes.h): its executors, inputs, outputs,
+     * volumes; NULL for a JobProxy task. Not in task_to_cjson (the
+     * JobProxy view): the store keeps it in the spec under "tes"
+     * (task_record_spec, store.h). */
+    struct tes_task *tes;
 };
 
 /* Limits of the validator (absurd values are 400, naming the field). */

@@ -122,3 +122,63 @@ int tes_task_to_task(const struct tes_task *tt, const char *account, struct task
         return error_wrap(err, "as a task of this server");
     return 0;
 }
+
+/* The spec's tesTask fields, FULL, without the read-only ones: what the
+ * client asked for, as the parser reads it back. */
+cJSON *tes_task_to_spec_cjson(const struct tes_task *tt)
+{
+    const struct tes_task_view tv = {.id = "", .task = tt};
+    cJSON *o = tes_task_to_cjson(&tv, TES_VIEW_FULL);
+    static const char *const read_only[] = {"id", "state", "logs", "creation_time"};
+    for (size_t i = 0; i < ELEMENTSOF(read_only); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(o, read_only[i]);
+    /* Dropped parameters are not stored as parameters (the spec), but the
+     * task log names them, so they are kept apart. */
+    if (tt->ignored_parameters) {
+        cJSON *a = cJSON_AddArrayToObject(o, "ignored_parameters");
+        STRV_FOREACH (p, tt->ignored_parameters)
+            cJSON_AddItemToArray(a, cJSON_CreateString(*p));
+    }
+    return o;
+}
+
+int tes_task_from_spec_cjson(const cJSON *j, struct tes_task **ret, struct error *err)
+{
+    _cleanup_tes_task_ struct tes_task *tt = NULL;
+    int r = tes_task_from_cjson(j, &tt, err);
+    if (r < 0)
+        return r;
+    const cJSON *ign = cJSON_GetObjectItemCaseSensitive(j, "ignored_parameters"), *p;
+    if (ign && !cJSON_IsArray(ign))
+        return error_set(err, -EINVAL, "ignored_parameters: must be an array");
+    cJSON_ArrayForEach(p, ign)
+    {
+        if (!cJSON_IsString(p))
+            return error_set(err, -EINVAL, "ignored_parameters: must hold strings");
+        strv_push(&tt->ignored_parameters, p->valuestring);
+    }
+    *ret = TAKE_PTR(tt);
+    return 0;
+}
+
+struct tes_task *tes_task_copy(const struct tes_task *tt)
+{
+    /* Simple beats clever: through the stored form, which the parser
+     * reads back whole (test-tes.c checks the round trip). */
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct tes_task *c = NULL;
+    cJSON *j = tes_task_to_spec_cjson(tt);
+    int r = tes_task_from_spec_cjson(j, &c, &err);
+    cJSON_Delete(j);
+    if (r < 0)
+        abort(); /* what the parser made, it reads back */
+    return c;
+}
+
+bool tes_task_needs_runner(const struct tes_task *tt)
+{
+    if (tt->n_executors != 1 || tt->n_inputs || tt->n_outputs || tt->volumes)
+        return true;
+    const struct tes_executor *x = &tt->executors[0];
+    return x->stdin_path || x->stdout_path || x->stderr_path;
+}

@@ -230,6 +230,21 @@ struct tes_task *tes_task_from_task(const struct task *t);
 int tes_task_to_task(const struct tes_task *tt, const char *account, struct task **ret,
                      struct error *err);
 
+/* [done, tes-task.c] The stored form of a TES task: its tesTask fields
+ * (the FULL view without id, state, logs, creation_time) plus
+ * "ignored_parameters", kept as task->tes in the spec under "tes"
+ * (task_record_spec, store.h). from_spec is -EINVAL on a stored form the
+ * parser refuses. tes_task_copy goes through that form. */
+cJSON *tes_task_to_spec_cjson(const struct tes_task *tt);
+int tes_task_from_spec_cjson(const cJSON *j, struct tes_task **ret, struct error *err);
+struct tes_task *tes_task_copy(const struct tes_task *tt);
+
+/* [done] Whether the task needs more than one container can do alone:
+ * executors past the first, inputs, outputs, volumes, or stdin/stdout/
+ * stderr paths. Only the docker backend's TES runner runs those; the
+ * process backend's handles() says no to them (and to every container). */
+bool tes_task_needs_runner(const struct tes_task *tt);
+
 /* What a task did, for its TES log (tes-log.json for a TES task; built
  * from the record for a JobProxy one). */
 struct tes_executor_log {

@@ -14,6 +14,7 @@
 #include "layout.h"
 #include "process-internal.h"
 #include "shim.h"
+#include "tes.h"
 #include "util/log.h"
 
 #include <fcntl.h>
@@ -128,6 +129,10 @@ static int process_init(const struct config *cfg, const struct backend_listener 
 
 static bool process_handles(const struct task *t)
 {
+    /* A TES task with more than one container's worth (tes.h) needs the
+     * docker backend's runner, whatever else it is. */
+    if (t->tes && tes_task_needs_runner(t->tes))
+        return false;
     return t->container == NULL;
 }
 

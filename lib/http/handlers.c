@@ -504,5 +504,7 @@ const struct route http_routes[] = {
     {"GET", "/ga4gh/tes/v1/service-info", http_tes_service_info, MEDIA_JSON, false, true},
     {"GET", "/ga4gh/tes/v1/tasks", http_tes_list, MEDIA_JSON, false},
     {"GET", "/ga4gh/tes/v1/tasks/*", http_tes_get, MEDIA_JSON, false},
+    {"POST", "/ga4gh/tes/v1/tasks", http_tes_create, MEDIA_JSON, true},
+    {"POST", "/ga4gh/tes/v1/tasks/*", http_tes_cancel, MEDIA_JSON, false},
     {},
 };

@@ -157,6 +157,8 @@ void http_metrics_request(const struct request *r);
 enum MHD_Result http_tes_service_info(struct request *r);
 enum MHD_Result http_tes_list(struct request *r);
 enum MHD_Result http_tes_get(struct request *r);
+enum MHD_Result http_tes_create(struct request *r);
+enum MHD_Result http_tes_cancel(struct request *r);
 
 /* openapi/ocps-proxy.yaml and its JSON form, built in (openapi/embed.py). */
 extern const char openapi_yaml[], openapi_json[];

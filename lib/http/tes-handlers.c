@@ -6,12 +6,13 @@
  * as a one-executor task, tes_task_from_task). Errors go out in the
  * project's {code, message} shape (TES defines no error body).
  *
- * So far: GET /service-info, GET /tasks and GET /tasks/{id}. [next]
- * POST /tasks, POST /tasks/{id}:cancel (the router's "*" matches
- * "ID:cancel" as one segment: a POST route on the tasks/{id} pattern
- * that splits it).
+ * GET /service-info, GET /tasks, GET /tasks/{id}, POST /tasks and POST
+ * /tasks/{id}:cancel (the router's "*" matches "ID:cancel" as one
+ * segment: a POST route on the tasks/{id} pattern that splits it).
  */
 #include "http.h"
+#include "layout.h"
+#include "quota.h"
 #include "tes.h"
 
 #include <inttypes.h>
@@ -75,6 +76,20 @@ static bool tags_match(const struct tes_list *l, const struct tes_task *t)
     return true;
 }
 
+/* A task its caller may see: someone else's does not exist, as far as
+ * its caller knows (404). */
+static int load(struct request *r, const char *id, struct task_record **ret, struct error *err)
+{
+    _cleanup_record_ struct task_record *rec = NULL;
+    int q = store_get(r->ctx->store, id, &rec, err);
+    if (q < 0)
+        return q;
+    if (!principal_sees(r->principal, rec->principal, rec->user))
+        return error_set(err, -ENOENT, "no task %s", id);
+    *ret = TAKE_PTR(rec);
+    return 0;
+}
+
 /* The TES log of a task made through JobProxy: one executor, whose log
  * exists once it ended (an executor that has not ended has none). */
 static void record_log(const struct task_record *rec, struct tes_task_log *log,
@@ -89,35 +104,95 @@ static void record_log(const struct task_record *rec, struct tes_task_log *log,
     }
 }
 
-/* A stored task as a tesTask in view v; spec NULL when the view and the
- * filters need none (MINIMAL). */
-static cJSON *record_to_cjson(const struct task_record *rec, const struct tes_task *tt,
-                              enum tes_view v)
+/* The task log of a TES task: what its runner wrote (tes-log.json), with
+ * the record's start and end where the file has none; a task the runner
+ * has not written for (one executor, run as any container task) gets the
+ * record's one executor log. The dropped backend parameters come first
+ * in its system logs, the record's reason last. -errno when the file is
+ * there but cannot be read (a 500: a task log is not made up). */
+static int tes_record_log(const struct request *r, const struct task_record *rec,
+                          const struct tes_task *tt, struct tes_task_log *ret, struct error *err)
 {
-    struct tes_task_log log;
-    struct tes_executor_log xl;
-    record_log(rec, &log, &xl);
+    _cleanup_free_ char *dir = layout_task_dir(r->ctx->cfg->data_dir, rec->id);
+    struct tes_task_log l = {};
+    int q = tes_task_log_read(dir, &l);
+    if (q == -ENOENT) {
+        struct tes_executor_log xl;
+        record_log(rec, &l, &xl);
+        if (l.n_logs) {
+            l.logs = xmalloc(sizeof(xl));
+            l.logs[0] = xl;
+        }
+    } else if (q == -EBADMSG)
+        return error_set(err, -EIO, "task %s: its TES log (tes-log.json) is damaged", rec->id);
+    else if (q < 0)
+        return error_set_errno(err, q, "task %s: read its TES log", rec->id);
+    if (!l.start)
+        l.start = rec->started;
+    if (!l.end)
+        l.end = rec->finished;
     _cleanup_strv_ char **sys = NULL;
+    STRV_FOREACH (p, tt->ignored_parameters) {
+        _cleanup_free_ char *m =
+            xasprintf("backend parameter %s is not supported here: ignored", *p);
+        strv_push(&sys, m);
+    }
+    STRV_FOREACH (p, l.system_logs)
+        strv_push(&sys, *p);
     if (rec->reason)
         strv_push(&sys, rec->reason);
-    log.system_logs = sys;
+    strv_free(l.system_logs);
+    l.system_logs = TAKE_PTR(sys);
+    *ret = l;
+    return 0;
+}
+
+/* A stored task as a tesTask in view v; tt NULL in the MINIMAL view,
+ * which reads nothing but the record. For a TES task ('tes' true) the
+ * task log is its own; a JobProxy task's is made from the record. */
+static int record_to_cjson(const struct request *r, const struct task_record *rec,
+                           const struct tes_task *tt, bool tes, enum tes_view v, cJSON **ret,
+                           struct error *err)
+{
+    struct tes_task_log log = {};
+    struct tes_executor_log xl;
+    bool have_log = false;
+    _cleanup_strv_ char **sys = NULL;
+
+    if (v != TES_VIEW_MINIMAL && tes) {
+        int q = tes_record_log(r, rec, tt, &log, err);
+        if (q < 0)
+            return q;
+        have_log = log.start || log.n_logs || log.n_outputs || log.system_logs;
+    } else if (v != TES_VIEW_MINIMAL) {
+        record_log(rec, &log, &xl);
+        if (rec->reason)
+            strv_push(&sys, rec->reason);
+        log.system_logs = sys;
+        have_log = rec->started;
+    }
     struct tes_task_view tv = {.id = rec->id,
                                .state = rec->state,
                                .created = rec->created,
                                .task = tt,
-                               .log = rec->started ? &log : NULL};
-    return tes_task_to_cjson(&tv, v);
+                               .log = have_log ? &log : NULL};
+    *ret = tes_task_to_cjson(&tv, v);
+    if (tes)
+        tes_task_log_done(&log);
+    return 0;
 }
 
-/* The TES form of a stored task (for now every stored task is a JobProxy
- * one: [next] a spec with a "tes" part is read back as that). */
-static int record_tes_task(const struct task_record *rec, struct tes_task **ret, struct error *err)
+/* The TES form of a stored task: a TES task's own, or a JobProxy task as
+ * a one-executor one. *ret_tes says which. */
+static int record_tes_task(const struct task_record *rec, struct tes_task **ret, bool *ret_tes,
+                           struct error *err)
 {
     _cleanup_task_ struct task *t = NULL;
     int q = task_record_task(rec, &t, err);
     if (q < 0)
         return q;
-    *ret = tes_task_from_task(t);
+    *ret_tes = t->tes;
+    *ret = t->tes ? TAKE_PTR(t->tes) : tes_task_from_task(t);
     return 0;
 }
 
@@ -128,9 +203,10 @@ static int list_one(const struct task_record *rec, void *userdata)
     if (l->name_prefix && !startswith(rec->name ? rec->name : "", l->name_prefix))
         return 0;
     _cleanup_tes_task_ struct tes_task *tt = NULL;
+    bool tes = false;
     if (l->n_tags || l->view != TES_VIEW_MINIMAL) {
         /* A damaged spec fails the list (500) rather than hiding a task. */
-        int q = record_tes_task(rec, &tt, &l->err);
+        int q = record_tes_task(rec, &tt, &tes, &l->err);
         if (q < 0)
             return q;
         if (!tags_match(l, tt))
@@ -140,7 +216,11 @@ static int list_one(const struct task_record *rec, void *userdata)
         l->more = true;
         return 1;
     }
-    cJSON_AddItemToArray(l->tasks, record_to_cjson(rec, tt, l->view));
+    cJSON *j;
+    int q = record_to_cjson(l->r, rec, tt, tes, l->view, &j, &l->err);
+    if (q < 0)
+        return q;
+    cJSON_AddItemToArray(l->tasks, j);
     l->n++;
     l->last_seq = rec->seq;
     return 0;
@@ -259,16 +339,131 @@ enum MHD_Result http_tes_get(struct request *r)
     _cleanup_record_ struct task_record *rec = NULL;
     _cleanup_tes_task_ struct tes_task *tt = NULL;
     enum tes_view v;
+    bool tes = false;
+    cJSON *j = NULL;
 
     int q = view_param(r, &v, &err);
     if (q >= 0)
-        q = store_get(r->ctx->store, r->param, &rec, &err);
-    /* Someone else's task does not exist, as far as its caller knows. */
-    if (q >= 0 && !principal_sees(r->principal, rec->principal, rec->user))
-        q = error_set(&err, -ENOENT, "no task %s", r->param);
+        q = load(r, r->param, &rec, &err);
     if (q >= 0 && v != TES_VIEW_MINIMAL)
-        q = record_tes_task(rec, &tt, &err);
+        q = record_tes_task(rec, &tt, &tes, &err);
+    if (q >= 0)
+        q = record_to_cjson(r, rec, tt, tes, v, &j, &err);
     if (q < 0)
         return http_reply_error(r, &err);
-    return http_reply_json(r, 200, record_to_cjson(rec, tt, v), NULL);
+    return http_reply_json(r, 200, j, NULL);
+}
+
+/* ---- CreateTask --------------------------------------------------------------------------- */
+
+/* The account a principal's TES tasks run as (tes.h): its policy's
+ * tes_user, else a unix-socket peer's own account. */
+static int tes_account(const struct principal *p, const char **ret, struct error *err)
+{
+    if (p->policy->tes_user)
+        *ret = p->policy->tes_user;
+    else if (p->via == PRINCIPAL_UNIX && p->account)
+        *ret = p->account;
+    else
+        return error_set(err, -EACCES,
+                         "no account for TES tasks of principal %s: set tes_user in the policy "
+                         "(principals.%s.tes_user)",
+                         p->name, p->policy->name);
+    return 0;
+}
+
+static int json_body(struct request *r, struct error *err)
+{
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    enum task_format fmt;
+    /* TES is JSON; a client that sends no Content-Type means it too. */
+    if (!isempty(ct) && (task_format_from_content_type(ct, &fmt) < 0 || fmt != TASK_FORMAT_JSON))
+        return error_set(err, -EMEDIUMTYPE,
+                         "unsupported Content-Type \"%s\": a tesTask is application/json", ct);
+    if (r->len == 0)
+        return error_set(err, -EINVAL, "empty request body: a tesTask is required");
+    return 0;
+}
+
+enum MHD_Result http_tes_create(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_tes_task_ struct tes_task *tt = NULL;
+    _cleanup_task_ struct task *t = NULL;
+    _cleanup_record_ struct task_record *rec = NULL;
+    const char *account = NULL;
+
+    int q = json_body(r, &err);
+    if (q >= 0)
+        q = tes_task_parse(r->body, r->len, &tt, &err);
+    if (q >= 0)
+        q = tes_account(r->principal, &account, &err);
+    if (q >= 0)
+        q = tes_task_to_task(tt, account, &t, &err);
+    /* Refused before the supervisor sees it: counted here (it counts its own). */
+    if (q < 0)
+        supervisor_refused(r->ctx->sv, error_http_status(q) == 415   ? REFUSAL_MEDIA
+                                       : error_http_status(q) == 403 ? REFUSAL_POLICY_RUN_AS
+                                                                     : REFUSAL_VALIDATION);
+    if (q >= 0) {
+        t->tes = TAKE_PTR(tt);
+        q = supervisor_submit(r->ctx->sv, r->principal, t, &rec, &err);
+    }
+    http_audit(r, "tes-create", account, rec ? rec->id : NULL,
+               q >= 0 ? "accepted"
+               : rec  ? "failed"
+                      : "refused",
+               q < 0 ? &err : NULL);
+    if (q < 0 && !rec && error_http_status(q) == 429) {
+        char after[16];
+        snprintf(after, sizeof(after), "%d", QUOTA_RETRY_AFTER);
+        return http_reply_error_extra(
+            r, &err,
+            (const struct http_extra[]){{.header = true, .name = "Retry-After", .value = after},
+                                        {}});
+    }
+    if (q < 0 && !rec)
+        return http_reply_error(r, &err);
+    /* Stored, even when no backend runs it (then SYSTEM_ERROR, with the
+     * reason in its system logs): TES accepts what it cannot fulfil and
+     * fails the task, and a client finds out by polling it. Exactly 200
+     * {"id"}, not 201. */
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "id", rec->id);
+    return http_reply_json(r, 200, j, NULL);
+}
+
+/* ---- CancelTask --------------------------------------------------------------------------- */
+
+enum MHD_Result http_tes_cancel(struct request *r)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_record_ struct task_record *rec = NULL;
+    _cleanup_free_ char *id = NULL;
+
+    /* The route's "*" is one segment, "ID:cancel" (ids hold no ':'). */
+    const char *colon = strchr(r->param, ':');
+    if (!colon || !streq(colon, ":cancel")) {
+        /* Anything else there is the task's path, which has GET only. */
+        error_set(&err, -EBADRQC,
+                  "POST .../tasks/%s: the method is GET, or POST .../tasks/{id}:cancel", r->param);
+        return http_reply_error_extra(
+            r, &err,
+            (const struct http_extra[]){{.header = true, .name = "Allow", .value = "GET"}, {}});
+    }
+    int q = 0;
+    {
+        id = xstrndup(r->param, (size_t) (colon - r->param));
+        q = load(r, id, &rec, &err);
+    }
+    /* An ended task stays as it ended: cancel is a request, not a verdict. */
+    if (q >= 0)
+        q = supervisor_cancel(r->ctx->sv, id, &err);
+    if (rec)
+        http_audit(r, "tes-cancel", rec->user, rec->id, q >= 0 ? "cancelled" : "failed",
+                   q < 0 ? &err : NULL);
+    if (q < 0)
+        return http_reply_error(r, &err);
+    return http_reply_json(r, 200, cJSON_CreateObject(), NULL);
 }

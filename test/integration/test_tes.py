@@ -6,6 +6,8 @@ pages, what another principal sees, and the 400s. Every exchange is
 also held against openapi/ocps-proxy.yaml, whose TES schemas allow no
 field TES 1.1 does not define."""
 
+import json
+import os
 import subprocess
 import urllib.parse
 
@@ -190,7 +192,259 @@ def t_errors(tap, d):
     tap.eq(r.status, 405, "POST service-info: 405")
 
 
+# ---- tasks made through TES: create, cancel, the stored task, its log ----
+
+# TES tasks are container tasks: these need the shared dockerd
+# (test/docker/setup.sh) with the busybox test image, never pulled; what
+# the executors do is the docker suite's (test/docker). One core: a
+# JobProxy task holding it keeps a TES task QUEUED.
+DOCKER_SOCK = "/var/run/docker.sock"
+IMAGE = "ocps-test/busybox:1"
+TES_CONFIG = ("docker: {network: none, pull: never, instance: tes-it-%d}\ncapacity: {cores: 1}\n"
+              "principals: {admin: {tes_user: %s}, nobody-tes: {}}\n" % (os.getpid(), USER))
+
+
+def dockerd_has_image():
+    """Whether the shared dockerd answers and holds the test image."""
+    import http.client
+    import socket
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(10)
+            self.sock.connect(DOCKER_SOCK)
+    try:
+        c = Unix("localhost", timeout=10)
+        c.request("GET", "/v1.41/images/%s/json" % IMAGE)
+        return c.getresponse().status == 200
+    except OSError:
+        return False
+
+FULL_TASK = {
+    "name": "wf-step-1",
+    "description": "a task with every field",
+    "inputs": [{"name": "in", "path": "/data/in.txt", "url": "s3://bucket/in.txt", "type": "FILE"},
+               {"path": "/data/inline", "content": "hello\n"}],
+    "outputs": [{"path": "/data/out/*.txt", "path_prefix": "/data/out/",
+                 "url": "file:///tmp/tes-out/", "type": "FILE"}],
+    "resources": {"cpu_cores": 1, "ram_gb": 0.25, "disk_gb": 1.5, "preemptible": True,
+                  "zones": ["z1"], "backend_parameters": {"walltime": "60", "nope": "x"}},
+    "executors": [{"image": IMAGE, "command": ["cat", "/data/in.txt"],
+                   "workdir": "/data", "stdout": "/data/out/a.txt", "env": {"A": "1"}},
+                  {"image": IMAGE, "command": ["true"], "ignore_error": True}],
+    "volumes": ["/scratch"],
+    "tags": {"wf": "w1", "step": "1"},
+}
+
+
+def tes_create(d, task, token=ocps.ADMIN, headers=None):
+    h = {"Content-Type": "application/json"}
+    h.update(headers or {})
+    body = task if isinstance(task, (str, bytes)) else json.dumps(task)
+    return d.request("POST", TES + "/tasks", body, h, token=token)
+
+
+def tes_get(d, tid, view="MINIMAL", token=ocps.ADMIN):
+    r = d.request("GET", TES + "/tasks/%s?view=%s" % (tid, view), token=token)
+    return r.json() if r.status == 200 else None
+
+
+def wait_tes(d, tid, states=("COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED")):
+    got = ocps.until(lambda: (tes_get(d, tid) or {}).get("state") in states)
+    return (tes_get(d, tid) or {}).get("state") if got else None
+
+
+def hold_core(tap, d):
+    """A JobProxy task RUNNING on the one core: TES tasks wait QUEUED."""
+    hold = d.submit_id({"user": USER, "cmd": "sleep 300", "cores": 1})
+    tap.ok(ocps.until(lambda: (d.state(hold) or {}).get("code") == "RUNNING"),
+           "a JobProxy task holds the one core")
+    return hold
+
+
+def t_create(tap, d):
+    hold = hold_core(tap, d)
+    r = tes_create(d, FULL_TASK)
+    body = r.json() if r.status == 200 else None
+    tap.ok(r.status == 200 and set(body) == {"id"}, "POST /tasks: exactly 200 {\"id\"}", r)
+    if not body:
+        return
+    tid = body["id"]
+    tap.ok(":" not in tid and "/" not in tid, "the id has no ':' or '/'")
+    full = tes_get(d, tid, "FULL")
+    tap.eq(full.get("state"), "QUEUED", "it waits QUEUED for the core")
+    for k in ("name", "description", "outputs", "executors", "volumes", "tags"):
+        tap.eq(full.get(k), FULL_TASK[k], "FULL: %s as created" % k)
+    want_in = [dict(FULL_TASK["inputs"][0]), dict(FULL_TASK["inputs"][1], type="FILE")]
+    tap.eq(full.get("inputs"), want_in, "FULL: inputs as created (content is a FILE)")
+    res = dict(FULL_TASK["resources"], backend_parameters={"walltime": "60"})
+    tap.eq(full.get("resources"), res, "FULL: resources, without the unsupported parameter")
+    sys_logs = full["logs"][0].get("system_logs", []) if full.get("logs") else []
+    tap.ok(any("nope" in m and "not supported" in m for m in sys_logs),
+           "FULL: the dropped backend parameter is named in system_logs", full.get("logs"))
+    basic = tes_get(d, tid, "BASIC")
+    tap.ok("content" not in basic["inputs"][1] and "system_logs" not in basic["logs"][0],
+           "BASIC: no input content, no system_logs", basic)
+    js = d.state(tid)
+    tap.eq(js["code"] if js else None, "QUEUED", "the JobProxy State says the same")
+    r = d.request("GET", "/v1/jobproxy/task/" + tid)
+    jt = r.json() if r.status == 200 else {}
+    tap.ok(r.status == 200 and "tes" not in jt and jt.get("user") == USER and
+           jt.get("container", {}).get("image") == IMAGE and
+           jt.get("container", {}).get("cmd") == ["cat", "/data/in.txt"] and
+           jt.get("walltime") == "60s" and jt.get("cores") == 1,
+           "the JobProxy task: the first executor, the tes_user, cores, walltime; no TES part", jt)
+
+    # The stored task is the same after a restart.
+    d.stop()
+    d.start()
+    tap.eq(tes_get(d, tid, "FULL"), full, "FULL is the same after a restart")
+    r = tes_list(d, view="BASIC", name_prefix="wf-step")
+    tasks = r.json()["tasks"]
+    tap.eq([t["id"] for t in tasks], [tid], "listed by its name (name_prefix)")
+    tap.eq(tasks[0]["executors"] if tasks else None, FULL_TASK["executors"], "listed: its executors")
+    tap.eq([t["id"] for t in tes_list(d, tag_key="wf", tag_value="w1").json()["tasks"]], [tid],
+           "listed by its tags")
+    for t in (tid, hold):
+        d.request("POST", TES + "/tasks/%s:cancel" % t)
+        tap.eq(wait_tes(d, t), "CANCELED", "cancelled")
+
+
+def t_create_errors(tap, d):
+    x = {"image": IMAGE, "command": ["true"]}
+    for body, status, want, what in (
+            ("", 400, "empty request body", "an empty body"),
+            ("{", 400, "", "not JSON"),
+            ({"name": "x"}, 400, "executors: is required", "no executors"),
+            ({"executors": [{"image": "i"}]}, 400, "executors[0].command", "no command"),
+            ({"executors": [x], "resources": {"backend_parameters": {"nope": "1"},
+                                              "backend_parameters_strict": True}},
+             400, "nope", "an unsupported strict backend parameter"),
+            ({"executors": [x], "resources": {"ram_gb": 0.001}}, 400, "as a task of this server",
+             "a memory the one validator refuses")):
+        r = tes_create(d, body)
+        msg = r.json().get("message", "") if r.status == status else ""
+        tap.ok(r.status == status and want in msg and r.json().get("code") == status,
+               "%s: %d {code, message} naming it" % (what, status), r)
+    r = tes_create(d, {"executors": [x]}, headers={"Content-Type": "application/xml"})
+    tap.eq(r.status, 415, "a tesTask is JSON: application/xml is 415")
+    r = tes_create(d, {"executors": [x]}, token=None)
+    tap.eq(r.status, 401, "no credentials: 401")
+    # Accepted at create whatever it cannot fulfil (the spec's leniency).
+    r = tes_create(d, {"executors": [x], "inputs": [{"url": "drs://x/y", "path": "/in"}],
+                       "id": "mine", "state": "COMPLETE", "logs": [], "unknown": 1})
+    tap.ok(r.status == 200 and r.json()["id"] != "mine",
+           "unknown schemes, no type, read-only and unknown fields: accepted, id ours", r)
+
+
+def t_tes_user(tap, d):
+    token = principal_token(d, "nobody-tes")
+    r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["true"]}]},
+                   token=token)
+    msg = r.json().get("message", "") if r.status == 403 else ""
+    tap.ok(r.status == 403 and "tes_user" in msg,
+           "a principal without tes_user (not a unix peer): 403 naming tes_user", r)
+
+
+def t_cancel(tap, d):
+    hold = hold_core(tap, d)
+    r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["true"]}],
+                       "resources": {"cpu_cores": 1}})
+    tid = r.json()["id"]
+    tap.eq(tes_get(d, tid), {"id": tid, "state": "QUEUED"}, "the TES task waits QUEUED")
+    r = d.request("POST", TES + "/tasks/%s:cancel" % tid)
+    tap.eq((r.status, r.json() if r.status == 200 else None), (200, {}), ":cancel: 200 {}")
+    tap.eq(tes_get(d, tid), {"id": tid, "state": "CANCELED"},
+           "cancelled right after create: CANCELED")
+    r = d.request("POST", TES + "/tasks/%s:cancel" % tid)
+    tap.ok(r.status == 200 and tes_get(d, tid)["state"] == "CANCELED",
+           "a second cancel: 200, still CANCELED", r)
+    for path, what in (("/tasks/%s:cancel" % "00000000-0000-4000-8000-000000000000",
+                        "an unknown id"),
+                       ):
+        r = d.request("POST", TES + path)
+        tap.eq(r.status, 404, "POST %s: 404" % what)
+    for path, what in (("/tasks/%s:frob" % tid, "a verb other than cancel"),
+                       ("/tasks/%s" % tid, "no verb")):
+        r = d.request("POST", TES + path)
+        tap.ok(r.status == 405 and r.headers.get("allow") == "GET",
+               "POST %s: 405, Allow: GET" % what, r)
+    token = principal_token(d, "nobody-tes")
+    r = d.request("POST", TES + "/tasks/%s:cancel" % hold, token=token)
+    tap.eq(r.status, 404, "cancelling another principal's task: 404")
+    # A JobProxy task is a TES task too: TES cancels it.
+    r = d.request("POST", TES + "/tasks/%s:cancel" % hold)
+    tap.eq(r.status, 200, "TES cancels the running JobProxy task")
+    tap.eq(wait_tes(d, hold), "CANCELED", "and it ends CANCELED")
+    st = d.state(hold)
+    tap.eq(st["code"] if st else None, "CANCELED", "as its JobProxy State says")
+    r = d.request("POST", TES + "/tasks/%s:cancel" % hold)
+    tap.ok(r.status == 200 and d.state(hold) is not None,
+           "cancel of an ended task: 200, and it is not deleted (DELETE would)", r)
+    # With the core free it starts at once: cancelled wherever it got to.
+    r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["sleep", "300"]}]})
+    tid = r.json()["id"]
+    r = d.request("POST", TES + "/tasks/%s:cancel" % tid)
+    tap.eq(r.status, 200, "cancel right after create (the task starting): 200")
+    tap.eq(wait_tes(d, tid), "CANCELED", "it ends CANCELED")
+
+
+def t_task_log(tap, d):
+    """The TES log a runner writes (tes-log.json, tes.h) is what FULL shows."""
+    r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["true"]}],
+                       "name": "logged"})
+    tid = r.json()["id"]
+    tap.eq(wait_tes(d, tid), "COMPLETE", "a one-executor TES task runs to COMPLETE")
+    task_dir = os.path.join(d.data_dir, "tasks", tid)
+    os.makedirs(task_dir, mode=0o700, exist_ok=True)
+    log = {"logs": [{"start_time": "2026-12-04T03:00:00.000Z", "end_time": "2026-12-04T03:00:01.000Z",
+                     "stdout": "out tail", "stderr": "", "exit_code": 0}],
+           "start_time": "2026-12-04T02:59:59.000Z",
+           "outputs": [{"url": "file:///tmp/x", "path": "/data/x", "size_bytes": "5000000000"}],
+           "system_logs": ["staged 1 input"]}
+    with open(os.path.join(task_dir, "tes-log.json"), "w") as f:
+        json.dump(log, f)
+    full = tes_get(d, tid, "FULL")
+    tl = full["logs"][0] if full and full.get("logs") else {}
+    tap.eq(tl.get("logs"), log["logs"], "FULL: the executor logs the runner wrote")
+    tap.eq(tl.get("outputs"), log["outputs"], "FULL: its outputs, size_bytes a string")
+    tap.eq(tl.get("start_time"), log["start_time"], "FULL: its start time")
+    tap.ok(tl.get("end_time") and tl.get("system_logs", [None])[0] == "staged 1 input",
+           "the end from the record; the runner's system logs first", tl)
+    basic = tes_get(d, tid, "BASIC")["logs"][0]
+    tap.ok("stdout" not in basic["logs"][0] and "system_logs" not in basic,
+           "BASIC: no stdout, no system_logs", basic)
+    with open(os.path.join(task_dir, "tes-log.json"), "w") as f:
+        f.write("{\"logs\": 3}")
+    r = d.request("GET", TES + "/tasks/%s?view=FULL" % tid)
+    tap.ok(r.status == 500 and "TES log" in r.json().get("message", ""),
+           "a damaged tes-log.json: 500 saying so, not a made-up log", r)
+    tap.eq(tes_get(d, tid), {"id": tid, "state": "COMPLETE"}, "MINIMAL does not read it")
+
+
+def principal_token(d, name):
+    p = subprocess.run([ocps.DAEMON, "token", "create", "--principal", name, "--data-dir",
+                        d.data_dir], capture_output=True, text=True, timeout=60)
+    return p.stdout.strip()
+
+
+def tes_block(tap):
+    if not dockerd_has_image():
+        tap.skip("TES create, cancel and the task log",
+                 "no dockerd with %s at %s (test/docker/setup.sh)" % (IMAGE, DOCKER_SOCK))
+        return
+    with ocps.serving(tap, ocps.Daemon(config=TES_CONFIG), "the TES daemon") as d:
+        ocps.each(tap, d, [t_create, t_create_errors, t_tes_user, t_cancel, t_task_log])
+
+
+def jobproxy_block(tap):
+    with ocps.serving(tap, ocps.Daemon(config="docker: {socket: /nonexistent/docker.sock}\n"),
+                      "the daemon") as d:
+        ocps.each(tap, d, [t_service_info, t_list, t_filters, t_pages, t_get, t_other_principal,
+                           t_errors])
+
+
 ocps.require_root()
 ocps.ensure_user(USER)
-ocps.run([t_service_info, t_list, t_filters, t_pages, t_get, t_other_principal, t_errors],
-         config="docker: {socket: /nonexistent/docker.sock}\n")
+ocps.main(jobproxy_block, tes_block)

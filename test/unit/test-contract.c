@@ -17,7 +17,8 @@ static bool template_matches(const char *tmpl, const char *path)
             tmpl = strchr(tmpl, '}');
             if (!tmpl)
                 return false;
-            tmpl++;
+            /* The route's "*" is the whole segment: "{id}:cancel" too. */
+            tmpl += 1 + strcspn(tmpl + 1, "/");
             path += strcspn(path, "/");
             continue;
         }

@@ -71,6 +71,16 @@ static void test_load(void)
     ok(policy_lookup(&s, "ops@example.org")->admin, "admin: true");
     policy_set_done(&s);
     policy_set_init(&s);
+    ok(load(&s, "wf: {tes_user: runner, run_as: [ci]}\nself: {tes_user: ci, run_as: [ci]}\n",
+            &err) == 0,
+       "tes_user loads (%s)", error_message(&err));
+    const struct policy *wf = policy_lookup(&s, "wf"), *self = policy_lookup(&s, "self");
+    ok(streq_ptr(wf->tes_user, "runner") && strv_contains(wf->run_as, "runner") &&
+           strv_contains(wf->run_as, "ci") && strv_length(self->run_as) == 1 &&
+           !policy_lookup(&s, "any")->tes_user,
+       "tes_user: the principal may run as it (in run_as, once); none by default");
+    policy_set_done(&s);
+    policy_set_init(&s);
     ok(load(&s, "none: {images: []}\n", &err) == 0 && policy_lookup(&s, "none")->images &&
            !policy_lookup(&s, "none")->images[0] && !policy_lookup(&s, "any")->images,
        "images: [] allows none (an empty list), a missing list any (NULL)");
@@ -96,6 +106,9 @@ static void test_errors(void)
         {"'bad name': {}", "a principal's name is 1 to 64"},
         {"bob: {admin: maybe}", "principals.bob.admin: must be true or false"},
         {"bob: {run_as: ['group:']}", "principals.bob.run_as: \"group:\" names no group"},
+        {"bob: {tes_user: ''}", "principals.bob.tes_user: must not be empty"},
+        {"bob: {tes_user: 'group:x'}", "principals.bob.tes_user: must name one account"},
+        {"bob: {tes_user: [a]}", "principals.bob.tes_user"},
     };
     for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
         struct policy_set s;

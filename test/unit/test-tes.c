@@ -8,7 +8,10 @@
  * says); service-info; a JobProxy task as a one-executor TES task, and
  * a TES task as the one struct task.
  */
+#include "backend.h"
 #include "layout.h"
+#include "process/process.h"
+#include "store.h"
 #include "tap.h"
 #include "tes.h"
 
@@ -567,6 +570,73 @@ static void test_tables(void)
     ok(streq(tes_view_to_string(TES_VIEW_MINIMAL), "MINIMAL"), "view names");
 }
 
+/* task->tes in the store's spec: stored, read back, copied, the same. */
+static void test_stored(void)
+{
+    _cleanup_free_ char *in =
+        q("{'name':'n','description':'d','executors':[" X0 ",{'image':'b','command':['x'],"
+          "'stdin':'/i','ignore_error':true}],'inputs':[{'path':'/in','url':'s3://b/k'},"
+          "{'path':'/c','content':'hi'}],'outputs':[{'path':'/o/*','path_prefix':'/o/',"
+          "'url':'file:///tmp/o','type':'DIRECTORY'}],'volumes':['/v'],'tags':{'a':'b'},"
+          "'resources':{'cpu_cores':2,'ram_gb':1,'disk_gb':2.5,'zones':['z'],"
+          "'backend_parameters':{'WallTime':'1h','gpu':'2'}}}");
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_tes_task_ struct tes_task *tt = NULL;
+    _cleanup_task_ struct task *t = NULL, *back = NULL;
+    if (!ok(tes_task_parse(in, strlen(in), &tt, &err) == 0, "the task parses (%s)",
+            error_message(&err)) ||
+        !ok(tes_task_to_task(tt, "alice", &t, &err) == 0, "as a task (%s)", error_message(&err)))
+        return;
+    ok(tes_task_needs_runner(tt), "two executors, inputs, outputs, volumes: the runner's");
+    t->tes = TAKE_PTR(tt);
+    struct task_record rec = {.id = "i", .spec = task_record_spec(t)};
+    ok(task_record_task(&rec, &back, &err) == 0 && back->tes, "read back with its TES part (%s)",
+       error_message(&err));
+    _cleanup_tjson_ cJSON *a = tes_task_to_spec_cjson(t->tes);
+    _cleanup_tjson_ cJSON *b = back && back->tes ? tes_task_to_spec_cjson(back->tes) : NULL;
+    ok(b && cJSON_Compare(a, b, true), "the stored TES part reads back the same");
+    ok(b && !cJSON_GetObjectItem(b, "id") && !cJSON_GetObjectItem(b, "logs") &&
+           strv_length(back->tes->ignored_parameters) == 1 &&
+           streq(back->tes->ignored_parameters[0], "gpu"),
+       "no read-only fields stored; the dropped parameter kept apart");
+    _cleanup_task_ struct task *copy = task_copy(back);
+    _cleanup_tjson_ cJSON *c = copy->tes ? tes_task_to_spec_cjson(copy->tes) : NULL;
+    ok(c && cJSON_Compare(a, c, true), "task_copy copies the TES part");
+    _cleanup_tjson_ cJSON *jp = task_to_cjson(back);
+    ok(!cJSON_GetObjectItem(jp, "tes"), "the JobProxy form has no TES part");
+    free(rec.spec);
+
+    /* A damaged TES part is a damaged task, not a JobProxy one. */
+    _cleanup_free_ char *bad = q("{'user':'alice','container':{'image':'b'},'tes':{'name':1}}");
+    struct task_record brec = {.id = "i", .spec = bad};
+    _cleanup_task_ struct task *none = NULL;
+    ok(task_record_task(&brec, &none, &err) == -EIO && strstr(error_message(&err), "damaged"),
+       "a damaged TES part: -EIO (%s)", error_message(&err));
+
+    static const char *const simple[] = {
+        T("'resources':{'cpu_cores':1}"),
+        "{'executors':[{'image':'a','command':['b'],'stdout':'/o'}]}",
+        T("'volumes':['/v']"),
+    };
+    for (size_t i = 0; i < ELEMENTSOF(simple); i++) {
+        _cleanup_free_ char *s = q(simple[i]);
+        _cleanup_tes_task_ struct tes_task *x = NULL;
+        _cleanup_task_ struct task *xt = NULL;
+        if (!ok(tes_task_parse(s, strlen(s), &x, &err) == 0, "parses: %s", simple[i]))
+            continue;
+        ok(tes_task_needs_runner(x) == (i > 0), "needs the runner: %s", simple[i]);
+        if (tes_task_to_task(x, "alice", &xt, &err) < 0)
+            continue;
+        xt->tes = TAKE_PTR(x);
+        ok(!process_backend_ops.handles(xt), "the process backend does not take it");
+        /* Even without the container its first executor makes. */
+        xt->container = task_container_free(xt->container);
+        xt->cmd.argv = strv_copy((char *[]){(char *) "true", NULL});
+        ok(process_backend_ops.handles(xt) == (i == 0),
+           "without a container, only a one-container TES task would be the process backend's");
+    }
+}
+
 /* tes-log.json: what the runner writes is what the handlers read back. */
 static void test_log_file(void)
 {
@@ -633,6 +703,7 @@ static void test_log_file(void)
 int main(void)
 {
     test_log_file();
+    test_stored();
     test_rows();
     test_views();
     test_service_info();

@@ -89,6 +89,50 @@ static void binds_add(struct task_mount **binds, size_t *n, const char *host, co
         (struct task_mount){.host = xstrdup(host), .container = xstrdup(cpath), .mode = mode};
 }
 
+/* ---- writes ---- */
+
+struct create_job {
+    const struct tes_stage *s;
+    const char *rel;
+    int fd;
+};
+
+static int create_as(void *arg)
+{
+    struct create_job *j = arg;
+    const char *base;
+    _cleanup_close_ int pfd = stage_parent(j->s->root_fd, j->rel, &base);
+    if (pfd < 0)
+        return pfd;
+    j->fd =
+        openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+    return j->fd < 0 ? -errno : 0;
+}
+
+int tes_stage_write_range(const struct tes_stage *s, const char *cpath, int fd, off_t from,
+                          off_t to, struct error *err)
+{
+    struct create_job j = {.s = s, .rel = tes_stage_rel(cpath), .fd = -1};
+    int r = as_user_run(s->user, create_as, &j);
+    if (r < 0)
+        return error_set_errno(err, r, "cannot create it");
+    _cleanup_close_ int out = j.fd;
+    char buf[1 << 16];
+    for (off_t at = from; at < to;) {
+        size_t want = (size_t) MIN((off_t) sizeof(buf), to - at);
+        ssize_t k = pread(fd, buf, want, at);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return error_set_errno(err, k < 0 ? -errno : -EIO, "cannot read the output");
+        r = loop_write(out, buf, (size_t) k);
+        if (r < 0)
+            return error_set_errno(err, r, "cannot write it");
+        at += k;
+    }
+    return 0;
+}
+
 /* ---- inputs ---- */
 
 struct content_job {

@@ -126,6 +126,12 @@ int tes_stage_binds(const struct tes_stage *s, const struct tes_task *tt, struct
 int tes_stage_outputs(const struct tes_stage *s, const struct tes_task *tt,
                       struct tes_stage_copied *copied, struct error *err);
 
+/* Bytes [from, to) of fd (readable by the caller, which reads it) written
+ * to container path cpath in the mapping (made, or truncated, by the
+ * account): an executor's stdout or stderr where it asked for them. */
+int tes_stage_write_range(const struct tes_stage *s, const char *cpath, int fd, off_t from,
+                          off_t to, struct error *err);
+
 /* The container path p as a path relative to the mapping's root ("a/b"
  * for "/a/b"; "." for "/"). */
 const char *tes_stage_rel(const char *p);

@@ -10,6 +10,8 @@
  *              function of the task and the config, tested without dockerd
  *   runner.c   the runner threads: one task's container from create to
  *              its reported end (wait, start, logs, stop, outcome)
+ *   tes-run.c  a TES task: inputs, one container per executor, outputs,
+ *              its tes-log.json (lib/tes-stage.h does the files)
  *   events.c   dockerd's event stream (exits, OOM kills, kills from
  *              outside) and the reconciliation at each (re)connection
  *   engine.c   the Engine API client (engine.h)
@@ -91,7 +93,7 @@ struct dtask_runner {
 struct dtask {
     struct docker_state *ds;
     char id[37];
-    char name[48];   /* container name: ocps-<id> */
+    char name[48];   /* container name: ocps-<id> (a TES task's executor n: ocps-<id>-<n>) */
     char *container; /* its Docker id, once created */
     struct task *task;
     char *task_dir;
@@ -100,6 +102,8 @@ struct dtask {
     struct confine_user user; /* uid:gid in the container, file access on the host */
     enum runner_mode mode;
     usec_t started;
+    bool told_running;     /* listener.running() was called */
+    const char *tes_root;  /* a TES task's host mapping (tes-run.c's), while it runs */
     uint64_t output_limit; /* bytes of stdout plus stderr written at most; 0: none */
 
     /* What ends its long calls (with the engine's shutdown fd). */
@@ -202,6 +206,34 @@ cJSON *docker_create_body(const struct task *task, const char *task_id,
 int docker_runner_launch(struct docker_state *ds, struct dtask *t, struct error *err);
 /* Until dockerd answers again (true) or the daemon stops (false). */
 bool dockerd_wait(struct docker_state *ds);
+/* One container of t (t->name, made from t->task) from its image to its
+ * end, its outcome in *ret (task_outcome_done frees it), not reported.
+ * False when the daemon stops first: no outcome, the next daemon follows
+ * the task. */
+bool runner_container(struct dtask *t, struct task_outcome *ret);
+/* The outcome of a task that ended without its container's word: f's
+ * limits filled in from the task, classified into *ret. */
+void runner_fail(struct dtask *t, struct outcome_facts *f, struct task_outcome *ret);
+/* A call was given up (-ECANCELED) before the container ran: false when
+ * the daemon stops (nothing to report), else the task ends here,
+ * cancelled or past its walltime (*ret). */
+bool runner_given_up(struct dtask *t, struct task_outcome *ret);
+/* exit.json written, then the supervisor told: the task's one end. */
+void runner_report(struct dtask *t, const struct task_outcome *o);
+/* DELETE of t->container, unless the config keeps containers. */
+void runner_remove_container(struct dtask *t);
+
+/* ---- tes-run.c ---- */
+
+/* The whole of a TES task (t->task->tes) in the runner's thread: its
+ * inputs, each executor in its own container, its outputs, its
+ * <task_dir>/tes-log.json, then its one end reported. */
+void docker_tes_run(struct dtask *t);
+/* Recovery of a TES task: its executors are not resumed. Returns -ENOENT
+ * when it never began (nothing staged: the supervisor starts it), else 0
+ * with its end reported (SYSTEM_ERROR, or the outcome it had recorded)
+ * and its containers removed. */
+int docker_tes_recover(struct docker_state *ds, const struct backend_start *s, struct error *err);
 
 /* ---- events.c ---- */
 

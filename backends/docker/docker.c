@@ -13,6 +13,7 @@
 #include "docker.h"
 #include "docker-internal.h"
 #include "layout.h"
+#include "tes.h"
 #include "util/json.h"
 #include "util/log.h"
 
@@ -236,6 +237,15 @@ static int docker_check(void *state, const struct task *t, struct error *err)
         return error_set(err, -EINVAL, "container.image: \"%s\" is not a valid image reference",
                          t->container->image);
     image_ref_done(&ref);
+    /* A TES task's first executor is its container; the others too. */
+    for (size_t i = 1; t->tes && i < t->tes->n_executors; i++) {
+        const char *image = t->tes->executors[i].image;
+        if (docker_image_ref_parse(image, &ref) < 0)
+            return error_set(err, -EINVAL,
+                             "executors[%zu].image: \"%s\" is not a valid image reference", i,
+                             image);
+        image_ref_done(&ref);
+    }
 
     /* Who may be run as, and what may be mounted, the policy decided
      * (policy-check.h); this is the last line: never uid 0 or gid 0. */
@@ -361,6 +371,8 @@ static int docker_recover(void *state, const struct backend_start *s, const char
         (void) docker_delete_recorded(ds, s->task_dir, s->id);
         return 0;
     }
+    if (s->task->tes)
+        return docker_tes_recover(ds, s, err);
     int r = engine_ping(ds->engine, err);
     if (r < 0)
         return error_wrap(err, "recover");

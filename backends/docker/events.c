@@ -28,6 +28,11 @@ static int event_line(void *userdata, const char *line, size_t len)
         const cJSON *tn = cJSON_GetObjectItemCaseSensitive(j, "timeNano");
         pthread_mutex_lock(&ds->lock);
         struct dtask *t = docker_find(ds, tid);
+        /* A TES task's containers share its label; the one running now
+         * is t->name (a late event of the one before must not count). */
+        const char *name = json_str(attrs, "name");
+        if (t && name && !streq(name, t->name))
+            t = NULL;
         if (t) {
             dtask_syslog(t, "event: %s%s%s", action, code ? ", exit code " : "", code ? code : "");
             if (streq(action, "oom"))

@@ -91,7 +91,7 @@ static void container_facts(struct dtask *t, const cJSON *state, struct outcome_
  * container cannot tell: cancelled, walltime), then the supervisor hears.
  * Not fsync'd: the store fsyncs the end, and the container stays until
  * then (runner_main). */
-static void report(struct dtask *t, const struct task_outcome *o)
+void runner_report(struct dtask *t, const struct task_outcome *o)
 {
     int r = task_outcome_write(t->task_dir, o, false);
     if (r < 0)
@@ -101,28 +101,20 @@ static void report(struct dtask *t, const struct task_outcome *o)
     t->ds->listener.ended(t->ds->listener.userdata, t->id, o);
 }
 
-/* It ended before its container ran (cancelled, or the image or the
- * container could not be made), or the container was lost. */
-static void fail(struct dtask *t, struct outcome_facts *f)
+void runner_fail(struct dtask *t, struct outcome_facts *f, struct task_outcome *ret)
 {
-    struct task_outcome o;
     f->memory = t->task->memory;
     f->cputime = t->task->cputime;
     f->walltime = t->task->walltime;
     f->output = t->output_limit;
     f->started = t->started;
-    outcome_classify(f, &o);
-    report(t, &o);
-    task_outcome_done(&o);
+    outcome_classify(f, ret);
 }
 
-/* A call was given up (-ECANCELED) before the container ran: the daemon
- * stops (nothing ran: the next one starts the task afresh), or the task
- * ends here, cancelled or past its walltime. */
-static void ended_before_start(struct dtask *t)
+bool runner_given_up(struct dtask *t, struct task_outcome *ret)
 {
     if (atomic_load(&t->ds->stopping))
-        return;
+        return false;
     uint64_t v;
     bool wall = t->wall_fd >= 0 && eventfd_read(t->wall_fd, &v) == 0;
     pthread_mutex_lock(&t->ds->lock);
@@ -131,8 +123,11 @@ static void ended_before_start(struct dtask *t)
     if (wall)
         dtask_syslog(t, "walltime limit %" PRIu64 " s reached before the container started",
                      t->task->walltime);
-    fail(t, &(struct outcome_facts){
-                .canceled = cancel || !wall, .walltime_hit = wall, .exit_code = -1});
+    runner_fail(
+        t,
+        &(struct outcome_facts){.canceled = cancel || !wall, .walltime_hit = wall, .exit_code = -1},
+        ret);
+    return true;
 }
 
 /* ---- the output ---- */
@@ -240,6 +235,10 @@ static void running(struct dtask *t)
     t->did.ran = true;
     if (!t->started)
         t->started = now_realtime();
+    /* Once a task: a TES task's next executors run in the same state. */
+    if (t->told_running)
+        return;
+    t->told_running = true;
     t->ds->listener.running(t->ds->listener.userdata, t->id, t->started);
 }
 
@@ -344,7 +343,7 @@ static int inspect(struct dtask *t, cJSON **ret, struct error *err)
     return engine_call(t->ds->engine, "GET", path, NULL, ret, err);
 }
 
-static void remove_container(struct dtask *t)
+void runner_remove_container(struct dtask *t)
 {
     if (t->ds->cfg->docker_keep_containers || !t->container)
         return;
@@ -369,6 +368,10 @@ static int recheck_mounts(struct dtask *t, struct error *err)
                         .groups = u->groups,
                         .n_groups = u->n_groups};
     for (size_t i = 0; i < c->n_mounts; i++) {
+        /* A TES task's mapping is the daemon's own, not a client's path. */
+        if (t->tes_root && startswith(c->mounts[i].host, t->tes_root) &&
+            c->mounts[i].host[strlen(t->tes_root)] == '/')
+            continue;
         int r = policy_recheck_mount(t->ds->cfg, &a, &c->mounts[i], i, err);
         if (r < 0)
             return r;
@@ -554,8 +557,9 @@ static cJSON *state_from_events(struct dtask *t)
 }
 
 /* The container has ended: its outcome, from the die event (and an oom
- * event before it) or from inspect, reported. */
-static void finish(struct dtask *t)
+ * event before it) or from inspect, in *ret. False when the daemon stops
+ * first (no outcome: the next daemon finishes the task). */
+static bool finish(struct dtask *t, struct task_outcome *ret)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
     finish_logs(t);
@@ -572,7 +576,7 @@ static void finish(struct dtask *t)
             _cleanup_error_ struct error perr = ERROR_INIT;
             if (engine_ping(t->ds->engine, &perr) < 0 && !lost_dockerd(t, &perr)) {
                 cJSON_Delete(info);
-                return;
+                return false;
             }
         }
     } else
@@ -580,18 +584,18 @@ static void finish(struct dtask *t)
     if (st == -EREMOTEIO) {
         /* dockerd went away as the container ended: it stopped it. */
         if (!lost_dockerd(t, &err))
-            return;
+            return false;
         st = inspect(t, &info, &err);
     }
     if (st < 0 && atomic_load(&t->ds->stopping))
-        return; /* the call was cut short: the next daemon finishes it */
+        return false; /* the call was cut short: the next daemon finishes it */
     if (st == 404 || st < 0 || st >= 400) {
         cJSON_Delete(info);
         _cleanup_free_ char *reason =
             st == 404 ? xstrdup("its container disappeared (removed outside the proxy)")
                       : xasprintf("cannot inspect its container: %s", error_message(&err));
-        fail(t, &(struct outcome_facts){.system_error = reason, .exit_code = -1});
-        return;
+        runner_fail(t, &(struct outcome_facts){.system_error = reason, .exit_code = -1}, ret);
+        return true;
     }
     const cJSON *state = cJSON_GetObjectItemCaseSensitive(info, "State");
     if (t->mode == RUN_FINISH)
@@ -600,13 +604,11 @@ static void finish(struct dtask *t)
     if (!t->did.start_error)
         t->did.start_error = init_exec_error(t, cJSON_IsNumber(ec) ? ec->valueint : -1);
     struct outcome_facts f;
-    struct task_outcome o;
     _cleanup_free_ char *words = NULL;
     container_facts(t, state, &f, &words);
-    outcome_classify(&f, &o);
+    outcome_classify(&f, ret);
     cJSON_Delete(info);
-    report(t, &o);
-    task_outcome_done(&o);
+    return true;
 }
 
 /* Image and create by the pull policy: "always" pulls first; otherwise
@@ -630,42 +632,53 @@ static int make_container(struct dtask *t, struct error *err)
     return r;
 }
 
-static void run_task(struct dtask *t)
+bool runner_container(struct dtask *t, struct task_outcome *ret)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *why = NULL;
+    int r = open_outputs(t, &why);
+    if (r >= 0)
+        r = make_container(t, &err);
+    else if (r != -ECANCELED) {
+        runner_fail(t, &(struct outcome_facts){.start_error = why, .exit_code = -1}, ret);
+        return true;
+    }
+    if (r == -ECANCELED)
+        return runner_given_up(t, ret);
+    if (r < 0) {
+        bool task_fault = r == -ENOENT || r == -EINVAL || r == -EACCES;
+        _cleanup_free_ char *reason = xstrdup(error_message(&err));
+        log_warn("task %s: %s", t->id, reason);
+        runner_fail(
+            t, &(struct outcome_facts){.start_error = reason, .start_error_system = !task_fault},
+            ret);
+        return true;
+    }
+    return follow(t, true) && finish(t, ret);
+}
 
-    if (t->mode == RUN_START) {
-        _cleanup_free_ char *why = NULL;
-        int r = open_outputs(t, &why);
-        if (r >= 0)
-            r = make_container(t, &err);
-        else if (r != -ECANCELED) {
-            fail(t, &(struct outcome_facts){.start_error = why, .exit_code = -1});
-            return;
-        }
-        if (r == -ECANCELED) {
-            ended_before_start(t);
-            return;
-        }
-        if (r < 0) {
-            bool task_fault = r == -ENOENT || r == -EINVAL || r == -EACCES;
-            _cleanup_free_ char *reason = xstrdup(error_message(&err));
-            log_warn("task %s: %s", t->id, reason);
-            fail(t,
-                 &(struct outcome_facts){.start_error = reason, .start_error_system = !task_fault});
-            return;
-        }
-        if (!follow(t, true))
-            return;
-    } else if (t->mode == RUN_FOLLOW) {
+static void run_task(struct dtask *t)
+{
+    struct task_outcome o;
+    bool have = false;
+    if (t->mode == RUN_START && t->task->tes) {
+        docker_tes_run(t);
+        return;
+    }
+    if (t->mode == RUN_START)
+        have = runner_container(t, &o);
+    else if (t->mode == RUN_FOLLOW) {
         running(t);
         /* Given up (cancel, walltime): follow() stops the container. */
         if (open_outputs(t, NULL) >= 0)
             start_logs(t);
-        if (!follow(t, false))
-            return;
-    }
-    finish(t);
+        have = follow(t, false) && finish(t, &o);
+    } else
+        have = finish(t, &o);
+    if (!have)
+        return;
+    runner_report(t, &o);
+    task_outcome_done(&o);
 }
 
 /* ---- the threads ---- */
@@ -704,7 +717,7 @@ static void *runner_main(void *arg)
             /* release() unlinked it: it is the runner's alone. */
             pthread_mutex_unlock(&ds->lock);
             if (t->did.reported)
-                remove_container(t);
+                runner_remove_container(t);
             dtask_free(t);
             pthread_mutex_lock(&ds->lock);
         } else {

@@ -19,6 +19,7 @@
 
 /* Deeper trees than this are refused (a loop of bind mounts, a bomb). */
 #define STAGE_MAX_DEPTH 128
+#define STAGE_COPY_BUF  (1U << 16)
 
 int stage_open(int dirfd, const char *rel, int flags, mode_t mode)
 {
@@ -85,12 +86,14 @@ bool stage_aborted(const struct tes_stage *s)
 
 int stage_copy_fd(const struct tes_stage *s, int in, int out, uint64_t *ret_n)
 {
-    static _Thread_local char buf[1 << 16];
+    /* On the heap: static TLS would grow every thread of the daemon, and
+     * small-stack ones (as_user_open's) would no longer start. */
+    _cleanup_free_ char *buf = xmalloc(STAGE_COPY_BUF);
     uint64_t total = 0;
     for (unsigned chunks = 0;; chunks++) {
         if (chunks % 16 == 15 && stage_aborted(s))
             return -ECANCELED;
-        ssize_t k = read(in, buf, sizeof(buf));
+        ssize_t k = read(in, buf, STAGE_COPY_BUF);
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0)

@@ -117,9 +117,10 @@ int tes_stage_write_range(const struct tes_stage *s, const char *cpath, int fd, 
     if (r < 0)
         return error_set_errno(err, r, "cannot create it");
     _cleanup_close_ int out = j.fd;
-    char buf[1 << 16];
+    const size_t size = 1U << 16;
+    _cleanup_free_ char *buf = xmalloc(size);
     for (off_t at = from; at < to;) {
-        size_t want = (size_t) MIN((off_t) sizeof(buf), to - at);
+        size_t want = (size_t) MIN((off_t) size, to - at);
         ssize_t k = pread(fd, buf, want, at);
         if (k < 0 && errno == EINTR)
             continue;

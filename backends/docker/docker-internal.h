@@ -93,7 +93,7 @@ struct dtask_runner {
 struct dtask {
     struct docker_state *ds;
     char id[37];
-    char name[48];   /* container name: ocps-<id> (a TES task's executor n: ocps-<id>-<n>) */
+    char name[64];   /* container name: ocps-<id> (a TES task's executor n: ocps-<id>-<n>) */
     char *container; /* its Docker id, once created */
     struct task *task;
     char *task_dir;

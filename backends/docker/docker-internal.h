@@ -230,7 +230,8 @@ void runner_remove_container(struct dtask *t);
  * <task_dir>/tes-log.json, then its one end reported. */
 void docker_tes_run(struct dtask *t);
 /* Recovery of a TES task: its executors are not resumed. Returns -ENOENT
- * when it never began (nothing staged: the supervisor starts it), else 0
+ * when it never began (no tes-log.json yet, which the runner writes before
+ * anything: the supervisor starts it), else 0
  * with its end reported (SYSTEM_ERROR, or the outcome it had recorded)
  * and its containers removed. */
 int docker_tes_recover(struct docker_state *ds, const struct backend_start *s, struct error *err);

@@ -24,6 +24,10 @@
  *              (an executor ended, outputs copied, a system log), then
  *              the one end reported as for every task
  *
+ * A task with one executor and nothing to share (no inputs, outputs,
+ * volumes or stdio paths) gets no mapping and no binds: its container
+ * is then made exactly as a JobProxy task's.
+ *
  * Executors' containers go as soon as their log is written; the last
  * one stays until the store has the end (release), as any task's. A
  * daemon restart does not resume a TES task: recovery ends it with
@@ -317,24 +321,31 @@ void docker_tes_run(struct dtask *t)
     STRV_FOREACH (p, r.tt->ignored_parameters)
         syslog_add(&r, "backend parameter %s is not supported here and was ignored", *p);
 
+    /* Written before anything runs: recovery knows by it that the task
+     * began (docker_tes_recover). */
+    log_save(&r);
     const struct user_ids *ids = confine_ids(&t->user, &r.ids);
-    int e = tes_stage_root(t->task_dir, ids, &r.root, &r.root_fd, &err);
-    if (e >= 0) {
-        size_t n_abort = dtask_abort_fds(t, r.abort_fds);
-        r.abort_fds[n_abort++] = ds->shutdown_fd;
-        r.stage = (struct tes_stage){.cfg = ds->cfg,
-                                     .root_fd = r.root_fd,
-                                     .root = r.root,
-                                     .user = ids,
-                                     .account = t->user.name,
-                                     .abort_fds = r.abort_fds,
-                                     .n_abort_fds = n_abort};
+    size_t n_abort = dtask_abort_fds(t, r.abort_fds);
+    r.abort_fds[n_abort++] = ds->shutdown_fd;
+    r.stage = (struct tes_stage){.cfg = ds->cfg,
+                                 .root_fd = -1,
+                                 .user = ids,
+                                 .account = t->user.name,
+                                 .abort_fds = r.abort_fds,
+                                 .n_abort_fds = n_abort};
+    /* A task with nothing to share needs no mapping: its one container
+     * is then made as a JobProxy task's, and costs no more. */
+    int e = 0;
+    if (tes_task_needs_runner(r.tt)) {
+        e = tes_stage_root(t->task_dir, ids, &r.root, &r.root_fd, &err);
+        r.stage.root_fd = r.root_fd;
+        r.stage.root = r.root;
         t->tes_root = r.root;
-        log_save(&r);
-        e = tes_stage_inputs(&r.stage, r.tt, &r.binds, &r.n_binds, &err);
+        if (e >= 0)
+            e = tes_stage_inputs(&r.stage, r.tt, &r.binds, &r.n_binds, &err);
+        if (e >= 0)
+            e = tes_stage_binds(&r.stage, r.tt, &r.binds, &r.n_binds, &err);
     }
-    if (e >= 0)
-        e = tes_stage_binds(&r.stage, r.tt, &r.binds, &r.n_binds, &err);
     if (e < 0) {
         staging_failed(&r, e, &err);
         run_done(&r);
@@ -422,10 +433,10 @@ static void delete_task_containers(struct docker_state *ds, const char *id)
 
 int docker_tes_recover(struct docker_state *ds, const struct backend_start *s, struct error *err)
 {
-    _cleanup_free_ char *stage = xasprintf("%s/%s", s->task_dir, TES_STAGE_DIR);
+    _cleanup_free_ char *path = layout_in_task_dir(s->task_dir, LAYOUT_TES_LOG);
     struct stat st;
-    if (lstat(stage, &st) < 0 && errno == ENOENT)
-        return -ENOENT; /* nothing was staged: it never began */
+    if (lstat(path, &st) < 0 && errno == ENOENT)
+        return -ENOENT; /* written before anything: it never began */
     int r = engine_ping(ds->engine, err);
     if (r < 0)
         return error_wrap(err, "recover");

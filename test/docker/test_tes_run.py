@@ -286,6 +286,23 @@ def t_cancel(tap, d, host, http_port):
     tap.ok(not os.path.exists(host.p("out/cancel/x")), "no output is copied after a cancel")
 
 
+def t_restart(tap, d, host, http_port):
+    """A daemon killed while a TES task runs: the next one does not run
+    its executors again; it ends the task SYSTEM_ERROR, saying why, and
+    removes its container."""
+    tid = create(d, {"executors": [ex("sleep 300"), ex("echo never")]})
+    name = "ocps-%s-0" % tid
+    tap.ok(ocps.until(lambda: (container(name) or {}).get("State", {}).get("Running"), 60, 0.1),
+           "executor 0 runs")
+    d.kill9()
+    d.start()
+    tap.eq(wait(d, tid), "SYSTEM_ERROR", "after a restart the TES task ends SYSTEM_ERROR")
+    msgs = task_log(get(d, tid, "FULL")).get("system_logs", [])
+    tap.ok(any("restarted" in m and "not resumed" in m for m in msgs), "a system log says why", msgs)
+    tap.ok(ocps.until(lambda: container(name) is None, 30), "its running container is removed")
+    tap.ok(container("ocps-%s-1" % tid) is None, "and the next executor never ran")
+
+
 def t_jobproxy_view(tap, d, host, http_port):
     """A TES task in the JobProxy API: its State as far as it can say."""
     tid = create(d, {"name": "jp-view", "tags": {"k": "v"},
@@ -370,7 +387,7 @@ def tes_run(tap):
         with ocps.serving(tap, ocps.Daemon(config=CONFIG), "the TES daemon") as d:
             d.pw = pw
             tests = [t_executors_files, t_failure, t_inputs_refused, t_resources, t_cancel,
-                     t_jobproxy_view, t_workflow_manager]
+                     t_restart, t_jobproxy_view, t_workflow_manager]
             ocps.each(tap, d, [bound(t, host, srv.server_address[1]) for t in tests])
     finally:
         srv.shutdown()

@@ -1,5 +1,6 @@
 /* policy-check: see policy-check.h. */
 #include "policy-check.h"
+#include "tes-stage.h"
 
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -308,6 +309,102 @@ static int check_container(const struct config *cfg, const struct principal *p,
     return r;
 }
 
+/* A mount check's words for a TES field: "inputs[0].url: ..." instead
+ * of the "container.mounts[0].host: ..." policy_check_mount says. */
+static int tes_words(struct error *err, int r, const char *field, size_t i)
+{
+    const char *msg = error_message(err), *colon = strstr(msg, ".host: ");
+    _cleanup_free_ char *rest =
+        xstrdup(startswith(msg, "container.mounts[") && colon ? colon + strlen(".host: ") : msg);
+    return error_set(err, r, "%s[%zu].url: %s", field, i, rest);
+}
+
+struct ancestor {
+    const char *path;
+    char *found;
+};
+
+/* The deepest directory of a->path that exists, as the account sees it
+ * (so that what it may not search answers as if missing). */
+static int ancestor_as(void *arg)
+{
+    struct ancestor *a = arg;
+    _cleanup_free_ char *p = xstrdup(a->path);
+    for (;;) {
+        char *slash = strrchr(p, '/');
+        if (!slash)
+            return -ENOENT;
+        if (slash == p)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+        struct stat st;
+        if (lstat(p, &st) >= 0 || errno != ENOENT || streq(p, "/")) {
+            a->found = TAKE_PTR(p);
+            return 0;
+        }
+    }
+}
+
+/*
+ * A TES task (tes.h): every executor's image is held to the principal's
+ * images, as the first one's (its container) is; its inputs' and
+ * outputs' host paths (file:// URLs and absolute paths) to its mount
+ * prefixes, as mounts are - an input as a read-only mount, an output's
+ * deepest existing directory as a read-write one - so that what a
+ * principal may not mount it may not copy in or out either. The URLs
+ * stay as given: lib/tes-stage.c resolves them again, as the account,
+ * and refuses what is never mountable, when it copies.
+ */
+static int check_tes(const struct config *cfg, const struct principal *p, const struct account *a,
+                     const struct task *t, enum policy_rule *rule, struct error *err)
+{
+    const struct tes_task *tt = t->tes;
+    const struct policy *pol = p->admin ? NULL : p->policy;
+    *rule = POLICY_RULE_IMAGE;
+    for (size_t i = 1; pol && i < tt->n_executors; i++)
+        if (!policy_image_allowed(pol->images, tt->executors[i].image)) {
+            _cleanup_free_ char *list = join(pol->images, ", ");
+            return error_set(err, -EACCES,
+                             "executors[%zu].image: principal %s may not run %s; its images are "
+                             "%s (principals.%s.images)",
+                             i, p->name, tt->executors[i].image, *list ? list : "none", pol->name);
+        }
+    *rule = POLICY_RULE_MOUNTS;
+    for (size_t i = 0; i < tt->n_inputs + tt->n_outputs; i++) {
+        bool in = i < tt->n_inputs;
+        size_t k = in ? i : i - tt->n_inputs;
+        const char *url = in ? tt->inputs[k].url : tt->outputs[k].url;
+        if (in && tt->inputs[k].content)
+            continue;
+        _cleanup_free_ char *path = url ? tes_file_url_path(url) : NULL;
+        if (!path)
+            continue; /* another storage's, or none: tes-stage says so */
+        if (cfg->host_root)
+            return error_set(err, -EINVAL,
+                             "%s[%zu].url: this proxy runs beside the host (host_root %s) and "
+                             "copies no file of the host's",
+                             in ? "inputs" : "outputs", k, cfg->host_root);
+        struct ancestor anc = {.path = path};
+        if (!in) {
+            int r = account_as(a->uid, a->gid, a->groups, a->n_groups, ancestor_as, &anc);
+            if (r < 0)
+                return error_set_errno(err, r == -ENOENT ? -EINVAL : r, "outputs[%zu].url: %s", k,
+                                       url);
+        }
+        _cleanup_free_ char *found = anc.found;
+        struct task_mount m = {.host = in ? path : found,
+                               .container = in ? tt->inputs[k].path : tt->outputs[k].path,
+                               .mode = in ? MOUNT_RO : MOUNT_RW};
+        char *resolved = NULL;
+        int r = policy_check_mount(cfg, a, p->name, pol, &m, k, &resolved, err);
+        free(resolved);
+        if (r < 0)
+            return tes_words(err, r, in ? "inputs" : "outputs", k);
+    }
+    return 0;
+}
+
 int policy_check_task(const struct config *cfg, const struct principal *p, struct task *t,
                       enum policy_rule *ret_rule, struct error *err)
 {
@@ -328,6 +425,8 @@ int policy_check_task(const struct config *cfg, const struct principal *p, struc
     }
     if (r >= 0 && t->container)
         r = check_container(cfg, p, &a, t, &rule, err);
+    if (r >= 0 && t->tes)
+        r = check_tes(cfg, p, &a, t, &rule, err);
     account_done(&a);
     if (r < 0 && ret_rule)
         *ret_rule = rule;

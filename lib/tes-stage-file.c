@@ -13,9 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 
-/* The host path of a file URL or an absolute path ("file:///a%20b" is
- * "/a b"); NULL when it names another host or no absolute path. */
-static char *file_url_path(const char *url)
+char *tes_file_url_path(const char *url)
 {
     const char *p = url;
     if (startswith(url, "file://")) {
@@ -142,7 +140,7 @@ static int get_as(void *arg)
 
 static int file_get_job(struct get_job *j)
 {
-    _cleanup_free_ char *path = file_url_path(j->path);
+    _cleanup_free_ char *path = tes_file_url_path(j->path);
     if (!path)
         return error_set(j->err, -EINVAL,
                          "%s: %s is neither an absolute path nor a file:// URL of this host",
@@ -314,7 +312,7 @@ static int file_put(const struct tes_stage *s, const char *what, const char *rel
                     enum tes_file_type type, bool type_given, const char *url,
                     struct tes_stage_copied *copied, struct error *err)
 {
-    _cleanup_free_ char *path = file_url_path(url);
+    _cleanup_free_ char *path = tes_file_url_path(url);
     if (!path)
         return error_set(err, -EINVAL,
                          "%s: %s is neither an absolute path nor a file:// URL of this host", what,

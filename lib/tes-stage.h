@@ -132,6 +132,11 @@ int tes_stage_outputs(const struct tes_stage *s, const struct tes_task *tt,
 int tes_stage_write_range(const struct tes_stage *s, const char *cpath, int fd, off_t from,
                           off_t to, struct error *err);
 
+/* The host path a file:// URL (of this host: no host or "localhost") or
+ * an absolute path names, %XX decoded ("file:///a%20b" is "/a b"), as
+ * the file storage reads it; NULL for any other URL. Allocated. */
+char *tes_file_url_path(const char *url);
+
 /* The container path p as a path relative to the mapping's root ("a/b"
  * for "/a/b"; "." for "/"). */
 const char *tes_stage_rel(const char *p);

@@ -11,7 +11,8 @@ URL, a directory, an http URL served by a python http.server on
 with path_prefix) after success and after a failure; ignore_error;
 stdin, stdout and stderr paths; env and workdir; resources reaching the
 container; an input path the policy forbids or the account may not
-read; an unknown URL scheme; cancel of a running executor (its
+read, or that its principal's mount prefixes do not hold; an
+executor image the principal may not run; an unknown URL scheme; cancel of a running executor (its
 container gone); the JobProxy view of a TES task; and a workflow
 manager's TES client flow (create, poll MINIMAL, fetch FULL, cancel).
 Every exchange is also held against openapi/ocps-proxy.yaml."""
@@ -34,7 +35,7 @@ TES = "/ga4gh/tes/v1"
 SOCK = "/var/run/docker.sock"
 FINAL = ("COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED")
 CONFIG = ("docker: {network: none, pull: never, instance: tes-run-%d}\nkill_grace: 2\n"
-          "principals: {admin: {tes_user: %s}}\n" % (os.getpid(), USER))
+          "principals:\n  admin: {tes_user: %s}\n" % (os.getpid(), USER))
 
 
 class UnixHTTP(http.client.HTTPConnection):
@@ -224,25 +225,31 @@ def t_failure(tap, d, host, http_port):
 
 
 def t_inputs_refused(tap, d, host, http_port):
-    """Inputs the server cannot or may not read fail the task with
-    SYSTEM_ERROR and a system log that says why; no executor runs."""
+    """Inputs the server may not read are refused at create, as mounts are
+    (403, or 400 for a path that does not exist), naming the input; those
+    it cannot fetch (no storage for the scheme, an HTTP error) fail the
+    task with SYSTEM_ERROR and a system log that says why; no executor
+    runs."""
     cases = [
-        ({"path": "/in/x", "url": "s3://bucket/key"}, "\"s3\"", "an s3:// URL (no storage)"),
-        ({"path": "/in/x", "url": "/etc/shadow"}, "never mounted", "a path under /etc"),
-        ({"path": "/in/x", "url": host.p("private/secret")}, "may not read",
+        ({"path": "/in/x", "url": "s3://bucket/key"}, None, "\"s3\"", "an s3:// URL (no storage)"),
+        ({"path": "/in/x", "url": "/etc/shadow"}, 403, "never mounted", "a path under /etc"),
+        ({"path": "/in/x", "url": host.p("private/secret")}, 403, "may not read",
          "a file the account may not read"),
-        ({"path": "/in/x", "url": host.p("nothing-here")}, "does not exist", "a missing file"),
-        ({"path": "/in/x", "url": "http://127.0.0.1:%d/nothing" % http_port}, "HTTP 404",
+        ({"path": "/in/x", "url": host.p("nothing-here")}, 400, "does not exist", "a missing file"),
+        ({"path": "/in/x", "url": "http://127.0.0.1:%d/nothing" % http_port}, None, "HTTP 404",
          "an http URL that answers 404"),
     ]
     ids = []
-    for inp, want, what in cases:
+    for inp, status, want, what in cases:
         r = d.request("POST", TES + "/tasks",
                       json.dumps({"inputs": [inp], "executors": [ex("cat /in/x")]}),
                       {"Content-Type": "application/json"})
-        if r.status == 403:
-            tap.ok(want != "\"s3\"", "%s: refused at create (403)" % what, r)
+        if status:
+            msg = r.json().get("message", "") if r.status == status else ""
+            tap.ok(r.status == status and msg.startswith("inputs[0].url: ") and want in msg,
+                   "%s: %d at create, saying so" % (what, status), r)
             continue
+        tap.eq(r.status, 200, "%s: accepted at create" % what)
         ids.append((r.json()["id"], want, what))
     for tid, want, what in ids:
         tap.eq(wait(d, tid), "SYSTEM_ERROR", "%s: SYSTEM_ERROR" % what)
@@ -251,8 +258,42 @@ def t_inputs_refused(tap, d, host, http_port):
         tap.ok(any(want in m and "inputs[0]" in m for m in msgs),
                "%s: a system log says so" % what, msgs)
         tap.eq(tl.get("logs"), [], "%s: no executor ran" % what)
-    tap.ok("s3kr1t" not in json.dumps([get(d, t, "FULL") for t, _, _ in ids]),
-           "nothing of the private file reached the task")
+
+
+def t_policy(tap, d, host, http_port):
+    """A principal held to mount prefixes and images: a TES task's host
+    paths are held to them as mounts are, and every executor's image."""
+    import subprocess
+    p = subprocess.run([ocps.DAEMON, "token", "create", "--principal", "ci", "--data-dir",
+                        d.data_dir], capture_output=True, text=True, timeout=60)
+    token = p.stdout.strip()
+
+    def create_as(task):
+        return d.request("POST", TES + "/tasks", json.dumps(task),
+                         {"Content-Type": "application/json"}, token=token)
+    ok_task = {"inputs": [{"path": "/in/one.txt", "url": host.p("in/one.txt")}],
+               "outputs": [{"path": "/in/one.txt", "url": host.p("out/ci/new/one.txt")}],
+               "executors": [ex("true"), ex("true")]}
+    r = create_as(ok_task)
+    tap.ok(r.status == 200, "inside its prefixes (ro input, rw output's directory): created", r)
+    if r.status == 200:
+        tap.eq(wait(d, r.json()["id"]), "COMPLETE", "... and it runs")
+        tap.eq(read(host.p("out/ci/new/one.txt")), "one\n", "... its output copied")
+    for task, want, what in (
+            (dict(ok_task, inputs=[{"path": "/in/x", "url": host.p("private/secret")}]),
+             "inputs[0].url", "an input outside its prefixes"),
+            (dict(ok_task, inputs=[{"path": "/in/x", "url": "file://" + host.p("in/../private/secret")}]),
+             "inputs[0].url", "an input that leaves its prefix through \"..\""),
+            (dict(ok_task, outputs=[{"path": "/in/one.txt", "url": host.p("in/copy.txt")}]),
+             "outputs[0].url", "an output under a read-only prefix"),
+            (dict(ok_task, outputs=[{"path": "/o", "url": "/tmp/ocps-tes-elsewhere/o"}]),
+             "outputs[0].url", "an output outside its prefixes"),
+            (dict(ok_task, executors=[ex("true"), {"image": "other/image:1", "command": ["true"]}]),
+             "executors[1].image", "a second executor's image it may not run")):
+        r = create_as(task)
+        msg = r.json().get("message", "") if r.status == 403 else ""
+        tap.ok(r.status == 403 and msg.startswith(want), "%s: 403 naming %s" % (what, want), r)
+    tap.ok(not os.path.exists(host.p("in/copy.txt")), "nothing was written under the ro prefix")
 
 
 def t_resources(tap, d, host, http_port):
@@ -383,10 +424,14 @@ def tes_run(tap):
     pw = ocps.ensure_user(USER)
     host = Host(pw)
     srv = http_server(host.p("in"))  # public files only
+    config = CONFIG + ("  ci: {tes_user: %s, images: [\"%s\"], mounts: {ro: [%s], rw: [%s]}}\n"
+                       % (USER, IMAGE, host.p("in"), host.p("out/ci")))
+    os.makedirs(host.p("out/ci"))
+    os.chown(host.p("out/ci"), pw.pw_uid, pw.pw_gid)
     try:
-        with ocps.serving(tap, ocps.Daemon(config=CONFIG), "the TES daemon") as d:
+        with ocps.serving(tap, ocps.Daemon(config=config), "the TES daemon") as d:
             d.pw = pw
-            tests = [t_executors_files, t_failure, t_inputs_refused, t_resources, t_cancel,
+            tests = [t_executors_files, t_failure, t_inputs_refused, t_policy, t_resources, t_cancel,
                      t_restart, t_jobproxy_view, t_workflow_manager]
             ocps.each(tap, d, [bound(t, host, srv.server_address[1]) for t in tests])
     finally:

@@ -16,19 +16,22 @@
 #include "tes.h"
 
 #include <inttypes.h>
+#include <sys/statvfs.h>
 
 enum MHD_Result http_tes_service_info(struct request *r)
 {
-    /* [next] id, name and organization from the config (a tes: section);
-     * until then a reserved (RFC 2606) placeholder for the required url. */
+    /* The config's words (config.h), else these: a reserved (RFC 2606)
+     * name stands for the organization's required url. */
     static char *const storage[] = {"file:///", NULL};
+    const struct config *c = r->ctx->cfg;
     const struct tes_service_info si = {
-        .id = "org.ocps-proxy.tes",
-        .name = "ocps-proxy",
-        .organization_name = "ocps-proxy",
-        .organization_url = "https://ocps-proxy.invalid/",
+        .id = c->tes_id ? c->tes_id : "org.ocps-proxy.tes",
+        .name = c->tes_name ? c->tes_name : "ocps-proxy",
+        .organization_name = c->tes_organization_name ? c->tes_organization_name : "ocps-proxy",
+        .organization_url =
+            c->tes_organization_url ? c->tes_organization_url : "https://ocps-proxy.invalid/",
         .version = OCPS_VERSION,
-        .storage = storage,
+        .storage = c->tes_storage ? c->tes_storage : storage,
     };
     return http_reply_json(r, 200, tes_service_info_to_cjson(&si), NULL);
 }
@@ -386,6 +389,28 @@ static int json_body(struct request *r, struct error *err)
     return 0;
 }
 
+/* disk_gb: the runner's working volume is under the data dir; where it
+ * cannot be size-limited, a task asking for more than that filesystem
+ * has free is refused now rather than failing half-way (GB read as GiB,
+ * as ram_gb is). What it asked stays recorded in its resources. */
+static int check_disk(const char *data_dir, const struct tes_task *tt, struct error *err)
+{
+    struct statvfs st;
+    double want = tt->resources.disk_gb * (double) (1ULL << 30);
+    if (want <= 0)
+        return 0;
+    if (statvfs(data_dir, &st) < 0)
+        return error_set_errno(err, -errno, "resources.disk_gb: statvfs %s", data_dir);
+    uint64_t avail = (uint64_t) st.f_bavail * st.f_frsize;
+    if (want > (double) avail) {
+        char buf[32];
+        return error_set(err, -EINVAL,
+                         "resources.disk_gb: %g GB asked, %s free for task files here",
+                         tt->resources.disk_gb, format_size_human(avail, buf));
+    }
+    return 0;
+}
+
 enum MHD_Result http_tes_create(struct request *r)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
@@ -401,9 +426,13 @@ enum MHD_Result http_tes_create(struct request *r)
         q = tes_account(r->principal, &account, &err);
     if (q >= 0)
         q = tes_task_to_task(tt, account, &t, &err);
+    bool capacity = false;
+    if (q >= 0)
+        capacity = (q = check_disk(r->ctx->cfg->data_dir, tt, &err)) < 0;
     /* Refused before the supervisor sees it: counted here (it counts its own). */
     if (q < 0)
-        supervisor_refused(r->ctx->sv, error_http_status(q) == 415   ? REFUSAL_MEDIA
+        supervisor_refused(r->ctx->sv, capacity                      ? REFUSAL_CAPACITY
+                                       : error_http_status(q) == 415 ? REFUSAL_MEDIA
                                        : error_http_status(q) == 403 ? REFUSAL_POLICY_RUN_AS
                                                                      : REFUSAL_VALIDATION);
     if (q >= 0) {

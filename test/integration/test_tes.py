@@ -201,7 +201,10 @@ def t_errors(tap, d):
 DOCKER_SOCK = "/var/run/docker.sock"
 IMAGE = "ocps-test/busybox:1"
 TES_CONFIG = ("docker: {network: none, pull: never, instance: tes-it-%d}\ncapacity: {cores: 1}\n"
-              "principals: {admin: {tes_user: %s}, nobody-tes: {}}\n" % (os.getpid(), USER))
+              "principals: {admin: {tes_user: %s}, nobody-tes: {}}\n"
+              "tes: {id: org.example.tes, name: Example TES, storage: ['file:///data/'],\n"
+              "      organization: {name: Example Lab, url: 'https://example.org/'}}\n"
+              % (os.getpid(), USER))
 
 
 def dockerd_has_image():
@@ -338,6 +341,26 @@ def t_create_errors(tap, d):
            "unknown schemes, no type, read-only and unknown fields: accepted, id ours", r)
 
 
+def t_service_info_config(tap, d):
+    si = d.request("GET", TES + "/service-info", token=None).json()
+    tap.eq((si["id"], si["name"], si["organization"], si["storage"]),
+           ("org.example.tes", "Example TES", {"name": "Example Lab", "url": "https://example.org/"},
+            ["file:///data/"]),
+           "service-info: id, name, organization and storage from the config's tes section")
+
+
+def t_disk(tap, d):
+    x = {"image": IMAGE, "command": ["true"]}
+    r = tes_create(d, {"executors": [x], "resources": {"disk_gb": 1e6}})
+    msg = r.json().get("message", "") if r.status == 400 else ""
+    tap.ok(r.status == 400 and "resources.disk_gb" in msg and "free" in msg,
+           "disk_gb above the free space: 400 naming it and what is free", r)
+    r = tes_create(d, {"executors": [x], "resources": {"disk_gb": 0.001}})
+    tid = r.json().get("id") if r.status == 200 else None
+    tap.ok(tid and tes_get(d, tid, "BASIC")["resources"] == {"disk_gb": 0.001},
+           "a disk_gb that fits: accepted and recorded", r)
+
+
 def t_tes_user(tap, d):
     token = principal_token(d, "nobody-tes")
     r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["true"]}]},
@@ -435,7 +458,8 @@ def tes_block(tap):
                  "no dockerd with %s at %s (test/docker/setup.sh)" % (IMAGE, DOCKER_SOCK))
         return
     with ocps.serving(tap, ocps.Daemon(config=TES_CONFIG), "the TES daemon") as d:
-        ocps.each(tap, d, [t_create, t_create_errors, t_tes_user, t_cancel, t_task_log])
+        ocps.each(tap, d, [t_create, t_create_errors, t_tes_user, t_cancel, t_task_log,
+                           t_service_info_config, t_disk])
 
 
 def jobproxy_block(tap):

@@ -65,20 +65,6 @@ static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-static bool tags_match(const struct tes_list *l, const struct tes_task *t)
-{
-    for (size_t i = 0; i < l->n_tags; i++) {
-        const char *want = l->tag_values && i < strv_length(l->tag_values) ? l->tag_values[i] : "";
-        bool found = false;
-        for (size_t k = 0; k < t->n_tags && !found; k++)
-            found =
-                streq(t->tags[k].key, l->tag_keys[i]) && (!*want || streq(t->tags[k].value, want));
-        if (!found)
-            return false;
-    }
-    return true;
-}
-
 /* A task its caller may see: someone else's does not exist, as far as
  * its caller knows (404). */
 static int load(struct request *r, const char *id, struct task_record **ret, struct error *err)
@@ -203,21 +189,19 @@ static int list_one(const struct task_record *rec, void *userdata)
 {
     struct tes_list *l = userdata;
 
-    if (l->name_prefix && !startswith(rec->name ? rec->name : "", l->name_prefix))
-        return 0;
+    /* The store matched the filters; the spec is read for the views that
+     * show more than id and state, and only for the tasks on the page. */
+    if (l->n == l->want) {
+        l->more = true;
+        return 1;
+    }
     _cleanup_tes_task_ struct tes_task *tt = NULL;
     bool tes = false;
-    if (l->n_tags || l->view != TES_VIEW_MINIMAL) {
+    if (l->view != TES_VIEW_MINIMAL) {
         /* A damaged spec fails the list (500) rather than hiding a task. */
         int q = record_tes_task(rec, &tt, &tes, &l->err);
         if (q < 0)
             return q;
-        if (!tags_match(l, tt))
-            return 0;
-    }
-    if (l->n == l->want) {
-        l->more = true;
-        return 1;
     }
     cJSON *j;
     int q = record_to_cjson(l->r, rec, tt, tes, l->view, &j, &l->err);
@@ -289,6 +273,16 @@ static int list_params(struct request *r, struct tes_list *l, struct store_filte
     for (size_t i = 0; i < l->n_tags; i++)
         if (!*l->tag_keys[i])
             return error_set(err, -EINVAL, "tag_key: must not be empty");
+    if (l->n_tags > STORE_MAX_TAG_FILTERS)
+        return error_set(err, -EINVAL, "tag_key: given %zu times, at most %d", l->n_tags,
+                         STORE_MAX_TAG_FILTERS);
+    /* A key without a value matches any value: pad the values with "". */
+    while (strv_length(l->tag_values) < l->n_tags)
+        strv_push(&l->tag_values, "");
+    f->name_prefix = l->name_prefix;
+    f->tag_keys = l->tag_keys;
+    f->tag_values = l->tag_values;
+    f->n_tags = l->n_tags;
 
     /* A caller lists the tasks it sees only, as in the JobProxy list. */
     const struct principal *p = r->principal;
@@ -306,9 +300,8 @@ enum MHD_Result http_tes_list(struct request *r)
     struct store_filter f = {.state = -1};
     int q = list_params(r, &l, &f, &err);
 
-    /* [next] name_prefix and tags are matched here, over every task the
-     * caller sees: an index (name, tags) in the store before the
-     * benchmark's 100,000 tasks. */
+    /* One more than the page: whether a next page exists, without a count. */
+    f.limit = l.want + 1;
     if (q >= 0 && !l.no_state) {
         l.tasks = cJSON_CreateArray();
         q = store_list(r->ctx->store, &f, list_one, &l, &err);

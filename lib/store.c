@@ -74,12 +74,16 @@ static const char *const migrations[SCHEMA_VERSION + 1] = {
      * kept by triggers from the spec's "tags" (so any writer, older ones
      * included, keeps it), filled from the tasks already stored. */
     [5] = "CREATE INDEX IF NOT EXISTS tasks_name ON tasks(name, seq);"
+          /* A principal's list walks its tasks in seq order; with the name
+           * in the index, a name_prefix is checked there, without reading
+           * the rows it leaves out. */
+          "DROP INDEX IF EXISTS tasks_principal;"
+          "CREATE INDEX tasks_principal ON tasks(principal, seq, name);"
           "CREATE TABLE task_tags ("
           " seq INTEGER NOT NULL,"
           " key TEXT NOT NULL,"
           " value TEXT NOT NULL,"
           " PRIMARY KEY (seq, key)) WITHOUT ROWID;"
-          "CREATE INDEX task_tags_kv ON task_tags(key, value, seq);"
           "CREATE TRIGGER task_tags_inserted AFTER INSERT ON tasks BEGIN"
           " INSERT OR IGNORE INTO task_tags SELECT new.seq, key, value"
           " FROM json_each(new.spec, '$.tags'); END;"

@@ -341,6 +341,19 @@ def t_create_errors(tap, d):
            "unknown schemes, no type, read-only and unknown fields: accepted, id ours", r)
 
 
+def t_unix_peer(tap, d):
+    """Without tes_user, a unix-socket peer's TES tasks run as itself."""
+    import pwd
+    uid = pwd.getpwnam(USER).pw_uid
+    task = {"executors": [{"image": IMAGE, "command": ["true"]}], "name": "from-unix"}
+    r = ocps.unix_requests_as(d.unix_sock, uid, [("POST", TES + "/tasks", task)])[0]
+    tid = r.json().get("id") if r.status == 200 else None
+    tap.ok(tid, "a unix peer creates a TES task with no tes_user in its policy", r)
+    if tid:
+        jt = d.request("GET", "/v1/jobproxy/task/" + tid).json()
+        tap.eq(jt.get("user"), USER, "it runs as the peer's own account")
+
+
 def t_service_info_config(tap, d):
     si = d.request("GET", TES + "/service-info", token=None).json()
     tap.eq((si["id"], si["name"], si["organization"], si["storage"]),
@@ -457,9 +470,13 @@ def tes_block(tap):
         tap.skip("TES create, cancel and the task log",
                  "no dockerd with %s at %s (test/docker/setup.sh)" % (IMAGE, DOCKER_SOCK))
         return
-    with ocps.serving(tap, ocps.Daemon(config=TES_CONFIG), "the TES daemon") as d:
+    d = ocps.Daemon(config=TES_CONFIG)
+    d.unix_sock = os.path.join(d.data_dir, "api.sock")
+    d.extra_args = ["--listen", "unix:" + d.unix_sock]
+    os.chmod(d.data_dir, 0o755)  # the unix peer must reach the socket
+    with ocps.serving(tap, d, "the TES daemon") as d:
         ocps.each(tap, d, [t_create, t_create_errors, t_tes_user, t_cancel, t_task_log,
-                           t_service_info_config, t_disk])
+                           t_service_info_config, t_disk, t_unix_peer])
 
 
 def jobproxy_block(tap):

@@ -183,7 +183,8 @@ def t_errors(tap, d):
                          ({"page_token": "bogus"}, "page_token=bogus"),
                          ({"state": "DONE"}, "state=DONE"),
                          ({"tag_key": ""}, "an empty tag_key"),
-                         ({"tag_key": "a", "tag_value": ["1", "2"]}, "more tag_values than keys")):
+                         ({"tag_key": "a", "tag_value": ["1", "2"]}, "more tag_values than keys"),
+                         ({"tag_key": ["k%d" % i for i in range(33)]}, "33 tag_keys")):
         r = tes_list(d, **params)
         body = r.json() if r.status == 400 else {}
         tap.ok(r.status == 400 and set(body) == {"code", "message"} and body["code"] == 400,

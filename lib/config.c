@@ -277,6 +277,11 @@ void config_done(struct config *c)
     free(c->docker_port_address);
     free(c->docker_network);
     free(c->docker_instance);
+    free(c->tes_id);
+    free(c->tes_name);
+    free(c->tes_organization_name);
+    free(c->tes_organization_url);
+    strv_free(c->tes_storage);
     for (size_t i = 0; i < c->n_docker_registries; i++) {
         free(c->docker_registries[i].host);
         free(c->docker_registries[i].username);
@@ -392,6 +397,21 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
             r = config_get_string(v, key, &c->docker_instance, err);
         else if (streq(section, "docker") && streq(k, "registries"))
             r = load_registries(c, key, v, err);
+        else if (streq(section, "tes") && streq(k, "id"))
+            r = config_get_string(v, key, &c->tes_id, err);
+        else if (streq(section, "tes") && streq(k, "name"))
+            r = config_get_string(v, key, &c->tes_name, err);
+        else if (streq(section, "tes") && streq(k, "organization"))
+            r = load_section(c, "tes.organization", v, err);
+        else if (streq(section, "tes.organization") && streq(k, "name"))
+            r = config_get_string(v, key, &c->tes_organization_name, err);
+        else if (streq(section, "tes.organization") && streq(k, "url")) {
+            r = config_get_string(v, key, &c->tes_organization_url, err);
+            if (r >= 0 && !startswith(c->tes_organization_url, "https://") &&
+                !startswith(c->tes_organization_url, "http://"))
+                r = error_set(err, -EINVAL, "%s: must be an http(s) URL", key);
+        } else if (streq(section, "tes") && streq(k, "storage"))
+            r = config_get_strv(v, key, &c->tes_storage, err);
         else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", key);
         if (r < 0)
@@ -484,7 +504,7 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                     c->log_level = l;
             }
         } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "bare_units") ||
-                   streq(k, "process") || streq(k, "docker"))
+                   streq(k, "process") || streq(k, "docker") || streq(k, "tes"))
             r = load_section(c, k, v, err);
         else if (streq(k, "retention"))
             r = load_retention(c, v, err);

@@ -146,6 +146,12 @@ struct config {
     char *docker_instance;       /* the label value naming this proxy's containers */
     struct config_registry *docker_registries;
     size_t n_docker_registries;
+
+    /* tes: {id, name, organization: {name, url}, storage: [URL prefix, ...]}.
+     * What GA4GH TES service-info says of this server (tes.h); NULL: the
+     * defaults there. */
+    char *tes_id, *tes_name, *tes_organization_name, *tes_organization_url;
+    char **tes_storage;
 };
 
 enum docker_pull {

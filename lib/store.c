@@ -11,7 +11,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 static const char *const schema_sql = "CREATE TABLE IF NOT EXISTS tasks ("
                                       " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -69,6 +69,28 @@ static const char *const migrations[SCHEMA_VERSION + 1] = {
      * index alone. Tasks that ended before count 0. */
     [4] = "ALTER TABLE tasks ADD COLUMN stored INTEGER NOT NULL DEFAULT 0;"
           "CREATE INDEX IF NOT EXISTS tasks_principal_stored ON tasks(principal, stored);",
+    /* TES's list filters (name_prefix, tag pairs) in the query, not in a
+     * scan of every spec: names by an index, tags in a table of their own
+     * kept by triggers from the spec's "tags" (so any writer, older ones
+     * included, keeps it), filled from the tasks already stored. */
+    [5] = "CREATE INDEX IF NOT EXISTS tasks_name ON tasks(name, seq);"
+          /* A principal's list walks its tasks in seq order; with the name
+           * in the index, a name_prefix is checked there, without reading
+           * the rows it leaves out. */
+          "DROP INDEX IF EXISTS tasks_principal;"
+          "CREATE INDEX tasks_principal ON tasks(principal, seq, name);"
+          "CREATE TABLE task_tags ("
+          " seq INTEGER NOT NULL,"
+          " key TEXT NOT NULL,"
+          " value TEXT NOT NULL,"
+          " PRIMARY KEY (seq, key)) WITHOUT ROWID;"
+          "CREATE TRIGGER task_tags_inserted AFTER INSERT ON tasks BEGIN"
+          " INSERT OR IGNORE INTO task_tags SELECT new.seq, key, value"
+          " FROM json_each(new.spec, '$.tags'); END;"
+          "CREATE TRIGGER task_tags_deleted AFTER DELETE ON tasks BEGIN"
+          " DELETE FROM task_tags WHERE seq = old.seq; END;"
+          "INSERT OR IGNORE INTO task_tags SELECT tasks.seq, j.key, j.value"
+          " FROM tasks, json_each(tasks.spec, '$.tags') AS j;",
 };
 
 #define RECORD_COLUMNS                                                                             \
@@ -536,6 +558,14 @@ int store_get(struct store *s, const char *id, struct task_record **ret, struct 
     return db_error(err, rd->db, rc, "get");
 }
 
+/* TES's name_prefix as a range over the name index: every name that
+ * starts with p sorts from p up to p followed by 0xff, a byte no UTF-8
+ * text holds (the comparison is memcmp, BINARY). */
+static char *prefix_end(const char *p)
+{
+    return xasprintf("%s\xff", p);
+}
+
 int store_list(struct store *s, const struct store_filter *f,
                int (*fn)(const struct task_record *r, void *userdata), void *userdata,
                struct error *err)
@@ -544,14 +574,31 @@ int store_list(struct store *s, const struct store_filter *f,
     int r = reader_get(s, &rd, err);
     if (r < 0)
         return r;
-    char sql[512];
-    snprintf(sql, sizeof(sql), "SELECT " RECORD_COLUMNS " FROM tasks WHERE seq > ?1%s%s%s%s%s",
-             f->state >= 0 ? " AND state = ?2" : "", f->user ? " AND user = ?3" : "",
-             !f->principal ? ""
-             : f->or_user  ? " AND (principal = ?5 OR user = ?6)"
-                           : " AND principal = ?5",
-             f->active_only ? " AND state IN ('QUEUED','INITIALIZING','RUNNING','CANCELING')" : "",
-             f->limit > 0 ? " ORDER BY seq LIMIT ?4" : " ORDER BY seq");
+    if (f->n_tags > STORE_MAX_TAG_FILTERS)
+        return error_set(err, -EINVAL, "at most %d tag filters", STORE_MAX_TAG_FILTERS);
+    bool prefix = !isempty(f->name_prefix);
+    _cleanup_free_ char *tags = xstrdup("");
+    for (size_t i = 0; i < f->n_tags; i++) {
+        /* A key without a value (or with "") matches any value. */
+        bool any = !f->tag_values || isempty(f->tag_values[i]);
+        char value[32] = "";
+        if (!any)
+            snprintf(value, sizeof(value), " AND g.value = ?%zu", 10 + 2 * i);
+        char *t = xasprintf("%s AND EXISTS (SELECT 1 FROM task_tags g WHERE g.seq = tasks.seq"
+                            " AND g.key = ?%zu%s)",
+                            tags, 9 + 2 * i, value);
+        free(tags);
+        tags = t;
+    }
+    _cleanup_free_ char *sql = xasprintf(
+        "SELECT " RECORD_COLUMNS " FROM tasks WHERE seq > ?1%s%s%s%s%s%s%s",
+        f->state >= 0 ? " AND state = ?2" : "", f->user ? " AND user = ?3" : "",
+        !f->principal ? ""
+        : f->or_user  ? " AND (principal = ?5 OR user = ?6)"
+                      : " AND principal = ?5",
+        f->active_only ? " AND state IN ('QUEUED','INITIALIZING','RUNNING','CANCELING')" : "",
+        prefix ? " AND name >= ?7 AND name < ?8" : "", tags,
+        f->limit > 0 ? " ORDER BY seq LIMIT ?4" : " ORDER BY seq");
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(rd->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -567,6 +614,16 @@ int store_list(struct store *s, const struct store_filter *f,
         store_bind_text(st, 6, f->or_user);
     if (f->limit > 0)
         sqlite3_bind_int64(st, 4, (sqlite3_int64) f->limit);
+    _cleanup_free_ char *end = prefix ? prefix_end(f->name_prefix) : NULL;
+    if (prefix) {
+        store_bind_text(st, 7, f->name_prefix);
+        store_bind_text(st, 8, end);
+    }
+    for (size_t i = 0; i < f->n_tags; i++) {
+        store_bind_text(st, (int) (9 + 2 * i), f->tag_keys[i]);
+        if (f->tag_values && !isempty(f->tag_values[i]))
+            store_bind_text(st, (int) (10 + 2 * i), f->tag_values[i]);
+    }
     r = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct task_record rec = {0};

@@ -120,7 +120,14 @@ struct store_filter {
     bool active_only;      /* QUEUED, INITIALIZING, RUNNING, CANCELING */
     int64_t after_seq;     /* records with seq > after_seq */
     size_t limit;
+    /* TES's filters, in the query (indexes; no spec is read): */
+    const char *name_prefix; /* NULL or "": any name; else names that start with it */
+    char *const *tag_keys;   /* n_tags keys, each a tag the task must have ... */
+    char *const *tag_values; /* ... with this value, paired by position; NULL or "": any */
+    size_t n_tags;           /* at most STORE_MAX_TAG_FILTERS (else -EINVAL) */
 };
+
+#define STORE_MAX_TAG_FILTERS 32
 
 /* Calls f for each matching record in seq order; stops early when f
  * returns non-zero (that value is returned). */

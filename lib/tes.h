@@ -6,17 +6,21 @@
  * Representation. struct task (task.h) stays the one model the
  * supervisor, the policy and the backends see. A TES task is a struct
  * task whose 'tes' part (struct tes_task below, hung off the task as
- * task->tes [next]) carries what struct task cannot say: the executor
+ * task->tes [done]) carries what struct task cannot say: the executor
  * list, inputs, outputs, volumes, description, disk_gb, preemptible,
  * zones and the supported backend parameters. It is stored inside the
  * task's spec (the normalised task JSON in tasks.spec) under the key
- * "tes" (tes_task_to_spec_cjson / tes_task_from_spec_cjson [next]), so
- * store.c needs no new column for it and task_record_task() reads it back
- * with the rest. What a TES task does at run time that no JobProxy task
+ * "tes" (tes_task_to_spec_cjson / tes_task_from_spec_cjson, written by
+ * task_record_spec [done]), so store.c needs no new column for it and
+ * task_record_task() reads it back with the rest; task_to_cjson (the
+ * JobProxy form) never shows it. What a TES task does at run time that no JobProxy task
  * has - one log per executor, the copied outputs, the system logs - is
- * kept by the runner in <task_dir>/tes-log.json (layout_in_task_dir), as
- * exit.json is, and read by the TES handlers (struct tes_task_log);
- * nothing in the store's schema changes.
+ * kept by the runner in <task_dir>/tes-log.json (LAYOUT_TES_LOG), as
+ * exit.json is, and read by the TES handlers (struct tes_task_log,
+ * tes_task_log_read [done]); a TES task for which the runner wrote none
+ * (one executor run as any container task) gets the record's one
+ * executor log. The list's filters are the store's: an index on names
+ * and a task_tags table kept by triggers (store.c, schema 5 [done]).
  *
  * The struct task a TES task becomes (tes_task_to_task [done]): user =
  * the account the principal's policy names for TES (below); name = name;
@@ -28,7 +32,7 @@
  * how a bare JobProxy memory number reads already); tags = tags;
  * cputime, walltime and priority from the supported backend_parameters.
  * The JobProxy State of a TES task is its state, exit code (the failing
- * executor's, or the last one's) and reason, as for any task [next: the
+ * executor's, or the last one's) and reason, as for any task [done: the
  * JobProxy GET shows it as far as its fields go, nothing added].
  *
  * A JobProxy task in TES (tes_task_from_task [done]): one executor from
@@ -40,8 +44,9 @@
  * log comes from the record: started/finished/exit_code, once it ended.
  *
  * Running (docker backend only; the process backend refuses a task with
- * more than it can do through backend->handles(), which says no to any
- * t->tes) [next, backends/docker/runner.c]: one runner runs the whole
+ * more than one container's worth through backend->handles()
+ * (tes_task_needs_runner) [done], and runs no images anyway) [next,
+ * T2's, backends/docker/runner.c]: one runner runs the whole
  * task, as today: INITIALIZING = stage the inputs (tes-stage.c, run in
  * the daemon as the task's account with lib/util/as-user.c: content
  * written, file:// and host paths copied after the same policy check as
@@ -72,9 +77,13 @@
  * mapping), each copied file recorded (url, path, size). A cancel kills
  * the running executor's container and stages nothing more.
  *
- * Endpoints (lib/http/tes-handlers.c): GET /service-info, GET /tasks
- * and GET /tasks/{id} [done]; POST /tasks (200 {"id"}, not 201) and
- * POST /tasks/{id}:cancel (200 {}) [next].
+ * Endpoints (lib/http/tes-handlers.c) [done]: GET /service-info (its
+ * id, name, organization and storage from the config's tes: section),
+ * GET /tasks, GET /tasks/{id}, POST /tasks (200 {"id"}, not 201) and
+ * POST /tasks/{id}:cancel (200 {}; supervisor_cancel: an ended task is
+ * left as it ended, never deleted). disk_gb [done at create]: a task
+ * asking more than the data dir's filesystem has free is 400 naming
+ * resources.disk_gb; a size-limited volume is the runner's [next].
  *
  * Ids: the task id is our UUID (36 characters of [0-9a-f-]): no '/' or
  * ':', so "/tasks/{id}:cancel" routes without ambiguity.
@@ -86,7 +95,7 @@
  * them is valid and matches nothing (list_params in tes-handlers.c).
  *
  * Account: TES has no user field. The principal's policy entry gets
- * "tes_user: NAME" [next, policy.h/policy.c], checked like run_as;
+ * "tes_user: NAME" [done, policy.h/policy.c], added to its run_as;
  * without it a unix-peer principal runs as itself and any other
  * principal's TES create is 403 "no account for TES tasks: set tes_user
  * in the policy". The 'user' never appears in a TES reply.
@@ -225,8 +234,7 @@ struct tes_task *tes_task_from_task(const struct task *t);
  * through the one validator: what it refuses (a memory under 4 MiB, a
  * workdir with "..") is -EINVAL naming the task's field, prefixed "as a
  * task of this server: ". account is the policy's (tes_user). The TES
- * part (executors past the first, inputs, outputs, volumes) is not in
- * it yet: [next] task->tes. */
+ * part itself is the caller's to hang on it (t->tes = tt). */
 int tes_task_to_task(const struct tes_task *tt, const char *account, struct task **ret,
                      struct error *err);
 

@@ -16,19 +16,22 @@
 #include "tes.h"
 
 #include <inttypes.h>
+#include <sys/statvfs.h>
 
 enum MHD_Result http_tes_service_info(struct request *r)
 {
-    /* [next] id, name and organization from the config (a tes: section);
-     * until then a reserved (RFC 2606) placeholder for the required url. */
+    /* The config's words (config.h), else these: a reserved (RFC 2606)
+     * name stands for the organization's required url. */
     static char *const storage[] = {"file:///", NULL};
+    const struct config *c = r->ctx->cfg;
     const struct tes_service_info si = {
-        .id = "org.ocps-proxy.tes",
-        .name = "ocps-proxy",
-        .organization_name = "ocps-proxy",
-        .organization_url = "https://ocps-proxy.invalid/",
+        .id = c->tes_id ? c->tes_id : "org.ocps-proxy.tes",
+        .name = c->tes_name ? c->tes_name : "ocps-proxy",
+        .organization_name = c->tes_organization_name ? c->tes_organization_name : "ocps-proxy",
+        .organization_url =
+            c->tes_organization_url ? c->tes_organization_url : "https://ocps-proxy.invalid/",
         .version = OCPS_VERSION,
-        .storage = storage,
+        .storage = c->tes_storage ? c->tes_storage : storage,
     };
     return http_reply_json(r, 200, tes_service_info_to_cjson(&si), NULL);
 }
@@ -60,20 +63,6 @@ static enum MHD_Result collect_tag(void *cls, enum MHD_ValueKind kind, const cha
     if (v)
         strv_push(v, value ? value : "");
     return MHD_YES;
-}
-
-static bool tags_match(const struct tes_list *l, const struct tes_task *t)
-{
-    for (size_t i = 0; i < l->n_tags; i++) {
-        const char *want = l->tag_values && i < strv_length(l->tag_values) ? l->tag_values[i] : "";
-        bool found = false;
-        for (size_t k = 0; k < t->n_tags && !found; k++)
-            found =
-                streq(t->tags[k].key, l->tag_keys[i]) && (!*want || streq(t->tags[k].value, want));
-        if (!found)
-            return false;
-    }
-    return true;
 }
 
 /* A task its caller may see: someone else's does not exist, as far as
@@ -200,21 +189,19 @@ static int list_one(const struct task_record *rec, void *userdata)
 {
     struct tes_list *l = userdata;
 
-    if (l->name_prefix && !startswith(rec->name ? rec->name : "", l->name_prefix))
-        return 0;
+    /* The store matched the filters; the spec is read for the views that
+     * show more than id and state, and only for the tasks on the page. */
+    if (l->n == l->want) {
+        l->more = true;
+        return 1;
+    }
     _cleanup_tes_task_ struct tes_task *tt = NULL;
     bool tes = false;
-    if (l->n_tags || l->view != TES_VIEW_MINIMAL) {
+    if (l->view != TES_VIEW_MINIMAL) {
         /* A damaged spec fails the list (500) rather than hiding a task. */
         int q = record_tes_task(rec, &tt, &tes, &l->err);
         if (q < 0)
             return q;
-        if (!tags_match(l, tt))
-            return 0;
-    }
-    if (l->n == l->want) {
-        l->more = true;
-        return 1;
     }
     cJSON *j;
     int q = record_to_cjson(l->r, rec, tt, tes, l->view, &j, &l->err);
@@ -286,6 +273,16 @@ static int list_params(struct request *r, struct tes_list *l, struct store_filte
     for (size_t i = 0; i < l->n_tags; i++)
         if (!*l->tag_keys[i])
             return error_set(err, -EINVAL, "tag_key: must not be empty");
+    if (l->n_tags > STORE_MAX_TAG_FILTERS)
+        return error_set(err, -EINVAL, "tag_key: given %zu times, at most %d", l->n_tags,
+                         STORE_MAX_TAG_FILTERS);
+    /* A key without a value matches any value: pad the values with "". */
+    while (strv_length(l->tag_values) < l->n_tags)
+        strv_push(&l->tag_values, "");
+    f->name_prefix = l->name_prefix;
+    f->tag_keys = l->tag_keys;
+    f->tag_values = l->tag_values;
+    f->n_tags = l->n_tags;
 
     /* A caller lists the tasks it sees only, as in the JobProxy list. */
     const struct principal *p = r->principal;
@@ -303,9 +300,8 @@ enum MHD_Result http_tes_list(struct request *r)
     struct store_filter f = {.state = -1};
     int q = list_params(r, &l, &f, &err);
 
-    /* [next] name_prefix and tags are matched here, over every task the
-     * caller sees: an index (name, tags) in the store before the
-     * benchmark's 100,000 tasks. */
+    /* One more than the page: whether a next page exists, without a count. */
+    f.limit = l.want + 1;
     if (q >= 0 && !l.no_state) {
         l.tasks = cJSON_CreateArray();
         q = store_list(r->ctx->store, &f, list_one, &l, &err);
@@ -386,6 +382,28 @@ static int json_body(struct request *r, struct error *err)
     return 0;
 }
 
+/* disk_gb: the runner's working volume is under the data dir; where it
+ * cannot be size-limited, a task asking for more than that filesystem
+ * has free is refused now rather than failing half-way (GB read as GiB,
+ * as ram_gb is). What it asked stays recorded in its resources. */
+static int check_disk(const char *data_dir, const struct tes_task *tt, struct error *err)
+{
+    struct statvfs st;
+    double want = tt->resources.disk_gb * (double) (1ULL << 30);
+    if (want <= 0)
+        return 0;
+    if (statvfs(data_dir, &st) < 0)
+        return error_set_errno(err, -errno, "resources.disk_gb: statvfs %s", data_dir);
+    uint64_t avail = (uint64_t) st.f_bavail * st.f_frsize;
+    if (want > (double) avail) {
+        char buf[32];
+        return error_set(err, -EINVAL,
+                         "resources.disk_gb: %g GB asked, %s free for task files here",
+                         tt->resources.disk_gb, format_size_human(avail, buf));
+    }
+    return 0;
+}
+
 enum MHD_Result http_tes_create(struct request *r)
 {
     _cleanup_error_ struct error err = ERROR_INIT;
@@ -401,9 +419,13 @@ enum MHD_Result http_tes_create(struct request *r)
         q = tes_account(r->principal, &account, &err);
     if (q >= 0)
         q = tes_task_to_task(tt, account, &t, &err);
+    bool capacity = false;
+    if (q >= 0)
+        capacity = (q = check_disk(r->ctx->cfg->data_dir, tt, &err)) < 0;
     /* Refused before the supervisor sees it: counted here (it counts its own). */
     if (q < 0)
-        supervisor_refused(r->ctx->sv, error_http_status(q) == 415   ? REFUSAL_MEDIA
+        supervisor_refused(r->ctx->sv, capacity                      ? REFUSAL_CAPACITY
+                                       : error_http_status(q) == 415 ? REFUSAL_MEDIA
                                        : error_http_status(q) == 403 ? REFUSAL_POLICY_RUN_AS
                                                                      : REFUSAL_VALIDATION);
     if (q >= 0) {

@@ -183,7 +183,8 @@ def t_errors(tap, d):
                          ({"page_token": "bogus"}, "page_token=bogus"),
                          ({"state": "DONE"}, "state=DONE"),
                          ({"tag_key": ""}, "an empty tag_key"),
-                         ({"tag_key": "a", "tag_value": ["1", "2"]}, "more tag_values than keys")):
+                         ({"tag_key": "a", "tag_value": ["1", "2"]}, "more tag_values than keys"),
+                         ({"tag_key": ["k%d" % i for i in range(33)]}, "33 tag_keys")):
         r = tes_list(d, **params)
         body = r.json() if r.status == 400 else {}
         tap.ok(r.status == 400 and set(body) == {"code", "message"} and body["code"] == 400,
@@ -201,7 +202,10 @@ def t_errors(tap, d):
 DOCKER_SOCK = "/var/run/docker.sock"
 IMAGE = "ocps-test/busybox:1"
 TES_CONFIG = ("docker: {network: none, pull: never, instance: tes-it-%d}\ncapacity: {cores: 1}\n"
-              "principals: {admin: {tes_user: %s}, nobody-tes: {}}\n" % (os.getpid(), USER))
+              "principals: {admin: {tes_user: %s}, nobody-tes: {}}\n"
+              "tes: {id: org.example.tes, name: Example TES, storage: ['file:///data/'],\n"
+              "      organization: {name: Example Lab, url: 'https://example.org/'}}\n"
+              % (os.getpid(), USER))
 
 
 def dockerd_has_image():
@@ -338,6 +342,39 @@ def t_create_errors(tap, d):
            "unknown schemes, no type, read-only and unknown fields: accepted, id ours", r)
 
 
+def t_unix_peer(tap, d):
+    """Without tes_user, a unix-socket peer's TES tasks run as itself."""
+    import pwd
+    uid = pwd.getpwnam(USER).pw_uid
+    task = {"executors": [{"image": IMAGE, "command": ["true"]}], "name": "from-unix"}
+    r = ocps.unix_requests_as(d.unix_sock, uid, [("POST", TES + "/tasks", task)])[0]
+    tid = r.json().get("id") if r.status == 200 else None
+    tap.ok(tid, "a unix peer creates a TES task with no tes_user in its policy", r)
+    if tid:
+        jt = d.request("GET", "/v1/jobproxy/task/" + tid).json()
+        tap.eq(jt.get("user"), USER, "it runs as the peer's own account")
+
+
+def t_service_info_config(tap, d):
+    si = d.request("GET", TES + "/service-info", token=None).json()
+    tap.eq((si["id"], si["name"], si["organization"], si["storage"]),
+           ("org.example.tes", "Example TES", {"name": "Example Lab", "url": "https://example.org/"},
+            ["file:///data/"]),
+           "service-info: id, name, organization and storage from the config's tes section")
+
+
+def t_disk(tap, d):
+    x = {"image": IMAGE, "command": ["true"]}
+    r = tes_create(d, {"executors": [x], "resources": {"disk_gb": 1e6}})
+    msg = r.json().get("message", "") if r.status == 400 else ""
+    tap.ok(r.status == 400 and "resources.disk_gb" in msg and "free" in msg,
+           "disk_gb above the free space: 400 naming it and what is free", r)
+    r = tes_create(d, {"executors": [x], "resources": {"disk_gb": 0.001}})
+    tid = r.json().get("id") if r.status == 200 else None
+    tap.ok(tid and tes_get(d, tid, "BASIC")["resources"] == {"disk_gb": 0.001},
+           "a disk_gb that fits: accepted and recorded", r)
+
+
 def t_tes_user(tap, d):
     token = principal_token(d, "nobody-tes")
     r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["true"]}]},
@@ -434,8 +471,13 @@ def tes_block(tap):
         tap.skip("TES create, cancel and the task log",
                  "no dockerd with %s at %s (test/docker/setup.sh)" % (IMAGE, DOCKER_SOCK))
         return
-    with ocps.serving(tap, ocps.Daemon(config=TES_CONFIG), "the TES daemon") as d:
-        ocps.each(tap, d, [t_create, t_create_errors, t_tes_user, t_cancel, t_task_log])
+    d = ocps.Daemon(config=TES_CONFIG)
+    d.unix_sock = os.path.join(d.data_dir, "api.sock")
+    d.extra_args = ["--listen", "unix:" + d.unix_sock]
+    os.chmod(d.data_dir, 0o755)  # the unix peer must reach the socket
+    with ocps.serving(tap, d, "the TES daemon") as d:
+        ocps.each(tap, d, [t_create, t_create_errors, t_tes_user, t_cancel, t_task_log,
+                           t_service_info_config, t_disk, t_unix_peer])
 
 
 def jobproxy_block(tap):

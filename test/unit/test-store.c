@@ -78,7 +78,8 @@ static void test_migration(const char *dir)
         "INTEGER NOT NULL DEFAULT 0, finished INTEGER NOT NULL DEFAULT 0, spec TEXT NOT NULL, "
         "stdout_path TEXT, stderr_path TEXT, handle TEXT); INSERT INTO tasks (id, user, backend, "
         "state, created, spec) VALUES ('00000000-0000-4000-8000-000000000001', 'carol', "
-        "'process', 'COMPLETE', 1, '{}'); PRAGMA user_version=1;\"",
+        "'process', 'COMPLETE', 1, '{\\\"tags\\\":{\\\"wf\\\":\\\"w1\\\"}}'); "
+        "PRAGMA user_version=1;\"",
         path);
     if (!ok(system(sql) == 0, "a version 1 store made by the sqlite3 shell"))
         return;
@@ -95,9 +96,14 @@ static void test_migration(const char *dir)
     int n = 0;
     struct store_filter f = {.state = -1, .principal = "carol"};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "a list by principal finds it");
+    n = 0;
+    char *keys[] = {(char *) "wf", NULL}, *values[] = {(char *) "w1", NULL};
+    f = (struct store_filter){.state = -1, .tag_keys = keys, .tag_values = values, .n_tags = 1};
+    ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1,
+       "the tags of a task stored before version 5 are found by a tag filter");
     store_close(s);
-    _cleanup_free_ char *ver = xasprintf("sqlite3 %s 'PRAGMA user_version' | grep -qx 4", path);
-    ok(system(ver) == 0, "the store is at version 4 after it");
+    _cleanup_free_ char *ver = xasprintf("sqlite3 %s 'PRAGMA user_version' | grep -qx 5", path);
+    ok(system(ver) == 0, "the store is at version 5 after it");
 }
 
 struct ended_list {
@@ -169,6 +175,80 @@ static void test_ended(const char *dir)
     ok(system(del) == 0, "on disk too, after the store closed");
     for (size_t i = 0; i < ELEMENTSOF(rows); i++)
         task_record_free(r[i]);
+}
+
+/* TES's filters in the query: names by prefix, tags by pairs (a key
+ * alone or with "" matches any value), pages over them; a deleted task's
+ * tags go with it. */
+static void test_tes_filters(struct store *s)
+{
+    static const struct {
+        const char *name, *tags;
+    } rows[] = {
+        {"wf-a", "{\"wf\":\"1\",\"lab\":\"x\"}"},
+        {"wf-b", "{\"wf\":\"2\",\"lab\":\"x\"}"},
+        {"wf", "{\"wf\":\"1\"}"},
+        {"w\xc3\xa9", "{\"lab\":\"y\"}"},
+        {NULL, "{\"lab\":\"x\"}"},
+    };
+    _cleanup_error_ struct error err = ERROR_INIT;
+    struct task_record *recs[ELEMENTSOF(rows)];
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        recs[i] = rec_new("tess");
+        recs[i]->name = rows[i].name ? xstrdup(rows[i].name) : NULL;
+        free(recs[i]->spec);
+        recs[i]->spec = xasprintf("{\"user\":\"tess\",\"cmd\":\"true\",\"tags\":%s}", rows[i].tags);
+        ok(store_insert(s, recs[i], &err) == 0, "insert %zu", i);
+    }
+    static const struct {
+        const char *prefix;
+        const char *k[3], *v[3];
+        int want;
+    } q[] = {
+        {"wf", {NULL}, {NULL}, 3},
+        {"wf-", {NULL}, {NULL}, 2},
+        {"w", {NULL}, {NULL}, 4},
+        {"w\xc3", {NULL}, {NULL}, 1},
+        {"", {NULL}, {NULL}, 5},
+        {"x", {NULL}, {NULL}, 0},
+        {NULL, {"lab"}, {"x"}, 3},
+        {NULL, {"wf"}, {""}, 3},
+        {NULL, {"wf", "lab"}, {"1", "x"}, 1},
+        {"wf-", {"wf", "lab"}, {"", "x"}, 2},
+        {NULL, {"lab", "wf"}, {"y", ""}, 0},
+        {NULL, {"nope"}, {""}, 0},
+    };
+    for (size_t i = 0; i < ELEMENTSOF(q); i++) {
+        size_t n_tags = 0;
+        while (n_tags < 3 && q[i].k[n_tags])
+            n_tags++;
+        struct store_filter f = {.state = -1,
+                                 .user = "tess",
+                                 .name_prefix = q[i].prefix,
+                                 .tag_keys = (char *const *) q[i].k,
+                                 .tag_values = (char *const *) q[i].v,
+                                 .n_tags = n_tags};
+        int n = 0;
+        ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == q[i].want, "TES filter %zu: %d tasks",
+           i, q[i].want);
+    }
+    int n = 0;
+    struct store_filter f = {.state = -1, .after_seq = recs[0]->seq, .name_prefix = "wf"};
+    ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 2,
+       "a page after the first over a prefix");
+    store_delete(s, recs[0]->id, &err);
+    ok(store_sync(s) == 0, "delete");
+    char *keys[] = {(char *) "wf", NULL}, *values[] = {(char *) "1", NULL};
+    n = 0;
+    f = (struct store_filter){.state = -1, .tag_keys = keys, .tag_values = values, .n_tags = 1};
+    ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 1, "a deleted task's tags go with it");
+    /* Gone again: the rest of the test counts its own tasks. */
+    for (size_t i = 0; i < ELEMENTSOF(rows); i++) {
+        if (i > 0)
+            (void) store_delete(s, recs[i]->id, &err);
+        task_record_free(recs[i]);
+    }
+    ok(store_sync(s) == 0, "the filter test's tasks deleted");
 }
 
 int main(void)
@@ -245,6 +325,8 @@ int main(void)
     n = 0;
     f = (struct store_filter){.state = -1, .after_seq = a->seq};
     ok(store_list(s, &f, count_cb, &n, &err) == 0 && n == 2, "after_seq pages");
+
+    test_tes_filters(s);
 
     /* Concurrent durable inserts: all land, committed in groups. */
     pthread_t th[8];

@@ -30,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port=18083
+port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 cat >"$work/config.yaml" <<EOF
 capacity: {cores: 8}
 docker: {network: none, pull: never, instance: bench-tes-$$}

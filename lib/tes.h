@@ -45,37 +45,52 @@
  *
  * Running (docker backend only; the process backend refuses a task with
  * more than one container's worth through backend->handles()
- * (tes_task_needs_runner) [done], and runs no images anyway) [next,
- * T2's, backends/docker/runner.c]: one runner runs the whole
- * task, as today: INITIALIZING = stage the inputs (tes-stage.c, run in
- * the daemon as the task's account with lib/util/as-user.c: content
- * written, file:// and host paths copied after the same policy check as
- * a mount (policy-check.c), or bind-mounted read-only when streamable,
- * http(s) through lib/rest with a size cap, any other scheme ->
- * SYSTEM_ERROR "input[i]: no storage for scheme s3" through a
- * struct tes_storage {scheme, get, put} table left for plugins); then
- * RUNNING = for each executor in order one container
- * (ocps-<id>-<index>, create.c as today with the executor's image,
- * command, env, workdir), stdin/stdout/stderr in-container paths served
- * by wrapping the command in the image's /bin/sh only when one is given
- * [or by the engine's attach; decide in runner.c]; the task stops at the
- * first non-zero exit unless ignore_error. Every container path that an
- * input, an output or a volume names is mapped to the host directory
- * <task_dir>/tes/root/<path> and bind-mounted at that same path in every
- * executor (Funnel's worker/file_mapper.go), so all executors share
- * volumes, inputs and outputs. Bind DIRECTORIES, never single files:
- * Funnel learnt that a file bind mount makes mv/unlink of an input fail
- * with EBUSY inside the container, and now mounts the inputs' deepest
- * common parent directory (or each input's parent when they share only
- * /) read-write; a FILE output is bound through its parent directory, a
- * DIRECTORY output itself; a streamable input is the one read-only
- * bind of the host path, after the policy check. Funnel also gives each
- * task a mapped /tmp volume; do the same. After the
- * last executor - and after a failure too, as Funnel does - the outputs
- * are copied from the host mapping to their URLs (file:// or host paths,
- * policy-checked; path_prefix wildcards with glob(3) over the host
- * mapping), each copied file recorded (url, path, size). A cancel kills
- * the running executor's container and stages nothing more.
+ * (tes_task_needs_runner) [done], and runs no images anyway) [done,
+ * backends/docker/tes-run.c with lib/tes-stage.h]: one runner runs the
+ * whole task: INITIALIZING = the inputs staged (tes-stage.c, as the
+ * task's account with lib/util/as-user.c: content written, file:// and
+ * host paths copied - held to the principal's mount prefixes at create
+ * by policy-check.c, resolved again and refused when never mountable at
+ * copy - or bind-mounted read-only when streamable, http(s) through
+ * lib/rest with a size cap (TES_STAGE_MAX_DOWNLOAD), any other scheme ->
+ * SYSTEM_ERROR "inputs[i]: no storage for the URL scheme \"s3\"" through
+ * the struct tes_storage {scheme, get, put} table left for plugins);
+ * then RUNNING = for each executor in order one container
+ * (ocps-<id>-<index>, create.c as for any task with the executor's
+ * image, command, env, workdir); stdin from an in-container path by
+ * wrapping the command in the image's /bin/sh ("exec \"$@\" < \"$0\""),
+ * only when stdin is given; stdout and stderr go to the task's output
+ * files as every task's do (the logs endpoint serves them whole) and are
+ * copied to the executor's stdout/stderr paths in the mapping when it
+ * ends; the task stops at the first failure unless ignore_error (a
+ * cancel, a limit or a start failure stop it all the same; a last
+ * executor that fails with ignore_error leaves the task COMPLETE). Every
+ * container path that an input, an output, a volume or a stdio path
+ * names is mapped to the host directory <task_dir>/tes/root/<path>
+ * (owned by the account, made and read relative to an fd with no
+ * symlink followed) and bind-mounted at that same path in every executor
+ * (Funnel's worker/file_mapper.go), so all executors share volumes,
+ * inputs and outputs. Bind DIRECTORIES, never single files: Funnel
+ * learnt that a file bind mount makes mv/unlink of an input fail with
+ * EBUSY inside the container; a FILE input or output is bound through
+ * its parent directory (a file directly under / alone), a DIRECTORY
+ * one and a volume as itself, a wildcard output through its
+ * path_prefix, and a directory inside one bound already is not bound
+ * again; a streamable input is the one read-only bind of the host path.
+ * /tmp is mapped too, as Funnel does. A task with one executor and
+ * nothing to share gets no mapping: its container is made exactly as a
+ * JobProxy task's. After the last executor - and after a failure too,
+ * as Funnel does, but not after a cancel - the outputs are copied from
+ * the mapping to their URLs as the account (file:// or host paths;
+ * path_prefix wildcards matched component by component with fnmatch(3)
+ * in the mapping, no symlink followed), each copied file recorded (url,
+ * path, size); a failed copy makes a task that had completed a
+ * SYSTEM_ERROR. A cancel kills the running executor's container and
+ * stages nothing more. The runner writes tes-log.json before anything
+ * runs and whenever an executor ends; a daemon restart does not resume
+ * a TES task that began: recovery ends it SYSTEM_ERROR and removes its
+ * containers. disk_gb as a size-limited volume is [not done]: Docker
+ * binds cannot be size-limited without a quota-capable storage driver.
  *
  * Endpoints (lib/http/tes-handlers.c) [done]: GET /service-info (its
  * id, name, organization and storage from the config's tes: section),
@@ -83,7 +98,7 @@
  * POST /tasks/{id}:cancel (200 {}; supervisor_cancel: an ended task is
  * left as it ended, never deleted). disk_gb [done at create]: a task
  * asking more than the data dir's filesystem has free is 400 naming
- * resources.disk_gb; a size-limited volume is the runner's [next].
+ * resources.disk_gb; a size-limited volume: see Running.
  *
  * Ids: the task id is our UUID (36 characters of [0-9a-f-]): no '/' or
  * ':', so "/tasks/{id}:cancel" routes without ambiguity.

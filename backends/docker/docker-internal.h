@@ -154,9 +154,13 @@ int dtask_open_output(struct dtask *t, const char *path, bool user_path, int *re
 usec_t docker_time(const char *s);
 /* DELETE of a container (by id or name) and its anonymous volumes. */
 int docker_delete_container(struct docker_state *ds, const char *container, struct error *err);
-/* The container of a task whose end was reported by an earlier daemon:
- * removed once that outcome file is surely on disk, as the container
- * is the end's other record (unless the config keeps containers).
+/* Every container labelled as task id's (this instance's), removed with
+ * force: the last DELETE's status, 404 when there was none. */
+int docker_delete_task_containers(struct docker_state *ds, const char *id);
+/* The container of a task whose end was reported by an earlier daemon
+ * (or a TES task's containers): removed once that outcome file is surely
+ * on disk, as the container is the end's other record (unless the config
+ * keeps containers).
  * Returns the DELETE's status, 0 when kept, or a negative errno. */
 int docker_delete_recorded(struct docker_state *ds, const char *task_dir, const char *id);
 

@@ -85,6 +85,29 @@ int docker_delete_container(struct docker_state *ds, const char *container, stru
     return engine_call(ds->engine, "DELETE", path, NULL, NULL, err);
 }
 
+int docker_delete_task_containers(struct docker_state *ds, const char *id)
+{
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *filter = xasprintf("{\"label\":[\"%s=%s\",\"%s=%s\"]}", LABEL_INSTANCE,
+                                            ds->instance, LABEL_TASK, id);
+    _cleanup_free_ char *esc = rest_escape(filter);
+    _cleanup_free_ char *path = xasprintf("/containers/json?all=1&filters=%s", esc);
+    cJSON *list = NULL;
+    int st = engine_call(ds->engine, "GET", path, NULL, &list, &err);
+    int last = st == 200 ? 404 : st;
+    if (st == 200) {
+        const cJSON *c;
+        cJSON_ArrayForEach(c, list)
+        {
+            const char *cid = json_str(c, "Id");
+            if (cid)
+                last = docker_delete_container(ds, cid, &err);
+        }
+    }
+    cJSON_Delete(list);
+    return last;
+}
+
 int docker_delete_recorded(struct docker_state *ds, const char *task_dir, const char *id)
 {
     _cleanup_free_ char *outcome = layout_in_task_dir(task_dir, LAYOUT_OUTCOME);
@@ -93,7 +116,9 @@ int docker_delete_recorded(struct docker_state *ds, const char *task_dir, const 
         return r < 0 ? r : 0; /* kept */
     _cleanup_error_ struct error err = ERROR_INIT;
     _cleanup_free_ char *name = xasprintf("ocps-%s", id);
-    return docker_delete_container(ds, name, &err);
+    int st = docker_delete_container(ds, name, &err);
+    /* A TES task's containers are ocps-<id>-<n>: found by their label. */
+    return st == 404 ? docker_delete_task_containers(ds, id) : st;
 }
 
 /* ---- files as the task's user ---- */

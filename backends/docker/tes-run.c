@@ -409,28 +409,6 @@ void docker_tes_run(struct dtask *t)
 
 /* ---- recovery ---- */
 
-/* Every container labelled as the task's, removed (force: a running one
- * is killed). */
-static void delete_task_containers(struct docker_state *ds, const char *id)
-{
-    _cleanup_error_ struct error err = ERROR_INIT;
-    _cleanup_free_ char *filter = xasprintf("{\"label\":[\"%s=%s\",\"%s=%s\"]}", LABEL_INSTANCE,
-                                            ds->instance, LABEL_TASK, id);
-    _cleanup_free_ char *esc = rest_escape(filter);
-    _cleanup_free_ char *path = xasprintf("/containers/json?all=1&filters=%s", esc);
-    cJSON *list = NULL;
-    if (engine_call(ds->engine, "GET", path, NULL, &list, &err) == 200) {
-        const cJSON *c;
-        cJSON_ArrayForEach(c, list)
-        {
-            const char *cid = json_str(c, "Id");
-            if (cid && !ds->cfg->docker_keep_containers)
-                (void) docker_delete_container(ds, cid, &err);
-        }
-    }
-    cJSON_Delete(list);
-}
-
 int docker_tes_recover(struct docker_state *ds, const struct backend_start *s, struct error *err)
 {
     _cleanup_free_ char *path = layout_in_task_dir(s->task_dir, LAYOUT_TES_LOG);
@@ -440,7 +418,8 @@ int docker_tes_recover(struct docker_state *ds, const struct backend_start *s, s
     int r = engine_ping(ds->engine, err);
     if (r < 0)
         return error_wrap(err, "recover");
-    delete_task_containers(ds, s->id);
+    if (!ds->cfg->docker_keep_containers)
+        (void) docker_delete_task_containers(ds, s->id);
 
     struct tes_task_log log = {};
     if (tes_task_log_read(s->task_dir, &log) < 0)

@@ -343,6 +343,33 @@ def t_restart(tap, d, host, http_port):
     tap.ok(ocps.until(lambda: container(name) is None, 30), "its running container is removed")
     tap.ok(container("ocps-%s-1" % tid) is None, "and the next executor never ran")
 
+    # Killed after the store had a TES task's end but before the last
+    # executor's container went: the next daemon removes ocps-<id>-<n>
+    # once it sees the outcome file, as it does a JobProxy task's.
+    d.kill9()
+    import uuid
+    ended = str(uuid.uuid4())
+    body = json.dumps({"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"},
+                       "Labels": {"org.ocps-proxy.instance": "tes-run-%d" % os.getpid(),
+                                  "org.ocps-proxy.task": ended}})
+    c = UnixHTTP("localhost", timeout=30)
+    c.request("POST", "/v1.41/containers/create?name=ocps-%s-1" % ended, body,
+              {"Content-Type": "application/json"})
+    created = c.getresponse().status
+    c.close()
+    engine("POST", "/containers/ocps-%s-1/start" % ended)
+    engine("POST", "/containers/ocps-%s-1/wait" % ended)
+    os.makedirs(os.path.join(d.data_dir, "tasks", ended))
+    with open(os.path.join(d.data_dir, "tasks", ended, "exit.json"), "w") as f:
+        json.dump({"state": "COMPLETE", "exit_code": 0, "signal": 0,
+                   "reason": "exited with status 0", "started": 1, "finished": 2}, f)
+    tap.ok(created == 201 and container("ocps-%s-1" % ended), "a stopped executor container, "
+           "its task's end recorded, no task following it")
+    d.start()
+    wait(d, create(d, {"executors": [ex("true")]}))
+    tap.ok(ocps.until(lambda: container("ocps-%s-1" % ended) is None, 20),
+           "the next daemon removes it")
+
 
 def t_jobproxy_view(tap, d, host, http_port):
     """A TES task in the JobProxy API: its State as far as it can say."""

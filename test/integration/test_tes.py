@@ -458,6 +458,11 @@ def t_task_log(tap, d):
     tap.ok(r.status == 500 and "TES log" in r.json().get("message", ""),
            "a damaged tes-log.json: 500 saying so, not a made-up log", r)
     tap.eq(tes_get(d, tid), {"id": tid, "state": "COMPLETE"}, "MINIMAL does not read it")
+    with open(os.path.join(task_dir, "tes-log.json"), "w") as f:
+        f.write(" " * (17 << 20) + "{}")
+    r = d.request("GET", TES + "/tasks/%s?view=BASIC" % tid)
+    tap.ok(r.status == 500 and "TES log" in r.json().get("message", ""),
+           "a tes-log.json past its cap: 500, not read whole", r)
 
 
 def principal_token(d, name):

@@ -112,10 +112,10 @@ static int tes_record_log(const struct request *r, const struct task_record *rec
             l.logs = xmalloc(sizeof(xl));
             l.logs[0] = xl;
         }
-    } else if (q == -EBADMSG)
-        return error_set(err, -EIO, "task %s: its TES log (tes-log.json) is damaged", rec->id);
-    else if (q < 0)
-        return error_set_errno(err, q, "task %s: read its TES log", rec->id);
+    } else if (q < 0)
+        /* The server's fault whatever it is (a 500), never the caller's. */
+        return error_set(err, -EIO, "task %s: its TES log (tes-log.json) %s", rec->id,
+                         q == -EBADMSG ? "is damaged" : strerror(-q));
     if (!l.start)
         l.start = rec->started;
     if (!l.end)

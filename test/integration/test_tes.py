@@ -458,12 +458,41 @@ def t_task_log(tap, d):
     tap.ok(r.status == 500 and "TES log" in r.json().get("message", ""),
            "a damaged tes-log.json: 500 saying so, not a made-up log", r)
     tap.eq(tes_get(d, tid), {"id": tid, "state": "COMPLETE"}, "MINIMAL does not read it")
+    with open(os.path.join(task_dir, "tes-log.json"), "w") as f:
+        f.write(" " * (17 << 20) + "{}")
+    r = d.request("GET", TES + "/tasks/%s?view=BASIC" % tid)
+    tap.ok(r.status == 500 and "TES log" in r.json().get("message", ""),
+           "a tes-log.json past its cap: 500, not read whole", r)
 
 
 def principal_token(d, name):
     p = subprocess.run([ocps.DAEMON, "token", "create", "--principal", name, "--data-dir",
                         d.data_dir], capture_output=True, text=True, timeout=60)
     return p.stdout.strip()
+
+
+def t_create_no_dockerd(tap, d):
+    """The daemon's dockerd socket does not exist: nothing is stored."""
+    before = len(tes_list(d).json()["tasks"])
+    r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["true"]}]})
+    tap.ok(r.status == 502 and "dockerd" in r.json().get("message", ""),
+           "create with dockerd unreachable: 502 naming it", r)
+    tap.eq(len(tes_list(d).json()["tasks"]), before, "and nothing is stored")
+
+
+def no_container_backend_block(tap):
+    """backends: [process]: a TES task (a container task) is stored as
+    SYSTEM_ERROR and its id answered, as TES wants: create, then poll."""
+    d = ocps.Daemon(config="backends: [process]\nprincipals: {admin: {tes_user: %s}}\n" % USER)
+    with ocps.serving(tap, d, "the daemon without a container backend") as d:
+        r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["true"]}]})
+        tid = r.json().get("id") if r.status == 200 else None
+        tap.ok(tid and set(r.json()) == {"id"}, "no container backend: still 200 {\"id\"}", r)
+        full = tes_get(d, tid, "FULL") if tid else {}
+        sys_logs = full["logs"][0].get("system_logs", []) if full.get("logs") else []
+        tap.ok(full.get("state") == "SYSTEM_ERROR" and
+               any("no container backend" in m for m in sys_logs),
+               "SYSTEM_ERROR, its system log saying why", full)
 
 
 def tes_block(tap):
@@ -481,12 +510,13 @@ def tes_block(tap):
 
 
 def jobproxy_block(tap):
-    with ocps.serving(tap, ocps.Daemon(config="docker: {socket: /nonexistent/docker.sock}\n"),
+    with ocps.serving(tap, ocps.Daemon(config="docker: {socket: /nonexistent/docker.sock}\n"
+                                         "principals: {admin: {tes_user: %s}}\n" % USER),
                       "the daemon") as d:
         ocps.each(tap, d, [t_service_info, t_list, t_filters, t_pages, t_get, t_other_principal,
-                           t_errors])
+                           t_errors, t_create_no_dockerd])
 
 
 ocps.require_root()
 ocps.ensure_user(USER)
-ocps.main(jobproxy_block, tes_block)
+ocps.main(jobproxy_block, tes_block, no_container_backend_block)

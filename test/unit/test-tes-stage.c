@@ -5,7 +5,8 @@
  * schemes, what is never mountable, a path the account may not read),
  * the binds, outputs (files, directories, wildcards with path_prefix, a
  * missing one, a symlink left in the mapping), http inputs from a server
- * of the test's own on 127.0.0.1 (a fetch, the size cap, an HTTP error),
+ * of the test's own on 127.0.0.1 (a fetch, the size cap, an HTTP error,
+ * none from the daemon's own listener's port),
  * and an abort fd that stops staging.
  */
 #include "tes-stage.h"
@@ -440,6 +441,29 @@ static void test_http(void)
     error_clear(&err);
     r = stage_one(&f, input(ok_url, "/data/h/dir", NULL, TES_DIRECTORY), &err);
     ok(r == -EINVAL, "no DIRECTORY over http: %s", error_message(&err));
+
+    /* The server on the port of one of the daemon's listeners: as if it
+     * were the daemon, whose unauthenticated listeners answer anyone. */
+    char addr[64];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%u", http_port);
+    struct config_listener l = {.address = addr};
+    struct config own = cfg;
+    own.listen = &l;
+    own.n_listen = 1;
+    f.s.cfg = &own;
+    _cleanup_free_ char *by_name = xasprintf("http://localhost:%u/ok", http_port);
+    const char *urls[] = {ok_url, by_name};
+    for (size_t i = 0; i < ELEMENTSOF(urls); i++) {
+        error_clear(&err);
+        r = stage_one(&f, input(urls[i], "/data/h/own", NULL, -1), &err);
+        ok(r == -EACCES && strstr(error_message(&err), "own listener"),
+           "%s: the daemon's own listener is not fetched from: %s", urls[i], error_message(&err));
+    }
+    snprintf(addr, sizeof(addr), "unix:/run/x.sock");
+    error_clear(&err);
+    r = stage_one(&f, input(ok_url, "/data/h/own", NULL, -1), &err);
+    ok(r >= 0, "a unix-socket listener has no port to keep from: %s", error_message(&err));
+    f.s.cfg = &cfg;
     (void) eventfd_write(http_stop, 1);
     pthread_join(th, NULL);
     fixture_done(&f);

@@ -49,7 +49,8 @@ static void help(void)
 {
     printf("Usage: ocps-proxyd [OPTION]...\n"
            "       ocps-proxyd token create|list|revoke ... (see ocps-proxyd token --help)\n"
-           "Run the ocps-proxy daemon: the JobProxy REST API in front of this host's compute.\n"
+           "Run the ocps-proxy daemon: the JobProxy REST API and GA4GH TES 1.1 in front of this "
+           "host's compute.\n"
            "\n"
            "  -c, --config FILE      read settings from a YAML file (flags override it)\n"
            "  -l, --listen ADDR      listen on HOST:PORT, [IPv6]:PORT, https://HOST:PORT\n"

@@ -11,6 +11,8 @@
  *       system.log                    what the proxy and its backend did for it
  *       exit.json                     its outcome (outcome.h)
  *       tes-log.json                  a TES task's executor logs, outputs, system logs (tes.h)
+ *       tes-run.json                  how far a TES task's runner got, to resume it (tes-run.c)
+ *       tes/root/                     a TES task's host mapping (tes-stage.h)
  *       shim.lock                     held by the process task's shim (shim.h)
  */
 #pragma once
@@ -20,6 +22,7 @@
 #define LAYOUT_SYSLOG    "system.log"
 #define LAYOUT_OUTCOME   "exit.json"
 #define LAYOUT_TES_LOG   "tes-log.json"
+#define LAYOUT_TES_RUN   "tes-run.json"
 #define LAYOUT_SHIM_LOCK "shim.lock"
 
 char *layout_db(const char *data_dir);

@@ -76,7 +76,7 @@ void outcome_classify(const struct outcome_facts *f, struct task_outcome *o)
     o->reason = reason;
 }
 
-int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool sync)
+cJSON *task_outcome_to_cjson(const struct task_outcome *o)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "state", task_state_to_string(o->state));
@@ -85,6 +85,31 @@ int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool 
     cJSON_AddStringToObject(j, "reason", o->reason ? o->reason : "");
     cJSON_AddNumberToObject(j, "started", (double) o->started);
     cJSON_AddNumberToObject(j, "finished", (double) o->finished);
+    return j;
+}
+
+int task_outcome_from_cjson(const cJSON *j, struct task_outcome *o)
+{
+    const char *st = json_str(j, "state"), *rs = json_str(j, "reason");
+    const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "exit_code");
+    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(j, "signal");
+    int state = st ? task_state_from_string(st) : -EINVAL;
+    if (state < 0 || !task_state_is_final(state) || !cJSON_IsNumber(ec))
+        return -EBADMSG;
+    *o = (struct task_outcome){
+        .state = state,
+        .exit_code = ec->valueint,
+        .signal = cJSON_IsNumber(sg) ? sg->valueint : 0,
+        .reason = xstrdup(rs ? rs : ""),
+        .started = (usec_t) json_u64(j, "started"),
+        .finished = (usec_t) json_u64(j, "finished"),
+    };
+    return 0;
+}
+
+int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool sync)
+{
+    cJSON *j = task_outcome_to_cjson(o);
     _cleanup_free_ char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     _cleanup_free_ char *path = layout_in_task_dir(task_dir, LAYOUT_OUTCOME);
@@ -102,22 +127,7 @@ int task_outcome_read(const char *task_dir, struct task_outcome *o)
     cJSON *j = cJSON_Parse(data);
     if (!j)
         return -EBADMSG;
-    const char *st = json_str(j, "state"), *rs = json_str(j, "reason");
-    const cJSON *ec = cJSON_GetObjectItemCaseSensitive(j, "exit_code");
-    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(j, "signal");
-    int state = st ? task_state_from_string(st) : -EINVAL;
-    if (state < 0 || !task_state_is_final(state) || !cJSON_IsNumber(ec)) {
-        cJSON_Delete(j);
-        return -EBADMSG;
-    }
-    *o = (struct task_outcome){
-        .state = state,
-        .exit_code = ec->valueint,
-        .signal = cJSON_IsNumber(sg) ? sg->valueint : 0,
-        .reason = xstrdup(rs ? rs : ""),
-        .started = (usec_t) json_u64(j, "started"),
-        .finished = (usec_t) json_u64(j, "finished"),
-    };
+    r = task_outcome_from_cjson(j, o);
     cJSON_Delete(j);
-    return 0;
+    return r;
 }

@@ -41,6 +41,8 @@
 #include "task.h"
 #include "util/timeutil.h"
 
+#include <cjson/cJSON.h>
+
 struct task_outcome {
     enum task_state state; /* COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR or CANCELED */
     int exit_code;         /* -1 when there is none (signal, never started) */
@@ -82,3 +84,9 @@ void outcome_classify(const struct outcome_facts *f, struct task_outcome *o);
  * when it cannot be read; o->reason is allocated. */
 int task_outcome_write(const char *task_dir, const struct task_outcome *o, bool sync);
 int task_outcome_read(const char *task_dir, struct task_outcome *o);
+
+/* The same object as JSON (exit.json's shape), for a file that keeps an
+ * outcome among other things (a TES task's tes-run.json). from: -EBADMSG
+ * when j is not of that shape, *o untouched; o->reason is allocated. */
+cJSON *task_outcome_to_cjson(const struct task_outcome *o);
+int task_outcome_from_cjson(const cJSON *j, struct task_outcome *o);

@@ -81,6 +81,17 @@ int tes_stage_root(const char *task_dir, const struct user_ids *u, char **ret_ro
     return 0;
 }
 
+int tes_stage_root_open(const char *task_dir, char **ret_root, int *ret_fd, struct error *err)
+{
+    _cleanup_free_ char *root = stage_join(task_dir, TES_STAGE_ROOT);
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return error_set_errno(err, -errno, "cannot open %s", root);
+    *ret_root = TAKE_PTR(root);
+    *ret_fd = fd;
+    return 0;
+}
+
 static void binds_add(struct task_mount **binds, size_t *n, const char *host, const char *cpath,
                       enum mount_mode mode)
 {
@@ -226,13 +237,17 @@ static int stage_input(const struct tes_stage *s, const struct tes_input *in, si
     return st->get(s, what, in->url, rel, in->type, in->type_given, err);
 }
 
-int tes_stage_inputs(const struct tes_stage *s, const struct tes_task *tt,
+int tes_stage_inputs(const struct tes_stage *s, const struct tes_task *tt, bool binds_only,
                      struct task_mount **binds, size_t *n_binds, struct error *err)
 {
     for (size_t i = 0; i < tt->n_inputs; i++) {
+        const struct tes_input *in = &tt->inputs[i];
         if (stage_aborted(s))
             return error_set(err, -ECANCELED, "inputs: given up");
-        int r = stage_input(s, &tt->inputs[i], i, binds, n_binds, err);
+        if (binds_only && !(in->streamable && !in->content && in->url &&
+                            tes_storage_find(in->url, NULL) == &tes_storage_file))
+            continue; /* in the mapping already */
+        int r = stage_input(s, in, i, binds, n_binds, err);
         if (r < 0)
             return r;
     }

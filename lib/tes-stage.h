@@ -105,11 +105,19 @@ const struct tes_storage *tes_storage_find(const char *url, char **ret_scheme);
 int tes_stage_root(const char *task_dir, const struct user_ids *u, char **ret_root, int *ret_fd,
                    struct error *err);
 
+/* <task_dir>/tes/root as tes_stage_root left it, opened again (not
+ * emptied): a resumed task's mapping, its inputs in place. */
+int tes_stage_root_open(const char *task_dir, char **ret_root, int *ret_fd, struct error *err);
+
 /* Each input in place in the mapping (content written, url fetched by its
  * storage), except a streamable host-path input, which becomes a
  * read-only bind added to *binds (resolved and checked). Stops at the
- * first that fails: -EPROTONOSUPPORT for a scheme without storage. */
-int tes_stage_inputs(const struct tes_stage *s, const struct tes_task *tt,
+ * first that fails: -EPROTONOSUPPORT for a scheme without storage.
+ * binds_only: only the streamable inputs' binds, resolved and checked
+ * again (a resumed task: the others are in the mapping already). Staging
+ * again from an empty mapping is idempotent: the same inputs land in the
+ * same places (a restart in the middle of it starts it over). */
+int tes_stage_inputs(const struct tes_stage *s, const struct tes_task *tt, bool binds_only,
                      struct task_mount **binds, size_t *n_binds, struct error *err);
 
 /* The mapping's binds (see above), after the inputs, appended to *binds

@@ -104,6 +104,7 @@ struct dtask {
     usec_t started;
     bool told_running;     /* listener.running() was called */
     const char *tes_root;  /* a TES task's host mapping (tes-run.c's), while it runs */
+    bool tes_resume;       /* a recovered TES task: tes-run.c resumes it (docker_tes_began) */
     uint64_t output_limit; /* bytes of stdout plus stderr written at most; 0: none */
 
     /* What ends its long calls (with the engine's shutdown fd). */
@@ -150,6 +151,12 @@ void dtask_syslog(const struct dtask *t, const char *fmt, ...) _printf_(2, 3);
  * reads, a hung mount); a default one (in the task's directory) by the
  * daemon, for the task's user, who owns it. */
 int dtask_open_output(struct dtask *t, const char *path, bool user_path, int *ret_fd);
+/* The same file opened again, not truncated: cut back to keep bytes, and
+ * written from there (a resumed TES task's, at the end of its executors
+ * that ended). */
+int dtask_reopen_output(struct dtask *t, const char *path, bool user_path, off_t keep, int *ret_fd);
+/* The walltime timer armed for what is left of it since started (0: now). */
+void dtask_arm_walltime(struct dtask *t, usec_t started);
 /* Docker's time stamp ("0001-01-01T00:00:00Z", never set: 0). */
 usec_t docker_time(const char *s);
 /* DELETE of a container (by id or name) and its anonymous volumes. */
@@ -215,6 +222,12 @@ bool dockerd_wait(struct docker_state *ds);
  * False when the daemon stops first: no outcome, the next daemon follows
  * the task. */
 bool runner_container(struct dtask *t, struct task_outcome *ret);
+/* A container of t that a daemon before this one made (t->container):
+ * followed to its end when live (its logs from the start into the
+ * output files, at their ends), else its end read from dockerd with its
+ * logs whole; never started again. Its outcome in *ret; false when the
+ * daemon stops first. */
+bool runner_follow(struct dtask *t, bool live, struct task_outcome *ret);
 /* The outcome of a task that ended without its container's word: f's
  * limits filled in from the task, classified into *ret. */
 void runner_fail(struct dtask *t, struct outcome_facts *f, struct task_outcome *ret);
@@ -231,14 +244,16 @@ void runner_remove_container(struct dtask *t);
 
 /* The whole of a TES task (t->task->tes) in the runner's thread: its
  * inputs, each executor in its own container, its outputs, its
- * <task_dir>/tes-log.json, then its one end reported. */
+ * <task_dir>/tes-log.json, then its one end reported; or, resumed
+ * (t->tes_resume), the rest of it from where the last daemon was. */
 void docker_tes_run(struct dtask *t);
-/* Recovery of a TES task: its executors are not resumed. Returns -ENOENT
- * when it never began (no tes-log.json yet, which the runner writes before
- * anything: the supervisor starts it), else 0
- * with its end reported (SYSTEM_ERROR, or the outcome it had recorded)
- * and its containers removed. */
-int docker_tes_recover(struct docker_state *ds, const struct backend_start *s, struct error *err);
+/* Whether a recovered TES task got as far as an executor: -ENOENT when
+ * not (no tes-run.json, written before the first executor's container
+ * is made: it was staging its inputs, which start over from an empty
+ * mapping when the supervisor starts it again), else 0 with the task's
+ * start (0: not known). A task that did is resumed by docker_tes_run
+ * (t->tes_resume): no executor that began is started again. */
+int docker_tes_began(const char *task_dir, usec_t *ret_started);
 
 /* ---- events.c ---- */
 

@@ -126,9 +126,8 @@ int docker_delete_recorded(struct docker_state *ds, const char *task_dir, const 
 /* The task's own output paths are opened as its user (a request must not
  * write where its user may not); the defaults under the data dir by us,
  * and given to the user (the directory stays ours). */
-int dtask_open_output(struct dtask *t, const char *path, bool user_path, int *ret_fd)
+static int open_output(struct dtask *t, const char *path, bool user_path, int flags, int *ret_fd)
 {
-    const int flags = O_WRONLY | O_CREAT | O_TRUNC;
     if (user_path) {
         struct user_ids ids;
         int fds[3];
@@ -141,6 +140,28 @@ int dtask_open_output(struct dtask *t, const char *path, bool user_path, int *re
         return -errno;
     if (t->ds->root && fchown(fd, t->user.uid, t->user.gid) < 0) {
         int r = -errno;
+        close(fd);
+        return r;
+    }
+    *ret_fd = fd;
+    return 0;
+}
+
+int dtask_open_output(struct dtask *t, const char *path, bool user_path, int *ret_fd)
+{
+    return open_output(t, path, user_path, O_WRONLY | O_CREAT | O_TRUNC, ret_fd);
+}
+
+int dtask_reopen_output(struct dtask *t, const char *path, bool user_path, off_t keep, int *ret_fd)
+{
+    int fd = -1;
+    int r = open_output(t, path, user_path, O_WRONLY | O_CREAT, &fd);
+    if (r < 0)
+        return r;
+    /* What the executor that was running wrote is written again whole
+     * from dockerd's copy: cut back to where it began. */
+    if (ftruncate(fd, keep) < 0 || lseek(fd, keep, SEEK_SET) < 0) {
+        r = -errno;
         close(fd);
         return r;
     }
@@ -335,7 +356,7 @@ static struct dtask *dtask_new(struct docker_state *ds, const struct backend_sta
     return t;
 }
 
-static void arm_walltime(struct dtask *t, usec_t started)
+void dtask_arm_walltime(struct dtask *t, usec_t started)
 {
     if (!t->task->walltime)
         return;
@@ -355,7 +376,7 @@ static int docker_start(void *state, const struct backend_start *s, char **ret_h
     if (!t)
         return err->code;
     /* From its admission: a pull, or an output file that blocks, counts. */
-    arm_walltime(t, s->admitted);
+    dtask_arm_walltime(t, s->admitted);
     char *handle = xstrdup(t->name);
     int r = docker_runner_launch(ds, t, err);
     if (r < 0) {
@@ -396,11 +417,24 @@ static int docker_recover(void *state, const struct backend_start *s, const char
         (void) docker_delete_recorded(ds, s->task_dir, s->id);
         return 0;
     }
-    if (s->task->tes)
-        return docker_tes_recover(ds, s, err);
+    usec_t tes_started = 0;
+    if (s->task->tes && docker_tes_began(s->task_dir, &tes_started) == -ENOENT)
+        return -ENOENT; /* staging its inputs: it starts over */
     int r = engine_ping(ds->engine, err);
     if (r < 0)
         return error_wrap(err, "recover");
+    if (s->task->tes) {
+        /* Its runner finds where it was: tes-run.json, tes-log.json and
+         * the executor's container (ocps-<id>-<n>). */
+        struct dtask *t = dtask_new(ds, s, RUN_FOLLOW, err);
+        if (!t)
+            return err->code;
+        t->tes_resume = true;
+        t->started = tes_started;
+        dtask_arm_walltime(t, tes_started);
+        log_info("task %s: TES task resumed", s->id);
+        return docker_runner_launch(ds, t, err);
+    }
 
     struct dtask *t = dtask_new(ds, s, RUN_FOLLOW, err);
     if (!t)
@@ -444,7 +478,7 @@ static int docker_recover(void *state, const struct backend_start *s, const char
                            streq(status, "restarting"));
     t->mode = live ? RUN_FOLLOW : RUN_FINISH;
     if (live)
-        arm_walltime(t, t->started);
+        dtask_arm_walltime(t, t->started);
     log_info("task %s: container %.12s is %s", s->id, t->container, status ? status : "?");
     return docker_runner_launch(ds, t, err);
 }

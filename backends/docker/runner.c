@@ -657,24 +657,35 @@ bool runner_container(struct dtask *t, struct task_outcome *ret)
     return follow(t, true) && finish(t, ret);
 }
 
+bool runner_follow(struct dtask *t, bool live, struct task_outcome *ret)
+{
+    enum runner_mode mode = t->mode;
+    t->mode = live ? RUN_FOLLOW : RUN_FINISH;
+    bool have;
+    if (live) {
+        running(t);
+        /* Given up (cancel, walltime): follow() stops the container. */
+        if (open_outputs(t, NULL) >= 0)
+            start_logs(t);
+        have = follow(t, false) && finish(t, ret);
+    } else
+        have = finish(t, ret);
+    t->mode = mode;
+    return have;
+}
+
 static void run_task(struct dtask *t)
 {
     struct task_outcome o;
     bool have = false;
-    if (t->mode == RUN_START && t->task->tes) {
+    if (t->task->tes && (t->mode == RUN_START || t->tes_resume)) {
         docker_tes_run(t);
         return;
     }
     if (t->mode == RUN_START)
         have = runner_container(t, &o);
-    else if (t->mode == RUN_FOLLOW) {
-        running(t);
-        /* Given up (cancel, walltime): follow() stops the container. */
-        if (open_outputs(t, NULL) >= 0)
-            start_logs(t);
-        have = follow(t, false) && finish(t, &o);
-    } else
-        have = finish(t, &o);
+    else
+        have = runner_follow(t, t->mode == RUN_FOLLOW, &o);
     if (!have)
         return;
     runner_report(t, &o);

@@ -29,9 +29,32 @@
  * is then made exactly as a JobProxy task's.
  *
  * Executors' containers go as soon as their log is written; the last
- * one stays until the store has the end (release), as any task's. A
- * daemon restart does not resume a TES task: recovery ends it with
- * SYSTEM_ERROR and removes its containers (docker_tes_recover).
+ * one stays until the store has the end (release), as any task's.
+ *
+ * A daemon restart does not lose the task; the containers keep running
+ * and the next daemon resumes it from <task_dir>/tes-run.json, which
+ * says how far the runner got: written before executor n's container is
+ * made ({"executor": n, "ended": false, the output files' sizes then})
+ * and once its end is logged (the same with "ended": true and its
+ * outcome). Resumed (t->tes_resume):
+ *
+ *   no tes-run.json   it was staging its inputs: recovery says it never
+ *                     began (docker_tes_began), the supervisor starts it
+ *                     again and the inputs are staged again into an
+ *                     empty mapping (idempotent: the same inputs land in
+ *                     the same places; an http input is fetched again)
+ *   n not ended       executor n's container tells: running, it is
+ *                     followed (never started again); ended, its exit is
+ *                     read from dockerd; never made (or made and never
+ *                     started), it is made now. Its output is read again
+ *                     from dockerd's copy into the output files, cut back
+ *                     to where it began, and its log written
+ *   n ended           its recorded outcome; its container removed
+ *
+ * then the later executors and the outputs run as usual (outputs that a
+ * restart interrupted are copied again, whole). tes-log.json keeps the
+ * executors' logs before n (one written after tes-run.json's "ended":
+ * false is dropped and made again), its start time and system logs.
  */
 #include "docker-internal.h"
 #include "layout.h"
@@ -40,6 +63,7 @@
 #include "util/log.h"
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -76,6 +100,82 @@ static void log_save(struct tes_run *r)
     int e = tes_task_log_write(r->t->task_dir, &r->log, false);
     if (e < 0)
         log_warn("task %s: cannot write its TES log: %s", r->t->id, strerror(-e));
+}
+
+/* ---- how far it got: tes-run.json ---- */
+
+struct progress {
+    size_t executor;             /* the executor last begun */
+    bool ended;                  /* ... and its log written */
+    off_t out, err;              /* the output files' sizes then */
+    usec_t started;              /* the task's start, 0: not yet */
+    usec_t executor_started;     /* executor's */
+    struct task_outcome outcome; /* when ended */
+};
+
+static void progress_save(const struct dtask *t, const struct progress *p)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "executor", (double) p->executor);
+    cJSON_AddBoolToObject(j, "ended", p->ended);
+    cJSON_AddNumberToObject(j, "stdout", (double) p->out);
+    cJSON_AddNumberToObject(j, "stderr", (double) p->err);
+    cJSON_AddNumberToObject(j, "started", (double) p->started);
+    cJSON_AddNumberToObject(j, "executor_started", (double) p->executor_started);
+    if (p->ended)
+        cJSON_AddItemToObject(j, "outcome", task_outcome_to_cjson(&p->outcome));
+    _cleanup_free_ char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    _cleanup_free_ char *path = layout_in_task_dir(t->task_dir, LAYOUT_TES_RUN);
+    /* Not fsync'd, as tes-log.json is not: it says what a daemon that was
+     * killed did, not what survives the host's crash. */
+    int e = write_file_replace(path, text, strlen(text), 0600);
+    if (e < 0)
+        log_warn("task %s: cannot write %s: %s", t->id, LAYOUT_TES_RUN, strerror(-e));
+}
+
+/* -ENOENT when there is none, -EBADMSG when it is not of that shape. */
+static int progress_read(const char *task_dir, struct progress *ret)
+{
+    _cleanup_free_ char *path = layout_in_task_dir(task_dir, LAYOUT_TES_RUN);
+    _cleanup_free_ char *data = NULL;
+    int e = read_file(path, 1 << 16, &data, NULL);
+    if (e < 0)
+        return e;
+    cJSON *j = cJSON_Parse(data);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "executor");
+    const cJSON *ended = cJSON_GetObjectItemCaseSensitive(j, "ended");
+    struct progress p = {
+        .ended = cJSON_IsTrue(ended),
+        .out = (off_t) json_u64(j, "stdout"),
+        .err = (off_t) json_u64(j, "stderr"),
+        .started = (usec_t) json_u64(j, "started"),
+        .executor_started = (usec_t) json_u64(j, "executor_started"),
+    };
+    e = cJSON_IsNumber(n) && n->valuedouble >= 0 && cJSON_IsBool(ended) ? 0 : -EBADMSG;
+    if (e >= 0)
+        p.executor = (size_t) n->valuedouble;
+    if (e >= 0 && p.ended)
+        e = task_outcome_from_cjson(cJSON_GetObjectItemCaseSensitive(j, "outcome"), &p.outcome);
+    cJSON_Delete(j);
+    if (e < 0)
+        return e;
+    *ret = p;
+    return 0;
+}
+
+int docker_tes_began(const char *task_dir, usec_t *ret_started)
+{
+    struct progress p;
+    int e = progress_read(task_dir, &p);
+    if (e == -ENOENT)
+        return e;
+    /* One that cannot be read: resumed all the same, and the runner says
+     * why it cannot go on. Never started again. */
+    *ret_started = e >= 0 ? p.started : 0;
+    if (e >= 0)
+        task_outcome_done(&p.outcome);
+    return 0;
 }
 
 /* A system log line: in the task log's system_logs and the system log. */
@@ -228,9 +328,49 @@ static void next_container(struct dtask *t, size_t n)
     pthread_mutex_unlock(&t->ds->lock);
 }
 
-/* Runs executor n; false when the daemon stops (no outcome). *ret is its
- * outcome; its log is added. */
-static bool run_executor(struct tes_run *r, size_t n, struct task_outcome *ret)
+/* What became of executor n's container (t->name), which a daemon
+ * before this one began: RUN_FOLLOW (it runs: t->container set),
+ * RUN_FINISH (it ended, or cannot be asked: finish() says so) or
+ * RUN_START (there is none of ours, or it never started: made anew). */
+static enum runner_mode find_container(struct dtask *t)
+{
+    struct docker_state *ds = t->ds;
+    _cleanup_error_ struct error err = ERROR_INIT;
+    _cleanup_free_ char *path = xasprintf("/containers/%s/json", t->name);
+    cJSON *info = NULL;
+    int st = engine_call(ds->engine, "GET", path, NULL, &info, &err);
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(info, "Config"), "Labels");
+    const char *inst = json_str(labels, LABEL_INSTANCE), *tid = json_str(labels, LABEL_TASK);
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(info, "State");
+    const char *status = json_str(state, "Status");
+    enum runner_mode how = RUN_FINISH;
+    if (st == 404 ||
+        (st == 200 && (!inst || !streq(inst, ds->instance) || !tid || !streq(tid, t->id))))
+        how = RUN_START;
+    else if (st == 200 && status && streq(status, "created")) {
+        /* Made, never started: nothing of it ran. */
+        (void) docker_delete_container(ds, t->name, &err);
+        how = RUN_START;
+    } else if (st == 200) {
+        const char *id = json_str(info, "Id");
+        t->container = xstrdup(id ? id : t->name);
+        if (!t->started)
+            t->started = docker_time(json_str(state, "StartedAt"));
+        if (streq(status ? status : "", "running") || streq(status ? status : "", "paused") ||
+            streq(status ? status : "", "restarting"))
+            how = RUN_FOLLOW;
+    } else
+        t->container = xstrdup(t->name); /* finish() inspects it again, or fails the task */
+    cJSON_Delete(info);
+    return how;
+}
+
+/* Runs executor n - or, resumed (p), follows or reads the end of the one
+ * the last daemon began; false when the daemon stops (no outcome). *ret
+ * is its outcome; its log is added. */
+static bool run_executor(struct tes_run *r, size_t n, const struct progress *resumed,
+                         struct task_outcome *ret)
 {
     struct dtask *t = r->t;
     const struct tes_executor *e = &r->tt->executors[n];
@@ -238,9 +378,21 @@ static bool run_executor(struct tes_run *r, size_t n, struct task_outcome *ret)
     next_container(t, n);
     t->task = executor_task(base, e, r->binds, r->n_binds);
     off_t out0 = output_offset(t->out_fd), err0 = output_offset(t->err_fd);
-    usec_t start = now_realtime();
-    dtask_syslog(t, "executor %zu: image %s", n, e->image);
-    bool have = runner_container(t, ret);
+    usec_t start = resumed ? resumed->executor_started : now_realtime();
+    enum runner_mode how = resumed ? find_container(t) : RUN_START;
+    if (how == RUN_START) {
+        /* Before its container exists: a restart then knows it began. */
+        progress_save(t, &(struct progress){.executor = n,
+                                            .out = out0,
+                                            .err = err0,
+                                            .started = t->started,
+                                            .executor_started = start});
+        dtask_syslog(t, "executor %zu: image %s", n, e->image);
+    } else
+        dtask_syslog(t, "executor %zu: container %.12s %s", n, t->container,
+                     how == RUN_FOLLOW ? "followed" : "ended while the daemon was away");
+    bool have =
+        how == RUN_START ? runner_container(t, ret) : runner_follow(t, how == RUN_FOLLOW, ret);
     task_free(t->task);
     t->task = base;
     if (!have)
@@ -269,6 +421,13 @@ static bool run_executor(struct tes_run *r, size_t n, struct task_outcome *ret)
     if (ret->state != TASK_COMPLETE)
         syslog_add(r, "executor %zu: %s: %s", n, task_state_to_string(ret->state), ret->reason);
     log_save(r);
+    progress_save(t, &(struct progress){.executor = n,
+                                        .ended = true,
+                                        .out = out1,
+                                        .err = err1,
+                                        .started = t->started,
+                                        .executor_started = start,
+                                        .outcome = *ret});
     return true;
 }
 
@@ -312,18 +471,137 @@ static void staging_failed(struct tes_run *r, int e, const struct error *err)
     finish_task(r, &o);
 }
 
+/* The mapping, the inputs and the binds of a task that begins. */
+static int begin(struct tes_run *r, struct error *err)
+{
+    struct dtask *t = r->t;
+    STRV_FOREACH (p, r->tt->ignored_parameters)
+        syslog_add(r, "backend parameter %s is not supported here and was ignored", *p);
+    /* Written before anything runs: recovery knows by it that the task
+     * began. */
+    log_save(r);
+    /* A task with nothing to share needs no mapping: its one container
+     * is then made as a JobProxy task's, and costs no more. */
+    if (!tes_task_needs_runner(r->tt))
+        return 0;
+    int e = tes_stage_root(t->task_dir, r->stage.user, &r->root, &r->root_fd, err);
+    r->stage.root_fd = r->root_fd;
+    r->stage.root = r->root;
+    t->tes_root = r->root;
+    if (e >= 0)
+        e = tes_stage_inputs(&r->stage, r->tt, false, &r->binds, &r->n_binds, err);
+    if (e >= 0)
+        e = tes_stage_binds(&r->stage, r->tt, &r->binds, &r->n_binds, err);
+    return e;
+}
+
+/* The output files opened again where the progress says. */
+static void reopen_outputs(struct dtask *t, const struct progress *p)
+{
+    for (int i = 0; i < 2; i++) {
+        int *fd = i ? &t->err_fd : &t->out_fd;
+        const char *path = i ? t->err_path : t->out_path;
+        closep(fd);
+        int e = dtask_reopen_output(t, path, (i ? t->task->stderr_path : t->task->stdout_path),
+                                    i ? p->err : p->out, fd);
+        if (e < 0)
+            dtask_syslog(t, "cannot open %s again: %s", path, strerror(-e));
+    }
+}
+
+/* A task the last daemon left (tes-run.json, tes-log.json, the executor's
+ * container; see the top): 0 with *ret_next the executor to go on from
+ * and *ret_o the outcome of the one before it, 1 when the daemon stops
+ * first, or a negative errno with err set (the task cannot go on). */
+static int resume(struct tes_run *r, size_t *ret_next, struct task_outcome *ret_o,
+                  struct error *err)
+{
+    struct dtask *t = r->t;
+    struct progress p;
+    int e = progress_read(t->task_dir, &p);
+    if (e < 0)
+        return error_set_errno(err, e, "cannot resume after a restart: %s: %s", LAYOUT_TES_RUN,
+                               strerror(-e));
+    tes_task_log_done(&r->log);
+    e = tes_task_log_read(t->task_dir, &r->log);
+    if (e >= 0 && p.executor >= r->tt->n_executors)
+        e = -EBADMSG;
+    if (e < 0) {
+        task_outcome_done(&p.outcome);
+        return error_set_errno(err, e, "cannot resume after a restart: %s: %s", LAYOUT_TES_LOG,
+                               strerror(-e));
+    }
+    /* A log written after the progress said "begun" is made again. */
+    size_t logged = p.executor + p.ended;
+    while (r->log.n_logs > logged) {
+        struct tes_executor_log *l = &r->log.logs[--r->log.n_logs];
+        free(l->stdout_tail);
+        free(l->stderr_tail);
+    }
+    /* Outputs a restart interrupted are copied again, whole. */
+    for (size_t i = 0; i < r->log.n_outputs; i++) {
+        free(r->log.outputs[i].url);
+        free(r->log.outputs[i].path);
+    }
+    free(r->log.outputs);
+    r->log.outputs = NULL;
+    r->log.n_outputs = 0;
+    r->log.end = 0;
+    syslog_add(r, "the daemon restarted: executor %zu %s", p.executor,
+               p.ended ? "had ended; the task goes on" : "had begun and is followed, not rerun");
+    if (tes_task_needs_runner(r->tt)) {
+        e = tes_stage_root_open(t->task_dir, &r->root, &r->root_fd, err);
+        r->stage.root_fd = r->root_fd;
+        r->stage.root = r->root;
+        t->tes_root = r->root;
+        if (e >= 0)
+            e = tes_stage_inputs(&r->stage, r->tt, true, &r->binds, &r->n_binds, err);
+        if (e >= 0)
+            e = tes_stage_binds(&r->stage, r->tt, &r->binds, &r->n_binds, err);
+        if (e < 0) {
+            task_outcome_done(&p.outcome);
+            return e;
+        }
+    }
+    reopen_outputs(t, &p);
+    log_save(r);
+    if (p.ended) {
+        /* Its log is written: its container has told all it will. */
+        *ret_o = p.outcome;
+        next_container(t, p.executor);
+        if (!t->ds->cfg->docker_keep_containers)
+            (void) docker_delete_container(t->ds, t->name, err);
+        error_clear(err);
+        *ret_next = p.executor + 1;
+        return 0;
+    }
+    if (!run_executor(r, p.executor, &p, ret_o))
+        return 1;
+    *ret_next = p.executor + 1;
+    return 0;
+}
+
+/* After executor n's end (o): whether the next one runs. A last one that
+ * failed with ignore_error leaves the task COMPLETE. */
+static bool go_on(struct tes_run *r, size_t n, struct task_outcome *o)
+{
+    if (!may_go_on(r->t, &r->tt->executors[n], o))
+        return false;
+    if (o->state != TASK_COMPLETE && n + 1 == r->tt->n_executors) {
+        /* The last one failed and said ignore_error: the task did what
+         * it was asked. */
+        task_outcome_done(o);
+        runner_fail(r->t, &(struct outcome_facts){.exit_code = 0, .finished = now_realtime()}, o);
+    }
+    return true;
+}
+
 void docker_tes_run(struct dtask *t)
 {
     struct docker_state *ds = t->ds;
     struct tes_run r = {.t = t, .tt = t->task->tes, .root_fd = -1};
     _cleanup_error_ struct error err = ERROR_INIT;
     r.log.start = now_realtime();
-    STRV_FOREACH (p, r.tt->ignored_parameters)
-        syslog_add(&r, "backend parameter %s is not supported here and was ignored", *p);
-
-    /* Written before anything runs: recovery knows by it that the task
-     * began (docker_tes_recover). */
-    log_save(&r);
     const struct user_ids *ids = confine_ids(&t->user, &r.ids);
     size_t n_abort = dtask_abort_fds(t, r.abort_fds);
     r.abort_fds[n_abort++] = ds->shutdown_fd;
@@ -333,18 +611,13 @@ void docker_tes_run(struct dtask *t)
                                  .account = t->user.name,
                                  .abort_fds = r.abort_fds,
                                  .n_abort_fds = n_abort};
-    /* A task with nothing to share needs no mapping: its one container
-     * is then made as a JobProxy task's, and costs no more. */
-    int e = 0;
-    if (tes_task_needs_runner(r.tt)) {
-        e = tes_stage_root(t->task_dir, ids, &r.root, &r.root_fd, &err);
-        r.stage.root_fd = r.root_fd;
-        r.stage.root = r.root;
-        t->tes_root = r.root;
-        if (e >= 0)
-            e = tes_stage_inputs(&r.stage, r.tt, &r.binds, &r.n_binds, &err);
-        if (e >= 0)
-            e = tes_stage_binds(&r.stage, r.tt, &r.binds, &r.n_binds, &err);
+
+    struct task_outcome o = {};
+    size_t next = 0;
+    int e = t->tes_resume ? resume(&r, &next, &o, &err) : begin(&r, &err);
+    if (e == 1) {
+        run_done(&r); /* the daemon stops: the next one goes on */
+        return;
     }
     if (e < 0) {
         staging_failed(&r, e, &err);
@@ -352,27 +625,20 @@ void docker_tes_run(struct dtask *t)
         return;
     }
 
-    struct task_outcome o = {};
-    bool have = false;
-    for (size_t n = 0; n < r.tt->n_executors; n++) {
+    bool have = next > 0;
+    bool go = !have || go_on(&r, next - 1, &o);
+    for (size_t n = next; go && n < r.tt->n_executors; n++) {
         if (have) {
             /* Its log is written: the container has told all it will. */
             runner_remove_container(t);
             task_outcome_done(&o);
         }
-        have = run_executor(&r, n, &o);
+        have = run_executor(&r, n, NULL, &o);
         if (!have) {
-            run_done(&r); /* the daemon stops: the next one ends the task */
+            run_done(&r); /* the daemon stops: the next one goes on */
             return;
         }
-        if (!may_go_on(t, &r.tt->executors[n], &o))
-            break;
-        if (o.state != TASK_COMPLETE && n + 1 == r.tt->n_executors) {
-            /* The last one failed and said ignore_error: the task did
-             * what it was asked. */
-            task_outcome_done(&o);
-            runner_fail(t, &(struct outcome_facts){.exit_code = 0, .finished = now_realtime()}, &o);
-        }
+        go = go_on(&r, n, &o);
     }
 
     if (o.state != TASK_CANCELED) {
@@ -405,37 +671,4 @@ void docker_tes_run(struct dtask *t)
     }
     finish_task(&r, &o);
     run_done(&r);
-}
-
-/* ---- recovery ---- */
-
-int docker_tes_recover(struct docker_state *ds, const struct backend_start *s, struct error *err)
-{
-    _cleanup_free_ char *path = layout_in_task_dir(s->task_dir, LAYOUT_TES_LOG);
-    struct stat st;
-    if (lstat(path, &st) < 0 && errno == ENOENT)
-        return -ENOENT; /* written before anything: it never began */
-    int r = engine_ping(ds->engine, err);
-    if (r < 0)
-        return error_wrap(err, "recover");
-    if (!ds->cfg->docker_keep_containers)
-        (void) docker_delete_task_containers(ds, s->id);
-
-    struct tes_task_log log = {};
-    if (tes_task_log_read(s->task_dir, &log) < 0)
-        tes_task_log_done(&log);
-    const char *why = "the daemon restarted while the TES task ran: its executors are not resumed";
-    strv_push(&log.system_logs, why);
-    log.end = now_realtime();
-    (void) tes_task_log_write(s->task_dir, &log, false);
-    tes_task_log_done(&log);
-
-    struct task_outcome o;
-    outcome_classify(&(struct outcome_facts){.system_error = why, .exit_code = -1}, &o);
-    r = task_outcome_write(s->task_dir, &o, false);
-    if (r < 0)
-        log_error("task %s: cannot record the outcome: %s", s->id, strerror(-r));
-    ds->listener.ended(ds->listener.userdata, s->id, &o);
-    task_outcome_done(&o);
-    return 0;
 }

@@ -13,7 +13,7 @@ stdin, stdout and stderr paths; env and workdir; resources reaching the
 container; an input path the policy forbids or the account may not
 read, or that its principal's mount prefixes do not hold; an
 executor image the principal may not run; an unknown URL scheme; cancel of a running executor (its
-container gone); the JobProxy view of a TES task; and a workflow
+container gone); a daemon killed while executors run (the task resumed); the JobProxy view of a TES task; and a workflow
 manager's TES client flow (create, poll MINIMAL, fetch FULL, cancel).
 Every exchange is also held against openapi/ocps-proxy.yaml."""
 
@@ -328,20 +328,68 @@ def t_cancel(tap, d, host, http_port):
 
 
 def t_restart(tap, d, host, http_port):
-    """A daemon killed while a TES task runs: the next one does not run
-    its executors again; it ends the task SYSTEM_ERROR, saying why, and
-    removes its container."""
-    tid = create(d, {"executors": [ex("sleep 300"), ex("echo never")]})
-    name = "ocps-%s-0" % tid
-    tap.ok(ocps.until(lambda: (container(name) or {}).get("State", {}).get("Running"), 60, 0.1),
-           "executor 0 runs")
+    """A daemon killed (-9) while executor 0 of 3 runs does not lose the
+    task: the next daemon follows that executor's container (never
+    starting it again), or reads its exit when it ended while no daemon
+    was there, then runs the other two and copies the outputs; the task
+    ends COMPLETE with all three executor logs. Executor 0 appends to a
+    counter file and waits for a file the test makes: no sleeps."""
+    def task(name):
+        return {"name": name,
+                "inputs": [{"path": "/data/in.txt", "content": "in\n"}],
+                "outputs": [{"path": "/data/result.txt",
+                             "url": host.p("out/restart-%s/result.txt" % name)}],
+                "executors": [
+                    ex("echo run >> /data/count; echo before; "
+                       "while [ ! -e /data/go ]; do sleep 0.1; done; echo after"),
+                    ex("cat /data/in.txt /data/count > /data/result.txt; echo second"),
+                    ex("echo third")]}
+
+    def mapped(tid, rel):
+        return os.path.join(d.data_dir, "tasks", tid, "tes", "root", rel)
+
+    def syslog(tid):
+        return read(os.path.join(d.data_dir, "tasks", tid, "system.log")) or ""
+
+    live, ended = create(d, task("live")), create(d, task("ended"))
+    if not tap.ok(live and ended, "two TES tasks of three executors are created"):
+        return
+    for tid in (live, ended):
+        tap.ok(ocps.until(lambda: read(mapped(tid, "data/count")) and
+                          (container("ocps-%s-0" % tid) or {}).get("State", {}).get("Running"),
+                          60, 0.1), "executor 0 runs (its counter written)")
     d.kill9()
+    tap.ok((container("ocps-%s-0" % live) or {}).get("State", {}).get("Running"),
+           "the daemon is killed; executor 0's container runs on")
+    # One ends while no daemon is there.
+    open(mapped(ended, "data/go"), "w").close()
+    engine("POST", "/containers/ocps-%s-0/wait" % ended)
     d.start()
-    tap.eq(wait(d, tid), "SYSTEM_ERROR", "after a restart the TES task ends SYSTEM_ERROR")
-    msgs = task_log(get(d, tid, "FULL")).get("system_logs", [])
-    tap.ok(any("restarted" in m and "not resumed" in m for m in msgs), "a system log says why", msgs)
-    tap.ok(ocps.until(lambda: container(name) is None, 30), "its running container is removed")
-    tap.ok(container("ocps-%s-1" % tid) is None, "and the next executor never ran")
+    tap.ok(ocps.until(lambda: "followed" in syslog(live), 60, 0.1),
+           "the next daemon follows the running executor's container", syslog(live))
+    tap.eq(get(d, live), {"id": live, "state": "RUNNING"}, "MINIMAL: still RUNNING")
+    open(mapped(live, "data/go"), "w").close()
+    for tid in (live, ended):
+        name = "live" if tid == live else "ended"
+        tap.eq(wait(d, tid), "COMPLETE", "%s: the task ends COMPLETE" % name)
+        tl = task_log(get(d, tid, "FULL"))
+        logs = tl.get("logs", [])
+        tap.eq([(l.get("exit_code"), l.get("stdout")) for l in logs],
+               [(0, "before\nafter\n"), (0, "second\n"), (0, "third\n")],
+               "%s: three executor logs, executor 0's output once, whole" % name)
+        tap.eq(read(mapped(tid, "data/count")), "run\n",
+               "%s: executor 0 ran exactly once (its counter has one line)" % name)
+        tap.eq(read(host.p("out/restart-%s/result.txt" % name)), "in\nrun\n",
+               "%s: the later executors ran on the same mapping; the output is copied" % name)
+        tap.eq([o.get("path") for o in tl.get("outputs", [])], ["/data/result.txt"],
+               "%s: the task log lists the output" % name)
+        tap.ok(any("restarted" in m for m in tl.get("system_logs", [])),
+               "%s: a system log says the daemon restarted" % name, tl.get("system_logs"))
+        tap.eq(d.output(tid), "before\nafter\nsecond\nthird\n",
+               "%s: the logs endpoint has each executor's output once, in order" % name)
+        tap.ok(ocps.until(lambda: all(container("ocps-%s-%d" % (tid, n)) is None
+                                      for n in range(3)), 30),
+               "%s: its containers are removed" % name)
 
     # Killed after the store had a TES task's end but before the last
     # executor's container went: the next daemon removes ocps-<id>-<n>

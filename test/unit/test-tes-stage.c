@@ -182,7 +182,7 @@ static int stage_one(struct fixture *f, struct tes_input in, struct error *err)
     struct tes_task tt = {.inputs = &in, .n_inputs = 1};
     struct task_mount *binds = NULL;
     size_t n = 0;
-    int r = tes_stage_inputs(&f->s, &tt, &binds, &n, err);
+    int r = tes_stage_inputs(&f->s, &tt, false, &binds, &n, err);
     for (size_t i = 0; i < n; i++) {
         free(binds[i].host);
         free(binds[i].container);
@@ -218,7 +218,7 @@ static void test_inputs(void)
     struct task_mount *binds = NULL;
     size_t n = 0;
     _cleanup_error_ struct error err = ERROR_INIT;
-    int r = tes_stage_inputs(&f.s, &tt, &binds, &n, &err);
+    int r = tes_stage_inputs(&f.s, &tt, false, &binds, &n, &err);
     ok(r >= 0, "inputs staged: %s", error_message(&err));
     const char *checks[][2] = {
         {"/data/in/content.txt", "inline content\n"},
@@ -317,7 +317,7 @@ static void test_binds(void)
     _cleanup_error_ struct error err = ERROR_INIT;
     struct task_mount *b = NULL;
     size_t n = 0;
-    int r = tes_stage_inputs(&f.s, &tt, &b, &n, &err);
+    int r = tes_stage_inputs(&f.s, &tt, false, &b, &n, &err);
     if (r >= 0)
         r = tes_stage_binds(&f.s, &tt, &b, &n, &err);
     ok(r >= 0, "binds made: %s", error_message(&err));

@@ -279,10 +279,32 @@ static void test_file(void)
     (void) rmdir(dir);
 }
 
+/* The same object inside another file (a TES task's tes-run.json). */
+static void test_cjson(void)
+{
+    struct task_outcome o, back = {.exit_code = 99};
+    outcome_classify(&(struct outcome_facts){.exit_code = 3, .started = 10, .finished = 20}, &o);
+    cJSON *j = task_outcome_to_cjson(&o);
+    ok(task_outcome_from_cjson(j, &back) == 0 && back.state == TASK_EXECUTOR_ERROR &&
+           back.exit_code == 3 && streq(back.reason, o.reason) && back.started == 10 &&
+           back.finished == 20,
+       "an outcome as JSON reads back the same (%s)", back.reason);
+    cJSON_Delete(j);
+    task_outcome_done(&back);
+    task_outcome_done(&o);
+    back = (struct task_outcome){.exit_code = 99};
+    ok(task_outcome_from_cjson(NULL, &back) == -EBADMSG && back.exit_code == 99,
+       "no object: -EBADMSG, the outcome untouched");
+    j = cJSON_Parse("{\"state\":\"QUEUED\",\"exit_code\":0}");
+    ok(task_outcome_from_cjson(j, &back) == -EBADMSG, "a state that is not final: -EBADMSG");
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     test_precedence();
     test_times();
     test_file();
+    test_cjson();
     return tap_done();
 }

@@ -247,6 +247,33 @@ static void test_inputs(void)
     }
     free(binds);
 
+    /* A resumed task: the mapping opened again as it was, the inputs in
+     * it left alone (an executor may have changed them), only the
+     * streamable one's bind made again. */
+    _cleanup_free_ char *content = in_root(&f, "/data/in/content.txt");
+    (void) write_file_replace(content, "changed by an executor\n", 23, 0644);
+    _cleanup_free_ char *root2 = NULL;
+    int fd2 = -1;
+    r = tes_stage_root_open(f.task_dir, &root2, &fd2, &err);
+    ok(r >= 0 && streq(root2, f.root), "the mapping opened again: %s", error_message(&err));
+    struct tes_stage again = f.s;
+    again.root_fd = fd2;
+    struct task_mount *b2 = NULL;
+    size_t n2 = 0;
+    r = tes_stage_inputs(&again, &tt, true, &b2, &n2, &err);
+    ok(r >= 0 && n2 == 1 && streq(b2[0].host, one) && streq(b2[0].container, "/stream/one.txt") &&
+           b2[0].mode == MOUNT_RO,
+       "binds_only: the streamable input's read-only bind again: %s", error_message(&err));
+    ok(content_is(content, "changed by an executor\n"),
+       "binds_only: what is in the mapping is not staged again");
+    for (size_t i = 0; i < n2; i++) {
+        free(b2[i].host);
+        free(b2[i].container);
+    }
+    free(b2);
+    if (fd2 >= 0)
+        close(fd2);
+
     error_clear(&err);
     r = stage_one(&f, input("s3://bucket/key", "/data/s3", NULL, -1), &err);
     ok(r == -EPROTONOSUPPORT && strstr(error_message(&err), "inputs[0]") &&

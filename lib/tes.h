@@ -87,9 +87,14 @@
  * path, size); a failed copy makes a task that had completed a
  * SYSTEM_ERROR. A cancel kills the running executor's container and
  * stages nothing more. The runner writes tes-log.json before anything
- * runs and whenever an executor ends; a daemon restart does not resume
- * a TES task that began: recovery ends it SYSTEM_ERROR and removes its
- * containers. disk_gb as a size-limited volume is [not done]: Docker
+ * runs and whenever an executor ends. A daemon restart resumes the task
+ * [done, tes-run.c]: tes-run.json (LAYOUT_TES_RUN), written before each
+ * executor's container is made and once its end is logged, says where
+ * it was; a running executor's container is followed (never started
+ * again), an ended one's exit read from dockerd, then the rest runs as
+ * usual; without tes-run.json it was staging inputs, and recovery says
+ * it never began, so it is started again from an empty mapping (inputs
+ * are idempotent). disk_gb as a size-limited volume is [not done]: Docker
  * binds cannot be size-limited without a quota-capable storage driver.
  *
  * Endpoints (lib/http/tes-handlers.c) [done]: GET /service-info (its

@@ -355,8 +355,11 @@ static enum runner_mode find_container(struct dtask *t)
     } else if (st == 200) {
         const char *id = json_str(info, "Id");
         t->container = xstrdup(id ? id : t->name);
-        if (!t->started)
+        if (!t->started) {
+            /* The task began with this container: its walltime too. */
             t->started = docker_time(json_str(state, "StartedAt"));
+            dtask_arm_walltime(t, t->started);
+        }
         if (streq(status ? status : "", "running") || streq(status ? status : "", "paused") ||
             streq(status ? status : "", "restarting"))
             how = RUN_FOLLOW;

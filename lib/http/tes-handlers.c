@@ -22,7 +22,7 @@ enum MHD_Result http_tes_service_info(struct request *r)
 {
     /* The config's words (config.h), else these: a reserved (RFC 2606)
      * name stands for the organization's required url. */
-    static char *const storage[] = {"file:///", NULL};
+    static char *const storage[] = {"file:///", "http://", "https://", NULL};
     const struct config *c = r->ctx->cfg;
     const struct tes_service_info si = {
         .id = c->tes_id ? c->tes_id : "org.ocps-proxy.tes",
@@ -80,17 +80,37 @@ static int load(struct request *r, const char *id, struct task_record **ret, str
 }
 
 /* The TES log of a task made through JobProxy: one executor, whose log
- * exists once it ended (an executor that has not ended has none). */
+ * exists once it ended (an executor that has not ended has none). One
+ * whose command could not be executed (dockerd refused to start it, its
+ * image is missing: no exit code) has one too, with 127, as a shell says
+ * of a command it cannot run and as the TES runner says (tes-run.c). */
 static void record_log(const struct task_record *rec, struct tes_task_log *log,
                        struct tes_executor_log *xl)
 {
     *log = (struct tes_task_log){.start = rec->started, .end = rec->finished};
-    if (task_state_is_final(rec->state) && rec->exit_code >= 0) {
+    bool ended = task_state_is_final(rec->state) && rec->exit_code >= 0;
+    bool not_run = rec->state == TASK_EXECUTOR_ERROR && rec->exit_code < 0 &&
+                   (!rec->started || startswith(rec->reason ? rec->reason : "", "start failed"));
+    if (ended || not_run) {
         *xl = (struct tes_executor_log){
-            .start = rec->started, .end = rec->finished, .exit_code = rec->exit_code};
+            .start = rec->started, .end = rec->finished, .exit_code = ended ? rec->exit_code : 127};
         log->logs = xl;
         log->n_logs = 1;
     }
+}
+
+/* Whether a system log line says reason already (the runner's "executor
+ * 1: EXECUTOR_ERROR: <reason>"): said once is enough. */
+static bool said(char **lines, const char *reason)
+{
+    size_t n = strlen(reason);
+    STRV_FOREACH (p, lines) {
+        size_t k = strlen(*p);
+        if (k >= n && streq(*p + k - n, reason) &&
+            (k == n || (k >= n + 2 && startswith(*p + k - n - 2, ": "))))
+            return true;
+    }
+    return false;
 }
 
 /* The task log of a TES task: what its runner wrote (tes-log.json), with
@@ -121,14 +141,15 @@ static int tes_record_log(const struct request *r, const struct task_record *rec
     if (!l.end)
         l.end = rec->finished;
     _cleanup_strv_ char **sys = NULL;
-    STRV_FOREACH (p, tt->ignored_parameters) {
+    /* The runner names them first in its log; before it ran, we do. */
+    STRV_FOREACH (p, q == -ENOENT ? tt->ignored_parameters : NULL) {
         _cleanup_free_ char *m =
             xasprintf("backend parameter %s is not supported here: ignored", *p);
         strv_push(&sys, m);
     }
     STRV_FOREACH (p, l.system_logs)
         strv_push(&sys, *p);
-    if (rec->reason)
+    if (rec->reason && !said(sys, rec->reason))
         strv_push(&sys, rec->reason);
     strv_free(l.system_logs);
     l.system_logs = TAKE_PTR(sys);
@@ -158,7 +179,7 @@ static int record_to_cjson(const struct request *r, const struct task_record *re
         if (rec->reason)
             strv_push(&sys, rec->reason);
         log.system_logs = sys;
-        have_log = rec->started;
+        have_log = rec->started || log.n_logs;
     }
     struct tes_task_view tv = {.id = rec->id,
                                .state = rec->state,

@@ -430,6 +430,19 @@ def t_jobproxy_view(tap, d, host, http_port):
            "its JobProxy State: the same state, the failing executor's exit code", st)
     tap.eq(d.output(tid), "one\ntwo\n", "its JobProxy logs: the executors' output")
 
+    # A JobProxy container task whose command cannot be executed, or
+    # whose image is not there, still has an executor log with an exit
+    # code in TES, as a TES task's executor has (127).
+    for what, c in (("a command that cannot be executed", ["/nonexistent"]),
+                    ("an image that is not there", None)):
+        cont = {"image": IMAGE, "cmd": c} if c else {"image": "ocps-test/none:1", "cmd": ["true"]}
+        r = d.submit({"name": "jp-noexec", "user": USER, "container": cont})
+        jid = r.json()["id"] if r.status == 200 else None
+        tap.eq(wait(d, jid) if jid else None, "EXECUTOR_ERROR", "JobProxy: %s fails" % what)
+        tl = task_log(get(d, jid, "FULL")) if jid else {}
+        tap.eq([l.get("exit_code") for l in tl.get("logs", [])], [127],
+               "TES view: %s has an executor log, exit code 127" % what)
+
 
 def t_workflow_manager(tap, d, host, http_port):
     """What a TES client (py-tes under Snakemake, Nextflow's TES executor)

@@ -54,6 +54,8 @@ def t_service_info(tap, d):
     tap.ok(set(si.get("organization", {})) == {"name", "url"}, "organization is {name, url}", si)
     tap.eq(si.get("tesResources_backend_parameters"), ["walltime", "cputime", "priority"],
            "service-info lists the backend parameters")
+    tap.eq(si.get("storage"), ["file:///", "http://", "https://"],
+           "service-info's storage (no config): what inputs can be read from, file and http(s)")
 
 
 def make_tasks(d):
@@ -285,8 +287,8 @@ def t_create(tap, d):
     res = dict(FULL_TASK["resources"], backend_parameters={"walltime": "60"})
     tap.eq(full.get("resources"), res, "FULL: resources, without the unsupported parameter")
     sys_logs = full["logs"][0].get("system_logs", []) if full.get("logs") else []
-    tap.ok(any("nope" in m and "not supported" in m for m in sys_logs),
-           "FULL: the dropped backend parameter is named in system_logs", full.get("logs"))
+    tap.eq(len([m for m in sys_logs if "nope" in m and "not supported" in m]), 1,
+           "FULL: the dropped backend parameter is named in system_logs, once")
     basic = tes_get(d, tid, "BASIC")
     tap.ok("content" not in basic["inputs"][1] and "system_logs" not in basic["logs"][0],
            "BASIC: no input content, no system_logs", basic)
@@ -452,6 +454,18 @@ def t_task_log(tap, d):
     basic = tes_get(d, tid, "BASIC")["logs"][0]
     tap.ok("stdout" not in basic["logs"][0] and "system_logs" not in basic,
            "BASIC: no stdout, no system_logs", basic)
+
+    # Run by the runner: it names the dropped parameter and the failing
+    # executor's end; the reply says each once.
+    r = tes_create(d, {"executors": [{"image": IMAGE, "command": ["sh", "-c", "exit 3"]}],
+                       "resources": {"backend_parameters": {"nope": "1"}}})
+    tid2 = r.json()["id"]
+    tap.eq(wait_tes(d, tid2), "EXECUTOR_ERROR", "a TES task that fails")
+    sys_logs = tes_get(d, tid2, "FULL")["logs"][0].get("system_logs", [])
+    tap.ok(len([m for m in sys_logs if "nope" in m]) == 1,
+           "FULL after the runner: the dropped parameter named once", sys_logs)
+    tap.ok(len([m for m in sys_logs if m.endswith("exited with status 3")]) == 1,
+           "FULL after the runner: the executor's end said once", sys_logs)
     with open(os.path.join(task_dir, "tes-log.json"), "w") as f:
         f.write("{\"logs\": 3}")
     r = d.request("GET", TES + "/tasks/%s?view=FULL" % tid)

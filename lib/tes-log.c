@@ -26,6 +26,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <unistd.h>
 
 static int time_field(const cJSON *o, const char *key, usec_t *ret)
 {
@@ -168,4 +169,46 @@ int tes_task_log_write(const char *task_dir, const struct tes_task_log *l, bool 
         return -EFBIG;
     return sync ? write_file_atomic(path, data, strlen(data), 0600)
                 : write_file_replace(path, data, strlen(data), 0600);
+}
+
+/* Bytes that are not UTF-8 become '?': the tail goes into JSON. */
+static void utf8_scrub(char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char) s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool good = len > 0 && i + len <= n;
+        for (size_t k = 1; good && k < len; k++)
+            good = ((unsigned char) s[i + k] >> 6) == 2;
+        if (c == 0)
+            good = false;
+        if (!good) {
+            s[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+}
+
+char *tes_log_tail(int rfd, off_t from, off_t to)
+{
+    if (rfd < 0 || to <= from)
+        return NULL;
+    off_t start = to - from > (off_t) TES_LOG_TAIL ? to - (off_t) TES_LOG_TAIL : from;
+    size_t n = (size_t) (to - start);
+    char *buf = xmalloc(n + 1);
+    ssize_t k = pread(rfd, buf, n, start);
+    if (k <= 0) {
+        free(buf);
+        return NULL;
+    }
+    size_t skip = 0;
+    /* Not from the middle of a character. */
+    while (start > from && skip < (size_t) k && ((unsigned char) buf[skip] >> 6) == 2)
+        skip++;
+    memmove(buf, buf + skip, (size_t) k - skip);
+    buf[(size_t) k - skip] = '\0';
+    utf8_scrub(buf, (size_t) k - skip);
+    return buf;
 }

@@ -325,6 +325,12 @@ int tes_task_log_write(const char *task_dir, const struct tes_task_log *l, bool 
 int tes_task_log_read(const char *task_dir, struct tes_task_log *ret);
 int tes_task_log_parse(const char *buf, struct tes_task_log *ret);
 
+/* [done, tes-log.c] An executor log's stdout or stderr: the last
+ * TES_LOG_TAIL bytes of [from, to) of the output file rfd (readable),
+ * not from the middle of a character, bytes that are not UTF-8 as '?'
+ * (it goes into JSON). NULL when there are none. */
+char *tes_log_tail(int rfd, off_t from, off_t to);
+
 /* Everything one tesTask reply says. */
 struct tes_task_view {
     const char *id;

@@ -258,49 +258,6 @@ static int reopen_ro(int fd)
     return r < 0 ? -errno : r;
 }
 
-/* Bytes that are not UTF-8 become '?': the tail goes into JSON. */
-static void utf8_scrub(char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char) s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        bool good = len > 0 && i + len <= n;
-        for (size_t k = 1; good && k < len; k++)
-            good = ((unsigned char) s[i + k] >> 6) == 2;
-        if (c == 0)
-            good = false;
-        if (!good) {
-            s[i++] = '?';
-            continue;
-        }
-        i += len;
-    }
-}
-
-/* The last TES_LOG_TAIL bytes of [from, to) of the output file rfd. */
-static char *tail(int rfd, off_t from, off_t to)
-{
-    if (rfd < 0 || to <= from)
-        return NULL;
-    off_t start = to - from > (off_t) TES_LOG_TAIL ? to - (off_t) TES_LOG_TAIL : from;
-    size_t n = (size_t) (to - start);
-    char *buf = xmalloc(n + 1);
-    ssize_t k = pread(rfd, buf, n, start);
-    if (k <= 0) {
-        free(buf);
-        return NULL;
-    }
-    size_t skip = 0;
-    /* Not from the middle of a character. */
-    while (start > from && skip < (size_t) k && ((unsigned char) buf[skip] >> 6) == 2)
-        skip++;
-    memmove(buf, buf + skip, (size_t) k - skip);
-    buf[(size_t) k - skip] = '\0';
-    utf8_scrub(buf, (size_t) k - skip);
-    return buf;
-}
-
 /* Executor n's part of an output file copied to the path it named in the
  * mapping (as the account). */
 static void copy_stream(struct tes_run *r, const char *which, const char *cpath, int rfd,
@@ -414,8 +371,8 @@ static bool run_executor(struct tes_run *r, size_t n, const struct progress *res
         .exit_code = ret->exit_code >= 0 ? ret->exit_code
                      : ret->signal       ? 128 + ret->signal
                                          : 127,
-        .stdout_tail = tail(out_r, out0, out1),
-        .stderr_tail = tail(err_r, err0, err1),
+        .stdout_tail = tes_log_tail(out_r, out0, out1),
+        .stderr_tail = tes_log_tail(err_r, err0, err1),
     };
     if (!el.start)
         el.start = start;

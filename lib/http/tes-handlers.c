@@ -15,7 +15,9 @@
 #include "quota.h"
 #include "tes.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 enum MHD_Result http_tes_service_info(struct request *r)
@@ -99,6 +101,28 @@ static void record_log(const struct task_record *rec, struct tes_task_log *log,
     }
 }
 
+/* A JobProxy task's stdout and stderr tails for its one executor log
+ * (FULL), from its output files in its directory; a file the task named
+ * is its account's, not opened by the daemon here (the logs endpoint
+ * serves it). */
+static void record_tails(const struct request *r, const struct task_record *rec,
+                         struct tes_executor_log *xl)
+{
+    const char *names[] = {LAYOUT_STDOUT, LAYOUT_STDERR};
+    const char *named[] = {rec->stdout_path, rec->stderr_path};
+    char **tails[] = {&xl->stdout_tail, &xl->stderr_tail};
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        _cleanup_free_ char *p = layout_task_file(r->ctx->cfg->data_dir, rec->id, names[i]);
+        if (named[i] && !streq(named[i], p))
+            continue;
+        _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        *tails[i] = tes_log_tail(fd, 0, st.st_size);
+    }
+}
+
 /* Whether a system log line says reason already (the runner's "executor
  * 1: EXECUTOR_ERROR: <reason>"): said once is enough. */
 static bool said(char **lines, const char *reason)
@@ -176,6 +200,8 @@ static int record_to_cjson(const struct request *r, const struct task_record *re
         have_log = log.start || log.n_logs || log.n_outputs || log.system_logs;
     } else if (v != TES_VIEW_MINIMAL) {
         record_log(rec, &log, &xl);
+        if (v == TES_VIEW_FULL && log.n_logs)
+            record_tails(r, rec, &xl);
         if (rec->reason)
             strv_push(&sys, rec->reason);
         log.system_logs = sys;
@@ -189,6 +215,10 @@ static int record_to_cjson(const struct request *r, const struct task_record *re
     *ret = tes_task_to_cjson(&tv, v);
     if (tes)
         tes_task_log_done(&log);
+    else if (log.n_logs) {
+        free(xl.stdout_tail);
+        free(xl.stderr_tail);
+    }
     return 0;
 }
 

@@ -155,6 +155,14 @@ def t_get(tap, d):
     t = d.request("GET", TES + "/tasks/%s?view=BASIC" % tid).json()
     tap.ok(st["code"] == t["state"] and st["exit_code"] == t["logs"][0]["logs"][0]["exit_code"],
            "the JobProxy State and the TES task agree", (st, t))
+    # Its executor log's stdout and stderr (FULL): the tail of its output.
+    jid = d.submit_id({"user": USER, "name": "printer", "cmd": "echo out-line; echo err-line >&2"})
+    d.wait(jid)
+    xl = d.request("GET", TES + "/tasks/%s?view=FULL" % jid).json()["logs"][0]["logs"][0]
+    tap.eq((xl.get("stdout"), xl.get("stderr")), ("out-line\n", "err-line\n"),
+           "FULL: a JobProxy task's executor log has its stdout and stderr tails")
+    xl = d.request("GET", TES + "/tasks/%s?view=BASIC" % jid).json()["logs"][0]["logs"][0]
+    tap.ok("stdout" not in xl and "stderr" not in xl, "BASIC: without them", xl)
     r = d.request("GET", TES + "/tasks/00000000-0000-4000-8000-000000000000")
     tap.eq(r.status, 404, "an unknown id: 404")
     r = d.request("GET", TES + "/tasks/%s:cancel" % tid)

@@ -700,8 +700,39 @@ static void test_log_file(void)
     (void) rmdir(dir);
 }
 
+/* An executor's output tail: the range asked for, the last TES_LOG_TAIL
+ * bytes of it, never from inside a character, not-UTF-8 as '?'. */
+static void test_log_tail(void)
+{
+    char path[] = "/tmp/test-tes-tail-XXXXXX";
+    int fd = mkstemp(path);
+    ok(fd >= 0, "a temporary output file");
+    (void) unlink(path);
+    const char head[] = "first\n";
+    (void) loop_write(fd, head, strlen(head));
+    _cleanup_free_ char *big = xmalloc(TES_LOG_TAIL + 8);
+    memset(big, 'x', TES_LOG_TAIL + 8);
+    /* A two-byte character the tail's start (end - TES_LOG_TAIL, 14
+     * bytes in) cuts: its second byte is not shown alone. */
+    big[7] = (char) 0xc3;
+    big[8] = (char) 0xa9;
+    big[TES_LOG_TAIL + 5] = (char) 0xff; /* not UTF-8 */
+    (void) loop_write(fd, big, TES_LOG_TAIL + 8);
+    off_t end = (off_t) strlen(head) + TES_LOG_TAIL + 8;
+    _cleanup_free_ char *a = tes_log_tail(fd, 0, (off_t) strlen(head));
+    ok(a && streq(a, "first\n"), "the range's bytes: \"%s\"", a ? a : "(null)");
+    _cleanup_free_ char *b = tes_log_tail(fd, 0, end);
+    ok(b && strlen(b) <= TES_LOG_TAIL && b[strlen(b) - 3] == '?' && b[0] == 'x',
+       "a long range: its last TES_LOG_TAIL bytes at most, not from inside a character, a "
+       "bad byte as '?'");
+    ok(tes_log_tail(fd, 5, 5) == NULL && tes_log_tail(-1, 0, 5) == NULL,
+       "an empty range, or no file: NULL");
+    close(fd);
+}
+
 int main(void)
 {
+    test_log_tail();
     test_log_file();
     test_stored();
     test_rows();

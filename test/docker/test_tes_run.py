@@ -13,7 +13,8 @@ stdin, stdout and stderr paths; env and workdir; resources reaching the
 container; an input path the policy forbids or the account may not
 read, or that its principal's mount prefixes do not hold; an
 executor image the principal may not run; an unknown URL scheme; cancel of a running executor (its
-container gone); a daemon killed while executors run (the task resumed); the JobProxy view of a TES task; and a workflow
+container gone); a daemon killed while executors run (the task resumed) or
+while it stages its inputs (staged again); the JobProxy view of a TES task; and a workflow
 manager's TES client flow (create, poll MINIMAL, fetch FULL, cancel).
 Every exchange is also held against openapi/ocps-proxy.yaml."""
 
@@ -419,6 +420,50 @@ def t_restart(tap, d, host, http_port):
            "the next daemon removes it")
 
 
+def t_restart_staging(tap, d, host, http_port):
+    """A daemon killed (-9) while a TES task stages its inputs: nothing of
+    it ran, so the next daemon stages them again from scratch (the http
+    input is fetched a second time) and the task runs to COMPLETE."""
+    hits, release = [], threading.Event()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            if len(hits) == 1:
+                release.wait(60)  # the daemon that asked is killed meanwhile
+            try:
+                self.send_response(200)
+                self.send_header("Content-Length", "5")
+                self.end_headers()
+                self.wfile.write(b"slow\n")
+            except OSError:
+                pass
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        tid = create(d, {"inputs": [{"path": "/data/x", "url": "http://127.0.0.1:%d/x" %
+                                     srv.server_address[1]}],
+                         "executors": [ex("cat /data/x")]})
+        tap.ok(tid and ocps.until(lambda: len(hits) == 1, 60, 0.05),
+               "the task fetches its http input (held by the server)")
+        tap.eq(get(d, tid), {"id": tid, "state": "INITIALIZING"}, "MINIMAL: INITIALIZING")
+        d.kill9()
+        release.set()
+        d.start()
+        tap.eq(wait(d, tid), "COMPLETE", "after the restart the task runs to COMPLETE")
+        tap.eq(len(hits), 2, "its input was fetched again: staging started over")
+        logs = task_log(get(d, tid, "FULL")).get("logs", [])
+        tap.eq([(l.get("exit_code"), l.get("stdout")) for l in logs], [(0, "slow\n")],
+               "one executor log: the executor ran once, on the input")
+    finally:
+        release.set()
+        srv.shutdown()
+
+
 def t_jobproxy_view(tap, d, host, http_port):
     """A TES task in the JobProxy API: its State as far as it can say."""
     tid = create(d, {"name": "jp-view", "tags": {"k": "v"},
@@ -520,7 +565,7 @@ def tes_run(tap):
         with ocps.serving(tap, ocps.Daemon(config=config), "the TES daemon") as d:
             d.pw = pw
             tests = [t_executors_files, t_failure, t_inputs_refused, t_policy, t_resources, t_cancel,
-                     t_restart, t_jobproxy_view, t_workflow_manager]
+                     t_restart, t_restart_staging, t_jobproxy_view, t_workflow_manager]
             ocps.each(tap, d, [bound(t, host, srv.server_address[1]) for t in tests])
     finally:
         srv.shutdown()

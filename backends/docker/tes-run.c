@@ -479,17 +479,19 @@ static int resume(struct tes_run *r, size_t *ret_next, struct task_outcome *ret_
     struct dtask *t = r->t;
     struct progress p;
     int e = progress_read(t->task_dir, &p);
+    if (e >= 0 && p.executor >= r->tt->n_executors) {
+        task_outcome_done(&p.outcome);
+        e = -EBADMSG;
+    }
     if (e < 0)
-        return error_set_errno(err, e, "cannot resume after a restart: %s: %s", LAYOUT_TES_RUN,
-                               strerror(-e));
+        return error_set(err, e, "cannot resume after a restart: %s: %s", LAYOUT_TES_RUN,
+                         strerror(-e));
     tes_task_log_done(&r->log);
     e = tes_task_log_read(t->task_dir, &r->log);
-    if (e >= 0 && p.executor >= r->tt->n_executors)
-        e = -EBADMSG;
     if (e < 0) {
         task_outcome_done(&p.outcome);
-        return error_set_errno(err, e, "cannot resume after a restart: %s: %s", LAYOUT_TES_LOG,
-                               strerror(-e));
+        return error_set(err, e, "cannot resume after a restart: %s: %s", LAYOUT_TES_LOG,
+                         strerror(-e));
     }
     /* A log written after the progress said "begun" is made again. */
     size_t logged = p.executor + p.ended;
@@ -580,6 +582,10 @@ void docker_tes_run(struct dtask *t)
         return;
     }
     if (e < 0) {
+        /* A task that cannot be resumed ends here; a container a daemon
+         * before this one left running would run on unfollowed. */
+        if (t->tes_resume && !ds->cfg->docker_keep_containers)
+            (void) docker_delete_task_containers(ds, t->id);
         staging_failed(&r, e, &err);
         run_done(&r);
         return;

@@ -392,10 +392,19 @@ def t_restart(tap, d, host, http_port):
                                       for n in range(3)), 30),
                "%s: its containers are removed" % name)
 
+    # One whose runner's record cannot be read cannot be resumed: it
+    # ends SYSTEM_ERROR, and its running container goes.
+    damaged = create(d, task("damaged"))
+    tap.ok(ocps.until(lambda: read(mapped(damaged, "data/count")) and
+                      (container("ocps-%s-0" % damaged) or {}).get("State", {}).get("Running"),
+                      60, 0.1), "damaged: executor 0 runs")
+
     # Killed after the store had a TES task's end but before the last
     # executor's container went: the next daemon removes ocps-<id>-<n>
     # once it sees the outcome file, as it does a JobProxy task's.
     d.kill9()
+    with open(os.path.join(d.data_dir, "tasks", damaged, "tes-run.json"), "w") as f:
+        f.write("{")
     import uuid
     ended = str(uuid.uuid4())
     body = json.dumps({"Image": IMAGE, "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"},
@@ -415,6 +424,14 @@ def t_restart(tap, d, host, http_port):
     tap.ok(created == 201 and container("ocps-%s-1" % ended), "a stopped executor container, "
            "its task's end recorded, no task following it")
     d.start()
+    tap.eq(wait(d, damaged), "SYSTEM_ERROR",
+           "damaged: a task that cannot be resumed ends SYSTEM_ERROR")
+    msgs = task_log(get(d, damaged, "FULL")).get("system_logs", [])
+    tap.ok(any("cannot resume" in m and "tes-run.json" in m for m in msgs),
+           "damaged: a system log says why", msgs)
+    tap.ok(ocps.until(lambda: container("ocps-%s-0" % damaged) is None, 30),
+           "damaged: its running container is removed, not left unfollowed")
+    tap.eq(read(mapped(damaged, "data/count")), "run\n", "damaged: executor 0 was not run again")
     wait(d, create(d, {"executors": [ex("true")]}))
     tap.ok(ocps.until(lambda: container("ocps-%s-1" % ended) is None, 20),
            "the next daemon removes it")

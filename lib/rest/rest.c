@@ -300,6 +300,8 @@ static int call_setup(struct rest *r, const struct rest_request *q, struct call 
         c->hdrs = curl_slist_append(c->hdrs, *hd);
     if (q->header)
         c->hdrs = curl_slist_append(c->hdrs, q->header);
+    for (const char *const *hd = q->headers; hd && *hd; hd++)
+        c->hdrs = curl_slist_append(c->hdrs, *hd);
     if (c->json)
         c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json");
     if (r->socket)

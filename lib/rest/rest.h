@@ -78,6 +78,9 @@ struct rest_request {
     bool unprefixed;    /* no client prefix before path (a version probe) */
     const cJSON *body;  /* sent as application/json; NULL: none */
     const char *header; /* one more request header ("X-Registry-Auth: ..."), or NULL */
+    /* More request headers, NULL-terminated, or NULL (slurmrestd's user
+     * name and token, which change per call). */
+    const char *const *headers;
     /* Watched with the client's (-1 entries skipped); not used in a group. */
     const int *abort_fds;
     size_t n_abort_fds;

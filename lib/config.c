@@ -283,6 +283,13 @@ void config_done(struct config *c)
         free(c->docker_registries[i].password);
     }
     free(c->docker_registries);
+    free(c->slurm_socket);
+    free(c->slurm_url);
+    free(c->slurm_jwt_key);
+    free(c->slurm_token_user);
+    free(c->slurm_partition);
+    free(c->slurm_account);
+    free(c->slurm_qos);
     policy_set_done(&c->policy);
     memset(c, 0, sizeof(*c));
 }
@@ -392,6 +399,20 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
             r = config_get_string(v, key, &c->docker_instance, err);
         else if (streq(section, "docker") && streq(k, "registries"))
             r = load_registries(c, key, v, err);
+        else if (streq(section, "slurm") && streq(k, "socket"))
+            r = config_get_string(v, key, &c->slurm_socket, err);
+        else if (streq(section, "slurm") && streq(k, "url"))
+            r = config_get_string(v, key, &c->slurm_url, err);
+        else if (streq(section, "slurm") && streq(k, "jwt_key"))
+            r = config_get_string(v, key, &c->slurm_jwt_key, err);
+        else if (streq(section, "slurm") && streq(k, "token_user"))
+            r = config_get_string(v, key, &c->slurm_token_user, err);
+        else if (streq(section, "slurm") && streq(k, "partition"))
+            r = config_get_string(v, key, &c->slurm_partition, err);
+        else if (streq(section, "slurm") && streq(k, "account"))
+            r = config_get_string(v, key, &c->slurm_account, err);
+        else if (streq(section, "slurm") && streq(k, "qos"))
+            r = config_get_string(v, key, &c->slurm_qos, err);
         else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", key);
         if (r < 0)
@@ -484,7 +505,7 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                     c->log_level = l;
             }
         } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "bare_units") ||
-                   streq(k, "process") || streq(k, "docker"))
+                   streq(k, "process") || streq(k, "docker") || streq(k, "slurm"))
             r = load_section(c, k, v, err);
         else if (streq(k, "retention"))
             r = load_retention(c, v, err);

@@ -146,6 +146,17 @@ struct config {
     char *docker_instance;       /* the label value naming this proxy's containers */
     struct config_registry *docker_registries;
     size_t n_docker_registries;
+
+    /* Slurm backend (backends/slurm/, issue #14; not yet in the daemon's
+     * backend table). slurmrestd at socket or url; every call carries a
+     * JWT of token_user signed with the cluster's jwt_key. */
+    char *slurm_socket;     /* a unix socket path; or: */
+    char *slurm_url;        /* http://HOST:PORT */
+    char *slurm_jwt_key;    /* the cluster's AuthAltParameters jwt_key file */
+    char *slurm_token_user; /* SlurmUser or root: "root" */
+    char *slurm_partition;  /* NULL: the cluster's default (a task's slurm.* tags win) */
+    char *slurm_account;
+    char *slurm_qos;
 };
 
 enum docker_pull {

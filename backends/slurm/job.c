@@ -41,8 +41,8 @@ char *slurm_job_script(const struct task *t)
     fputs("#!/bin/sh\n", f);
     /* Soft first: below an unlimited soft limit a hard one is EINVAL. */
     if (t->cputime)
-        fprintf(f, "ulimit -S -t %" PRIu64 " && ulimit -H -t %" PRIu64 " || exit 125\n",
-                t->cputime, t->cputime + 1);
+        fprintf(f, "ulimit -S -t %" PRIu64 " && ulimit -H -t %" PRIu64 " || exit 125\n", t->cputime,
+                t->cputime + 1);
     if (t->cmd.shell) {
         /* The string is the script, as a user of sbatch writes one. */
         for (char **arg = t->cmd.argv; arg && *arg; arg++)

@@ -72,6 +72,15 @@ int main(void)
     ok(!c.host_root && !c.backends && config_backend_enabled(&c, "process") &&
            config_backend_enabled(&c, "docker"),
        "no host_root, every backend by default");
+    r = load(&c,
+             "slurm: {socket: /run/slurmrestd.sock, jwt_key: /etc/slurm/jwt.key, token_user: slurm,"
+             " partition: debug, account: lab, qos: normal}\n",
+             &err);
+    ok(r == 0 && streq_ptr(c.slurm_socket, "/run/slurmrestd.sock") &&
+           streq_ptr(c.slurm_jwt_key, "/etc/slurm/jwt.key") &&
+           streq_ptr(c.slurm_token_user, "slurm") && streq_ptr(c.slurm_partition, "debug") &&
+           streq_ptr(c.slurm_account, "lab") && streq_ptr(c.slurm_qos, "normal") && !c.slurm_url,
+       "the slurm section loads (%s)", error_message(&err));
     r = load(&c, "host_root: /host\nbackends: [docker]\n", &err);
     ok(r == 0 && streq_ptr(c.host_root, "/host") && config_backend_enabled(&c, "docker") &&
            !config_backend_enabled(&c, "process"),

@@ -1,0 +1,28 @@
+/*
+ * slurm-client: the slurmrestd calls of the Slurm backend (client.c).
+ * Thread-safe: any thread may call at any time.
+ */
+#pragma once
+
+#include "rest/rest.h"
+
+#include <stdint.h>
+
+struct slurm_client;
+
+/* socket or url (exactly one), the JWT key file, the token's user (NULL:
+ * root); abort_fd, if >= 0, ends every call once readable. */
+int slurm_client_new(const char *socket, const char *url, const char *key_path,
+                     const char *token_user, int abort_fd, struct slurm_client **ret,
+                     struct error *err);
+struct slurm_client *slurm_client_free(struct slurm_client *c);
+
+/* POST /job/submit as user; the new job's id. */
+int slurm_client_submit(struct slurm_client *c, const char *user, const cJSON *body,
+                        uint32_t *ret_job_id, struct error *err);
+/* GET /jobs?update_time=T: 1 and the "jobs" array (the caller's) when any
+ * job changed at or after second T; 0 and NULL when none did (304). */
+int slurm_client_jobs(struct slurm_client *c, int64_t update_time, cJSON **ret_jobs,
+                      struct error *err);
+/* DELETE /job/ID: SIGTERM, then SIGKILL after Slurm's KillWait. */
+int slurm_client_cancel(struct slurm_client *c, uint32_t job_id, struct error *err);

@@ -16,7 +16,8 @@
  *   CANCELLED                     CANCELED when the proxy asked, else
  *                                 SYSTEM_ERROR (stopped from outside)
  *   NODE_FAIL, BOOT_FAIL, PREEMPTED, REVOKED, SPECIAL_EXIT   SYSTEM_ERROR
- * exit_code is a raw wait status: code (v >> 8) & 0xff, signal v & 0x7f.
+ * exit_code is a raw wait status: code (v >> 8) & 0xff, signal v & 0x7f;
+ * an OOM kill leaves 253 there (Slurm's SIG_OOM, not a signal).
  */
 #include "slurm-internal.h"
 
@@ -119,11 +120,11 @@ void slurm_job_facts(const struct slurm_job *j, const struct task *t, bool cance
                                  ? "Slurm could not launch the job (JobLaunchFailure)"
                                  : "Slurm reports the job FAILED without an exit status";
     } else if (streq(j->state, "OUT_OF_MEMORY")) {
+        /* Slurm's cgroup killed it; its status is Slurm's SIG_OOM (253),
+         * no signal of the kernel's. */
         f->oom = true;
-        if (!f->signal) { /* Slurm's cgroup killed it; the status may say little */
-            f->exit_code = -1;
-            f->signal = SIGKILL;
-        }
+        f->exit_code = -1;
+        f->signal = SIGKILL;
     } else if (streq(j->state, "TIMEOUT") || streq(j->state, "DEADLINE")) {
         f->walltime_hit = true;
     } else if (streq(j->state, "CANCELLED")) {

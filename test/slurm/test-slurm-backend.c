@@ -161,6 +161,37 @@ int main(void)
     error_clear(&err);
     ok(backend_cancel(&b, "task-3", h3, &err) == -ENOENT, "a second cancel is -ENOENT");
 
+    /* 4. cputime: the script's ulimit, for an array (exec'd) and a string
+     * (a child of the script's shell). */
+    const char *cpu_tasks[] = {
+        "{\"user\": \"nobody\", \"cputime\": \"1s\", \"cmd\": [\"sh\", \"-c\", \"while :; do :; "
+        "done\"]}",
+        "{\"user\": \"nobody\", \"cputime\": \"1s\", \"cmd\": \"sh -c 'while :; do :; done'\"}",
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cpu_tasks); i++) {
+        _cleanup_task_ struct task *t = parse(cpu_tasks[i]);
+        _cleanup_free_ char *id = xasprintf("task-cpu-%zu", i);
+        _cleanup_free_ char *out = xasprintf("%s/%s.out", dir, id);
+        _cleanup_free_ char *h = NULL;
+        ok(t && start(&b, id, t, out, &h) == 0, "%s is submitted", id);
+        s = wait_for(id, 'e');
+        ok(s && s->o.state == TASK_EXECUTOR_ERROR &&
+               streq(s->o.reason, "killed: cputime limit 1 s exceeded"),
+           "%s: the cputime reason (%s)", id, s ? s->o.reason : "no end");
+    }
+
+    /* 5. memory: Slurm's cgroup kills it. */
+    _cleanup_task_ struct task *t5 =
+        parse("{\"user\": \"nobody\", \"memory\": \"32Mi\", \"cmd\": \"head -c 200m /dev/zero | "
+              "tail\"}");
+    _cleanup_free_ char *out5 = xasprintf("%s/t5.out", dir);
+    _cleanup_free_ char *h5 = NULL;
+    ok(t5 && start(&b, "task-5", t5, out5, &h5) == 0, "a task over its memory is submitted");
+    s = wait_for("task-5", 'e');
+    ok(s && s->o.state == TASK_EXECUTOR_ERROR &&
+           streq(s->o.reason, "killed: memory limit 32 MiB exceeded (OOM)"),
+       "it ended with the memory reason (%s)", s ? s->o.reason : "no end");
+
     b.ops->free(b.state);
     for (size_t i = 0; i < MAX_TASKS; i++)
         task_outcome_done(&seen[i].o);

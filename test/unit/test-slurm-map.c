@@ -193,16 +193,19 @@ static void test_outcomes(void)
          "exited with status 3"},
         {"FAILED", "JobLaunchFailure", 9, false, TASK_EXECUTOR_ERROR, -1, 9,
          "killed by signal 9 (KILL)"},
+        {"OUT_OF_MEMORY", "OutOfMemory", 0, false, TASK_EXECUTOR_ERROR, -1, SIGKILL,
+         "killed: memory limit 64 MiB exceeded (OOM)"},
         {"FAILED", "JobLaunchFailure", 0, false, TASK_EXECUTOR_ERROR, -1, 0,
          "Slurm could not launch the job (JobLaunchFailure)"},
-        {"OUT_OF_MEMORY", "OutOfMemory", 0, false, TASK_EXECUTOR_ERROR, -1, SIGKILL,
+        /* seen: 253, Slurm's SIG_OOM */
+        {"OUT_OF_MEMORY", "OutOfMemory", 253, false, TASK_EXECUTOR_ERROR, -1, SIGKILL,
          "killed: memory limit 64 MiB exceeded (OOM)"},
         {"TIMEOUT", "TimeLimit", 15, false, TASK_EXECUTOR_ERROR, -1, 15,
          "killed: walltime limit 60 s exceeded"},
-        /* the array case: the command itself got SIGXCPU */
-        {"FAILED", "NonZeroExitCode", SIGXCPU, false, TASK_EXECUTOR_ERROR, -1, SIGXCPU,
+        /* seen, the array case: the command itself got SIGXCPU (JobLaunchFailure) */
+        {"FAILED", "JobLaunchFailure", SIGXCPU, false, TASK_EXECUTOR_ERROR, -1, SIGXCPU,
          "killed: cputime limit 30 s exceeded"},
-        /* the string case: its shell reports the child's SIGXCPU as 152 */
+        /* seen, the string case: its shell reports the child's SIGXCPU as 152 */
         {"FAILED", "NonZeroExitCode", (128 + SIGXCPU) << 8, false, TASK_EXECUTOR_ERROR, -1, SIGXCPU,
          "killed: cputime limit 30 s exceeded"},
         /* seen: a cancel (DELETE .../job/ID) leaves exit_code 15 */

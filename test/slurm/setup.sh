@@ -57,8 +57,11 @@ fi
 
 # The state dir is root's (SlurmUser=root); slurmrestd (nobody) needs to
 # reach only its own socket dir and slurm.conf.
-mkdir -p "$STATE"/{munge,ctld,spool,log,rest}
+# A state dir another account made (in /tmp, say) would hand it our keys.
+mkdir -p "$STATE"
+[ "$(stat -c %u "$STATE")" = 0 ] || die "$STATE is not root's"
 chmod 0755 "$STATE"
+mkdir -p "$STATE"/{munge,ctld,spool,log,rest}
 chown munge:munge "$STATE/munge"
 # munged insists that everyone may reach its socket dir.
 chmod 0755 "$STATE/munge"

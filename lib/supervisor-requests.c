@@ -272,10 +272,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
     int r = store_delete(sv->store, id, err);
     if (r < 0)
         return r;
-    _cleanup_free_ char *dir = sv_task_dir(sv, id);
-    r = rm_rf(dir);
-    if (r < 0)
-        log_warn("task %s: remove %s: %s", id, dir, strerror(-r));
+    sv_remove_files(sv, id);
     log_info("task %s deleted", id);
     return 0;
 }
@@ -328,10 +325,16 @@ void supervisor_unwatch(struct supervisor *sv, int fd)
 char *supervisor_describe(struct supervisor *sv, const char *id)
 {
     char *s = NULL;
+    struct backend *b = NULL;
     pthread_mutex_lock(&sv->lock);
     struct sv_task *t = hashmap_get(sv->active, id);
     if (t && t->state == TASK_QUEUED)
         s = admission_describe(&sv->adm, &t->q);
+    else if (t)
+        b = sv_backend(sv, t);
     pthread_mutex_unlock(&sv->lock);
+    /* Started, and queued in its backend's own queue (EV_QUEUED). */
+    if (b && b->ops->describe)
+        s = b->ops->describe(b->state, id);
     return s;
 }

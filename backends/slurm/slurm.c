@@ -6,6 +6,9 @@
  * call per task. The interval is short after a submit or a cancel and
  * doubles, up to POLL_MAX, while nothing changes.
  *
+ * A job Slurm holds PENDING is reported QUEUED (listener.queued), with
+ * Slurm's reason as its description ("queued in Slurm: Resources").
+ *
  * The handle of a task is its Slurm job id, in decimal; "0" while it has
  * none: a submit slurmrestd did not answer (slurm.when_down: queue), or a
  * task recovered after the proxy died between its submit and the record
@@ -56,6 +59,8 @@ struct stask {
     bool canceled;   /* the proxy asked */
     bool running;    /* last seen running: a cancel signals first */
     bool running_told;
+    bool queued_told;
+    char *pending;       /* why Slurm holds it (slurm_job_pending_description), or NULL */
     usec_t kill_at;      /* monotonic: when a cancel's SIGTERM gives way to SIGKILL; 0 none */
     uint64_t added_poll; /* s->polls when it was added */
     uint64_t seen_poll;  /* the last poll that listed its job */
@@ -84,6 +89,7 @@ static struct stask *stask_free(struct stask *t)
     if (t) {
         task_free(t->task);
         free(t->user);
+        free(t->pending);
         cJSON_Delete(t->body);
         free(t);
     }
@@ -147,6 +153,7 @@ struct note {
     char id[37];
     usec_t started;
     bool ended;
+    bool queued;
     struct task_outcome outcome;
 };
 
@@ -179,6 +186,9 @@ static void tell(struct slurm_state *s, struct notes *ns)
         if (ns->v[i].ended) {
             s->listener.ended(s->listener.userdata, ns->v[i].id, &ns->v[i].outcome);
             task_outcome_done(&ns->v[i].outcome);
+        } else if (ns->v[i].queued) {
+            if (s->listener.queued)
+                s->listener.queued(s->listener.userdata, ns->v[i].id);
         } else
             s->listener.running(s->listener.userdata, ns->v[i].id, ns->v[i].started);
     }
@@ -213,6 +223,12 @@ static void compare_job(struct slurm_state *s, const struct slurm_job *job, uint
         return;
     }
     t->running = phase == TASK_RUNNING;
+    free(t->pending);
+    t->pending = slurm_job_pending_description(job);
+    if (phase == TASK_QUEUED && !t->queued_told && !t->running_told) {
+        note_add(ns, t->id)->queued = true;
+        t->queued_told = true;
+    }
     bool started = phase == TASK_RUNNING || phase == TASK_COMPLETE;
     if (started && !t->running_told && job->start_time > 0) {
         note_add(ns, t->id)->started = (usec_t) job->start_time * USEC_PER_SEC;
@@ -635,6 +651,18 @@ static int slurm_ready(void *state, struct error *err)
     return r;
 }
 
+static char *slurm_describe(void *state, const char *id)
+{
+    struct slurm_state *s = state;
+    char *d = NULL;
+    pthread_mutex_lock(&s->lock);
+    struct stask *t = hashmap_get(s->tasks, id);
+    if (t && t->pending)
+        d = xasprintf("%s (job %" PRIu32 ")", t->pending, t->job_id);
+    pthread_mutex_unlock(&s->lock);
+    return d;
+}
+
 static char *slurm_output_path(void *state, const char *id, const char *name)
 {
     struct slurm_state *s = state;
@@ -652,5 +680,6 @@ const struct backend_ops slurm_backend_ops = {
     .cancel = slurm_cancel,
     .recover = slurm_recover,
     .ready = slurm_ready,
+    .describe = slurm_describe,
     .output_path = slurm_output_path,
 };

@@ -10,6 +10,7 @@ dir, the way setup.sh starts it; it is always started again."""
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import sqlite3
@@ -149,6 +150,11 @@ def t_array(tap, d, ctx):
     st = d.wait(tid, timeout=90)
     tap.ok(st and st["code"] == "COMPLETE", "an argument vector runs", repr(st))
     tap.eq(d.output(tid), "a b|it's|$HOME|;x|", "each word arrives as it was, unexpanded")
+    out_dir = os.path.join(ctx["out"], tid)
+    tap.ok(os.path.isdir(out_dir), "its output directory is there while the task is kept")
+    r = d.request("DELETE", "/v1/jobproxy/delete/" + tid)
+    tap.ok(r.status in (200, 204) and not os.path.exists(out_dir),
+           "deleting the ended task removes its output directory", repr(r))
 
 
 def t_exit(tap, d, ctx):
@@ -188,13 +194,21 @@ def t_capacity(tap, d, ctx):
     r = d.submit({"user": USER, "cmd": "true", "cores": 2, "backend": "process"})
     tap.ok(r.status == 400 and "exceeds the host's capacity" in r.text,
            "2 cores on process: 400 (capacity 1)", repr(r))
-    ids = [d.submit_id({"user": USER, "cmd": "sleep 2", "cores": 1}) for _ in range(2)]
-    tap.ok(ocps.until(lambda: all(d.state(i)["code"] in ("INITIALIZING", "RUNNING", "COMPLETE")
-                                  for i in ids), 30),
-           "two 1-core Slurm tasks both leave the proxy's queue on a 1-core host",
+    # The node has 2 CPUs and the walltime task holds one: Slurm queues some.
+    ids = [d.submit_id({"user": USER, "cmd": "sleep 3", "cores": 1}) for _ in range(3)]
+    tap.ok(ocps.until(lambda: all(d.state(i)["description"] != "waiting to be handed to its "
+                                  "backend's own queue" for i in ids), 30),
+           "three 1-core Slurm tasks all leave the proxy's queue on a 1-core host",
            repr([d.state(i) for i in ids]))
+    # Slurm gives a reason once its scheduler has looked at the job.
+    queued = ocps.until(lambda: [st for st in map(d.state, ids) if st["code"] == "QUEUED" and
+                                 st["description"].startswith("queued in Slurm: ")], 30, 0.1)
+    tap.ok(queued and re.fullmatch(r"queued in Slurm: (Resources|Priority) \(job \d+\)",
+                                   queued[0]["description"]),
+           "a job Slurm holds PENDING is QUEUED, with Slurm's reason", repr(queued))
     for i in ids:
-        d.wait(i, timeout=60)
+        st = d.wait(i, timeout=60)
+        tap.ok(st and st["code"] == "COMPLETE", "and each then runs and completes", repr(st))
 
 
 def t_second_account(tap, d, ctx):

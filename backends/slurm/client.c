@@ -9,10 +9,13 @@
  * slurmrestd answers a refused token with 401 or 500, and a failed
  * request (an unknown job, a bad partition) with 500 and an "errors"
  * array of {"error_code", "error"}: a status >= 400 is -EREMOTEIO here,
- * except a submit refused with one of Slurm's job errors (ESLURM_*,
- * codes 2000-2999: a partition, account, qos or size the cluster does
- * not take), which is the task's own (-EINVAL), and a cancel of a job
- * that is gone or done already, which is no error.
+ * except a submit refused for what the job asks (a partition, account,
+ * qos, size or time limit the cluster does not take: task_errors below),
+ * which is the task's own (-EINVAL), and a cancel of a job that is gone
+ * or done already, which is no error. The cluster's passing states (a
+ * node down or not yet registered after a restart of slurmctld: "Required
+ * node not available", 2068; nodes busy; a controller in standby) are
+ * not the task's: -EREMOTEIO, retried with slurm.when_down: queue.
  */
 #include "slurm-client.h"
 #include "slurm-internal.h"
@@ -92,8 +95,6 @@ struct slurm_client *slurm_client_free(struct slurm_client *c)
 
 /* Slurm's error codes (slurm_errno.h): its job errors, and the two a
  * cancel of a job that is no longer there gets. */
-#define ESLURM_FIRST          2000
-#define ESLURM_LAST           2999
 #define ESLURM_INVALID_JOB_ID 2017
 #define ESLURM_ALREADY_DONE   2021
 
@@ -118,6 +119,46 @@ static int call(struct slurm_client *c, const char *method, const char *path, co
         &(struct rest_request){
             .method = method, .path = path, .body = body, .headers = headers, .error_json = true},
         ret_json, err);
+}
+
+/* Slurm 22.05's job errors (slurm_errno.h, as slurm_strerror words them)
+ * that say the job asks for what the cluster does not have or allow. */
+static const int task_errors[] = {
+    2000, /* Invalid partition name specified */
+    2001, /* No partition specified or system default partition */
+    2002, /* Access/permission denied */
+    2003, /* User's group not permitted to use this partition */
+    2004, /* Requested nodes not in this partition */
+    2005, /* More processors requested than permitted */
+    2006, /* Node count specification invalid */
+    2008, /* Job size specification needs to be provided */
+    2012, /* Pathname of a file, directory or other parameter too long */
+    2014, /* Requested node configuration is not available */
+    2023, /* Task distribution specification invalid */
+    2025, /* Task count specification invalid */
+    2029, /* Invalid feature specification */
+    2038, /* Job dependency problem */
+    2041, /* Requested more tasks than available processors */
+    2044, /* Memory required by task is not available */
+    2045, /* Invalid account or account/partition combination specified */
+    2048, /* Invalid license specification */
+    2050, /* Job violates accounting/QOS policy */
+    2051, /* Requested time limit is invalid (missing or exceeds some limit) */
+    2052, /* Access denied to requested reservation */
+    2053, /* Requested reservation is invalid */
+    2057, /* Invalid wckey specification */
+    2066, /* Invalid qos specification */
+    2069, /* CPU count specification invalid */
+    2072, /* Invalid generic resource (gres) specification */
+    2074, /* Requested account has breached requested QOS usage threshold */
+};
+
+static bool is_task_error(int code)
+{
+    for (size_t i = 0; i < ELEMENTSOF(task_errors); i++)
+        if (task_errors[i] == code)
+            return true;
+    return false;
 }
 
 /* The first of a reply's "errors"' error_code, 0 when there is none. */
@@ -147,11 +188,10 @@ int slurm_client_submit(struct slurm_client *c, const char *user, const cJSON *b
         return r;
     const char *e = reply_error(reply);
     if (e || r >= 400) {
-        int code = reply_error_code(reply);
-        bool the_jobs = code >= ESLURM_FIRST && code <= ESLURM_LAST;
         if (!e)
             return err->code;
-        return error_set(err, the_jobs ? -EINVAL : -EREMOTEIO, "Slurm refused the job: %s", e);
+        return error_set(err, is_task_error(reply_error_code(reply)) ? -EINVAL : -EREMOTEIO,
+                         "Slurm refused the job: %s", e);
     }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "job_id");
     if (!cJSON_IsNumber(id) || id->valuedouble < 1)

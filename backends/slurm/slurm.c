@@ -385,13 +385,15 @@ static void *poller(void *arg)
                 if (slurm_job_from_cjson(j, &job) == 0)
                     compare_job(s, &job, poll, &ns);
             }
-            s->interval = POLL_MIN_MS;
-        } else {
-            if (r < 0 && whole)
-                s->full = true; /* not answered: ask for every job again */
-            if (s->interval < POLL_MAX_MS)
-                s->interval = MIN(s->interval * 2, POLL_MAX_MS);
         }
+        if (r < 0 && whole)
+            s->full = true; /* not answered: ask for every job again */
+        /* A change: soon again. A whole list says nothing of change, and
+         * is asked for again while a submit waits: it backs off too. */
+        if (r > 0 && !whole)
+            s->interval = POLL_MIN_MS;
+        else if (s->interval < POLL_MAX_MS)
+            s->interval = MIN(s->interval * 2, POLL_MAX_MS);
         hashmap_foreach(s->tasks, sweep_one, &w);
         for (size_t i = 0; i < w.n_gone; i++) {
             struct stask *t = w.gone[i];

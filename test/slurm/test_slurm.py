@@ -62,6 +62,8 @@ def jobs_of(tid):
 def config(out_dir, extra=""):
     return ("cmd_backend: slurm\nkill_grace: 3\n"
             "capacity: {cores: 1, memory: 1G}\n"
+            "principals:\n  %s: {run_as: [%s], quota: {cores: 1}}\n"
+            % (USER2, USER2) +
             "slurm: {socket: %s, jwt_key: %s, output_dir: %s}\n%s"
             % (ENV["OCPS_SLURM_SOCKET"], ENV["OCPS_SLURM_JWT_KEY"], out_dir, extra))
 
@@ -211,6 +213,34 @@ def t_capacity(tap, d, ctx):
         tap.ok(st and st["code"] == "COMPLETE", "and each then runs and completes", repr(st))
 
 
+def token_for(d, principal):
+    p = subprocess.run([ocps.DAEMON, "token", "create", "--principal", principal,
+                        "--data-dir", d.data_dir], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError("token create: %s" % p.stderr)
+    return p.stdout.strip()
+
+
+def t_quota(tap, d, ctx):
+    """The host's capacity does not apply to Slurm's tasks; the principal's quotas do."""
+    tok = token_for(d, USER2)
+    sub = lambda t: d.request("POST", "/v1/jobproxy/submit", t, token=tok)
+    r = sub({"user": USER2, "cmd": "sleep 30", "cores": 1})
+    tap.ok(r.status == 200, "principal %s's first 1-core task (quota: 1 core)" % USER2, repr(r))
+    first = r.json()["id"] if r.status == 200 else None
+    r = sub({"user": USER2, "cmd": "true", "cores": 1})
+    tap.ok(r.status == 429 and "principals.%s.quota.cores" % USER2 in r.text,
+           "its second, while the first is active: 429, its cores quota", repr(r))
+    if first:
+        d.request("DELETE", "/v1/jobproxy/delete/" + first)
+        st = d.wait(first, ("CANCELED", "EXECUTOR_ERROR", "SYSTEM_ERROR", "COMPLETE"), 60)
+        tap.ok(st and st["code"] == "CANCELED", "cancelled, it gives its quota back", repr(st))
+        r = sub({"user": USER2, "cmd": "true", "cores": 1})
+        tap.ok(r.status == 200, "then another is taken", repr(r))
+        if r.status == 200:
+            d.wait(r.json()["id"], timeout=60)
+
+
 def t_second_account(tap, d, ctx):
     tid = d.submit_id({"user": USER2, "cmd": "id -un"})
     st = d.wait(tid, timeout=90)
@@ -267,7 +297,7 @@ def cluster_block(tap):
             t_ready(tap, d, ctx)
             t_mapping(tap, d, ctx)  # 2 cores: the whole node, before the next holds one
             wall = d.submit_id({"user": USER, "walltime": "1m", "cmd": ["sleep", "300"]})
-            for t in (t_array, t_exit, t_memory, t_cputime, t_refused, t_capacity,
+            for t in (t_array, t_exit, t_memory, t_cputime, t_refused, t_capacity, t_quota,
                       t_second_account, t_cancel, t_follow):
                 try:
                     t(tap, d, ctx)
@@ -364,6 +394,10 @@ def ctld_down(tap, d, ctx):
     if not pid:
         tap.skip("slurmctld stopped and started", "no slurmctld pid in %s" % STATE)
         return
+    # A second daemon that queues while the cluster is away (slurm.when_down: queue).
+    q = Daemon(config=config(ctx["out"], "").replace("output_dir:",
+                                                     "when_down: queue, output_dir:"))
+    q.start()
     os.kill(pid, signal.SIGTERM)
     try:
         tap.ok(ocps.until(lambda: not os.path.exists("/proc/%d" % pid), 30), "slurmctld stops")
@@ -372,6 +406,9 @@ def ctld_down(tap, d, ctx):
         r = d.submit({"user": USER, "cmd": "true"})
         tap.ok(r.status == 502 and "slurm backend is unavailable" in r.text,
                "a submit while slurmctld is down: 502", repr(r))
+        r = q.submit({"user": USER, "cmd": "echo queued"})
+        tap.ok(r.status == 200, "with when_down: queue, the submit is taken", repr(r))
+        queued = r.json()["id"] if r.status == 200 else None
         out = os.path.join(ctx["out"], tid, "stdout")
         tap.ok(ocps.until(lambda: read(out) == "done\n", 60, 0.2),
                "the job goes on without slurmctld (its output is written)")
@@ -383,6 +420,13 @@ def ctld_down(tap, d, ctx):
     tap.ok(st and st["code"] == "COMPLETE", "the task's real end is reported once it is back",
            repr(st))
     tap.eq(d.output(tid), "done\n", "its output is there")
+    try:
+        st = q.wait(queued, timeout=90) if queued else None
+        tap.ok(st and st["code"] == "COMPLETE" and q.output(queued) == "queued\n",
+               "the task taken while it was down runs once it is back", repr(st) + q.logs())
+        tap.eq(len(jobs_of(queued)) if queued else 0, 1, "submitted once")
+    finally:
+        q.cleanup()
 
 
 def main():

@@ -272,8 +272,11 @@ static void sweep_one(void *value, void *userdata)
         return;
     if (t->job_id)
         push(&w->gone, &w->n_gone, &w->a_gone, t);
-    else
+    else {
+        /* Kept alive for submit_waiting(): a cancel meanwhile only marks it. */
+        t->submitting = true;
         push(&w->submit, &w->n_submit, &w->a_submit, t);
+    }
 }
 
 static void end_refused(struct notes *ns, const char *id, const struct error *err)
@@ -288,7 +291,6 @@ static void submit_waiting(struct slurm_state *s, struct stask **v, size_t n, st
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&s->lock);
         struct stask *t = v[i];
-        t->submitting = true;
         _cleanup_free_ char *user = xstrdup(t->user);
         cJSON *body = cJSON_Duplicate(t->body, true);
         pthread_mutex_unlock(&s->lock);
@@ -309,6 +311,9 @@ static void submit_waiting(struct slurm_state *s, struct stask **v, size_t n, st
             poll_soon(s);
         } else if (r == -EINVAL) {
             end_refused(ns, t->id, &err);
+            drop(s, t);
+        } else if (t->canceled) {
+            note_end(ns, t->id, &(struct outcome_facts){.canceled = true, .exit_code = -1});
             drop(s, t);
         } else {
             log_warn("slurm: task %s: submit: %s (tried again)", t->id, error_message(&err));

@@ -18,7 +18,9 @@
 # (slurmctld on the base, slurmd on base+1, slurmrestd on base+3). With
 # OCPS_SLURM_STARTED=FILE, the names of the daemons this run started (not
 # those it found running) are written to FILE, one a line, for
-# `test/slurm/teardown.sh $(cat FILE)`.
+# `test/slurm/teardown.sh --started FILE`. OCPS_SLURM_EXTRA_CONF, lines
+# appended to slurm.conf (a later line wins), tunes a cluster for one use
+# (bench/slurm.sh raises MaxJobCount).
 set -euo pipefail
 
 STATE=${OCPS_SLURM_STATE:-/tmp/ocps-slurm}
@@ -27,6 +29,7 @@ CTLD_PORT=${OCPS_SLURM_CTLD_PORT:-$PORT_BASE}
 SLURMD_PORT=${OCPS_SLURM_SLURMD_PORT:-$((PORT_BASE + 1))}
 REST_PORT=${OCPS_SLURM_REST_PORT:-$((PORT_BASE + 3))}
 STARTED=${OCPS_SLURM_STARTED:-/dev/null}
+EXTRA_CONF=${OCPS_SLURM_EXTRA_CONF:-}
 # slurmrestd refuses to run as root; any unprivileged uid will do, since
 # every request carries its own JWT.
 REST_USER=${OCPS_SLURM_REST_USER:-nobody}
@@ -139,6 +142,7 @@ AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 NodeName=$NODE NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2)) State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+$EXTRA_CONF
 CONF
 cat >"$STATE/cgroup.conf" <<CONF
 CgroupPlugin=autodetect

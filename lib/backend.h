@@ -4,7 +4,11 @@
  * A backend is a struct of function pointers (struct backend_ops) plus an
  * opaque state pointer, as redis's ConnectionType and crun's handlers.
  * Required slots: name, init, free, handles, check, start, cancel,
- * recover. Optional slots (callers test for NULL): release, ready.
+ * recover. Optional slots (callers test for NULL): release, ready,
+ * output_path.
+ * remote: the backend runs tasks off this host, in a scheduler with its
+ * own queue (Slurm): the host's capacity does not apply to its tasks
+ * (admission starts them at once), its principals' quotas do.
  *
  * Threads: the supervisor calls every slot from its own thread, one call
  * at a time. A backend watches its tasks however it likes (its own
@@ -51,6 +55,12 @@
  *             Docker daemon). Called by HTTP threads, at any time, beside
  *             the supervisor's calls: it must be thread-safe and bounded.
  *             A backend without it is ready whenever the daemon runs.
+ *   output_path() optional: where a task that names no stdout (stderr)
+ *             file has it, when not <task_dir>/stdout: a directory the
+ *             nodes of a cluster see (name LAYOUT_STDOUT or LAYOUT_STDERR).
+ *             Called at submit, by HTTP threads: pure, thread-safe.
+ *             Allocated. The logs endpoint reads such a file as the
+ *             task's user, as one the task named.
  */
 #pragma once
 
@@ -81,6 +91,7 @@ struct backend_start {
 
 struct backend_ops {
     const char *name;
+    bool remote;
     int (*init)(const struct config *cfg, const struct backend_listener *l, void **ret_state,
                 struct error *err);
     void (*free)(void *state);
@@ -92,6 +103,7 @@ struct backend_ops {
                    struct error *err);
     void (*release)(void *state, const char *id, const char *handle);
     int (*ready)(void *state, struct error *err);
+    char *(*output_path)(void *state, const char *id, const char *name);
 };
 
 struct backend {

@@ -33,6 +33,7 @@ void config_init(struct config *c)
         .cgroup_name = xstrdup("ocps-proxy"),
         .docker_pull = DOCKER_PULL_IF_NOT_PRESENT,
         .docker_port_address = xstrdup("127.0.0.1"),
+        .cmd_backend = xstrdup("process"),
     };
     policy_set_init(&c->policy);
 }
@@ -290,6 +291,8 @@ void config_done(struct config *c)
     free(c->slurm_partition);
     free(c->slurm_account);
     free(c->slurm_qos);
+    free(c->slurm_output_dir);
+    free(c->cmd_backend);
     policy_set_done(&c->policy);
     memset(c, 0, sizeof(*c));
 }
@@ -413,7 +416,20 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
             r = config_get_string(v, key, &c->slurm_account, err);
         else if (streq(section, "slurm") && streq(k, "qos"))
             r = config_get_string(v, key, &c->slurm_qos, err);
-        else
+        else if (streq(section, "slurm") && streq(k, "output_dir")) {
+            r = config_get_string(v, key, &c->slurm_output_dir, err);
+            if (r >= 0 && c->slurm_output_dir[0] != '/')
+                r = error_set(err, -EINVAL, "%s: must be an absolute path, not \"%s\"", key,
+                              c->slurm_output_dir);
+        } else if (streq(section, "slurm") && streq(k, "when_down")) {
+            char buf[64];
+            const char *p;
+            r = config_scalar(v, key, buf, &p, err);
+            if (r >= 0 && (streq(p, "reject") || streq(p, "queue")))
+                c->slurm_queue_when_down = streq(p, "queue");
+            else if (r >= 0)
+                r = error_set(err, -EINVAL, "%s: must be reject or queue, not \"%s\"", key, p);
+        } else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", key);
         if (r < 0)
             return r;
@@ -439,23 +455,24 @@ static int load_retention(struct config *c, const cJSON *v, struct error *err)
     return 0;
 }
 
-/* backends: [process, docker], a non-empty list of known names. */
+/* backends: [process, docker, slurm], a non-empty list of known names. */
 static int load_backends(struct config *c, const cJSON *v, struct error *err)
 {
-    static const char *const known[] = {"process", "docker"};
+    static const char *const known[] = {TASK_BACKENDS};
     _cleanup_strv_ char **l = NULL;
     int r = config_get_strv(v, "backends", &l, err);
     if (r < 0)
         return r;
     if (strv_length(l) == 0)
-        return error_set(err, -EINVAL, "backends: must name at least one of process, docker");
+        return error_set(err, -EINVAL,
+                         "backends: must name at least one of process, docker, slurm");
     STRV_FOREACH (b, l) {
         bool ok = false;
         for (size_t i = 0; i < ELEMENTSOF(known); i++)
             ok |= streq(*b, known[i]);
         if (!ok)
-            return error_set(err, -EINVAL, "backends: \"%s\" is not a backend (process, docker)",
-                             *b);
+            return error_set(err, -EINVAL,
+                             "backends: \"%s\" is not a backend (process, docker, slurm)", *b);
     }
     strv_free(c->backends);
     c->backends = TAKE_PTR(l);
@@ -464,7 +481,27 @@ static int load_backends(struct config *c, const cJSON *v, struct error *err)
 
 bool config_backend_enabled(const struct config *c, const char *name)
 {
+    if (streq(name, "slurm") && !config_slurm_configured(c))
+        return false;
     return !c->backends || strv_contains(c->backends, name);
+}
+
+/* cmd_backend: a backend that runs commands. */
+static int load_cmd_backend(struct config *c, const cJSON *v, struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = config_scalar(v, "cmd_backend", buf, &s, err);
+    if (r < 0)
+        return r;
+    if (!streq(s, "process") && !streq(s, "slurm"))
+        return error_set(err, -EINVAL,
+                         "cmd_backend: must be process or slurm (the backends that run "
+                         "commands), not \"%s\"",
+                         s);
+    free(c->cmd_backend);
+    c->cmd_backend = xstrdup(s);
+    return 0;
 }
 
 int config_load_file(struct config *c, const char *path, struct error *err)
@@ -554,6 +591,8 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                               c->host_root);
         } else if (streq(k, "backends"))
             r = load_backends(c, v, err);
+        else if (streq(k, "cmd_backend"))
+            r = load_cmd_backend(c, v, err);
         else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", k);
         if (r < 0)

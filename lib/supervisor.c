@@ -505,6 +505,16 @@ int supervisor_new(const struct config *cfg, struct store *store,
         }
         sv->backends[sv->n_backends++] = (struct backend){ops, state};
     }
+    /* A proxy told to send commands to a backend it does not run would
+     * fail every command task: it does not start. (cmd_backend process
+     * left out of backends is the sidecar's: it runs containers only.) */
+    if (!streq(cfg->cmd_backend, "process") && !supervisor_backend(sv, cfg->cmd_backend)) {
+        supervisor_free(sv);
+        return error_set(err, -EINVAL,
+                         "cmd_backend: %s, but that backend is not enabled (its config section "
+                         "and the backends list)",
+                         cfg->cmd_backend);
+    }
     *ret = sv;
     return 0;
 }

@@ -78,6 +78,7 @@ struct task *task_free(struct task *t)
     free(t->workdir);
     task_kv_free(t->env, t->n_env);
     task_kv_free(t->tags, t->n_tags);
+    free(t->backend);
     free(t);
     return NULL;
 }
@@ -141,6 +142,7 @@ struct task *task_copy(const struct task *t)
     c->n_env = t->n_env;
     c->tags = kv_copy(t->tags, t->n_tags);
     c->n_tags = t->n_tags;
+    c->backend = strdup_or_null(t->backend);
     return c;
 }
 
@@ -222,5 +224,7 @@ cJSON *task_to_cjson(const struct task *t)
         cJSON_AddItemToObject(o, "env", kv_to_cjson(t->env, t->n_env));
     if (t->n_tags)
         cJSON_AddItemToObject(o, "tags", kv_to_cjson(t->tags, t->n_tags));
+    if (t->backend)
+        cJSON_AddStringToObject(o, "backend", t->backend);
     return o;
 }

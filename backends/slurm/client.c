@@ -8,7 +8,11 @@
  *
  * slurmrestd answers a refused token with 401 or 500, and a failed
  * request (an unknown job, a bad partition) with 500 and an "errors"
- * array: every status >= 400 is -EREMOTEIO here.
+ * array of {"error_code", "error"}: a status >= 400 is -EREMOTEIO here,
+ * except a submit refused with one of Slurm's job errors (ESLURM_*,
+ * codes 2000-2999: a partition, account, qos or size the cluster does
+ * not take), which is the task's own (-EINVAL), and a cancel of a job
+ * that is gone or done already, which is no error.
  */
 #include "slurm-client.h"
 #include "slurm-internal.h"
@@ -86,7 +90,15 @@ struct slurm_client *slurm_client_free(struct slurm_client *c)
     return NULL;
 }
 
-/* A call as user (NULL: the token's own user). */
+/* Slurm's error codes (slurm_errno.h): its job errors, and the two a
+ * cancel of a job that is no longer there gets. */
+#define ESLURM_FIRST          2000
+#define ESLURM_LAST           2999
+#define ESLURM_INVALID_JOB_ID 2017
+#define ESLURM_ALREADY_DONE   2021
+
+/* A call as user (NULL: the token's own user); for a status >= 400 the
+ * reply is in *ret_json too, for its "errors". */
 static int call(struct slurm_client *c, const char *method, const char *path, const char *user,
                 const cJSON *body, cJSON **ret_json, struct error *err)
 {
@@ -103,8 +115,17 @@ static int call(struct slurm_client *c, const char *method, const char *path, co
     const char *headers[] = {name, tok, NULL};
     return rest_call(
         c->rest,
-        &(struct rest_request){.method = method, .path = path, .body = body, .headers = headers},
+        &(struct rest_request){
+            .method = method, .path = path, .body = body, .headers = headers, .error_json = true},
         ret_json, err);
+}
+
+/* The first of a reply's "errors"' error_code, 0 when there is none. */
+static int reply_error_code(const cJSON *reply)
+{
+    const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply, "errors"), 0);
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(e, "error_code");
+    return cJSON_IsNumber(n) ? n->valueint : 0;
 }
 
 /* The first of a reply's "errors", if any: slurmrestd may answer 200 with one. */
@@ -125,8 +146,13 @@ int slurm_client_submit(struct slurm_client *c, const char *user, const cJSON *b
     if (r < 0)
         return r;
     const char *e = reply_error(reply);
-    if (e)
-        return error_set(err, -EREMOTEIO, "slurmrestd refused the job: %s", e);
+    if (e || r >= 400) {
+        int code = reply_error_code(reply);
+        bool the_jobs = code >= ESLURM_FIRST && code <= ESLURM_LAST;
+        if (!e)
+            return err->code;
+        return error_set(err, the_jobs ? -EINVAL : -EREMOTEIO, "Slurm refused the job: %s", e);
+    }
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "job_id");
     if (!cJSON_IsNumber(id) || id->valuedouble < 1)
         return error_set(err, -EREMOTEIO, "slurmrestd: submit: no job_id in the reply");
@@ -142,6 +168,8 @@ int slurm_client_jobs(struct slurm_client *c, int64_t update_time, cJSON **ret_j
     int r = call(c, "GET", path, NULL, NULL, &reply, err);
     if (r < 0)
         return r;
+    if (r >= 400)
+        return err->code;
     if (r == 304) {
         *ret_jobs = NULL;
         return 0;
@@ -155,8 +183,38 @@ int slurm_client_jobs(struct slurm_client *c, int64_t update_time, cJSON **ret_j
     return 1;
 }
 
-int slurm_client_cancel(struct slurm_client *c, uint32_t job_id, struct error *err)
+int slurm_client_cancel(struct slurm_client *c, uint32_t job_id, const char *signal,
+                        struct error *err)
 {
-    _cleanup_free_ char *path = xasprintf("/job/%" PRIu32, job_id);
-    return call(c, "DELETE", path, NULL, NULL, NULL, err) < 0 ? -EREMOTEIO : 0;
+    _cleanup_free_ char *path = signal ? xasprintf("/job/%" PRIu32 "?signal=%s", job_id, signal)
+                                       : xasprintf("/job/%" PRIu32, job_id);
+    _cleanup_(json_freep) cJSON *reply = NULL;
+    int r = call(c, "DELETE", path, NULL, NULL, &reply, err);
+    if (r < 0)
+        return r;
+    if (r >= 400) {
+        int code = reply_error_code(reply);
+        /* It ended meanwhile: the poller reports how. */
+        if (code == ESLURM_INVALID_JOB_ID || code == ESLURM_ALREADY_DONE)
+            return 0;
+        return err->code;
+    }
+    return 0;
+}
+
+int slurm_client_ping(struct slurm_client *c, struct error *err)
+{
+    _cleanup_(json_freep) cJSON *reply = NULL;
+    int r = call(c, "GET", "/ping", NULL, NULL, &reply, err);
+    if (r < 0)
+        return r;
+    if (r >= 400)
+        return err->code;
+    /* slurmrestd answers for itself; its pings say whether slurmctld does. */
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(reply, "pings"), 0);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(p, "ping");
+    if (!cJSON_IsString(st) || !streq(st->valuestring, "UP"))
+        return error_set(err, -EREMOTEIO, "slurmrestd answers, but slurmctld does not (ping: %s)",
+                         cJSON_IsString(st) ? st->valuestring : "no answer");
+    return 0;
 }

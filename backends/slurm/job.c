@@ -136,8 +136,9 @@ cJSON *slurm_submit_body(const struct task *t, const char *task_id, const char *
     cJSON_AddStringToObject(job, "name", !isempty(t->name) ? t->name : "ocps");
     /* How a job is found again after a restart between submit and record. */
     cJSON_AddStringToObject(job, "comment", task_id);
-    if (t->workdir)
-        cJSON_AddStringToObject(job, "current_working_directory", t->workdir);
+    const char *workdir = t->workdir ? t->workdir : cfg ? cfg->workdir : NULL;
+    if (workdir)
+        cJSON_AddStringToObject(job, "current_working_directory", workdir);
     add_env(job, t, task_id);
     if (stdout_path) {
         _cleanup_free_ char *p = pattern_escape(stdout_path);

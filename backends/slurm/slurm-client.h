@@ -17,12 +17,19 @@ int slurm_client_new(const char *socket, const char *url, const char *key_path,
                      struct error *err);
 struct slurm_client *slurm_client_free(struct slurm_client *c);
 
-/* POST /job/submit as user; the new job's id. */
+/* POST /job/submit as user; the new job's id. -EINVAL when Slurm
+ * refused the job itself (err says why), -EREMOTEIO when it could not be
+ * asked. */
 int slurm_client_submit(struct slurm_client *c, const char *user, const cJSON *body,
                         uint32_t *ret_job_id, struct error *err);
 /* GET /jobs?update_time=T: 1 and the "jobs" array (the caller's) when any
  * job changed at or after second T; 0 and NULL when none did (304). */
 int slurm_client_jobs(struct slurm_client *c, int64_t update_time, cJSON **ret_jobs,
                       struct error *err);
-/* DELETE /job/ID: SIGTERM, then SIGKILL after Slurm's KillWait. */
-int slurm_client_cancel(struct slurm_client *c, uint32_t job_id, struct error *err);
+/* DELETE /job/ID: with signal NULL, Slurm's cancel (SIGKILL, also of a
+ * pending job); else that signal ("TERM") to the job's batch shell
+ * (?signal=TERM). A job that is gone or done already is 0. */
+int slurm_client_cancel(struct slurm_client *c, uint32_t job_id, const char *signal,
+                        struct error *err);
+/* GET /ping: 0 when slurmrestd and slurmctld both answer. */
+int slurm_client_ping(struct slurm_client *c, struct error *err);

@@ -11,9 +11,9 @@
  *              at its end, as outcome facts (outcome.h): pure as well
  *   jwt.c      the HS256 token (SlurmUser's) slurmrestd's auth/jwt takes,
  *              signed with the cluster's JWT key
- *
- * Still to come (issue #14): slurm.c with the backend slots, the poller
- * following the job list with update_time, and the config section.
+ *   client.c   the slurmrestd calls (slurm-client.h)
+ *   output.c   the directory of the jobs' default output files (slurm-output.h)
+ *   slurm.c    the backend slots and the poller that follows the job list
  */
 #pragma once
 
@@ -41,6 +41,7 @@ struct slurm_submit_config {
     const char *partition;
     const char *account;
     const char *qos;
+    const char *workdir; /* of a task that names none: its user's home */
 };
 
 /* The job script: "#!/bin/sh", the CPU-time ulimit when the task has a

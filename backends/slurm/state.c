@@ -114,6 +114,10 @@ void slurm_job_facts(const struct slurm_job *j, const struct task *t, bool cance
         f->signal = SIGXCPU;
     }
 
+    /* Whatever a cancel made of it (a job whose batch shell died of the
+     * SIGTERM ends FAILED, not CANCELLED), the proxy asked. */
+    if (canceled && !streq(j->state, "COMPLETED"))
+        f->canceled = true;
     if (streq(j->state, "COMPLETED") || streq(j->state, "FAILED")) {
         if (streq(j->state, "FAILED") && !sig && code == 0)
             f->start_error = streq_ptr(j->reason, "JobLaunchFailure")

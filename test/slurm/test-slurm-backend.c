@@ -4,8 +4,8 @@
  * a task submitted as another account runs as that account with its env,
  * workdir and output file, and is reported running then COMPLETE; a
  * non-zero exit is EXECUTOR_ERROR with its status; a cancel ends in
- * CANCELED. The daemon does not use this backend yet: the slots are
- * driven here as the supervisor would.
+ * CANCELED. The slots are driven here as the supervisor would (the
+ * daemon's own tests are test_slurm.py).
  */
 #include "slurm/slurm.h"
 #include "tap.h"
@@ -109,6 +109,8 @@ int main(void)
     char dir[] = "/tmp/ocps-slurm-test-XXXXXX";
     if (!mkdtemp(dir) || chmod(dir, 0777) < 0)
         tap_skip_all("mkdtemp");
+
+    cfg.slurm_output_dir = xasprintf("%s/output", dir);
 
     struct backend_listener l = {.running = on_running, .ended = on_ended};
     struct backend b = {.ops = &slurm_backend_ops};

@@ -100,6 +100,13 @@ static void test_minimal(void)
     for (size_t i = 0; i < ELEMENTSOF(absent); i++)
         check_key("minimal", job, absent[i], NULL);
     cJSON_Delete(body);
+
+    /* Without a workdir the job starts in its user's home (the backend's lookup). */
+    struct slurm_submit_config sc = {.workdir = "/home/bob"};
+    body = t ? slurm_submit_body(t, ID, NULL, NULL, &sc, &err) : NULL;
+    check_key("home", cJSON_GetObjectItemCaseSensitive(body, "job"), "current_working_directory",
+              "\"/home/bob\"");
+    cJSON_Delete(body);
 }
 
 /* An array is one exec, each word quoted so that nothing in it is sh syntax. */
@@ -210,6 +217,11 @@ static void test_outcomes(void)
          "killed: cputime limit 30 s exceeded"},
         /* seen: a cancel (DELETE .../job/ID) leaves exit_code 15 */
         {"CANCELLED", "None", 15, true, TASK_CANCELED, -1, 15, "cancelled by request"},
+        /* seen: SIGTERM first (?signal=TERM) kills an exec'd command, the job FAILED */
+        {"FAILED", "NonZeroExitCode", 15, true, TASK_CANCELED, -1, 15, "cancelled by request"},
+        {"TIMEOUT", "TimeLimit", 15, true, TASK_CANCELED, -1, 15, "cancelled by request"},
+        /* done before the cancel took: its own end stands */
+        {"COMPLETED", "None", 0, true, TASK_COMPLETE, 0, 0, "exited with status 0"},
         {"CANCELLED", "None", 15, false, TASK_SYSTEM_ERROR, -1, 15,
          "stopped from outside the proxy by signal 15 (TERM): the job was cancelled in Slurm "
          "(scancel or an administrator); exit status -1"},

@@ -52,6 +52,12 @@ cleanup() {
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
   if [ -n "${SLURM_CONF:-}" ]; then scancel --name="$name" 2>/dev/null || true; fi
   bash test/slurm/teardown.sh --started "$work/started" >/dev/null || true
+  # A slurmctld this run started and stopped leaves its jobs in its state
+  # dir, to be read again by the next start: the next run's job lists
+  # would hold them (for MinJobAge). Its cluster, its jobs: gone with it.
+  if grep -qx slurmctld "$work/started" 2>/dev/null && [ ! -e "$OCPS_SLURM_STATE/slurmctld.pid" ]; then
+    rm -rf "$OCPS_SLURM_STATE/ctld"
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -38,7 +38,9 @@ MEASURE=${MEASURE:-60} # seconds of each (d) phase
 bash scripts/install-deps.sh
 
 export OCPS_SLURM_STATE=${OCPS_BENCH_SLURM_STATE:-/tmp/ocps-bench-slurm}
-export OCPS_SLURM_PORT_BASE=${OCPS_BENCH_SLURM_PORT_BASE:-36817}
+# Below the kernel's ephemeral ports (32768-60999): a client's connection
+# could hold one of them when slurmd binds.
+export OCPS_SLURM_PORT_BASE=${OCPS_BENCH_SLURM_PORT_BASE:-21817}
 # 10,000 pending jobs and the runs' own: past slurmctld's default of 10,000.
 export OCPS_SLURM_EXTRA_CONF="MaxJobCount=100000"
 name=ocps-bench-$$

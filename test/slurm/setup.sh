@@ -29,6 +29,14 @@ CTLD_PORT=${OCPS_SLURM_CTLD_PORT:-$PORT_BASE}
 SLURMD_PORT=${OCPS_SLURM_SLURMD_PORT:-$((PORT_BASE + 1))}
 REST_PORT=${OCPS_SLURM_REST_PORT:-$((PORT_BASE + 3))}
 STARTED=${OCPS_SLURM_STARTED:-/dev/null}
+# A port among the kernel's ephemeral ones may be held by any client's
+# connection at the moment a daemon binds it.
+read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
+for p in "$CTLD_PORT" "$SLURMD_PORT" "$REST_PORT"; do
+  if [ "$p" -ge "$eph_lo" ] && [ "$p" -le "$eph_hi" ]; then
+    echo "setup: warning: port $p is among the ephemeral ports ($eph_lo-$eph_hi): its bind may fail" >&2
+  fi
+done
 EXTRA_CONF=${OCPS_SLURM_EXTRA_CONF:-}
 # slurmrestd refuses to run as root; any unprivileged uid will do, since
 # every request carries its own JWT.

@@ -51,7 +51,9 @@ stop slurmd slurmd
 # slurmd leaves its (by now empty) cgroups behind: slurm_<node>/ in each
 # v1 hierarchy, or under the unified one. rmdir removes only empty ones.
 if [[ " $wanted " == *" slurmd "* ]] && [ ! -f "$STATE/slurmd.pid" ]; then
-  node=$(sed -n 's/^OCPS_SLURM_NODE=//p' "$STATE/env" 2>/dev/null || true)
+  # From slurm.conf, which setup.sh writes before it starts anything (its
+  # env file comes last, missing after a setup that failed).
+  node=$(sed -n 's/^NodeName=\([^ ]*\).*/\1/p' "$STATE/slurm.conf" 2>/dev/null || true)
   if [ -n "$node" ]; then
     for d in /sys/fs/cgroup/slurm_"$node" /sys/fs/cgroup/*/slurm_"$node"; do
       [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true

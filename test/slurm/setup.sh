@@ -10,13 +10,34 @@
 #
 # Afterwards $STATE/env holds what a client needs (shell syntax):
 #   SLURM_CONF, OCPS_SLURM_SOCKET (slurmrestd's unix socket),
-#   OCPS_SLURM_URL (its TCP address), OCPS_SLURM_JWT_KEY.
+#   OCPS_SLURM_URL (its TCP address), OCPS_SLURM_JWT_KEY, OCPS_SLURM_NODE
+#   (the one node's name).
+#
+# A second cluster beside the first needs its own state dir and ports:
+#   OCPS_SLURM_STATE=/tmp/other OCPS_SLURM_PORT_BASE=26817 bash test/slurm/setup.sh
+# (slurmctld on the base, slurmd on base+1, slurmrestd on base+3). With
+# OCPS_SLURM_STARTED=FILE, the names of the daemons this run started (not
+# those it found running) are written to FILE, one a line, for
+# `test/slurm/teardown.sh --started FILE`. OCPS_SLURM_EXTRA_CONF, lines
+# appended to slurm.conf (a later line wins), tunes a cluster for one use
+# (bench/slurm.sh raises MaxJobCount).
 set -euo pipefail
 
 STATE=${OCPS_SLURM_STATE:-/tmp/ocps-slurm}
-CTLD_PORT=${OCPS_SLURM_CTLD_PORT:-16817}
-SLURMD_PORT=${OCPS_SLURM_SLURMD_PORT:-16818}
-REST_PORT=${OCPS_SLURM_REST_PORT:-16820}
+PORT_BASE=${OCPS_SLURM_PORT_BASE:-16817}
+CTLD_PORT=${OCPS_SLURM_CTLD_PORT:-$PORT_BASE}
+SLURMD_PORT=${OCPS_SLURM_SLURMD_PORT:-$((PORT_BASE + 1))}
+REST_PORT=${OCPS_SLURM_REST_PORT:-$((PORT_BASE + 3))}
+STARTED=${OCPS_SLURM_STARTED:-/dev/null}
+# A port among the kernel's ephemeral ones may be held by any client's
+# connection at the moment a daemon binds it.
+read -r eph_lo eph_hi </proc/sys/net/ipv4/ip_local_port_range
+for p in "$CTLD_PORT" "$SLURMD_PORT" "$REST_PORT"; do
+  if [ "$p" -ge "$eph_lo" ] && [ "$p" -le "$eph_hi" ]; then
+    echo "setup: warning: port $p is among the ephemeral ports ($eph_lo-$eph_hi): its bind may fail" >&2
+  fi
+done
+EXTRA_CONF=${OCPS_SLURM_EXTRA_CONF:-}
 # slurmrestd refuses to run as root; any unprivileged uid will do, since
 # every request carries its own JWT.
 REST_USER=${OCPS_SLURM_REST_USER:-nobody}
@@ -38,18 +59,31 @@ alive() {
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
 }
 
+# started NAME: this run started NAME (see OCPS_SLURM_STARTED).
+started() { echo "$1" >>"$STARTED"; }
+
 [ "$(id -u)" -eq 0 ] || die "must run as root"
+: >"$STARTED"
 HOST=$(hostname -s)
+# The node's name is also the name of slurmd's cgroups (slurm_<node>/, as
+# Debian builds Slurm with --enable-multiple-slurmd), so a second cluster
+# on this host gets a node name of its own: two slurmds sharing
+# slurm_<host>/uid_0/job_1 would remove each other's job groups.
+if [ "$CTLD_PORT" = 16817 ]; then NODE=$HOST; else NODE=$HOST-$CTLD_PORT; fi
+NODE=${OCPS_SLURM_NODE:-$NODE}
 
 step "packages"
+# slurm-wlm is slurmctld, slurmd and the client commands; auth/jwt is in a
+# package of its own that slurm-wlm only recommends (as scripts/install-deps.sh
+# installs it, without recommends).
 missing=()
-for p in slurm-wlm slurmrestd munge curl; do
+for p in slurm-wlm slurm-wlm-jwt-plugin slurmrestd munge curl; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]}"
   apt-get update -qq || die "apt-get update"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     || die "apt-get install ${missing[*]}"
 fi
 # The Debian packages enable their own daemons on /etc/slurm; nothing of
@@ -114,8 +148,9 @@ ReturnToService=2
 MpiDefault=none
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
-NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2)) State=UNKNOWN
-PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+NodeName=$NODE NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 / 2)) State=UNKNOWN
+PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+$EXTRA_CONF
 CONF
 cat >"$STATE/cgroup.conf" <<CONF
 CgroupPlugin=autodetect
@@ -138,6 +173,7 @@ else
   wait_for 10 munge_up || die "munged did not answer, see $STATE/munge/munged.log"
   # runuser forks: record munged's own pid, which it wrote itself.
   cp "$STATE/munge/munged.pid" "$STATE/munged.pid"
+  started munged
   step "munged started, pid $(cat "$STATE/munged.pid")"
 fi
 
@@ -148,6 +184,7 @@ if alive slurmctld slurmctld && ctld_up; then
 else
   setsid slurmctld -D -i -f "$STATE/slurm.conf" >"$STATE/log/slurmctld.out" 2>&1 </dev/null &
   echo $! >"$STATE/slurmctld.pid"
+  started slurmctld
   wait_for 30 ctld_up || die "slurmctld did not answer, see $STATE/log/slurmctld.log"
   step "slurmctld started, pid $(cat "$STATE/slurmctld.pid")"
 fi
@@ -157,8 +194,9 @@ node_up() { sinfo -h -N -o %t | grep -Eq '^(idle|mix|alloc)'; }
 if alive slurmd slurmd && node_up; then
   step "slurmd already runs, pid $(cat "$STATE/slurmd.pid")"
 else
-  setsid slurmd -D -f "$STATE/slurm.conf" >"$STATE/log/slurmd.out" 2>&1 </dev/null &
+  setsid slurmd -D -N "$NODE" -f "$STATE/slurm.conf" >"$STATE/log/slurmd.out" 2>&1 </dev/null &
   echo $! >"$STATE/slurmd.pid"
+  started slurmd
   wait_for 30 node_up || die "node not idle, see $STATE/log/slurmd.log"
   step "slurmd started, pid $(cat "$STATE/slurmd.pid")"
 fi
@@ -181,6 +219,7 @@ else
     "unix:$STATE/rest/slurmrestd.socket" "127.0.0.1:$REST_PORT" \
     >"$STATE/log/slurmrestd.log" 2>&1 </dev/null &
   echo $! >"$STATE/slurmrestd.pid"
+  started slurmrestd
   wait_for 20 rest_up || die "slurmrestd did not answer, see $STATE/log/slurmrestd.log"
   step "slurmrestd started, pid $(cat "$STATE/slurmrestd.pid")"
 fi
@@ -190,5 +229,6 @@ SLURM_CONF=$STATE/slurm.conf
 OCPS_SLURM_SOCKET=$STATE/rest/slurmrestd.socket
 OCPS_SLURM_URL=http://127.0.0.1:$REST_PORT
 OCPS_SLURM_JWT_KEY=$STATE/jwt_hs256.key
+OCPS_SLURM_NODE=$NODE
 ENV
 step "ready: . $STATE/env"

@@ -288,6 +288,7 @@ void config_done(struct config *c)
     free(c->slurm_url);
     free(c->slurm_jwt_key);
     free(c->slurm_token_user);
+    free(c->slurm_token_file);
     free(c->slurm_partition);
     free(c->slurm_account);
     free(c->slurm_qos);
@@ -408,6 +409,8 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
             r = config_get_string(v, key, &c->slurm_url, err);
         else if (streq(section, "slurm") && streq(k, "jwt_key"))
             r = config_get_string(v, key, &c->slurm_jwt_key, err);
+        else if (streq(section, "slurm") && streq(k, "token_file"))
+            r = config_get_string(v, key, &c->slurm_token_file, err);
         else if (streq(section, "slurm") && streq(k, "token_user"))
             r = config_get_string(v, key, &c->slurm_token_user, err);
         else if (streq(section, "slurm") && streq(k, "partition"))

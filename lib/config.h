@@ -158,7 +158,8 @@ struct config {
      * signed with the cluster's jwt_key. */
     char *slurm_socket;     /* a unix socket path; or: */
     char *slurm_url;        /* http://HOST:PORT */
-    char *slurm_jwt_key;    /* the cluster's AuthAltParameters jwt_key file */
+    char *slurm_jwt_key;    /* the cluster's AuthAltParameters jwt_key file; or */
+    char *slurm_token_file; /* a token of token_user (scontrol token), read again on change */
     char *slurm_token_user; /* SlurmUser or root: "root" */
     char *slurm_partition;  /* NULL: the cluster's default (a task's slurm.* tags win) */
     char *slurm_account;

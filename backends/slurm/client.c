@@ -4,7 +4,10 @@
  * Slurm user it acts as (X-SLURM-USER-NAME) and carries a token of the
  * config's token_user (SlurmUser or root) that this file signs with the
  * cluster's JWT key and renews an hour at a time, ten minutes before it
- * expires (jwt.c).
+ * expires (jwt.c); or, without the key, the token in the config's
+ * token_file (made by the cluster's admin with `scontrol token
+ * username=root lifespan=N`), read again whenever the file changes, so
+ * that it is renewed by writing the file anew.
  *
  * slurmrestd answers a refused token with 401 or 500, and a failed
  * request (an unknown job, a bad partition) with 500 and an "errors"
@@ -24,11 +27,13 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define TOKEN_LIFESPAN 3600
 #define TOKEN_RENEW    600 /* seconds before it expires */
 #define MAX_KEY        4096
+#define MAX_TOKEN      8192
 
 static void json_freep(cJSON **j)
 {
@@ -40,40 +45,85 @@ struct slurm_client {
     uint8_t *key;
     size_t key_len;
     char *token_user;
-    pthread_mutex_t lock; /* guards token, token_exp */
+    char *token_path;     /* the token is this file's (no key) */
+    pthread_mutex_t lock; /* guards token, token_exp, token_mtime */
     char *token;
     int64_t token_exp;
+    struct timespec token_mtime;
 };
 
-int slurm_client_new(const char *socket, const char *url, const char *key_path,
-                     const char *token_user, int abort_fd, struct slurm_client **ret,
+/* The token in path: "SLURM_JWT=<token>" as scontrol prints it, or the
+ * token alone; a file others may read or write is refused, as ssh refuses
+ * such a key: a token of root is root on the cluster. */
+static int read_token(const char *path, char **ret, struct timespec *ret_mtime, struct error *err)
+{
+    _cleanup_free_ char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+
+    if (stat(path, &st) < 0)
+        return error_set_errno(err, -errno, "slurm.token_file: %s", path);
+    if (st.st_mode & 0077)
+        return error_set(err, -EPERM,
+                         "slurm.token_file: %s: mode %04o lets others read it; make it 0600", path,
+                         (unsigned) (st.st_mode & 07777));
+    int r = read_file(path, MAX_TOKEN, &buf, &len);
+    if (r < 0)
+        return error_set_errno(err, r, "slurm.token_file: %s", path);
+    char *t = buf + strspn(buf, " \t\r\n");
+    if (startswith(t, "SLURM_JWT="))
+        t += strlen("SLURM_JWT=");
+    t[strcspn(t, " \t\r\n")] = '\0';
+    if (strlen(t) < 16 || strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                    "0123456789-_.") != strlen(t))
+        return error_set(err, -EINVAL, "slurm.token_file: %s: not a JWT", path);
+    *ret = xstrdup(t);
+    *ret_mtime = st.st_mtim;
+    return 0;
+}
+
+int slurm_client_new(const struct slurm_client_options *o, struct slurm_client **ret,
                      struct error *err)
 {
-    _cleanup_free_ char *key = NULL;
+    _cleanup_free_ char *key = NULL, *token = NULL;
     size_t key_len = 0;
+    struct timespec mtime = {0};
     struct rest *rest = NULL;
+    int r;
 
-    if (!key_path)
-        return error_set(err, -EINVAL, "slurm.jwt_key: the cluster's JWT key file is required");
-    int r = read_file(key_path, MAX_KEY, &key, &key_len);
-    if (r < 0)
-        return error_set_errno(err, r, "slurm.jwt_key: %s", key_path);
-    if (key_len < 16)
-        return error_set(err, -EINVAL, "slurm.jwt_key: %s: too short for a key", key_path);
+    if (!o->key_path == !o->token_path)
+        return error_set(err, -EINVAL,
+                         "slurm: give either jwt_key (the cluster's JWT key, the proxy signs) or "
+                         "token_file (a token of token_user), not %s",
+                         o->key_path ? "both" : "neither");
+    if (o->key_path) {
+        r = read_file(o->key_path, MAX_KEY, &key, &key_len);
+        if (r < 0)
+            return error_set_errno(err, r, "slurm.jwt_key: %s", o->key_path);
+        if (key_len < 16)
+            return error_set(err, -EINVAL, "slurm.jwt_key: %s: too short for a key", o->key_path);
+    } else {
+        r = read_token(o->token_path, &token, &mtime, err);
+        if (r < 0)
+            return r;
+    }
     r = rest_new(
         &(struct rest_options){
-            .name = "slurmrestd", .socket = socket, .url = url, .prefix = SLURM_API_PREFIX},
+            .name = "slurmrestd", .socket = o->socket, .url = o->url, .prefix = SLURM_API_PREFIX},
         &rest, err);
     if (r < 0)
         return error_wrap(err, "slurm");
-    if (abort_fd >= 0)
-        (void) rest_add_abort_fd(rest, abort_fd);
+    if (o->abort_fd >= 0)
+        (void) rest_add_abort_fd(rest, o->abort_fd);
 
     struct slurm_client *c = xcalloc(1, sizeof(*c));
     c->rest = rest;
     c->key = (uint8_t *) TAKE_PTR(key);
     c->key_len = key_len;
-    c->token_user = xstrdup(token_user ? token_user : "root");
+    c->token_user = xstrdup(o->token_user ? o->token_user : "root");
+    c->token_path = o->token_path ? xstrdup(o->token_path) : NULL;
+    c->token = TAKE_PTR(token);
+    c->token_mtime = mtime;
     pthread_mutex_init(&c->lock, NULL);
     *ret = c;
     return 0;
@@ -84,9 +134,13 @@ struct slurm_client *slurm_client_free(struct slurm_client *c)
     if (!c)
         return NULL;
     rest_free(c->rest);
-    explicit_bzero(c->key, c->key_len);
+    if (c->key)
+        explicit_bzero(c->key, c->key_len);
     free(c->key);
     free(c->token_user);
+    free(c->token_path);
+    if (c->token)
+        explicit_bzero(c->token, strlen(c->token));
     free(c->token);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -105,7 +159,23 @@ static int call(struct slurm_client *c, const char *method, const char *path, co
 {
     int64_t now = time(NULL);
     pthread_mutex_lock(&c->lock);
-    if (!c->token || now > c->token_exp - TOKEN_RENEW) {
+    struct stat st;
+    if (c->token_path && stat(c->token_path, &st) == 0 &&
+        (st.st_mtim.tv_sec != c->token_mtime.tv_sec ||
+         st.st_mtim.tv_nsec != c->token_mtime.tv_nsec)) {
+        /* Rewritten: the new token from now on; a bad one keeps the old. */
+        _cleanup_error_ struct error e = ERROR_INIT;
+        char *t = NULL;
+        if (read_token(c->token_path, &t, &c->token_mtime, &e) == 0) {
+            free(c->token);
+            c->token = t;
+            log_info("slurm: the token in %s is read again", c->token_path);
+        } else {
+            c->token_mtime = st.st_mtim; /* said once per change */
+            log_warn("%s; the previous token is kept", error_message(&e));
+        }
+    }
+    if (!c->token_path && (!c->token || now > c->token_exp - TOKEN_RENEW)) {
         free(c->token);
         c->token = slurm_jwt_sign(c->key, c->key_len, c->token_user, now, TOKEN_LIFESPAN);
         c->token_exp = now + TOKEN_LIFESPAN;

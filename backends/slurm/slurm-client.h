@@ -10,10 +10,15 @@
 
 struct slurm_client;
 
-/* socket or url (exactly one), the JWT key file, the token's user (NULL:
- * root); abort_fd, if >= 0, ends every call once readable. */
-int slurm_client_new(const char *socket, const char *url, const char *key_path,
-                     const char *token_user, int abort_fd, struct slurm_client **ret,
+struct slurm_client_options {
+    const char *socket, *url; /* exactly one */
+    const char *key_path;     /* the cluster's JWT key: the client signs tokens; or */
+    const char *token_path;   /* a file holding a token of token_user, read again on change */
+    const char *token_user;   /* NULL: root */
+    int abort_fd;             /* >= 0: ends every call once readable */
+};
+
+int slurm_client_new(const struct slurm_client_options *o, struct slurm_client **ret,
                      struct error *err);
 struct slurm_client *slurm_client_free(struct slurm_client *c);
 

@@ -473,8 +473,14 @@ static int slurm_init(const struct config *cfg, const struct backend_listener *l
     if (fd < 0)
         return error_set_errno(err, -errno, "eventfd");
     struct slurm_client *client = NULL;
-    r = slurm_client_new(cfg->slurm_socket, cfg->slurm_socket ? NULL : cfg->slurm_url,
-                         cfg->slurm_jwt_key, cfg->slurm_token_user, fd, &client, err);
+    r = slurm_client_new(
+        &(struct slurm_client_options){.socket = cfg->slurm_socket,
+                                       .url = cfg->slurm_socket ? NULL : cfg->slurm_url,
+                                       .key_path = cfg->slurm_jwt_key,
+                                       .token_path = cfg->slurm_token_file,
+                                       .token_user = cfg->slurm_token_user,
+                                       .abort_fd = fd},
+        &client, err);
     if (r < 0) {
         close(fd);
         return r;

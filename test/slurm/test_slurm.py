@@ -457,8 +457,70 @@ def ctld_down(tap, d, ctx):
         q.cleanup()
 
 
+def token_file(tap):
+    """slurm.token_file: a token the cluster's admin made with scontrol
+    token, instead of the key; read again when the file is rewritten."""
+    if ENV is None:
+        tap.skip("slurm token_file", "no test cluster (%s/env)" % STATE)
+        return
+    ocps.require_root()
+    ocps.ensure_user(USER)
+    top = tempfile.mkdtemp(prefix="ocps-slurm-tok-")
+    os.chmod(top, 0o755)
+    try:
+        tok = os.path.join(top, "token")
+        made = scontrol("token", "username=root", "lifespan=900")
+        tap.ok(made and made.startswith("SLURM_JWT="), "scontrol makes a token", repr(made))
+        if not made:
+            return
+        fd = os.open(tok, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, made.encode())
+        os.close(fd)
+        cfg = ("cmd_backend: slurm\nslurm: {socket: %s, token_file: %s, output_dir: %s}\n"
+               % (ENV["OCPS_SLURM_SOCKET"], tok, os.path.join(top, "out")))
+
+        # Both a key and a token file: which would it use? Refused.
+        both = cfg.replace("token_file:", "jwt_key: %s, token_file:" % ENV["OCPS_SLURM_JWT_KEY"])
+        for what, text, want in (
+                ("both jwt_key and token_file", both, "give either jwt_key"),
+                ("a token file others may read", None, "lets others read it")):
+            if text is None:
+                os.chmod(tok, 0o644)
+                text = cfg
+            path = os.path.join(top, "bad.yaml")
+            with open(path, "w") as f:
+                f.write(text)
+            p = subprocess.run([ocps.DAEMON, "--listen", "127.0.0.1:%d" % ocps.free_port(),
+                                "--data-dir", os.path.join(top, "bad-data"), "--config", path],
+                               capture_output=True, text=True, timeout=30)
+            tap.ok(p.returncode != 0 and want in p.stderr,
+                   "%s: the daemon does not start, saying why" % what, p.stderr[-1500:])
+        os.chmod(tok, 0o600)
+
+        with ocps.serving(tap, Daemon(config=cfg), "slurm token_file") as d:
+            tid = d.submit_id({"user": USER, "cmd": "id -un"})
+            st = d.wait(tid, timeout=120)
+            tap.ok(st and st["code"] == "COMPLETE", "a task runs with the given token", repr(st))
+            # A token that is not valid: slurmrestd refuses; the daemon says
+            # the cluster is not reachable rather than losing the task.
+            with open(tok, "w") as f:
+                f.write("SLURM_JWT=" + made.strip().split("=", 1)[1][:-8] + "AAAAAAAA\n")
+            r = d.request("GET", "/readyz")
+            tap.ok(r.status == 503, "a rewritten bad token is used: /readyz 503", repr(r))
+            # The admin writes a good one: it is read again, no restart.
+            with open(tok, "w") as f:
+                f.write(scontrol("token", "username=root", "lifespan=900"))
+            r = d.request("GET", "/readyz")
+            tap.ok(r.status == 200, "a rewritten good token is read again: /readyz 200", repr(r))
+            tid = d.submit_id({"user": USER, "cmd": "true"})
+            st = d.wait(tid, timeout=120)
+            tap.ok(st and st["code"] == "COMPLETE", "and tasks run again", repr(st))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 def main():
-    ocps.main(routing, cluster_block)
+    ocps.main(routing, cluster_block, token_file)
 
 
 if __name__ == "__main__":

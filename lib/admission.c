@@ -62,7 +62,7 @@ static struct admission_principal *principal_get(struct admission *a, const char
 /* After an entry let go of p: a principal with nothing queued or held goes. */
 static void principal_put(struct admission *a, struct admission_principal *p)
 {
-    if (p->n_queued == 0 && p->n_held == 0) {
+    if (p->n_queued == 0 && p->n_held == 0 && p->n_uncounted == 0) {
         hashmap_remove(a->principals, p->name);
         principal_free(p, NULL);
     }
@@ -134,6 +134,10 @@ static bool reserved(const struct admission *a)
 
 static void hold(struct admission *a, struct admission_entry *e)
 {
+    if (e->uncounted) {
+        e->principal->n_held++;
+        return;
+    }
     a->used_cores += e->cores;
     a->used_memory += e->memory;
     e->principal->used_cores += e->cores;
@@ -143,10 +147,43 @@ static void hold(struct admission *a, struct admission_entry *e)
 
 /* ---- the queue ---- */
 
+/* (5.) */
+static void enqueue_uncounted(struct admission *a, struct admission_entry *e,
+                              struct admission_principal *p)
+{
+    e->principal = p;
+    e->next = NULL;
+    e->prev = a->uncounted_tail;
+    if (e->prev)
+        e->prev->next = e;
+    else
+        a->uncounted_head = e;
+    a->uncounted_tail = e;
+    p->n_uncounted++;
+}
+
+static void unqueue_uncounted(struct admission *a, struct admission_entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        a->uncounted_head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        a->uncounted_tail = e->prev;
+    e->prev = e->next = NULL;
+    e->principal->n_uncounted--;
+}
+
 void admission_enqueue(struct admission *a, struct admission_entry *e, const char *principal,
                        unsigned weight)
 {
     struct admission_principal *p = principal_get(a, principal, weight);
+    if (e->uncounted) {
+        enqueue_uncounted(a, e, p);
+        return;
+    }
     struct admission_level *l = level_get(p, e->priority);
     struct admission_entry *after = l->tail;
     while (after && after->seq > e->seq)
@@ -212,6 +249,12 @@ static void unqueue(struct admission *a, struct admission_entry *e)
 void admission_remove(struct admission *a, struct admission_entry *e)
 {
     struct admission_principal *p = e->principal;
+    if (e->uncounted) {
+        unqueue_uncounted(a, e);
+        e->principal = NULL;
+        principal_put(a, p);
+        return;
+    }
     unqueue(a, e);
     e->principal = NULL;
     principal_put(a, p);
@@ -227,6 +270,15 @@ void admission_hold(struct admission *a, struct admission_entry *e, const char *
 
 void admission_release(struct admission *a, struct admission_entry *e)
 {
+    if (e->uncounted) {
+        struct admission_principal *p = e->principal;
+        if (p) {
+            p->n_held--;
+            e->principal = NULL;
+            principal_put(a, p);
+        }
+        return;
+    }
     uint64_t cores = MIN(a->used_cores, (uint64_t) e->cores);
     uint64_t memory = MIN(a->used_memory, e->memory);
     a->used_cores -= cores;
@@ -291,6 +343,12 @@ static void block(struct admission *a, struct admission_entry *e)
 
 struct admission_entry *admission_next(struct admission *a)
 {
+    struct admission_entry *u = a->uncounted_head;
+    if (u) {
+        unqueue_uncounted(a, u);
+        hold(a, u);
+        return u;
+    }
     if (!a->dirty)
         return NULL;
     if (a->blocked && fits(a, a->blocked))
@@ -394,6 +452,8 @@ static size_t turns_before(const struct admission *a, const struct admission_pri
 char *admission_describe(const struct admission *a, const struct admission_entry *e)
 {
     const struct admission_principal *p = e->principal;
+    if (e->uncounted)
+        return xstrdup("waiting to be handed to its backend's own queue");
     _cleanup_free_ char *cap = capacity_words(a, e);
 
     if (e == a->blocked && reserved(a))

@@ -45,6 +45,11 @@
  *    meanwhile. A task that only waits for capacity, overtaken by none,
  *    has no claim: when capacity comes back, the turn decides.
  *
+ * 5. An entry marked uncounted (a task of a remote backend, backend.h:
+ *    Slurm queues it itself) takes no host capacity: it waits in a FIFO
+ *    of its own, starts before anything else at the next decision,
+ *    whatever the reservation, and counts towards no share.
+ *
  * The caller owns the entries (embedded in its own per-task records)
  * and guards the struct (no locking here). The per-principal records
  * (the queues by priority, the capacity held) are admission's, shared
@@ -69,6 +74,7 @@ struct admission_entry {
     uint64_t memory; /* bytes */
     uint32_t cores;  /* millionths of a core: admission_cores() */
     int16_t priority;
+    bool uncounted;                        /* takes no host capacity (5.) */
     struct admission_principal *principal; /* while queued or holding capacity */
     struct admission_entry *prev, *next;   /* in its principal's queue, while queued */
 };
@@ -87,6 +93,7 @@ struct admission_principal {
     unsigned weight;
     uint64_t used_cores, used_memory; /* held by its tasks */
     size_t n_queued, n_held;
+    size_t n_uncounted;             /* queued in the admission's uncounted FIFO */
     uint64_t last_start;            /* the admission's start count at its last start; 0: never */
     struct admission_level *levels; /* highest priority first */
     struct admission_principal *prev, *next; /* in the waiting list, while n_queued > 0 */
@@ -101,6 +108,7 @@ struct admission {
     struct admission_principal *waiting; /* those with queued tasks */
     size_t n_waiting;
     uint64_t n_starts;
+    struct admission_entry *uncounted_head, *uncounted_tail; /* (5.) */
     /* The bound (4.): the blocked task, and what it still lacks of the
      * capacity released since it was blocked; both 0: reserved. */
     struct admission_entry *blocked;

@@ -4,7 +4,11 @@
  * A backend is a struct of function pointers (struct backend_ops) plus an
  * opaque state pointer, as redis's ConnectionType and crun's handlers.
  * Required slots: name, init, free, handles, check, start, cancel,
- * recover. Optional slots (callers test for NULL): release, ready.
+ * recover. Optional slots (callers test for NULL): release, ready,
+ * describe, output_path.
+ * remote: the backend runs tasks off this host, in a scheduler with its
+ * own queue (Slurm): the host's capacity does not apply to its tasks
+ * (admission starts them at once), its principals' quotas do.
  *
  * Threads: the supervisor calls every slot from its own thread, one call
  * at a time. A backend watches its tasks however it likes (its own
@@ -51,6 +55,15 @@
  *             Docker daemon). Called by HTTP threads, at any time, beside
  *             the supervisor's calls: it must be thread-safe and bounded.
  *             A backend without it is ready whenever the daemon runs.
+ *   describe() optional: why a task the backend reported queued() waits
+ *             ("queued in Slurm: Resources"), or NULL. Allocated. HTTP
+ *             threads, at any time: thread-safe and bounded.
+ *   output_path() optional: where a task that names no stdout (stderr)
+ *             file has it, when not <task_dir>/stdout: a directory the
+ *             nodes of a cluster see (name LAYOUT_STDOUT or LAYOUT_STDERR).
+ *             Called at submit, by HTTP threads: pure, thread-safe.
+ *             Allocated. The logs endpoint reads such a file as the
+ *             task's user, as one the task named.
  */
 #pragma once
 
@@ -63,6 +76,10 @@ struct backend_listener {
     void (*running)(void *userdata, const char *id, usec_t started);
     void (*ended)(void *userdata, const char *id, const struct task_outcome *o);
     void *userdata;
+    /* Optional (a backend tests for NULL): a started task waits in the
+     * backend's own queue (a Slurm job PENDING). It is reported QUEUED,
+     * described by the backend's describe(), until running() or ended(). */
+    void (*queued)(void *userdata, const char *id);
 };
 
 /* What the supervisor hands a backend to start (or recover) a task. */
@@ -81,6 +98,7 @@ struct backend_start {
 
 struct backend_ops {
     const char *name;
+    bool remote;
     int (*init)(const struct config *cfg, const struct backend_listener *l, void **ret_state,
                 struct error *err);
     void (*free)(void *state);
@@ -92,6 +110,8 @@ struct backend_ops {
                    struct error *err);
     void (*release)(void *state, const char *id, const char *handle);
     int (*ready)(void *state, struct error *err);
+    char *(*describe)(void *state, const char *id);
+    char *(*output_path)(void *state, const char *id, const char *name);
 };
 
 struct backend {

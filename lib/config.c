@@ -33,6 +33,7 @@ void config_init(struct config *c)
         .cgroup_name = xstrdup("ocps-proxy"),
         .docker_pull = DOCKER_PULL_IF_NOT_PRESENT,
         .docker_port_address = xstrdup("127.0.0.1"),
+        .cmd_backend = xstrdup("process"),
     };
     policy_set_init(&c->policy);
 }
@@ -288,6 +289,16 @@ void config_done(struct config *c)
         free(c->docker_registries[i].password);
     }
     free(c->docker_registries);
+    free(c->slurm_socket);
+    free(c->slurm_url);
+    free(c->slurm_jwt_key);
+    free(c->slurm_token_user);
+    free(c->slurm_token_file);
+    free(c->slurm_partition);
+    free(c->slurm_account);
+    free(c->slurm_qos);
+    free(c->slurm_output_dir);
+    free(c->cmd_backend);
     policy_set_done(&c->policy);
     memset(c, 0, sizeof(*c));
 }
@@ -412,7 +423,36 @@ static int load_section(struct config *c, const char *section, const cJSON *obj,
                 r = error_set(err, -EINVAL, "%s: must be an http(s) URL", key);
         } else if (streq(section, "tes") && streq(k, "storage"))
             r = config_get_strv(v, key, &c->tes_storage, err);
-        else
+        else if (streq(section, "slurm") && streq(k, "socket"))
+            r = config_get_string(v, key, &c->slurm_socket, err);
+        else if (streq(section, "slurm") && streq(k, "url"))
+            r = config_get_string(v, key, &c->slurm_url, err);
+        else if (streq(section, "slurm") && streq(k, "jwt_key"))
+            r = config_get_string(v, key, &c->slurm_jwt_key, err);
+        else if (streq(section, "slurm") && streq(k, "token_file"))
+            r = config_get_string(v, key, &c->slurm_token_file, err);
+        else if (streq(section, "slurm") && streq(k, "token_user"))
+            r = config_get_string(v, key, &c->slurm_token_user, err);
+        else if (streq(section, "slurm") && streq(k, "partition"))
+            r = config_get_string(v, key, &c->slurm_partition, err);
+        else if (streq(section, "slurm") && streq(k, "account"))
+            r = config_get_string(v, key, &c->slurm_account, err);
+        else if (streq(section, "slurm") && streq(k, "qos"))
+            r = config_get_string(v, key, &c->slurm_qos, err);
+        else if (streq(section, "slurm") && streq(k, "output_dir")) {
+            r = config_get_string(v, key, &c->slurm_output_dir, err);
+            if (r >= 0 && c->slurm_output_dir[0] != '/')
+                r = error_set(err, -EINVAL, "%s: must be an absolute path, not \"%s\"", key,
+                              c->slurm_output_dir);
+        } else if (streq(section, "slurm") && streq(k, "when_down")) {
+            char buf[64];
+            const char *p;
+            r = config_scalar(v, key, buf, &p, err);
+            if (r >= 0 && (streq(p, "reject") || streq(p, "queue")))
+                c->slurm_queue_when_down = streq(p, "queue");
+            else if (r >= 0)
+                r = error_set(err, -EINVAL, "%s: must be reject or queue, not \"%s\"", key, p);
+        } else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", key);
         if (r < 0)
             return r;
@@ -438,23 +478,24 @@ static int load_retention(struct config *c, const cJSON *v, struct error *err)
     return 0;
 }
 
-/* backends: [process, docker], a non-empty list of known names. */
+/* backends: [process, docker, slurm], a non-empty list of known names. */
 static int load_backends(struct config *c, const cJSON *v, struct error *err)
 {
-    static const char *const known[] = {"process", "docker"};
+    static const char *const known[] = {TASK_BACKENDS};
     _cleanup_strv_ char **l = NULL;
     int r = config_get_strv(v, "backends", &l, err);
     if (r < 0)
         return r;
     if (strv_length(l) == 0)
-        return error_set(err, -EINVAL, "backends: must name at least one of process, docker");
+        return error_set(err, -EINVAL,
+                         "backends: must name at least one of process, docker, slurm");
     STRV_FOREACH (b, l) {
         bool ok = false;
         for (size_t i = 0; i < ELEMENTSOF(known); i++)
             ok |= streq(*b, known[i]);
         if (!ok)
-            return error_set(err, -EINVAL, "backends: \"%s\" is not a backend (process, docker)",
-                             *b);
+            return error_set(err, -EINVAL,
+                             "backends: \"%s\" is not a backend (process, docker, slurm)", *b);
     }
     strv_free(c->backends);
     c->backends = TAKE_PTR(l);
@@ -463,7 +504,27 @@ static int load_backends(struct config *c, const cJSON *v, struct error *err)
 
 bool config_backend_enabled(const struct config *c, const char *name)
 {
+    if (streq(name, "slurm") && !config_slurm_configured(c))
+        return false;
     return !c->backends || strv_contains(c->backends, name);
+}
+
+/* cmd_backend: a backend that runs commands. */
+static int load_cmd_backend(struct config *c, const cJSON *v, struct error *err)
+{
+    char buf[64];
+    const char *s;
+    int r = config_scalar(v, "cmd_backend", buf, &s, err);
+    if (r < 0)
+        return r;
+    if (!streq(s, "process") && !streq(s, "slurm"))
+        return error_set(err, -EINVAL,
+                         "cmd_backend: must be process or slurm (the backends that run "
+                         "commands), not \"%s\"",
+                         s);
+    free(c->cmd_backend);
+    c->cmd_backend = xstrdup(s);
+    return 0;
 }
 
 int config_load_file(struct config *c, const char *path, struct error *err)
@@ -504,7 +565,8 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                     c->log_level = l;
             }
         } else if (streq(k, "capacity") || streq(k, "defaults") || streq(k, "bare_units") ||
-                   streq(k, "process") || streq(k, "docker") || streq(k, "tes"))
+                   streq(k, "process") || streq(k, "docker") || streq(k, "tes") ||
+                   streq(k, "slurm"))
             r = load_section(c, k, v, err);
         else if (streq(k, "retention"))
             r = load_retention(c, v, err);
@@ -553,6 +615,8 @@ int config_load_file(struct config *c, const char *path, struct error *err)
                               c->host_root);
         } else if (streq(k, "backends"))
             r = load_backends(c, v, err);
+        else if (streq(k, "cmd_backend"))
+            r = load_cmd_backend(c, v, err);
         else
             r = error_set(err, -EINVAL, "unknown setting \"%s\"", k);
         if (r < 0)

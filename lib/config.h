@@ -127,9 +127,15 @@ struct config {
      * etc/passwd, etc/group and etc/login.defs (lib/account.h); mounts go
      * to dockerd as the host's paths. NULL: this system is the host. */
     char *host_root;
-    /* backends: [process, docker]. The backends that run tasks (NULL: all
-     * built); a task no listed backend takes is stored as SYSTEM_ERROR. */
+    /* backends: [process, docker, slurm]. The backends that run tasks
+     * (NULL: all built; slurm only with a slurm: section); a task no
+     * listed backend takes is stored as SYSTEM_ERROR. */
     char **backends;
+    /* cmd_backend: process. The backend of a command task that names none
+     * (its "backend" field): process, or slurm (the daemon refuses to
+     * start when that backend is not enabled). Container tasks go to
+     * docker whatever it says. */
+    char *cmd_backend;
 
     /* Process backend. */
     uint64_t pids_limit; /* per task; 0 = no limit */
@@ -152,7 +158,30 @@ struct config {
      * defaults there. */
     char *tes_id, *tes_name, *tes_organization_name, *tes_organization_url;
     char **tes_storage;
+    /* Slurm backend (backends/slurm/): enabled by setting socket or url.
+     * slurmrestd at socket or url; every call carries a JWT of token_user
+     * signed with the cluster's jwt_key. */
+    char *slurm_socket;     /* a unix socket path; or: */
+    char *slurm_url;        /* http://HOST:PORT */
+    char *slurm_jwt_key;    /* the cluster's AuthAltParameters jwt_key file; or */
+    char *slurm_token_file; /* a token of token_user (scontrol token), read again on change */
+    char *slurm_token_user; /* SlurmUser or root: "root" */
+    char *slurm_partition;  /* NULL: the cluster's default (a task's slurm.* tags win) */
+    char *slurm_account;
+    char *slurm_qos;
+    /* Where a job's stdout and stderr go when the task names no file: a
+     * directory every node and the proxy see at the same path (a shared
+     * filesystem), one subdirectory per task owned by its user. NULL:
+     * <data_dir>/slurm-output, right for a one-node cluster on this host. */
+    char *slurm_output_dir;
+    bool slurm_queue_when_down; /* accept submits while slurmrestd is down (else 502) */
 };
+
+/* Whether the config names a Slurm cluster (slurm.socket or slurm.url). */
+static inline bool config_slurm_configured(const struct config *c)
+{
+    return c->slurm_socket || c->slurm_url;
+}
 
 enum docker_pull {
     DOCKER_PULL_IF_NOT_PRESENT,
@@ -195,5 +224,6 @@ int config_load_file(struct config *c, const char *path, struct error *err);
 /* Resolves "what the machine has" for capacity fields left at 0. */
 void config_resolve_capacity(struct config *c);
 
-/* Whether the config's backends list the backend 'name' (all do without one). */
+/* Whether the config's backends list the backend 'name' (all do without
+ * one), and, for slurm, whether a cluster is configured. */
 bool config_backend_enabled(const struct config *c, const char *name);

@@ -61,6 +61,7 @@ enum event_kind {
     EV_SCHEDULE,
     EV_CANCEL,
     EV_RUNNING,
+    EV_QUEUED, /* waits in its backend's own queue */
     EV_ENDED,
     EV_COMMITTED, /* the ends in 'ended' are on disk */
 };
@@ -165,6 +166,9 @@ void sv_metrics_ended(struct supervisor *sv, unsigned b, enum task_state state, 
 
 /* <data_dir>/tasks/<id> */
 char *sv_task_dir(const struct supervisor *sv, const char *id);
+/* Removes a task's files: its directory, and its default output's where
+ * a backend put it elsewhere (backend.h, output_path). Logs what fails. */
+void sv_remove_files(struct supervisor *sv, const char *id);
 /* Wakes the supervisor thread to start what fits (any thread). */
 void sv_post_schedule(struct supervisor *sv);
 /* Posts an event about a task to the supervisor thread. */

@@ -28,7 +28,7 @@ static int collect(const struct task_record *r, void *userdata)
  * end up holding every other task back (admission.h, the bound). */
 static bool fits_host(const struct supervisor *sv, const struct sv_task *t)
 {
-    return t->q.cores <= sv->adm.cap_cores && t->q.memory <= sv->adm.cap_memory;
+    return t->q.uncounted || (t->q.cores <= sv->adm.cap_cores && t->q.memory <= sv->adm.cap_memory);
 }
 
 /* Reattaches to one task the store says is active. */
@@ -42,6 +42,7 @@ static void recover_one(struct supervisor *sv, struct task_record *rec)
     t->handle = rec->handle ? xstrdup(rec->handle) : NULL;
     struct backend *b = supervisor_backend(sv, rec->backend);
     t->backend = b ? (uint8_t) (b - sv->backends) : 0;
+    t->q.uncounted = b && b->ops->remote;
     const char *principal = rec->principal ? rec->principal : "";
     const struct policy *pol = policy_lookup(&sv->cfg->policy, principal);
 

@@ -11,12 +11,28 @@
 
 #include <sys/eventfd.h>
 
-static struct backend *pick_backend(struct supervisor *sv, const struct task *t)
+/* The name of the backend a task goes to: the one it asks for, else
+ * docker for a container, else the config's cmd_backend. */
+static const char *backend_name(const struct supervisor *sv, const struct task *t)
 {
-    for (size_t i = 0; i < sv->n_backends; i++)
-        if (sv->backends[i].ops->handles(t))
-            return &sv->backends[i];
-    return NULL;
+    if (t->backend)
+        return t->backend;
+    return t->container ? "docker" : sv->cfg->cmd_backend;
+}
+
+/* Its backend, or NULL when that one is not running here. -EINVAL when
+ * the task asked for a backend that is not configured or cannot run it:
+ * the client chose, so the client hears (400). */
+static int pick_backend(struct supervisor *sv, const struct task *t, struct backend **ret,
+                        struct error *err)
+{
+    struct backend *b = supervisor_backend(sv, backend_name(sv, t));
+    if (t->backend && !b)
+        return error_set(err, -EINVAL, "backend: %s is not configured on this proxy", t->backend);
+    if (b && !b->ops->handles(t))
+        return error_set(err, -EINVAL, "backend: %s cannot run this task", b->ops->name);
+    *ret = b;
+    return 0;
 }
 
 /* A refusal's reason when the code is the expected one's class, else
@@ -81,11 +97,41 @@ static int charge(struct supervisor *sv, const struct principal *p, const struct
     return r;
 }
 
+/* A task's stdout or stderr when it names none: in its directory, or
+ * where its backend's nodes write (backend.h, output_path). */
+static char *default_output(struct supervisor *sv, struct backend *b, const char *id,
+                            const char *name)
+{
+    if (b && b->ops->output_path)
+        return b->ops->output_path(b->state, id, name);
+    return layout_task_file(sv->cfg->data_dir, id, name);
+}
+
+/* The host's capacity, for a task that runs on this host. */
+static int check_capacity(const struct config *cfg, const struct task *t, struct error *err)
+{
+    char buf[32], cap[32];
+
+    if (t->cores > cfg->capacity_cores + 1e-9)
+        return error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s", t->cores,
+                         cfg->capacity_cores, cfg->capacity_cores == 1 ? "core" : "cores");
+    if (t->memory > cfg->capacity_memory && t->memory_bare_unit) {
+        /* Most likely a number meant in another unit: say how it was read. */
+        _cleanup_free_ char *reading = bare_size_reading(t->memory, t->memory_bare_unit);
+        return error_set(err, -EINVAL, "memory: %s; the host's capacity is %s", reading,
+                         format_size_human(cfg->capacity_memory, cap));
+    }
+    if (t->memory > cfg->capacity_memory)
+        return error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
+                         format_size_human(t->memory, buf),
+                         format_size_human(cfg->capacity_memory, cap));
+    return 0;
+}
+
 int supervisor_submit(struct supervisor *sv, const struct principal *p, struct task *t,
                       struct task_record **ret, struct error *err)
 {
     const struct config *cfg = sv->cfg;
-    char buf[32], cap[32];
 
     enum policy_rule rule;
     int r = policy_check_task(cfg, p, t, &rule, err);
@@ -93,25 +139,15 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
         return refused(sv, r == -EACCES ? policy_refusal(rule) : refusal_of(r, REFUSAL_VALIDATION),
                        r);
     policy_apply_defaults(cfg, p->policy, t);
-    if (t->cores > cfg->capacity_cores + 1e-9)
-        return refused(sv, REFUSAL_CAPACITY,
-                       error_set(err, -EINVAL, "cores: %g exceeds the host's capacity of %g %s",
-                                 t->cores, cfg->capacity_cores,
-                                 cfg->capacity_cores == 1 ? "core" : "cores"));
-    if (t->memory > cfg->capacity_memory && t->memory_bare_unit) {
-        /* Most likely a number meant in another unit: say how it was read. */
-        _cleanup_free_ char *reading = bare_size_reading(t->memory, t->memory_bare_unit);
-        return refused(sv, REFUSAL_CAPACITY,
-                       error_set(err, -EINVAL, "memory: %s; the host's capacity is %s", reading,
-                                 format_size_human(cfg->capacity_memory, cap)));
-    }
-    if (t->memory > cfg->capacity_memory)
-        return refused(sv, REFUSAL_CAPACITY,
-                       error_set(err, -EINVAL, "memory: %s exceeds the host's capacity of %s",
-                                 format_size_human(t->memory, buf),
-                                 format_size_human(cfg->capacity_memory, cap)));
+    struct backend *b = NULL;
+    r = pick_backend(sv, t, &b, err);
+    if (r < 0)
+        return refused(sv, REFUSAL_BACKEND, r);
+    /* A remote backend's cluster has its own capacity and scheduler. */
+    r = b && b->ops->remote ? 0 : check_capacity(cfg, t, err);
+    if (r < 0)
+        return refused(sv, REFUSAL_CAPACITY, r);
 
-    struct backend *b = pick_backend(sv, t);
     if (b) {
         r = backend_check(b, t, err);
         if (r < 0)
@@ -132,22 +168,22 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     /* No backend takes it: a container task in a build without Docker, or
      * a task of a backend the config's backends leave out (the sidecar's
      * command tasks). */
-    const char *missing = t->container ? "docker" : "process";
-    rec->backend = xstrdup(b ? b->ops->name : missing);
+    rec->backend = xstrdup(b ? b->ops->name : backend_name(sv, t));
     rec->state = b ? TASK_QUEUED : TASK_SYSTEM_ERROR;
     rec->exit_code = -1;
     rec->reason = b              ? NULL
                   : t->container ? xstrdup("no container backend configured")
-                                 : xstrdup("no process backend configured: this proxy runs "
-                                           "containers only (backends in its config)");
+                                 : xasprintf("no %s backend configured: this proxy runs "
+                                             "containers only (backends in its config)",
+                                             backend_name(sv, t));
     rec->created = now_realtime();
     if (!b)
         rec->finished = rec->created;
     rec->spec = task_record_spec(t);
-    rec->stdout_path = t->stdout_path ? xstrdup(t->stdout_path)
-                                      : layout_task_file(cfg->data_dir, rec->id, LAYOUT_STDOUT);
-    rec->stderr_path = t->stderr_path ? xstrdup(t->stderr_path)
-                                      : layout_task_file(cfg->data_dir, rec->id, LAYOUT_STDERR);
+    rec->stdout_path =
+        t->stdout_path ? xstrdup(t->stdout_path) : default_output(sv, b, rec->id, LAYOUT_STDOUT);
+    rec->stderr_path =
+        t->stderr_path ? xstrdup(t->stderr_path) : default_output(sv, b, rec->id, LAYOUT_STDERR);
 
     r = store_insert(sv->store, rec, err);
     if (r < 0) {
@@ -175,6 +211,7 @@ int supervisor_submit(struct supervisor *sv, const struct principal *p, struct t
     st->q.cores = admission_cores(t->cores);
     st->q.memory = t->memory;
     st->q.priority = (int16_t) t->priority;
+    st->q.uncounted = b->ops->remote;
     st->backend = (uint8_t) (b - sv->backends);
     sv_task_keep_ready(st, t, rec);
     pthread_mutex_lock(&sv->lock);
@@ -253,10 +290,7 @@ int supervisor_delete(struct supervisor *sv, const char *id, struct error *err)
     r = store_delete(sv->store, id, err);
     if (r < 0)
         return r;
-    _cleanup_free_ char *dir = sv_task_dir(sv, id);
-    r = rm_rf(dir);
-    if (r < 0)
-        log_warn("task %s: remove %s: %s", id, dir, strerror(-r));
+    sv_remove_files(sv, id);
     log_info("task %s deleted", id);
     return 0;
 }
@@ -309,10 +343,16 @@ void supervisor_unwatch(struct supervisor *sv, int fd)
 char *supervisor_describe(struct supervisor *sv, const char *id)
 {
     char *s = NULL;
+    struct backend *b = NULL;
     pthread_mutex_lock(&sv->lock);
     struct sv_task *t = hashmap_get(sv->active, id);
     if (t && t->state == TASK_QUEUED)
         s = admission_describe(&sv->adm, &t->q);
+    else if (t)
+        b = sv_backend(sv, t);
     pthread_mutex_unlock(&sv->lock);
+    /* Started, and queued in its backend's own queue (EV_QUEUED). */
+    if (b && b->ops->describe)
+        s = b->ops->describe(b->state, id);
     return s;
 }

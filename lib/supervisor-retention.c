@@ -122,10 +122,7 @@ void sv_sweep(struct supervisor *sv)
          * next sweep, never a directory nothing refers to. */
         store_hold(sv->store);
         for (size_t i = 0; i < l.n; i++) {
-            _cleanup_free_ char *dir = sv_task_dir(sv, l.d[i].id);
-            r = rm_rf(dir);
-            if (r < 0)
-                log_warn("task %s: remove %s: %s", l.d[i].id, dir, strerror(-r));
+            sv_remove_files(sv, l.d[i].id);
             store_forget(sv->store, l.d[i].id);
             log_info("task %s removed: it ended at %s, more than the retention of %s ago",
                      l.d[i].id, format_rfc3339(l.d[i].finished, when), kept);

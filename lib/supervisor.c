@@ -70,6 +70,28 @@ char *sv_task_dir(const struct supervisor *sv, const char *id)
     return layout_task_dir(sv->cfg->data_dir, id);
 }
 
+void sv_remove_files(struct supervisor *sv, const char *id)
+{
+    _cleanup_free_ char *dir = sv_task_dir(sv, id);
+    int r = rm_rf(dir);
+    if (r < 0)
+        log_warn("task %s: remove %s: %s", id, dir, strerror(-r));
+    /* Its output's directory where a backend's nodes wrote it: the
+     * task's user's, removed without following anything in it (rm_rf). */
+    for (size_t i = 0; i < sv->n_backends; i++) {
+        struct backend *b = &sv->backends[i];
+        if (!b->ops->output_path)
+            continue;
+        _cleanup_free_ char *out = b->ops->output_path(b->state, id, LAYOUT_STDOUT);
+        char *slash = strrchr(out, '/');
+        if (slash)
+            *slash = '\0';
+        r = rm_rf(out);
+        if (r < 0)
+            log_warn("task %s: remove %s: %s", id, out, strerror(-r));
+    }
+}
+
 /* ---- events (any thread) ---- */
 
 static void post(struct supervisor *sv, struct event *e)
@@ -111,6 +133,11 @@ static void on_running(void *userdata, const char *id, usec_t started)
     snprintf(e->id, sizeof(e->id), "%s", id);
     e->started = started;
     post(userdata, e);
+}
+
+static void on_queued(void *userdata, const char *id)
+{
+    sv_post_kind(userdata, EV_QUEUED, id);
 }
 
 static void on_ended(void *userdata, const char *id, const struct task_outcome *o)
@@ -384,6 +411,19 @@ static void handle_event(struct supervisor *sv, struct event *e)
         if (!canceling)
             log_info("task %s RUNNING", t->id);
         break;
+    case EV_QUEUED:
+        /* Its store record says QUEUED; here it stays started (it holds
+         * its place in the backend, and a cancel goes to the backend). */
+        if (!t)
+            break;
+        pthread_mutex_lock(&sv->lock);
+        bool initializing = t->state == TASK_INITIALIZING;
+        pthread_mutex_unlock(&sv->lock);
+        if (initializing) {
+            store_update_state(sv->store, t->id, TASK_QUEUED, -1, NULL, 0, 0, false);
+            log_info("task %s QUEUED in backend %s", t->id, sv_backend(sv, t)->ops->name);
+        }
+        break;
     case EV_COMMITTED:
         committed(sv, e->ended);
         break;
@@ -469,7 +509,8 @@ int supervisor_new(const struct config *cfg, struct store *store,
     struct supervisor *sv = xcalloc(1, sizeof(*sv));
     sv->cfg = cfg;
     sv->store = store;
-    sv->listener = (struct backend_listener){on_running, on_ended, sv};
+    sv->listener = (struct backend_listener){
+        .running = on_running, .ended = on_ended, .queued = on_queued, .userdata = sv};
     pthread_mutex_init(&sv->lock, NULL);
     pthread_cond_init(&sv->wake, NULL);
     pthread_cond_init(&sv->round, NULL);
@@ -504,6 +545,16 @@ int supervisor_new(const struct config *cfg, struct store *store,
             return r;
         }
         sv->backends[sv->n_backends++] = (struct backend){ops, state};
+    }
+    /* A proxy told to send commands to a backend it does not run would
+     * fail every command task: it does not start. (cmd_backend process
+     * left out of backends is the sidecar's: it runs containers only.) */
+    if (!streq(cfg->cmd_backend, "process") && !supervisor_backend(sv, cfg->cmd_backend)) {
+        supervisor_free(sv);
+        return error_set(err, -EINVAL,
+                         "cmd_backend: %s, but that backend is not enabled (its config section "
+                         "and the backends list)",
+                         cfg->cmd_backend);
     }
     *ret = sv;
     return 0;

@@ -74,7 +74,8 @@ bool supervisor_is_active(struct supervisor *sv, const char *id);
 int supervisor_watch_end(struct supervisor *sv, const char *id);
 void supervisor_unwatch(struct supervisor *sv, int fd);
 
-/* A short description of why a queued task waits (NULL if it does not). Caller frees. */
+/* A short description of why a queued task waits (NULL if it does not):
+ * admission's, or its backend's for one queued there. Caller frees. */
 char *supervisor_describe(struct supervisor *sv, const char *id);
 
 /*

@@ -591,6 +591,22 @@ static int parse_priority(const cJSON *j, const struct path *p, int *ret, struct
     return 0;
 }
 
+/* One of TASK_BACKENDS. */
+static int parse_backend(const cJSON *j, const struct path *p, char **ret, struct error *err)
+{
+    static const char *const names[] = {TASK_BACKENDS};
+    _cleanup_free_ char *s = NULL;
+    int r = get_string(j, p, 32, false, &s, err);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < ELEMENTSOF(names); i++)
+        if (streq(s, names[i])) {
+            *ret = TAKE_PTR(s);
+            return 0;
+        }
+    return field_error(err, p, "must be process, docker or slurm, not \"%s\"", s);
+}
+
 static bool user_name_ok(const char *s)
 {
     /* POSIX portable names plus what useradd accepts by default. */
@@ -651,6 +667,8 @@ int task_from_cjson(const cJSON *root, const struct task_units *units, struct ta
             r = parse_map(m, &mp, TASK_MAX_ENV, true, &t->env, &t->n_env, err);
         } else if (streq(k, "tags")) {
             r = parse_map(m, &mp, TASK_MAX_TAGS, false, &t->tags, &t->n_tags, err);
+        } else if (streq(k, "backend")) {
+            r = parse_backend(m, &mp, &t->backend, err);
         } else {
             r = field_error(err, &mp, "unknown field");
         }
@@ -672,6 +690,16 @@ int task_from_cjson(const cJSON *root, const struct task_units *units, struct ta
     }
     if (!have_cmd && !t->container)
         return error_set(err, -EINVAL, "cmd: one of cmd or container is required");
+    /* Known now, without a config: which kind of task a backend runs. */
+    if (t->backend && t->container && !task_backend_runs_containers(t->backend))
+        return error_set(err, -EINVAL,
+                         "backend: %s runs commands, not containers; a container task runs on "
+                         "docker",
+                         t->backend);
+    if (t->backend && !t->container && task_backend_runs_containers(t->backend))
+        return error_set(err, -EINVAL,
+                         "backend: %s runs container tasks only; this task has no container",
+                         t->backend);
     *ret = TAKE_PTR(t);
     return 0;
 }

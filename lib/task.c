@@ -80,6 +80,7 @@ struct task *task_free(struct task *t)
     task_kv_free(t->env, t->n_env);
     task_kv_free(t->tags, t->n_tags);
     tes_task_free(t->tes);
+    free(t->backend);
     free(t);
     return NULL;
 }
@@ -144,6 +145,7 @@ struct task *task_copy(const struct task *t)
     c->tags = kv_copy(t->tags, t->n_tags);
     c->n_tags = t->n_tags;
     c->tes = t->tes ? tes_task_copy(t->tes) : NULL;
+    c->backend = strdup_or_null(t->backend);
     return c;
 }
 
@@ -225,5 +227,7 @@ cJSON *task_to_cjson(const struct task *t)
         cJSON_AddItemToObject(o, "env", kv_to_cjson(t->env, t->n_env));
     if (t->n_tags)
         cJSON_AddItemToObject(o, "tags", kv_to_cjson(t->tags, t->n_tags));
+    if (t->backend)
+        cJSON_AddStringToObject(o, "backend", t->backend);
     return o;
 }

@@ -120,7 +120,20 @@ struct task {
      * JobProxy view): the store keeps it in the spec under "tes"
      * (task_record_spec, store.h). */
     struct tes_task *tes;
+    /* The backend the task asks for (TASK_BACKENDS); NULL: the proxy's
+     * choice (a container task goes to docker, a command to the config's
+     * cmd_backend). */
+    char *backend;
 };
+
+/* The names a task's backend field takes, as the backends name themselves. */
+#define TASK_BACKENDS "process", "docker", "slurm"
+/* Whether a backend by this name runs container tasks (docker) or
+ * commands (the others). */
+static inline bool task_backend_runs_containers(const char *name)
+{
+    return streq(name, "docker");
+}
 
 /* Limits of the validator (absurd values are 400, naming the field). */
 #define TASK_MAX_CORES    1024.0

@@ -8,6 +8,10 @@
 #                    systemd-journald for test_systemd.py
 #   user-mode-linux, busybox-static, debootstrap
 #                    the cgroup v2 suite's kernel and guests (test/cgroup2/)
+#   slurm-wlm, slurm-wlm-jwt-plugin, slurmrestd, munge
+#                    the one-node Slurm cluster of the Slurm backend's tests
+#                    (test/slurm/setup.sh): slurmctld, slurmd and the client
+#                    commands, auth/jwt (only recommended by slurm-wlm)
 # (libgnutls28-dev: the https listeners; libsystemd-dev: sd_notify, socket
 # activation and the journal's fields.)
 #   bash scripts/install-deps.sh [--tests]
@@ -16,7 +20,8 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev libmicrohttpd-dev libcjson-dev 
       libxml2-dev libsqlite3-dev sqlite3 libcap-dev libcurl4-openssl-dev python3 python3-yaml passwd
       procps scdoc nettle-dev libgnutls28-dev libsystemd-dev)
 case "${1:-}" in
-  --tests) pkgs+=(gnutls-bin prometheus systemd user-mode-linux busybox-static debootstrap) ;;
+  --tests) pkgs+=(gnutls-bin prometheus systemd user-mode-linux busybox-static debootstrap
+                 slurm-wlm slurm-wlm-jwt-plugin slurmrestd munge curl) ;;
   "") ;;
   *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing (Debian 12, as root),
-# starts dockerd and a loopback registry for the container tests, installs
+# starts dockerd and a loopback registry for the container tests and a
+# one-node Slurm cluster for the Slurm backend's, installs
 # the OpenAPI linter and validator (npm ci), builds with AddressSanitizer
 # and UBSan, and runs every test suite.
 set -euo pipefail
@@ -8,8 +9,20 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --tests
 # The container tests need a real dockerd, a loopback registry and the
 # offline busybox image; stop afterwards only what this run started.
+# The Slurm tests find the cluster through $OCPS_SLURM_STATE/env; of its
+# daemons, stop only those this run started (a cluster found running is
+# someone else's). The trap is set first: a setup that fails halfway still
+# has its started daemons stopped.
+export OCPS_SLURM_STATE=${OCPS_SLURM_STATE:-/tmp/ocps-slurm}
+slurm_started=$(mktemp)
+cleanup() {
+  bash test/slurm/teardown.sh --started "$slurm_started" || true
+  rm -f "$slurm_started"
+  bash test/docker/teardown.sh
+}
+trap cleanup EXIT
 bash test/docker/setup.sh
-trap 'bash test/docker/teardown.sh' EXIT
+OCPS_SLURM_STARTED=$slurm_started bash test/slurm/setup.sh
 # The OpenAPI linter and response validator, pinned in openapi/package-lock.json.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null

@@ -27,6 +27,7 @@
 #include "util/systemd.h"
 #if HAVE_DOCKER
 #include "docker/docker.h"
+#include "slurm/slurm.h"
 #endif
 
 #include <getopt.h>
@@ -41,6 +42,9 @@ static const struct backend_ops *const backends[] = {
     &process_backend_ops,
 #if HAVE_DOCKER
     &docker_backend_ops,
+    /* Enabled by the config's slurm: section; after process, so that
+     * recovery and metrics list the local backends first. */
+    &slurm_backend_ops,
 #endif
     NULL,
 };
@@ -77,9 +81,11 @@ static void help(void)
            "       -d '{\"user\":\"nobody\",\"cmd\":\"echo hello\"}' "
            "http://127.0.0.1:8080/v1/jobproxy/submit\n"
            "\n"
-           "Backends: process (a command: a confined process under its own shim) and\n"
+           "Backends: process (a command: a confined process under its own shim),\n"
            "docker (a task with a container: dockerd at $DOCKER_HOST or\n"
-           "/var/run/docker.sock, set docker.socket in the config).\n"
+           "/var/run/docker.sock, set docker.socket in the config) and slurm (commands\n"
+           "as Slurm jobs through slurmrestd, with a slurm: section and cmd_backend:\n"
+           "slurm, or a task's \"backend\": \"slurm\").\n"
            "Tasks and containers keep running when the daemon stops; the next start\n"
            "reattaches to them.\n"
            "\n"

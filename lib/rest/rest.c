@@ -304,6 +304,8 @@ static int call_setup(struct rest *r, const struct rest_request *q, struct call 
         c->hdrs = curl_slist_append(c->hdrs, *hd);
     if (q->header)
         c->hdrs = curl_slist_append(c->hdrs, q->header);
+    for (const char *const *hd = q->headers; hd && *hd; hd++)
+        c->hdrs = curl_slist_append(c->hdrs, *hd);
     if (c->json)
         c->hdrs = curl_slist_append(c->hdrs, "Content-Type: application/json");
     if (r->socket)
@@ -419,6 +421,12 @@ static void set_reply_error(struct call *c, long status, struct error *err)
 {
     cJSON *j = c->body ? cJSON_Parse(c->body) : NULL;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "message");
+    if (!cJSON_IsString(m)) {
+        const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "errors"), 0);
+        m = cJSON_GetObjectItemCaseSensitive(e, "description");
+        if (!cJSON_IsString(m) || isempty(m->valuestring))
+            m = cJSON_GetObjectItemCaseSensitive(e, "error");
+    }
     int code = c->r->status_errno ? c->r->status_errno(status) : -EREMOTEIO;
     if (cJSON_IsString(m))
         error_set(err, code, "%s", m->valuestring);
@@ -437,7 +445,7 @@ int rest_call(struct rest *r, const struct rest_request *q, cJSON **ret_json, st
     if (ret >= 0) {
         if (status >= 400)
             set_reply_error(&c, status, err);
-        else if (ret_json)
+        if (ret_json && (status < 400 || q->error_json))
             *ret_json = c.body ? cJSON_Parse(c.body) : NULL;
         ret = (int) status;
     }

@@ -78,6 +78,9 @@ struct rest_request {
     bool unprefixed;    /* no client prefix before path (a version probe) */
     const cJSON *body;  /* sent as application/json; NULL: none */
     const char *header; /* one more request header ("X-Registry-Auth: ..."), or NULL */
+    /* More request headers, NULL-terminated, or NULL (slurmrestd's user
+     * name and token, which change per call). */
+    const char *const *headers;
     /* Watched with the client's (-1 entries skipped); not used in a group. */
     const int *abort_fds;
     size_t n_abort_fds;
@@ -86,11 +89,15 @@ struct rest_request {
     const char *reply_header;
     char *reply_value;
     size_t reply_value_size;
+    /* With ret_json: a reply >= 400 is parsed into *ret_json too (what
+     * slurmrestd says in its "errors" array: codes to tell apart). */
+    bool error_json;
 };
 
 /*
  * A call with a JSON reply (REST_CALL_TIMEOUT at most). Returns the HTTP
  * status (>= 0); for a status >= 400, err holds the reply's "message" (or
+ * the first of its "errors", slurmrestd's {"description", "error"}, or
  * "METHOD PATH: HTTP n") with the code status_errno gives; below 400 and
  * with ret_json, *ret_json is the parsed reply, or NULL when it is empty
  * or not JSON. A negative errno when there is no status: -ECANCELED when

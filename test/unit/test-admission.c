@@ -422,6 +422,44 @@ static void test_long_queue(void)
     free(e);
 }
 
+/* A remote backend's tasks (Slurm's): no host capacity, no reservation holds them. */
+static void test_uncounted(void)
+{
+    struct admission a;
+    admission_init(&a, 1, GiB);
+    struct admission_entry full = entry(1, 1, GiB), big = entry(2, 1, GiB),
+                           r1 = entry(3, 64, 100 * GiB), r2 = entry(4, 1, GiB);
+    r1.uncounted = r2.uncounted = true;
+    admission_enqueue(&a, &full, "p", 1);
+    ok(admission_next(&a) == &full, "a local task takes the whole host");
+    admission_enqueue(&a, &big, "q", 1);
+    ok(admission_next(&a) == NULL, "another local one waits");
+    admission_enqueue(&a, &r1, "q", 1);
+    admission_enqueue(&a, &r2, "p", 1);
+    ok(admission_next(&a) == &r1 && admission_next(&a) == &r2,
+       "uncounted tasks start at once, in submit order, past the host's capacity");
+    ok(admission_next(&a) == NULL, "the local one still waits");
+    ok(a.used_cores == CORES(1) && a.used_memory == GiB, "uncounted tasks hold no capacity");
+    ok(admission_principal_find(&a, "q")->used_cores == 0 &&
+           admission_principal_find(&a, "q")->n_held == 1,
+       "nor count towards their principal's share, though held");
+    admission_release(&a, &r1);
+    admission_release(&a, &r2);
+    ok(a.used_cores == CORES(1), "their end gives nothing back");
+    struct admission_entry r3 = entry(5, 1, GiB);
+    r3.uncounted = true;
+    admission_enqueue(&a, &r3, "z", 1);
+    ok(admission_principal_find(&a, "z") != NULL, "a queued uncounted task keeps its principal");
+    admission_remove(&a, &r3);
+    ok(admission_principal_find(&a, "z") == NULL && admission_next(&a) == NULL,
+       "cancelled before it started, it is gone");
+    admission_release(&a, &full);
+    ok(admission_next(&a) == &big, "the local one starts once the host is free");
+    admission_release(&a, &big);
+    ok(a.used_cores == 0 && a.used_memory == 0, "all given back");
+    admission_done(&a);
+}
+
 int main(void)
 {
     ok(sizeof(struct admission_entry) == 48, "an admission entry is 48 bytes (%zu)",
@@ -431,5 +469,6 @@ int main(void)
     test_accounting();
     test_describe();
     test_long_queue();
+    test_uncounted();
     return tap_done();
 }

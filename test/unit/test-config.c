@@ -72,6 +72,28 @@ int main(void)
     ok(!c.host_root && !c.backends && config_backend_enabled(&c, "process") &&
            config_backend_enabled(&c, "docker"),
        "no host_root, every backend by default");
+    /* Slurm only once a cluster is named; commands go to process by default. */
+    ok(!config_backend_enabled(&c, "slurm") && streq_ptr(c.cmd_backend, "process") &&
+           !c.slurm_queue_when_down && !c.slurm_output_dir,
+       "slurm off without a slurm: section, cmd_backend process");
+    r = load(&c,
+             "slurm: {socket: /run/slurmrestd.sock, jwt_key: /etc/slurm/jwt.key, token_user: slurm,"
+             " partition: debug, account: lab, qos: normal, output_dir: /shared/ocps,"
+             " when_down: queue}\ncmd_backend: slurm\n",
+             &err);
+    ok(r == 0 && streq_ptr(c.slurm_socket, "/run/slurmrestd.sock") &&
+           streq_ptr(c.slurm_jwt_key, "/etc/slurm/jwt.key") &&
+           streq_ptr(c.slurm_token_user, "slurm") && streq_ptr(c.slurm_partition, "debug") &&
+           streq_ptr(c.slurm_account, "lab") && streq_ptr(c.slurm_qos, "normal") && !c.slurm_url &&
+           streq_ptr(c.slurm_output_dir, "/shared/ocps") && c.slurm_queue_when_down &&
+           streq_ptr(c.cmd_backend, "slurm"),
+       "the slurm section loads (%s)", error_message(&err));
+    ok(config_backend_enabled(&c, "slurm"), "slurm on with slurm.socket");
+    r = load(&c, "backends: [process, docker]\n", &err);
+    ok(r == 0 && !config_backend_enabled(&c, "slurm"), "slurm off when backends leave it out");
+    r = load(&c, "backends: [process, slurm]\n", &err);
+    ok(r == 0 && config_backend_enabled(&c, "slurm") && !config_backend_enabled(&c, "docker"),
+       "backends may name slurm: %s", error_message(&err));
     r = load(&c, "host_root: /host\nbackends: [docker]\n", &err);
     ok(r == 0 && streq_ptr(c.host_root, "/host") && config_backend_enabled(&c, "docker") &&
            !config_backend_enabled(&c, "process"),
@@ -163,7 +185,11 @@ int main(void)
         {"bogus: 1\n", "bogus"},
         {"host_root: host\n", "host_root: must be an absolute path"},
         {"backends: []\n", "backends: must name at least one"},
-        {"backends: [docker, slurm]\n", "backends: \"slurm\" is not a backend"},
+        {"backends: [docker, lsf]\n",
+         "backends: \"lsf\" is not a backend (process, docker, slurm)"},
+        {"cmd_backend: docker\n", "cmd_backend: must be process or slurm"},
+        {"slurm: {output_dir: relative}\n", "slurm.output_dir: must be an absolute path"},
+        {"slurm: {when_down: wait}\n", "slurm.when_down: must be reject or queue"},
         {"capacity: {cores: -1}\n", "capacity.cores"},
         {"capacity: {disk: 1}\n", "capacity.disk"},
         {"defaults: {memory: lots}\n", "defaults.memory"},

@@ -257,15 +257,17 @@ static void test_replies(struct server *s, struct rest *r, const char *where)
 
     server_set(s, reply_ok, -1);
     cJSON *body = cJSON_Parse("{\"k\":1}");
-    int st = rest_call(r,
-                       &(struct rest_request){.method = "POST",
-                                              .path = "/things?x=1",
-                                              .body = body,
-                                              .header = "X-Call: 1",
-                                              .reply_header = "api-version",
-                                              .reply_value = version,
-                                              .reply_value_size = sizeof(version)},
-                       &j, &err);
+    int st = rest_call(
+        r,
+        &(struct rest_request){.method = "POST",
+                               .path = "/things?x=1",
+                               .body = body,
+                               .header = "X-Call: 1",
+                               .headers = (const char *const[]){"X-More: a", "X-More-2: b", NULL},
+                               .reply_header = "api-version",
+                               .reply_value = version,
+                               .reply_value_size = sizeof(version)},
+        &j, &err);
     cJSON_Delete(body);
     ok(st == 200 && streq_ptr(json_str(j, "a"), "b c"), "%s: 200 with its JSON reply (%d %s)",
        where, st, error_message(&err));
@@ -276,6 +278,7 @@ static void test_replies(struct server *s, struct rest *r, const char *where)
     ok(startswith(s->request, "POST /v9/things?x=1 HTTP/1.1\r\n"),
        "%s: the path comes after the client's prefix", where);
     ok(strstr(s->request, "\r\nX-Client: yes\r\n") && strstr(s->request, "\r\nX-Call: 1\r\n") &&
+           strstr(s->request, "\r\nX-More: a\r\n") && strstr(s->request, "\r\nX-More-2: b\r\n") &&
            strstr(s->request, "\r\nContent-Type: application/json\r\n") &&
            strstr(s->request, "\r\n\r\n{\"k\":1}"),
        "%s: the client's and the call's headers and the JSON body are sent", where);

@@ -120,6 +120,7 @@ static void test_equivalence(void)
             ok(t->cores == 0.5 && t->memory == 64ULL << 20 && t->cputime == 30 && t->walltime == 60,
                "full: cores, memory, cputime, walltime");
             ok(t->priority == -5, "full: priority, negative");
+            ok(streq_ptr(t->backend, "process"), "full: backend");
             ok(t->n_env == 1 && streq(t->env[0].key, "GREETING") &&
                    streq(t->env[0].value, "hello") && t->n_tags == 1 &&
                    streq(t->tags[0].key, "project") && streq(t->tags[0].value, "ocps"),

@@ -415,6 +415,20 @@ static const struct row rows[] = {
     {T("'priority':true"), -EINVAL, "priority: must be an integer or a string, not a boolean"},
     {T("'priority':[1]"), -EINVAL, "priority: must be an integer or a string, not a list"},
 
+    /* ---- backend: the one the task asks for ---- */
+    {T("'backend':'slurm'"), 0, N("'backend':'slurm'")},
+    {T("'backend':'process'"), 0, N("'backend':'process'")},
+    {"{" U ",'container':{'image':'alpine'},'backend':'docker'}", 0,
+     "{" U ",'container':{'image':'alpine'},'backend':'docker'}"},
+    {T("'backend':'lsf'"), -EINVAL, "backend: must be process, docker or slurm, not \"lsf\""},
+    {T("'backend':'Slurm'"), -EINVAL, "backend: must be process, docker or slurm"},
+    {T("'backend':''"), -EINVAL, "backend: must not be empty"},
+    {T("'backend':1"), -EINVAL, "backend: must be a string, not a number"},
+    {T("'backend':'docker'"), -EINVAL,
+     "backend: docker runs container tasks only; this task has no container"},
+    {"{" U ",'container':{'image':'alpine'},'backend':'slurm'}", -EINVAL,
+     "backend: slurm runs commands, not containers; a container task runs on docker"},
+
     /* ---- stdout, stderr, workdir ---- */
     {T("'stdout':'/tmp/out','stderr':'/tmp/err','workdir':'/home/alice'"), 0,
      N("'stdout':'/tmp/out','stderr':'/tmp/err','workdir':'/home/alice'")},

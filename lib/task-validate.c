@@ -10,6 +10,7 @@
  * 65535".
  */
 #include "task.h"
+#include "field-path.h"
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -22,39 +23,6 @@ static void container_freep(struct task_container **c)
 
 /* ---- the validator ------------------------------------------------------------------------- */
 
-/* A field's path for messages: "container.ports[1].host". */
-struct path {
-    const struct path *parent;
-    const char *key; /* NULL for an array element */
-    int index;
-};
-
-static void path_format(const struct path *p, char *buf, size_t size)
-{
-    if (!p) {
-        buf[0] = '\0';
-        return;
-    }
-    path_format(p->parent, buf, size);
-    size_t n = strlen(buf);
-    if (p->key)
-        snprintf(buf + n, size - n, "%s%s", n ? "." : "", p->key);
-    else
-        snprintf(buf + n, size - n, "[%d]", p->index);
-}
-
-_printf_(3, 4) static int field_error(struct error *err, const struct path *p, const char *fmt, ...)
-{
-    char where[256];
-    va_list ap;
-
-    path_format(p, where, sizeof(where));
-    va_start(ap, fmt);
-    _cleanup_free_ char *what = xvasprintf(fmt, ap);
-    va_end(ap);
-    return error_set(err, -EINVAL, "%s: %s", where[0] ? where : "task", what);
-}
-
 /* A required member key of the object at p is missing. */
 static int field_required(struct error *err, const struct path *p, const char *key)
 {
@@ -62,27 +30,12 @@ static int field_required(struct error *err, const struct path *p, const char *k
     return field_error(err, &mp, "is required");
 }
 
-static const char *type_name(const cJSON *j)
-{
-    if (cJSON_IsString(j))
-        return "a string";
-    if (cJSON_IsNumber(j))
-        return "a number";
-    if (cJSON_IsBool(j))
-        return "a boolean";
-    if (cJSON_IsArray(j))
-        return "a list";
-    if (cJSON_IsObject(j))
-        return "an object";
-    return "null";
-}
-
 /* Strings: present, no NUL inside (cJSON cannot carry one), bounded, printable enough. */
 static int get_string(const cJSON *j, const struct path *p, size_t max, bool allow_empty,
                       char **ret, struct error *err)
 {
     if (!cJSON_IsString(j))
-        return field_error(err, p, "must be a string, not %s", type_name(j));
+        return field_error(err, p, "must be a string, not %s", json_type_name(j));
     size_t n = strlen(j->valuestring);
     if (n == 0 && !allow_empty)
         return field_error(err, p, "must not be empty");
@@ -107,7 +60,7 @@ static int get_number_text(const cJSON *j, const struct path *p, char buf[static
         *ret = j->valuestring;
         return 0;
     }
-    return field_error(err, p, "must be a number or a string, not %s", type_name(j));
+    return field_error(err, p, "must be a number or a string, not %s", json_type_name(j));
 }
 
 static int get_absolute_path(const cJSON *j, const struct path *p, char **ret, struct error *err)
@@ -142,7 +95,8 @@ static int parse_cmd(const cJSON *j, const struct path *p, struct task_cmd *ret,
         return 0;
     }
     if (!cJSON_IsArray(j))
-        return field_error(err, p, "must be a string or a list of strings, not %s", type_name(j));
+        return field_error(err, p, "must be a string or a list of strings, not %s",
+                           json_type_name(j));
     int n = cJSON_GetArraySize(j);
     if (n == 0)
         return field_error(err, p, "must not be empty");
@@ -164,21 +118,12 @@ static int parse_cmd(const cJSON *j, const struct path *p, struct task_cmd *ret,
     return 0;
 }
 
-static bool env_name_ok(const char *s)
-{
-    if (!*s || isdigit((unsigned char) *s))
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char) *s) && *s != '_')
-            return false;
-    return true;
-}
-
 static int parse_map(const cJSON *j, const struct path *p, size_t max, bool env,
                      struct task_kv **ret, size_t *ret_n, struct error *err)
 {
     if (!cJSON_IsObject(j))
-        return field_error(err, p, "must be an object of names to strings, not %s", type_name(j));
+        return field_error(err, p, "must be an object of names to strings, not %s",
+                           json_type_name(j));
     int n = cJSON_GetArraySize(j);
     if ((size_t) n > max)
         return field_error(err, p, "has too many entries (%d, at most %zu)", n, max);
@@ -317,7 +262,7 @@ static int walk_list(struct list_walk *w, const cJSON *j, const struct path *p, 
         return walk_entry(w, j, p, err);
     if (!cJSON_IsArray(j))
         return field_error(err, p, "must be a list or {\"%s\": ...}, not %s", w->wrapper,
-                           type_name(j));
+                           json_type_name(j));
     const cJSON *e;
     cJSON_ArrayForEach(e, j)
     {
@@ -354,7 +299,8 @@ static int parse_port(const cJSON *e, const struct path *ep, void *userdata, str
     int r;
 
     if (!cJSON_IsObject(e))
-        return field_error(err, ep, "must be an object {host, container}, not %s", type_name(e));
+        return field_error(err, ep, "must be an object {host, container}, not %s",
+                           json_type_name(e));
     FOREACH_FIELD(m, e)
     {
         struct path mp = {ep, m->string, 0};
@@ -391,7 +337,7 @@ static int parse_mount(const cJSON *e, const struct path *ep, void *userdata, st
 
     if (!cJSON_IsObject(e))
         return field_error(err, ep, "must be an object {host, container, mode}, not %s",
-                           type_name(e));
+                           json_type_name(e));
     /* Counted before filling so that task_free() releases partial entries. */
     c->n_mounts++;
     mnt->mode = MOUNT_RW;
@@ -436,7 +382,7 @@ static int parse_container(const cJSON *j, const struct path *p, struct task_con
     int r;
 
     if (!cJSON_IsObject(j))
-        return field_error(err, p, "must be an object, not %s", type_name(j));
+        return field_error(err, p, "must be an object, not %s", json_type_name(j));
     c = xcalloc(1, sizeof(*c));
     FOREACH_FIELD(m, j)
     {
@@ -582,7 +528,7 @@ static int parse_priority(const cJSON *j, const struct path *p, int *ret, struct
         ok = !errno && end != txt && !*end && strlen(j->valuestring) < sizeof(buf) &&
              v >= TASK_MIN_PRIORITY && v <= TASK_MAX_PRIORITY;
     } else {
-        return field_error(err, p, "must be an integer or a string, not %s", type_name(j));
+        return field_error(err, p, "must be an integer or a string, not %s", json_type_name(j));
     }
     if (!ok)
         return field_error(err, p, "must be an integer between %d and %d", TASK_MIN_PRIORITY,
@@ -628,7 +574,7 @@ int task_from_cjson(const cJSON *root, const struct task_units *units, struct ta
     if (!units)
         units = &task_units_jobproxy;
     if (!cJSON_IsObject(root))
-        return error_set(err, -EINVAL, "task: must be an object, not %s", type_name(root));
+        return error_set(err, -EINVAL, "task: must be an object, not %s", json_type_name(root));
 
     t = task_new();
     FOREACH_FIELD(m, root)

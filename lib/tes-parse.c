@@ -7,6 +7,7 @@
  * "executors[0].command[2]: must be a string, not a number".
  */
 #include "tes.h"
+#include "field-path.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -121,54 +122,6 @@ void tes_task_log_done(struct tes_task_log *l)
 
 /* ---- fields ------------------------------------------------------------------------------- */
 
-/* A field's path for messages: "executors[1].env.HOME". */
-struct path {
-    const struct path *parent;
-    const char *key; /* NULL for an array element */
-    int index;
-};
-
-static void path_format(const struct path *p, char *buf, size_t size)
-{
-    if (!p) {
-        buf[0] = '\0';
-        return;
-    }
-    path_format(p->parent, buf, size);
-    size_t n = strlen(buf);
-    if (p->key)
-        snprintf(buf + n, size - n, "%s%s", n ? "." : "", p->key);
-    else
-        snprintf(buf + n, size - n, "[%d]", p->index);
-}
-
-_printf_(3, 4) static int field_error(struct error *err, const struct path *p, const char *fmt, ...)
-{
-    char where[256];
-    va_list ap;
-
-    path_format(p, where, sizeof(where));
-    va_start(ap, fmt);
-    _cleanup_free_ char *what = xvasprintf(fmt, ap);
-    va_end(ap);
-    return error_set(err, -EINVAL, "%s: %s", where[0] ? where : "task", what);
-}
-
-static const char *type_name(const cJSON *j)
-{
-    if (cJSON_IsString(j))
-        return "a string";
-    if (cJSON_IsNumber(j))
-        return "a number";
-    if (cJSON_IsBool(j))
-        return "a boolean";
-    if (cJSON_IsArray(j))
-        return "a list";
-    if (cJSON_IsObject(j))
-        return "an object";
-    return "null";
-}
-
 /* A member, NULL when absent. JSON null counts as absent: generated
  * clients (py-tes, the Java and Go ones) send null for unset optionals. */
 static const cJSON *member(const cJSON *obj, const char *key)
@@ -181,7 +134,7 @@ static int get_string(const cJSON *j, const struct path *p, size_t max, char **r
                       struct error *err)
 {
     if (!cJSON_IsString(j))
-        return field_error(err, p, "must be a string, not %s", type_name(j));
+        return field_error(err, p, "must be a string, not %s", json_type_name(j));
     size_t n = strlen(j->valuestring);
     if (n > max)
         return field_error(err, p, "is too long (%zu bytes, at most %zu)", n, max);
@@ -206,7 +159,7 @@ static int opt_bool(const cJSON *obj, const struct path *parent, const char *key
     if (!j)
         return 0;
     if (!cJSON_IsBool(j))
-        return field_error(err, &p, "must be a boolean, not %s", type_name(j));
+        return field_error(err, &p, "must be a boolean, not %s", json_type_name(j));
     *ret = cJSON_IsTrue(j);
     if (ret_given)
         *ret_given = true;
@@ -258,7 +211,7 @@ static int get_strv(const cJSON *j, const struct path *p, size_t max, bool absol
                     struct error *err)
 {
     if (!cJSON_IsArray(j))
-        return field_error(err, p, "must be a list of strings, not %s", type_name(j));
+        return field_error(err, p, "must be a list of strings, not %s", json_type_name(j));
     int n = cJSON_GetArraySize(j);
     if ((size_t) n > max)
         return field_error(err, p, "has too many entries (%d, at most %zu)", n, max);
@@ -278,22 +231,13 @@ static int get_strv(const cJSON *j, const struct path *p, size_t max, bool absol
     return 0;
 }
 
-static bool env_name_ok(const char *s)
-{
-    if (!*s || isdigit((unsigned char) *s))
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char) *s) && *s != '_')
-            return false;
-    return true;
-}
-
 /* An object of strings (env, tags, backend_parameters, metadata). */
 static int get_map(const cJSON *j, const struct path *p, size_t max, bool env, struct task_kv **ret,
                    size_t *ret_n, struct error *err)
 {
     if (!cJSON_IsObject(j))
-        return field_error(err, p, "must be an object of names to strings, not %s", type_name(j));
+        return field_error(err, p, "must be an object of names to strings, not %s",
+                           json_type_name(j));
     int n = cJSON_GetArraySize(j);
     if ((size_t) n > max)
         return field_error(err, p, "has too many entries (%d, at most %zu)", n, max);
@@ -349,7 +293,7 @@ static int parse_executor(const cJSON *j, const struct path *p, struct tes_execu
                           struct error *err)
 {
     if (!cJSON_IsObject(j))
-        return field_error(err, p, "must be an object, not %s", type_name(j));
+        return field_error(err, p, "must be an object, not %s", json_type_name(j));
 
     const cJSON *image = member(j, "image");
     struct path ip = {p, "image", 0};
@@ -394,7 +338,7 @@ static int parse_input(const cJSON *j, const struct path *p, struct tes_input *i
 {
     int r;
     if (!cJSON_IsObject(j))
-        return field_error(err, p, "must be an object, not %s", type_name(j));
+        return field_error(err, p, "must be an object, not %s", json_type_name(j));
     if ((r = opt_string(j, p, "name", TASK_MAX_NAME, &in->name, err)) < 0 ||
         (r = opt_string(j, p, "description", TASK_MAX_STRING, &in->description, err)) < 0 ||
         (r = req_absolute_path(j, p, "path", &in->path, err)) < 0 ||
@@ -407,7 +351,7 @@ static int parse_input(const cJSON *j, const struct path *p, struct tes_input *i
         const cJSON *url = member(j, "url");
         struct path up = {p, "url", 0};
         if (url && !cJSON_IsString(url))
-            return field_error(err, &up, "must be a string, not %s", type_name(url));
+            return field_error(err, &up, "must be a string, not %s", json_type_name(url));
         if (in->type_given && in->type == TES_DIRECTORY)
             return field_error(err, p, "content makes a FILE, not a DIRECTORY");
         return 0;
@@ -434,7 +378,7 @@ static int parse_output(const cJSON *j, const struct path *p, struct tes_output 
 {
     int r;
     if (!cJSON_IsObject(j))
-        return field_error(err, p, "must be an object, not %s", type_name(j));
+        return field_error(err, p, "must be an object, not %s", json_type_name(j));
     if ((r = opt_string(j, p, "name", TASK_MAX_NAME, &o->name, err)) < 0 ||
         (r = opt_string(j, p, "description", TASK_MAX_STRING, &o->description, err)) < 0 ||
         (r = req_absolute_path(j, p, "path", &o->path, err)) < 0 ||
@@ -497,7 +441,7 @@ static int parse_resources(const cJSON *j, const struct path *p, struct tes_task
     int r;
 
     if (!cJSON_IsObject(j))
-        return field_error(err, p, "must be an object, not %s", type_name(j));
+        return field_error(err, p, "must be an object, not %s", json_type_name(j));
     res->given = true;
 
     const cJSON *c = member(j, "cpu_cores");
@@ -505,7 +449,7 @@ static int parse_resources(const cJSON *j, const struct path *p, struct tes_task
     if (c) {
         /* int32 in the spec: a fraction is a type error, not something to round. */
         if (!cJSON_IsNumber(c))
-            return field_error(err, &cp, "must be an integer, not %s", type_name(c));
+            return field_error(err, &cp, "must be an integer, not %s", json_type_name(c));
         /* The range first: casting a huge double to an integer is undefined. */
         if (!(c->valuedouble >= 0 && c->valuedouble <= TASK_MAX_CORES))
             return field_error(err, &cp, "must be between 0 and %g", TASK_MAX_CORES);
@@ -526,7 +470,7 @@ static int parse_resources(const cJSON *j, const struct path *p, struct tes_task
         if (!d)
             continue;
         if (!cJSON_IsNumber(d))
-            return field_error(err, &dp, "must be a number, not %s", type_name(d));
+            return field_error(err, &dp, "must be a number, not %s", json_type_name(d));
         if (!isfinite(d->valuedouble) || d->valuedouble < 0 ||
             d->valuedouble > (double) (TASK_MAX_MEMORY >> 30))
             return field_error(err, &dp, "must be a number of GB between 0 and %llu",
@@ -594,7 +538,7 @@ static int parse_list(const cJSON *root, const char *key, size_t max, size_t siz
     if (!j)
         return 0;
     if (!cJSON_IsArray(j))
-        return field_error(err, &p, "must be a list, not %s", type_name(j));
+        return field_error(err, &p, "must be a list, not %s", json_type_name(j));
     int n = cJSON_GetArraySize(j);
     if ((size_t) n > max)
         return field_error(err, &p, "has too many entries (%d, at most %zu)", n, max);
@@ -634,7 +578,7 @@ int tes_task_from_cjson(const cJSON *root, struct tes_task **ret, struct error *
     int r;
 
     if (!cJSON_IsObject(root))
-        return error_set(err, -EINVAL, "task: must be an object, not %s", type_name(root));
+        return error_set(err, -EINVAL, "task: must be an object, not %s", json_type_name(root));
     /* id, state, logs and creation_time are read-only: a client that sends
      * a task it fetched back is not refused for them, they are ignored.
      * So are members the spec does not define (OpenAPI objects are open). */

@@ -185,3 +185,28 @@ char *stage_join(const char *a, const char *b)
         b++;
     return xasprintf("%.*s/%s", (int) n, a, b);
 }
+
+struct create_job {
+    const struct tes_stage *s;
+    const char *rel;
+    int fd;
+};
+
+static int create_as(void *arg)
+{
+    struct create_job *j = arg;
+    const char *base;
+    _cleanup_close_ int pfd = stage_parent(j->s->root_fd, j->rel, &base);
+    if (pfd < 0)
+        return pfd;
+    j->fd =
+        openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
+    return j->fd < 0 ? -errno : 0;
+}
+
+int stage_create_as(const struct tes_stage *s, const char *rel)
+{
+    struct create_job j = {.s = s, .rel = rel, .fd = -1};
+    int r = as_user_run(s->user, create_as, &j);
+    return r < 0 ? r : j.fd;
+}

@@ -44,24 +44,6 @@ static int dl_data(void *userdata, const char *buf, size_t len)
     return 0;
 }
 
-struct open_job {
-    const struct tes_stage *s;
-    const char *rel;
-    int fd;
-};
-
-static int open_as(void *arg)
-{
-    struct open_job *j = arg;
-    const char *base;
-    _cleanup_close_ int pfd = stage_parent(j->s->root_fd, j->rel, &base);
-    if (pfd < 0)
-        return pfd;
-    j->fd =
-        openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
-    return j->fd < 0 ? -errno : 0;
-}
-
 /* The port of a listener's address ("HOST:PORT", "[::1]:PORT",
  * "https://HOST:PORT"); 0 for a unix socket or what has none. */
 static unsigned listener_port(const char *address)
@@ -166,13 +148,11 @@ static int http_get(const struct tes_stage *s, const char *what, const char *url
     r = rest_new(&(struct rest_options){.name = "the input's server", .url = base}, &client, err);
     if (r < 0)
         return error_wrap(err, "%s", what);
-    struct open_job oj = {.s = s, .rel = rel, .fd = -1};
-    r = as_user_run(s->user, open_as, &oj);
-    if (r < 0) {
+    _cleanup_close_ int fd = stage_create_as(s, rel);
+    if (fd < 0) {
         rest_free(client);
-        return error_set_errno(err, r, "%s: cannot create %s in the task", what, rel);
+        return error_set_errno(err, fd, "%s: cannot create %s in the task", what, rel);
     }
-    _cleanup_close_ int fd = oj.fd;
     struct dl d = {.fd = fd, .max = s->max_download ? s->max_download : TES_STAGE_MAX_DOWNLOAD};
     struct rest_stream st = {.data = dl_data, .headers_done = dl_headers, .userdata = &d};
     r = rest_stream(client,

@@ -25,6 +25,10 @@ int stage_mkdirs(int dirfd, const char *rel);
  * component in *ret_base (pointing into rel). */
 int stage_parent(int dirfd, const char *rel, const char **ret_base);
 
+/* rel under the mapping (s->root_fd) created or truncated, 0644, as the
+ * task's account, its parents made: the fd (O_WRONLY), or -errno. */
+int stage_create_as(const struct tes_stage *s, const char *rel);
+
 /* Whether one of the abort fds is readable. */
 bool stage_aborted(const struct tes_stage *s);
 

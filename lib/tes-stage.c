@@ -102,32 +102,12 @@ static void binds_add(struct task_mount **binds, size_t *n, const char *host, co
 
 /* ---- writes ---- */
 
-struct create_job {
-    const struct tes_stage *s;
-    const char *rel;
-    int fd;
-};
-
-static int create_as(void *arg)
-{
-    struct create_job *j = arg;
-    const char *base;
-    _cleanup_close_ int pfd = stage_parent(j->s->root_fd, j->rel, &base);
-    if (pfd < 0)
-        return pfd;
-    j->fd =
-        openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
-    return j->fd < 0 ? -errno : 0;
-}
-
 int tes_stage_write_range(const struct tes_stage *s, const char *cpath, int fd, off_t from,
                           off_t to, struct error *err)
 {
-    struct create_job j = {.s = s, .rel = tes_stage_rel(cpath), .fd = -1};
-    int r = as_user_run(s->user, create_as, &j);
-    if (r < 0)
-        return error_set_errno(err, r, "cannot create it");
-    _cleanup_close_ int out = j.fd;
+    _cleanup_close_ int out = stage_create_as(s, tes_stage_rel(cpath));
+    if (out < 0)
+        return error_set_errno(err, out, "cannot create it");
     const size_t size = 1U << 16;
     _cleanup_free_ char *buf = xmalloc(size);
     for (off_t at = from; at < to;) {
@@ -137,7 +117,7 @@ int tes_stage_write_range(const struct tes_stage *s, const char *cpath, int fd, 
             continue;
         if (k <= 0)
             return error_set_errno(err, k < 0 ? -errno : -EIO, "cannot read the output");
-        r = loop_write(out, buf, (size_t) k);
+        int r = loop_write(out, buf, (size_t) k);
         if (r < 0)
             return error_set_errno(err, r, "cannot write it");
         at += k;
@@ -146,26 +126,6 @@ int tes_stage_write_range(const struct tes_stage *s, const char *cpath, int fd, 
 }
 
 /* ---- inputs ---- */
-
-struct content_job {
-    const struct tes_stage *s;
-    const char *rel;
-    const char *content;
-};
-
-static int content_as(void *arg)
-{
-    struct content_job *j = arg;
-    const char *base;
-    _cleanup_close_ int pfd = stage_parent(j->s->root_fd, j->rel, &base);
-    if (pfd < 0)
-        return pfd;
-    _cleanup_close_ int fd =
-        openat(pfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0644);
-    if (fd < 0)
-        return -errno;
-    return loop_write(fd, j->content, strlen(j->content));
-}
 
 /* The empty file or directory a read-only bind lands on, made by the
  * account: otherwise dockerd would make it, as root, in the mapping. */
@@ -205,8 +165,8 @@ static int stage_input(const struct tes_stage *s, const struct tes_input *in, si
     if (streq(rel, "."))
         return error_set(err, -EINVAL, "%s: its path is /, which cannot be replaced", what);
     if (in->content) {
-        struct content_job j = {.s = s, .rel = rel, .content = in->content};
-        int r = as_user_run(s->user, content_as, &j);
+        _cleanup_close_ int fd = stage_create_as(s, rel);
+        int r = fd < 0 ? fd : loop_write(fd, in->content, strlen(in->content));
         if (r < 0)
             return error_set_errno(err, r, "%s: cannot write its content to %s", what, in->path);
         return 0;

@@ -8,7 +8,6 @@
 #include "follow.h"
 #include "http.h"
 #include "layout.h"
-#include "quota.h"
 #include "util/log.h"
 
 #include <arpa/inet.h>
@@ -144,17 +143,8 @@ static enum MHD_Result h_submit(struct request *r)
                : rec  ? "failed"
                       : "refused",
                q < 0 ? &err : NULL);
-    if (q < 0 && !rec && error_http_status(q) == 429) {
-        /* Over a quota: when to try again (quota.h says why this long). */
-        char after[16];
-        snprintf(after, sizeof(after), "%d", QUOTA_RETRY_AFTER);
-        return http_reply_error_extra(
-            r, &err,
-            (const struct http_extra[]){{.header = true, .name = "Retry-After", .value = after},
-                                        {}});
-    }
     if (q < 0 && !rec)
-        return http_reply_error(r, &err);
+        return http_reply_refused(r, &err);
 
     _cleanup_free_ char *location = xasprintf("/v1/jobproxy/state/%s", rec->id);
     if (q < 0)

@@ -336,6 +336,11 @@ static inline enum MHD_Result http_reply_error(struct request *r, const struct e
 /* body (taken) as text in format out (XML under xml_root, else JSON with a
  * final newline); its content type in *ret_type. */
 char *http_format(enum media out, cJSON *body, const char *xml_root, const char **ret_type);
+/* A submit refused before anything was stored: 429 with Retry-After
+ * (QUOTA_RETRY_AFTER, quota.h says why) for a quota, else the error's
+ * status; the JobProxy and TES creates alike. */
+enum MHD_Result http_reply_refused(struct request *r, const struct error *err);
+
 /* The error body http_reply_error_extra() sends, as a cJSON object. */
 cJSON *http_error_json(const struct error *err, const struct http_extra *extra);
 

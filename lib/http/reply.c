@@ -5,6 +5,7 @@
  * error_http_status() and nowhere else.
  */
 #include "http.h"
+#include "quota.h"
 #include "util/log.h"
 
 enum MHD_Result http_queue(struct request *r, unsigned status, struct MHD_Response *resp)
@@ -179,4 +180,15 @@ enum MHD_Result http_reply_error_extra(struct request *r, const struct error *er
     all[n] = (struct http_extra){
         .header = true, .name = MHD_HTTP_HEADER_RETRY_AFTER, .value = HTTP_RETRY_AFTER};
     return http_reply(r, (unsigned) status, type, text, strlen(text), all);
+}
+
+enum MHD_Result http_reply_refused(struct request *r, const struct error *err)
+{
+    if (error_http_status(err->code) != 429)
+        return http_reply_error(r, err);
+    char after[16];
+    snprintf(after, sizeof(after), "%d", QUOTA_RETRY_AFTER);
+    return http_reply_error_extra(
+        r, err,
+        (const struct http_extra[]){{.header = true, .name = "Retry-After", .value = after}, {}});
 }

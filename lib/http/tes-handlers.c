@@ -12,7 +12,6 @@
  */
 #include "http.h"
 #include "layout.h"
-#include "quota.h"
 #include "tes.h"
 
 #include <fcntl.h>
@@ -488,16 +487,8 @@ enum MHD_Result http_tes_create(struct request *r)
                : rec  ? "failed"
                       : "refused",
                q < 0 ? &err : NULL);
-    if (q < 0 && !rec && error_http_status(q) == 429) {
-        char after[16];
-        snprintf(after, sizeof(after), "%d", QUOTA_RETRY_AFTER);
-        return http_reply_error_extra(
-            r, &err,
-            (const struct http_extra[]){{.header = true, .name = "Retry-After", .value = after},
-                                        {}});
-    }
     if (q < 0 && !rec)
-        return http_reply_error(r, &err);
+        return http_reply_refused(r, &err);
     /* Stored, even when no backend runs it (then SYSTEM_ERROR, with the
      * reason in its system logs): TES accepts what it cannot fulfil and
      * fails the task, and a client finds out by polling it. Exactly 200

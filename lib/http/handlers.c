@@ -244,26 +244,11 @@ static int list_filter(struct request *r, struct store_filter *f, struct error *
                              user);
     }
 
-    const char *limit = query(r, "limit");
-    if (limit) {
-        char *end;
-        errno = 0;
-        long n = strtol(limit, &end, 10);
-        if (errno || end == limit || *end || n < 1 || n > LIST_MAX_LIMIT)
-            return error_set(err, -EINVAL, "limit: must be an integer from 1 to %d, not \"%s\"",
-                             LIST_MAX_LIMIT, limit);
-        f->limit = (size_t) n;
-    }
-    const char *token = query(r, "page_token");
-    if (token && *token) {
-        char *end;
-        errno = 0;
-        long long seq = token[0] == 's' ? strtoll(token + 1, &end, 10) : -1;
-        if (seq < 0 || errno || *end || end == token + 1)
-            return error_set(err, -EINVAL, "page_token: \"%s\" is not a token this server gave",
-                             token);
-        f->after_seq = seq;
-    }
+    int q = http_query_count(r, "limit", LIST_MAX_LIMIT, &f->limit, err);
+    if (q >= 0)
+        q = http_query_page_token(r, &f->after_seq, err);
+    if (q < 0)
+        return q;
     f->user = user ? xstrdup(user) : NULL;
     return 0;
 }

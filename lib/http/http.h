@@ -370,6 +370,15 @@ void http_audit(struct request *r, const char *action, const char *user, const c
  * that no value (a hostile reason, a path) can forge another key or line. */
 void http_audit_value(FILE *f, const char *v);
 
+/* The list endpoints' query parameters, read alike by JobProxy's and
+ * TES's (router.c). ?NAME=N, an integer from 1 to max, into *ret (left as
+ * it is when absent); 400 naming NAME otherwise. */
+int http_query_count(struct request *r, const char *name, size_t max, size_t *ret,
+                     struct error *err);
+/* ?page_token=s<seq> as a list page gave it: the seq the next page
+ * continues after, into *ret (left as it is when absent or empty). */
+int http_query_page_token(struct request *r, int64_t *ret, struct error *err);
+
 /* The MHD access handler and completion callback (router.c). */
 enum MHD_Result http_dispatch(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,

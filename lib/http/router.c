@@ -145,6 +145,36 @@ enum media http_negotiate(const char *accept, unsigned offers)
 /* Reads one piece of the body: kept while the request is not refused and
  * the body is under the cap, dropped otherwise, within the linger bounds
  * (http.h). Returns MHD_NO past a bound: MHD then closes the connection. */
+int http_query_count(struct request *r, const char *name, size_t max, size_t *ret,
+                     struct error *err)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || (unsigned long) n > max)
+        return error_set(err, -EINVAL, "%s: must be an integer from 1 to %zu, not \"%s\"", name,
+                         max, v);
+    *ret = (size_t) n;
+    return 0;
+}
+
+int http_query_page_token(struct request *r, int64_t *ret, struct error *err)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "page_token");
+    if (!v || !*v)
+        return 0;
+    char *end;
+    errno = 0;
+    long long seq = v[0] == 's' ? strtoll(v + 1, &end, 10) : -1;
+    if (seq < 0 || errno || *end || end == v + 1)
+        return error_set(err, -EINVAL, "page_token: \"%s\" is not a token this server gave", v);
+    *ret = seq;
+    return 0;
+}
+
 static enum MHD_Result take_body(struct request *r, const char *data, size_t n)
 {
     size_t max = r->ctx->cfg->max_body;

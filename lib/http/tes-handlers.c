@@ -283,23 +283,11 @@ static int list_params(struct request *r, struct tes_list *l, struct store_filte
     if (view_param(r, &l->view, err) < 0)
         return err->code;
     l->want = TES_DEFAULT_PAGE_SIZE;
-    if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "page_size"))) {
-        char *end;
-        errno = 0;
-        long n = strtol(v, &end, 10);
-        if (errno || end == v || *end || n < 1 || n > TES_MAX_PAGE_SIZE)
-            return error_set(err, -EINVAL, "page_size: must be an integer from 1 to %d, not \"%s\"",
-                             TES_MAX_PAGE_SIZE, v);
-        l->want = (size_t) n;
-    }
-    if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "page_token")) && *v) {
-        char *end;
-        errno = 0;
-        long long seq = v[0] == 's' ? strtoll(v + 1, &end, 10) : -1;
-        if (seq < 0 || errno || *end || end == v + 1)
-            return error_set(err, -EINVAL, "page_token: \"%s\" is not a token this server gave", v);
-        f->after_seq = seq;
-    }
+    int q = http_query_count(r, "page_size", TES_MAX_PAGE_SIZE, &l->want, err);
+    if (q >= 0)
+        q = http_query_page_token(r, &f->after_seq, err);
+    if (q < 0)
+        return q;
     if ((v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "state"))) {
         static const char *const never[] = {"UNKNOWN", "PAUSED", "PREEMPTED"};
         bool known = false;

@@ -19,30 +19,11 @@ case "${1:-}" in
   *) echo "usage: $0 [--started FILE]" >&2; exit 2 ;;
 esac
 
-# stop NAME EXPECTED_COMM
+. "$(dirname "$0")/../stop-pidfile.sh"
+# stop NAME EXPECTED_COMM: only the daemons this run was asked to stop.
 stop() {
   [[ " $wanted " == *" $1 "* ]] || return 0
-  local pidfile=$STATE/$1.pid pid comm
-  [ -f "$pidfile" ] || { echo "teardown: $1: no pid file, nothing to stop"; return 0; }
-  pid=$(cat "$pidfile")
-  comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
-  if [ "$comm" != "$2" ]; then
-    echo "teardown: $1: pid $pid is gone (or is now '$comm'), not killing"
-    rm -f "$pidfile"
-    return 0
-  fi
-  kill "$pid"
-  for ((i = 0; i < 40; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.5
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "teardown: $1: pid $pid still running after 20 s" >&2
-    rc=1
-    return 0
-  fi
-  rm -f "$pidfile"
-  echo "teardown: $1: pid $pid stopped"
+  stop_pidfile "$STATE" "$1" "$2"
 }
 
 # Clients first, munged last: the others authenticate through it.
